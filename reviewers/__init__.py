@@ -1,0 +1,1 @@
+"""The science of reviewing: rubric schema, decision rules, agreement. Pure Python, no I/O."""

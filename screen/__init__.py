@@ -1,0 +1,1 @@
+"""Screen: timed written technical screens, blind rubric reviews, a pass/fail signal."""

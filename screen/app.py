@@ -1,0 +1,117 @@
+"""The composition root: `create_app` builds the Litestar app and nothing else imports it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Response, get
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import HTTPException
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from screen import migrate
+from screen.candidate import CandidateController
+from screen.clock import Clock, SystemClock
+from screen.db import create_engine, create_sessionmaker
+from screen.errors import ScreenError
+from screen.jobs import InProcessRunner, JobContext, JobQueue
+from screen.mail import Mailer, mailer_for
+from screen.paths import STATIC_DIR
+from screen.rendering import create_environment
+from screen.settings import Settings
+from screen.web import (
+    SECURITY_HEADERS,
+    handle_http_exception,
+    handle_screen_error,
+    handle_unexpected,
+    provide_clock,
+    provide_db,
+    provide_settings,
+)
+
+log = logging.getLogger(__name__)
+
+
+@get("/", name="home", include_in_schema=False)
+async def home() -> Response[str]:
+    return Response(
+        "Screen is running. Candidates open the link from their invitation email.",
+        media_type="text/plain",
+    )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    engine: AsyncEngine | None = None,
+    sessionmaker: async_sessionmaker[AsyncSession] | None = None,
+    clock: Clock | None = None,
+    mailer: Mailer | None = None,
+    queue: JobQueue | None = None,
+    run_jobs: bool = True,
+    migrate_on_start: bool = False,
+) -> Litestar:
+    """Build the app. Tests inject the engine, clock, mailer or queue; `run_jobs`
+    starts the in-process runner's periodic sweep and relay in the lifespan."""
+    templates = create_environment()
+    clock = clock or SystemClock()
+    mailer = mailer or mailer_for(settings.smtp_url, settings.mail_dir)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+        own_engine = engine is None and sessionmaker is None
+        active_engine = engine or create_engine(settings.database_url)
+        if migrate_on_start:
+            await migrate.upgrade(active_engine)
+        maker = sessionmaker or create_sessionmaker(active_engine)
+        runner = InProcessRunner(settings.sweep_interval_seconds)
+        job_queue = queue or runner
+        context = JobContext(settings, maker, clock, mailer, templates, job_queue)
+        runner.context = context
+        app.state.engine = active_engine
+        app.state.sessionmaker = maker
+        app.state.jobs = context
+        app.state.runner = runner
+        if run_jobs and queue is None:
+            runner.start()
+        try:
+            yield
+        finally:
+            await runner.stop()
+            if own_engine:
+                await active_engine.dispose()
+
+    async def add_security_headers(response: Response[Any]) -> Response[Any]:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    return Litestar(
+        route_handlers=[
+            home,
+            CandidateController,
+            create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
+        ],
+        dependencies={
+            "db": Provide(provide_db),
+            "settings": Provide(provide_settings, sync_to_thread=False),
+            "clock": Provide(provide_clock, sync_to_thread=False),
+        },
+        state=State({"settings": settings, "clock": clock, "templates": templates}),
+        lifespan=[lifespan],
+        template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(templates)),
+        exception_handlers={
+            ScreenError: handle_screen_error,
+            HTTPException: handle_http_exception,
+            Exception: handle_unexpected,
+        },
+        after_request=add_security_headers,
+        debug=settings.debug,
+    )

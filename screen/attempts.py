@@ -1,0 +1,330 @@
+"""The candidate's timed session: start, autosave, submit, and the deadline.
+
+The server owns the clock. `start` fixes the deadline (start + duration ×
+accommodation); every write checks it in the same statement that performs it,
+so no acknowledged save can be lost and none can slip past the deadline. A save
+up to `grace` seconds after the deadline is accepted (network latency); later
+content is refused, kept in `late_content` and never becomes the answer. At
+deadline + grace the last saved draft becomes the submission: in bulk by the
+periodic sweep and for one attempt lazily whenever it is touched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Update, case, select, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from screen.errors import (
+    AlreadySubmittedError,
+    InputError,
+    LinkExpiredError,
+    StaleRevisionError,
+    TimeUpError,
+    TooLargeError,
+)
+from screen.models import (
+    NOT_STARTED,
+    Attempt,
+    AttemptState,
+    IntegrityEvent,
+    Invitation,
+    LateContent,
+    Screen,
+)
+
+INTEGRITY_KINDS = ("paste", "focus_lost", "focus_regained")
+MAX_INTEGRITY_EVENTS_PER_CALL = 100
+
+
+def allowed_minutes(screen: Screen, invitation: Invitation) -> float:
+    return screen.duration_minutes * invitation.accommodation
+
+
+def check_answer_size(content: str, max_bytes: int) -> None:
+    size = len(content.encode("utf-8"))
+    if size > max_bytes:
+        raise TooLargeError(
+            f"The answer is {size:,} bytes; the limit is {max_bytes:,} bytes "
+            f"(about {max_bytes // 6:,} words). Shorten it — nothing was saved."
+        )
+
+
+async def expire_if_due(
+    db: AsyncSession, attempt: Attempt, invitation: Invitation, now: datetime
+) -> None:
+    if attempt.state in NOT_STARTED and invitation.expires_at <= now:
+        attempt.state = AttemptState.EXPIRED
+        attempt.state_changed_at = now
+        await db.flush()
+
+
+async def mark_opened(
+    db: AsyncSession, attempt: Attempt, invitation: Invitation, now: datetime
+) -> None:
+    if invitation.opened_at is None:
+        invitation.opened_at = now
+    if attempt.state == AttemptState.INVITED:
+        attempt.state = AttemptState.OPENED
+        attempt.state_changed_at = now
+    await db.flush()
+
+
+async def start(
+    db: AsyncSession, attempt: Attempt, invitation: Invitation, screen: Screen, now: datetime
+) -> Attempt:
+    """Start the clock once; starting again (refresh, second tab) changes nothing."""
+    await expire_if_due(db, attempt, invitation, now)
+    if attempt.state == AttemptState.EXPIRED:
+        raise LinkExpiredError(
+            "This link has expired. Please contact your recruiter for a new one."
+        )
+    if attempt.state not in NOT_STARTED:
+        return attempt
+    deadline = now + timedelta(minutes=allowed_minutes(screen, invitation))
+    # Conditional on the state, so two tabs pressing Start at once fix one deadline.
+    await db.execute(
+        update(Attempt)
+        .where(Attempt.id == attempt.id, Attempt.state.in_(NOT_STARTED))
+        .values(
+            state=AttemptState.STARTED,
+            started_at=now,
+            deadline=deadline,
+            state_changed_at=now,
+        )
+    )
+    if invitation.opened_at is None:
+        invitation.opened_at = now
+    await db.flush()
+    await db.refresh(attempt)
+    return attempt
+
+
+@dataclass(frozen=True)
+class Saved:
+    revision: int
+    saved_at: datetime
+    deadline: datetime
+
+
+async def save_draft(
+    db: AsyncSession,
+    attempt_id: int,
+    base_revision: int,
+    content: str,
+    now: datetime,
+    *,
+    grace_seconds: int,
+    max_bytes: int,
+) -> Saved:
+    """Store a draft if it is based on the latest revision and time is not up.
+
+    One conditional UPDATE … RETURNING does the checks and the write together;
+    only a refused save pays for a second query to explain itself.
+    """
+    check_answer_size(content, max_bytes)
+    cutoff = now - timedelta(seconds=grace_seconds)
+    row = (
+        await db.execute(
+            update(Attempt)
+            .where(
+                Attempt.id == attempt_id,
+                Attempt.state == AttemptState.STARTED,
+                Attempt.revision == base_revision,
+                Attempt.deadline > cutoff,
+            )
+            .values(draft=content, revision=Attempt.revision + 1, draft_saved_at=now)
+            .returning(Attempt.revision, Attempt.deadline)
+        )
+    ).first()
+    if row is not None:
+        return Saved(revision=row.revision, saved_at=now, deadline=row.deadline)
+    await _explain_refusal(db, attempt_id, base_revision, content, now, cutoff)
+    raise AssertionError("unreachable: _explain_refusal always raises")
+
+
+async def _explain_refusal(
+    db: AsyncSession,
+    attempt_id: int,
+    base_revision: int,
+    content: str,
+    now: datetime,
+    cutoff: datetime,
+) -> None:
+    attempt = await db.get(Attempt, attempt_id, populate_existing=True)
+    if attempt is None or attempt.state in NOT_STARTED:
+        raise InputError("This screen has not been started yet.")
+    if attempt.state == AttemptState.STARTED and attempt.deadline and attempt.deadline <= cutoff:
+        await _keep_late(db, attempt, base_revision, content, now)
+        await finalize_if_due(db, attempt, now, cutoff)
+        raise TimeUpError(
+            "Time is up: this text arrived after the deadline and was not added to your answer. "
+            "It has been kept and flagged as late. Your last saved draft was submitted."
+        )
+    if attempt.state != AttemptState.STARTED:
+        if attempt.state == AttemptState.AUTO_SUBMITTED and content != attempt.final_answer:
+            await _keep_late(db, attempt, base_revision, content, now)
+            raise TimeUpError(
+                "Time is up: this text arrived after the deadline and was not added to your "
+                "answer. It has been kept and flagged as late."
+            )
+        raise AlreadySubmittedError(
+            "This answer has already been submitted; it can no longer change."
+        )
+    raise StaleRevisionError(
+        f"This answer was changed in another tab or device (saved revision {attempt.revision}, "
+        f"this page had {base_revision}). Reload the page to continue from the latest saved text."
+    )
+
+
+async def _keep_late(
+    db: AsyncSession, attempt: Attempt, base_revision: int, content: str, now: datetime
+) -> None:
+    db.add(
+        LateContent(
+            attempt_id=attempt.id, base_revision=base_revision, content=content, received_at=now
+        )
+    )
+    await db.flush()
+
+
+async def submit(
+    db: AsyncSession,
+    attempt_id: int,
+    base_revision: int,
+    content: str,
+    now: datetime,
+    *,
+    grace_seconds: int,
+    max_bytes: int,
+) -> Attempt:
+    """The candidate's own submission: the posted text becomes the final answer."""
+    check_answer_size(content, max_bytes)
+    cutoff = now - timedelta(seconds=grace_seconds)
+    row = (
+        await db.execute(
+            update(Attempt)
+            .where(
+                Attempt.id == attempt_id,
+                Attempt.state == AttemptState.STARTED,
+                Attempt.revision == base_revision,
+                Attempt.deadline > cutoff,
+            )
+            .values(
+                draft=content,
+                final_answer=content,
+                revision=Attempt.revision + 1,
+                draft_saved_at=now,
+                # Sent by the page when its countdown ran out: the clock ended it.
+                state=case(
+                    (Attempt.deadline <= now, AttemptState.AUTO_SUBMITTED),
+                    else_=AttemptState.SUBMITTED,
+                ),
+                submitted_at=now,
+                state_changed_at=now,
+            )
+            .returning(Attempt.id)
+        )
+    ).first()
+    if row is None:
+        await _explain_refusal(db, attempt_id, base_revision, content, now, cutoff)
+    attempt = await db.get(Attempt, attempt_id, populate_existing=True)
+    if attempt is None:
+        raise InputError("This screen has not been started yet.")
+    return attempt
+
+
+def _auto_submit(cutoff: datetime) -> Update:
+    return (
+        update(Attempt)
+        .where(Attempt.state == AttemptState.STARTED, Attempt.deadline <= cutoff)
+        .values(
+            state=AttemptState.AUTO_SUBMITTED,
+            final_answer=Attempt.draft,
+            submitted_at=Attempt.deadline,
+            state_changed_at=Attempt.deadline,
+        )
+    )
+
+
+async def finalize_if_due(
+    db: AsyncSession, attempt: Attempt, now: datetime, cutoff: datetime | None = None
+) -> bool:
+    """Lazily auto-submit one attempt whose deadline + grace has passed."""
+    if attempt.state != AttemptState.STARTED or attempt.deadline is None:
+        return False
+    cutoff = cutoff or now
+    if attempt.deadline > cutoff:
+        return False
+    result: CursorResult[Any] = await db.execute(  # type: ignore[assignment]
+        _auto_submit(cutoff).where(Attempt.id == attempt.id)
+    )
+    await db.refresh(attempt)
+    return result.rowcount > 0
+
+
+async def sweep(db: AsyncSession, now: datetime, grace_seconds: int) -> int:
+    """Auto-submit every attempt past deadline + grace and expire unstarted links."""
+    cutoff = now - timedelta(seconds=grace_seconds)
+    submitted: CursorResult[Any] = await db.execute(_auto_submit(cutoff))  # type: ignore[assignment]
+    expired_ids = select(Invitation.id).where(Invitation.expires_at <= now)
+    await db.execute(
+        update(Attempt)
+        .where(Attempt.state.in_(NOT_STARTED), Attempt.invitation_id.in_(expired_ids))
+        .values(state=AttemptState.EXPIRED, state_changed_at=now)
+    )
+    return submitted.rowcount
+
+
+def is_due(attempt: Attempt, now: datetime, grace_seconds: int) -> bool:
+    return (
+        attempt.state == AttemptState.STARTED
+        and attempt.deadline is not None
+        and attempt.deadline <= now - timedelta(seconds=grace_seconds)
+    )
+
+
+async def record_integrity_events(
+    db: AsyncSession, attempt: Attempt, events: list[dict[str, object]], now: datetime
+) -> int:
+    if attempt.state != AttemptState.STARTED:
+        raise AlreadySubmittedError("This attempt is over; nothing more is recorded.")
+    if len(events) > MAX_INTEGRITY_EVENTS_PER_CALL:
+        raise InputError(f"At most {MAX_INTEGRITY_EVENTS_PER_CALL} events per request.")
+    rows = []
+    for index, event in enumerate(events):
+        kind = event.get("kind")
+        if kind not in INTEGRITY_KINDS:
+            raise InputError(f"events[{index}].kind must be one of {', '.join(INTEGRITY_KINDS)}.")
+        size = event.get("size")
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+            raise InputError(f"events[{index}].size must be a whole number of characters.")
+        occurred = _parse_client_time(event.get("at"), now)
+        rows.append(
+            IntegrityEvent(
+                attempt_id=attempt.id,
+                kind=str(kind),
+                size=size,
+                occurred_at=occurred,
+                recorded_at=now,
+            )
+        )
+    db.add_all(rows)
+    await db.flush()
+    return len(rows)
+
+
+def _parse_client_time(raw: object, now: datetime) -> datetime:
+    # The client's clock is context only; anything unparseable or absurd falls back to ours.
+    if isinstance(raw, str):
+        try:
+            moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            return now
+        if moment.tzinfo is not None and abs(moment - now) < timedelta(hours=24):
+            return moment
+    return now

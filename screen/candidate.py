@@ -1,0 +1,257 @@
+"""The candidate's pages: link landing, the timed attempt, autosave, submit, thank-you.
+
+The link token is the candidate's only credential, so every route starts by
+resolving it; an unknown or forged token gets the same plain 404 whatever it
+resembles. Pages are server-rendered and work without JavaScript; the script
+adds autosave, the countdown and integrity signals.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_303_SEE_OTHER
+
+from screen import attempts
+from screen.errors import InputError, LinkExpiredError, NotFoundError
+from screen.invitations import find_by_token
+from screen.models import ENDED, NOT_STARTED, Attempt, AttemptState, Invitation
+from screen.web import DB, AppClock, AppSettings
+
+NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+LINK_NOT_FOUND = (
+    "This screen link is not valid. Check that you opened the whole link from your "
+    "invitation email, or ask your recruiter to send it again."
+)
+# Bodies past this are refused by the framework before they are read; the answer
+# cap (SCREEN_ANSWER_MAX_BYTES, at most 512 KiB) is then checked on the decoded text.
+# JSON escapes can inflate text six-fold, hence the headroom.
+MAX_REQUEST_BODY = 4 * 1024 * 1024
+
+
+async def _resolve(db: DB, token: str, now: datetime) -> tuple[Invitation, Attempt]:
+    invitation = await find_by_token(db, token)
+    if invitation is None:
+        raise NotFoundError(LINK_NOT_FOUND)
+    attempt = invitation.attempt
+    if attempt.state == AttemptState.WITHDRAWN:
+        raise LinkExpiredError(
+            "This invitation has been withdrawn. If you think this is a mistake, "
+            "please contact your recruiter."
+        )
+    await attempts.expire_if_due(db, attempt, invitation, now)
+    if attempt.state == AttemptState.EXPIRED:
+        raise LinkExpiredError(
+            "This link has expired without being started. Please contact your recruiter "
+            "if you would still like to take the screen."
+        )
+    return invitation, attempt
+
+
+def _page(name: str, context: dict[str, Any], status_code: int = 200) -> Template:
+    return Template(
+        template_name=f"candidate/{name}.html",
+        context=context,
+        status_code=status_code,
+        headers=NO_STORE,
+    )
+
+
+def _see_other(path: str) -> Redirect:
+    return Redirect(path=path, status_code=HTTP_303_SEE_OTHER, headers=NO_STORE)
+
+
+def _state_payload(attempt: Attempt, now: datetime) -> dict[str, Any]:
+    if attempt.deadline is None:
+        raise InputError("This screen has not been started yet.")
+    return {
+        "revision": attempt.revision,
+        "deadline": attempt.deadline.isoformat(),
+        "server_now": now.isoformat(),
+        "remaining_ms": max(0, int((attempt.deadline - now).total_seconds() * 1000)),
+    }
+
+
+async def _json_body(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise InputError("The request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise InputError("The request body must be a JSON object.")
+    return data
+
+
+def _revision(value: object) -> int:
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InputError("`revision` must be the whole number of the last saved revision.")
+    return value
+
+
+def _answer(value: object) -> str:
+    if not isinstance(value, str):
+        raise InputError("`answer` must be text.")
+    return value
+
+
+class CandidateController(Controller):
+    path = "/s/{token:str}"
+
+    @get("/", name="candidate:landing")
+    async def landing(
+        self, token: str, db: DB, clock: AppClock, settings: AppSettings
+    ) -> Response[Any]:
+        now = clock.now()
+        invitation, attempt = await _resolve(db, token, now)
+        if attempts.is_due(attempt, now, settings.grace_seconds):
+            await attempts.finalize_if_due(db, attempt, now, now)
+        if attempt.state == AttemptState.STARTED:
+            return _see_other(f"/s/{token}/attempt")
+        if attempt.state in ENDED:
+            return _page("done", {"attempt": attempt, "already": True, "late_notice": False})
+        await attempts.mark_opened(db, attempt, invitation, now)
+        screen = invitation.screen
+        return _page(
+            "landing",
+            {
+                "token": token,
+                "prompt": screen.prompt,
+                "screen": screen,
+                "candidate_name": invitation.candidate_name,
+                "minutes": attempts.allowed_minutes(screen, invitation),
+                "accommodated": invitation.accommodation != 1.0,
+                "expires_at": invitation.expires_at,
+                "grace_seconds": settings.grace_seconds,
+            },
+        )
+
+    @post("/start", name="candidate:start", status_code=HTTP_303_SEE_OTHER)
+    async def start(self, token: str, db: DB, clock: AppClock) -> Response[Any]:
+        now = clock.now()
+        invitation, attempt = await _resolve(db, token, now)
+        if attempt.state in NOT_STARTED:
+            await attempts.start(db, attempt, invitation, invitation.screen, now)
+        return _see_other(f"/s/{token}/attempt")
+
+    @get("/attempt", name="candidate:attempt")
+    async def attempt_page(
+        self, token: str, db: DB, clock: AppClock, settings: AppSettings
+    ) -> Response[Any]:
+        now = clock.now()
+        invitation, attempt = await _resolve(db, token, now)
+        if attempts.is_due(attempt, now, settings.grace_seconds):
+            await attempts.finalize_if_due(db, attempt, now, now)
+        if attempt.state in NOT_STARTED:
+            return _see_other(f"/s/{token}")
+        if attempt.state in ENDED:
+            return _see_other(f"/s/{token}/done")
+        screen = invitation.screen
+        state = _state_payload(attempt, now)
+        return _page(
+            "attempt",
+            {
+                "token": token,
+                "prompt": screen.prompt,
+                "screen": screen,
+                "attempt": attempt,
+                "minutes": attempts.allowed_minutes(screen, invitation),
+                "remaining_ms": state["remaining_ms"],
+                "max_bytes": settings.answer_max_bytes,
+                "grace_seconds": settings.grace_seconds,
+            },
+        )
+
+    @post(
+        "/draft",
+        name="candidate:draft",
+        status_code=200,
+        request_max_body_size=MAX_REQUEST_BODY,
+    )
+    async def save_draft(
+        self,
+        token: str,
+        request: Request[Any, Any, Any],
+        db: DB,
+        clock: AppClock,
+        settings: AppSettings,
+    ) -> dict[str, Any]:
+        now = clock.now()
+        data = await _json_body(request)
+        base_revision = _revision(data.get("revision"))
+        answer = _answer(data.get("answer"))
+        _, attempt = await _resolve(db, token, now)
+        saved = await attempts.save_draft(
+            db,
+            attempt.id,
+            base_revision,
+            answer,
+            now,
+            grace_seconds=settings.grace_seconds,
+            max_bytes=settings.answer_max_bytes,
+        )
+        return {
+            "revision": saved.revision,
+            "saved_at": saved.saved_at.isoformat(),
+            "deadline": saved.deadline.isoformat(),
+            "server_now": now.isoformat(),
+            "remaining_ms": max(0, int((saved.deadline - now).total_seconds() * 1000)),
+        }
+
+    @post("/submit", name="candidate:submit", request_max_body_size=MAX_REQUEST_BODY)
+    async def submit(
+        self,
+        token: str,
+        request: Request[Any, Any, Any],
+        db: DB,
+        clock: AppClock,
+        settings: AppSettings,
+    ) -> Response[Any]:
+        now = clock.now()
+        form = await request.form()
+        base_revision = _revision(form.get("revision"))
+        answer = _answer(form.get("answer"))
+        _, attempt = await _resolve(db, token, now)
+        if attempt.state in ENDED:
+            return _see_other(f"/s/{token}/done")
+        await attempts.submit(
+            db,
+            attempt.id,
+            base_revision,
+            answer,
+            now,
+            grace_seconds=settings.grace_seconds,
+            max_bytes=settings.answer_max_bytes,
+        )
+        return _see_other(f"/s/{token}/done")
+
+    @get("/done", name="candidate:done")
+    async def done(
+        self, token: str, db: DB, clock: AppClock, settings: AppSettings
+    ) -> Response[Any]:
+        now = clock.now()
+        _, attempt = await _resolve(db, token, now)
+        if attempts.is_due(attempt, now, settings.grace_seconds):
+            await attempts.finalize_if_due(db, attempt, now, now)
+        if attempt.state not in ENDED:
+            return _see_other(f"/s/{token}")
+        return _page("done", {"attempt": attempt, "already": False})
+
+    @post("/events", name="candidate:events", status_code=200, request_max_body_size=64 * 1024)
+    async def integrity_events(
+        self, token: str, request: Request[Any, Any, Any], db: DB, clock: AppClock
+    ) -> dict[str, int]:
+        now = clock.now()
+        data = await _json_body(request)
+        events = data.get("events")
+        if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+            raise InputError("`events` must be a list of objects.")
+        _, attempt = await _resolve(db, token, now)
+        recorded = await attempts.record_integrity_events(db, attempt, events, now)
+        return {"recorded": recorded}

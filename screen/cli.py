@@ -1,0 +1,281 @@
+"""The `screen` command: run the server, the demo, migrations, the prompt library, invitations."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from screen import migrate
+from screen.clock import SystemClock
+from screen.db import create_engine, create_sessionmaker
+from screen.errors import ScreenError
+from screen.paths import PROMPTS_DIR
+from screen.prompts import check_library, sync_library
+from screen.settings import Settings, SettingsError, load_settings
+
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run `work` in one committed transaction on a migrated database."""
+
+    async def run() -> T:
+        engine = create_engine(settings.database_url)
+        try:
+            await migrate.upgrade(engine)
+            async with create_sessionmaker(engine)() as db, db.begin():
+                return await work(db)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except ScreenError as error:
+        raise click.ClickException(error.message) from None
+
+
+@click.group()
+def main() -> None:
+    """Screen: timed written technical screens with blind, rubric-based reviews."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+@main.group()
+def db() -> None:
+    """Database migrations."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every migration (also done by `serve` and `demo` on start)."""
+    settings = _settings()
+
+    async def run() -> None:
+        engine = create_engine(settings.database_url)
+        try:
+            await migrate.upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    click.echo("Database is up to date.")
+
+
+@main.group()
+def prompts() -> None:
+    """The prompt library."""
+
+
+_dir_option = click.option(
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Prompt folder (default: SCREEN_PROMPTS_DIR or the bundled library).",
+)
+
+
+def _prompts_dir(settings: Settings, directory: Path | None) -> Path:
+    return directory or settings.prompts_dir or PROMPTS_DIR
+
+
+@prompts.command("check")
+@_dir_option
+def prompts_check(directory: Path | None) -> None:
+    """Validate every prompt file; problems are printed as `file: field: message`."""
+    result = check_library(_prompts_dir(_settings(), directory))
+    for problem in result.problems:
+        click.echo(str(problem), err=True)
+    if result.problems:
+        raise click.ClickException(f"{len(result.problems)} problem(s) found.")
+    for prompt in result.prompts:
+        click.echo(
+            f"ok  {prompt.slug}  ({prompt.area}, {prompt.duration_minutes} min, "
+            f"{len(prompt.rubric.dimensions)} dimensions, {len(prompt.exemplars)} exemplars)"
+        )
+
+
+@prompts.command("sync")
+@_dir_option
+def prompts_sync(directory: Path | None) -> None:
+    """Store changed prompt files as new immutable versions."""
+    settings = _settings()
+    result = check_library(_prompts_dir(settings, directory))
+    for problem in result.problems:
+        click.echo(str(problem), err=True)
+    if result.problems:
+        raise click.ClickException("Fix the problems above; nothing was synced.")
+    now = SystemClock().now()
+    synced = _in_transaction(settings, lambda db: sync_library(db, result.prompts, now))
+    for slug, version in synced.created:
+        click.echo(f"new version  {slug} v{version}")
+    for slug, version in synced.unchanged:
+        click.echo(f"unchanged    {slug} v{version}")
+
+
+@main.group()
+def screens() -> None:
+    """Screens (a recruiter's campaign on one prompt)."""
+
+
+@screens.command("create")
+@click.option(
+    "--prompt", "prompt_slug", required=True, help="Prompt slug, e.g. rag-support-assistant."
+)
+@click.option("--prompt-version", type=int, default=None, help="Pin a version (default: latest).")
+@click.option("--title", required=True)
+@click.option(
+    "--duration",
+    "duration_minutes",
+    type=int,
+    default=None,
+    help="Minutes (default: the prompt's).",
+)
+@click.option("--link-valid-days", type=int, default=7, show_default=True)
+@click.option(
+    "--reviews",
+    "reviews_required",
+    type=int,
+    default=None,
+    help="Reviews per submission (default: the rubric's, usually 2).",
+)
+@click.option("--sla-days", "sla_business_days", type=int, default=5, show_default=True)
+def screens_create(**options: Any) -> None:
+    """Create a screen and print its id."""
+    from screen.screens import create_screen
+
+    settings = _settings()
+    now = SystemClock().now()
+
+    async def work(db: AsyncSession) -> str:
+        screen = await create_screen(db, now=now, **options)
+        return (
+            f"Screen {screen.id} created: {screen.title} — {screen.prompt.slug} "
+            f"v{screen.prompt.version}, {screen.duration_minutes} min, "
+            f"links valid {screen.link_valid_days} days, {screen.reviews_required} reviews each."
+        )
+
+    click.echo(_in_transaction(settings, work))
+
+
+@screens.command("list")
+def screens_list() -> None:
+    """List screens."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    from screen.models import Screen
+
+    async def work(db: AsyncSession) -> list[str]:
+        rows = await db.scalars(
+            select(Screen).options(selectinload(Screen.prompt)).order_by(Screen.id)
+        )
+        return [
+            f"{s.id:>4}  {s.title}  ({s.prompt.slug} v{s.prompt.version}, {s.duration_minutes} min)"
+            for s in rows
+        ]
+
+    for line in _in_transaction(_settings(), work):
+        click.echo(line)
+
+
+@main.command("invite")
+@click.option("--screen", "screen_id", type=int, required=True)
+@click.option("--name", required=True, help="Candidate's name.")
+@click.option("--email", required=True, help="Candidate's email; the invitation is sent there.")
+@click.option(
+    "--accommodation", type=float, default=1.0, show_default=True, help="Time multiplier, 1.0-3.0."
+)
+@click.option("--external-id", default=None, help="The candidate's id in your ATS.")
+def invite_command(
+    screen_id: int, name: str, email: str, accommodation: float, external_id: str | None
+) -> None:
+    """Invite a candidate; the email is queued and the link printed."""
+    from screen.invitations import invite
+    from screen.screens import get_screen
+
+    settings = _settings()
+    now = SystemClock().now()
+
+    async def work(db: AsyncSession) -> str:
+        screen = await get_screen(db, screen_id)
+        new = await invite(
+            db,
+            screen,
+            name=name,
+            email=email,
+            now=now,
+            base_url=settings.base_url,
+            secret_key=settings.secret_key,
+            accommodation=accommodation,
+            external_id=external_id,
+        )
+        return new.link
+
+    link = _in_transaction(settings, work)
+    click.echo(f"Invited {name} <{email}>. Candidate link (also emailed by the running server):")
+    click.echo(link)
+
+
+def _serve(settings: Settings, host: str, port: int, banner: list[str]) -> None:
+    import uvicorn
+
+    from screen.app import create_app
+
+    app = create_app(settings, migrate_on_start=True)
+    for line in banner:
+        click.echo(line)
+    sys.stdout.flush()
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """Run the web server (migrations applied on start; jobs in process unless Redis is set)."""
+    settings = _settings()
+    _serve(settings, host, port, [f"Screen serving on http://{host}:{port}"])
+
+
+@main.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def demo(host: str, port: int) -> None:
+    """Prepare demo data (prompts, a screen, candidates in several states) and serve it."""
+    from screen.demo import prepare_demo
+
+    settings = _settings()
+    if settings.base_url == Settings().base_url:
+        settings = settings.with_overrides(base_url=f"http://{host}:{port}")
+    now = SystemClock().now()
+    links = _in_transaction(settings, lambda db: prepare_demo(db, settings, now))
+    banner = [
+        "",
+        "Screen demo is ready. Open:",
+        f"  Candidate link (fresh, not started):  {links.fresh_link}",
+    ]
+    if links.started_link:
+        banner.append(f"  Candidate link (already started):    {links.started_link}")
+    banner += [
+        f"  Emails are written to:               {settings.mail_dir.resolve()}",
+        "Run `screen demo` again for another fresh candidate link. Ctrl+C stops the server.",
+        "",
+    ]
+    _serve(settings, host, port, banner)

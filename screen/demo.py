@@ -1,0 +1,137 @@
+"""Demo data: the prompt library, one screen and candidates in every early state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from screen import attempts
+from screen.invitations import invite
+from screen.models import Attempt, Screen
+from screen.paths import PROMPTS_DIR
+from screen.prompts import check_library, sync_library
+from screen.screens import create_screen, get_screen
+from screen.settings import Settings
+
+DEMO_SCREEN_TITLE = "Demo: Senior GenAI Engineer"
+PREFERRED_PROMPT = "rag-support-assistant"
+SAMPLE_DRAFT = (
+    "## Decision\n\nHybrid retrieval (BM25 + dense) over 512-token chunks with a small "
+    "cross-encoder reranker; a mid-size model for generation.\n"
+)
+
+
+@dataclass(frozen=True)
+class DemoLinks:
+    screen_id: int
+    fresh_link: str
+    started_link: str | None
+
+
+async def prepare_demo(db: AsyncSession, settings: Settings, now: datetime) -> DemoLinks:
+    """Idempotent set-up plus one brand-new invitation, so a working link can always be printed
+    (links are stored only as hashes and cannot be shown again)."""
+    library = check_library(settings.prompts_dir or PROMPTS_DIR)
+    if library.problems:
+        raise RuntimeError("prompt library has problems:\n" + "\n".join(map(str, library.problems)))
+    await sync_library(db, library.prompts, now)
+    screen_id = await db.scalar(select(Screen.id).where(Screen.title == DEMO_SCREEN_TITLE))
+    started_link = None
+    if screen_id is None:
+        slugs = {p.slug for p in library.prompts}
+        slug = PREFERRED_PROMPT if PREFERRED_PROMPT in slugs else sorted(slugs)[0]
+        screen = await create_screen(db, prompt_slug=slug, title=DEMO_SCREEN_TITLE, now=now)
+        started_link = await _seed_states(db, screen, settings, now)
+    else:
+        screen = await get_screen(db, screen_id)
+    count = await db.scalar(select(func.count()).select_from(Screen)) or 0
+    fresh = await invite(
+        db,
+        screen,
+        name="Demo Candidate",
+        email=f"candidate+{int(now.timestamp())}-{count}@example.com",
+        now=now,
+        base_url=settings.base_url,
+        secret_key=settings.secret_key,
+    )
+    return DemoLinks(screen.id, fresh.link, started_link)
+
+
+async def _seed_states(db: AsyncSession, screen: Screen, settings: Settings, now: datetime) -> str:
+    """Candidates who opened, started, submitted, ran out of time, or let the link expire."""
+
+    async def person(name: str, email: str, invited_at: datetime) -> Attempt:
+        new = await invite(
+            db,
+            screen,
+            name=name,
+            email=email,
+            now=invited_at,
+            base_url=settings.base_url,
+            secret_key=settings.secret_key,
+        )
+        new.attempt.invitation = new.invitation
+        return new.attempt
+
+    opened = await person("Ada Opened", "ada.opened@example.com", now - timedelta(hours=5))
+    await attempts.mark_opened(db, opened, opened.invitation, now - timedelta(hours=4))
+
+    in_progress = await invite(
+        db,
+        screen,
+        name="Grace Started",
+        email="grace.started@example.com",
+        now=now - timedelta(hours=1),
+        base_url=settings.base_url,
+        secret_key=settings.secret_key,
+    )
+    started_at = now - timedelta(minutes=8)
+    await attempts.start(db, in_progress.attempt, in_progress.invitation, screen, started_at)
+    await attempts.save_draft(
+        db,
+        in_progress.attempt.id,
+        0,
+        SAMPLE_DRAFT,
+        started_at + timedelta(minutes=5),
+        grace_seconds=settings.grace_seconds,
+        max_bytes=settings.answer_max_bytes,
+    )
+
+    for name, email, hours_ago, by_hand in (
+        ("Alan Submitted", "alan.submitted@example.com", 30, True),
+        ("Barbara Submitted", "barbara.submitted@example.com", 26, True),
+        ("Edsger Timeout", "edsger.timeout@example.com", 20, False),
+    ):
+        attempt = await person(name, email, now - timedelta(hours=hours_ago + 2))
+        begun = now - timedelta(hours=hours_ago)
+        await attempts.start(db, attempt, attempt.invitation, screen, begun)
+        saved = await attempts.save_draft(
+            db,
+            attempt.id,
+            0,
+            SAMPLE_DRAFT + f"\n(Answer by {name}.)\n",
+            begun + timedelta(minutes=20),
+            grace_seconds=settings.grace_seconds,
+            max_bytes=settings.answer_max_bytes,
+        )
+        if by_hand:
+            await attempts.submit(
+                db,
+                attempt.id,
+                saved.revision,
+                SAMPLE_DRAFT + f"\n(Final answer by {name}.)\n",
+                begun + timedelta(minutes=35),
+                grace_seconds=settings.grace_seconds,
+                max_bytes=settings.answer_max_bytes,
+            )
+
+    await person(
+        "Linus Expired",
+        "linus.expired@example.com",
+        now - timedelta(days=screen.link_valid_days + 1),
+    )
+    await attempts.sweep(db, now, settings.grace_seconds)
+    return in_progress.link

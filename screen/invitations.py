@@ -1,0 +1,171 @@
+"""Invitations: one candidate on one screen, the link, and the invitation email."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.headerregistry import Address
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
+
+from screen import outbox
+from screen.attempts import allowed_minutes
+from screen.errors import ConflictError, InputError
+from screen.mail import build_message
+from screen.models import Attempt, AttemptState, Invitation, OutboxEvent, Screen
+from screen.tokens import hash_token, looks_like_token, new_token, seal, unseal
+
+if TYPE_CHECKING:
+    from screen.jobs import JobContext
+
+EMAIL_PATTERN = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;.]{2,}$")
+MIN_ACCOMMODATION, MAX_ACCOMMODATION = 1.0, 3.0
+INVITATION_EMAIL = "invitation.email"
+
+
+@dataclass(frozen=True)
+class NewInvitation:
+    invitation: Invitation
+    attempt: Attempt
+    link: str
+
+
+def candidate_link(base_url: str, token: str) -> str:
+    return f"{base_url}/s/{token}"
+
+
+def normalise_email(email: str) -> str:
+    email = email.strip()
+    if len(email) > 320 or not EMAIL_PATTERN.match(email):
+        raise InputError(f"{email!r} is not a valid email address.", field="email")
+    local, _, domain = email.rpartition("@")
+    return f"{local}@{domain.lower()}"
+
+
+def check_accommodation(value: float) -> float:
+    if not MIN_ACCOMMODATION <= value <= MAX_ACCOMMODATION:
+        raise InputError(
+            f"Accommodation is a time multiplier from {MIN_ACCOMMODATION:g} to "
+            f"{MAX_ACCOMMODATION:g} (e.g. 1.5 for 50% extra time); got {value:g}.",
+            field="accommodation",
+        )
+    return value
+
+
+async def invite(
+    db: AsyncSession,
+    screen: Screen,
+    *,
+    name: str,
+    email: str,
+    now: datetime,
+    base_url: str,
+    secret_key: str,
+    accommodation: float = 1.0,
+    external_id: str | None = None,
+) -> NewInvitation:
+    """Create the invitation, its attempt and its email event in the caller's transaction."""
+    name = " ".join(name.split())
+    if not 1 <= len(name) <= 200:
+        raise InputError("Candidate name must be 1 to 200 characters.", field="name")
+    email = normalise_email(email)
+    check_accommodation(accommodation)
+    if external_id is not None:
+        external_id = external_id.strip() or None
+        if external_id and len(external_id) > 200:
+            raise InputError("External id must be at most 200 characters.", field="external_id")
+    if screen.archived_at is not None:
+        raise ConflictError("This screen is archived; it takes no new invitations.")
+    duplicate = await db.scalar(
+        select(Invitation.id)
+        .join(Attempt)
+        .where(
+            Invitation.screen_id == screen.id,
+            Invitation.candidate_email == email,
+            Attempt.state != AttemptState.WITHDRAWN,
+        )
+    )
+    if duplicate is not None:
+        raise ConflictError(f"{email} is already invited to this screen.", field="email")
+
+    token = new_token()
+    invitation = Invitation(
+        screen_id=screen.id,
+        candidate_name=name,
+        candidate_email=email,
+        external_id=external_id,
+        token_hash=hash_token(token),
+        accommodation=accommodation,
+        created_at=now,
+        expires_at=now + timedelta(days=screen.link_valid_days),
+    )
+    db.add(invitation)
+    await db.flush()
+    attempt = Attempt(invitation_id=invitation.id, state=AttemptState.INVITED, state_changed_at=now)
+    db.add(attempt)
+    link = candidate_link(base_url, token)
+    outbox.emit(
+        db,
+        INVITATION_EMAIL,
+        {"invitation_id": invitation.id, "sealed_link": seal(secret_key, link)},
+        now,
+    )
+    await db.flush()
+    return NewInvitation(invitation, attempt, link)
+
+
+async def find_by_token(db: AsyncSession, token: str) -> Invitation | None:
+    """The invitation behind a link, with its attempt, screen and prompt loaded."""
+    if not looks_like_token(token):
+        return None
+    return await db.scalar(
+        select(Invitation)
+        .where(Invitation.token_hash == hash_token(token))
+        .options(
+            joinedload(Invitation.attempt),
+            joinedload(Invitation.screen).joinedload(Screen.prompt),
+        )
+    )
+
+
+@outbox.handles(INVITATION_EMAIL)
+async def send_invitation_email(ctx: JobContext, event: OutboxEvent) -> dict[str, Any]:
+    """Send the invitation; the returned payload (link removed) replaces the stored one.
+
+    Run twice, it sends the same message (same Message-ID) twice: SMTP offers no
+    exactly-once, so the outbox keeps the window to the moment between send and commit.
+    """
+    async with ctx.sessionmaker() as db:
+        invitation = await db.scalar(
+            select(Invitation)
+            .where(Invitation.id == event.payload["invitation_id"])
+            .options(joinedload(Invitation.screen).joinedload(Screen.prompt))
+        )
+    if invitation is None:
+        raise LookupError(f"invitation {event.payload['invitation_id']} no longer exists")
+    link = unseal(ctx.settings.secret_key, event.payload.get("sealed_link", ""))
+    if link is None:
+        raise ValueError("the sealed link cannot be opened: was SCREEN_SECRET_KEY changed?")
+    screen = invitation.screen
+    context = {
+        "candidate_name": invitation.candidate_name,
+        "screen_title": screen.title,
+        "prompt_title": screen.prompt.title,
+        "minutes": allowed_minutes(screen, invitation),
+        "expires_at": invitation.expires_at,
+        "link": link,
+    }
+    message = build_message(
+        ctx.templates,
+        "invitation",
+        context,
+        sender=ctx.settings.mail_from,
+        to=str(Address(invitation.candidate_name, addr_spec=invitation.candidate_email)),
+        message_id=f"<invitation-{invitation.id}-event-{event.id}@screen.local>",
+    )
+    await ctx.mailer.send(message)
+    return {"invitation_id": invitation.id, "sent_to": invitation.candidate_email}

@@ -1,0 +1,122 @@
+"""Jobs: the functions that do side effects and sweeps, and the in-process runner.
+
+The same job functions run in the embedded in-process runner and, in
+production, in arq workers; both reach them through the small `JobQueue`
+interface, so nothing here knows which one is in use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from jinja2 import Environment
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from screen import attempts, outbox
+from screen.clock import Clock
+from screen.mail import Mailer
+from screen.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class JobQueue(Protocol):
+    async def enqueue(self, function: str, job_id: str, **kwargs: Any) -> None: ...
+
+
+@dataclass
+class JobContext:
+    settings: Settings
+    sessionmaker: async_sessionmaker[AsyncSession]
+    clock: Clock
+    mailer: Mailer
+    templates: Environment
+    queue: JobQueue
+
+
+async def deliver_outbox_event(ctx: JobContext, event_id: int) -> str:
+    return await outbox.deliver(ctx, event_id)
+
+
+async def relay_outbox(ctx: JobContext) -> int:
+    async with ctx.sessionmaker() as db, db.begin():
+        due = await outbox.claim_due(db, ctx.clock.now())
+    for event_id in due:
+        await ctx.queue.enqueue(
+            "deliver_outbox_event", job_id=outbox.job_id(event_id), event_id=event_id
+        )
+    return len(due)
+
+
+async def sweep_deadlines(ctx: JobContext) -> int:
+    async with ctx.sessionmaker() as db, db.begin():
+        return await attempts.sweep(db, ctx.clock.now(), ctx.settings.grace_seconds)
+
+
+JOBS: dict[str, Callable[..., Awaitable[Any]]] = {
+    "deliver_outbox_event": deliver_outbox_event,
+    "relay_outbox": relay_outbox,
+    "sweep_deadlines": sweep_deadlines,
+}
+PERIODIC = ("sweep_deadlines", "relay_outbox")
+
+
+class InProcessRunner:
+    """Runs jobs as tasks inside the web process; periodic jobs on a timer.
+
+    Suits one process. A job already in flight is not started twice.
+    """
+
+    def __init__(self, interval_seconds: float) -> None:
+        self.interval = interval_seconds
+        self.context: JobContext | None = None
+        self._tasks: dict[str, asyncio.Task[Any]] = {}
+        self._ticker: asyncio.Task[None] | None = None
+
+    async def enqueue(self, function: str, job_id: str, **kwargs: Any) -> None:
+        if job_id in self._tasks:
+            return
+        task = asyncio.create_task(self._run(function, kwargs), name=job_id)
+        self._tasks[job_id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(job_id, None))
+
+    async def _run(self, function: str, kwargs: dict[str, Any]) -> Any:
+        if self.context is None:
+            raise RuntimeError("the in-process runner was used before its context was set")
+        try:
+            return await JOBS[function](self.context, **kwargs)
+        except Exception:
+            log.exception("job %s failed", function)
+            return None
+
+    async def tick(self) -> None:
+        for name in PERIODIC:
+            await self._run(name, {})
+
+    async def drain(self) -> None:
+        """Wait until every job in flight (and any it enqueued) has finished."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
+
+    def start(self) -> None:
+        self._ticker = asyncio.create_task(self._tick_forever(), name="screen-periodic-jobs")
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await self.tick()
+            await asyncio.sleep(self.interval)
+
+    async def stop(self) -> None:
+        if self._ticker:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        # Give in-flight deliveries a moment to finish; what is cut off stays in the
+        # outbox as dispatched and is re-dispatched by the next relay.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.drain(), timeout=10)

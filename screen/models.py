@@ -1,0 +1,196 @@
+"""The persistent domain: prompts, screens, invitations, attempts, outbox and audit.
+
+One module because every table here is read by more than one flow; the flows
+themselves live in their own modules (attempts.py owns the timer, and so on).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from screen.db import Base, UTCDateTime
+
+
+class AttemptState(enum.StrEnum):
+    INVITED = "invited"
+    OPENED = "opened"
+    STARTED = "started"
+    SUBMITTED = "submitted"
+    AUTO_SUBMITTED = "auto_submitted"
+    IN_REVIEW = "in_review"
+    NEEDS_ADJUDICATION = "needs_adjudication"
+    PASSED = "passed"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"
+
+
+NOT_STARTED = (AttemptState.INVITED, AttemptState.OPENED)
+ENDED = tuple(s for s in AttemptState if s not in (*NOT_STARTED, AttemptState.STARTED))
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    DISPATCHED = "dispatched"
+    DONE = "done"
+    DEAD = "dead"
+
+
+class Prompt(Base):
+    """One immutable version of a prompt file; screens pin a version."""
+
+    __tablename__ = "prompts"
+    __table_args__ = (
+        UniqueConstraint("slug", "version", name="uq_prompts_slug_version"),
+        UniqueConstraint("slug", "content_hash", name="uq_prompts_slug_content_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(200))
+    area: Mapped[str] = mapped_column(String(50))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[str] = mapped_column(Text)
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    rubric: Mapped[dict[str, Any]] = mapped_column(JSON)
+    exemplars: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    change_note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Screen(Base):
+    """A recruiter's campaign on one pinned prompt version."""
+
+    __tablename__ = "screens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    prompt_id: Mapped[int] = mapped_column(ForeignKey("prompts.id"))
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    link_valid_days: Mapped[int] = mapped_column(Integer, default=7)
+    reviews_required: Mapped[int] = mapped_column(Integer, default=2)
+    sla_business_days: Mapped[int] = mapped_column(Integer, default=5)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    prompt: Mapped[Prompt] = relationship(lazy="raise")
+
+
+class Invitation(Base):
+    """One candidate on one screen. The link token is stored only as its SHA-256."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (Index("ix_invitations_screen_email", "screen_id", "candidate_email"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    screen_id: Mapped[int] = mapped_column(ForeignKey("screens.id"))
+    candidate_name: Mapped[str] = mapped_column(String(200))
+    candidate_email: Mapped[str] = mapped_column(String(320))
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    accommodation: Mapped[float] = mapped_column(Float, default=1.0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    screen: Mapped[Screen] = relationship(lazy="raise")
+    attempt: Mapped[Attempt] = relationship(back_populates="invitation", lazy="raise")
+
+
+class Attempt(Base):
+    """The candidate's timed session and the lifecycle state of the invitation.
+
+    Created with the invitation (state `invited`) so every candidate has exactly
+    one row whose `state` the pipeline can count.
+    """
+
+    __tablename__ = "attempts"
+    __table_args__ = (Index("ix_attempts_state_deadline", "state", "deadline"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invitation_id: Mapped[int] = mapped_column(ForeignKey("invitations.id"), unique=True)
+    state: Mapped[str] = mapped_column(String(30), default=AttemptState.INVITED)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    draft: Mapped[str] = mapped_column(Text, default="")
+    draft_saved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    final_answer: Mapped[str | None] = mapped_column(Text)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    state_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    invitation: Mapped[Invitation] = relationship(back_populates="attempt", lazy="raise")
+
+
+class LateContent(Base):
+    """A save refused because it arrived after deadline + grace: kept, flagged, never the answer."""
+
+    __tablename__ = "late_content"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"), index=True)
+    base_revision: Mapped[int | None] = mapped_column(Integer)
+    content: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class IntegrityEvent(Base):
+    """A signal recorded for reviewers' context (paste, focus lost), never a verdict."""
+
+    __tablename__ = "integrity_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    size: Mapped[int | None] = mapped_column(Integer)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OutboxEvent(Base):
+    """A side effect committed in the same transaction as the change that causes it."""
+
+    __tablename__ = "outbox_events"
+    __table_args__ = (Index("ix_outbox_events_status_available", "status", "available_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(50))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20), default=OutboxStatus.PENDING)
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    available_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditEvent(Base):
+    """Who did what, when, with the state before and after."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(100))
+    subject_type: Mapped[str] = mapped_column(String(50))
+    subject_id: Mapped[str] = mapped_column(String(100))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

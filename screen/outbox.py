@@ -1,0 +1,127 @@
+"""The outbox: side effects written with the change that causes them, delivered by jobs.
+
+`emit` adds a row inside the caller's transaction. The relay hands due rows to
+the job queue; `deliver` runs the row's handler outside any transaction (network
+I/O never holds a lock), then marks it done, or schedules a retry with backoff,
+or after the last try marks it dead for an admin to look at.
+
+Jobs run at least once (a worker can die after the effect and before the
+bookkeeping), so handlers must tolerate a second run; each says how it does.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from screen.db import is_postgres
+from screen.models import OutboxEvent, OutboxStatus
+
+if TYPE_CHECKING:
+    from screen.jobs import JobContext
+
+log = logging.getLogger(__name__)
+
+# About 27 hours in all: a receiver that is down for a day still gets the event.
+RETRY_DELAYS = tuple(timedelta(minutes=m) for m in (0.5, 2, 10, 30, 60, 120, 240, 480, 640))
+MAX_TRIES = len(RETRY_DELAYS) + 1
+REDISPATCH_AFTER = timedelta(minutes=10)
+RELAY_BATCH = 200
+
+Handler = Callable[["JobContext", OutboxEvent], Awaitable[dict[str, Any] | None]]
+HANDLERS: dict[str, Handler] = {}
+
+
+def handles(kind: str) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        HANDLERS[kind] = handler
+        return handler
+
+    return register
+
+
+def emit(db: AsyncSession, kind: str, payload: dict[str, Any], now: datetime) -> OutboxEvent:
+    event = OutboxEvent(
+        kind=kind,
+        payload=payload,
+        status=OutboxStatus.PENDING,
+        tries=0,
+        created_at=now,
+        available_at=now,
+    )
+    db.add(event)
+    return event
+
+
+async def claim_due(db: AsyncSession, now: datetime, limit: int = RELAY_BATCH) -> list[int]:
+    """Mark due rows dispatched and return their ids; rows dispatched long ago count as due."""
+    query = (
+        select(OutboxEvent)
+        .where(
+            or_(
+                (OutboxEvent.status == OutboxStatus.PENDING) & (OutboxEvent.available_at <= now),
+                (OutboxEvent.status == OutboxStatus.DISPATCHED)
+                & (OutboxEvent.dispatched_at < now - REDISPATCH_AFTER),
+            )
+        )
+        .order_by(OutboxEvent.available_at, OutboxEvent.id)
+        .limit(limit)
+    )
+    if is_postgres(db):
+        query = query.with_for_update(skip_locked=True)
+    events = list(await db.scalars(query))
+    for event in events:
+        event.status = OutboxStatus.DISPATCHED
+        event.dispatched_at = now
+    return [event.id for event in events]
+
+
+def job_id(event: OutboxEvent | int, tries: int = 0) -> str:
+    event_id = event if isinstance(event, int) else event.id
+    return f"outbox-{event_id}-{tries}"
+
+
+async def deliver(ctx: JobContext, event_id: int) -> str:
+    """Run one event's handler and record the outcome; returns the resulting status."""
+    async with ctx.sessionmaker() as db:
+        event = await db.get(OutboxEvent, event_id)
+        if event is None or event.status in (OutboxStatus.DONE, OutboxStatus.DEAD):
+            return event.status if event else "missing"
+        handler = HANDLERS.get(event.kind)
+    if handler is None:
+        error: str | None = f"no handler for event kind {event.kind!r}"
+        scrubbed = None
+    else:
+        try:
+            scrubbed = await handler(ctx, event)
+            error = None
+        except Exception as exc:  # any failure is recorded on the row and retried
+            log.warning("outbox event %s (%s) failed: %s", event_id, event.kind, exc)
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+            scrubbed = None
+
+    now = ctx.clock.now()
+    async with ctx.sessionmaker() as db, db.begin():
+        event = await db.get(OutboxEvent, event_id)
+        if event is None:
+            return "missing"
+        event.tries += 1
+        if error is None:
+            event.status = OutboxStatus.DONE
+            event.done_at = now
+            event.last_error = None
+            if scrubbed is not None:
+                event.payload = scrubbed
+        elif event.tries >= MAX_TRIES:
+            event.status = OutboxStatus.DEAD
+            event.last_error = error
+        else:
+            event.status = OutboxStatus.PENDING
+            event.last_error = error
+            event.available_at = now + RETRY_DELAYS[event.tries - 1]
+        return event.status

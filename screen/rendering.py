@@ -1,0 +1,56 @@
+"""Jinja environment and the safe Markdown every page and email uses.
+
+Markdown is rendered with raw HTML disabled and the result sanitised by nh3,
+so text from candidates (or a careless prompt author) stays inert.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import nh3
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
+from screen.paths import TEMPLATES_DIR
+
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
+_ALLOWED_URL_SCHEMES = {"http", "https", "mailto"}
+
+
+def render_markdown(text: str) -> Markup:
+    html = _markdown.render(text)
+    clean = nh3.clean(
+        html, url_schemes=_ALLOWED_URL_SCHEMES, link_rel="noopener noreferrer nofollow"
+    )
+    return Markup(clean)  # noqa: S704 - sanitised by nh3 on the line above
+
+
+def iso_utc(moment: datetime | None) -> str:
+    return moment.isoformat().replace("+00:00", "Z") if moment else ""
+
+
+def human_utc(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+
+
+def minutes(value: float) -> str:
+    whole = round(value)
+    return f"{whole} minute{'s' if whole != 1 else ''}"
+
+
+def create_environment(directory: Path = TEMPLATES_DIR) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(directory),
+        autoescape=select_autoescape(["html"], default_for_string=False, default=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["markdown"] = render_markdown
+    env.filters["iso_utc"] = iso_utc
+    env.filters["human_utc"] = human_utc
+    env.filters["minutes"] = minutes
+    return env

@@ -1,0 +1,76 @@
+"""Screens: a recruiter's campaign on one pinned prompt version."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from screen.errors import InputError, NotFoundError
+from screen.models import Prompt, Screen
+from screen.prompts import MAX_MINUTES, MIN_MINUTES, latest_version
+
+
+async def create_screen(
+    db: AsyncSession,
+    *,
+    prompt_slug: str,
+    title: str,
+    now: datetime,
+    prompt_version: int | None = None,
+    duration_minutes: int | None = None,
+    link_valid_days: int = 7,
+    reviews_required: int | None = None,
+    sla_business_days: int = 5,
+) -> Screen:
+    if prompt_version is None:
+        prompt = await latest_version(db, prompt_slug)
+    else:
+        prompt = await db.scalar(
+            select(Prompt).where(Prompt.slug == prompt_slug, Prompt.version == prompt_version)
+        )
+    if prompt is None:
+        raise NotFoundError(
+            f"No prompt {prompt_slug!r}{f' version {prompt_version}' if prompt_version else ''}; "
+            "run `screen prompts sync` first.",
+            field="prompt",
+        )
+    title = title.strip()
+    if not 1 <= len(title) <= 200:
+        raise InputError("Title must be 1 to 200 characters.", field="title")
+    duration = prompt.duration_minutes if duration_minutes is None else duration_minutes
+    if not MIN_MINUTES <= duration <= MAX_MINUTES and duration != prompt.duration_minutes:
+        raise InputError(
+            f"Duration must be {MIN_MINUTES}-{MAX_MINUTES} minutes.", field="duration_minutes"
+        )
+    if not 1 <= link_valid_days <= 60:
+        raise InputError("Link validity must be 1 to 60 days.", field="link_valid_days")
+    reviews = reviews_required or int(prompt.rubric["decision"].get("reviews_required", 2))
+    if not 1 <= reviews <= 5:
+        raise InputError("Reviews per submission must be 1 to 5.", field="reviews_required")
+    if not 1 <= sla_business_days <= 30:
+        raise InputError("SLA must be 1 to 30 business days.", field="sla_business_days")
+    screen = Screen(
+        title=title,
+        prompt_id=prompt.id,
+        duration_minutes=duration,
+        link_valid_days=link_valid_days,
+        reviews_required=reviews,
+        sla_business_days=sla_business_days,
+        created_at=now,
+    )
+    db.add(screen)
+    await db.flush()
+    screen.prompt = prompt
+    return screen
+
+
+async def get_screen(db: AsyncSession, screen_id: int) -> Screen:
+    screen = await db.scalar(
+        select(Screen).where(Screen.id == screen_id).options(selectinload(Screen.prompt))
+    )
+    if screen is None:
+        raise NotFoundError(f"No screen with id {screen_id}.", field="screen")
+    return screen

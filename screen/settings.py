@@ -1,0 +1,98 @@
+"""Configuration, read once from the environment and frozen.
+
+The embedded defaults (SQLite file, mail written to a folder, in-process jobs)
+need no configuration at all; production refuses to start with the default secret.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_SECRET = "insecure-dev-secret-change-me"  # noqa: S105 - the sentinel production refuses
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or wrong; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite+aiosqlite:///screen.db"
+    secret_key: str = DEFAULT_SECRET
+    base_url: str = "http://127.0.0.1:8000"
+    smtp_url: str | None = None
+    mail_dir: Path = Path("mail")
+    mail_from: str = "Screen <screen@localhost>"
+    redis_url: str | None = None
+    production: bool = False
+    prompts_dir: Path | None = None
+    answer_max_bytes: int = 64 * 1024
+    grace_seconds: int = 60
+    sweep_interval_seconds: float = 5.0
+    debug: bool = False
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def check(self) -> Settings:
+        if self.production and self.secret_key == DEFAULT_SECRET:
+            raise SettingsError(
+                "SCREEN_SECRET_KEY must be set to a long random value in production "
+                "(SCREEN_ENV=production); refusing to start with the default secret."
+            )
+        if len(self.secret_key) < 16:
+            raise SettingsError("SCREEN_SECRET_KEY must be at least 16 characters.")
+        if not 1024 <= self.answer_max_bytes <= 512 * 1024:
+            raise SettingsError("SCREEN_ANSWER_MAX_BYTES must be from 1024 to 524288.")
+        if not 0 <= self.grace_seconds <= 600:
+            raise SettingsError("SCREEN_GRACE_SECONDS must be from 0 to 600.")
+        return self
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}.") from None
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}.") from None
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    defaults = Settings()
+    production = env.get("SCREEN_ENV", "").lower() == "production"
+    prompts_dir = env.get("SCREEN_PROMPTS_DIR")
+    settings = Settings(
+        database_url=env.get("SCREEN_DATABASE_URL") or defaults.database_url,
+        secret_key=env.get("SCREEN_SECRET_KEY") or defaults.secret_key,
+        base_url=(env.get("SCREEN_BASE_URL") or defaults.base_url).rstrip("/"),
+        smtp_url=env.get("SCREEN_SMTP_URL") or None,
+        mail_dir=Path(env.get("SCREEN_MAIL_DIR") or defaults.mail_dir),
+        mail_from=env.get("SCREEN_MAIL_FROM") or defaults.mail_from,
+        redis_url=env.get("SCREEN_REDIS_URL") or None,
+        production=production,
+        prompts_dir=Path(prompts_dir) if prompts_dir else None,
+        answer_max_bytes=_int(env, "SCREEN_ANSWER_MAX_BYTES", defaults.answer_max_bytes),
+        grace_seconds=_int(env, "SCREEN_GRACE_SECONDS", defaults.grace_seconds),
+        sweep_interval_seconds=_float(
+            env, "SCREEN_SWEEP_INTERVAL_SECONDS", defaults.sweep_interval_seconds
+        ),
+        debug=env.get("SCREEN_DEBUG", "") == "1",
+    )
+    return settings.check()

@@ -1,0 +1,209 @@
+// The attempt page's enhancements: countdown, autosave, integrity signals.
+// The server owns the deadline; this script only displays it and resynchronises
+// from every reply, so a wrong device clock cannot move it.
+(function () {
+  "use strict";
+  var form = document.getElementById("answer-form");
+  if (!form) return;
+  var editor = document.getElementById("answer");
+  var revisionInput = document.getElementById("revision");
+  var statusEl = document.getElementById("save-status");
+  var noticeEl = document.getElementById("notice");
+  var timerEl = document.getElementById("timer");
+  var timerValue = document.getElementById("timer-value");
+  var announcer = document.getElementById("timer-announcer");
+  var counter = document.getElementById("counter");
+  var submitButton = document.getElementById("submit-button");
+
+  var SAVE_EVERY_MS = 10000;
+  var deadlineAt = performance.now() + Number(timerEl.dataset.remainingMs);
+  var revision = Number(revisionInput.value);
+  var savedText = editor.value;
+  var inFlight = null;
+  var saveTimer = null;
+  var retryDelay = 2000;
+  var stopped = false;          // stale tab, time up or submitted: no more saves
+  var submitting = false;
+  var announced = {};
+  var pendingEvents = [];
+
+  function dirty() { return editor.value !== savedText; }
+
+  function setStatus(text, kind) {
+    statusEl.textContent = text;
+    statusEl.dataset.state = kind;
+  }
+
+  function showNotice(text) {
+    noticeEl.textContent = text;
+    noticeEl.hidden = false;
+  }
+
+  function clockText(ms) {
+    var total = Math.max(0, Math.ceil(ms / 1000));
+    var h = Math.floor(total / 3600), m = Math.floor((total % 3600) / 60), s = total % 60;
+    var mm = (h ? String(m).padStart(2, "0") : String(m));
+    return (h ? h + ":" : "") + mm + ":" + String(s).padStart(2, "0");
+  }
+
+  function resync(reply) {
+    if (typeof reply.remaining_ms === "number") {
+      deadlineAt = performance.now() + reply.remaining_ms;
+    }
+  }
+
+  function tick() {
+    var left = deadlineAt - performance.now();
+    timerValue.textContent = clockText(left);
+    var minutesLeft = left / 60000;
+    timerEl.dataset.urgency = minutesLeft <= 1 ? "critical" : minutesLeft <= 5 ? "low" : "ok";
+    [10, 5, 1].forEach(function (mark) {
+      if (minutesLeft <= mark && minutesLeft > mark - 0.5 && !announced[mark]) {
+        announced[mark] = true;
+        announcer.textContent = mark + (mark === 1 ? " minute" : " minutes") + " left.";
+      }
+    });
+    if (left <= 0 && !stopped) {
+      timeUp();
+      return;
+    }
+    window.setTimeout(tick, 250);
+  }
+
+  function wordCount() {
+    var words = editor.value.trim().split(/\s+/).filter(Boolean).length;
+    counter.textContent = words + (words === 1 ? " word" : " words");
+  }
+
+  function flushEvents() {
+    if (!pendingEvents.length || stopped) return;
+    var batch = pendingEvents.splice(0, pendingEvents.length);
+    fetch(form.dataset.eventsUrl, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "Accept": "application/json" },
+      body: JSON.stringify({ events: batch }),
+      keepalive: true
+    }).catch(function () { pendingEvents = batch.concat(pendingEvents); });
+  }
+
+  function save() {
+    if (stopped) return Promise.resolve();
+    if (inFlight) return inFlight.then(function () { return dirty() ? save() : null; });
+    if (!dirty()) return Promise.resolve();
+    window.clearTimeout(saveTimer);
+    saveTimer = null;
+    var text = editor.value;
+    setStatus("Saving…", "saving");
+    inFlight = fetch(form.dataset.draftUrl, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "Accept": "application/json" },
+      body: JSON.stringify({ revision: revision, answer: text })
+    }).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (reply) {
+        return { status: response.status, reply: reply };
+      });
+    }).then(function (result) {
+      inFlight = null;
+      handleReply(result.status, result.reply, text);
+    }, function () {
+      inFlight = null;
+      setStatus("Not saved — retrying", "error");
+      scheduleSave(retryDelay);
+      retryDelay = Math.min(retryDelay * 2, 15000);
+    });
+    return inFlight;
+  }
+
+  function handleReply(status, reply, text) {
+    if (status === 200) {
+      revision = reply.revision;
+      revisionInput.value = String(revision);
+      savedText = text;
+      retryDelay = 2000;
+      resync(reply);
+      var at = new Date(reply.saved_at);
+      setStatus("Saved " + at.toLocaleTimeString(), "saved");
+      noticeEl.hidden = true;
+      if (dirty()) scheduleSave(SAVE_EVERY_MS);
+      return;
+    }
+    var message = reply.message || "Your answer could not be saved.";
+    if (status === 409 || status === 410) {
+      stopped = true;
+      setStatus("Not saved", "error");
+      showNotice(message);
+      if (status === 410 || reply.error === "already_submitted") {
+        editor.readOnly = true;
+        window.setTimeout(function () { window.location.assign(form.dataset.doneUrl); }, 4000);
+      }
+      return;
+    }
+    if (status === 413 || status === 400) {
+      setStatus("Not saved", "error");
+      showNotice(message);
+      return;
+    }
+    setStatus("Not saved — retrying", "error");
+    scheduleSave(retryDelay);
+    retryDelay = Math.min(retryDelay * 2, 15000);
+  }
+
+  function scheduleSave(delay) {
+    if (saveTimer || stopped) return;
+    saveTimer = window.setTimeout(function () { saveTimer = null; save(); }, delay);
+  }
+
+  function timeUp() {
+    timerValue.textContent = "0:00";
+    announcer.textContent = "Time is up. Your answer is being submitted.";
+    showNotice("Time is up. Your answer is being submitted…");
+    editor.readOnly = true;
+    save().then(finalSubmit, finalSubmit);
+  }
+
+  function finalSubmit() {
+    if (submitting) return;
+    submitting = true;
+    stopped = true;
+    revisionInput.value = String(revision);
+    form.submit();
+  }
+
+  editor.addEventListener("input", function () {
+    wordCount();
+    if (noticeEl.hidden === false && !stopped) noticeEl.hidden = true;
+    setStatus("Unsaved changes", "dirty");
+    scheduleSave(SAVE_EVERY_MS);
+  });
+  editor.addEventListener("blur", function () { save(); });
+  editor.addEventListener("paste", function (event) {
+    var pasted = (event.clipboardData && event.clipboardData.getData("text")) || "";
+    pendingEvents.push({ kind: "paste", size: pasted.length, at: new Date().toISOString() });
+  });
+  window.addEventListener("blur", function () {
+    pendingEvents.push({ kind: "focus_lost", at: new Date().toISOString() });
+  });
+  window.addEventListener("focus", function () {
+    pendingEvents.push({ kind: "focus_regained", at: new Date().toISOString() });
+    flushEvents();
+  });
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "hidden") { save(); flushEvents(); }
+  });
+  window.addEventListener("online", function () { save(); });
+  window.addEventListener("beforeunload", function (event) {
+    if (dirty() && !submitting && !stopped) { save(); event.preventDefault(); event.returnValue = ""; }
+  });
+  form.addEventListener("submit", function (event) {
+    if (submitting) return;
+    event.preventDefault();
+    submitButton.disabled = true;
+    // Wait for any save in flight so the posted revision is the latest one.
+    var pending = inFlight || Promise.resolve();
+    pending.then(function () { flushEvents(); finalSubmit(); }, finalSubmit);
+  });
+
+  window.setInterval(flushEvents, 15000);
+  wordCount();
+  tick();
+})();

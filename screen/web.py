@@ -1,0 +1,117 @@
+"""Pieces every HTTP handler shares: the per-request transaction, error pages, headers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Annotated, Any
+
+from litestar import Request, Response
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException
+from litestar.params import Dependency
+from litestar.response import Template
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from screen.clock import Clock
+from screen.errors import ScreenError
+from screen.settings import Settings
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+ERROR_TITLES = {
+    400: "That request could not be understood",
+    403: "You do not have access to this page",
+    404: "Page not found",
+    405: "That action is not allowed here",
+    409: "This changed elsewhere",
+    410: "This link is no longer active",
+    413: "That was too large",
+    429: "Too many requests",
+    500: "Something went wrong on our side",
+}
+
+
+async def provide_db(state: State) -> AsyncGenerator[AsyncSession, None]:
+    """One transaction per request, committed before the response is sent."""
+    async with state.sessionmaker() as session:
+        try:
+            yield session
+        except ScreenError as error:
+            if error.keeps_changes:
+                await session.commit()
+            else:
+                await session.rollback()
+            raise
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            await session.commit()
+
+
+def provide_settings(state: State) -> Settings:
+    settings: Settings = state.settings
+    return settings
+
+
+def provide_clock(state: State) -> Clock:
+    clock: Clock = state.clock
+    return clock
+
+
+DB = Annotated[AsyncSession, Dependency(skip_validation=True)]
+AppSettings = Annotated[Settings, Dependency(skip_validation=True)]
+AppClock = Annotated[Clock, Dependency(skip_validation=True)]
+
+
+def wants_json(request: Request[Any, Any, Any]) -> bool:
+    accept = request.headers.get("accept", "")
+    content_type = request.headers.get("content-type", "")
+    return "application/json" in accept or content_type.startswith("application/json")
+
+
+def error_response(
+    request: Request[Any, Any, Any], status: int, code: str, message: str
+) -> Response[Any]:
+    if wants_json(request):
+        return Response({"error": code, "message": message}, status_code=status)
+    return Template(
+        template_name="errors/error.html",
+        context={
+            "status": status,
+            "title": ERROR_TITLES.get(status, "Something is not right"),
+            "message": message,
+            "code": code,
+        },
+        status_code=status,
+    )
+
+
+def handle_screen_error(request: Request[Any, Any, Any], exc: ScreenError) -> Response[Any]:
+    return error_response(request, exc.status_code, exc.code, exc.message)
+
+
+def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    message = exc.detail if status < 500 else "Please try again in a moment."
+    if status == 404 and message == "Not Found":
+        message = "There is nothing at this address."
+    return error_response(request, status, "http_error", str(message))
+
+
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    request.logger.exception("unhandled error on %s", request.url.path)
+    return error_response(
+        request,
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "server_error",
+        "Your work is safe: everything acknowledged as saved is stored. Please try again.",
+    )
