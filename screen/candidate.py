@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
@@ -22,6 +23,7 @@ from screen.invitations import find_by_token
 from screen.models import ENDED, NOT_STARTED, Attempt, AttemptState, Invitation
 from screen.web import DB, AppClock, AppSettings
 
+Token = FromPath[str]
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 LINK_NOT_FOUND = (
     "This screen link is not valid. Check that you opened the whole link from your "
@@ -106,7 +108,7 @@ class CandidateController(Controller):
 
     @get("/", name="candidate:landing")
     async def landing(
-        self, token: str, db: DB, clock: AppClock, settings: AppSettings
+        self, token: Token, db: DB, clock: AppClock, settings: AppSettings
     ) -> Response[Any]:
         now = clock.now()
         invitation, attempt = await _resolve(db, token, now)
@@ -133,7 +135,7 @@ class CandidateController(Controller):
         )
 
     @post("/start", name="candidate:start", status_code=HTTP_303_SEE_OTHER)
-    async def start(self, token: str, db: DB, clock: AppClock) -> Response[Any]:
+    async def start(self, token: Token, db: DB, clock: AppClock) -> Response[Any]:
         now = clock.now()
         invitation, attempt = await _resolve(db, token, now)
         if attempt.state in NOT_STARTED:
@@ -142,7 +144,7 @@ class CandidateController(Controller):
 
     @get("/attempt", name="candidate:attempt")
     async def attempt_page(
-        self, token: str, db: DB, clock: AppClock, settings: AppSettings
+        self, token: Token, db: DB, clock: AppClock, settings: AppSettings
     ) -> Response[Any]:
         now = clock.now()
         invitation, attempt = await _resolve(db, token, now)
@@ -176,7 +178,7 @@ class CandidateController(Controller):
     )
     async def save_draft(
         self,
-        token: str,
+        token: Token,
         request: Request[Any, Any, Any],
         db: DB,
         clock: AppClock,
@@ -207,7 +209,7 @@ class CandidateController(Controller):
     @post("/submit", name="candidate:submit", request_max_body_size=MAX_REQUEST_BODY)
     async def submit(
         self,
-        token: str,
+        token: Token,
         request: Request[Any, Any, Any],
         db: DB,
         clock: AppClock,
@@ -233,7 +235,7 @@ class CandidateController(Controller):
 
     @get("/done", name="candidate:done")
     async def done(
-        self, token: str, db: DB, clock: AppClock, settings: AppSettings
+        self, token: Token, db: DB, clock: AppClock, settings: AppSettings
     ) -> Response[Any]:
         now = clock.now()
         _, attempt = await _resolve(db, token, now)
@@ -245,7 +247,7 @@ class CandidateController(Controller):
 
     @post("/events", name="candidate:events", status_code=200, request_max_body_size=64 * 1024)
     async def integrity_events(
-        self, token: str, request: Request[Any, Any, Any], db: DB, clock: AppClock
+        self, token: Token, request: Request[Any, Any, Any], db: DB, clock: AppClock
     ) -> dict[str, int]:
         now = clock.now()
         data = await _json_body(request)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Request, Response
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
-from litestar.params import Dependency
+from litestar.di import NamedDependency
 from litestar.response import Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from screen.clock import Clock
 from screen.errors import ScreenError
 from screen.settings import Settings
+
+log = logging.getLogger(__name__)
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -67,9 +70,9 @@ def provide_clock(state: State) -> Clock:
     return clock
 
 
-DB = Annotated[AsyncSession, Dependency(skip_validation=True)]
-AppSettings = Annotated[Settings, Dependency(skip_validation=True)]
-AppClock = Annotated[Clock, Dependency(skip_validation=True)]
+DB = NamedDependency[AsyncSession]
+AppSettings = NamedDependency[Settings]
+AppClock = NamedDependency[Clock]
 
 
 def wants_json(request: Request[Any, Any, Any]) -> bool:
@@ -108,7 +111,7 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    request.logger.exception("unhandled error on %s", request.url.path)
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(
         request,
         HTTP_500_INTERNAL_SERVER_ERROR,

@@ -1,0 +1,144 @@
+"""Shared fixtures: a migrated database per backend, a frozen clock, the app and its client.
+
+Every test runs on SQLite; when SCREEN_TEST_DATABASE_URL is set it runs again on
+that PostgreSQL. The schema comes from `alembic upgrade head`, so migrations are
+exercised on every run. Tests are isolated by emptying every table before each
+test rather than by a rolled-back outer transaction, because several tests need
+real concurrent connections (claims, the in-process runner, worker processes).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from screen import migrate
+from screen.app import create_app
+from screen.clock import FrozenClock
+from screen.db import Base, create_engine, create_sessionmaker
+from screen.jobs import InProcessRunner, JobContext
+from screen.mail import FolderMailer
+from screen.rendering import create_environment
+from screen.settings import Settings
+
+DATA = Path(__file__).parent / "data"
+PG_URL = os.environ.get("SCREEN_TEST_DATABASE_URL")
+BACKENDS = ["sqlite", *(["postgresql"] if PG_URL else [])]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+async def engine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[AsyncEngine]:
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'screen-test.db'}"
+        engine = create_engine(url)
+    else:
+        assert PG_URL
+        engine = create_engine(PG_URL)
+        async with engine.begin() as connection:
+            # A clean schema each run, so the migrations really create everything.
+            await connection.execute(text("DROP SCHEMA public CASCADE"))
+            await connection.execute(text("CREATE SCHEMA public"))
+    await migrate.upgrade(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
+    async with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            await connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                await connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - our own names
+    return create_sessionmaker(engine)
+
+
+@pytest.fixture
+async def db(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session for arranging and checking data; commit what the app must see."""
+    async with sessionmaker() as session:
+        yield session
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+def mail_dir(tmp_path: Path) -> Path:
+    return tmp_path / "mail"
+
+
+@pytest.fixture
+def settings(mail_dir: Path, engine: AsyncEngine) -> Settings:
+    return Settings(
+        database_url=engine.url.render_as_string(hide_password=False),
+        secret_key="test-secret-key-0123456789",
+        base_url="http://testserver.local",
+        mail_dir=mail_dir,
+        prompts_dir=DATA / "prompts",
+    )
+
+
+@pytest.fixture
+def app(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FrozenClock,
+    mail_dir: Path,
+) -> Litestar:
+    # The app builds its own engine from the settings: the test client serves it from
+    # another event loop, and asyncpg connections belong to the loop that opened them.
+    del sessionmaker  # requested only so the tables are emptied first
+    return create_app(
+        settings,
+        clock=clock,
+        mailer=FolderMailer(mail_dir),
+        run_jobs=False,
+    )
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
+        yield client
+
+
+@pytest.fixture
+async def runner(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FrozenClock,
+    mail_dir: Path,
+) -> AsyncIterator[InProcessRunner]:
+    """The in-process job runner, driven by hand: `await runner.tick()`, `await runner.drain()`.
+
+    Built in the test's own event loop (the test client serves the app from another).
+    """
+    runner = InProcessRunner(interval_seconds=3600)
+    runner.context = JobContext(
+        settings, sessionmaker, clock, FolderMailer(mail_dir), create_environment(), runner
+    )
+    yield runner
+    await runner.drain()
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # The app under test is configured only through the Settings passed to it.
+    for name in list(os.environ):
+        if name.startswith("SCREEN_") and not name.startswith("SCREEN_TEST_"):
+            monkeypatch.delenv(name)
+    yield

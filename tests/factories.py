@@ -1,0 +1,72 @@
+"""Plain factory functions that arrange data through the same domain code the app uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from screen.invitations import NewInvitation, invite
+from screen.models import Screen
+from screen.prompts import check_library, sync_library
+from screen.screens import create_screen
+from screen.settings import Settings
+
+DATA = Path(__file__).parent / "data"
+SAMPLE_SLUG = "sample-decision"
+
+
+async def make_screen(
+    db: AsyncSession, now: datetime, *, prompts_dir: Path = DATA / "prompts", **options: object
+) -> Screen:
+    library = check_library(prompts_dir)
+    assert not library.problems, library.problems
+    await sync_library(db, library.prompts, now)
+    options.setdefault("prompt_slug", SAMPLE_SLUG)
+    options.setdefault("title", "Backend engineer, autumn")
+    return await create_screen(db, now=now, **options)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    screen: Screen
+    invitation: NewInvitation
+    invitation_id: int
+
+    @property
+    def token(self) -> str:
+        return self.invitation.link.rsplit("/", 1)[1]
+
+    @property
+    def path(self) -> str:
+        return f"/s/{self.token}"
+
+
+async def make_candidate(
+    db: AsyncSession,
+    settings: Settings,
+    now: datetime,
+    *,
+    screen: Screen | None = None,
+    name: str = "Dana Candidate",
+    email: str | None = None,
+    accommodation: float = 1.0,
+    external_id: str | None = None,
+) -> Candidate:
+    """A committed screen + invitation, as `screen invite` would leave them."""
+    screen = screen or await make_screen(db, now)
+    new = await invite(
+        db,
+        screen,
+        name=name,
+        email=email or f"{name.split()[0].lower()}@example.com",
+        now=now,
+        base_url=settings.base_url,
+        secret_key=settings.secret_key,
+        accommodation=accommodation,
+        external_id=external_id,
+    )
+    await db.commit()
+    return Candidate(screen, new, new.invitation.id)
