@@ -35,8 +35,10 @@ LINK_NOT_FOUND = (
 MAX_REQUEST_BODY = 4 * 1024 * 1024
 
 
-async def _resolve(db: DB, token: str, now: datetime) -> tuple[Invitation, Attempt]:
-    invitation = await find_by_token(db, token)
+async def _resolve(
+    db: DB, token: str, now: datetime, *, with_prompt: bool = True
+) -> tuple[Invitation, Attempt]:
+    invitation = await find_by_token(db, token, with_prompt=with_prompt)
     if invitation is None:
         raise NotFoundError(LINK_NOT_FOUND)
     attempt = invitation.attempt
@@ -188,7 +190,7 @@ class CandidateController(Controller):
         data = await _json_body(request)
         base_revision = _revision(data.get("revision"))
         answer = _answer(data.get("answer"))
-        _, attempt = await _resolve(db, token, now)
+        _, attempt = await _resolve(db, token, now, with_prompt=False)
         saved = await attempts.save_draft(
             db,
             attempt.id,
@@ -254,6 +256,6 @@ class CandidateController(Controller):
         events = data.get("events")
         if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
             raise InputError("`events` must be a list of objects.")
-        _, attempt = await _resolve(db, token, now)
+        _, attempt = await _resolve(db, token, now, with_prompt=False)
         recorded = await attempts.record_integrity_events(db, attempt, events, now)
         return {"recorded": recorded}

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from email.headerregistry import Address
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -85,7 +85,8 @@ async def invite(
         .join(Attempt)
         .where(
             Invitation.screen_id == screen.id,
-            Invitation.candidate_email == email,
+            # Mail systems treat the local part case-insensitively in practice.
+            func.lower(Invitation.candidate_email) == email.lower(),
             Attempt.state != AttemptState.WITHDRAWN,
         )
     )
@@ -118,17 +119,18 @@ async def invite(
     return NewInvitation(invitation, attempt, link)
 
 
-async def find_by_token(db: AsyncSession, token: str) -> Invitation | None:
-    """The invitation behind a link, with its attempt, screen and prompt loaded."""
+async def find_by_token(
+    db: AsyncSession, token: str, *, with_prompt: bool = True
+) -> Invitation | None:
+    """The invitation behind a link with its attempt, and unless told otherwise its screen
+    and prompt (autosave, the hot path, needs neither)."""
     if not looks_like_token(token):
         return None
+    options = [joinedload(Invitation.attempt)]
+    if with_prompt:
+        options.append(joinedload(Invitation.screen).joinedload(Screen.prompt))
     return await db.scalar(
-        select(Invitation)
-        .where(Invitation.token_hash == hash_token(token))
-        .options(
-            joinedload(Invitation.attempt),
-            joinedload(Invitation.screen).joinedload(Screen.prompt),
-        )
+        select(Invitation).where(Invitation.token_hash == hash_token(token)).options(*options)
     )
 
 

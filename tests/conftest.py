@@ -10,7 +10,7 @@ real concurrent connections (claims, the in-process runner, worker processes).
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -60,7 +60,7 @@ async def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
             await connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         else:
             for table in tables:
-                await connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - our own names
+                await connection.execute(text(f"DELETE FROM {table}"))
     return create_sessionmaker(engine)
 
 
@@ -136,9 +136,8 @@ async def runner(
 
 
 @pytest.fixture(autouse=True)
-def _no_stray_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _no_stray_env(monkeypatch: pytest.MonkeyPatch) -> None:
     # The app under test is configured only through the Settings passed to it.
     for name in list(os.environ):
         if name.startswith("SCREEN_") and not name.startswith("SCREEN_TEST_"):
             monkeypatch.delenv(name)
-    yield

@@ -1,0 +1,1 @@
+"""Benchmarks: real server processes, figures reported as ratios to a baseline from the same run."""

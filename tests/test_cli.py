@@ -1,0 +1,136 @@
+"""The `screen` command as a recruiter uses it before the web UI exists."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from screen.cli import main
+from tests.factories import DATA
+from tests.smtp import free_port
+
+LINK = re.compile(r"https?://[\w.:-]+/s/[A-Za-z0-9_-]{32}")
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SCREEN_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("SCREEN_PROMPTS_DIR", str(DATA / "prompts"))
+    monkeypatch.setenv("SCREEN_MAIL_DIR", str(tmp_path / "mail"))
+    monkeypatch.setenv("SCREEN_BASE_URL", "https://screen.example.com")
+    return tmp_path
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+def test_a_recruiter_creates_a_screen_and_invites_from_the_command_line(cli_env: Path) -> None:
+    synced = run("prompts", "sync")
+    created = run("screens", "create", "--prompt", "sample-decision", "--title", "Platform team")
+    invited = run(
+        "invite",
+        "--screen",
+        "1",
+        "--name",
+        "Noor Candidate",
+        "--email",
+        "noor@example.com",
+        "--accommodation",
+        "1.25",
+        "--external-id",
+        "gh-123",
+    )
+    listed = run("screens", "list")
+
+    assert synced == (0, "new version  sample-decision v1\n")
+    assert created[0] == 0
+    assert "Screen 1 created: Platform team — sample-decision v1, 30 min" in created[1]
+    assert invited[0] == 0
+    assert LINK.search(invited[1])
+    assert invited[1].count("https://screen.example.com/s/") == 1
+    assert "Platform team" in listed[1]
+
+
+def test_cli_input_errors_are_messages_not_tracebacks(cli_env: Path) -> None:
+    run("prompts", "sync")
+    run("screens", "create", "--prompt", "sample-decision", "--title", "Platform team")
+
+    unknown_prompt = run("screens", "create", "--prompt", "nope", "--title", "X")
+    bad_email = run("invite", "--screen", "1", "--name", "A", "--email", "not-an-email")
+    bad_accommodation = run(
+        "invite", "--screen", "1", "--name", "A", "--email", "a@example.com", "--accommodation", "9"
+    )
+    no_screen = run("invite", "--screen", "42", "--name", "A", "--email", "a@example.com")
+    run("invite", "--screen", "1", "--name", "A", "--email", "a@example.com")
+    duplicate = run("invite", "--screen", "1", "--name", "A", "--email", "A@EXAMPLE.com")
+
+    assert unknown_prompt[0] == 1 and "No prompt 'nope'" in unknown_prompt[1]
+    assert bad_email[0] == 1 and "not a valid email address" in bad_email[1]
+    assert bad_accommodation[0] == 1 and "time multiplier from 1 to 3" in bad_accommodation[1]
+    assert no_screen[0] == 1 and "No screen with id 42" in no_screen[1]
+    assert "already invited" in duplicate[1]
+    for _, output in (unknown_prompt, bad_email, bad_accommodation, no_screen, duplicate):
+        assert "Traceback" not in output
+
+
+def test_production_mode_refuses_to_start_without_a_secret(
+    cli_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCREEN_ENV", "production")
+
+    code, output = run("db", "upgrade")
+
+    assert code == 1
+    assert "SCREEN_SECRET_KEY" in output
+
+
+def test_screen_demo_serves_a_working_candidate_link(tmp_path: Path) -> None:
+    """The README's first command, end to end: it prints a link that opens the RAG prompt."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCREEN_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "screen", "demo", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        output = ""
+        deadline = time.monotonic() + 60
+        assert process.stdout is not None
+        while "Ctrl+C" not in output and time.monotonic() < deadline:
+            output += process.stdout.readline()
+        links = LINK.findall(output)
+        assert links, output
+        for _ in range(100):
+            try:
+                landing = httpx.get(links[0], timeout=5)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        started = httpx.get(links[1], timeout=5, follow_redirects=True)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=15)
+        if process.stdout:
+            process.stdout.close()
+
+    assert f"http://127.0.0.1:{port}/s/" in links[0]
+    assert landing.status_code == 200
+    assert "Choose a retrieval architecture" in landing.text
+    assert started.status_code == 200
+    assert "Time left" in started.text
+    assert (tmp_path / "screen.db").exists()

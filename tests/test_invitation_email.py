@@ -1,0 +1,200 @@
+"""Invitation emails: through the outbox to a real SMTP server, retried, never leaking the link."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+from litestar.testing import AsyncTestClient
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from screen.app import create_app
+from screen.clock import FrozenClock
+from screen.jobs import InProcessRunner
+from screen.mail import SmtpMailer
+from screen.models import OutboxEvent, OutboxStatus
+from screen.outbox import MAX_TRIES
+from screen.settings import Settings
+from tests.factories import make_candidate
+from tests.smtp import SmtpServer, free_port, html_part, text_part
+
+LINK = re.compile(r"http://testserver\.local/s/[A-Za-z0-9_-]+")
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+async def outbox_rows(db: AsyncSession) -> list[OutboxEvent]:
+    query = select(OutboxEvent).order_by(OutboxEvent.id).execution_options(populate_existing=True)
+    return list(await db.scalars(query))
+
+
+async def test_the_running_app_emails_the_invitation_and_the_link_works(
+    smtp: SmtpServer, settings: Settings, db: AsyncSession, clock: FrozenClock
+) -> None:
+    settings = replace(settings, smtp_url=smtp.url, sweep_interval_seconds=0.05)
+    candidate = await make_candidate(db, settings, clock.now(), name="Mina Mailed")
+    app = create_app(settings, clock=clock, run_jobs=True)
+
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
+        [message] = await smtp.inbox.wait_for(1)
+        link = LINK.search(text_part(message))
+        assert link is not None
+        landing = await client.get(link.group(0).removeprefix("http://testserver.local"))
+
+    assert message["To"] == "Mina Mailed <mina@example.com>"
+    assert message["Subject"] == "Your written exercise for Backend engineer, autumn"
+    assert link.group(0) == candidate.invitation.link
+    assert link.group(0) in html_part(message)
+    assert "30 minutes" in text_part(message)
+    assert landing.status_code == 200
+    assert "Pick a vector store" in landing.text
+    [event] = await outbox_rows(db)
+    assert event.status == OutboxStatus.DONE
+
+
+async def test_the_link_is_never_stored_readable(
+    smtp: SmtpServer,
+    runner: InProcessRunner,
+    settings: Settings,
+    db: AsyncSession,
+    clock: FrozenClock,
+) -> None:
+    assert runner.context is not None
+    runner.context.mailer = SmtpMailer.from_url(smtp.url)
+    candidate = await make_candidate(db, settings, clock.now())
+    token = candidate.token
+
+    async def dump() -> str:
+        tables = ["invitations", "attempts", "outbox_events", "audit_events"]
+        rows = []
+        for table in tables:
+            rows += [repr(tuple(row)) for row in await db.execute(text(f"SELECT * FROM {table}"))]
+        return "\n".join(rows)
+
+    before_delivery = await dump()
+    await runner.tick()
+    await runner.drain()
+    after_delivery = await dump()
+
+    assert token not in before_delivery and token not in after_delivery
+    assert "sealed_link" in before_delivery  # waiting in the outbox, encrypted
+    assert "sealed_link" not in after_delivery  # scrubbed once delivered
+    assert len(smtp.inbox.messages) == 1
+
+
+async def test_a_failing_smtp_server_is_retried_with_backoff_then_delivered_once(
+    runner: InProcessRunner, settings: Settings, db: AsyncSession, clock: FrozenClock
+) -> None:
+    assert runner.context is not None
+    port = free_port()
+    runner.context.mailer = SmtpMailer.from_url(f"smtp://127.0.0.1:{port}")
+    await make_candidate(db, settings, clock.now())
+
+    await runner.tick()
+    await runner.drain()
+    [failed] = await outbox_rows(db)
+    assert failed.status == OutboxStatus.PENDING
+    assert failed.tries == 1
+    assert failed.last_error
+    retry_in = failed.available_at - clock.now()
+
+    await runner.tick()  # too early: nothing is tried again
+    await runner.drain()
+    assert (await outbox_rows(db))[0].tries == 1
+
+    server = SmtpServer(port).start()
+    try:
+        clock.advance(seconds=retry_in.total_seconds())
+        await runner.tick()
+        await runner.drain()
+        await runner.tick()
+        await runner.drain()
+    finally:
+        server.stop()
+
+    [delivered] = await outbox_rows(db)
+    assert retry_in.total_seconds() == 30
+    assert delivered.status == OutboxStatus.DONE
+    assert delivered.tries == 2
+    assert len(server.inbox.messages) == 1
+
+
+async def test_an_event_that_keeps_failing_ends_dead_after_the_last_try(
+    runner: InProcessRunner, settings: Settings, db: AsyncSession, clock: FrozenClock
+) -> None:
+    assert runner.context is not None
+    runner.context.mailer = SmtpMailer.from_url(f"smtp://127.0.0.1:{free_port()}")
+    await make_candidate(db, settings, clock.now())
+
+    for _ in range(MAX_TRIES + 2):
+        await runner.tick()
+        await runner.drain()
+        clock.advance(hours=12)
+
+    [event] = await outbox_rows(db)
+    assert event.status == OutboxStatus.DEAD
+    assert event.tries == MAX_TRIES
+    assert "Connect" in (event.last_error or "") or "connect" in (event.last_error or "")
+
+
+async def test_without_smtp_the_email_is_written_to_the_mail_folder(
+    runner: InProcessRunner, settings: Settings, db: AsyncSession, clock: FrozenClock
+) -> None:
+    candidate = await make_candidate(db, settings, clock.now())
+
+    await runner.tick()
+    await runner.drain()
+
+    files = list(settings.mail_dir.glob("*.eml"))
+    assert len(files) == 1
+    assert candidate.invitation.link in files[0].read_text()
+
+
+async def test_a_second_run_of_a_delivered_event_sends_nothing(
+    smtp: SmtpServer,
+    runner: InProcessRunner,
+    settings: Settings,
+    db: AsyncSession,
+    clock: FrozenClock,
+) -> None:
+    assert runner.context is not None
+    runner.context.mailer = SmtpMailer.from_url(smtp.url)
+    await make_candidate(db, settings, clock.now())
+    await runner.tick()
+    await runner.drain()
+    [event] = await outbox_rows(db)
+
+    await runner.enqueue("deliver_outbox_event", job_id="again", event_id=event.id)
+    await runner.drain()
+
+    assert len(smtp.inbox.messages) == 1
+
+
+def test_smtp_urls_are_parsed_with_credentials_and_tls() -> None:
+    plain = SmtpMailer.from_url("smtp://mail.internal:2525")
+    secure = SmtpMailer.from_url("smtps://user%40corp:p%3Ass@smtp.corp.example")
+    upgraded = SmtpMailer.from_url("smtp://u:p@smtp.corp.example:587?starttls=1")
+
+    assert (plain.hostname, plain.port, plain.use_tls, plain.start_tls) == (
+        "mail.internal",
+        2525,
+        False,
+        False,
+    )
+    assert (secure.port, secure.use_tls, secure.username, secure.password) == (
+        465,
+        True,
+        "user@corp",
+        "p:ss",
+    )
+    assert upgraded.start_tls is True
+    with pytest.raises(ValueError, match="SCREEN_SMTP_URL"):
+        SmtpMailer.from_url("http://example.com")

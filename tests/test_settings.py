@@ -1,0 +1,48 @@
+"""Settings come from the environment, with safe embedded defaults and fail-fast production."""
+
+from __future__ import annotations
+
+import pytest
+
+from screen.settings import SettingsError, load_settings
+
+
+def test_defaults_need_no_configuration() -> None:
+    settings = load_settings({})
+
+    assert settings.database_url == "sqlite+aiosqlite:///screen.db"
+    assert settings.smtp_url is None
+    assert settings.answer_max_bytes == 64 * 1024
+    assert settings.grace_seconds == 60
+
+
+def test_production_refuses_the_default_secret_and_names_the_variable() -> None:
+    with pytest.raises(SettingsError, match="SCREEN_SECRET_KEY"):
+        load_settings({"SCREEN_ENV": "production"})
+
+
+def test_production_starts_with_a_real_secret() -> None:
+    settings = load_settings(
+        {
+            "SCREEN_ENV": "production",
+            "SCREEN_SECRET_KEY": "k" * 40,
+            "SCREEN_BASE_URL": "https://screen.example.com/",
+        }
+    )
+
+    assert settings.production
+    assert settings.base_url == "https://screen.example.com"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("SCREEN_ANSWER_MAX_BYTES", "lots"),
+        ("SCREEN_ANSWER_MAX_BYTES", "10"),
+        ("SCREEN_GRACE_SECONDS", "-1"),
+        ("SCREEN_SECRET_KEY", "short"),
+    ],
+)
+def test_a_bad_value_is_refused_with_the_variable_named(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=variable):
+        load_settings({variable: value})
