@@ -61,8 +61,13 @@ async def _prepare(url: str, base_url: str) -> str:
             db, prompt_slug="sample-decision", title="Bench", now=now, duration_minutes=45
         )
         new = await invite(
-            db, screen, name="Bench Candidate", email=f"bench{time.time_ns()}@example.com",
-            now=now, base_url=base_url, secret_key="bench-secret-key-123456",
+            db,
+            screen,
+            name="Bench Candidate",
+            email=f"bench{time.time_ns()}@example.com",
+            now=now,
+            base_url=base_url,
+            secret_key="bench-secret-key-123456",
         )
     await engine.dispose()
     return new.link.removeprefix(base_url)
@@ -83,7 +88,9 @@ def _measure(client: httpx.Client, count: int, request: object) -> list[float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--port", type=int, default=8791)
@@ -103,7 +110,10 @@ def main() -> None:
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "screen", "serve", "--port", str(args.port)],
-        env=env, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         with httpx.Client(base_url=base_url, timeout=10) as client:
@@ -144,7 +154,9 @@ def main() -> None:
             f"{label:24}{statistics.median(values):>10.2f}"
             f"{_percentile(values, 0.95):>10.2f}{_percentile(values, 0.99):>10.2f}"
         )
-    print(f"ratio autosave/baseline (median): {statistics.median(saves) / statistics.median(base):.2f}")
+    print(
+        f"ratio autosave/baseline (median): {statistics.median(saves) / statistics.median(base):.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -29,7 +29,8 @@ def render_markdown(text: str) -> Markup:
 
 
 def iso_utc(moment: datetime | None) -> str:
-    return moment.isoformat().replace("+00:00", "Z") if moment else ""
+    # Whole seconds: JavaScript's Date does not parse microseconds reliably.
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z") if moment else ""
 
 
 def human_utc(moment: datetime | None) -> str:
