@@ -154,9 +154,8 @@ def main() -> None:
             f"{label:24}{statistics.median(values):>10.2f}"
             f"{_percentile(values, 0.95):>10.2f}{_percentile(values, 0.99):>10.2f}"
         )
-    print(
-        f"ratio autosave/baseline (median): {statistics.median(saves) / statistics.median(base):.2f}"
-    )
+    ratio = statistics.median(saves) / statistics.median(base)
+    print(f"ratio autosave/baseline (median): {ratio:.2f}")
 
 
 if __name__ == "__main__":
