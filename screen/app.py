@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar import Litestar, Response, get
+from litestar import Litestar, Response
+from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
@@ -17,6 +19,7 @@ from litestar.template.config import TemplateConfig
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from screen import migrate
+from screen.auth import SignInController, SignInRequiredError
 from screen.candidate import CandidateController
 from screen.clock import Clock, SystemClock
 from screen.db import create_engine, create_sessionmaker
@@ -24,12 +27,15 @@ from screen.errors import ScreenError
 from screen.jobs import InProcessRunner, JobContext, JobQueue
 from screen.mail import Mailer, mailer_for
 from screen.paths import STATIC_DIR
+from screen.recruiter_pages import RecruiterController
 from screen.rendering import create_environment
+from screen.review_pages import LeadController, ReviewController
 from screen.settings import Settings
 from screen.web import (
     SECURITY_HEADERS,
     handle_http_exception,
     handle_screen_error,
+    handle_sign_in_required,
     handle_unexpected,
     provide_clock,
     provide_db,
@@ -37,14 +43,6 @@ from screen.web import (
 )
 
 log = logging.getLogger(__name__)
-
-
-@get("/", name="home", include_in_schema=False)
-async def home() -> Response[str]:
-    return Response(
-        "Screen is running. Candidates open the link from their invitation email.",
-        media_type="text/plain",
-    )
 
 
 def create_app(
@@ -95,8 +93,11 @@ def create_app(
 
     return Litestar(
         route_handlers=[
-            home,
+            SignInController,
             CandidateController,
+            ReviewController,
+            LeadController,
+            RecruiterController,
             create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
         ],
         dependencies={
@@ -107,7 +108,17 @@ def create_app(
         state=State({"settings": settings, "clock": clock, "templates": templates}),
         lifespan=[lifespan],
         template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(templates)),
+        csrf_config=CSRFConfig(
+            secret=hashlib.sha256(b"screen-csrf:" + settings.secret_key.encode()).hexdigest(),
+            cookie_name="screen_csrf",
+            cookie_secure=settings.base_url.startswith("https"),
+            cookie_samesite="lax",
+            # Candidate routes are authorised by the unguessable link itself, not a cookie,
+            # so a forging site cannot act on them without the link.
+            exclude=["^/s/", "^/static/"],
+        ),
         exception_handlers={
+            SignInRequiredError: handle_sign_in_required,
             ScreenError: handle_screen_error,
             HTTPException: handle_http_exception,
             Exception: handle_unexpected,

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Update, case, select, update
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from screen import reviews
 from screen.errors import (
     AlreadySubmittedError,
     InputError,
@@ -31,6 +30,7 @@ from screen.models import (
     NOT_STARTED,
     Attempt,
     AttemptState,
+    EndedBy,
     IntegrityEvent,
     Invitation,
     LateContent,
@@ -224,6 +224,7 @@ async def submit(
                     (Attempt.deadline <= now, AttemptState.AUTO_SUBMITTED),
                     else_=AttemptState.SUBMITTED,
                 ),
+                ended_by=case((Attempt.deadline <= now, EndedBy.DEADLINE), else_=EndedBy.CANDIDATE),
                 submitted_at=now,
                 state_changed_at=now,
             )
@@ -232,6 +233,7 @@ async def submit(
     ).first()
     if row is None:
         await _explain_refusal(db, attempt_id, base_revision, content, now, cutoff)
+    await reviews.open_slots(db, [attempt_id], now)
     attempt = await db.get(Attempt, attempt_id, populate_existing=True)
     if attempt is None:
         raise InputError("This screen has not been started yet.")
@@ -246,8 +248,10 @@ def _auto_submit(cutoff: datetime) -> Update:
             state=AttemptState.AUTO_SUBMITTED,
             final_answer=Attempt.draft,
             submitted_at=Attempt.deadline,
+            ended_by=EndedBy.DEADLINE,
             state_changed_at=Attempt.deadline,
         )
+        .returning(Attempt.id)
     )
 
 
@@ -260,24 +264,26 @@ async def finalize_if_due(
     cutoff = cutoff or now
     if attempt.deadline > cutoff:
         return False
-    result: CursorResult[Any] = await db.execute(  # type: ignore[assignment]
-        _auto_submit(cutoff).where(Attempt.id == attempt.id)
+    submitted = list(
+        (await db.execute(_auto_submit(cutoff).where(Attempt.id == attempt.id))).scalars()
     )
+    await reviews.open_slots(db, submitted, now)
     await db.refresh(attempt)
-    return result.rowcount > 0
+    return bool(submitted)
 
 
 async def sweep(db: AsyncSession, now: datetime, grace_seconds: int) -> int:
     """Auto-submit every attempt past deadline + grace and expire unstarted links."""
     cutoff = now - timedelta(seconds=grace_seconds)
-    submitted: CursorResult[Any] = await db.execute(_auto_submit(cutoff))  # type: ignore[assignment]
+    submitted = list((await db.execute(_auto_submit(cutoff))).scalars())
+    await reviews.open_slots(db, submitted, now)
     expired_ids = select(Invitation.id).where(Invitation.expires_at <= now)
     await db.execute(
         update(Attempt)
         .where(Attempt.state.in_(NOT_STARTED), Attempt.invitation_id.in_(expired_ids))
         .values(state=AttemptState.EXPIRED, state_changed_at=now)
     )
-    return submitted.rowcount
+    return len(submitted)
 
 
 def is_due(attempt: Attempt, now: datetime, grace_seconds: int) -> bool:

@@ -43,6 +43,33 @@ NOT_STARTED = (AttemptState.INVITED, AttemptState.OPENED)
 ENDED = tuple(s for s in AttemptState if s not in (*NOT_STARTED, AttemptState.STARTED))
 
 
+REVIEWABLE = (AttemptState.SUBMITTED, AttemptState.AUTO_SUBMITTED, AttemptState.IN_REVIEW)
+
+
+class EndedBy(enum.StrEnum):
+    CANDIDATE = "candidate"
+    DEADLINE = "deadline"
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    RECRUITER = "recruiter"
+    REVIEWER = "reviewer"
+    LEAD = "lead"  # a reviewer who may also adjudicate and reopen reviews
+
+
+class ReviewStatus(enum.StrEnum):
+    OPEN = "open"
+    CLAIMED = "claimed"
+    SUBMITTED = "submitted"
+
+
+class Outcome(enum.StrEnum):
+    PASS = "pass"  # noqa: S105 - an outcome, not a password
+    FAIL = "fail"
+    NEEDS_ADJUDICATION = "needs_adjudication"
+
+
 class OutboxStatus(enum.StrEnum):
     PENDING = "pending"
     DISPATCHED = "dispatched"
@@ -133,6 +160,7 @@ class Attempt(Base):
     draft_saved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     final_answer: Mapped[str | None] = mapped_column(Text)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_by: Mapped[str | None] = mapped_column(String(20))
     state_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     invitation: Mapped[Invitation] = relationship(back_populates="attempt", lazy="raise")
@@ -161,6 +189,119 @@ class IntegrityEvent(Base):
     size: Mapped[int | None] = mapped_column(Integer)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class User(Base):
+    """A reviewer, lead, recruiter or admin. Candidates have no account."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class UserSession(Base):
+    """A signed-in browser. Stored in the database so any web process can serve it."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class SignInFailure(Base):
+    """A failed sign-in, counted per account and per client address for rate limiting."""
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (
+        Index("ix_sign_in_failures_account_at", "account_key", "at"),
+        Index("ix_sign_in_failures_client_at", "client_key", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_key: Mapped[str] = mapped_column(String(320))
+    client_key: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Review(Base):
+    """One review slot of one attempt; claiming it is the reviewer's lease on it.
+
+    An attempt gets `reviews_required` rows when it is submitted. A row is open,
+    claimed (with a lease) or submitted; an expired lease counts as open again.
+    """
+
+    __tablename__ = "reviews"
+    __table_args__ = (
+        UniqueConstraint("attempt_id", "slot", name="uq_reviews_attempt_slot"),
+        UniqueConstraint("attempt_id", "reviewer_id", name="uq_reviews_attempt_reviewer"),
+        Index("ix_reviews_queue", "status", "due_at", "queued_at", "id"),
+        Index("ix_reviews_reviewer_status", "reviewer_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"))
+    slot: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default=ReviewStatus.OPEN)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    scores: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    recommendation: Mapped[str | None] = mapped_column(String(20))
+    saved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    attempt: Mapped[Attempt] = relationship(lazy="raise")
+    reviewer: Mapped[User | None] = relationship(lazy="raise")
+
+
+class ReviewDecline(Base):
+    """A reviewer stepped away from an attempt (conflict of interest or other reason)."""
+
+    __tablename__ = "review_declines"
+    __table_args__ = (
+        UniqueConstraint("attempt_id", "reviewer_id", name="uq_review_declines_attempt_reviewer"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"))
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Decision(Base):
+    """The signal for one attempt, with the inputs and the rule that produced it."""
+
+    __tablename__ = "decisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"), unique=True)
+    outcome: Mapped[str] = mapped_column(String(30))
+    rule_outcome: Mapped[str] = mapped_column(String(30))
+    weighted_score: Mapped[float] = mapped_column(Float)
+    dimension_means: Mapped[dict[str, float]] = mapped_column(JSON)
+    explanation: Mapped[str] = mapped_column(Text)
+    rule_version: Mapped[str] = mapped_column(String(100))
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON)
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    adjudicated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    adjudication_reason: Mapped[str | None] = mapped_column(Text)
+    adjudicated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class OutboxEvent(Base):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncGenerator
 from typing import Any
+from urllib.parse import quote
 
 from litestar import Request, Response
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException
-from litestar.response import Template
+from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -102,9 +103,21 @@ def handle_screen_error(request: Request[Any, Any, Any], exc: ScreenError) -> Re
     return error_response(request, exc.status_code, exc.code, exc.message)
 
 
+def handle_sign_in_required(request: Request[Any, Any, Any], exc: ScreenError) -> Response[Any]:
+    """Page loads go to the sign-in page and come back afterwards; anything else gets 401."""
+    if request.method == "GET" and not wants_json(request):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return Redirect(path=f"/signin?next={quote(target, safe='/')}", status_code=303)
+    return error_response(request, exc.status_code, exc.code, exc.message)
+
+
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
     message = exc.detail if status < 500 else "Please try again in a moment."
+    if "CSRF" in str(message):
+        message = (
+            "This form has expired or was sent from another site. Reload the page and try again."
+        )
     if status == 404 and message == "Not Found":
         message = "There is nothing at this address."
     return error_response(request, status, "http_error", str(message))

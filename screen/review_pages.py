@@ -1,0 +1,350 @@
+"""Reviewer and lead pages: the queue, the blind scoring page, adjudication and reopening.
+
+The scoring page never shows who the candidate is: no name, email, external id or
+invitation detail reaches these templates, only an anonymous label. Other
+reviews of the same attempt appear only after this reviewer has submitted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_303_SEE_OTHER
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
+
+from reviewers.rubric import Rubric, rubric_from_dict
+from screen import decisions, reviews
+from screen.auth import LEADS, REVIEWERS, provide_user, requires
+from screen.errors import InputError, NotFoundError
+from screen.models import (
+    Attempt,
+    Decision,
+    IntegrityEvent,
+    Invitation,
+    LateContent,
+    Outcome,
+    Review,
+    ReviewStatus,
+    Screen,
+    User,
+)
+from screen.web import DB, AppClock, AppSettings
+
+Me = NamedDependency[User]
+RECOMMENDATION_LABELS = {
+    "strong_no": "Strong no",
+    "no": "No",
+    "yes": "Yes",
+    "strong_yes": "Strong yes",
+}
+
+
+@dataclass(frozen=True)
+class IntegritySummary:
+    pastes: int
+    pasted_chars: int
+    largest_paste: int
+    focus_losses: int
+    late_saves: int
+
+
+async def integrity_summary(db: DB, attempt_id: int) -> IntegritySummary:
+    rows = (
+        await db.execute(
+            select(
+                IntegrityEvent.kind,
+                func.count(),
+                func.sum(IntegrityEvent.size),
+                func.max(IntegrityEvent.size),
+            )
+            .where(IntegrityEvent.attempt_id == attempt_id)
+            .group_by(IntegrityEvent.kind)
+        )
+    ).all()
+    by_kind = {kind: (count, total or 0, largest or 0) for kind, count, total, largest in rows}
+    late = await db.scalar(
+        select(func.count()).select_from(LateContent).where(LateContent.attempt_id == attempt_id)
+    )
+    pastes = by_kind.get("paste", (0, 0, 0))
+    return IntegritySummary(
+        pastes=pastes[0],
+        pasted_chars=pastes[1],
+        largest_paste=pastes[2],
+        focus_losses=by_kind.get("focus_lost", (0, 0, 0))[0],
+        late_saves=int(late or 0),
+    )
+
+
+def minutes_used(attempt: Attempt) -> float | None:
+    if attempt.started_at is None or attempt.submitted_at is None:
+        return None
+    end = min(attempt.submitted_at, attempt.deadline) if attempt.deadline else attempt.submitted_at
+    return round((end - attempt.started_at).total_seconds() / 60, 1)
+
+
+async def _review_page(
+    db: DB,
+    review: Review,
+    reviewer: User,
+    secret_key: str,
+    *,
+    errors: list[str] | None = None,
+    form: reviews.ScoreForm | None = None,
+    status_code: int = 200,
+    now: datetime,
+) -> Template:
+    attempt = review.attempt
+    screen = attempt.invitation.screen
+    rubric = rubric_from_dict(screen.prompt.rubric)
+    stored = review.scores or {}
+    if form is None:
+        form = reviews.ScoreForm(
+            levels={k: v["level"] for k, v in stored.items() if v.get("level")},
+            evidence={k: v.get("evidence", "") for k, v in stored.items()},
+            recommendation=review.recommendation,
+        )
+    others = await reviews.other_reviews(db, review)
+    decision = (
+        await db.scalar(select(Decision).where(Decision.attempt_id == attempt.id))
+        if review.status == ReviewStatus.SUBMITTED
+        else None
+    )
+    return Template(
+        template_name="reviewer/review.html",
+        context={
+            "review": review,
+            "label": reviews.anonymous_label(secret_key, attempt.id),
+            "prompt": screen.prompt,
+            "answer": attempt.final_answer or "",
+            "minutes_used": minutes_used(attempt),
+            "minutes_allowed": screen.duration_minutes * attempt.invitation.accommodation,
+            "ended_by": attempt.ended_by,
+            "integrity": await integrity_summary(db, attempt.id),
+            "rubric": rubric,
+            "form": form,
+            "errors": errors or [],
+            "others": others,
+            "decision": decision,
+            "recommendations": RECOMMENDATION_LABELS,
+            "lease_expires_at": review.lease_expires_at,
+            "now": now,
+        },
+        status_code=status_code,
+    )
+
+
+def _see_other(path: str) -> Redirect:
+    return Redirect(path=path, status_code=HTTP_303_SEE_OTHER)
+
+
+def _form_dict(form: Any) -> dict[str, str]:
+    return {key: str(value) for key, value in form.items()}
+
+
+class ReviewController(Controller):
+    path = "/review"
+    guards = [requires(*REVIEWERS)]  # noqa: RUF012 - Litestar reads this class attribute
+    dependencies = {"me": Provide(provide_user, sync_to_thread=False)}  # noqa: RUF012
+
+    @get("/", name="review:queue")
+    async def queue(
+        self, db: DB, me: Me, clock: AppClock, request: Request[Any, Any, Any]
+    ) -> Template:
+        overview = await reviews.overview(db, me, clock.now())
+        return Template(
+            template_name="reviewer/queue.html",
+            context={
+                "me": me,
+                "overview": overview,
+                "now": clock.now(),
+                "empty": request.query_params.get("empty") == "1",
+            },
+        )
+
+    @post("/next", name="review:next", status_code=HTTP_303_SEE_OTHER)
+    async def next_item(self, db: DB, me: Me, clock: AppClock) -> Redirect:
+        review = await reviews.claim_next(db, me, clock.now())
+        if review is None:
+            return _see_other("/review?empty=1")
+        return _see_other(f"/review/{review.id}")
+
+    @get("/{review_id:int}", name="review:page")
+    async def page(
+        self, review_id: FromPath[int], db: DB, me: Me, clock: AppClock, settings: AppSettings
+    ) -> Template:
+        review = await reviews.review_for(db, review_id, me)
+        return await _review_page(db, review, me, settings.secret_key, now=clock.now())
+
+    @post("/{review_id:int}", name="review:save", status_code=HTTP_303_SEE_OTHER)
+    async def save(
+        self,
+        review_id: FromPath[int],
+        request: Request[Any, Any, Any],
+        db: DB,
+        me: Me,
+        clock: AppClock,
+        settings: AppSettings,
+    ) -> Response[Any]:
+        now = clock.now()
+        review = await reviews.review_for(db, review_id, me)
+        rubric = rubric_from_dict(review.attempt.invitation.screen.prompt.rubric)
+        raw = _form_dict(await request.form())
+        try:
+            form = reviews.parse_score_form(rubric, raw)
+        except InputError as error:
+            return await _review_page(
+                db,
+                review,
+                me,
+                settings.secret_key,
+                errors=[error.message],
+                status_code=400,
+                now=now,
+            )
+        if raw.get("action") == "submit":
+            missing = reviews.missing_for_submission(rubric, form)
+            if missing:
+                return await _review_page(
+                    db,
+                    review,
+                    me,
+                    settings.secret_key,
+                    errors=missing,
+                    form=form,
+                    status_code=400,
+                    now=now,
+                )
+            await reviews.submit(db, review, me, rubric, form, now)
+            await decisions.decide_if_ready(db, review.attempt_id, now)
+            return _see_other(f"/review/{review.id}")
+        await reviews.save_draft(db, review, me, rubric, form, now)
+        return _see_other(f"/review/{review.id}?saved=1")
+
+    @post("/{review_id:int}/decline", name="review:decline", status_code=HTTP_303_SEE_OTHER)
+    async def decline(
+        self,
+        review_id: FromPath[int],
+        request: Request[Any, Any, Any],
+        db: DB,
+        me: Me,
+        clock: AppClock,
+    ) -> Redirect:
+        review = await reviews.review_for(db, review_id, me)
+        form = await request.form()
+        await reviews.decline(db, review, me, str(form.get("reason") or ""), clock.now())
+        return _see_other("/review")
+
+
+def rubric_of(attempt: Attempt) -> Rubric:
+    return rubric_from_dict(attempt.invitation.screen.prompt.rubric)
+
+
+class LeadController(Controller):
+    path = "/lead"
+    guards = [requires(*LEADS)]  # noqa: RUF012
+    dependencies = {"me": Provide(provide_user, sync_to_thread=False)}  # noqa: RUF012
+
+    @get("/", name="lead:queue")
+    async def queue(self, db: DB, me: Me) -> Template:
+        waiting = list(
+            await db.scalars(
+                select(Decision)
+                .where(Decision.outcome == Outcome.NEEDS_ADJUDICATION)
+                .order_by(Decision.decided_at)
+            )
+        )
+        recent = list(
+            await db.scalars(
+                select(Decision)
+                .where(Decision.outcome != Outcome.NEEDS_ADJUDICATION)
+                .order_by(Decision.decided_at.desc())
+                .limit(20)
+            )
+        )
+        return Template(
+            template_name="reviewer/lead_queue.html",
+            context={"me": me, "waiting": waiting, "recent": recent},
+        )
+
+    @get("/attempts/{attempt_id:int}", name="lead:attempt")
+    async def attempt_page(
+        self, attempt_id: FromPath[int], db: DB, me: Me, settings: AppSettings
+    ) -> Template:
+        attempt = await db.scalar(
+            select(Attempt)
+            .where(Attempt.id == attempt_id)
+            .options(
+                joinedload(Attempt.invitation)
+                .joinedload(Invitation.screen)
+                .joinedload(Screen.prompt)
+            )
+        )
+        if attempt is None:
+            raise NotFoundError("No such submission.")
+        all_reviews = list(
+            await db.scalars(
+                select(Review).where(Review.attempt_id == attempt_id).order_by(Review.slot)
+            )
+        )
+        decision = await db.scalar(select(Decision).where(Decision.attempt_id == attempt_id))
+        return Template(
+            template_name="reviewer/lead_attempt.html",
+            context={
+                "me": me,
+                "attempt": attempt,
+                "label": reviews.anonymous_label(settings.secret_key, attempt.id),
+                "prompt": attempt.invitation.screen.prompt,
+                "rubric": rubric_of(attempt),
+                "reviews": all_reviews,
+                "decision": decision,
+                "recommendations": RECOMMENDATION_LABELS,
+                "integrity": await integrity_summary(db, attempt.id),
+                "minutes_used": minutes_used(attempt),
+            },
+        )
+
+    @post(
+        "/attempts/{attempt_id:int}/adjudicate",
+        name="lead:adjudicate",
+        status_code=HTTP_303_SEE_OTHER,
+    )
+    async def adjudicate(
+        self,
+        attempt_id: FromPath[int],
+        request: Request[Any, Any, Any],
+        db: DB,
+        me: Me,
+        clock: AppClock,
+    ) -> Redirect:
+        form = await request.form()
+        await decisions.adjudicate(
+            db,
+            attempt_id,
+            me,
+            str(form.get("outcome") or ""),
+            str(form.get("reason") or ""),
+            clock.now(),
+        )
+        return _see_other(f"/lead/attempts/{attempt_id}")
+
+    @post("/reviews/{review_id:int}/reopen", name="lead:reopen", status_code=HTTP_303_SEE_OTHER)
+    async def reopen(
+        self,
+        review_id: FromPath[int],
+        request: Request[Any, Any, Any],
+        db: DB,
+        me: Me,
+        clock: AppClock,
+    ) -> Redirect:
+        form = await request.form()
+        review = await decisions.reopen_review(
+            db, review_id, me, str(form.get("reason") or ""), clock.now()
+        )
+        return _see_other(f"/lead/attempts/{review.attempt_id}")

@@ -1,0 +1,364 @@
+"""The blind review queue: slots, claims with leases, declines, draft and final scores.
+
+When an attempt is submitted it gets one review row per required review. "Review
+next" claims the most urgent open row (SLA due date, then submission time) for a
+reviewer who has not touched that attempt, with a lease; an expired lease makes
+the row claimable again. On PostgreSQL the pick is `FOR UPDATE SKIP LOCKED`, so
+concurrent reviewers never wait on or take the same row; on SQLite the single
+UPDATE statement is atomic because SQLite serialises writers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased, joinedload
+from sqlalchemy.sql.elements import ColumnElement
+
+from reviewers.decision import RECOMMENDATIONS
+from reviewers.rubric import Rubric
+from reviewers.sla import add_business_days
+from screen import audit
+from screen.db import is_postgres
+from screen.errors import ConflictError, InputError, NotFoundError
+from screen.models import (
+    Attempt,
+    AttemptState,
+    Invitation,
+    Review,
+    ReviewDecline,
+    ReviewStatus,
+    Screen,
+    User,
+)
+
+LEASE = timedelta(minutes=30)
+MAX_EVIDENCE_CHARS = 4000
+MAX_DECLINE_REASON_CHARS = 1000
+
+
+def anonymous_label(secret_key: str, attempt_id: int) -> str:
+    """A stable pseudonym for an attempt: reviewers never see who wrote it."""
+    digest = hmac.new(secret_key.encode(), f"attempt:{attempt_id}".encode(), hashlib.sha256)
+    return "Candidate " + digest.hexdigest()[:6].upper()
+
+
+async def open_slots(db: AsyncSession, attempt_ids: Sequence[int], now: datetime) -> int:
+    """Give each newly submitted attempt its review rows (idempotent)."""
+    if not attempt_ids:
+        return 0
+    rows = await db.execute(
+        select(Attempt.id, Attempt.submitted_at, Invitation.created_at, Screen)
+        .join(Invitation, Attempt.invitation_id == Invitation.id)
+        .join(Screen, Invitation.screen_id == Screen.id)
+        .where(
+            Attempt.id.in_(attempt_ids),
+            ~exists().where(Review.attempt_id == Attempt.id),
+        )
+    )
+    created = 0
+    for attempt_id, submitted_at, invited_at, screen in rows:
+        due = add_business_days(invited_at, screen.sla_business_days)
+        for slot in range(1, screen.reviews_required + 1):
+            db.add(
+                Review(
+                    attempt_id=attempt_id,
+                    slot=slot,
+                    status=ReviewStatus.OPEN,
+                    due_at=due,
+                    queued_at=submitted_at or now,
+                )
+            )
+            created += 1
+    await db.flush()
+    return created
+
+
+def _claimable(now: datetime, row: type[Review] | Any = Review) -> ColumnElement[bool]:
+    return or_(
+        row.status == ReviewStatus.OPEN,
+        and_(row.status == ReviewStatus.CLAIMED, row.lease_expires_at <= now),
+    )
+
+
+async def claim_next(db: AsyncSession, reviewer: User, now: datetime) -> Review | None:
+    """Claim the most urgent slot this reviewer may take, or None if there is none."""
+    mine = aliased(Review)
+    pick = (
+        select(Review.id)
+        .where(
+            _claimable(now),
+            ~exists().where(mine.attempt_id == Review.attempt_id, mine.reviewer_id == reviewer.id),
+            ~exists().where(
+                ReviewDecline.attempt_id == Review.attempt_id,
+                ReviewDecline.reviewer_id == reviewer.id,
+            ),
+        )
+        .order_by(Review.due_at, Review.queued_at, Review.id)
+        .limit(1)
+    )
+    if is_postgres(db):
+        pick = pick.with_for_update(skip_locked=True)
+    for _ in range(3):
+        try:
+            async with db.begin_nested():
+                claimed = (
+                    await db.execute(
+                        update(Review)
+                        .where(Review.id == pick.scalar_subquery(), _claimable(now))
+                        .values(
+                            reviewer_id=reviewer.id,
+                            status=ReviewStatus.CLAIMED,
+                            claimed_at=now,
+                            lease_expires_at=now + LEASE,
+                            scores=None,
+                            recommendation=None,
+                            saved_at=None,
+                        )
+                        .returning(Review.id, Review.attempt_id)
+                    )
+                ).first()
+        except IntegrityError:
+            # The same reviewer claimed another slot of this attempt in a parallel
+            # request; pick again, that attempt is now excluded.
+            continue
+        if claimed is None:
+            return None
+        await db.execute(
+            update(Attempt)
+            .where(
+                Attempt.id == claimed.attempt_id,
+                Attempt.state.in_((AttemptState.SUBMITTED, AttemptState.AUTO_SUBMITTED)),
+            )
+            .values(state=AttemptState.IN_REVIEW, state_changed_at=now)
+        )
+        return await db.get(Review, claimed.id, populate_existing=True)
+    return None
+
+
+async def review_for(db: AsyncSession, review_id: int, reviewer: User) -> Review:
+    """A review the reviewer holds (claimed or submitted); anything else is a 404."""
+    review = await db.scalar(
+        select(Review)
+        .where(Review.id == review_id, Review.reviewer_id == reviewer.id)
+        .options(
+            joinedload(Review.attempt)
+            .joinedload(Attempt.invitation)
+            .joinedload(Invitation.screen)
+            .joinedload(Screen.prompt)
+        )
+        .execution_options(populate_existing=True)
+    )
+    if review is None or review.status == ReviewStatus.OPEN:
+        raise NotFoundError("This review is not assigned to you.")
+    return review
+
+
+def _ensure_held(review: Review, reviewer: User, now: datetime) -> None:
+    if review.status == ReviewStatus.SUBMITTED:
+        raise ConflictError("This review is already submitted; only a lead can reopen it.")
+    if review.reviewer_id != reviewer.id or review.status != ReviewStatus.CLAIMED:
+        raise ConflictError("Your claim on this submission has ended.")
+
+
+@dataclass(frozen=True)
+class ScoreForm:
+    levels: dict[str, int]
+    evidence: dict[str, str]
+    recommendation: str | None
+
+
+def parse_score_form(rubric: Rubric, form: Mapping[str, str]) -> ScoreForm:
+    """Read `level.<key>`, `evidence.<key>` and `recommendation` fields; partial is fine."""
+    levels: dict[str, int] = {}
+    evidence: dict[str, str] = {}
+    for dimension in rubric.dimensions:
+        raw_level = (form.get(f"level.{dimension.key}") or "").strip()
+        if raw_level:
+            if not raw_level.isdigit() or int(raw_level) not in rubric.levels:
+                raise InputError(
+                    f"{dimension.name}: choose a level from 1 to {rubric.scale}.",
+                    field=f"level.{dimension.key}",
+                )
+            levels[dimension.key] = int(raw_level)
+        note = (form.get(f"evidence.{dimension.key}") or "").strip()
+        if len(note) > MAX_EVIDENCE_CHARS:
+            raise InputError(
+                f"{dimension.name}: the evidence note is over {MAX_EVIDENCE_CHARS} characters.",
+                field=f"evidence.{dimension.key}",
+            )
+        if note:
+            evidence[dimension.key] = note
+    recommendation = (form.get("recommendation") or "").strip() or None
+    if recommendation is not None and recommendation not in RECOMMENDATIONS:
+        raise InputError("Choose an overall recommendation.", field="recommendation")
+    return ScoreForm(levels, evidence, recommendation)
+
+
+def _scores_json(rubric: Rubric, form: ScoreForm) -> dict[str, Any]:
+    return {
+        d.key: {"level": form.levels.get(d.key), "evidence": form.evidence.get(d.key, "")}
+        for d in rubric.dimensions
+    }
+
+
+async def save_draft(
+    db: AsyncSession, review: Review, reviewer: User, rubric: Rubric, form: ScoreForm, now: datetime
+) -> None:
+    """Keep a partial scoring and renew the lease."""
+    _ensure_held(review, reviewer, now)
+    review.scores = _scores_json(rubric, form)
+    review.recommendation = form.recommendation
+    review.saved_at = now
+    review.lease_expires_at = now + LEASE
+    await db.flush()
+
+
+def missing_for_submission(rubric: Rubric, form: ScoreForm) -> list[str]:
+    problems = []
+    for dimension in rubric.dimensions:
+        if dimension.key not in form.levels:
+            problems.append(f"{dimension.name}: choose a level.")
+        note = form.evidence.get(dimension.key, "")
+        if len(note) < rubric.min_evidence_chars:
+            problems.append(
+                f"{dimension.name}: the evidence note needs at least {rubric.min_evidence_chars} "
+                "characters that point at the answer (a quote or a paraphrase)."
+            )
+    if form.recommendation is None:
+        problems.append("Choose an overall recommendation.")
+    return problems
+
+
+async def submit(
+    db: AsyncSession, review: Review, reviewer: User, rubric: Rubric, form: ScoreForm, now: datetime
+) -> None:
+    """Make the review final; the caller then asks the decision rule whether enough are in."""
+    # Lock the attempt first so two last reviews submitted at once both see each other
+    # before the decision rule runs (one of them will then decide).
+    await db.execute(select(Attempt.id).where(Attempt.id == review.attempt_id).with_for_update())
+    await db.refresh(review)
+    _ensure_held(review, reviewer, now)
+    problems = missing_for_submission(rubric, form)
+    if problems:
+        raise InputError(" ".join(problems))
+    review.scores = _scores_json(rubric, form)
+    review.recommendation = form.recommendation
+    review.status = ReviewStatus.SUBMITTED
+    review.saved_at = now
+    review.submitted_at = now
+    review.lease_expires_at = None
+    audit.record(
+        db,
+        actor=audit.actor_of(reviewer),
+        action="review.submitted",
+        subject_type="review",
+        subject_id=review.id,
+        now=now,
+        after={
+            "attempt_id": review.attempt_id,
+            "scores": review.scores,
+            "recommendation": review.recommendation,
+        },
+    )
+    await db.flush()
+
+
+async def decline(
+    db: AsyncSession, review: Review, reviewer: User, reason: str, now: datetime
+) -> None:
+    """Step away from an attempt: the slot returns to the queue, never to this reviewer."""
+    _ensure_held(review, reviewer, now)
+    reason = " ".join(reason.split())
+    if not 3 <= len(reason) <= MAX_DECLINE_REASON_CHARS:
+        raise InputError(
+            "Say briefly why you are declining (3 to 1000 characters).", field="reason"
+        )
+    db.add(
+        ReviewDecline(attempt_id=review.attempt_id, reviewer_id=reviewer.id, reason=reason, at=now)
+    )
+    review.status = ReviewStatus.OPEN
+    review.reviewer_id = None
+    review.claimed_at = None
+    review.lease_expires_at = None
+    review.scores = None
+    review.recommendation = None
+    review.saved_at = None
+    audit.record(
+        db,
+        actor=audit.actor_of(reviewer),
+        action="review.declined",
+        subject_type="review",
+        subject_id=review.id,
+        now=now,
+        after={"attempt_id": review.attempt_id, "reason": reason},
+    )
+    await db.flush()
+
+
+async def release_expired_leases(db: AsyncSession, now: datetime) -> int:
+    """Return abandoned claims to the queue (claiming treats them as open anyway)."""
+    result = await db.execute(
+        update(Review)
+        .where(Review.status == ReviewStatus.CLAIMED, Review.lease_expires_at <= now)
+        .values(
+            status=ReviewStatus.OPEN,
+            reviewer_id=None,
+            claimed_at=None,
+            lease_expires_at=None,
+            scores=None,
+            recommendation=None,
+            saved_at=None,
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+@dataclass(frozen=True)
+class QueueOverview:
+    my_claims: list[Review]
+    waiting: int
+    oldest_waiting_since: datetime | None
+
+
+async def overview(db: AsyncSession, reviewer: User, now: datetime) -> QueueOverview:
+    claims = list(
+        await db.scalars(
+            select(Review)
+            .where(
+                Review.reviewer_id == reviewer.id,
+                Review.status == ReviewStatus.CLAIMED,
+                Review.lease_expires_at > now,
+            )
+            .order_by(Review.due_at)
+        )
+    )
+    waiting, oldest = (
+        await db.execute(select(func.count(), func.min(Review.queued_at)).where(_claimable(now)))
+    ).one()
+    return QueueOverview(claims, int(waiting), oldest)
+
+
+async def other_reviews(db: AsyncSession, review: Review) -> list[Review]:
+    """The other submitted reviews of the same attempt: shown only once this one is submitted."""
+    if review.status != ReviewStatus.SUBMITTED:
+        return []
+    return list(
+        await db.scalars(
+            select(Review)
+            .where(
+                Review.attempt_id == review.attempt_id,
+                Review.id != review.id,
+                Review.status == ReviewStatus.SUBMITTED,
+            )
+            .order_by(Review.slot)
+        )
+    )
