@@ -233,6 +233,90 @@ def invite_command(
     click.echo(link)
 
 
+@main.group()
+def users() -> None:
+    """Staff accounts: admin, recruiter, reviewer, lead."""
+
+
+_password_option = click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="At least 10 characters; asked for when not given.",
+)
+ROLES = ["admin", "recruiter", "reviewer", "lead"]
+
+
+@users.command("create")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", required=True, type=click.Choice(ROLES))
+@_password_option
+def users_create(email: str, name: str, role: str, password: str) -> None:
+    """Create a staff account."""
+    from screen.accounts import create_user
+
+    now = SystemClock().now()
+
+    async def work(db: AsyncSession) -> str:
+        user = await create_user(db, email=email, name=name, role=role, password=password, now=now)
+        return f"Created {user.role} {user.name} <{user.email}> (id {user.id})."
+
+    click.echo(_in_transaction(_settings(), work))
+
+
+@users.command("set-password")
+@click.option("--email", required=True)
+@_password_option
+def users_set_password(email: str, password: str) -> None:
+    """Set a new password; the user's sessions end."""
+    from screen.accounts import get_user_by_email, set_password
+
+    now = SystemClock().now()
+
+    async def work(db: AsyncSession) -> str:
+        user = await get_user_by_email(db, email)
+        await set_password(db, user, password, now)
+        return f"Password changed for {user.email}; their sessions have ended."
+
+    click.echo(_in_transaction(_settings(), work))
+
+
+@users.command("disable")
+@click.option("--email", required=True)
+def users_disable(email: str) -> None:
+    """Disable an account: it can no longer sign in and its sessions end at once."""
+    from screen.accounts import disable_user, get_user_by_email
+
+    now = SystemClock().now()
+
+    async def work(db: AsyncSession) -> str:
+        user = await get_user_by_email(db, email)
+        await disable_user(db, user, now)
+        return f"Disabled {user.email}."
+
+    click.echo(_in_transaction(_settings(), work))
+
+
+@users.command("list")
+def users_list() -> None:
+    """List staff accounts."""
+    from sqlalchemy import select
+
+    from screen.models import User
+
+    async def work(db: AsyncSession) -> list[str]:
+        rows = await db.scalars(select(User).order_by(User.id))
+        return [
+            f"{u.id:>4}  {u.role:<9}  {u.email}  {u.name}{'  (disabled)' if u.disabled_at else ''}"
+            for u in rows
+        ]
+
+    for line in _in_transaction(_settings(), work):
+        click.echo(line)
+
+
 def _serve(settings: Settings, host: str, port: int, banner: list[str]) -> None:
     import uvicorn
 
@@ -266,6 +350,7 @@ def demo(host: str, port: int) -> None:
         settings = settings.with_overrides(base_url=f"http://{host}:{port}")
     now = SystemClock().now()
     links = _in_transaction(settings, lambda db: prepare_demo(db, settings, now))
+    base = settings.base_url
     banner = [
         "",
         "Screen demo is ready. Open:",
@@ -273,6 +358,9 @@ def demo(host: str, port: int) -> None:
     ]
     if links.started_link:
         banner.append(f"  Candidate link (already started):    {links.started_link}")
+    banner.append(f"  Staff sign-in:                       {base}/signin")
+    for account in links.accounts:
+        banner.append(f"    {account.role:<9} {account.email:<28} password: {account.password}")
     banner += [
         f"  Emails are written to:               {settings.mail_dir.resolve()}",
         "Run `screen demo` again for another fresh candidate link. Ctrl+C stops the server.",

@@ -8,9 +8,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from screen import attempts
+from reviewers.rubric import rubric_from_dict
+from screen import attempts, reviews
+from screen.accounts import create_user
+from screen.decisions import decide_if_ready
 from screen.invitations import invite
-from screen.models import Attempt, Screen
+from screen.models import Attempt, Invitation, Prompt, Screen, User
 from screen.paths import PROMPTS_DIR
 from screen.prompts import check_library, sync_library
 from screen.screens import create_screen, get_screen
@@ -25,10 +28,29 @@ SAMPLE_DRAFT = (
 
 
 @dataclass(frozen=True)
+class DemoAccount:
+    role: str
+    email: str
+    password: str
+    name: str
+
+
+# Demo-only credentials, printed by `screen demo`; never use them on a real deployment.
+DEMO_ACCOUNTS = (
+    DemoAccount("admin", "admin@demo.screen", "admin-demo-pass", "Ada Admin"),
+    DemoAccount("recruiter", "recruiter@demo.screen", "recruiter-demo-pass", "Rosa Recruiter"),
+    DemoAccount("reviewer", "reviewer@demo.screen", "reviewer-demo-pass", "Rui Reviewer"),
+    DemoAccount("reviewer", "reviewer2@demo.screen", "reviewer2-demo-pass", "Vera Reviewer"),
+    DemoAccount("lead", "lead@demo.screen", "lead-demo-pass", "Lee Lead"),
+)
+
+
+@dataclass(frozen=True)
 class DemoLinks:
     screen_id: int
     fresh_link: str
     started_link: str | None
+    accounts: tuple[DemoAccount, ...] = DEMO_ACCOUNTS
 
 
 async def prepare_demo(db: AsyncSession, settings: Settings, now: datetime) -> DemoLinks:
@@ -41,10 +63,21 @@ async def prepare_demo(db: AsyncSession, settings: Settings, now: datetime) -> D
     screen_id = await db.scalar(select(Screen.id).where(Screen.title == DEMO_SCREEN_TITLE))
     started_link = None
     if screen_id is None:
+        staff = {}
+        for account in DEMO_ACCOUNTS:
+            staff[account.email] = await create_user(
+                db,
+                email=account.email,
+                name=account.name,
+                role=account.role,
+                password=account.password,
+                now=now,
+            )
         slugs = {p.slug for p in library.prompts}
         slug = PREFERRED_PROMPT if PREFERRED_PROMPT in slugs else sorted(slugs)[0]
         screen = await create_screen(db, prompt_slug=slug, title=DEMO_SCREEN_TITLE, now=now)
         started_link = await _seed_states(db, screen, settings, now)
+        await _seed_reviews(db, screen, staff, now)
     else:
         screen = await get_screen(db, screen_id)
     count = await db.scalar(select(func.count()).select_from(Screen)) or 0
@@ -104,6 +137,8 @@ async def _seed_states(db: AsyncSession, screen: Screen, settings: Settings, now
         ("Alan Submitted", "alan.submitted@example.com", 30, True),
         ("Barbara Submitted", "barbara.submitted@example.com", 26, True),
         ("Edsger Timeout", "edsger.timeout@example.com", 20, False),
+        ("Hedy Submitted", "hedy.submitted@example.com", 6, True),
+        ("Katherine Submitted", "katherine.submitted@example.com", 3, True),
     ):
         attempt = await person(name, email, now - timedelta(hours=hours_ago + 2))
         begun = now - timedelta(hours=hours_ago)
@@ -135,3 +170,41 @@ async def _seed_states(db: AsyncSession, screen: Screen, settings: Settings, now
     )
     await attempts.sweep(db, now, settings.grace_seconds)
     return in_progress.link
+
+
+async def _score(
+    db: AsyncSession, reviewer: User, level: int, recommendation: str, now: datetime
+) -> None:
+    """Claim the next item for `reviewer` and submit a uniform score with evidence."""
+    review = await reviews.claim_next(db, reviewer, now)
+    if review is None:
+        return
+    rubric_data = await db.scalar(
+        select(Prompt.rubric)
+        .join(Screen, Screen.prompt_id == Prompt.id)
+        .join(Invitation, Invitation.screen_id == Screen.id)
+        .join(Attempt, Attempt.invitation_id == Invitation.id)
+        .where(Attempt.id == review.attempt_id)
+    )
+    rubric = rubric_from_dict(rubric_data or {})
+    form = reviews.ScoreForm(
+        levels={d.key: level for d in rubric.dimensions},
+        evidence={
+            d.key: f"Demo evidence: the answer names hybrid retrieval and its cost for {d.name}."
+            for d in rubric.dimensions
+        },
+        recommendation=recommendation,
+    )
+    await reviews.submit(db, review, reviewer, rubric, form, now)
+    await decide_if_ready(db, review.attempt_id, now)
+
+
+async def _seed_reviews(
+    db: AsyncSession, screen: Screen, staff: dict[str, User], now: datetime
+) -> None:
+    """Alan's answer decided (pass), Barbara's waiting for adjudication, the rest queued."""
+    second, lead = staff["reviewer2@demo.screen"], staff["lead@demo.screen"]
+    await _score(db, second, 3, "yes", now - timedelta(hours=20))
+    await _score(db, lead, 3, "yes", now - timedelta(hours=19))
+    await _score(db, second, 4, "strong_yes", now - timedelta(hours=18))
+    await _score(db, lead, 2, "no", now - timedelta(hours=17))

@@ -119,6 +119,7 @@ async def _review_page(
     return Template(
         template_name="reviewer/review.html",
         context={
+            "me": reviewer,
             "review": review,
             "label": reviews.anonymous_label(secret_key, attempt.id),
             "prompt": screen.prompt,

@@ -102,12 +102,13 @@ def app(
     # The app builds its own engine from the settings: the test client serves it from
     # another event loop, and asyncpg connections belong to the loop that opened them.
     del sessionmaker  # requested only so the tables are emptied first
-    return create_app(
-        settings,
-        clock=clock,
-        mailer=FolderMailer(mail_dir),
-        run_jobs=False,
-    )
+
+    def make_app() -> Litestar:
+        app = create_app(settings, clock=clock, mailer=FolderMailer(mail_dir), run_jobs=False)
+        app.state.make_app = make_app
+        return app
+
+    return make_app()
 
 
 @pytest.fixture

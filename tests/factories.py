@@ -8,8 +8,10 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from screen import attempts
+from screen.accounts import create_user
 from screen.invitations import NewInvitation, invite
-from screen.models import Screen
+from screen.models import Screen, User
 from screen.prompts import check_library, sync_library
 from screen.screens import create_screen
 from screen.settings import Settings
@@ -70,3 +72,46 @@ async def make_candidate(
     )
     await db.commit()
     return Candidate(screen, new, new.invitation.id)
+
+
+PASSWORD = "correct horse battery"
+
+
+async def make_user(
+    db: AsyncSession, now: datetime, role: str, *, email: str | None = None, name: str | None = None
+) -> User:
+    user = await create_user(
+        db,
+        email=email or f"{role}-{now.timestamp():.0f}-{id(db) % 9973}@staff.example",
+        name=name or f"{role.title()} Person",
+        role=role,
+        password=PASSWORD,
+        now=now,
+    )
+    await db.commit()
+    return user
+
+
+async def make_submitted(
+    db: AsyncSession,
+    settings: Settings,
+    now: datetime,
+    *,
+    screen: Screen | None = None,
+    name: str = "Sam Submitter",
+    email: str | None = None,
+    answer: str = "We choose pgvector with HNSW because the p95 budget is 300 ms.",
+    external_id: str | None = None,
+) -> Candidate:
+    """A candidate who started and submitted, so the answer waits for review."""
+    candidate = await make_candidate(
+        db, settings, now, screen=screen, name=name, email=email, external_id=external_id
+    )
+    invitation = candidate.invitation.invitation
+    attempt = candidate.invitation.attempt
+    await attempts.start(db, attempt, invitation, candidate.screen, now)
+    await attempts.submit(
+        db, attempt.id, attempt.revision, answer, now, grace_seconds=60, max_bytes=65536
+    )
+    await db.commit()
+    return candidate

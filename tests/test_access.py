@@ -1,0 +1,113 @@
+"""Every staff route checks the role: wrong role → 403, no session → sign-in."""
+
+from __future__ import annotations
+
+import pytest
+from litestar import Litestar
+from litestar.routes import HTTPRoute
+from litestar.testing import AsyncTestClient
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from screen.clock import FrozenClock
+from tests.factories import make_user
+from tests.staff import csrf_token, post_form, sign_in
+
+Client = AsyncTestClient[Litestar]
+# The OpenAPI schema describes routes, not data: public like the sign-in page.
+PUBLIC = ("/s/", "/static", "/signin", "/signout", "/schema")
+REVIEWERS = {"reviewer", "lead"}
+LEADS = {"lead"}
+RECRUITERS = {"recruiter", "admin"}
+ROUTES = [
+    ("GET", "/review", REVIEWERS),
+    ("POST", "/review/next", REVIEWERS),
+    ("GET", "/review/999", REVIEWERS),
+    ("POST", "/review/999", REVIEWERS),
+    ("POST", "/review/999/decline", REVIEWERS),
+    ("GET", "/lead", LEADS),
+    ("GET", "/lead/attempts/999", LEADS),
+    ("POST", "/lead/attempts/999/adjudicate", LEADS),
+    ("POST", "/lead/reviews/999/reopen", LEADS),
+    ("GET", "/recruiter", RECRUITERS),
+]
+ROLES = ["admin", "recruiter", "reviewer", "lead", None]
+
+
+def test_every_non_public_route_has_a_guard(app: Litestar) -> None:
+    unguarded = []
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute) or route.path == "/" or route.path.startswith(PUBLIC):
+            continue
+        for handler in route.route_handlers:
+            if not handler.resolve_guards():
+                unguarded.append(f"{route.path} {sorted(handler.http_methods)}")
+    assert unguarded == []
+
+
+def test_the_route_table_covers_every_guarded_route(app: Litestar) -> None:
+    guarded = {
+        (method, route.path)
+        for route in app.routes
+        if isinstance(route, HTTPRoute)
+        for handler in route.route_handlers
+        if handler.resolve_guards()
+        for method in handler.http_methods
+        if method not in ("HEAD", "OPTIONS")
+    }
+    table = {(method, path.replace("999", "{review_id:int}")) for method, path, _ in ROUTES}
+    table |= {(m, p.replace("999", "{attempt_id:int}")) for m, p, _ in ROUTES}
+    table |= {(m, p.rstrip("/")) for m, p in table}
+    assert {(m, p.rstrip("/") or "/") for m, p in guarded} <= table
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_each_role_reaches_exactly_its_routes(
+    app: Litestar, db: AsyncSession, clock: FrozenClock, role: str | None
+) -> None:
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
+        if role:
+            user = await make_user(db, clock.now(), role)
+            await sign_in(client, user.email)
+        else:
+            await csrf_token(client)
+        results = {}
+        for method, path, allowed in ROUTES:
+            if method == "GET":
+                response = await client.get(path, follow_redirects=False)
+            else:
+                response = await post_form(
+                    client, path, {"reason": "a reason long enough"}, follow_redirects=False
+                )
+            results[(method, path)] = (response.status_code, allowed, response)
+
+    for (method, path), (status, allowed, response) in results.items():
+        if role is None:
+            expected = 303 if method == "GET" else 401
+            assert status == expected, (method, path, status)
+            if method == "GET":
+                assert response.headers["location"] == f"/signin?next={path}"
+        elif role in allowed:
+            assert status not in (401, 403), (role, method, path, status)
+        else:
+            assert status == 403, (role, method, path, status)
+            assert "This page is for" in response.text
+
+
+async def test_a_sign_in_redirect_never_leaves_the_site(
+    client: Client, db: AsyncSession, clock: FrozenClock
+) -> None:
+    reviewer = await make_user(db, clock.now(), "reviewer")
+    token = await csrf_token(client, "/signin?next=//evil.example/phish")
+
+    response = await client.post(
+        "/signin",
+        data={
+            "email": reviewer.email,
+            "password": "correct horse battery",
+            "next": "//evil.example/phish",
+            "_csrf_token": token,
+        },
+        follow_redirects=False,
+    )
+
+    assert response.headers["location"] == "/review"

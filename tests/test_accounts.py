@@ -1,0 +1,238 @@
+"""Staff accounts: sign-in, sessions that rotate and expire, rate limits, the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from screen.accounts import MAX_FAILURES_PER_ACCOUNT, MAX_FAILURES_PER_CLIENT
+from screen.cli import main
+from screen.clock import FrozenClock
+from screen.models import User, UserSession
+from tests.factories import PASSWORD, make_user
+from tests.staff import csrf_token, post_form, sign_in
+
+Client = AsyncTestClient[Litestar]
+
+
+async def test_signing_in_lands_on_the_role_home_and_signing_out_ends_the_session(
+    client: Client, db: AsyncSession, clock: FrozenClock
+) -> None:
+    reviewer = await make_user(db, clock.now(), "reviewer")
+
+    response = await sign_in(client, reviewer.email.upper())
+    queue = await client.get("/review")
+    signed_out = await post_form(client, "/signout", follow_redirects=False)
+    after = await client.get("/review", follow_redirects=False)
+
+    assert response.status_code == 303
+    assert response.headers["location"] == "/review"
+    cookie = response.headers["set-cookie"]
+    assert "screen_session=" in cookie
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie
+    assert queue.status_code == 200
+    assert signed_out.status_code == 303
+    assert after.status_code == 303
+    assert after.headers["location"] == "/signin?next=/review"
+    assert await db.scalar(select(func.count()).select_from(UserSession)) == 0
+
+
+async def test_a_wrong_password_is_refused_without_saying_which_part_was_wrong(
+    client: Client, db: AsyncSession, clock: FrozenClock
+) -> None:
+    reviewer = await make_user(db, clock.now(), "reviewer")
+
+    wrong_password = await sign_in(client, reviewer.email, "not the password")
+    unknown_user = await sign_in(client, "nobody@staff.example", PASSWORD)
+
+    for response in (wrong_password, unknown_user):
+        assert response.status_code == 400
+        assert "do not match an active account" in response.text
+    assert client.cookies.get("screen_session") is None
+
+
+async def test_the_session_rotates_on_sign_in(
+    app: Litestar, db: AsyncSession, clock: FrozenClock
+) -> None:
+    reviewer = await make_user(db, clock.now(), "reviewer")
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
+        await sign_in(client, reviewer.email)
+        first = client.cookies.get("screen_session")
+        await sign_in(client, reviewer.email)
+        second = client.cookies.get("screen_session")
+
+    assert first and second and first != second
+    assert await db.scalar(select(func.count()).select_from(UserSession)) == 1
+
+
+async def test_a_session_survives_another_web_process_and_then_expires_when_idle(
+    app: Litestar, db: AsyncSession, clock: FrozenClock
+) -> None:
+    reviewer = await make_user(db, clock.now(), "reviewer")
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as first:
+        await sign_in(first, reviewer.email)
+        cookie = first.cookies.get("screen_session")
+    other_process = app.state.make_app()
+
+    async with AsyncTestClient(app=other_process, base_url="http://testserver.local") as second:
+        second.cookies.set("screen_session", cookie or "")
+        clock.advance(minutes=90)
+        still_in = await second.get("/review")
+        clock.advance(minutes=119)
+        active = await second.get("/review")
+        clock.advance(minutes=121)
+        idle = await second.get("/review", follow_redirects=False)
+
+    assert still_in.status_code == 200
+    assert active.status_code == 200
+    assert idle.status_code == 303
+    assert idle.headers["location"].startswith("/signin")
+
+
+async def test_a_session_ends_after_twelve_hours_even_when_active(
+    client: Client, db: AsyncSession, clock: FrozenClock
+) -> None:
+    reviewer = await make_user(db, clock.now(), "reviewer")
+    await sign_in(client, reviewer.email)
+
+    for _ in range(12):
+        clock.advance(minutes=59)
+        assert (await client.get("/review")).status_code == 200
+    clock.advance(minutes=13)
+    expired = await client.get("/review", follow_redirects=False)
+
+    assert expired.status_code == 303
+
+
+async def test_disabling_a_user_ends_their_session_at_once(
+    client: Client, db: AsyncSession, clock: FrozenClock, tmp_path: Path, settings: object
+) -> None:
+    reviewer = await make_user(db, clock.now(), "reviewer")
+    await sign_in(client, reviewer.email)
+    from screen.accounts import disable_user
+
+    user = await db.get(User, reviewer.id)
+    assert user is not None
+    await disable_user(db, user, clock.now())
+    await db.commit()
+
+    response = await client.get("/review", follow_redirects=False)
+    again = await sign_in(client, reviewer.email)
+
+    assert response.status_code == 303
+    assert again.status_code == 400
+
+
+async def test_sign_in_is_rate_limited_per_account(
+    client: Client, db: AsyncSession, clock: FrozenClock
+) -> None:
+    reviewer = await make_user(db, clock.now(), "reviewer")
+
+    for _ in range(MAX_FAILURES_PER_ACCOUNT):
+        assert (await sign_in(client, reviewer.email, "wrong password!")).status_code == 400
+    blocked = await sign_in(client, reviewer.email)  # even the right password
+    clock.advance(minutes=16)
+    later = await sign_in(client, reviewer.email)
+
+    assert blocked.status_code == 429
+    assert "Too many failed sign-in attempts" in blocked.text
+    assert later.status_code == 303
+
+
+async def test_sign_in_is_rate_limited_per_client_address(
+    client: Client, db: AsyncSession, clock: FrozenClock
+) -> None:
+    reviewer = await make_user(db, clock.now(), "reviewer")
+
+    for index in range(MAX_FAILURES_PER_CLIENT):
+        await sign_in(client, f"guess{index}@staff.example", "wrong password!")
+    blocked = await sign_in(client, reviewer.email)
+
+    assert blocked.status_code == 429
+
+
+async def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(
+    client: Client, db: AsyncSession, clock: FrozenClock
+) -> None:
+    reviewer = await make_user(db, clock.now(), "reviewer")
+    await csrf_token(client)
+
+    no_token = await client.post(
+        "/signin", data={"email": reviewer.email, "password": PASSWORD}, follow_redirects=False
+    )
+    forged = await client.post(
+        "/signin",
+        data={"email": reviewer.email, "password": PASSWORD, "_csrf_token": "forged" * 10},
+        follow_redirects=False,
+    )
+    await sign_in(client, reviewer.email)
+    claim = await client.post("/review/next", follow_redirects=False)
+
+    for response in (no_token, forged, claim):
+        assert response.status_code == 403
+        assert "Reload the page and try again" in response.text
+    assert await db.scalar(select(func.count()).select_from(UserSession)) == 1
+
+
+def test_users_are_managed_from_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCREEN_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
+    runner = CliRunner()
+
+    created = runner.invoke(
+        main,
+        ["users", "create", "--email", "Lea@Staff.example", "--name", "Lea", "--role", "lead"],
+        input="a long enough password\na long enough password\n",
+    )
+    short = runner.invoke(
+        main,
+        [
+            "users",
+            "create",
+            "--email",
+            "x@staff.example",
+            "--name",
+            "X",
+            "--role",
+            "reviewer",
+            "--password",
+            "short",
+        ],
+    )
+    duplicate = runner.invoke(
+        main,
+        [
+            "users",
+            "create",
+            "--email",
+            "lea@staff.example",
+            "--name",
+            "Lea",
+            "--role",
+            "lead",
+            "--password",
+            "another long password",
+        ],
+    )
+    changed = runner.invoke(
+        main, ["users", "set-password", "--email", "lea@staff.example", "--password", "x" * 12]
+    )
+    disabled = runner.invoke(main, ["users", "disable", "--email", "lea@staff.example"])
+    listed = runner.invoke(main, ["users", "list"])
+    missing = runner.invoke(main, ["users", "disable", "--email", "ghost@staff.example"])
+
+    assert created.exit_code == 0, created.output
+    assert "Created lead Lea <lea@staff.example>" in created.output
+    assert short.exit_code == 1 and "at least 10 characters" in short.output
+    assert duplicate.exit_code == 1 and "already exists" in duplicate.output
+    assert changed.exit_code == 0 and "sessions have ended" in changed.output
+    assert disabled.exit_code == 0
+    assert "lea@staff.example  Lea  (disabled)" in listed.output
+    assert missing.exit_code == 1 and "No user with email" in missing.output

@@ -1,0 +1,419 @@
+"""Reviewers through HTTP: the blind queue, scoring, the decision and adjudication."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from screen.clock import FrozenClock
+from screen.models import (
+    Attempt,
+    AttemptState,
+    AuditEvent,
+    Decision,
+    OutboxEvent,
+    Review,
+    ReviewDecline,
+    ReviewStatus,
+)
+from screen.settings import Settings
+from tests.factories import make_submitted, make_user
+from tests.staff import post_form, sign_in
+
+Client = AsyncTestClient[Litestar]
+DIMENSIONS = ("latency_vs_cost", "accuracy_vs_speed", "failure_modes", "first_week")
+EVIDENCE = "The answer says HNSW with ef_search 64 keeps p95 under 300 ms at 50 QPS."
+
+
+def scores(level: int | dict[str, int], recommendation: str = "yes") -> dict[str, str]:
+    levels = level if isinstance(level, dict) else dict.fromkeys(DIMENSIONS, level)
+    form = {f"level.{key}": str(value) for key, value in levels.items()}
+    form.update({f"evidence.{key}": EVIDENCE for key in DIMENSIONS})
+    form["recommendation"] = recommendation
+    return form
+
+
+async def review_next(client: Client) -> str:
+    response = await post_form(client, "/review/next", follow_redirects=False)
+    assert response.status_code == 303
+    location: str = response.headers["location"]
+    return location
+
+
+async def fetch(db: AsyncSession, model: type, *where: object) -> list:  # type: ignore[type-arg]
+    query = select(model).where(*where).execution_options(populate_existing=True)
+    return list(await db.scalars(query))
+
+
+def new_client(app: Litestar) -> Client:
+    """One browser: its own cookies, served by its own copy of the app (as several web
+    processes would, sharing only the database)."""
+    return AsyncTestClient(app=app.state.make_app(), base_url="http://testserver.local")
+
+
+async def test_two_reviewers_score_blind_and_the_rule_decides(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    first = await make_user(db, clock.now(), "reviewer", email="first@staff.example")
+    second = await make_user(db, clock.now(), "reviewer", email="second@staff.example")
+    await make_submitted(db, settings, clock.now())
+
+    async with new_client(app) as alice, new_client(app) as bob:
+        assert (await sign_in(alice, first.email)).headers["location"] == "/review"
+        await sign_in(bob, second.email)
+        queue = await alice.get("/review")
+        assert "Waiting for a reviewer" in queue.text
+        alice_page = await review_next(alice)
+        bob_page = await review_next(bob)
+        assert alice_page != bob_page
+
+        blind = await alice.get(alice_page)
+        assert "We choose pgvector with HNSW" in blind.text
+        assert "Trade-off: latency vs cost" in blind.text
+        assert "Names a store; no alternatives or criteria." in blind.text  # anchored descriptor
+
+        submitted = await post_form(
+            alice, alice_page, {**scores(3), "action": "submit"}, follow_redirects=False
+        )
+        assert submitted.status_code == 303
+        after_first = await alice.get(alice_page)
+        assert "Your review is submitted" in after_first.text
+        assert "The decision is made when every required review is in" in after_first.text
+
+        await post_form(bob, bob_page, {**scores(4, "strong_yes"), "action": "submit"})
+        bob_view = await bob.get(bob_page)
+        alice_view = await alice.get(alice_page)
+
+    assert "Pass" in bob_view.text
+    assert "pass: weighted score 3.5" in bob_view.text
+    assert alice_view.text.count(EVIDENCE) == 8  # both reviews side by side
+    [decision] = await fetch(db, Decision)
+    assert decision.outcome == "pass"
+    assert decision.weighted_score == 3.5
+    [attempt] = await fetch(db, Attempt)
+    assert attempt.state == AttemptState.PASSED
+    [event] = await fetch(db, OutboxEvent, OutboxEvent.kind == "decision.made")
+    assert event.payload["outcome"] == "pass"
+    actions = [a.action for a in await fetch(db, AuditEvent)]
+    assert actions.count("review.submitted") == 2
+    assert "decision.made" in actions
+
+
+async def test_other_reviews_stay_hidden_until_this_one_is_submitted(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    first = await make_user(db, clock.now(), "reviewer", email="first@staff.example")
+    second = await make_user(db, clock.now(), "reviewer", email="second@staff.example")
+    await make_submitted(db, settings, clock.now())
+    secret_note = "Second reviewer private note: the cost arithmetic is wrong by 10x."
+
+    async with new_client(app) as alice, new_client(app) as bob:
+        await sign_in(alice, first.email)
+        await sign_in(bob, second.email)
+        alice_page = await review_next(alice)
+        bob_page = await review_next(bob)
+        form = scores(2, "no")
+        form["evidence.latency_vs_cost"] = secret_note
+        await post_form(bob, bob_page, {**form, "action": "submit"})
+
+        before = await alice.get(alice_page)
+        await post_form(alice, alice_page, {**scores(2, "no"), "action": "submit"})
+        after = await alice.get(alice_page)
+
+    assert secret_note not in before.text
+    assert secret_note in after.text
+
+
+async def test_the_blind_page_never_shows_who_the_candidate_is(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    reviewer = await make_user(db, clock.now(), "reviewer")
+    candidate = await make_submitted(
+        db,
+        settings,
+        clock.now(),
+        name="Zelda Quintessa-Marwick",
+        email="zq.marwick@pii-example.org",
+        external_id="ATS-PII-9931",
+    )
+
+    async with new_client(app) as client:
+        await sign_in(client, reviewer.email)
+        page = await client.get(await review_next(client))
+
+    assert page.status_code == 200
+    for secret in (
+        "Zelda",
+        "Quintessa",
+        "Marwick",
+        "zq.marwick",
+        "pii-example",
+        "ATS-PII-9931",
+        candidate.token,
+        "Backend engineer, autumn",
+    ):
+        assert secret not in page.text, secret
+    assert re.search(r"Candidate [0-9A-F]{6}", page.text)
+
+
+async def test_an_incomplete_review_is_refused_and_nothing_is_submitted(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    reviewer = await make_user(db, clock.now(), "reviewer")
+    await make_submitted(db, settings, clock.now())
+    incomplete = scores(3)
+    del incomplete["level.failure_modes"]
+    incomplete["evidence.first_week"] = "too short"
+    bad_level = {**scores(3), "level.first_week": "7"}
+
+    async with new_client(app) as client:
+        await sign_in(client, reviewer.email)
+        page = await review_next(client)
+        refused = await post_form(client, page, {**incomplete, "action": "submit"})
+        out_of_scale = await post_form(client, page, {**bad_level, "action": "submit"})
+        saved = await post_form(client, page, {**incomplete, "action": "save"})
+
+    assert refused.status_code == 400
+    assert "Failure modes and detection: choose a level." in refused.text
+    assert "First-week plan: the evidence note needs at least 20 characters" in refused.text
+    assert 'value="3" checked' in refused.text  # what was typed is kept
+    assert out_of_scale.status_code == 400
+    assert saved.status_code == 200
+    [review] = await fetch(db, Review, Review.reviewer_id == reviewer.id)
+    assert review.status == ReviewStatus.CLAIMED
+    assert review.scores is not None
+    assert review.scores["latency_vs_cost"]["level"] == 3  # the draft is kept
+    assert await fetch(db, Decision) == []
+
+
+async def test_a_reviewer_never_gets_the_same_attempt_twice(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    reviewer = await make_user(db, clock.now(), "reviewer")
+    await make_submitted(db, settings, clock.now())
+
+    async with new_client(app) as client:
+        await sign_in(client, reviewer.email)
+        first = await review_next(client)
+        second = await review_next(client)
+        queue = await client.get(second)
+
+    assert first.startswith("/review/")
+    assert second == "/review?empty=1"
+    assert "Nothing is waiting that you can review" in queue.text
+    assert "Review #" in queue.text  # the claimed item is listed
+
+
+async def test_an_expired_lease_returns_the_slot_to_the_queue(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    slow = await make_user(db, clock.now(), "reviewer", email="slow@staff.example")
+    other = await make_user(db, clock.now(), "reviewer", email="other@staff.example")
+    late = await make_user(db, clock.now(), "reviewer", email="late@staff.example")
+    await make_submitted(db, settings, clock.now())
+
+    async with new_client(app) as a, new_client(app) as b, new_client(app) as c:
+        for client, user in ((a, slow), (b, other), (c, late)):
+            await sign_in(client, user.email)
+        slow_page = await review_next(a)
+        await review_next(b)
+        nothing_yet = await review_next(c)
+        clock.advance(minutes=31)
+        taken_over = await review_next(c)
+        stale_save = await post_form(a, slow_page, {**scores(3), "action": "save"})
+
+    assert nothing_yet == "/review?empty=1"
+    assert taken_over == slow_page
+    assert stale_save.status_code == 404  # the slot is no longer theirs
+    [review] = await fetch(db, Review, Review.id == int(slow_page.rsplit("/", 1)[1]))
+    assert review.reviewer_id == late.id
+
+
+async def test_saving_a_draft_renews_the_lease(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    reviewer = await make_user(db, clock.now(), "reviewer", email="keen@staff.example")
+    rival = await make_user(db, clock.now(), "reviewer", email="rival@staff.example")
+    rival2 = await make_user(db, clock.now(), "reviewer", email="rival2@staff.example")
+    await make_submitted(db, settings, clock.now())
+
+    async with new_client(app) as a, new_client(app) as b, new_client(app) as c:
+        await sign_in(a, reviewer.email)
+        await sign_in(b, rival.email)
+        await sign_in(c, rival2.email)
+        page = await review_next(a)
+        rival_page = await review_next(b)
+        clock.advance(minutes=25)
+        await post_form(a, page, {**scores(3), "action": "save"})
+        await post_form(b, rival_page, {**scores(2), "action": "save"})
+        clock.advance(minutes=25)
+        nothing = await review_next(c)
+
+    assert nothing == "/review?empty=1"
+
+
+async def test_declining_returns_the_slot_to_others_and_records_the_reason(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    decliner = await make_user(db, clock.now(), "reviewer", email="decliner@staff.example")
+    other = await make_user(db, clock.now(), "reviewer", email="other@staff.example")
+    await make_submitted(db, settings, clock.now())
+
+    async with new_client(app) as a, new_client(app) as b:
+        await sign_in(a, decliner.email)
+        await sign_in(b, other.email)
+        page = await review_next(a)
+        no_reason = await post_form(a, f"{page}/decline", {"reason": " "})
+        declined = await post_form(
+            a,
+            f"{page}/decline",
+            {"reason": "Conflict of interest: former colleague"},
+            follow_redirects=False,
+        )
+        again = await review_next(a)
+        for_other = await review_next(b)
+
+    assert no_reason.status_code == 400
+    assert declined.status_code == 303
+    assert again == "/review?empty=1"
+    assert for_other.startswith("/review/")
+    [decline] = await fetch(db, ReviewDecline)
+    assert decline.reason == "Conflict of interest: former colleague"
+    assert decline.reviewer_id == decliner.id
+
+
+async def test_disagreement_goes_to_a_lead_who_adjudicates(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    first = await make_user(db, clock.now(), "reviewer", email="first@staff.example")
+    second = await make_user(db, clock.now(), "reviewer", email="second@staff.example")
+    lead = await make_user(db, clock.now(), "lead", email="lead@staff.example")
+    await make_submitted(db, settings, clock.now())
+
+    async with new_client(app) as a, new_client(app) as b, new_client(app) as c:
+        await sign_in(a, first.email)
+        await sign_in(b, second.email)
+        await post_form(a, await review_next(a), {**scores(4, "strong_yes"), "action": "submit"})
+        await post_form(b, await review_next(b), {**scores(2, "no"), "action": "submit"})
+        [attempt] = await fetch(db, Attempt)
+        await sign_in(c, lead.email)
+        queue = await c.get("/lead")
+        page = await c.get(f"/lead/attempts/{attempt.id}")
+        too_short = await post_form(
+            c, f"/lead/attempts/{attempt.id}/adjudicate", {"outcome": "pass", "reason": "ok"}
+        )
+        adjudicated = await post_form(
+            c,
+            f"/lead/attempts/{attempt.id}/adjudicate",
+            {"outcome": "pass", "reason": "The 4s are backed by the cost arithmetic."},
+            follow_redirects=False,
+        )
+        twice = await post_form(
+            c,
+            f"/lead/attempts/{attempt.id}/adjudicate",
+            {"outcome": "fail", "reason": "Changing my mind after the fact."},
+        )
+
+    assert "needs adjudication: recommendations on opposite sides" in queue.text
+    assert "reviewers differ by 2 levels" in page.text
+    assert too_short.status_code == 400
+    assert adjudicated.status_code == 303
+    assert twice.status_code == 409
+    [decision] = await fetch(db, Decision)
+    assert (decision.rule_outcome, decision.outcome) == ("needs_adjudication", "pass")
+    assert decision.adjudicated_by_id == lead.id
+    [attempt] = await fetch(db, Attempt)
+    assert attempt.state == AttemptState.PASSED
+    [audit] = await fetch(db, AuditEvent, AuditEvent.action == "decision.adjudicated")
+    assert audit.before == {"outcome": "needs_adjudication"}
+    assert audit.after is not None and audit.after["outcome"] == "pass"
+    assert len(await fetch(db, OutboxEvent, OutboxEvent.kind == "decision.made")) == 1
+
+
+async def test_a_lead_reopens_a_review_with_a_reason_but_not_after_a_final_decision(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    first = await make_user(db, clock.now(), "reviewer", email="first@staff.example")
+    second = await make_user(db, clock.now(), "reviewer", email="second@staff.example")
+    lead = await make_user(db, clock.now(), "lead", email="lead@staff.example")
+    await make_submitted(db, settings, clock.now(), name="Done Case", email="done@example.com")
+    await make_submitted(db, settings, clock.now(), name="Open Case", email="open@example.com")
+
+    async with new_client(app) as a, new_client(app) as b, new_client(app) as c:
+        await sign_in(a, first.email)
+        await sign_in(b, second.email)
+        await sign_in(c, lead.email)
+        done_a = await review_next(a)
+        done_b = await review_next(b)
+        await post_form(a, done_a, {**scores(3), "action": "submit"})
+        await post_form(b, done_b, {**scores(3), "action": "submit"})
+        open_page = await review_next(a)
+        await post_form(a, open_page, {**scores(3), "action": "submit"})
+        open_id = int(open_page.rsplit("/", 1)[1])
+        decided_id = int(done_a.rsplit("/", 1)[1])
+
+        by_reviewer = await post_form(a, f"/lead/reviews/{open_id}/reopen", {"reason": "x" * 20})
+        reopened = await post_form(
+            c,
+            f"/lead/reviews/{open_id}/reopen",
+            {"reason": "Evidence notes quote the wrong answer."},
+            follow_redirects=False,
+        )
+        editable = await a.get(open_page)
+        too_late = await post_form(
+            c, f"/lead/reviews/{decided_id}/reopen", {"reason": "Second thoughts on this one."}
+        )
+
+    assert by_reviewer.status_code == 403
+    assert reopened.status_code == 303
+    assert "Submit review" in editable.text
+    assert too_late.status_code == 409
+    assert "already decided (pass)" in too_late.text
+    [event] = await fetch(db, AuditEvent, AuditEvent.action == "review.reopened")
+    assert event.before is not None and event.before["status"] == "submitted"
+    assert event.after == {"status": "claimed", "reason": "Evidence notes quote the wrong answer."}
+
+
+async def test_one_reviewer_cannot_open_another_reviewers_review(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    owner = await make_user(db, clock.now(), "reviewer", email="owner@staff.example")
+    snoop = await make_user(db, clock.now(), "reviewer", email="snoop@staff.example")
+    await make_submitted(db, settings, clock.now())
+
+    async with new_client(app) as a, new_client(app) as b:
+        await sign_in(a, owner.email)
+        await sign_in(b, snoop.email)
+        page = await review_next(a)
+        peek = await b.get(page)
+        tamper = await post_form(b, page, {**scores(1), "action": "submit"})
+
+    assert peek.status_code == 404
+    assert tamper.status_code == 404
+    [review] = await fetch(db, Review, Review.reviewer_id == owner.id)
+    assert review.status == ReviewStatus.CLAIMED
+
+
+async def test_auto_submitted_attempts_join_the_queue_by_sla(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    reviewer = await make_user(db, clock.now(), "reviewer")
+    await make_submitted(db, settings, clock.now(), name="Newer Invite", email="new@example.com")
+    clock.advance(days=-3)
+    older = await make_submitted(
+        db, settings, clock.now(), name="Older Invite", email="old@example.com"
+    )
+    clock.advance(days=3)
+
+    async with new_client(app) as client:
+        await sign_in(client, reviewer.email)
+        page = await review_next(client)
+
+    [review] = await fetch(db, Review, Review.id == int(page.rsplit("/", 1)[1]))
+    assert review.attempt_id == older.invitation.attempt.id  # earliest SLA due first
+    assert review.due_at - clock.now() < timedelta(days=7)
