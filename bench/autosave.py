@@ -3,7 +3,7 @@
 Starts `screen serve` as a separate process on the chosen database, creates a
 candidate, starts the attempt, then times sequential autosaves of a ~2 KB draft
 over one keep-alive connection. The baseline in the same run is a GET of the
-plain-text home page on the same server, so the ratio shows what the token
+plain-text /healthz endpoint on the same server, so the ratio shows what the token
 lookup, deadline and revision checks and the committed write cost on top of
 HTTP and the framework.
 
@@ -119,7 +119,7 @@ def main() -> None:
         with httpx.Client(base_url=base_url, timeout=10) as client:
             for _ in range(200):
                 try:
-                    client.get("/")
+                    client.get("/healthz")
                     break
                 except httpx.TransportError:
                     time.sleep(0.05)
@@ -137,7 +137,7 @@ def main() -> None:
                 revision["value"] = response.json()["revision"]
 
             def baseline(index: int) -> None:
-                client.get("/").raise_for_status()
+                client.get("/healthz").raise_for_status()
 
             _measure(client, 50, baseline)  # warm-up
             base = _measure(client, args.requests, baseline)
@@ -149,7 +149,7 @@ def main() -> None:
     backend = url.split(":", 1)[0]
     print(f"autosave round trip, {backend}, {args.requests} sequential requests, ~2 KB draft")
     print(f"{'':24}{'median ms':>10}{'p95 ms':>10}{'p99 ms':>10}")
-    for label, values in (("baseline GET /", base), ("autosave POST", saves)):
+    for label, values in (("baseline GET /healthz", base), ("autosave POST", saves)):
         print(
             f"{label:24}{statistics.median(values):>10.2f}"
             f"{_percentile(values, 0.95):>10.2f}{_percentile(values, 0.99):>10.2f}"

@@ -6,9 +6,8 @@ import hashlib
 import logging
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
-from typing import Any
 
-from litestar import Litestar, Response
+from litestar import Litestar, Response, get
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -32,7 +31,7 @@ from screen.rendering import create_environment
 from screen.review_pages import LeadController, ReviewController
 from screen.settings import Settings
 from screen.web import (
-    SECURITY_HEADERS,
+    add_security_headers,
     handle_http_exception,
     handle_screen_error,
     handle_sign_in_required,
@@ -43,6 +42,12 @@ from screen.web import (
 )
 
 log = logging.getLogger(__name__)
+
+
+@get("/healthz", name="healthz", include_in_schema=False)
+async def healthz() -> Response[str]:
+    """The process is alive and serving; it checks nothing else."""
+    return Response("ok", media_type="text/plain")
 
 
 def create_app(
@@ -86,13 +91,9 @@ def create_app(
             if own_engine:
                 await active_engine.dispose()
 
-    async def add_security_headers(response: Response[Any]) -> Response[Any]:
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
-
     return Litestar(
         route_handlers=[
+            healthz,
             SignInController,
             CandidateController,
             ReviewController,
@@ -123,6 +124,6 @@ def create_app(
             HTTPException: handle_http_exception,
             Exception: handle_unexpected,
         },
-        after_request=add_security_headers,
+        before_send=[add_security_headers],
         debug=settings.debug,
     )

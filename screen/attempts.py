@@ -41,8 +41,9 @@ INTEGRITY_KINDS = ("paste", "focus_lost", "focus_regained")
 MAX_INTEGRITY_EVENTS_PER_CALL = 100
 
 
-def allowed_minutes(screen: Screen, invitation: Invitation) -> float:
-    return screen.duration_minutes * invitation.accommodation
+def allowed_time(screen: Screen, invitation: Invitation) -> timedelta:
+    """Duration × accommodation, in whole seconds: what the page shows is what is enforced."""
+    return timedelta(seconds=round(screen.duration_minutes * 60 * invitation.accommodation))
 
 
 def check_answer_size(content: str, max_bytes: int) -> None:
@@ -85,7 +86,7 @@ async def start(
         )
     if attempt.state not in NOT_STARTED:
         return attempt
-    deadline = now + timedelta(minutes=allowed_minutes(screen, invitation))
+    deadline = now + allowed_time(screen, invitation)
     # Conditional on the state, so two tabs pressing Start at once fix one deadline.
     await db.execute(
         update(Attempt)
@@ -160,7 +161,7 @@ async def _explain_refusal(
         raise InputError("This screen has not been started yet.")
     if attempt.state == AttemptState.STARTED and attempt.deadline and attempt.deadline <= cutoff:
         await _keep_late(db, attempt, base_revision, content, now)
-        await finalize_if_due(db, attempt, now, cutoff)
+        await finalize_if_due(db, attempt, now, (now - cutoff).total_seconds())
         raise TimeUpError(
             "Time is up: this text arrived after the deadline and was not added to your answer. "
             "It has been kept and flagged as late. Your last saved draft was submitted."
@@ -256,14 +257,12 @@ def _auto_submit(cutoff: datetime) -> Update:
 
 
 async def finalize_if_due(
-    db: AsyncSession, attempt: Attempt, now: datetime, cutoff: datetime | None = None
+    db: AsyncSession, attempt: Attempt, now: datetime, grace_seconds: float
 ) -> bool:
     """Lazily auto-submit one attempt whose deadline + grace has passed."""
-    if attempt.state != AttemptState.STARTED or attempt.deadline is None:
+    if not is_due(attempt, now, grace_seconds):
         return False
-    cutoff = cutoff or now
-    if attempt.deadline > cutoff:
-        return False
+    cutoff = now - timedelta(seconds=grace_seconds)
     submitted = list(
         (await db.execute(_auto_submit(cutoff).where(Attempt.id == attempt.id))).scalars()
     )
@@ -286,7 +285,7 @@ async def sweep(db: AsyncSession, now: datetime, grace_seconds: int) -> int:
     return len(submitted)
 
 
-def is_due(attempt: Attempt, now: datetime, grace_seconds: int) -> bool:
+def is_due(attempt: Attempt, now: datetime, grace_seconds: float) -> bool:
     return (
         attempt.state == AttemptState.STARTED
         and attempt.deadline is not None
@@ -297,6 +296,8 @@ def is_due(attempt: Attempt, now: datetime, grace_seconds: int) -> bool:
 async def record_integrity_events(
     db: AsyncSession, attempt: Attempt, events: list[dict[str, object]], now: datetime
 ) -> int:
+    if attempt.state in NOT_STARTED:
+        raise InputError("This screen has not been started yet.")
     if attempt.state != AttemptState.STARTED:
         raise AlreadySubmittedError("This attempt is over; nothing more is recorded.")
     if len(events) > MAX_INTEGRITY_EVENTS_PER_CALL:
@@ -307,7 +308,9 @@ async def record_integrity_events(
         if kind not in INTEGRITY_KINDS:
             raise InputError(f"events[{index}].kind must be one of {', '.join(INTEGRITY_KINDS)}.")
         size = event.get("size")
-        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+        if size is not None and (
+            not isinstance(size, int) or isinstance(size, bool) or not 0 <= size < 2**31
+        ):
             raise InputError(f"events[{index}].size must be a whole number of characters.")
         occurred = _parse_client_time(event.get("at"), now)
         rows.append(

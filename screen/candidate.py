@@ -2,13 +2,16 @@
 
 The link token is the candidate's only credential, so every route starts by
 resolving it; an unknown or forged token gets the same plain 404 whatever it
-resembles. Pages are server-rendered and work without JavaScript; the script
-adds autosave, the countdown and integrity signals.
+resembles. Resolving also applies the clock lazily: an unstarted link past its
+expiry becomes expired, an attempt past deadline + grace is auto-submitted.
+Pages are server-rendered and work without JavaScript; the script adds
+autosave, the countdown and integrity signals.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +24,7 @@ from screen import attempts
 from screen.errors import InputError, LinkExpiredError, NotFoundError
 from screen.invitations import find_by_token
 from screen.models import ENDED, NOT_STARTED, Attempt, AttemptState, Invitation
+from screen.settings import Settings
 from screen.web import DB, AppClock, AppSettings
 
 Token = FromPath[str]
@@ -33,10 +37,12 @@ LINK_NOT_FOUND = (
 # cap (SCREEN_ANSWER_MAX_BYTES, at most 512 KiB) is then checked on the decoded text.
 # JSON escapes can inflate text six-fold, hence the headroom.
 MAX_REQUEST_BODY = 4 * 1024 * 1024
+_REVISION = re.compile(r"[0-9]{1,9}")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 async def _resolve(
-    db: DB, token: str, now: datetime, *, with_prompt: bool = True
+    db: DB, token: str, now: datetime, settings: Settings, *, with_prompt: bool = True
 ) -> tuple[Invitation, Attempt]:
     invitation = await find_by_token(db, token, with_prompt=with_prompt)
     if invitation is None:
@@ -53,6 +59,9 @@ async def _resolve(
             "This link has expired without being started. Please contact your recruiter "
             "if you would still like to take the screen."
         )
+    if await attempts.finalize_if_due(db, attempt, now, settings.grace_seconds):
+        # The clock ended it: that stands even if the rest of this request is refused.
+        await db.commit()
     return invitation, attempt
 
 
@@ -69,22 +78,17 @@ def _see_other(path: str) -> Redirect:
     return Redirect(path=path, status_code=HTTP_303_SEE_OTHER, headers=NO_STORE)
 
 
-def _state_payload(attempt: Attempt, now: datetime) -> dict[str, Any]:
+def remaining_ms(attempt: Attempt, now: datetime) -> int:
     if attempt.deadline is None:
-        raise InputError("This screen has not been started yet.")
-    return {
-        "revision": attempt.revision,
-        "deadline": attempt.deadline.isoformat(),
-        "server_now": now.isoformat(),
-        "remaining_ms": max(0, int((attempt.deadline - now).total_seconds() * 1000)),
-    }
+        return 0
+    return max(0, int((attempt.deadline - now).total_seconds() * 1000))
 
 
 async def _json_body(request: Request[Any, Any, Any]) -> dict[str, Any]:
     raw = await request.body()
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise InputError("The request body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise InputError("The request body must be a JSON object.")
@@ -92,34 +96,41 @@ async def _json_body(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 
 def _revision(value: object) -> int:
-    if isinstance(value, str) and value.isdigit():
+    """A revision is a small whole number: 0 to 999,999,999, as a number or ASCII digits."""
+    if isinstance(value, str) and _REVISION.fullmatch(value):
         value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 10**9:
         raise InputError("`revision` must be the whole number of the last saved revision.")
     return value
 
 
-def _answer(value: object) -> str:
+def normalise_answer(value: object) -> str:
+    """The stored form of an answer, the same whichever route it came by.
+
+    Browsers post textarea line breaks as CRLF but scripts send LF; NUL bytes and
+    lone surrogates (which some pastes carry) cannot be stored by every database,
+    so they are dropped or replaced rather than letting a save fail.
+    """
     if not isinstance(value, str):
         raise InputError("`answer` must be text.")
-    return value
+    text = value.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 class CandidateController(Controller):
     path = "/s/{token:str}"
+    include_in_schema = False
 
     @get("/", name="candidate:landing")
     async def landing(
         self, token: Token, db: DB, clock: AppClock, settings: AppSettings
     ) -> Response[Any]:
         now = clock.now()
-        invitation, attempt = await _resolve(db, token, now)
-        if attempts.is_due(attempt, now, settings.grace_seconds):
-            await attempts.finalize_if_due(db, attempt, now, now)
+        invitation, attempt = await _resolve(db, token, now, settings)
         if attempt.state == AttemptState.STARTED:
             return _see_other(f"/s/{token}/attempt")
         if attempt.state in ENDED:
-            return _page("done", {"attempt": attempt, "already": True, "late_notice": False})
+            return _page("done", {"attempt": attempt, "already": True})
         await attempts.mark_opened(db, attempt, invitation, now)
         screen = invitation.screen
         return _page(
@@ -129,7 +140,7 @@ class CandidateController(Controller):
                 "prompt": screen.prompt,
                 "screen": screen,
                 "candidate_name": invitation.candidate_name,
-                "minutes": attempts.allowed_minutes(screen, invitation),
+                "allowed": attempts.allowed_time(screen, invitation),
                 "accommodated": invitation.accommodation != 1.0,
                 "expires_at": invitation.expires_at,
                 "grace_seconds": settings.grace_seconds,
@@ -137,9 +148,11 @@ class CandidateController(Controller):
         )
 
     @post("/start", name="candidate:start", status_code=HTTP_303_SEE_OTHER)
-    async def start(self, token: Token, db: DB, clock: AppClock) -> Response[Any]:
+    async def start(
+        self, token: Token, db: DB, clock: AppClock, settings: AppSettings
+    ) -> Response[Any]:
         now = clock.now()
-        invitation, attempt = await _resolve(db, token, now)
+        invitation, attempt = await _resolve(db, token, now, settings)
         if attempt.state in NOT_STARTED:
             await attempts.start(db, attempt, invitation, invitation.screen, now)
         return _see_other(f"/s/{token}/attempt")
@@ -149,15 +162,12 @@ class CandidateController(Controller):
         self, token: Token, db: DB, clock: AppClock, settings: AppSettings
     ) -> Response[Any]:
         now = clock.now()
-        invitation, attempt = await _resolve(db, token, now)
-        if attempts.is_due(attempt, now, settings.grace_seconds):
-            await attempts.finalize_if_due(db, attempt, now, now)
+        invitation, attempt = await _resolve(db, token, now, settings)
         if attempt.state in NOT_STARTED:
             return _see_other(f"/s/{token}")
         if attempt.state in ENDED:
             return _see_other(f"/s/{token}/done")
         screen = invitation.screen
-        state = _state_payload(attempt, now)
         return _page(
             "attempt",
             {
@@ -165,8 +175,8 @@ class CandidateController(Controller):
                 "prompt": screen.prompt,
                 "screen": screen,
                 "attempt": attempt,
-                "minutes": attempts.allowed_minutes(screen, invitation),
-                "remaining_ms": state["remaining_ms"],
+                "allowed": attempts.allowed_time(screen, invitation),
+                "remaining_ms": remaining_ms(attempt, now),
                 "max_bytes": settings.answer_max_bytes,
                 "grace_seconds": settings.grace_seconds,
             },
@@ -189,8 +199,8 @@ class CandidateController(Controller):
         now = clock.now()
         data = await _json_body(request)
         base_revision = _revision(data.get("revision"))
-        answer = _answer(data.get("answer"))
-        _, attempt = await _resolve(db, token, now, with_prompt=False)
+        answer = normalise_answer(data.get("answer"))
+        _, attempt = await _resolve(db, token, now, settings, with_prompt=False)
         saved = await attempts.save_draft(
             db,
             attempt.id,
@@ -208,6 +218,23 @@ class CandidateController(Controller):
             "remaining_ms": max(0, int((saved.deadline - now).total_seconds() * 1000)),
         }
 
+    @get("/clock", name="candidate:clock")
+    async def clock_state(
+        self, token: Token, db: DB, clock: AppClock, settings: AppSettings
+    ) -> Response[dict[str, Any]]:
+        """A cheap resynchronisation for a page that has not saved for a while (or slept)."""
+        now = clock.now()
+        _, attempt = await _resolve(db, token, now, settings, with_prompt=False)
+        return Response(
+            {
+                "state": attempt.state,
+                "revision": attempt.revision,
+                "server_now": now.isoformat(),
+                "remaining_ms": remaining_ms(attempt, now),
+            },
+            headers=NO_STORE,
+        )
+
     @post("/submit", name="candidate:submit", request_max_body_size=MAX_REQUEST_BODY)
     async def submit(
         self,
@@ -220,8 +247,8 @@ class CandidateController(Controller):
         now = clock.now()
         form = await request.form()
         base_revision = _revision(form.get("revision"))
-        answer = _answer(form.get("answer"))
-        _, attempt = await _resolve(db, token, now)
+        answer = normalise_answer(form.get("answer"))
+        _, attempt = await _resolve(db, token, now, settings)
         if attempt.state in ENDED:
             return _see_other(f"/s/{token}/done")
         await attempts.submit(
@@ -240,22 +267,25 @@ class CandidateController(Controller):
         self, token: Token, db: DB, clock: AppClock, settings: AppSettings
     ) -> Response[Any]:
         now = clock.now()
-        _, attempt = await _resolve(db, token, now)
-        if attempts.is_due(attempt, now, settings.grace_seconds):
-            await attempts.finalize_if_due(db, attempt, now, now)
+        _, attempt = await _resolve(db, token, now, settings)
         if attempt.state not in ENDED:
             return _see_other(f"/s/{token}")
         return _page("done", {"attempt": attempt, "already": False})
 
     @post("/events", name="candidate:events", status_code=200, request_max_body_size=64 * 1024)
     async def integrity_events(
-        self, token: Token, request: Request[Any, Any, Any], db: DB, clock: AppClock
+        self,
+        token: Token,
+        request: Request[Any, Any, Any],
+        db: DB,
+        clock: AppClock,
+        settings: AppSettings,
     ) -> dict[str, int]:
         now = clock.now()
         data = await _json_body(request)
         events = data.get("events")
         if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
             raise InputError("`events` must be a list of objects.")
-        _, attempt = await _resolve(db, token, now, with_prompt=False)
+        _, attempt = await _resolve(db, token, now, settings, with_prompt=False)
         recorded = await attempts.record_integrity_events(db, attempt, events, now)
-        return {"recorded": recorded}
+        return {"recorded": recorded, "remaining_ms": remaining_ms(attempt, now)}

@@ -326,14 +326,15 @@ def _serve(settings: Settings, host: str, port: int, banner: list[str]) -> None:
     for line in banner:
         click.echo(line)
     sys.stdout.flush()
-    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
+    # No access log: every candidate URL carries the candidate's secret link token.
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True, access_log=False)
 
 
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 def serve(host: str, port: int) -> None:
-    """Run the web server (migrations applied on start; jobs in process unless Redis is set)."""
+    """Run the web server (migrations applied on start; jobs run in the same process)."""
     settings = _settings()
     _serve(settings, host, port, [f"Screen serving on http://{host}:{port}"])
 

@@ -53,6 +53,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    # Statement parameters hold candidate answers and token hashes: keep them out of logs.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         # The web process and the in-process job runner write concurrently; WAL plus a
         # busy timeout turns "database is locked" into a short wait.

@@ -13,7 +13,7 @@ from screen import attempts, reviews
 from screen.accounts import create_user
 from screen.decisions import decide_if_ready
 from screen.invitations import invite
-from screen.models import Attempt, Invitation, Prompt, Screen, User
+from screen.models import Attempt, Invitation, Prompt, Review, Screen, User
 from screen.paths import PROMPTS_DIR
 from screen.prompts import check_library, sync_library
 from screen.screens import create_screen, get_screen
@@ -176,7 +176,8 @@ async def _score(
     db: AsyncSession, reviewer: User, level: int, recommendation: str, now: datetime
 ) -> None:
     """Claim the next item for `reviewer` and submit a uniform score with evidence."""
-    review = await reviews.claim_next(db, reviewer, now)
+    review_id = await reviews.claim_next(db, reviewer, now)
+    review = await db.get(Review, review_id) if review_id else None
     if review is None:
         return
     rubric_data = await db.scalar(

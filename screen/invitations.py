@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from screen import outbox
-from screen.attempts import allowed_minutes
+from screen.attempts import allowed_time
 from screen.errors import ConflictError, InputError
 from screen.mail import build_message
 from screen.models import Attempt, AttemptState, Invitation, OutboxEvent, Screen
@@ -157,7 +157,7 @@ async def send_invitation_email(ctx: JobContext, event: OutboxEvent) -> dict[str
         "candidate_name": invitation.candidate_name,
         "screen_title": screen.title,
         "prompt_title": screen.prompt.title,
-        "minutes": allowed_minutes(screen, invitation),
+        "allowed": allowed_time(screen, invitation),
         "expires_at": invitation.expires_at,
         "link": link,
     }

@@ -249,6 +249,7 @@ class Review(Base):
         UniqueConstraint("attempt_id", "reviewer_id", name="uq_reviews_attempt_reviewer"),
         Index("ix_reviews_queue", "status", "due_at", "queued_at", "id"),
         Index("ix_reviews_reviewer_status", "reviewer_id", "status"),
+        Index("ix_reviews_status_lease", "status", "lease_expires_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

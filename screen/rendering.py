@@ -6,7 +6,7 @@ so text from candidates (or a careless prompt author) stays inert.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import nh3
@@ -37,9 +37,14 @@ def human_utc(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
 
 
-def minutes(value: float) -> str:
-    whole = round(value)
-    return f"{whole} minute{'s' if whole != 1 else ''}"
+def duration(value: timedelta) -> str:
+    """ "40 minutes", or "39 minutes 54 seconds" when an accommodation makes it uneven."""
+    total = round(value.total_seconds())
+    minutes, seconds = divmod(total, 60)
+    text = f"{minutes} minute{'s' if minutes != 1 else ''}"
+    if seconds:
+        text += f" {seconds} second{'s' if seconds != 1 else ''}"
+    return text
 
 
 def create_environment(directory: Path = TEMPLATES_DIR) -> Environment:
@@ -53,5 +58,5 @@ def create_environment(directory: Path = TEMPLATES_DIR) -> Environment:
     env.filters["markdown"] = render_markdown
     env.filters["iso_utc"] = iso_utc
     env.filters["human_utc"] = human_utc
-    env.filters["minutes"] = minutes
+    env.filters["duration"] = duration
     return env

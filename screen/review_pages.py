@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from reviewers.rubric import Rubric, rubric_from_dict
-from screen import decisions, reviews
+from screen import attempts, decisions, reviews
 from screen.auth import LEADS, REVIEWERS, provide_user, requires
 from screen.errors import InputError, NotFoundError
 from screen.models import (
@@ -89,6 +89,11 @@ def minutes_used(attempt: Attempt) -> float | None:
     return round((end - attempt.started_at).total_seconds() / 60, 1)
 
 
+def minutes_allowed(attempt: Attempt) -> float:
+    allowed = attempts.allowed_time(attempt.invitation.screen, attempt.invitation)
+    return round(allowed.total_seconds() / 60, 1)
+
+
 async def _review_page(
     db: DB,
     review: Review,
@@ -125,7 +130,7 @@ async def _review_page(
             "prompt": screen.prompt,
             "answer": attempt.final_answer or "",
             "minutes_used": minutes_used(attempt),
-            "minutes_allowed": screen.duration_minutes * attempt.invitation.accommodation,
+            "minutes_allowed": minutes_allowed(attempt),
             "ended_by": attempt.ended_by,
             "integrity": await integrity_summary(db, attempt.id),
             "rubric": rubric,
@@ -171,10 +176,10 @@ class ReviewController(Controller):
 
     @post("/next", name="review:next", status_code=HTTP_303_SEE_OTHER)
     async def next_item(self, db: DB, me: Me, clock: AppClock) -> Redirect:
-        review = await reviews.claim_next(db, me, clock.now())
-        if review is None:
+        review_id = await reviews.claim_next(db, me, clock.now())
+        if review_id is None:
             return _see_other("/review?empty=1")
-        return _see_other(f"/review/{review.id}")
+        return _see_other(f"/review/{review_id}")
 
     @get("/{review_id:int}", name="review:page")
     async def page(
@@ -308,6 +313,7 @@ class LeadController(Controller):
                 "recommendations": RECOMMENDATION_LABELS,
                 "integrity": await integrity_summary(db, attempt.id),
                 "minutes_used": minutes_used(attempt),
+                "minutes_allowed": minutes_allowed(attempt),
             },
         )
 

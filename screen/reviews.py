@@ -17,21 +17,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import and_, bindparam, exists, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased, joinedload
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.orm import joinedload
 
 from reviewers.decision import RECOMMENDATIONS
 from reviewers.rubric import Rubric
 from reviewers.sla import add_business_days
 from screen import audit
-from screen.db import is_postgres
+from screen.db import UTCDateTime, is_postgres
 from screen.errors import ConflictError, InputError, NotFoundError
 from screen.models import (
     Attempt,
-    AttemptState,
     Invitation,
     Review,
     ReviewDecline,
@@ -41,6 +38,7 @@ from screen.models import (
 )
 
 LEASE = timedelta(minutes=30)
+_CLAIM_LOCK_SPACE = 7301  # advisory-lock namespace for per-reviewer claims
 MAX_EVIDENCE_CHARS = 4000
 MAX_DECLINE_REASON_CHARS = 1000
 
@@ -82,66 +80,77 @@ async def open_slots(db: AsyncSession, attempt_ids: Sequence[int], now: datetime
     return created
 
 
-def _claimable(now: datetime, row: type[Review] | Any = Review) -> ColumnElement[bool]:
-    return or_(
-        row.status == ReviewStatus.OPEN,
-        and_(row.status == ReviewStatus.CLAIMED, row.lease_expires_at <= now),
-    )
+_PICK = """
+    SELECT r.id FROM reviews r
+    WHERE r.status = 'open'
+      AND NOT EXISTS (SELECT 1 FROM reviews m
+                      WHERE m.attempt_id = r.attempt_id AND m.reviewer_id = :reviewer)
+      AND NOT EXISTS (SELECT 1 FROM review_declines d
+                      WHERE d.attempt_id = r.attempt_id AND d.reviewer_id = :reviewer)
+    ORDER BY r.status, r.due_at, r.queued_at, r.id
+    LIMIT 1
+"""
+_CLAIM = """
+    UPDATE reviews
+    SET reviewer_id = :reviewer, status = 'claimed', claimed_at = :now, lease_expires_at = :lease
+    WHERE id = ({pick}) AND status = 'open'
+    RETURNING id, attempt_id
+"""
+_CLAIM_SQL = {
+    "postgresql": text(_CLAIM.format(pick=_PICK + " FOR UPDATE SKIP LOCKED")),
+    "sqlite": text(_CLAIM.format(pick=_PICK)),
+}
+_TIMES = (bindparam("now", type_=UTCDateTime), bindparam("lease", type_=UTCDateTime))
+_IN_REVIEW = """
+    UPDATE attempts SET state = 'in_review', state_changed_at = :now
+    WHERE id = (SELECT id FROM attempts WHERE id = :attempt
+                AND state IN ('submitted', 'auto_submitted') {lock})
+"""
+_IN_REVIEW_SQL = {
+    "postgresql": text(_IN_REVIEW.format(lock="FOR UPDATE SKIP LOCKED")).bindparams(_TIMES[0]),
+    "sqlite": text(_IN_REVIEW.format(lock="")).bindparams(_TIMES[0]),
+}
+_RELEASE = text("""
+    UPDATE reviews
+    SET status = 'open', reviewer_id = NULL, claimed_at = NULL, lease_expires_at = NULL,
+        scores = NULL, recommendation = NULL, saved_at = NULL
+    WHERE status = 'claimed' AND lease_expires_at <= :now
+""").bindparams(_TIMES[0])
 
 
-async def claim_next(db: AsyncSession, reviewer: User, now: datetime) -> Review | None:
-    """Claim the most urgent slot this reviewer may take, or None if there is none."""
-    mine = aliased(Review)
-    pick = (
-        select(Review.id)
-        .where(
-            _claimable(now),
-            ~exists().where(mine.attempt_id == Review.attempt_id, mine.reviewer_id == reviewer.id),
-            ~exists().where(
-                ReviewDecline.attempt_id == Review.attempt_id,
-                ReviewDecline.reviewer_id == reviewer.id,
-            ),
-        )
-        .order_by(Review.due_at, Review.queued_at, Review.id)
-        .limit(1)
-    )
-    if is_postgres(db):
-        pick = pick.with_for_update(skip_locked=True)
-    for _ in range(3):
-        try:
-            async with db.begin_nested():
-                claimed = (
-                    await db.execute(
-                        update(Review)
-                        .where(Review.id == pick.scalar_subquery(), _claimable(now))
-                        .values(
-                            reviewer_id=reviewer.id,
-                            status=ReviewStatus.CLAIMED,
-                            claimed_at=now,
-                            lease_expires_at=now + LEASE,
-                            scores=None,
-                            recommendation=None,
-                            saved_at=None,
-                        )
-                        .returning(Review.id, Review.attempt_id)
-                    )
-                ).first()
-        except IntegrityError:
-            # The same reviewer claimed another slot of this attempt in a parallel
-            # request; pick again, that attempt is now excluded.
-            continue
-        if claimed is None:
-            return None
+async def claim_next(db: AsyncSession, reviewer: User, now: datetime) -> int | None:
+    """Claim the most urgent slot this reviewer may take: its review id, or None.
+
+    The hot path of the queue, so it is one hand-written statement: the pick reads
+    only open rows in index order (status, due, queued, id) and stops at the first
+    that this reviewer has neither held nor declined. Expired leases are returned
+    to the queue first.
+    """
+    await release_expired_leases(db, now)
+    dialect = db.get_bind().dialect.name
+    if dialect == "postgresql":
+        # One claim at a time per reviewer (two tabs), so the (attempt, reviewer)
+        # uniqueness is never raced; other reviewers are not held up.
         await db.execute(
-            update(Attempt)
-            .where(
-                Attempt.id == claimed.attempt_id,
-                Attempt.state.in_((AttemptState.SUBMITTED, AttemptState.AUTO_SUBMITTED)),
-            )
-            .values(state=AttemptState.IN_REVIEW, state_changed_at=now)
+            text("SELECT pg_advisory_xact_lock(:space, :reviewer)"),
+            {"space": _CLAIM_LOCK_SPACE, "reviewer": reviewer.id},
         )
-        return await db.get(Review, claimed.id, populate_existing=True)
-    return None
+    statement = _CLAIM_SQL.get(dialect, _CLAIM_SQL["sqlite"]).bindparams(*_TIMES)
+    claimed = (
+        await db.execute(statement, {"reviewer": reviewer.id, "now": now, "lease": now + LEASE})
+    ).first()
+    if claimed is None:
+        return None
+    await _mark_in_review(db, claimed.attempt_id, now)
+    return int(claimed.id)
+
+
+async def _mark_in_review(db: AsyncSession, attempt_id: int, now: datetime) -> None:
+    """First claim moves the attempt to `in_review`. Two reviewers claiming the two slots
+    of one attempt at once must not queue behind each other's row lock, so on PostgreSQL
+    a locked row is skipped: whoever holds it is making the same change."""
+    statement = _IN_REVIEW_SQL["postgresql" if is_postgres(db) else "sqlite"]
+    await db.execute(statement, {"attempt": attempt_id, "now": now})
 
 
 async def review_for(db: AsyncSession, review_id: int, reviewer: User) -> Review:
@@ -305,20 +314,8 @@ async def decline(
 
 
 async def release_expired_leases(db: AsyncSession, now: datetime) -> int:
-    """Return abandoned claims to the queue (claiming treats them as open anyway)."""
-    result = await db.execute(
-        update(Review)
-        .where(Review.status == ReviewStatus.CLAIMED, Review.lease_expires_at <= now)
-        .values(
-            status=ReviewStatus.OPEN,
-            reviewer_id=None,
-            claimed_at=None,
-            lease_expires_at=None,
-            scores=None,
-            recommendation=None,
-            saved_at=None,
-        )
-    )
+    """Return abandoned claims to the queue; their unsubmitted draft scores go with them."""
+    result = await db.execute(_RELEASE, {"now": now})
     return int(getattr(result, "rowcount", 0) or 0)
 
 
@@ -342,7 +339,14 @@ async def overview(db: AsyncSession, reviewer: User, now: datetime) -> QueueOver
         )
     )
     waiting, oldest = (
-        await db.execute(select(func.count(), func.min(Review.queued_at)).where(_claimable(now)))
+        await db.execute(
+            select(func.count(), func.min(Review.queued_at)).where(
+                or_(
+                    Review.status == ReviewStatus.OPEN,
+                    and_(Review.status == ReviewStatus.CLAIMED, Review.lease_expires_at <= now),
+                )
+            )
+        )
     ).one()
     return QueueOverview(claims, int(waiting), oldest)
 

@@ -44,6 +44,8 @@ class Settings:
                 "SCREEN_SECRET_KEY must be set to a long random value in production "
                 "(SCREEN_ENV=production); refusing to start with the default secret."
             )
+        if self.production and self.debug:
+            raise SettingsError("SCREEN_DEBUG must not be set when SCREEN_ENV=production.")
         if len(self.secret_key) < 16:
             raise SettingsError("SCREEN_SECRET_KEY must be at least 16 characters.")
         if not 1024 <= self.answer_max_bytes <= 512 * 1024:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncGenerator
 from typing import Any
 from urllib.parse import quote
 
 from litestar import Request, Response
-from litestar.datastructures import State
+from litestar.datastructures import MutableScopeHeaders, State
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import Message, Scope
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from screen.clock import Clock
@@ -20,6 +22,7 @@ from screen.errors import ScreenError
 from screen.settings import Settings
 
 log = logging.getLogger(__name__)
+CANDIDATE_PATH = re.compile(r"/s/[^/?#]+")
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -30,6 +33,7 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
 }
+TITLES_BY_CODE = {"time_up": "Time is up", "stale_revision": "This answer changed elsewhere"}
 ERROR_TITLES = {
     400: "That request could not be understood",
     403: "You do not have access to this page",
@@ -91,7 +95,7 @@ def error_response(
         template_name="errors/error.html",
         context={
             "status": status,
-            "title": ERROR_TITLES.get(status, "Something is not right"),
+            "title": TITLES_BY_CODE.get(code) or ERROR_TITLES.get(status, "Something is not right"),
             "message": message,
             "code": code,
         },
@@ -123,11 +127,28 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
     return error_response(request, status, "http_error", str(message))
 
 
+def redact(path: str) -> str:
+    """Candidate links are credentials: never write one to a log."""
+    return CANDIDATE_PATH.sub("/s/<token>", path)
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    log.error("unhandled error on %s %s", request.method, redact(request.url.path), exc_info=exc)
     return error_response(
         request,
         HTTP_500_INTERNAL_SERVER_ERROR,
         "server_error",
         "Your work is safe: everything acknowledged as saved is stored. Please try again.",
     )
+
+
+async def add_security_headers(message: Message, scope: Scope) -> None:
+    """On every response, error pages included (an `after_request` hook misses those)."""
+    if message["type"] != "http.response.start":
+        return
+    headers = MutableScopeHeaders.from_message(message)
+    for name, value in SECURITY_HEADERS.items():
+        if name not in headers:
+            headers[name] = value
+    if scope["path"].startswith("/s/") or "set-cookie" in headers:
+        headers["Cache-Control"] = "no-store"

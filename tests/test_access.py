@@ -14,7 +14,7 @@ from tests.staff import csrf_token, post_form, sign_in
 
 Client = AsyncTestClient[Litestar]
 # The OpenAPI schema describes routes, not data: public like the sign-in page.
-PUBLIC = ("/s/", "/static", "/signin", "/signout", "/schema")
+PUBLIC = ("/s/", "/static", "/signin", "/signout", "/schema", "/healthz")
 REVIEWERS = {"reviewer", "lead"}
 LEADS = {"lead"}
 RECRUITERS = {"recruiter", "admin"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -411,7 +412,7 @@ async def test_integrity_signals_are_recorded_not_judged(
     not_list = await client.post(url, json={"events": "paste"}, headers=JSON)
 
     assert ok.status_code == 200
-    assert ok.json() == {"recorded": 3}
+    assert ok.json() == {"recorded": 3, "remaining_ms": 30 * 60 * 1000}
     for response in (bad_kind, bad_size, not_list):
         assert response.status_code == 400
     events = list(await db.scalars(select(IntegrityEvent).order_by(IntegrityEvent.id)))
@@ -456,3 +457,125 @@ async def test_two_simultaneous_starts_fix_one_deadline(
     assert await db.scalar(select(func.count()).select_from(Attempt)) == 1
     attempt = await attempt_of(db, candidate)
     assert attempt.deadline == clock.now() + timedelta(minutes=30)
+
+
+HOSTILE_REVISIONS = ["²", "٣", "9" * 5000, 9223372036854775808, 2147483648, 1.5, None, [], True]
+
+
+async def test_hostile_revisions_get_400_never_500(
+    client: Client, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    candidate = await make_candidate(db, settings, clock.now())
+    await start(client, candidate)
+
+    responses = [await save(client, candidate, value, "x") for value in HOSTILE_REVISIONS]  # type: ignore[arg-type]
+    form = await client.post(f"{candidate.path}/submit", data={"revision": "9" * 30, "answer": "x"})
+    deep = await client.post(
+        f"{candidate.path}/draft",
+        content=b"[" * 100_000,
+        headers={**JSON, "Content-Type": "application/json"},
+    )
+    huge_size = await client.post(
+        f"{candidate.path}/events",
+        json={"events": [{"kind": "paste", "size": 9223372036854775808}]},
+        headers=JSON,
+    )
+
+    for response in [*responses, form, deep, huge_size]:
+        assert response.status_code == 400, response.text
+    attempt = await attempt_of(db, candidate)
+    assert (attempt.revision, attempt.draft) == (0, "")
+
+
+async def test_answers_are_stored_in_one_normal_form(
+    client: Client, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    candidate = await make_candidate(db, settings, clock.now())
+    await start(client, candidate)
+
+    saved = await client.post(
+        f"{candidate.path}/draft",
+        # json.dumps escapes the lone surrogate, as a browser's JSON.stringify does.
+        content=json.dumps({"revision": 0, "answer": "\nline one\r\nline two\u0000 \ud800 end"}),
+        headers={**JSON, "Content-Type": "application/json"},
+    )
+    page = await client.get(f"{candidate.path}/attempt")
+    submitted = await client.post(
+        f"{candidate.path}/submit", data={"revision": "1", "answer": "a\r\nb"}
+    )
+
+    assert saved.status_code == 200
+    assert 'autocomplete="off">\n\nline one\nline two \ufffd end</textarea>' in page.text
+    assert submitted.status_code == 200
+    attempt = await attempt_of(db, candidate)
+    assert attempt.final_answer == "a\nb"
+
+
+async def test_a_page_that_slept_can_resynchronise_its_clock(
+    client: Client, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    candidate = await make_candidate(db, settings, clock.now())
+    await start(client, candidate)
+    clock.advance(minutes=12)
+
+    running = await client.get(f"{candidate.path}/clock", headers=JSON)
+    clock.advance(minutes=20)
+    over = await client.get(f"{candidate.path}/clock", headers=JSON)
+
+    assert running.json()["remaining_ms"] == 18 * 60 * 1000
+    assert running.json()["state"] == "started"
+    assert over.json()["state"] == "auto_submitted"
+    assert over.json()["remaining_ms"] == 0
+
+
+async def test_integrity_events_after_the_deadline_end_the_attempt_instead(
+    client: Client, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    candidate = await make_candidate(db, settings, clock.now())
+    opened = await client.post(
+        f"{candidate.path}/events", json={"events": [{"kind": "focus_lost"}]}, headers=JSON
+    )
+    await start(client, candidate)
+    clock.advance(hours=2)
+
+    late = await client.post(
+        f"{candidate.path}/events", json={"events": [{"kind": "focus_lost"}]}, headers=JSON
+    )
+
+    assert opened.status_code == 400
+    assert "not been started" in opened.json()["message"]
+    assert late.status_code == 409
+    attempt = await attempt_of(db, candidate)
+    assert attempt.state == AttemptState.AUTO_SUBMITTED
+
+
+async def test_error_pages_carry_the_security_headers(
+    client: Client, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    candidate = await make_candidate(db, settings, clock.now())
+    clock.advance(days=8)
+
+    not_found = await client.get("/s/" + "A" * 32)
+    expired = await client.get(candidate.path)
+    wrong_method = await client.delete(candidate.path)
+
+    for response in (not_found, expired, wrong_method):
+        assert "default-src 'self'" in response.headers["content-security-policy"]
+        assert response.headers["referrer-policy"] == "no-referrer"
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["cache-control"] == "no-store"
+    assert expired.status_code == 410
+    assert wrong_method.status_code == 405
+
+
+async def test_an_uneven_accommodation_shows_exactly_the_time_enforced(
+    client: Client, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    candidate = await make_candidate(db, settings, clock.now(), accommodation=1.33)
+
+    landing = await client.get(candidate.path)
+    await start(client, candidate)
+
+    assert "39 minutes 54 seconds" in landing.text
+    attempt = await attempt_of(db, candidate)
+    assert attempt.deadline == clock.now() + timedelta(minutes=39, seconds=54)

@@ -48,10 +48,10 @@ async def test_twenty_concurrent_claimers_share_the_queue_exactly(
         mine = []
         while True:
             async with sessionmaker() as session, session.begin():
-                review = await reviews.claim_next(session, user, now)
-                if review is None:
+                review_id = await reviews.claim_next(session, user, now)
+                if review_id is None:
                     return mine
-                mine.append(review.id)
+                mine.append(review_id)
             await asyncio.sleep(0)
 
     results = await asyncio.gather(*(claimer(user) for user in staff))

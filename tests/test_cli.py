@@ -126,6 +126,7 @@ def test_screen_demo_serves_a_working_candidate_link(tmp_path: Path) -> None:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=15)
         if process.stdout:
+            output += process.stdout.read()
             process.stdout.close()
 
     assert f"http://127.0.0.1:{port}/s/" in links[0]
@@ -134,3 +135,6 @@ def test_screen_demo_serves_a_working_candidate_link(tmp_path: Path) -> None:
     assert started.status_code == 200
     assert "Time left" in started.text
     assert (tmp_path / "screen.db").exists()
+    token = links[0].rsplit("/", 1)[1]
+    assert output.count(token) == 1  # printed once in the banner, never logged by a request
+    assert "reviewer@demo.screen" in output

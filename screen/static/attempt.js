@@ -16,6 +16,9 @@
   var submitButton = document.getElementById("submit-button");
 
   var SAVE_EVERY_MS = 10000;
+  var RESYNC_EVERY_MS = 60000;
+  var KEEPALIVE_LIMIT = 60000;  // browsers cap keepalive bodies at 64 KiB
+  var maxBytes = Number(form.dataset.maxBytes);
   var deadlineAt = performance.now() + Number(timerEl.dataset.remainingMs);
   var revision = Number(revisionInput.value);
   var savedText = editor.value;
@@ -72,7 +75,13 @@
 
   function wordCount() {
     var words = editor.value.trim().split(/\s+/).filter(Boolean).length;
-    counter.textContent = words + (words === 1 ? " word" : " words");
+    var text = words + (words === 1 ? " word" : " words");
+    var used = byteLength(editor.value) / maxBytes;
+    if (used > 0.9) {
+      text += " — " + Math.round(used * 100) + "% of the size limit";
+    }
+    counter.textContent = text;
+    counter.dataset.state = used > 1 ? "over" : used > 0.9 ? "near" : "ok";
   }
 
   function flushEvents() {
@@ -86,18 +95,41 @@
     }).catch(function () { pendingEvents = batch.concat(pendingEvents); });
   }
 
-  function save() {
+  function byteLength(text) {
+    return new TextEncoder().encode(text).length;
+  }
+
+  function resyncClock() {
+    if (stopped) return;
+    fetch(form.dataset.clockUrl, { headers: { "Accept": "application/json" } })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (reply) {
+        if (!reply) return;
+        if (reply.state && reply.state !== "started") {
+          stopped = true;
+          window.location.assign(form.dataset.doneUrl);
+          return;
+        }
+        resync(reply);
+      })
+      .catch(function () { /* offline: the next save or resync will catch up */ });
+  }
+
+  function save(leaving) {
     if (stopped) return Promise.resolve();
-    if (inFlight) return inFlight.then(function () { return dirty() ? save() : null; });
+    if (inFlight) return inFlight.then(function () { return dirty() ? save(leaving) : null; });
     if (!dirty()) return Promise.resolve();
     window.clearTimeout(saveTimer);
     saveTimer = null;
     var text = editor.value;
+    var body = JSON.stringify({ revision: revision, answer: text });
     setStatus("Saving…", "saving");
     inFlight = fetch(form.dataset.draftUrl, {
       method: "POST",
       headers: { "Content-Type": "application/json", "Accept": "application/json" },
-      body: JSON.stringify({ revision: revision, answer: text })
+      body: body,
+      // A save started as the tab hides or closes must outlive the page.
+      keepalive: Boolean(leaving) && body.length < KEEPALIVE_LIMIT
     }).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (reply) {
         return { status: response.status, reply: reply };
@@ -188,11 +220,12 @@
     flushEvents();
   });
   document.addEventListener("visibilitychange", function () {
-    if (document.visibilityState === "hidden") { save(); flushEvents(); }
+    if (document.visibilityState === "hidden") { save(true); flushEvents(); }
+    else { resyncClock(); }
   });
   window.addEventListener("online", function () { save(); });
   window.addEventListener("beforeunload", function (event) {
-    if (dirty() && !submitting && !stopped) { save(); event.preventDefault(); event.returnValue = ""; }
+    if (dirty() && !submitting && !stopped) { save(true); event.preventDefault(); event.returnValue = ""; }
   });
   form.addEventListener("submit", function (event) {
     if (submitting) return;
@@ -204,6 +237,7 @@
   });
 
   window.setInterval(flushEvents, 15000);
+  window.setInterval(resyncClock, RESYNC_EVERY_MS);
   wordCount();
   tick();
 })();

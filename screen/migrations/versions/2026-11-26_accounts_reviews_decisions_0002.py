@@ -136,6 +136,9 @@ def upgrade() -> None:
             "ix_reviews_queue", ["status", "due_at", "queued_at", "id"], unique=False
         )
         batch_op.create_index("ix_reviews_reviewer_status", ["reviewer_id", "status"], unique=False)
+        batch_op.create_index(
+            "ix_reviews_status_lease", ["status", "lease_expires_at"], unique=False
+        )
 
     with op.batch_alter_table("attempts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("ended_by", sa.String(length=20), nullable=True))
@@ -149,6 +152,7 @@ def downgrade() -> None:
         batch_op.drop_column("ended_by")
 
     with op.batch_alter_table("reviews", schema=None) as batch_op:
+        batch_op.drop_index("ix_reviews_status_lease")
         batch_op.drop_index("ix_reviews_reviewer_status")
         batch_op.drop_index("ix_reviews_queue")
 
