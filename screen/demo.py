@@ -147,7 +147,8 @@ async def _seed_states(db: AsyncSession, screen: Screen, settings: Settings, now
             db,
             attempt.id,
             0,
-            SAMPLE_DRAFT + f"\n(Answer by {name}.)\n",
+            SAMPLE_DRAFT
+            + f"\nDraft notes ({hours_ago} h ago): keep the reranker if recall improves.\n",
             begun + timedelta(minutes=20),
             grace_seconds=settings.grace_seconds,
             max_bytes=settings.answer_max_bytes,
@@ -157,7 +158,7 @@ async def _seed_states(db: AsyncSession, screen: Screen, settings: Settings, now
                 db,
                 attempt.id,
                 saved.revision,
-                SAMPLE_DRAFT + f"\n(Final answer by {name}.)\n",
+                SAMPLE_DRAFT + f"\nRisks: measure recall@5 weekly; {hours_ago} h budget review.\n",
                 begun + timedelta(minutes=35),
                 grace_seconds=settings.grace_seconds,
                 max_bytes=settings.answer_max_bytes,
