@@ -18,11 +18,14 @@ from litestar.template.config import TemplateConfig
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from screen import migrate
+from screen.api_keys import ApiKeyAdminController
+from screen.ats_api import AtsController
 from screen.auth import SignInController, SignInRequiredError
 from screen.candidate import CandidateController
 from screen.clock import Clock, SystemClock
 from screen.db import create_engine, create_sessionmaker
 from screen.errors import ScreenError
+from screen.exports import ExportController
 from screen.jobs import InProcessRunner, JobContext, JobQueue
 from screen.mail import Mailer, mailer_for
 from screen.paths import STATIC_DIR
@@ -40,6 +43,7 @@ from screen.web import (
     provide_db,
     provide_settings,
 )
+from screen.webhooks import WebhookAdminController
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +103,10 @@ def create_app(
             ReviewController,
             LeadController,
             RecruiterController,
+            ExportController,
+            WebhookAdminController,
+            ApiKeyAdminController,
+            AtsController,
             create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
         ],
         dependencies={
@@ -116,7 +124,8 @@ def create_app(
             cookie_samesite="lax",
             # Candidate routes are authorised by the unguessable link itself, not a cookie,
             # so a forging site cannot act on them without the link.
-            exclude=["^/s/", "^/static/"],
+            # The ATS API authenticates every call with an API key, never a cookie.
+            exclude=["^/s/", "^/static/", "^/api/"],
         ),
         exception_handlers={
             SignInRequiredError: handle_sign_in_required,

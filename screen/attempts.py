@@ -36,6 +36,7 @@ from screen.models import (
     LateContent,
     Screen,
 )
+from screen.signals import ATTEMPT_SUBMITTED, emit_signal, invitation_data
 
 INTEGRITY_KINDS = ("paste", "focus_lost", "focus_regained")
 MAX_INTEGRITY_EVENTS_PER_CALL = 100
@@ -234,7 +235,7 @@ async def submit(
     ).first()
     if row is None:
         await _explain_refusal(db, attempt_id, base_revision, content, now, cutoff)
-    await reviews.open_slots(db, [attempt_id], now)
+    await submitted(db, [attempt_id], now)
     attempt = await db.get(Attempt, attempt_id, populate_existing=True)
     if attempt is None:
         raise InputError("This screen has not been started yet.")
@@ -263,26 +264,48 @@ async def finalize_if_due(
     if not is_due(attempt, now, grace_seconds):
         return False
     cutoff = now - timedelta(seconds=grace_seconds)
-    submitted = list(
-        (await db.execute(_auto_submit(cutoff).where(Attempt.id == attempt.id))).scalars()
-    )
-    await reviews.open_slots(db, submitted, now)
+    ended = list((await db.execute(_auto_submit(cutoff).where(Attempt.id == attempt.id))).scalars())
+    await submitted(db, ended, now)
     await db.refresh(attempt)
-    return bool(submitted)
+    return bool(ended)
 
 
 async def sweep(db: AsyncSession, now: datetime, grace_seconds: int) -> int:
     """Auto-submit every attempt past deadline + grace and expire unstarted links."""
     cutoff = now - timedelta(seconds=grace_seconds)
-    submitted = list((await db.execute(_auto_submit(cutoff))).scalars())
-    await reviews.open_slots(db, submitted, now)
+    ended = list((await db.execute(_auto_submit(cutoff))).scalars())
+    await submitted(db, ended, now)
     expired_ids = select(Invitation.id).where(Invitation.expires_at <= now)
     await db.execute(
         update(Attempt)
         .where(Attempt.state.in_(NOT_STARTED), Attempt.invitation_id.in_(expired_ids))
         .values(state=AttemptState.EXPIRED, state_changed_at=now)
     )
-    return len(submitted)
+    return len(ended)
+
+
+async def submitted(db: AsyncSession, attempt_ids: list[int], now: datetime) -> None:
+    """What follows a submission, by the candidate or the clock: review slots and the signal."""
+    if not attempt_ids:
+        return
+    await reviews.open_slots(db, attempt_ids, now)
+    rows = await db.execute(
+        select(Attempt, Invitation)
+        .join(Invitation, Attempt.invitation_id == Invitation.id)
+        .where(Attempt.id.in_(attempt_ids))
+    )
+    for attempt, invitation in rows:
+        await emit_signal(
+            db,
+            ATTEMPT_SUBMITTED,
+            {
+                **invitation_data(invitation),
+                "attempt_id": attempt.id,
+                "ended_by": attempt.ended_by,
+                "submitted_at": attempt.submitted_at.isoformat() if attempt.submitted_at else None,
+            },
+            now,
+        )
 
 
 def is_due(attempt: Attempt, now: datetime, grace_seconds: float) -> bool:

@@ -2,8 +2,8 @@
 
 The rule itself lives in `reviewers.decision` (pure code). This module gathers
 its inputs, stores the result with the rule version, moves the attempt's state,
-writes the audit trail and, for a final pass or fail, the `decision.made` outbox
-event in the same transaction.
+writes the audit trail and, for a final pass or fail, the `decision.made` signal
+(webhooks, the ATS callback) in the same transaction.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sqlalchemy.orm import joinedload
 
 from reviewers.decision import ReviewInput, decide
 from reviewers.rubric import rubric_from_dict
-from screen import audit, outbox
+from screen import audit
 from screen.errors import ConflictError, InputError, NotFoundError
 from screen.models import (
     Attempt,
@@ -31,8 +31,8 @@ from screen.models import (
     User,
 )
 from screen.reviews import LEASE
+from screen.signals import DECISION_MADE, emit_signal, invitation_data
 
-DECISION_MADE = "decision.made"
 FINAL_STATES = {Outcome.PASS: AttemptState.PASSED, Outcome.FAIL: AttemptState.FAILED}
 MAX_REASON_CHARS = 2000
 
@@ -50,18 +50,25 @@ async def _attempt_with_prompt(db: AsyncSession, attempt_id: int) -> Attempt:
     return attempt
 
 
-def _emit_decision(db: AsyncSession, attempt: Attempt, decision: Decision, now: datetime) -> None:
-    outbox.emit(
+async def _emit_decision(
+    db: AsyncSession, attempt: Attempt, decision: Decision, now: datetime
+) -> None:
+    invitation = attempt.invitation
+    await emit_signal(
         db,
         DECISION_MADE,
         {
+            **invitation_data(invitation),
             "attempt_id": attempt.id,
-            "invitation_id": attempt.invitation_id,
             "outcome": decision.outcome,
             "weighted_score": decision.weighted_score,
+            "dimension_means": decision.dimension_means,
+            "explanation": decision.explanation,
             "adjudicated": decision.adjudicated_by_id is not None,
+            "rule_version": decision.rule_version,
         },
         now,
+        ats_callback_url=invitation.ats_callback_url,
     )
 
 
@@ -116,7 +123,7 @@ async def decide_if_ready(db: AsyncSession, attempt_id: int, now: datetime) -> D
         after={"outcome": decision.outcome, "explanation": decision.explanation},
     )
     if decision.outcome in FINAL_STATES:
-        _emit_decision(db, attempt, decision, now)
+        await _emit_decision(db, attempt, decision, now)
     return decision
 
 
@@ -157,7 +164,7 @@ async def adjudicate(
         after={"outcome": outcome, "reason": reason},
     )
     await db.flush()
-    _emit_decision(db, attempt, decision, now)
+    await _emit_decision(db, attempt, decision, now)
     return decision
 
 
@@ -204,10 +211,3 @@ async def reopen_review(
     )
     await db.flush()
     return review
-
-
-@outbox.handles(DECISION_MADE)
-async def deliver_decision(ctx: Any, event: Any) -> None:
-    """Nothing subscribes to decisions yet: webhooks and the ATS push come with the recruiter
-    issue. Marking the event done keeps it in the outbox as the record of what was decided."""
-    return None

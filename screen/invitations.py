@@ -17,6 +17,7 @@ from screen.attempts import allowed_time
 from screen.errors import ConflictError, InputError
 from screen.mail import build_message
 from screen.models import Attempt, AttemptState, Invitation, OutboxEvent, Screen
+from screen.signals import INVITATION_SENT, emit_signal, invitation_data
 from screen.tokens import hash_token, looks_like_token, new_token, seal, unseal
 
 if TYPE_CHECKING:
@@ -115,7 +116,7 @@ async def invite(
         {"invitation_id": invitation.id, "sealed_link": seal(secret_key, link)},
         now,
     )
-    await db.flush()
+    await emit_signal(db, INVITATION_SENT, invitation_data(invitation), now)
     return NewInvitation(invitation, attempt, link)
 
 

@@ -20,6 +20,8 @@ from screen.models import (
     Review,
     ReviewDecline,
     ReviewStatus,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 from screen.settings import Settings
 from tests.factories import make_submitted, make_user
@@ -56,9 +58,22 @@ def new_client(app: Litestar) -> Client:
     return AsyncTestClient(app=app.state.make_app(), base_url="http://testserver.local")
 
 
+async def subscribe_to_decisions(db: AsyncSession, clock: FrozenClock) -> None:
+    db.add(
+        WebhookEndpoint(
+            url="http://127.0.0.1:9/hook",
+            sealed_secret="unused-here",
+            events=["decision.made"],
+            created_at=clock.now(),
+        )
+    )
+    await db.commit()
+
+
 async def test_two_reviewers_score_blind_and_the_rule_decides(
     app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
 ) -> None:
+    await subscribe_to_decisions(db, clock)
     first = await make_user(db, clock.now(), "reviewer", email="first@staff.example")
     second = await make_user(db, clock.now(), "reviewer", email="second@staff.example")
     await make_submitted(db, settings, clock.now())
@@ -97,8 +112,11 @@ async def test_two_reviewers_score_blind_and_the_rule_decides(
     assert decision.weighted_score == 3.5
     [attempt] = await fetch(db, Attempt)
     assert attempt.state == AttemptState.PASSED
-    [event] = await fetch(db, OutboxEvent, OutboxEvent.kind == "decision.made")
-    assert event.payload["outcome"] == "pass"
+    [delivery] = await fetch(db, WebhookDelivery, WebhookDelivery.event_type == "decision.made")
+    assert delivery.payload["data"]["outcome"] == "pass"
+    assert delivery.payload["data"]["explanation"].startswith("pass: weighted score 3.5")
+    [event] = await fetch(db, OutboxEvent, OutboxEvent.kind == "webhook.deliver")
+    assert event.payload == {"delivery_id": delivery.id}
     actions = [a.action for a in await fetch(db, AuditEvent)]
     assert actions.count("review.submitted") == 2
     assert "decision.made" in actions
@@ -290,6 +308,7 @@ async def test_declining_returns_the_slot_to_others_and_records_the_reason(
 async def test_disagreement_goes_to_a_lead_who_adjudicates(
     app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
 ) -> None:
+    await subscribe_to_decisions(db, clock)
     first = await make_user(db, clock.now(), "reviewer", email="first@staff.example")
     second = await make_user(db, clock.now(), "reviewer", email="second@staff.example")
     lead = await make_user(db, clock.now(), "lead", email="lead@staff.example")
@@ -332,7 +351,8 @@ async def test_disagreement_goes_to_a_lead_who_adjudicates(
     [audit] = await fetch(db, AuditEvent, AuditEvent.action == "decision.adjudicated")
     assert audit.before == {"outcome": "needs_adjudication"}
     assert audit.after is not None and audit.after["outcome"] == "pass"
-    assert len(await fetch(db, OutboxEvent, OutboxEvent.kind == "decision.made")) == 1
+    [delivery] = await fetch(db, WebhookDelivery, WebhookDelivery.event_type == "decision.made")
+    assert delivery.payload["data"]["adjudicated"] is True
 
 
 async def test_a_lead_reopens_a_review_with_a_reason_but_not_after_a_final_decision(

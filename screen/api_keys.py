@@ -1,0 +1,13 @@
+"""Placeholder: being built (issue 4)."""
+
+from __future__ import annotations
+
+from litestar import Controller
+
+from screen.auth import requires
+from screen.models import Role
+
+
+class ApiKeyAdminController(Controller):
+    path = "/admin/api-keys"
+    guards = [requires(Role.ADMIN)]  # noqa: RUF012 - Litestar reads this class attribute
