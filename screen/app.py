@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 
-from litestar import Litestar, Response, get
+from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -28,6 +28,7 @@ from screen.errors import ScreenError
 from screen.exports import ExportController
 from screen.jobs import InProcessRunner, JobContext, JobQueue
 from screen.mail import Mailer, mailer_for
+from screen.observability import healthz, metrics, readyz, request_id_middleware
 from screen.paths import STATIC_DIR
 from screen.recruiter_pages import RecruiterController
 from screen.rendering import create_environment
@@ -46,12 +47,6 @@ from screen.web import (
 from screen.webhooks import WebhookAdminController
 
 log = logging.getLogger(__name__)
-
-
-@get("/healthz", name="healthz", include_in_schema=False)
-async def healthz() -> Response[str]:
-    """The process is alive and serving; it checks nothing else."""
-    return Response("ok", media_type="text/plain")
 
 
 def create_app(
@@ -86,7 +81,9 @@ def create_app(
         app.state.sessionmaker = maker
         app.state.jobs = context
         app.state.runner = runner
-        if run_jobs and queue is None:
+        # With Redis configured, arq workers run the jobs (`screen worker`); the web process
+        # only writes outbox rows, so it keeps serving when Redis is down.
+        if run_jobs and queue is None and settings.redis_url is None:
             runner.start()
         try:
             yield
@@ -98,6 +95,8 @@ def create_app(
     return Litestar(
         route_handlers=[
             healthz,
+            readyz,
+            metrics,
             SignInController,
             CandidateController,
             ReviewController,
@@ -134,5 +133,6 @@ def create_app(
             Exception: handle_unexpected,
         },
         before_send=[add_security_headers],
+        middleware=[request_id_middleware],
         debug=settings.debug,
     )

@@ -101,6 +101,8 @@ async def start(
     )
     if invitation.opened_at is None:
         invitation.opened_at = now
+    # Started: no reminder or resend will need the link again.
+    invitation.sealed_link = None
     await db.flush()
     await db.refresh(attempt)
     return attempt

@@ -8,15 +8,23 @@ from datetime import datetime, timedelta
 from email.headerregistry import Address
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from screen import outbox
 from screen.attempts import allowed_time
-from screen.errors import ConflictError, InputError
+from screen.errors import ConflictError, InputError, NotFoundError
 from screen.mail import build_message
-from screen.models import Attempt, AttemptState, Invitation, OutboxEvent, Screen
+from screen.models import (
+    Attempt,
+    AttemptState,
+    Invitation,
+    OutboxEvent,
+    Review,
+    ReviewStatus,
+    Screen,
+)
 from screen.signals import INVITATION_SENT, emit_signal, invitation_data
 from screen.tokens import hash_token, looks_like_token, new_token, seal, unseal
 
@@ -26,6 +34,8 @@ if TYPE_CHECKING:
 EMAIL_PATTERN = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;.]{2,}$")
 MIN_ACCOMMODATION, MAX_ACCOMMODATION = 1.0, 3.0
 INVITATION_EMAIL = "invitation.email"
+REMINDER_EMAIL = "reminder.email"
+MAX_EXTENSION_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,7 @@ async def invite(
     secret_key: str,
     accommodation: float = 1.0,
     external_id: str | None = None,
+    created_by: str | None = None,
 ) -> NewInvitation:
     """Create the invitation, its attempt and its email event in the caller's transaction."""
     name = " ".join(name.split())
@@ -95,6 +106,7 @@ async def invite(
         raise ConflictError(f"{email} is already invited to this screen.", field="email")
 
     token = new_token()
+    link = candidate_link(base_url, token)
     invitation = Invitation(
         screen_id=screen.id,
         candidate_name=name,
@@ -104,18 +116,14 @@ async def invite(
         accommodation=accommodation,
         created_at=now,
         expires_at=now + timedelta(days=screen.link_valid_days),
+        sealed_link=seal(secret_key, link),
+        created_by=created_by,
     )
     db.add(invitation)
     await db.flush()
     attempt = Attempt(invitation_id=invitation.id, state=AttemptState.INVITED, state_changed_at=now)
     db.add(attempt)
-    link = candidate_link(base_url, token)
-    outbox.emit(
-        db,
-        INVITATION_EMAIL,
-        {"invitation_id": invitation.id, "sealed_link": seal(secret_key, link)},
-        now,
-    )
+    queue_email(db, invitation, INVITATION_EMAIL, now)
     await emit_signal(db, INVITATION_SENT, invitation_data(invitation), now)
     return NewInvitation(invitation, attempt, link)
 
@@ -135,9 +143,20 @@ async def find_by_token(
     )
 
 
+def queue_email(db: AsyncSession, invitation: Invitation, kind: str, now: datetime) -> None:
+    """An invitation or reminder email, sent later by a job with the link sealed in its event."""
+    outbox.emit(
+        db,
+        kind,
+        {"invitation_id": invitation.id, "sealed_link": invitation.sealed_link or ""},
+        now,
+    )
+
+
 @outbox.handles(INVITATION_EMAIL)
+@outbox.handles(REMINDER_EMAIL)
 async def send_invitation_email(ctx: JobContext, event: OutboxEvent) -> dict[str, Any]:
-    """Send the invitation; the returned payload (link removed) replaces the stored one.
+    """Send an invitation or a reminder; the payload returned (no link) replaces the stored one.
 
     Run twice, it sends the same message (same Message-ID) twice: SMTP offers no
     exactly-once, so the outbox keeps the window to the moment between send and commit.
@@ -162,13 +181,86 @@ async def send_invitation_email(ctx: JobContext, event: OutboxEvent) -> dict[str
         "expires_at": invitation.expires_at,
         "link": link,
     }
+    template = "reminder" if event.kind == REMINDER_EMAIL else "invitation"
     message = build_message(
         ctx.templates,
-        "invitation",
+        template,
         context,
         sender=ctx.settings.mail_from,
         to=str(Address(invitation.candidate_name, addr_spec=invitation.candidate_email)),
-        message_id=f"<invitation-{invitation.id}-event-{event.id}@screen.local>",
+        message_id=f"<{template}-{invitation.id}-event-{event.id}@screen.local>",
     )
     await ctx.mailer.send(message)
     return {"invitation_id": invitation.id, "sent_to": invitation.candidate_email}
+
+
+async def get_invitation(db: AsyncSession, invitation_id: int) -> Invitation:
+    invitation = await db.scalar(
+        select(Invitation)
+        .where(Invitation.id == invitation_id)
+        .options(
+            joinedload(Invitation.attempt),
+            joinedload(Invitation.screen).joinedload(Screen.prompt),
+        )
+        .execution_options(populate_existing=True)
+    )
+    if invitation is None:
+        raise NotFoundError(f"No invitation with id {invitation_id}.")
+    return invitation
+
+
+def _not_started(invitation: Invitation, action: str) -> None:
+    if invitation.attempt.state not in (
+        AttemptState.INVITED,
+        AttemptState.OPENED,
+        AttemptState.EXPIRED,
+    ):
+        raise ConflictError(f"Cannot {action}: the candidate has already started.")
+
+
+async def resend(db: AsyncSession, invitation: Invitation, now: datetime) -> None:
+    """Send the same link again (the candidate lost the email)."""
+    _not_started(invitation, "resend the invitation")
+    if invitation.attempt.state == AttemptState.EXPIRED or invitation.expires_at <= now:
+        raise ConflictError("The link has expired: extend it first, then resend.")
+    if not invitation.sealed_link:
+        raise ConflictError("The link is no longer stored; withdraw and invite again.")
+    queue_email(db, invitation, INVITATION_EMAIL, now)
+
+
+async def extend(db: AsyncSession, invitation: Invitation, days: int, now: datetime) -> None:
+    """Push the link expiry `days` from now (or from the current expiry if later)."""
+    if not 1 <= days <= MAX_EXTENSION_DAYS:
+        raise InputError(f"Extend by 1 to {MAX_EXTENSION_DAYS} days.", field="days")
+    _not_started(invitation, "extend the link")
+    invitation.expires_at = max(invitation.expires_at, now) + timedelta(days=days)
+    attempt = invitation.attempt
+    if attempt.state == AttemptState.EXPIRED:
+        attempt.state = AttemptState.OPENED if invitation.opened_at else AttemptState.INVITED
+        attempt.state_changed_at = now
+    await db.flush()
+
+
+async def set_accommodation(
+    db: AsyncSession, invitation: Invitation, multiplier: float, now: datetime
+) -> None:
+    check_accommodation(multiplier)
+    _not_started(invitation, "change the time allowed")
+    invitation.accommodation = multiplier
+    await db.flush()
+
+
+async def withdraw(db: AsyncSession, invitation: Invitation, now: datetime) -> None:
+    """Stop the candidate's screen: the link stops working and open review slots close."""
+    attempt = invitation.attempt
+    if attempt.state in (AttemptState.PASSED, AttemptState.FAILED, AttemptState.WITHDRAWN):
+        raise ConflictError(f"Cannot withdraw: the invitation is already {attempt.state}.")
+    attempt.state = AttemptState.WITHDRAWN
+    attempt.state_changed_at = now
+    invitation.sealed_link = None
+    await db.execute(
+        delete(Review).where(
+            Review.attempt_id == attempt.id, Review.status != ReviewStatus.SUBMITTED
+        )
+    )
+    await db.flush()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -17,7 +18,7 @@ from typing import Any, Protocol
 from jinja2 import Environment
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from screen import attempts, outbox
+from screen import attempts, outbox, reminders, reviews
 from screen.clock import Clock
 from screen.mail import Mailer
 from screen.settings import Settings
@@ -58,12 +59,40 @@ async def sweep_deadlines(ctx: JobContext) -> int:
         return await attempts.sweep(db, ctx.clock.now(), ctx.settings.grace_seconds)
 
 
+async def send_reminders(ctx: JobContext) -> int:
+    async with ctx.sessionmaker() as db, db.begin():
+        return await reminders.send_due_reminders(db, ctx.clock.now())
+
+
+async def release_review_leases(ctx: JobContext) -> int:
+    async with ctx.sessionmaker() as db, db.begin():
+        return await reviews.release_expired_leases(db, ctx.clock.now())
+
+
 JOBS: dict[str, Callable[..., Awaitable[Any]]] = {
     "deliver_outbox_event": deliver_outbox_event,
     "relay_outbox": relay_outbox,
     "sweep_deadlines": sweep_deadlines,
+    "send_reminders": send_reminders,
+    "release_review_leases": release_review_leases,
 }
-PERIODIC = ("sweep_deadlines", "relay_outbox")
+# Order matters within a tick: what the sweeps queue, the relay then sends.
+PERIODIC = ("sweep_deadlines", "send_reminders", "release_review_leases", "relay_outbox")
+
+
+async def run_job(function: str, context: JobContext, **kwargs: Any) -> Any:
+    """Run one job by name, timing it and counting failures for /metrics."""
+    from screen.observability import JOB_DURATION, JOB_FAILURES
+
+    started = time.perf_counter()
+    try:
+        return await JOBS[function](context, **kwargs)
+    except Exception:
+        JOB_FAILURES.labels(function).inc()
+        log.exception("job %s failed", function)
+        return None
+    finally:
+        JOB_DURATION.labels(function).observe(time.perf_counter() - started)
 
 
 class InProcessRunner:
@@ -88,11 +117,7 @@ class InProcessRunner:
     async def _run(self, function: str, kwargs: dict[str, Any]) -> Any:
         if self.context is None:
             raise RuntimeError("the in-process runner was used before its context was set")
-        try:
-            return await JOBS[function](self.context, **kwargs)
-        except Exception:
-            log.exception("job %s failed", function)
-            return None
+        return await run_job(function, self.context, **kwargs)
 
     async def tick(self) -> None:
         for name in PERIODIC:

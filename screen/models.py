@@ -139,6 +139,9 @@ class Invitation(Base):
     opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Set when an ATS created the invitation through the partner API: where to PATCH on completion.
     ats_callback_url: Mapped[str | None] = mapped_column(Text)
+    # The link, encrypted with a key derived from SCREEN_SECRET_KEY, kept only while a
+    # reminder or a resend may need it: scrubbed once the candidate starts or it expires.
+    sealed_link: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[str | None] = mapped_column(String(200))
 
     screen: Mapped[Screen] = relationship(lazy="raise")

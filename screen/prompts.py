@@ -83,9 +83,8 @@ def read_prompt_file(path: Path) -> tuple[PromptSource | None, list[FileProblem]
     def report(where: str, message: str) -> None:
         problems.append(FileProblem(path.name, where, message))
 
-    slug = path.name.removesuffix(".md")
-    if not SLUG_PATTERN.match(slug):
-        report("slug", "file name must be lowercase letters, digits and dashes, ending in .md")
+    stem = path.name.removesuffix(".md")
+    slug = stem
     try:
         raw_bytes = path.read_bytes()
         text = raw_bytes.decode("utf-8")
@@ -103,9 +102,13 @@ def read_prompt_file(path: Path) -> tuple[PromptSource | None, list[FileProblem]
         return None, problems
     body = match.group(2).strip()
 
+    # The slug is the file name unless the front matter names one (e.g. after renaming a
+    # file, to keep its versions together).
     declared_slug = meta.get("slug")
-    if declared_slug is not None and declared_slug != slug:
-        report("slug", f"front matter says {declared_slug!r} but the file is named {slug!r}")
+    if declared_slug is not None:
+        slug = str(declared_slug)
+    if not SLUG_PATTERN.match(slug):
+        report("slug", f"{slug!r} must be lowercase letters, digits and dashes")
     title = meta.get("title")
     if not isinstance(title, str) or not title.strip():
         report("title", "missing")
@@ -134,7 +137,7 @@ def read_prompt_file(path: Path) -> tuple[PromptSource | None, list[FileProblem]
     rubric, rubric_problems = parse_rubric(meta.get("rubric"))
     problems.extend(FileProblem(path.name, p.field, p.message) for p in rubric_problems)
 
-    exemplars_path = path.with_name(slug + EXEMPLARS_SUFFIX)
+    exemplars_path = path.with_name(stem + EXEMPLARS_SUFFIX)
     exemplar_bytes = b""
     exemplars: list[dict[str, Any]] = []
     if exemplars_path.exists():
@@ -225,7 +228,9 @@ def check_library(directory: Path) -> LibraryCheck:
             continue
         if source.slug.lower() in seen:
             result.problems.append(
-                FileProblem(path.name, "slug", f"duplicates {seen[source.slug.lower()]}")
+                FileProblem(
+                    path.name, "slug", f"duplicates {seen[source.slug.lower()]} ({source.slug!r})"
+                )
             )
             continue
         seen[source.slug.lower()] = path.name

@@ -37,21 +37,9 @@ async def create_screen(
             "run `screen prompts sync` first.",
             field="prompt",
         )
-    title = title.strip()
-    if not 1 <= len(title) <= 200:
-        raise InputError("Title must be 1 to 200 characters.", field="title")
     duration = prompt.duration_minutes if duration_minutes is None else duration_minutes
-    if not MIN_MINUTES <= duration <= MAX_MINUTES and duration != prompt.duration_minutes:
-        raise InputError(
-            f"Duration must be {MIN_MINUTES}-{MAX_MINUTES} minutes.", field="duration_minutes"
-        )
-    if not 1 <= link_valid_days <= 60:
-        raise InputError("Link validity must be 1 to 60 days.", field="link_valid_days")
     reviews = reviews_required or int(prompt.rubric["decision"].get("reviews_required", 2))
-    if not 1 <= reviews <= 5:
-        raise InputError("Reviews per submission must be 1 to 5.", field="reviews_required")
-    if not 1 <= sla_business_days <= 30:
-        raise InputError("SLA must be 1 to 30 business days.", field="sla_business_days")
+    title = _check(title, duration, prompt, link_valid_days, reviews, sla_business_days)
     screen = Screen(
         title=title,
         prompt_id=prompt.id,
@@ -65,6 +53,67 @@ async def create_screen(
     await db.flush()
     screen.prompt = prompt
     return screen
+
+
+def _check(
+    title: str,
+    duration: int,
+    prompt: Prompt,
+    link_valid_days: int,
+    reviews: int,
+    sla_business_days: int,
+) -> str:
+    title = " ".join(title.split())
+    if not 1 <= len(title) <= 200:
+        raise InputError("Title must be 1 to 200 characters.", field="title")
+    # A prompt may declare a duration outside 30-45 on purpose (duration_override); a
+    # screen may then use exactly that, or anything inside the usual range.
+    if not MIN_MINUTES <= duration <= MAX_MINUTES and duration != prompt.duration_minutes:
+        raise InputError(
+            f"Duration must be {MIN_MINUTES}-{MAX_MINUTES} minutes.", field="duration_minutes"
+        )
+    if not 1 <= link_valid_days <= 60:
+        raise InputError("Link validity must be 1 to 60 days.", field="link_valid_days")
+    if not 1 <= reviews <= 5:
+        raise InputError("Reviews per submission must be 1 to 5.", field="reviews_required")
+    if not 1 <= sla_business_days <= 30:
+        raise InputError("SLA must be 1 to 30 business days.", field="sla_business_days")
+    return title
+
+
+async def update_screen(
+    db: AsyncSession,
+    screen: Screen,
+    *,
+    title: str,
+    duration_minutes: int,
+    link_valid_days: int,
+    reviews_required: int,
+    sla_business_days: int,
+    reminder_hours: list[int],
+) -> Screen:
+    """Change settings; they apply to what happens next (starts, new links, new slots)."""
+    screen.title = _check(
+        title, duration_minutes, screen.prompt, link_valid_days, reviews_required, sla_business_days
+    )
+    screen.duration_minutes = duration_minutes
+    screen.link_valid_days = link_valid_days
+    screen.reviews_required = reviews_required
+    screen.sla_business_days = sla_business_days
+    screen.reminder_hours = reminder_hours
+    await db.flush()
+    return screen
+
+
+def snapshot(screen: Screen) -> dict[str, object]:
+    return {
+        "title": screen.title,
+        "duration_minutes": screen.duration_minutes,
+        "link_valid_days": screen.link_valid_days,
+        "reviews_required": screen.reviews_required,
+        "sla_business_days": screen.sla_business_days,
+        "reminder_hours": list(screen.reminder_hours or []),
+    }
 
 
 async def get_screen(db: AsyncSession, screen_id: int) -> Screen:

@@ -33,6 +33,8 @@ class Settings:
     grace_seconds: int = 60
     sweep_interval_seconds: float = 5.0
     debug: bool = False
+    metrics_token: str | None = None
+    worker_metrics_port: int | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -96,5 +98,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             env, "SCREEN_SWEEP_INTERVAL_SECONDS", defaults.sweep_interval_seconds
         ),
         debug=env.get("SCREEN_DEBUG", "") == "1",
+        metrics_token=env.get("SCREEN_METRICS_TOKEN") or None,
+        worker_metrics_port=_int(env, "SCREEN_WORKER_METRICS_PORT", 0) or None,
     )
     return settings.check()

@@ -75,6 +75,22 @@ def test_a_broken_prompt_is_rejected_with_its_field_and_reason(
     assert any(m.startswith("broken-prompt.md: ") and expected in m for m in messages), messages
 
 
+BROKEN_CORPUS = sorted((DATA / "broken_prompts").iterdir())
+
+
+@pytest.mark.parametrize("case", BROKEN_CORPUS, ids=[c.name for c in BROKEN_CORPUS])
+def test_the_broken_prompt_corpus_is_rejected_with_the_expected_message(case: Path) -> None:
+    expected = (case / "expected.txt").read_text().strip()
+
+    result = check_library(case)
+    output = CliRunner().invoke(main, ["prompts", "check", "--dir", str(case)])
+
+    assert result.prompts == [] or any(expected in str(p) for p in result.problems)
+    assert any(expected in str(p) for p in result.problems), [str(p) for p in result.problems]
+    assert output.exit_code == 1
+    assert expected in output.output
+
+
 def test_duration_outside_the_range_is_accepted_with_an_explicit_override(tmp_path: Path) -> None:
     folder = _broken(
         tmp_path, "duration_minutes: 30", "duration_minutes: 5\nduration_override: true"

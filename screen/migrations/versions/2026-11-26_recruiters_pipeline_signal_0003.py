@@ -125,6 +125,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("invitations", schema=None) as batch_op:
         batch_op.add_column(sa.Column("ats_callback_url", sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column("sealed_link", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("created_by", sa.String(length=200), nullable=True))
 
     with op.batch_alter_table("screens", schema=None) as batch_op:
@@ -144,6 +145,7 @@ def downgrade() -> None:
 
     with op.batch_alter_table("invitations", schema=None) as batch_op:
         batch_op.drop_column("created_by")
+        batch_op.drop_column("sealed_link")
         batch_op.drop_column("ats_callback_url")
 
     op.drop_table("reminders_sent")

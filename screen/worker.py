@@ -1,0 +1,131 @@
+"""The arq worker: one `WorkerSettings`, the same job functions the in-process runner calls.
+
+`screen worker` runs it. Jobs are idempotent and keyed (`_job_id` = outbox id and
+try), because arq runs a job at least once: a worker killed mid-job leaves it to
+be picked up again. The periodic relay re-dispatches outbox rows whose job was
+lost (Redis flushed, worker killed), so a failure costs a delay, never an effect.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from arq import cron
+from arq.connections import ArqRedis, RedisSettings
+from prometheus_client import start_http_server
+
+from screen import jobs
+from screen.clock import SystemClock
+from screen.db import create_engine, create_sessionmaker
+from screen.mail import mailer_for
+from screen.rendering import create_environment
+from screen.settings import load_settings
+
+log = logging.getLogger(__name__)
+EVERY_5_SECONDS = set(range(0, 60, 5))
+EVERY_15_SECONDS = {0, 15, 30, 45}
+
+
+class ArqQueue:
+    """`JobQueue` over arq: enqueueing twice with one job id runs the job once."""
+
+    def __init__(self, redis: ArqRedis) -> None:
+        self.redis = redis
+
+    async def enqueue(self, function: str, job_id: str, **kwargs: Any) -> None:
+        await self.redis.enqueue_job(function, _job_id=job_id, **kwargs)
+
+
+def redis_settings(url: str) -> RedisSettings:
+    return RedisSettings.from_dsn(url)
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    settings = load_settings()
+    if settings.worker_metrics_port:
+        start_http_server(settings.worker_metrics_port, addr="127.0.0.1")
+    engine = create_engine(settings.database_url)
+    ctx["engine"] = engine
+    ctx["screen"] = jobs.JobContext(
+        settings=settings,
+        sessionmaker=create_sessionmaker(engine),
+        clock=SystemClock(),
+        mailer=mailer_for(settings.smtp_url, settings.mail_dir),
+        templates=create_environment(),
+        queue=ArqQueue(ctx["redis"]),
+    )
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    if "engine" in ctx:
+        await ctx["engine"].dispose()
+
+
+async def deliver_outbox_event(ctx: dict[str, Any], event_id: int) -> Any:
+    return await jobs.run_job("deliver_outbox_event", ctx["screen"], event_id=event_id)
+
+
+async def relay_outbox(ctx: dict[str, Any]) -> Any:
+    return await jobs.run_job("relay_outbox", ctx["screen"])
+
+
+async def sweep_deadlines(ctx: dict[str, Any]) -> Any:
+    return await jobs.run_job("sweep_deadlines", ctx["screen"])
+
+
+async def send_reminders(ctx: dict[str, Any]) -> Any:
+    return await jobs.run_job("send_reminders", ctx["screen"])
+
+
+async def release_review_leases(ctx: dict[str, Any]) -> Any:
+    return await jobs.run_job("release_review_leases", ctx["screen"])
+
+
+class WorkerSettings:
+    """The one wiring point for jobs: functions, crons, start-up and shutdown.
+
+    `screen worker` runs it with the Redis of SCREEN_REDIS_URL; `arq
+    screen.worker.WorkerSettings` works too (arq's default Redis on localhost).
+    """
+
+    functions = [  # noqa: RUF012 - arq reads these class attributes
+        deliver_outbox_event,
+        relay_outbox,
+        sweep_deadlines,
+        send_reminders,
+        release_review_leases,
+    ]
+    cron_jobs = [  # noqa: RUF012
+        cron(relay_outbox, second=EVERY_5_SECONDS, run_at_startup=True, timeout=60),
+        cron(sweep_deadlines, second=EVERY_5_SECONDS, timeout=60),
+        cron(send_reminders, second={7}, timeout=120),
+        cron(release_review_leases, second={37}, timeout=60),
+    ]
+    on_startup = startup
+    on_shutdown = shutdown
+    max_jobs = 20
+    job_timeout = 60
+    # Results are not read back; keeping them a minute still refuses a duplicate _job_id.
+    keep_result = 60
+    # On SIGTERM, running jobs get this long to finish; the rest are picked up again later.
+    job_completion_wait = 20
+
+
+def worker_options(redis_url: str, **overrides: Any) -> dict[str, Any]:
+    options = {
+        name: getattr(WorkerSettings, name)
+        for name in (
+            "functions",
+            "cron_jobs",
+            "on_startup",
+            "on_shutdown",
+            "max_jobs",
+            "job_timeout",
+            "keep_result",
+            "job_completion_wait",
+        )
+    }
+    options["redis_settings"] = redis_settings(redis_url)
+    options.update(overrides)
+    return options

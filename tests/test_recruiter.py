@@ -1,0 +1,322 @@
+"""Recruiters in the browser: screens, invitations, CSV import, actions, reminders, dashboard."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from screen.clock import FrozenClock
+from screen.jobs import InProcessRunner
+from screen.models import (
+    Attempt,
+    AttemptState,
+    AuditEvent,
+    Invitation,
+    OutboxEvent,
+    ReminderSent,
+    Review,
+    Screen,
+)
+from screen.settings import Settings
+from tests.factories import make_candidate, make_screen, make_submitted, make_user
+from tests.staff import post_form, sign_in
+
+Client = AsyncTestClient[Litestar]
+
+
+async def recruiter_client(app: Litestar, db: AsyncSession, clock: FrozenClock) -> Client:
+    user = await make_user(db, clock.now(), "recruiter", email="rosa@staff.example")
+    client = AsyncTestClient(app=app, base_url="http://testserver.local")
+    await client.__aenter__()
+    await sign_in(client, user.email)
+    return client
+
+
+async def count(db: AsyncSession, model: type, *where: object) -> int:
+    return int(await db.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+async def test_a_recruiter_creates_a_screen_and_invites_a_candidate(
+    app: Litestar, db: AsyncSession, clock: FrozenClock, settings: Settings
+) -> None:
+    await make_screen(db, clock.now())  # syncs the prompt library into the database
+    await db.commit()
+    client = await recruiter_client(app, db, clock)
+    try:
+        form = await client.get("/recruiter/screens/new")
+        prompt_id = re.search(r'<option value="(\d+)"', form.text)
+        assert prompt_id
+        bad = await post_form(client, "/recruiter/screens", {"prompt_id": prompt_id.group(1),
+                                                             "title": " ", "reminder_hours": "48"})
+        created = await post_form(
+            client,
+            "/recruiter/screens",
+            {"prompt_id": prompt_id.group(1), "title": "Platform engineers, Q1",
+             "duration_minutes": "35", "link_valid_days": "5", "reviews_required": "2",
+             "sla_business_days": "4", "reminder_hours": "24, 72"},
+            follow_redirects=False,
+        )
+        dashboard = await client.get(created.headers["location"])
+        invited = await post_form(
+            client,
+            created.headers["location"] + "/invitations",
+            {"name": "Noor Haddad", "email": "noor@example.com", "external_id": "app-77",
+             "accommodation": "1.25"},
+            follow_redirects=False,
+        )
+        candidate_page = await client.get(invited.headers["location"])
+        duplicate = await post_form(
+            client, created.headers["location"] + "/invitations",
+            {"name": "Noor again", "email": "NOOR@example.com"},
+        )
+    finally:
+        await client.__aexit__(None, None, None)
+
+    assert bad.status_code == 400
+    assert "Title must be 1 to 200 characters" in bad.text
+    assert created.status_code == 303
+    assert "Platform engineers, Q1" in dashboard.text
+    assert "SLA 4 business days" in dashboard.text
+    screen = await db.scalar(select(Screen).where(Screen.title == "Platform engineers, Q1"))
+    assert screen is not None
+    assert (screen.duration_minutes, screen.link_valid_days, screen.reminder_hours) == (35, 5, [72, 24])
+    assert invited.status_code == 303
+    assert "Noor Haddad" in candidate_page.text and "app-77" in candidate_page.text
+    assert duplicate.status_code == 409
+    assert await count(db, OutboxEvent, OutboxEvent.kind == "invitation.email") == 1
+    assert await count(db, AuditEvent, AuditEvent.action == "screen.created") == 1
+
+
+CSV_OK = (
+    "name,email,external_id,accommodation\n"
+    "Ada Lovelace,ada@example.com,gh-1,\n"
+    "=HYPERLINK(\"http://evil\"),formula@example.com,,1.5\n"
+    "Bad Email,not-an-email,,\n"
+    "Ada Again,ADA@example.com,,\n"
+    "Slow Reader,slow@example.com,,4\n"
+    "Already There,taken@example.com,,\n"
+)
+
+
+async def test_a_csv_is_checked_row_by_row_before_anything_is_written(
+    app: Litestar, db: AsyncSession, clock: FrozenClock, settings: Settings
+) -> None:
+    taken = await make_candidate(db, settings, clock.now(), name="Taken", email="taken@example.com")
+    client = await recruiter_client(app, db, clock)
+    path = f"/recruiter/screens/{taken.screen.id}"
+    try:
+        await client.get(path)
+        token = client.cookies.get("screen_csrf")
+        preview = await client.post(
+            f"{path}/import",
+            data={"_csrf_token": token or ""},
+            files={"file": ("candidates.csv", CSV_OK.encode(), "text/csv")},
+        )
+        invitations_after_preview = await count(db, Invitation)
+        import_id = re.search(r"/import/(\d+)/confirm", preview.text)
+        assert import_id, preview.text
+        confirmed = await post_form(client, f"{path}/import/{import_id.group(1)}/confirm",
+                                    follow_redirects=False)
+        again = await post_form(client, f"{path}/import/{import_id.group(1)}/confirm")
+    finally:
+        await client.__aexit__(None, None, None)
+
+    assert preview.status_code == 200
+    assert "2 ready, 4 with problems" in preview.text
+    assert "email &#39;not-an-email&#39; is not a valid address" in preview.text
+    assert "duplicate of line 2" in preview.text
+    assert "accommodation &#39;4&#39; must be a number from 1 to 3" in preview.text
+    assert "taken@example.com is already invited to this screen" in preview.text
+    assert invitations_after_preview == 1  # only the one that was there
+    assert confirmed.status_code == 303
+    assert confirmed.headers["location"].endswith("?imported=2")
+    assert again.status_code == 409
+    names = set(await db.scalars(select(Invitation.candidate_name)))
+    assert names == {"Taken", "Ada Lovelace", '=HYPERLINK("http://evil")'}
+
+
+BROKEN_FILES = [
+    (b"email,name\n", 400, "no candidates"),
+    (b"nom,courriel\nA,a@example.com\n", 400, "missing column(s) name, email"),
+    (b"name,email,phone\nA,a@example.com,1\n", 400, "unknown column(s) phone"),
+    ("name,email\nJos\xe9,jose@example.com\n".encode("latin-1"), 400, "not UTF-8"),
+    (b"", 400, "empty"),
+    (b"name,email\nA,a@example.com\x00\n", 400, "NUL"),
+    # An unterminated quote swallows the rest of the file into one field: a row-level error.
+    (b'name,email\n"unterminated,a@example.com\n', 200, "0 ready, 1 with problems"),
+    (b"name,email\n" + b"A,a@example.com\n" * 10_001, 413, "more than 10,000 rows"),
+    (b"name,email\n" + b"x" * (5 * 1024 * 1024), 413, "limit is 5 MB"),
+]
+
+
+@pytest.mark.parametrize(("content", "status", "message"), BROKEN_FILES)
+async def test_a_broken_csv_is_refused_with_a_message_and_writes_nothing(
+    app: Litestar,
+    db: AsyncSession,
+    clock: FrozenClock,
+    settings: Settings,
+    content: bytes,
+    status: int,
+    message: str,
+) -> None:
+    screen = await make_screen(db, clock.now())
+    await db.commit()
+    client = await recruiter_client(app, db, clock)
+    try:
+        await client.get(f"/recruiter/screens/{screen.id}")
+        response = await client.post(
+            f"/recruiter/screens/{screen.id}/import",
+            data={"_csrf_token": client.cookies.get("screen_csrf") or ""},
+            files={"file": ("broken.csv", content, "text/csv")},
+        )
+    finally:
+        await client.__aexit__(None, None, None)
+
+    assert response.status_code == status, response.text[:500]
+    assert message in response.text
+    assert await count(db, Invitation) == 0
+
+
+async def test_invitation_actions_resend_extend_accommodate_and_withdraw(
+    app: Litestar, db: AsyncSession, clock: FrozenClock, settings: Settings
+) -> None:
+    candidate = await make_candidate(db, settings, clock.now())
+    submitted = await make_submitted(db, settings, clock.now(), screen=candidate.screen,
+                                     name="Sub Mitted", email="sub@example.com")
+    invitation_id = candidate.invitation_id
+    client = await recruiter_client(app, db, clock)
+    base = f"/recruiter/invitations/{invitation_id}"
+    try:
+        await client.get(base)
+        resent = await post_form(client, f"{base}/resend", follow_redirects=False)
+        accommodated = await post_form(client, f"{base}/accommodation", {"accommodation": "1.5"})
+        out_of_range = await post_form(client, f"{base}/accommodation", {"accommodation": "7"})
+        clock.advance(days=8)
+        await sign_in(client, "rosa@staff.example")  # the session expired with the days
+        expired_resend = await post_form(client, f"{base}/resend")
+        extended = await post_form(client, f"{base}/extend", {"days": "3"})
+        bad_days = await post_form(client, f"{base}/extend", {"days": "99"})
+        async with AsyncTestClient(app=app.state.make_app(), base_url="http://testserver.local") as candidate_browser:
+            link_works = await candidate_browser.get(candidate.path)
+            withdrawn = await post_form(client, f"{base}/withdraw", follow_redirects=False)
+            link_gone = await candidate_browser.get(candidate.path)
+        withdraw_submitted = await post_form(
+            client, f"/recruiter/invitations/{submitted.invitation_id}/withdraw"
+        )
+        unknown = await post_form(client, f"{base}/explode")
+    finally:
+        await client.__aexit__(None, None, None)
+
+    assert resent.status_code == 303
+    assert await count(db, OutboxEvent, OutboxEvent.kind == "invitation.email") == 3
+    assert accommodated.status_code == 200
+    assert out_of_range.status_code == 400
+    assert expired_resend.status_code == 409
+    assert "extend it first" in expired_resend.text
+    assert extended.status_code == 200
+    assert bad_days.status_code == 400
+    assert link_works.status_code == 200
+    assert "45 minutes" in link_works.text  # 30 × 1.5
+    assert withdrawn.status_code == 303
+    assert link_gone.status_code == 410
+    assert withdraw_submitted.status_code == 200
+    assert unknown.status_code == 404
+    states = dict((await db.execute(select(Attempt.invitation_id, Attempt.state))).all())
+    assert states[invitation_id] == AttemptState.WITHDRAWN
+    assert states[submitted.invitation_id] == AttemptState.WITHDRAWN
+    assert await count(db, Review) == 0  # its open review slots were closed
+    actions = set(await db.scalars(select(AuditEvent.action)))
+    assert {"invitation.resend", "invitation.extend", "invitation.accommodation",
+            "invitation.withdraw"} <= actions
+
+
+async def test_reminders_go_out_before_expiry_once_each_and_never_after_a_start(
+    runner: InProcessRunner, db: AsyncSession, clock: FrozenClock, settings: Settings, mail_dir: Path
+) -> None:
+    waiting = await make_candidate(db, settings, clock.now(), name="Wanda Waiting")
+    starter = await make_candidate(db, settings, clock.now(), screen=waiting.screen,
+                                   name="Stan Starter", email="stan@example.com")
+    from screen import attempts
+
+    stan = await db.get(Attempt, starter.invitation.attempt.id)
+    invitation = await db.get(Invitation, starter.invitation_id)
+    assert stan is not None and invitation is not None
+    await attempts.start(db, stan, invitation, waiting.screen, clock.now())
+    await db.commit()
+
+    async def tick() -> list[str]:
+        await runner.tick()
+        await runner.drain()
+        return sorted(p.read_text() for p in mail_dir.glob("reminder-*.eml"))
+
+    none_yet = await tick()
+    clock.advance(days=5, hours=1)  # 47 h before expiry
+    first = await tick()
+    again = await tick()
+    clock.advance(hours=24)  # 23 h before expiry
+    second = await tick()
+    clock.advance(days=2)
+    after_expiry = await tick()
+
+    assert none_yet == []
+    assert len(first) == 1 and "Wanda Waiting" in first[0]
+    assert waiting.invitation.link in first[0]
+    assert len(again) == 1
+    assert len(second) == 2
+    assert len(after_expiry) == 2
+    sent = list(await db.scalars(select(ReminderSent.hours_before).order_by(ReminderSent.hours_before)))
+    assert sent == [24, 48]
+
+
+async def test_the_dashboard_counts_filters_sorts_and_pages(
+    app: Litestar, db: AsyncSession, clock: FrozenClock, settings: Settings
+) -> None:
+    screen = await make_screen(db, clock.now())
+    for index in range(27):
+        await make_candidate(db, settings, clock.now(), screen=screen, name=f"Person {index:02d}",
+                             email=f"p{index}@example.com")
+        clock.advance(minutes=1)
+    await make_submitted(db, settings, clock.now(), screen=screen, name="Zed Submitted",
+                         email="zed@example.com")
+    client = await recruiter_client(app, db, clock)
+    path = f"/recruiter/screens/{screen.id}"
+    try:
+        first_page = await client.get(path)
+        second_page = await client.get(path + "?page=2")
+        submitted_only = await client.get(path + "?state=submitted")
+        searched = await client.get(path + "?q=person 1")
+        by_name = await client.get(path + "?sort=name&order=asc")
+        bad_state = await client.get(path + "?state=bogus")
+        bad_sort = await client.get(path + "?sort=password")
+        funnel = await client.get(path + "/charts/funnel.svg")
+        times = await client.get(path + "/charts/decision-time.svg")
+        clock.advance(days=9)
+        await sign_in(client, "rosa@staff.example")
+        later = await client.get(path)
+    finally:
+        await client.__aexit__(None, None, None)
+
+    assert "28 candidates · page 1 of 2" in first_page.text
+    assert first_page.text.count("/recruiter/invitations/") == 25
+    assert second_page.text.count("/recruiter/invitations/") == 3
+    assert submitted_only.text.count("/recruiter/invitations/") == 1
+    assert "Zed Submitted" in submitted_only.text
+    assert "10 candidates" in searched.text  # Person 10..19
+    names = re.findall(r"Person \d\d", by_name.text)
+    assert names == sorted(names)
+    assert bad_state.status_code == 400 and bad_sort.status_code == 400
+    assert "on track" in first_page.text
+    assert funnel.status_code == 200
+    assert funnel.headers["content-type"].startswith("image/svg+xml")
+    assert "<svg" in funnel.text and "Invited" in funnel.text
+    assert funnel.headers["content-security-policy"] == "default-src 'none'; style-src 'unsafe-inline'"
+    assert times.status_code == 200
+    assert '<span class="count">27</span> expired' in later.text
+    assert "breached" in later.text  # Zed's SLA (4-5 business days) has passed undecided
