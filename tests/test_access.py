@@ -45,7 +45,6 @@ ROUTES = [
     ("POST", "/recruiter/screens/999/import/999/confirm", RECRUITERS),
     ("GET", "/recruiter/invitations/999", RECRUITERS),
     ("POST", "/recruiter/invitations/999/withdraw", RECRUITERS),
-    ("GET", "/recruiter/screens/999/export?format=csv", RECRUITERS),
 ]
 ROLES = ["admin", "recruiter", "reviewer", "lead", None]
 
