@@ -15,7 +15,7 @@ from screen.cli import main
 from screen.clock import FrozenClock
 from screen.models import Prompt, Screen
 from screen.paths import PROMPTS_DIR
-from screen.prompts import check_library, sync_library
+from screen.prompts import AREAS, check_library, sync_library
 from screen.screens import get_screen
 from tests.factories import DATA, make_screen
 
@@ -26,6 +26,13 @@ def test_every_shipped_prompt_passes_the_check() -> None:
     result = check_library(PROMPTS_DIR)
 
     assert result.problems == []
+    assert len(result.prompts) >= 10
+    assert {p.area for p in result.prompts} == set(AREAS)
+    for prompt in result.prompts:
+        assert 30 <= prompt.duration_minutes <= 45, prompt.slug
+        assert sum(d.tradeoff for d in prompt.rubric.dimensions) >= 2, prompt.slug
+        keys = {e["key"] for e in prompt.exemplars}
+        assert {"strong", "fluent-but-weak"} <= keys, prompt.slug
     slugs = {p.slug for p in result.prompts}
     assert {"rag-support-assistant", "llm-serving-gpu-plan"} <= slugs
     rag = next(p for p in result.prompts if p.slug == "rag-support-assistant")
