@@ -1,13 +1,182 @@
-"""Placeholder: being built (issue 4)."""
+"""API keys for the ATS partner API: create, revoke, authenticate, and the admin page.
+
+A key is `sk_screen_` + 256 random bits. Only its SHA-256 is stored, with the
+first 12 characters as a prefix so an admin can tell keys apart; the raw key
+is shown once, on the page that creates it. A key is checked on every API call,
+so `last_used_at` is written at most once a minute rather than on every call.
+"""
 
 from __future__ import annotations
 
-from litestar import Controller
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
 
-from screen.auth import requires
-from screen.models import Role
+from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_201_CREATED, HTTP_303_SEE_OTHER
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from screen import audit
+from screen.auth import provide_user, requires
+from screen.errors import InputError, NotFoundError
+from screen.models import ApiKey, Role, User
+from screen.tokens import hash_token
+from screen.web import DB, AppClock, AppSettings
+
+KEY_PREFIX = "sk_screen_"
+PREFIX_CHARS = 12
+MAX_KEY_CHARS = 200
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+# Shown once: never let a browser or a proxy keep a copy of the page.
+NO_STORE = {"Cache-Control": "no-store"}
+
+Me = NamedDependency[User]
+
+
+def _clean_name(name: str) -> str:
+    name = " ".join(name.split())
+    if not 1 <= len(name) <= 200:
+        raise InputError(
+            "Name the key after who uses it (e.g. “Greenhouse production”), 1 to 200 characters.",
+            field="name",
+        )
+    return name
+
+
+async def create_api_key(
+    db: AsyncSession, name: str, user: User | None, now: datetime
+) -> tuple[ApiKey, str]:
+    """The new key row and the raw key, which exists nowhere else once this returns."""
+    raw = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey(
+        name=_clean_name(name),
+        prefix=raw[:PREFIX_CHARS],
+        key_hash=hash_token(raw),
+        created_at=now,
+        created_by_id=user.id if user else None,
+    )
+    db.add(key)
+    await db.flush()
+    audit.record(
+        db,
+        actor=audit.actor_of(user),
+        action="api_key.created",
+        subject_type="api_key",
+        subject_id=key.id,
+        now=now,
+        after={"name": key.name, "prefix": key.prefix},
+    )
+    return key, raw
+
+
+async def revoke(db: AsyncSession, key_id: int, user: User | None, now: datetime) -> ApiKey:
+    key = await db.get(ApiKey, key_id)
+    if key is None:
+        raise NotFoundError(f"No API key with id {key_id}.")
+    if key.revoked_at is not None:
+        return key  # a second click on Revoke changes nothing and is no error
+    key.revoked_at = now
+    audit.record(
+        db,
+        actor=audit.actor_of(user),
+        action="api_key.revoked",
+        subject_type="api_key",
+        subject_id=key.id,
+        now=now,
+        before={"name": key.name, "prefix": key.prefix, "revoked_at": None},
+        after={"name": key.name, "prefix": key.prefix, "revoked_at": now.isoformat()},
+    )
+    return key
+
+
+def looks_like_key(raw: str) -> bool:
+    # Cheap shape check before hashing and a database round trip.
+    return raw.startswith(KEY_PREFIX) and len(raw) <= MAX_KEY_CHARS
+
+
+async def authenticate(db: AsyncSession, raw: str, now: datetime) -> ApiKey | None:
+    """The active key behind `raw`, or None. The lookup is by SHA-256 of a 256-bit
+    secret, so comparing hashes in the database leaks nothing useful by timing."""
+    if not looks_like_key(raw):
+        return None
+    key = await db.scalar(
+        select(ApiKey).where(ApiKey.key_hash == hash_token(raw), ApiKey.revoked_at.is_(None))
+    )
+    if key is None:
+        return None
+    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
+        key.last_used_at = now
+    return key
+
+
+async def list_keys(db: AsyncSession) -> list[ApiKey]:
+    return list(
+        await db.scalars(select(ApiKey).order_by(ApiKey.revoked_at.is_not(None), ApiKey.id))
+    )
 
 
 class ApiKeyAdminController(Controller):
     path = "/admin/api-keys"
     guards = [requires(Role.ADMIN)]  # noqa: RUF012 - Litestar reads this class attribute
+    dependencies = {"me": Provide(provide_user, sync_to_thread=False)}  # noqa: RUF012
+    include_in_schema = False
+
+    async def _page(
+        self,
+        db: DB,
+        me: User,
+        base_url: str,
+        *,
+        error: str | None = None,
+        name: str = "",
+        created: tuple[ApiKey, str] | None = None,
+        status_code: int = 200,
+    ) -> Template:
+        return Template(
+            template_name="admin/api_keys.html",
+            context={
+                "me": me,
+                "base_url": base_url,
+                "keys": await list_keys(db),
+                "error": error,
+                "name": name,
+                "created": created[0] if created else None,
+                "raw_key": created[1] if created else None,
+            },
+            status_code=status_code,
+            headers=NO_STORE if created else None,
+        )
+
+    @get("/", name="admin:api-keys")
+    async def index(self, db: DB, me: Me, settings: AppSettings) -> Template:
+        return await self._page(db, me, settings.base_url)
+
+    @post("/", name="admin:api-keys:create", status_code=HTTP_201_CREATED)
+    async def create(
+        self,
+        request: Request[Any, Any, Any],
+        db: DB,
+        me: Me,
+        clock: AppClock,
+        settings: AppSettings,
+    ) -> Template:
+        form = await request.form()
+        name = str(form.get("name") or "")
+        try:
+            created = await create_api_key(db, name, me, clock.now())
+        except InputError as error:
+            return await self._page(
+                db, me, settings.base_url, error=error.message, name=name, status_code=400
+            )
+        return await self._page(
+            db, me, settings.base_url, created=created, status_code=HTTP_201_CREATED
+        )
+
+    @post("/{key_id:int}/revoke", name="admin:api-keys:revoke", status_code=HTTP_303_SEE_OTHER)
+    async def revoke_key(self, key_id: FromPath[int], db: DB, me: Me, clock: AppClock) -> Redirect:
+        await revoke(db, key_id, me, clock.now())
+        return Redirect(path="/admin/api-keys", status_code=HTTP_303_SEE_OTHER)

@@ -1,9 +1,409 @@
-"""Placeholder: being built (issue 4)."""
+"""The ATS partner API, in the shape of Greenhouse's Assessment Partner API.
+
+An applicant tracking system lists our screens (`list_tests`), sends one to a
+candidate (`send_test`: an ordinary invitation, so the email is queued the same
+way), and polls where the candidate stands (`test_status`). When the decision is
+final, `screen.signals` queues an `ats.completed` outbox event and the handler
+here sends a body-less PATCH to the callback URL the ATS gave, which is the ATS's
+cue to call `test_status` again.
+
+Every call authenticates with HTTP Basic: an API key (see `screen.api_keys`) as
+the username and an empty password. Errors are always JSON,
+`{"error": <code>, "message": <text>}`, whatever the client's Accept header:
+machines call this API, and curl sends `Accept: */*`.
+"""
 
 from __future__ import annotations
 
-from litestar import Controller
+import base64
+import binascii
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import httpx
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import HTTPException, SerializationException, ValidationException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import JSONBody, QueryParameter
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload, selectinload
+
+from screen import api_keys, audit, outbox
+from screen.clock import Clock
+from screen.errors import NotFoundError, ScreenError
+from screen.invitations import invite
+from screen.models import (
+    NOT_STARTED,
+    ApiKey,
+    AttemptState,
+    Decision,
+    Invitation,
+    OutboxEvent,
+    Screen,
+)
+from screen.screens import get_screen
+from screen.signals import ATS_COMPLETED
+from screen.web import DB, AppClock, AppSettings, redact
+from screen.webhooks import TIMEOUT_SECONDS, check_http_url
+
+if TYPE_CHECKING:
+    from screen.jobs import JobContext
+
+log = logging.getLogger(__name__)
+
+REALM = 'Basic realm="screen"'
+MAX_BODY_BYTES = 64 * 1024
+# Greenhouse shows these as the test's status; "complete" is the one it acts on.
+PARTNER_STATUS = {
+    AttemptState.INVITED: "sent",
+    AttemptState.OPENED: "sent",
+    AttemptState.STARTED: "started",
+    AttemptState.SUBMITTED: "submitted",
+    AttemptState.AUTO_SUBMITTED: "submitted",
+    AttemptState.IN_REVIEW: "submitted",
+    AttemptState.NEEDS_ADJUDICATION: "submitted",
+    AttemptState.PASSED: "complete",
+    AttemptState.FAILED: "complete",
+    AttemptState.EXPIRED: "expired",
+    AttemptState.WITHDRAWN: "withdrawn",
+}
+DECIDED = (AttemptState.PASSED, AttemptState.FAILED)
+
+
+class UnauthorizedError(ScreenError):
+    status_code = 401
+    code = "unauthorized"
+
+
+# --- Shapes (they are also the OpenAPI schema at /schema) ---------------------------------------
+
+
+@dataclass(frozen=True)
+class PartnerTest:
+    partner_test_id: str
+    partner_test_name: str
+
+
+class SendTestCandidate(msgspec.Struct):
+    """Greenhouse sends more (resume_url, greenhouse_profile_url, …); extra fields are ignored."""
+
+    first_name: str
+    last_name: str
+    email: str
+    phone_number: str | None = None
+    id: str | int | None = None
+
+
+class SendTestRequest(msgspec.Struct):
+    partner_test_id: str | int
+    candidate: SendTestCandidate
+    # Where to PATCH when the result is final; without it the ATS polls test_status.
+    url: str | None = None
+    application_id: str | int | None = None
+
+
+@dataclass(frozen=True)
+class SendTestResponse:
+    partner_interview_id: str
+
+
+@dataclass(frozen=True)
+class PartnerTestStatus:
+    partner_status: str
+    partner_profile_url: str
+    partner_score: float | None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ApiError:
+    error: str
+    message: str
+
+
+ERRORS = {
+    401: ResponseSpec(ApiError, description="No API key, a malformed one, or a revoked one."),
+}
+
+
+# --- Authentication ----------------------------------------------------------------------------
+
+
+def basic_username(header: str | None) -> str:
+    """The username of an HTTP Basic Authorization header whose password is empty."""
+    scheme, _, encoded = (header or "").strip().partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        raise UnauthorizedError(
+            "Authenticate with HTTP Basic: the API key as the username and an empty password."
+        )
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise UnauthorizedError("The Authorization header is not valid HTTP Basic.") from None
+    username, _, password = decoded.partition(":")
+    if password:
+        raise UnauthorizedError(
+            "Send the API key as the username with an empty password (`-u sk_screen_…:`)."
+        )
+    return username
+
+
+async def api_key_guard(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
+    """Every API route: a valid, unrevoked key, kept on the connection for the handler."""
+    raw = basic_username(connection.headers.get("authorization"))
+    clock: Clock = connection.app.state.clock
+    # Its own short transaction, like the session guard: it records last_used_at.
+    async with connection.app.state.sessionmaker() as db, db.begin():
+        key = await api_keys.authenticate(db, raw, clock.now())
+    if key is None:
+        raise UnauthorizedError("This API key is not valid or has been revoked.")
+    connection.state.api_key = key
+
+
+def provide_api_key(request: Request[Any, Any, Any]) -> ApiKey:
+    key: ApiKey | None = request.state.get("api_key")
+    if key is None:  # only reachable if a route forgot its guard: fail closed
+        raise UnauthorizedError("Authenticate with an API key.")
+    return key
+
+
+Key = NamedDependency[ApiKey]
+
+
+def _where(key: object) -> str:
+    # Litestar names the body itself "data"; a client knows it as the body.
+    return "body" if key in (None, "", "data") else str(key)
+
+
+def json_error(request: Request[Any, Any, Any], exc: Exception) -> Response[ApiError]:
+    """Errors on this API are JSON for any client, and a 401 says how to authenticate."""
+    if isinstance(exc, ScreenError):
+        status, code, message = exc.status_code, exc.code, exc.message
+    elif isinstance(exc, ValidationException):
+        status, code = 400, "invalid_input"
+        problems = [
+            f"{_where(item.get('key'))}: {item.get('message')}"
+            for item in (exc.extra if isinstance(exc.extra, list) else [])
+            if isinstance(item, dict)
+        ]
+        message = "; ".join(problems) or str(exc.detail)
+    elif isinstance(exc, HTTPException) and isinstance(exc.__cause__, SerializationException):
+        status, code = 400, "invalid_json"
+        message = f"The body is not valid JSON ({exc.detail})."
+    elif isinstance(exc, HTTPException) and exc.status_code < 500:
+        status, code, message = exc.status_code, "http_error", str(exc.detail)
+    else:
+        log.error(
+            "unhandled error on %s %s", request.method, redact(request.url.path), exc_info=exc
+        )
+        status, code, message = 500, "server_error", "Something went wrong on our side."
+    headers = {"WWW-Authenticate": REALM} if status == 401 else None
+    return Response(ApiError(code, message), status_code=status, headers=headers)
+
+
+# --- The API -----------------------------------------------------------------------------------
+
+
+def partner_test_name(screen: Screen) -> str:
+    return f"{screen.title} ({screen.prompt.title}, {screen.duration_minutes} min)"
+
+
+def _external_id(data: SendTestRequest) -> str | None:
+    # Keep what the ATS gave: its candidate id, else its application id.
+    for value in (data.candidate.id, data.application_id):
+        if value is not None and str(value).strip():
+            return str(value)
+    return None
+
+
+def partner_status(invitation: Invitation, now: datetime) -> str:
+    state = AttemptState(invitation.attempt.state)
+    # A lapsed link is expired as soon as it lapses, before the sweep marks it.
+    if state in NOT_STARTED and invitation.expires_at <= now:
+        return "expired"
+    return PARTNER_STATUS[state]
 
 
 class AtsController(Controller):
     path = "/api/ats"
+    guards = [api_key_guard]  # noqa: RUF012 - Litestar reads this class attribute
+    dependencies = {"key": Provide(provide_api_key, sync_to_thread=False)}  # noqa: RUF012
+    exception_handlers = {ScreenError: json_error, HTTPException: json_error, Exception: json_error}  # noqa: RUF012
+    tags = ["ATS partner API"]  # noqa: RUF012
+    request_max_body_size = MAX_BODY_BYTES
+
+    @get(
+        "/list_tests",
+        operation_id="list_tests",
+        name="ats:list-tests",
+        summary="List tests",
+        description=(
+            "The screens an ATS can send: every screen that is not archived. "
+            "`partner_test_id` is the screen id as a string."
+        ),
+        responses=ERRORS,
+    )
+    async def list_tests(self, db: DB, key: Key) -> list[PartnerTest]:
+        del key
+        screens = await db.scalars(
+            select(Screen)
+            .where(Screen.archived_at.is_(None))
+            .options(selectinload(Screen.prompt))
+            .order_by(Screen.id)
+        )
+        return [PartnerTest(str(screen.id), partner_test_name(screen)) for screen in screens]
+
+    @post(
+        "/send_test",
+        operation_id="send_test",
+        name="ats:send-test",
+        summary="Send a test to a candidate",
+        description=(
+            "Invites the candidate to the screen `partner_test_id` and queues the invitation "
+            "email. `url`, if given, receives a body-less PATCH when the result is final. "
+            "Returns the id to poll with `test_status`. 400 for a malformed body or email, "
+            "404 for an unknown test, 409 if the candidate is already invited to it or the "
+            "screen is archived."
+        ),
+        status_code=200,
+        responses={
+            **ERRORS,
+            400: ResponseSpec(ApiError, description="Malformed JSON or an invalid field."),
+            404: ResponseSpec(ApiError, description="No such test."),
+            409: ResponseSpec(ApiError, description="Already invited, or the screen is archived."),
+        },
+    )
+    async def send_test(
+        self,
+        data: JSONBody[SendTestRequest],
+        db: DB,
+        key: Key,
+        clock: AppClock,
+        settings: AppSettings,
+    ) -> SendTestResponse:
+        now = clock.now()
+        # Everything is checked before anything is written: a refusal leaves no trace.
+        callback = None
+        if data.url is not None:
+            callback = check_http_url(data.url, field="url", what="The callback url")
+        test_id = str(data.partner_test_id).strip()
+        if not test_id.isdigit():
+            raise NotFoundError(f"No test with partner_test_id {test_id[:50]!r}.")
+        try:
+            screen = await get_screen(db, int(test_id))
+        except NotFoundError:
+            raise NotFoundError(f"No test with partner_test_id {test_id!r}.") from None
+        candidate = data.candidate
+        new = await invite(
+            db,
+            screen,
+            name=f"{candidate.first_name} {candidate.last_name}",
+            email=candidate.email,
+            now=now,
+            base_url=settings.base_url,
+            secret_key=settings.secret_key,
+            external_id=_external_id(data),
+            created_by=f"api:{key.name}"[:200],
+        )
+        new.invitation.ats_callback_url = callback
+        audit.record(
+            db,
+            actor=f"api_key:{key.id}:{key.prefix}",
+            action="invitation.created",
+            subject_type="invitation",
+            subject_id=new.invitation.id,
+            now=now,
+            after={
+                "screen_id": screen.id,
+                "external_id": new.invitation.external_id,
+                "ats_callback_url": callback,
+            },
+        )
+        return SendTestResponse(str(new.invitation.id))
+
+    @get(
+        "/test_status",
+        operation_id="test_status",
+        name="ats:test-status",
+        summary="Where a candidate stands",
+        description=(
+            "`partner_status` is `sent`, `started`, `submitted` (waiting for or in review), "
+            "`complete` (decided), `expired` or `withdrawn`. Once complete, `partner_score` "
+            "is the weighted rubric score and `metadata` holds the outcome (`pass`/`fail`), "
+            "its explanation, the per-dimension means and whether a lead adjudicated."
+        ),
+        responses={**ERRORS, 404: ResponseSpec(ApiError, description="No such interview.")},
+    )
+    async def test_status(
+        self,
+        db: DB,
+        key: Key,
+        clock: AppClock,
+        settings: AppSettings,
+        partner_interview_id: Annotated[
+            str,
+            QueryParameter(description="The id send_test returned.", max_length=50),
+        ],
+    ) -> PartnerTestStatus:
+        del key
+        raw = partner_interview_id.strip()
+        invitation = None
+        if raw.isdigit():
+            invitation = await db.scalar(
+                select(Invitation)
+                .where(Invitation.id == int(raw))
+                .options(joinedload(Invitation.attempt))
+            )
+        if invitation is None:
+            raise NotFoundError(f"No interview with partner_interview_id {raw!r}.")
+        attempt = invitation.attempt
+        metadata: dict[str, Any] = {"state": attempt.state}
+        score = None
+        if attempt.state in DECIDED:
+            decision = await db.scalar(select(Decision).where(Decision.attempt_id == attempt.id))
+            if decision is not None:
+                score = round(decision.weighted_score, 2)
+                metadata |= {
+                    "outcome": decision.outcome,
+                    "explanation": decision.explanation,
+                    "dimension_means": decision.dimension_means,
+                    "adjudicated": decision.adjudicated_by_id is not None,
+                    "decided_at": (decision.adjudicated_at or decision.decided_at).isoformat(),
+                }
+        return PartnerTestStatus(
+            partner_status=partner_status(invitation, clock.now()),
+            partner_profile_url=f"{settings.base_url}/recruiter/invitations/{invitation.id}",
+            partner_score=score,
+            metadata=metadata,
+        )
+
+
+# --- The completion callback -------------------------------------------------------------------
+
+
+class CallbackFailedError(Exception):
+    """The ATS did not answer the PATCH with a 2xx; raised so the outbox retries."""
+
+
+@outbox.handles(ATS_COMPLETED)
+async def notify_ats(ctx: JobContext, event: OutboxEvent) -> None:
+    """PATCH the ATS's callback URL, with no body: it means "the result is ready, fetch it".
+
+    Jobs run at least once, so the PATCH may be sent twice; that is harmless, the
+    ATS just reads test_status again and gets the same answer.
+    """
+    url = str(event.payload["url"])
+    async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client:
+        response = await client.patch(url)
+    if not response.is_success:
+        raise CallbackFailedError(
+            f"the ATS answered HTTP {response.status_code} to the completion PATCH"
+        )

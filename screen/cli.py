@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,6 +15,7 @@ from screen import migrate
 from screen.clock import SystemClock
 from screen.db import create_engine, create_sessionmaker
 from screen.errors import ScreenError
+from screen.observability import configure_logging
 from screen.paths import PROMPTS_DIR
 from screen.prompts import check_library, sync_library
 from screen.settings import Settings, SettingsError, load_settings
@@ -51,9 +51,11 @@ def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable
 @click.group()
 def main() -> None:
     """Screen: timed written technical screens with blind, rubric-based reviews."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    try:
+        production = load_settings().production
+    except SettingsError:
+        production = False  # the command itself reports the problem
+    configure_logging(Settings(production=production))
 
 
 @main.group()
@@ -317,26 +319,78 @@ def users_list() -> None:
         click.echo(line)
 
 
-def _serve(settings: Settings, host: str, port: int, banner: list[str]) -> None:
+def _serve(settings: Settings, host: str, port: int, banner: list[str], workers: int = 1) -> None:
     import uvicorn
 
     from screen.app import create_app
 
-    app = create_app(settings, migrate_on_start=True)
     for line in banner:
         click.echo(line)
     sys.stdout.flush()
     # No access log: every candidate URL carries the candidate's secret link token.
-    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True, access_log=False)
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": "info",
+        "proxy_headers": True,
+        "access_log": False,
+        "timeout_graceful_shutdown": 20,
+        "log_config": None,
+    }
+    if workers > 1:
+        # Several processes each build the app from the environment (screen.asgi).
+        asyncio.run(_migrate(settings))
+        uvicorn.run("screen.asgi:create", factory=True, workers=workers, **options)
+    else:
+        uvicorn.run(create_app(settings, migrate_on_start=True), **options)
+
+
+async def _migrate(settings: Settings) -> None:
+    engine = create_engine(settings.database_url)
+    try:
+        await migrate.upgrade(engine)
+    finally:
+        await engine.dispose()
 
 
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-def serve(host: str, port: int) -> None:
-    """Run the web server (migrations applied on start; jobs run in the same process)."""
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Web processes (each with its own database pool).",
+)
+def serve(host: str, port: int, workers: int) -> None:
+    """Run the web server (migrations applied on start). Jobs run in this process unless
+    SCREEN_REDIS_URL is set, in which case `screen worker` runs them."""
     settings = _settings()
-    _serve(settings, host, port, [f"Screen serving on http://{host}:{port}"])
+    _serve(settings, host, port, [f"Screen serving on http://{host}:{port}"], workers)
+
+
+@main.command("worker")
+def worker() -> None:
+    """Run an arq worker: emails, webhooks, the ATS callback, deadlines, reminders, the relay."""
+    from arq.worker import run_worker
+
+    from screen.worker import WorkerSettings, redis_settings
+
+    settings = _settings()
+    if not settings.redis_url:
+        raise click.ClickException(
+            "SCREEN_REDIS_URL is not set: without Redis, `screen serve` runs the jobs itself."
+        )
+    run_worker(WorkerSettings, redis_settings=redis_settings(settings.redis_url))  # type: ignore[arg-type]
+
+
+DEMO_CSV = """name,email,external_id,accommodation
+Grace Hopper,grace.hopper@example.com,ats-1001,
+Alan Turing,alan.turing@example.com,ats-1002,1.5
+Katherine Johnson,katherine.johnson@example.com,ats-1003,
+Not An Email,not-an-email,ats-1004,
+"""
 
 
 @main.command("demo")
@@ -360,6 +414,12 @@ def demo(host: str, port: int) -> None:
     if links.started_link:
         banner.append(f"  Candidate link (already started):    {links.started_link}")
     banner.append(f"  Staff sign-in:                       {base}/signin")
+    banner.append(
+        f"  Recruiter dashboard:                 {base}/recruiter/screens/{links.screen_id}"
+    )
+    sample = Path("demo-candidates.csv")
+    sample.write_text(DEMO_CSV, encoding="utf-8")
+    banner.append(f"  Sample CSV to upload:                {sample.resolve()}")
     for account in links.accounts:
         banner.append(f"    {account.role:<9} {account.email:<28} password: {account.password}")
     banner += [
@@ -368,3 +428,65 @@ def demo(host: str, port: int) -> None:
         "",
     ]
     _serve(settings, host, port, banner)
+
+
+@main.command("export")
+@click.option("--screen", "screen_id", type=int, required=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "xlsx", "json"]),
+    default="csv",
+    show_default=True,
+    help="json is one object per line.",
+)
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False, writable=True),
+    default=None,
+    help="File to write (default: stdout for csv and json; required for xlsx).",
+)
+def export_command(screen_id: int, fmt: str, output: Path | None) -> None:
+    """Export a screen's results; the export is recorded in the audit log (actor `cli`)."""
+    from contextlib import AbstractContextManager, aclosing, nullcontext
+    from typing import BinaryIO
+
+    from screen.exports import export_stream, start_export
+
+    if fmt == "xlsx" and output is None:
+        raise click.UsageError("XLSX is a binary file: give --output PATH.")
+    settings = _settings()
+    now = SystemClock().now()
+
+    async def run(sink: BinaryIO) -> int:
+        engine = create_engine(settings.database_url)
+        try:
+            await migrate.upgrade(engine)
+            sessionmaker = create_sessionmaker(engine)
+            async with sessionmaker() as db, db.begin():
+                plan = await start_export(db, screen_id, fmt, actor="cli", now=now)
+            async with aclosing(export_stream(sessionmaker, plan, fmt)) as chunks:
+                async for chunk in chunks:
+                    sink.write(chunk)
+            return plan.rows
+        finally:
+            await engine.dispose()
+
+    # Written beside the target and renamed when complete, so a failed export never
+    # leaves a file that looks finished.
+    partial = output.with_name(output.name + ".part") if output else None
+    target: AbstractContextManager[BinaryIO] = (
+        partial.open("wb") if partial else nullcontext(sys.stdout.buffer)
+    )
+    try:
+        with target as sink:
+            rows = asyncio.run(run(sink))
+        if output and partial:
+            partial.replace(output)
+    except ScreenError as error:
+        raise click.ClickException(error.message) from None
+    finally:
+        if partial:
+            partial.unlink(missing_ok=True)
+    where = str(output) if output else "stdout"
+    click.echo(f"Exported {rows} row(s) of screen {screen_id} as {fmt} to {where}.", err=True)

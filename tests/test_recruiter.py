@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -53,27 +52,41 @@ async def test_a_recruiter_creates_a_screen_and_invites_a_candidate(
         form = await client.get("/recruiter/screens/new")
         prompt_id = re.search(r'<option value="(\d+)"', form.text)
         assert prompt_id
-        bad = await post_form(client, "/recruiter/screens", {"prompt_id": prompt_id.group(1),
-                                                             "title": " ", "reminder_hours": "48"})
+        bad = await post_form(
+            client,
+            "/recruiter/screens",
+            {"prompt_id": prompt_id.group(1), "title": " ", "reminder_hours": "48"},
+        )
         created = await post_form(
             client,
             "/recruiter/screens",
-            {"prompt_id": prompt_id.group(1), "title": "Platform engineers, Q1",
-             "duration_minutes": "35", "link_valid_days": "5", "reviews_required": "2",
-             "sla_business_days": "4", "reminder_hours": "24, 72"},
+            {
+                "prompt_id": prompt_id.group(1),
+                "title": "Platform engineers, Q1",
+                "duration_minutes": "35",
+                "link_valid_days": "5",
+                "reviews_required": "2",
+                "sla_business_days": "4",
+                "reminder_hours": "24, 72",
+            },
             follow_redirects=False,
         )
         dashboard = await client.get(created.headers["location"])
         invited = await post_form(
             client,
             created.headers["location"] + "/invitations",
-            {"name": "Noor Haddad", "email": "noor@example.com", "external_id": "app-77",
-             "accommodation": "1.25"},
+            {
+                "name": "Noor Haddad",
+                "email": "noor@example.com",
+                "external_id": "app-77",
+                "accommodation": "1.25",
+            },
             follow_redirects=False,
         )
         candidate_page = await client.get(invited.headers["location"])
         duplicate = await post_form(
-            client, created.headers["location"] + "/invitations",
+            client,
+            created.headers["location"] + "/invitations",
             {"name": "Noor again", "email": "NOOR@example.com"},
         )
     finally:
@@ -86,7 +99,11 @@ async def test_a_recruiter_creates_a_screen_and_invites_a_candidate(
     assert "SLA 4 business days" in dashboard.text
     screen = await db.scalar(select(Screen).where(Screen.title == "Platform engineers, Q1"))
     assert screen is not None
-    assert (screen.duration_minutes, screen.link_valid_days, screen.reminder_hours) == (35, 5, [72, 24])
+    assert (screen.duration_minutes, screen.link_valid_days, screen.reminder_hours) == (
+        35,
+        5,
+        [72, 24],
+    )
     assert invited.status_code == 303
     assert "Noor Haddad" in candidate_page.text and "app-77" in candidate_page.text
     assert duplicate.status_code == 409
@@ -97,7 +114,7 @@ async def test_a_recruiter_creates_a_screen_and_invites_a_candidate(
 CSV_OK = (
     "name,email,external_id,accommodation\n"
     "Ada Lovelace,ada@example.com,gh-1,\n"
-    "=HYPERLINK(\"http://evil\"),formula@example.com,,1.5\n"
+    '=HYPERLINK("http://evil"),formula@example.com,,1.5\n'
     "Bad Email,not-an-email,,\n"
     "Ada Again,ADA@example.com,,\n"
     "Slow Reader,slow@example.com,,4\n"
@@ -122,8 +139,9 @@ async def test_a_csv_is_checked_row_by_row_before_anything_is_written(
         invitations_after_preview = await count(db, Invitation)
         import_id = re.search(r"/import/(\d+)/confirm", preview.text)
         assert import_id, preview.text
-        confirmed = await post_form(client, f"{path}/import/{import_id.group(1)}/confirm",
-                                    follow_redirects=False)
+        confirmed = await post_form(
+            client, f"{path}/import/{import_id.group(1)}/confirm", follow_redirects=False
+        )
         again = await post_form(client, f"{path}/import/{import_id.group(1)}/confirm")
     finally:
         await client.__aexit__(None, None, None)
@@ -188,8 +206,14 @@ async def test_invitation_actions_resend_extend_accommodate_and_withdraw(
     app: Litestar, db: AsyncSession, clock: FrozenClock, settings: Settings
 ) -> None:
     candidate = await make_candidate(db, settings, clock.now())
-    submitted = await make_submitted(db, settings, clock.now(), screen=candidate.screen,
-                                     name="Sub Mitted", email="sub@example.com")
+    submitted = await make_submitted(
+        db,
+        settings,
+        clock.now(),
+        screen=candidate.screen,
+        name="Sub Mitted",
+        email="sub@example.com",
+    )
     invitation_id = candidate.invitation_id
     client = await recruiter_client(app, db, clock)
     base = f"/recruiter/invitations/{invitation_id}"
@@ -203,7 +227,9 @@ async def test_invitation_actions_resend_extend_accommodate_and_withdraw(
         expired_resend = await post_form(client, f"{base}/resend")
         extended = await post_form(client, f"{base}/extend", {"days": "3"})
         bad_days = await post_form(client, f"{base}/extend", {"days": "99"})
-        async with AsyncTestClient(app=app.state.make_app(), base_url="http://testserver.local") as candidate_browser:
+        async with AsyncTestClient(
+            app=app.state.make_app(), base_url="http://testserver.local"
+        ) as candidate_browser:
             link_works = await candidate_browser.get(candidate.path)
             withdrawn = await post_form(client, f"{base}/withdraw", follow_redirects=False)
             link_gone = await candidate_browser.get(candidate.path)
@@ -233,16 +259,30 @@ async def test_invitation_actions_resend_extend_accommodate_and_withdraw(
     assert states[submitted.invitation_id] == AttemptState.WITHDRAWN
     assert await count(db, Review) == 0  # its open review slots were closed
     actions = set(await db.scalars(select(AuditEvent.action)))
-    assert {"invitation.resend", "invitation.extend", "invitation.accommodation",
-            "invitation.withdraw"} <= actions
+    assert {
+        "invitation.resend",
+        "invitation.extend",
+        "invitation.accommodation",
+        "invitation.withdraw",
+    } <= actions
 
 
 async def test_reminders_go_out_before_expiry_once_each_and_never_after_a_start(
-    runner: InProcessRunner, db: AsyncSession, clock: FrozenClock, settings: Settings, mail_dir: Path
+    runner: InProcessRunner,
+    db: AsyncSession,
+    clock: FrozenClock,
+    settings: Settings,
+    mail_dir: Path,
 ) -> None:
     waiting = await make_candidate(db, settings, clock.now(), name="Wanda Waiting")
-    starter = await make_candidate(db, settings, clock.now(), screen=waiting.screen,
-                                   name="Stan Starter", email="stan@example.com")
+    starter = await make_candidate(
+        db,
+        settings,
+        clock.now(),
+        screen=waiting.screen,
+        name="Stan Starter",
+        email="stan@example.com",
+    )
     from screen import attempts
 
     stan = await db.get(Attempt, starter.invitation.attempt.id)
@@ -271,7 +311,9 @@ async def test_reminders_go_out_before_expiry_once_each_and_never_after_a_start(
     assert len(again) == 1
     assert len(second) == 2
     assert len(after_expiry) == 2
-    sent = list(await db.scalars(select(ReminderSent.hours_before).order_by(ReminderSent.hours_before)))
+    sent = list(
+        await db.scalars(select(ReminderSent.hours_before).order_by(ReminderSent.hours_before))
+    )
     assert sent == [24, 48]
 
 
@@ -280,11 +322,18 @@ async def test_the_dashboard_counts_filters_sorts_and_pages(
 ) -> None:
     screen = await make_screen(db, clock.now())
     for index in range(27):
-        await make_candidate(db, settings, clock.now(), screen=screen, name=f"Person {index:02d}",
-                             email=f"p{index}@example.com")
+        await make_candidate(
+            db,
+            settings,
+            clock.now(),
+            screen=screen,
+            name=f"Person {index:02d}",
+            email=f"p{index}@example.com",
+        )
         clock.advance(minutes=1)
-    await make_submitted(db, settings, clock.now(), screen=screen, name="Zed Submitted",
-                         email="zed@example.com")
+    await make_submitted(
+        db, settings, clock.now(), screen=screen, name="Zed Submitted", email="zed@example.com"
+    )
     client = await recruiter_client(app, db, clock)
     path = f"/recruiter/screens/{screen.id}"
     try:
@@ -316,7 +365,9 @@ async def test_the_dashboard_counts_filters_sorts_and_pages(
     assert funnel.status_code == 200
     assert funnel.headers["content-type"].startswith("image/svg+xml")
     assert "<svg" in funnel.text and "Invited" in funnel.text
-    assert funnel.headers["content-security-policy"] == "default-src 'none'; style-src 'unsafe-inline'"
+    assert (
+        funnel.headers["content-security-policy"] == "default-src 'none'; style-src 'unsafe-inline'"
+    )
     assert times.status_code == 200
     assert '<span class="count">27</span> expired' in later.text
     assert "breached" in later.text  # Zed's SLA (4-5 business days) has passed undecided

