@@ -29,6 +29,7 @@ from screen.exports import ExportController
 from screen.jobs import InProcessRunner, JobContext, JobQueue
 from screen.mail import Mailer, mailer_for
 from screen.observability import healthz, metrics, readyz, request_id_middleware
+from screen.outbox_admin import OutboxAdminController
 from screen.paths import STATIC_DIR
 from screen.recruiter_pages import RecruiterController
 from screen.rendering import create_environment
@@ -105,6 +106,7 @@ def create_app(
             ExportController,
             WebhookAdminController,
             ApiKeyAdminController,
+            OutboxAdminController,
             AtsController,
             create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
         ],

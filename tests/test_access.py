@@ -59,6 +59,8 @@ ROUTES = [
     ("GET", "/admin/api-keys", ADMINS),
     ("POST", "/admin/api-keys", ADMINS),
     ("POST", "/admin/api-keys/999/revoke", ADMINS),
+    ("GET", "/admin/outbox", ADMINS),
+    ("POST", "/admin/outbox/999/retry", ADMINS),
 ]
 ROLES = ["admin", "recruiter", "reviewer", "lead", None]
 
@@ -89,7 +91,7 @@ def test_the_route_table_covers_every_guarded_route(app: Litestar) -> None:
         # Compare route shapes: every path parameter becomes {}.
         path = path.split("?")[0].rstrip("/") or "/"
         path = re.sub(r"\{[^}]+\}", "{}", path)
-        return re.sub(r"/(999|funnel\.svg|withdraw|disable|enable)(?=/|$)", "/{}", path)
+        return re.sub(r"/(999|funnel\.svg|withdraw|disable|enable|retry)(?=/|$)", "/{}", path)
 
     table = {(method, shape(path)) for method, path, _ in ROUTES}
     assert {(m, shape(p)) for m, p in guarded} <= table

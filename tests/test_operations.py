@@ -1,0 +1,331 @@
+"""Operations: metrics, request ids, JSON logs, readiness, the admin outbox, and a web
+process killed in the middle of an autosave storm."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from screen.app import create_app
+from screen.clock import FrozenClock
+from screen.models import Attempt, OutboxEvent, OutboxStatus
+from screen.observability import configure_logging
+from screen.settings import Settings
+from tests.factories import make_candidate, make_user
+from tests.smtp import free_port
+from tests.staff import post_form, sign_in
+
+Client = AsyncTestClient[Litestar]
+
+
+async def test_metrics_report_requests_by_route_and_the_state_of_things(
+    client: Client, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    candidate = await make_candidate(db, settings, clock.now())
+    await client.get(candidate.path)
+
+    response = await client.get("/metrics")
+
+    assert response.status_code == 200
+    text = response.text
+    assert 'screen_attempts{state="opened"} 1.0' in text
+    assert 'screen_outbox_events{status="pending"} 1.0' in text
+    assert "screen_review_queue_waiting 0.0" in text
+    assert 'route="/s/{token}"' in text
+    assert candidate.token not in text
+
+
+async def test_metrics_can_require_a_bearer_token(settings: Settings, clock: FrozenClock) -> None:
+    app = create_app(
+        replace(settings, metrics_token="scrape-me-please"), clock=clock, run_jobs=False
+    )
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
+        refused = await client.get("/metrics")
+        allowed = await client.get("/metrics", headers={"Authorization": "Bearer scrape-me-please"})
+
+    assert refused.status_code == 401
+    assert allowed.status_code == 200
+
+
+async def test_every_response_carries_a_request_id(client: Client) -> None:
+    fresh = await client.get("/healthz")
+    kept = await client.get("/healthz", headers={"X-Request-ID": "abc123-from-the-proxy"})
+    refused = await client.get("/healthz", headers={"X-Request-ID": "bad id\nwith newline"})
+
+    assert len(fresh.headers["x-request-id"]) == 32
+    assert kept.headers["x-request-id"] == "abc123-from-the-proxy"
+    assert refused.headers["x-request-id"] != "bad id\nwith newline"
+
+
+def test_production_logs_are_json_lines_with_the_request_id(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from screen.observability import request_id_var
+
+    configure_logging(Settings(production=True))
+    token = request_id_var.set("req-42-abcdef")
+    try:
+        logging.getLogger("screen.test").warning("something happened")
+    finally:
+        request_id_var.reset(token)
+        logging.getLogger().handlers.clear()
+
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    entry = json.loads(line)
+    assert entry["message"] == "something happened"
+    assert entry["request_id"] == "req-42-abcdef"
+    assert entry["level"] == "warning"
+
+
+async def test_an_admin_sees_dead_events_and_retries_them(
+    client: Client, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    await make_candidate(db, settings, clock.now())
+    await db.execute(
+        update(OutboxEvent).values(status=OutboxStatus.DEAD, tries=10, last_error="SMTP refused")
+    )
+    await db.commit()
+    admin = await make_user(db, clock.now(), "admin")
+    await sign_in(client, admin.email)
+    [event_id] = list(await db.scalars(select(OutboxEvent.id)))
+
+    page = await client.get("/admin/outbox")
+    retried = await post_form(client, f"/admin/outbox/{event_id}/retry", follow_redirects=False)
+    again = await post_form(client, f"/admin/outbox/{event_id}/retry")
+
+    assert "SMTP refused" in page.text
+    assert retried.status_code == 303
+    assert again.status_code == 409
+    event = await db.scalar(select(OutboxEvent).execution_options(populate_existing=True))
+    assert event is not None
+    assert (event.status, event.tries) == (OutboxStatus.PENDING, 0)
+
+
+class TcpProxy:
+    """A loopback TCP proxy we can cut and restore, standing in for a database outage.
+
+    It runs its own event loop in a thread: the test client serves the app from
+    another loop, and the test's own loop is busy waiting for the client.
+    """
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = free_port()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.server: asyncio.Server | None = None
+        self.writers: list[asyncio.StreamWriter] = []
+
+    def _call(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=10)
+
+    def start(self) -> None:
+        async def start() -> None:
+            self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+
+        self._call(start())
+
+    def stop(self) -> None:
+        async def stop() -> None:
+            if self.server:
+                self.server.close()
+                self.server = None
+            for writer in self.writers:
+                writer.close()
+            self.writers.clear()
+
+        self._call(stop())
+
+    def close(self) -> None:
+        self.stop()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
+        self.writers += [writer, upstream_writer]
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(ConnectionError, OSError):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            dst.close()
+
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+
+
+async def test_readyz_follows_the_database_without_a_restart(
+    settings: Settings, clock: FrozenClock
+) -> None:
+    url = make_url(settings.database_url)
+    if url.get_backend_name() != "postgresql":
+        pytest.skip("an unreachable database is a network condition: PostgreSQL only")
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    proxy.start()
+    proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    app = create_app(replace(settings, database_url=proxied), clock=clock, run_jobs=False)
+    try:
+        async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
+            up = await client.get("/readyz")
+            proxy.stop()
+            down = await client.get("/readyz")
+            alive = await client.get("/healthz")
+            proxy.start()  # the database is reachable again at the same address
+            back = await client.get("/readyz")
+    finally:
+        proxy.close()
+
+    assert up.status_code == 200 and up.json() == {"database": "ok"}
+    assert down.status_code == 503 and down.json()["database"] != "ok"
+    assert alive.status_code == 200
+    assert back.status_code == 200, back.text
+
+
+def test_every_acknowledged_autosave_survives_a_killed_web_process(tmp_path: Path) -> None:
+    """SIGKILL the server in the middle of concurrent autosaves; then every save that got a
+    200 must be in the database (an unacknowledged one may or may not be)."""
+    database = tmp_path / "storm.db"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCREEN_")}
+    env.update(
+        SCREEN_DATABASE_URL=f"sqlite+aiosqlite:///{database}",
+        SCREEN_SECRET_KEY="storm-secret-key-0123456789",
+        SCREEN_BASE_URL=f"http://127.0.0.1:{port}",
+        SCREEN_MAIL_DIR=str(tmp_path / "mail"),
+        SCREEN_PROMPTS_DIR=str(Path(__file__).parent / "data" / "prompts"),
+    )
+    links = []
+    for index in range(8):
+        if index == 0:
+            subprocess.run(
+                [sys.executable, "-m", "screen", "prompts", "sync"],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "screen",
+                    "screens",
+                    "create",
+                    "--prompt",
+                    "sample-decision",
+                    "--title",
+                    "Storm",
+                ],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "screen",
+                "invite",
+                "--screen",
+                "1",
+                "--name",
+                f"S {index}",
+                "--email",
+                f"s{index}@example.com",
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        links.append(out.strip().splitlines()[-1].removeprefix(f"http://127.0.0.1:{port}"))
+
+    server = subprocess.Popen(
+        [sys.executable, "-m", "screen", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    acknowledged: dict[str, tuple[int, str]] = {}
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            with contextlib.suppress(httpx.TransportError):
+                httpx.get(base + "/healthz", timeout=1)
+                break
+            time.sleep(0.05)
+        for link in links:
+            httpx.post(base + link + "/start", timeout=5)
+
+        async def storm(link: str, stop_at: float) -> None:
+            revision = 0
+            async with httpx.AsyncClient(base_url=base, timeout=5) as client:
+                n = 0
+                while time.monotonic() < stop_at:
+                    text = f"{link} save {n} " + "x" * 1500
+                    try:
+                        reply = await client.post(
+                            link + "/draft",
+                            json={"revision": revision, "answer": text},
+                            headers={"Accept": "application/json"},
+                        )
+                    except httpx.TransportError:
+                        return
+                    if reply.status_code == 200:
+                        revision = reply.json()["revision"]
+                        acknowledged[link] = (revision, text)
+                    n += 1
+
+        async def main() -> None:
+            stop_at = time.monotonic() + 30
+            tasks = [asyncio.create_task(storm(link, stop_at)) for link in links]
+            await asyncio.sleep(1.5)
+            server.send_signal(signal.SIGKILL)
+            await asyncio.gather(*tasks)
+
+        asyncio.run(main())
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            server.kill()
+        server.wait(timeout=10)
+
+    assert len(acknowledged) == len(links) and all(r > 0 for r, _ in acknowledged.values())
+
+    async def stored() -> dict[int, tuple[int, str]]:
+        from screen.db import create_engine, create_sessionmaker
+
+        engine = create_engine(env["SCREEN_DATABASE_URL"])
+        async with create_sessionmaker(engine)() as db:
+            rows = await db.execute(select(Attempt.invitation_id, Attempt.revision, Attempt.draft))
+            result = {row[0]: (row[1], row[2]) for row in rows}
+        await engine.dispose()
+        return result
+
+    in_database = asyncio.run(stored())
+    for index, link in enumerate(links):
+        acked_revision, acked_text = acknowledged[link]
+        revision, draft = in_database[index + 1]
+        # The last acknowledged save is there, or one more that committed as the process died.
+        assert revision in (acked_revision, acked_revision + 1), (link, revision, acked_revision)
+        if revision == acked_revision:
+            assert draft == acked_text
