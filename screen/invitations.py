@@ -158,8 +158,9 @@ def queue_email(db: AsyncSession, invitation: Invitation, kind: str, now: dateti
 async def send_invitation_email(ctx: JobContext, event: OutboxEvent) -> dict[str, Any]:
     """Send an invitation or a reminder; the payload returned (no link) replaces the stored one.
 
-    Run twice, it sends the same message (same Message-ID) twice: SMTP offers no
-    exactly-once, so the outbox keeps the window to the moment between send and commit.
+    The event is marked done in the same instant the SMTP server accepts the message
+    (the mailer's commit point), so a re-run after a crash repeats an email only if
+    the worker died while the server was accepting it; see `screen.mail`.
     """
     async with ctx.sessionmaker() as db:
         invitation = await db.scalar(
@@ -190,8 +191,9 @@ async def send_invitation_email(ctx: JobContext, event: OutboxEvent) -> dict[str
         to=str(Address(invitation.candidate_name, addr_spec=invitation.candidate_email)),
         message_id=f"<{template}-{invitation.id}-event-{event.id}@screen.local>",
     )
-    await ctx.mailer.send(message)
-    return {"invitation_id": invitation.id, "sent_to": invitation.candidate_email}
+    done_payload = {"invitation_id": invitation.id, "sent_to": invitation.candidate_email}
+    await ctx.mailer.send(message, commit_point=outbox.DoneMarker(ctx, event.id, done_payload))
+    return done_payload
 
 
 async def get_invitation(db: AsyncSession, invitation_id: int) -> Invitation:

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from screen.db import is_postgres
@@ -81,6 +81,40 @@ async def claim_due(db: AsyncSession, now: datetime, limit: int = RELAY_BATCH) -
     return [event.id for event in events]
 
 
+class DoneMarker:
+    """Marks an event done from inside its handler, at the instant its effect becomes final
+    (an email's final dot): `prepare` runs the UPDATE in an open transaction, `commit`
+    sends the COMMIT. See `screen.mail._CommitPointSMTP` for why the split matters."""
+
+    def __init__(self, ctx: JobContext, event_id: int, payload: dict[str, Any] | None) -> None:
+        self.ctx = ctx
+        self.event_id = event_id
+        self.payload = payload
+        self._session: AsyncSession | None = None
+
+    async def prepare(self) -> None:
+        self._session = self.ctx.sessionmaker()
+        values: dict[str, Any] = {"status": OutboxStatus.DONE, "done_at": self.ctx.clock.now()}
+        if self.payload is not None:
+            values["payload"] = self.payload
+        await self._session.execute(
+            update(OutboxEvent).where(OutboxEvent.id == self.event_id).values(**values)
+        )
+
+    async def commit(self) -> None:
+        if self._session is not None:
+            try:
+                await self._session.commit()
+            finally:
+                await self._session.close()
+                self._session = None
+
+    async def abort(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
 def job_id(event: OutboxEvent | int, tries: int = 0) -> str:
     event_id = event if isinstance(event, int) else event.id
     return f"outbox-{event_id}-{tries}"
@@ -90,6 +124,7 @@ async def deliver(ctx: JobContext, event_id: int) -> str:
     """Run one event's handler and record the outcome; returns the resulting status."""
     async with ctx.sessionmaker() as db:
         event = await db.get(OutboxEvent, event_id)
+        # A second run of a finished event (arq runs jobs at least once) does nothing.
         if event is None or event.status in (OutboxStatus.DONE, OutboxStatus.DEAD):
             return event.status if event else "missing"
         handler = HANDLERS.get(event.kind)
