@@ -24,6 +24,7 @@ from screen.mail import Mailer
 from screen.settings import Settings
 
 log = logging.getLogger(__name__)
+MAX_RELAY_BATCHES = 100
 
 
 class JobQueue(Protocol):
@@ -45,13 +46,20 @@ async def deliver_outbox_event(ctx: JobContext, event_id: int) -> str:
 
 
 async def relay_outbox(ctx: JobContext) -> int:
-    async with ctx.sessionmaker() as db, db.begin():
-        due = await outbox.claim_due(db, ctx.clock.now())
-    for event_id in due:
-        await ctx.queue.enqueue(
-            "deliver_outbox_event", job_id=outbox.job_id(event_id), event_id=event_id
-        )
-    return len(due)
+    """Hand every due outbox row to the queue, a batch per transaction, until none is left
+    (so a burst of 5,000 invitations is not throttled to one batch per relay tick)."""
+    relayed = 0
+    for _ in range(MAX_RELAY_BATCHES):
+        async with ctx.sessionmaker() as db, db.begin():
+            due = await outbox.claim_due(db, ctx.clock.now())
+        for event_id in due:
+            await ctx.queue.enqueue(
+                "deliver_outbox_event", job_id=outbox.job_id(event_id), event_id=event_id
+            )
+        relayed += len(due)
+        if len(due) < outbox.RELAY_BATCH:
+            break
+    return relayed
 
 
 async def sweep_deadlines(ctx: JobContext) -> int:
