@@ -69,3 +69,17 @@ def decision_time_svg(days: list[float]) -> str:
     chart.x_labels = [label for label, _ in bins]
     chart.add("Decisions", [count for _, count in bins])
     return str(chart.render(is_unicode=True))
+
+
+def alpha_svg(values: list[tuple[str, float | None]]) -> str:
+    """Alpha per rubric dimension; 0.667 and 0.800 are the thresholds the page explains."""
+    chart = pygal.HorizontalBar(
+        **{
+            **_config("Krippendorff's alpha (ordinal) per dimension"),
+            "range": (-0.2, 1.0),
+            "height": 80 + 40 * len(values),
+        }
+    )
+    chart.x_labels = [label for label, _ in values]
+    chart.add("alpha", [round(v, 3) if v is not None else None for _, v in values])
+    return str(chart.render(is_unicode=True))

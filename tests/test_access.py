@@ -33,6 +33,7 @@ ROUTES = [
     ("POST", "/review/999", REVIEWERS),
     ("POST", "/review/999/decline", REVIEWERS),
     ("GET", "/lead", LEADS),
+    ("GET", "/lead/agreement", LEADS),
     ("GET", "/lead/attempts/999", LEADS),
     ("POST", "/lead/attempts/999/adjudicate", LEADS),
     ("POST", "/lead/reviews/999/reopen", LEADS),

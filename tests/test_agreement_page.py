@@ -1,0 +1,110 @@
+"""The lead's agreement page on real reviews: figures with the attempts they rest on."""
+
+from __future__ import annotations
+
+import re
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reviewers.rubric import rubric_from_dict
+from screen import decisions, reviews
+from screen.clock import FrozenClock
+from screen.models import Review, User
+from screen.settings import Settings
+from tests.factories import make_screen, make_submitted, make_user
+from tests.staff import sign_in
+
+DIMENSIONS = ("latency_vs_cost", "accuracy_vs_speed", "failure_modes", "first_week")
+
+
+async def score(db: AsyncSession, reviewer: User, levels: list[int], clock: FrozenClock) -> None:
+    review_id = await reviews.claim_next(db, reviewer, clock.now())
+    assert review_id is not None
+    review = await db.get(Review, review_id)
+    assert review is not None
+    form = reviews.ScoreForm(
+        levels=dict(zip(DIMENSIONS, levels, strict=True)),
+        evidence=dict.fromkeys(DIMENSIONS, "Evidence pointing at the answer's numbers."),
+        recommendation="yes" if sum(levels) >= 10 else "no",
+    )
+    await reviews.submit(db, review, reviewer, RUBRIC, form, clock.now())
+    await decisions.decide_if_ready(db, review.attempt_id, clock.now())
+    await db.commit()
+
+
+RUBRIC = None  # filled from the synced prompt below
+
+
+async def test_the_lead_sees_alpha_per_dimension_with_its_attempt_count(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    global RUBRIC
+    screen = await make_screen(db, clock.now())
+    await db.commit()
+    RUBRIC = rubric_from_dict(screen.prompt.rubric)
+    first = await make_user(db, clock.now(), "reviewer", email="ana@staff.example", name="Ana")
+    second = await make_user(db, clock.now(), "reviewer", email="ben@staff.example", name="Ben")
+    lead = await make_user(db, clock.now(), "lead", email="lea@staff.example")
+    patterns = [[1, 2, 3, 4], [2, 2, 3, 3], [4, 4, 3, 1], [3, 3, 2, 2]]
+    for index in range(12):
+        await make_submitted(
+            db,
+            settings,
+            clock.now(),
+            screen=screen,
+            name=f"C {index}",
+            email=f"c{index}@example.com",
+        )
+        levels = patterns[index % 4]
+        await score(db, first, levels, clock)
+        # Ben agrees with Ana except one level higher on the last dimension.
+        await score(db, second, [*levels[:3], min(4, levels[3] + 1)], clock)
+
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
+        await sign_in(client, lead.email)
+        index_page = await client.get("/lead/agreement")
+        page = await client.get("/lead/agreement?prompt=sample-decision")
+        bad = await client.get("/lead/agreement?screen=abc")
+
+    assert "sample-decision" in index_page.text
+    assert page.status_code == 200
+    assert "Trade-off: latency vs cost" in page.text
+    assert re.search(r"<td>1\.000</td>", page.text)  # perfect agreement on the first dimension
+    assert "reliable" in page.text
+    assert "<td>12</td>" in page.text  # attempts behind each figure
+    assert "Ana" in page.text and "Ben" in page.text
+    # Ben is one level higher on 9 of the 48 shared ratings: severity +9/48 = +0.19, Ana -0.19.
+    assert "+0.19" in page.text and "-0.19" in page.text
+    assert bad.status_code == 400
+
+
+async def test_below_the_minimum_the_page_says_not_enough_data(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    global RUBRIC
+    screen = await make_screen(db, clock.now())
+    await db.commit()
+    RUBRIC = rubric_from_dict(screen.prompt.rubric)
+    first = await make_user(db, clock.now(), "reviewer", email="ana@staff.example")
+    second = await make_user(db, clock.now(), "reviewer", email="ben@staff.example")
+    lead = await make_user(db, clock.now(), "lead", email="lea@staff.example")
+    for index in range(3):
+        await make_submitted(
+            db,
+            settings,
+            clock.now(),
+            screen=screen,
+            name=f"C {index}",
+            email=f"c{index}@example.com",
+        )
+        await score(db, first, [1, 2, 3, 4], clock)
+        await score(db, second, [2, 2, 3, 4], clock)
+
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
+        await sign_in(client, lead.email)
+        page = await client.get("/lead/agreement?prompt=sample-decision")
+
+    assert page.text.count("not enough data") >= 5
+    assert "<td>3</td>" in page.text
