@@ -22,6 +22,7 @@ from screen.agreement_pages import AgreementController
 from screen.api_keys import ApiKeyAdminController
 from screen.ats_api import AtsController
 from screen.auth import SignInController, SignInRequiredError
+from screen.calibration_pages import CalibrationController, CalibrationWaiverController
 from screen.candidate import CandidateController
 from screen.clock import Clock, SystemClock
 from screen.db import create_engine, create_sessionmaker
@@ -104,6 +105,8 @@ def create_app(
             ReviewController,
             LeadController,
             AgreementController,
+            CalibrationController,
+            CalibrationWaiverController,
             RecruiterController,
             ExportController,
             WebhookAdminController,

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reviewers.rubric import rubric_from_dict
-from screen import attempts, reviews
+from screen import attempts, calibration, reviews
 from screen.accounts import create_user
 from screen.decisions import decide_if_ready
 from screen.invitations import invite
@@ -204,8 +204,14 @@ async def _score(
 async def _seed_reviews(
     db: AsyncSession, screen: Screen, staff: dict[str, User], now: datetime
 ) -> None:
-    """Alan's answer decided (pass), Barbara's waiting for adjudication, the rest queued."""
+    """Alan's answer decided (pass), Barbara's waiting for adjudication, the rest queued.
+
+    The second reviewer and the lead start calibrated (a lead's waiver); the first
+    reviewer does not, so the demo shows the calibration gate on their first visit."""
     second, lead = staff["reviewer2@demo.screen"], staff["lead@demo.screen"]
+    slug = (await db.get(Prompt, screen.prompt_id)).slug  # type: ignore[union-attr]
+    for reviewer in (second, lead):
+        await calibration.waive(db, lead, reviewer, slug, "Demo: calibrated before the demo.", now)
     await _score(db, second, 3, "yes", now - timedelta(hours=20))
     await _score(db, lead, 3, "yes", now - timedelta(hours=19))
     await _score(db, second, 4, "strong_yes", now - timedelta(hours=18))

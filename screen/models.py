@@ -115,6 +115,10 @@ class Screen(Base):
     sla_business_days: Mapped[int] = mapped_column(Integer, default=5)
     # Hours before link expiry at which a candidate who has not started is reminded.
     reminder_hours: Mapped[list[int]] = mapped_column(JSON, default=lambda: [48, 24])
+    # Share of rubric dimensions a reviewer must score within one level of the experts on a
+    # calibration exemplar before live submissions of this prompt; None turns the gate off.
+    # (No column default: None must stay None, and create_screen supplies the 0.8.)
+    calibration_threshold: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -273,9 +277,46 @@ class Review(Base):
     recommendation: Mapped[str | None] = mapped_column(String(20))
     saved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Copied from the screen when the slot opens, so claiming can gate on calibration
+    # with one indexed lookup; None means no calibration is required.
+    prompt_slug: Mapped[str | None] = mapped_column(String(100))
+    calibration_threshold: Mapped[float | None] = mapped_column(Float)
 
     attempt: Mapped[Attempt] = relationship(lazy="raise")
     reviewer: Mapped[User | None] = relationship(lazy="raise")
+
+
+class CalibrationAttempt(Base):
+    """A reviewer's blind scoring of one calibration exemplar; never part of a decision."""
+
+    __tablename__ = "calibration_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    prompt_id: Mapped[int] = mapped_column(ForeignKey("prompts.id"))
+    prompt_slug: Mapped[str] = mapped_column(String(100))
+    exemplar_key: Mapped[str] = mapped_column(String(100))
+    levels: Mapped[dict[str, int]] = mapped_column(JSON)
+    within_one: Mapped[int] = mapped_column(Integer)
+    dimensions: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReviewerCalibration(Base):
+    """A reviewer's best calibration share on a prompt, or a lead's waiver."""
+
+    __tablename__ = "reviewer_calibrations"
+    __table_args__ = (
+        UniqueConstraint("reviewer_id", "prompt_slug", name="uq_reviewer_calibrations_pair"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    prompt_slug: Mapped[str] = mapped_column(String(100))
+    share: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    waived_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    waiver_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class ReviewDecline(Base):

@@ -169,6 +169,7 @@ class ReviewController(Controller):
             context={
                 "me": me,
                 "overview": overview,
+                "calibrate": await reviews.prompts_needing_calibration(db, me, clock.now()),
                 "now": clock.now(),
                 "empty": request.query_params.get("empty") == "1",
             },

@@ -30,6 +30,7 @@ from screen.errors import ConflictError, InputError, NotFoundError
 from screen.models import (
     Attempt,
     Invitation,
+    Prompt,
     Review,
     ReviewDecline,
     ReviewStatus,
@@ -54,17 +55,20 @@ async def open_slots(db: AsyncSession, attempt_ids: Sequence[int], now: datetime
     if not attempt_ids:
         return 0
     rows = await db.execute(
-        select(Attempt.id, Attempt.submitted_at, Invitation.created_at, Screen)
+        select(Attempt.id, Attempt.submitted_at, Invitation.created_at, Screen, Prompt)
         .join(Invitation, Attempt.invitation_id == Invitation.id)
         .join(Screen, Invitation.screen_id == Screen.id)
+        .join(Prompt, Screen.prompt_id == Prompt.id)
         .where(
             Attempt.id.in_(attempt_ids),
             ~exists().where(Review.attempt_id == Attempt.id),
         )
     )
     created = 0
-    for attempt_id, submitted_at, invited_at, screen in rows:
+    for attempt_id, submitted_at, invited_at, screen, prompt in rows:
         due = add_business_days(invited_at, screen.sla_business_days)
+        # Calibration needs exemplars to calibrate on; a prompt without them gates nobody.
+        threshold = screen.calibration_threshold if prompt.exemplars else None
         for slot in range(1, screen.reviews_required + 1):
             db.add(
                 Review(
@@ -73,6 +77,8 @@ async def open_slots(db: AsyncSession, attempt_ids: Sequence[int], now: datetime
                     status=ReviewStatus.OPEN,
                     due_at=due,
                     queued_at=submitted_at or now,
+                    prompt_slug=prompt.slug,
+                    calibration_threshold=threshold,
                 )
             )
             created += 1
@@ -87,6 +93,10 @@ _PICK = """
                       WHERE m.attempt_id = r.attempt_id AND m.reviewer_id = :reviewer)
       AND NOT EXISTS (SELECT 1 FROM review_declines d
                       WHERE d.attempt_id = r.attempt_id AND d.reviewer_id = :reviewer)
+      AND (r.calibration_threshold IS NULL
+           OR EXISTS (SELECT 1 FROM reviewer_calibrations c
+                      WHERE c.reviewer_id = :reviewer AND c.prompt_slug = r.prompt_slug
+                        AND c.share >= r.calibration_threshold))
     ORDER BY r.status, r.due_at, r.queued_at, r.id
     LIMIT 1
 """
@@ -366,3 +376,21 @@ async def other_reviews(db: AsyncSession, review: Review) -> list[Review]:
             .order_by(Review.slot)
         )
     )
+
+
+async def prompts_needing_calibration(db: AsyncSession, reviewer: User, now: datetime) -> list[str]:
+    """Prompts with waiting slots this reviewer may not take until calibrated."""
+    rows = await db.execute(
+        text(
+            """
+            SELECT DISTINCT r.prompt_slug FROM reviews r
+            WHERE r.status = 'open' AND r.calibration_threshold IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM reviewer_calibrations c
+                              WHERE c.reviewer_id = :reviewer AND c.prompt_slug = r.prompt_slug
+                                AND c.share >= r.calibration_threshold)
+            ORDER BY r.prompt_slug
+            """
+        ),
+        {"reviewer": reviewer.id},
+    )
+    return [slug for (slug,) in rows]

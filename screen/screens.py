@@ -24,6 +24,7 @@ async def create_screen(
     link_valid_days: int = 7,
     reviews_required: int | None = None,
     sla_business_days: int = 5,
+    calibration_threshold: float | None = 0.8,
 ) -> Screen:
     if prompt_version is None:
         prompt = await latest_version(db, prompt_slug)
@@ -40,8 +41,14 @@ async def create_screen(
     duration = prompt.duration_minutes if duration_minutes is None else duration_minutes
     reviews = reviews_required or int(prompt.rubric["decision"].get("reviews_required", 2))
     title = _check(title, duration, prompt, link_valid_days, reviews, sla_business_days)
+    if calibration_threshold is not None and not 0.0 < calibration_threshold <= 1.0:
+        raise InputError(
+            "Calibration threshold must be a share from 0 to 1 (e.g. 0.8).",
+            field="calibration_threshold",
+        )
     screen = Screen(
         title=title,
+        calibration_threshold=calibration_threshold,
         prompt_id=prompt.id,
         duration_minutes=duration,
         link_valid_days=link_valid_days,

@@ -27,6 +27,8 @@ async def make_screen(
     assert not library.problems, library.problems
     await sync_library(db, library.prompts, now)
     options.setdefault("prompt_slug", SAMPLE_SLUG)
+    # Calibration has its own tests; elsewhere reviewers go straight to live submissions.
+    options.setdefault("calibration_threshold", None)
     options.setdefault("title", "Backend engineer, autumn")
     return await create_screen(db, now=now, **options)  # type: ignore[arg-type]
 
