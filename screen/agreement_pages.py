@@ -30,6 +30,7 @@ from reviewers.agreement import (
     reviewer_stats,
 )
 from reviewers.rubric import Rubric, rubric_from_dict
+from screen import outcomes
 from screen.auth import LEADS, provide_user, requires
 from screen.charts import alpha_svg
 from screen.errors import InputError, NotFoundError
@@ -170,5 +171,7 @@ class AgreementController(Controller):
                 "view": view,
                 "slug": slug,
                 "screen_id": screen_id,
+                "outcomes": await outcomes.outcome_table(db, slug) if slug else None,
+                "outcome_names": outcomes.OUTCOMES,
             },
         )

@@ -34,7 +34,7 @@ from litestar.params import JSONBody, QueryParameter
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
-from screen import api_keys, audit, outbox
+from screen import api_keys, audit, outbox, outcomes
 from screen.clock import Clock
 from screen.errors import NotFoundError, ScreenError
 from screen.invitations import invite
@@ -385,8 +385,48 @@ class AtsController(Controller):
             metadata=metadata,
         )
 
+    @post(
+        "/outcome",
+        operation_id="record_outcome",
+        name="ats:outcome",
+        summary="Record what happened next",
+        description=(
+            "Tells Screen what the hiring pipeline decided after the screen: `outcome` is "
+            "one of `advanced`, `offer`, `hired`, `rejected_later`, `withdrew`. Leads see "
+            "how the screen's pass/fail relates to these outcomes."
+        ),
+        status_code=200,
+        responses={
+            **ERRORS,
+            400: ResponseSpec(ApiError, description="Malformed JSON or an unknown outcome."),
+            404: ResponseSpec(ApiError, description="No such interview."),
+        },
+    )
+    async def record_outcome(
+        self, data: JSONBody[OutcomeRequest], db: DB, key: Key, clock: AppClock
+    ) -> OutcomeResponse:
+        raw = str(data.partner_interview_id).strip()
+        invitation = await db.get(Invitation, int(raw)) if raw.isdigit() and len(raw) < 10 else None
+        if invitation is None:
+            raise NotFoundError(f"No interview with partner_interview_id {raw[:50]!r}.")
+        await outcomes.record_outcome(
+            db, invitation, data.outcome, data.note, f"api:{key.name}", clock.now()
+        )
+        return OutcomeResponse(partner_interview_id=raw, outcome=data.outcome)
+
 
 # --- The completion callback -------------------------------------------------------------------
+
+
+class OutcomeRequest(msgspec.Struct):
+    partner_interview_id: str
+    outcome: str
+    note: str = ""
+
+
+class OutcomeResponse(msgspec.Struct):
+    partner_interview_id: str
+    outcome: str
 
 
 class CallbackFailedError(Exception):

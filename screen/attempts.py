@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Update, case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from screen import reviews
+from screen import reviews, similar_answers
 from screen.errors import (
     AlreadySubmittedError,
     InputError,
@@ -291,6 +291,7 @@ async def submitted(db: AsyncSession, attempt_ids: list[int], now: datetime) -> 
     if not attempt_ids:
         return
     await reviews.open_slots(db, attempt_ids, now)
+    similar_answers.queue_check(db, attempt_ids, now)
     rows = await db.execute(
         select(Attempt, Invitation)
         .join(Invitation, Attempt.invitation_id == Invitation.id)

@@ -319,6 +319,47 @@ class ReviewerCalibration(Base):
     waiver_reason: Mapped[str | None] = mapped_column(Text)
 
 
+class AnswerBand(Base):
+    """One LSH band hash of a submitted answer: equal hashes make candidate near-copies."""
+
+    __tablename__ = "answer_bands"
+    __table_args__ = (Index("ix_answer_bands_lookup", "prompt_slug", "band", "hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"), index=True)
+    prompt_slug: Mapped[str] = mapped_column(String(100))
+    band: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(16))
+
+
+class SimilarityMatch(Base):
+    """A confirmed near-copy of an answer: another submission or a calibration exemplar."""
+
+    __tablename__ = "similarity_matches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"), index=True)
+    other_kind: Mapped[str] = mapped_column(String(20))  # "attempt" or "exemplar"
+    other_attempt_id: Mapped[int | None] = mapped_column(ForeignKey("attempts.id"))
+    other_key: Mapped[str | None] = mapped_column(String(100))
+    score: Mapped[float] = mapped_column(Float)
+    passages: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    found_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CandidateOutcome(Base):
+    """What happened next for a candidate, recorded by a recruiter or the ATS."""
+
+    __tablename__ = "candidate_outcomes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invitation_id: Mapped[int] = mapped_column(ForeignKey("invitations.id"), index=True)
+    outcome: Mapped[str] = mapped_column(String(30))
+    note: Mapped[str | None] = mapped_column(Text)
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class ReviewDecline(Base):
     """A reviewer stepped away from an attempt (conflict of interest or other reason)."""
 

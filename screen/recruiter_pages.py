@@ -16,7 +16,7 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from screen import audit, charts, csv_import, invitations, pipeline, screens
+from screen import audit, charts, csv_import, invitations, outcomes, pipeline, screens
 from screen.auth import RECRUITERS, provide_user, requires
 from screen.errors import InputError, NotFoundError
 from screen.models import Attempt, Decision, Invitation, Prompt, Screen, User
@@ -424,6 +424,8 @@ class RecruiterController(Controller):
                 "decision": decision,
                 "now": clock.now(),
                 "expired": invitation.expires_at <= clock.now(),
+                "outcome": await outcomes.latest_outcome(db, invitation.id),
+                "outcome_choices": outcomes.OUTCOMES,
             },
         )
 
@@ -457,6 +459,16 @@ class RecruiterController(Controller):
             await invitations.set_accommodation(db, invitation, _float(form, "accommodation"), now)
         elif action == "withdraw":
             await invitations.withdraw(db, invitation, now)
+        elif action == "outcome":
+            await outcomes.record_outcome(
+                db,
+                invitation,
+                str(form.get("outcome") or ""),
+                str(form.get("note") or ""),
+                audit.actor_of(me),
+                now,
+            )
+            return _see_other(f"/recruiter/invitations/{invitation.id}")
         else:
             raise NotFoundError("No such action.")
         audit.record(

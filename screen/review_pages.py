@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from reviewers.rubric import Rubric, rubric_from_dict
-from screen import attempts, decisions, reviews
+from screen import attempts, decisions, reviews, similar_answers
 from screen.auth import LEADS, REVIEWERS, provide_user, requires
 from screen.errors import InputError, NotFoundError
 from screen.models import (
@@ -89,6 +89,50 @@ def minutes_used(attempt: Attempt) -> float | None:
     return round((end - attempt.started_at).total_seconds() / 60, 1)
 
 
+CONTEXT_CHARS = 120
+
+
+@dataclass(frozen=True)
+class Excerpt:
+    before: str
+    passage: str
+    after: str
+
+
+def _excerpt(text: str, start: int, end: int) -> Excerpt:
+    return Excerpt(
+        ("…" if start > CONTEXT_CHARS else "") + text[max(0, start - CONTEXT_CHARS) : start],
+        text[start:end],
+        text[end : end + CONTEXT_CHARS] + ("…" if end + CONTEXT_CHARS < len(text) else ""),
+    )
+
+
+async def similar_answer_context(db: DB, attempt: Attempt, secret_key: str) -> list[dict[str, Any]]:
+    """Matches as reviewers see them: the other side anonymous, passages side by side."""
+    prompt = attempt.invitation.screen.prompt
+    exemplars = {e["key"]: e for e in prompt.exemplars or []}
+    shown = []
+    for match in await similar_answers.matches_for(db, attempt.id):
+        if match.other_kind == "attempt" and match.other_attempt_id is not None:
+            other_text = await db.scalar(
+                select(Attempt.final_answer).where(Attempt.id == match.other_attempt_id)
+            )
+            label = reviews.anonymous_label(secret_key, match.other_attempt_id)
+        else:
+            other_text = exemplars.get(match.other_key or "", {}).get("answer", "")
+            label = f"calibration example “{match.other_key}”"
+        mine = attempt.final_answer or ""
+        pairs = [
+            (
+                _excerpt(mine, p["a_start"], p["a_end"]),
+                _excerpt(other_text or "", p["b_start"], p["b_end"]),
+            )
+            for p in match.passages
+        ]
+        shown.append({"label": label, "score": match.score, "pairs": pairs})
+    return shown
+
+
 def minutes_allowed(attempt: Attempt) -> float:
     allowed = attempts.allowed_time(attempt.invitation.screen, attempt.invitation)
     return round(allowed.total_seconds() / 60, 1)
@@ -133,6 +177,7 @@ async def _review_page(
             "minutes_allowed": minutes_allowed(attempt),
             "ended_by": attempt.ended_by,
             "integrity": await integrity_summary(db, attempt.id),
+            "similar": await similar_answer_context(db, attempt, secret_key),
             "rubric": rubric,
             "form": form,
             "errors": errors or [],

@@ -156,6 +156,7 @@ async def test_every_api_route_refuses_a_call_without_a_valid_key(
         "/api/ats/list_tests",
         "/api/ats/send_test",
         "/api/ats/test_status",
+        "/api/ats/outcome",
     }
     for key, response in results.items():
         assert response.status_code == 401, key

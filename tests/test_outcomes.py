@@ -1,0 +1,130 @@
+"""Outcome feedback: recruiters record what happened next; leads see it against pass/fail."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reviewers.rubric import Rubric, rubric_from_dict
+from screen import decisions, reviews
+from screen.clock import FrozenClock
+from screen.models import AuditEvent, Review, User
+from screen.settings import Settings
+from tests.factories import make_screen, make_submitted, make_user
+from tests.staff import post_form, sign_in
+
+KEYS = ("latency_vs_cost", "accuracy_vs_speed", "failure_modes", "first_week")
+
+
+async def decide(db: AsyncSession, reviewers: list[User], level: int, clock: FrozenClock) -> None:
+    for reviewer in reviewers:
+        review_id = await reviews.claim_next(db, reviewer, clock.now())
+        review = await db.get(Review, review_id)
+        assert review is not None
+        screen_rubric = RUBRIC_OBJ
+        assert screen_rubric is not None
+        form = reviews.ScoreForm(
+            levels=dict.fromkeys(KEYS, level),
+            evidence=dict.fromkeys(KEYS, "Evidence pointing at the answer's numbers."),
+            recommendation="yes" if level >= 3 else "no",
+        )
+        await reviews.submit(db, review, reviewer, screen_rubric, form, clock.now())
+        await decisions.decide_if_ready(db, review.attempt_id, clock.now())
+        await db.commit()
+
+
+RUBRIC_OBJ: Rubric | None = None
+
+
+async def test_outcomes_are_recorded_and_compared_with_the_decision(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    global RUBRIC_OBJ
+    screen = await make_screen(db, clock.now())
+    await db.commit()
+    RUBRIC_OBJ = rubric_from_dict(screen.prompt.rubric)
+    first = await make_user(db, clock.now(), "reviewer", email="r1@staff.example")
+    second = await make_user(db, clock.now(), "reviewer", email="r2@staff.example")
+    recruiter = await make_user(db, clock.now(), "recruiter", email="rec@staff.example")
+    lead = await make_user(db, clock.now(), "lead", email="lead@staff.example")
+    passed = await make_submitted(
+        db, settings, clock.now(), screen=screen, name="Pat Pass", email="pat@example.com"
+    )
+    await decide(db, [first, second], 4, clock)
+    failed = await make_submitted(
+        db, settings, clock.now(), screen=screen, name="Fay Fail", email="fay@example.com"
+    )
+    await decide(db, [first, second], 1, clock)
+
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
+        await sign_in(client, recruiter.email)
+        await client.get(f"/recruiter/invitations/{passed.invitation_id}")
+        ok = await post_form(
+            client,
+            f"/recruiter/invitations/{passed.invitation_id}/outcome",
+            {"outcome": "hired", "note": "Joined the platform team"},
+            follow_redirects=False,
+        )
+        await post_form(
+            client,
+            f"/recruiter/invitations/{failed.invitation_id}/outcome",
+            {"outcome": "rejected_later"},
+        )
+        bad = await post_form(
+            client,
+            f"/recruiter/invitations/{failed.invitation_id}/outcome",
+            {"outcome": "promoted"},
+        )
+        page = await client.get(f"/recruiter/invitations/{passed.invitation_id}")
+    async with AsyncTestClient(
+        app=app.state.make_app(), base_url="http://testserver.local"
+    ) as client:
+        await sign_in(client, lead.email)
+        agreement = await client.get("/lead/agreement?prompt=sample-decision")
+
+    assert ok.status_code == 303
+    assert bad.status_code == 400
+    assert "hired" in page.text and "Joined the platform team" in page.text
+    assert "Screen decision and what happened next" in agreement.text
+    assert "<td>100%</td>" in agreement.text  # the passed candidate was hired
+    assert "<td>0%</td>" in agreement.text  # the failed one was rejected later
+    events = list(
+        await db.scalars(select(AuditEvent.action).where(AuditEvent.action == "outcome.recorded"))
+    )
+    assert len(events) == 2
+
+
+async def test_the_ats_records_an_outcome_through_the_api(
+    client: AsyncTestClient[Litestar], db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    from screen.api_keys import create_api_key
+    from tests.factories import make_candidate
+
+    admin = await make_user(db, clock.now(), "admin")
+    _, raw_key = await create_api_key(db, "Greenhouse", admin, clock.now())
+    await db.commit()
+    candidate = await make_candidate(db, settings, clock.now())
+    url = "/api/ats/outcome"
+
+    ok = await client.post(
+        url,
+        json={"partner_interview_id": str(candidate.invitation_id), "outcome": "offer"},
+        auth=(raw_key, ""),
+    )
+    unknown = await client.post(
+        url, json={"partner_interview_id": "999999", "outcome": "offer"}, auth=(raw_key, "")
+    )
+    bad = await client.post(
+        url,
+        json={"partner_interview_id": str(candidate.invitation_id), "outcome": "promoted"},
+        auth=(raw_key, ""),
+    )
+    anonymous = await client.post(url, json={"partner_interview_id": "1", "outcome": "offer"})
+
+    assert ok.status_code == 200
+    assert ok.json() == {"partner_interview_id": str(candidate.invitation_id), "outcome": "offer"}
+    assert unknown.status_code == 404
+    assert bad.status_code == 400
+    assert anonymous.status_code == 401
