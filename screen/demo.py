@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
+import yaml
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,7 +16,7 @@ from screen import attempts, calibration, reviews
 from screen.accounts import create_user
 from screen.decisions import decide_if_ready
 from screen.invitations import invite
-from screen.models import Attempt, Invitation, Prompt, Review, Screen, User
+from screen.models import Attempt, Invitation, Prompt, Review, ReviewStatus, Screen, User
 from screen.paths import PROMPTS_DIR
 from screen.prompts import check_library, sync_library
 from screen.screens import create_screen, get_screen
@@ -78,6 +81,7 @@ async def prepare_demo(db: AsyncSession, settings: Settings, now: datetime) -> D
         screen = await create_screen(db, prompt_slug=slug, title=DEMO_SCREEN_TITLE, now=now)
         started_link = await _seed_states(db, screen, settings, now)
         await _seed_reviews(db, screen, staff, now)
+        await _seed_signal_quality(db, screen, staff, settings, now)
     else:
         screen = await get_screen(db, screen_id)
     count = await db.scalar(select(func.count()).select_from(Screen)) or 0
@@ -216,3 +220,108 @@ async def _seed_reviews(
     await _score(db, lead, 3, "yes", now - timedelta(hours=19))
     await _score(db, second, 4, "strong_yes", now - timedelta(hours=18))
     await _score(db, lead, 2, "no", now - timedelta(hours=17))
+
+
+def _library_answers(prompts_dir: Path) -> list[str]:
+    """Distinct, realistic answers for the agreement demo: the library's own exemplars."""
+    answers = []
+    for path in sorted(prompts_dir.glob("*.exemplars.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        answers += [e["answer"] for e in data.get("exemplars", []) if e.get("answer")]
+    return answers
+
+
+def _paraphrase(text: str, share: float, seed: int) -> str:
+    """A planted near-copy: a share of the words swapped for fillers at seeded positions."""
+    words = text.split(" ")
+    rng = random.Random(seed)  # noqa: S311 - demo data, not security
+    for index in rng.sample(range(len(words)), int(share * len(words))):
+        words[index] = rng.choice(("really", "quite", "largely", "simply", "mostly"))
+    return " ".join(words)
+
+
+async def _seed_signal_quality(
+    db: AsyncSession,
+    screen: Screen,
+    staff: dict[str, User],
+    settings: Settings,
+    now: datetime,
+) -> None:
+    """Twelve answers scored by two reviewers (so the agreement page has figures) and a
+    planted near-copy of the first, waiting at the front of the queue."""
+    answers = _library_answers(settings.prompts_dir or PROMPTS_DIR)[:12]
+    if len(answers) < 12:
+        return
+    second, lead = staff["reviewer2@demo.screen"], staff["lead@demo.screen"]
+    rubric = rubric_from_dict((await db.get(Prompt, screen.prompt_id)).rubric)  # type: ignore[union-attr]
+    rng = random.Random(2026)  # noqa: S311 - demo data, not security
+    for index, answer in enumerate(answers):
+        when = now - timedelta(days=20 - index)
+        new = await invite(
+            db,
+            screen,
+            name=f"Sample Candidate {index + 1:02d}",
+            email=f"sample{index + 1:02d}@example.com",
+            now=when - timedelta(hours=3),
+            base_url=settings.base_url,
+            secret_key=settings.secret_key,
+        )
+        await attempts.start(db, new.attempt, new.invitation, screen, when - timedelta(hours=1))
+        await attempts.submit(
+            db,
+            new.attempt.id,
+            0,
+            answer,
+            when - timedelta(minutes=20),
+            grace_seconds=settings.grace_seconds,
+            max_bytes=settings.answer_max_bytes,
+        )
+        base = 1 + (index * 7) % 4  # spread the demo answers over the scale
+        for reviewer in (second, lead):
+            # Hand the slot to this reviewer directly: claim order would pick older answers.
+            review = await db.scalar(
+                select(Review)
+                .where(Review.attempt_id == new.attempt.id, Review.status == ReviewStatus.OPEN)
+                .limit(1)
+            )
+            if review is None:
+                continue
+            review.reviewer_id = reviewer.id
+            review.status = ReviewStatus.CLAIMED
+            review.claimed_at = when
+            review.lease_expires_at = when + timedelta(minutes=30)
+            await db.flush()
+            levels = {
+                d.key: min(4, max(1, base + rng.choice((0, 0, 0, 1, -1))))
+                for d in rubric.dimensions
+            }
+            mean = sum(levels.values()) / len(levels)
+            form = reviews.ScoreForm(
+                levels=levels,
+                evidence={
+                    d.key: f"Demo evidence for {d.name}: see the answer's plan and numbers."
+                    for d in rubric.dimensions
+                },
+                recommendation="yes" if mean >= 2.5 else "no",
+            )
+            await reviews.submit(db, review, reviewer, rubric, form, when)
+        await decide_if_ready(db, new.attempt.id, when)
+    planted = await invite(
+        db,
+        screen,
+        name="Planted Copy",
+        email="planted.copy@example.com",
+        now=now - timedelta(days=6),
+        base_url=settings.base_url,
+        secret_key=settings.secret_key,
+    )
+    await attempts.start(db, planted.attempt, planted.invitation, screen, now - timedelta(hours=2))
+    await attempts.submit(
+        db,
+        planted.attempt.id,
+        0,
+        _paraphrase(answers[0], 0.3, seed=7),
+        now - timedelta(hours=1, minutes=30),
+        grace_seconds=settings.grace_seconds,
+        max_bytes=settings.answer_max_bytes,
+    )
