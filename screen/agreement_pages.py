@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from litestar import Controller, Request, get
+from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.response import Template
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_303_SEE_OTHER
 from sqlalchemy import func, select
 
 from reviewers.agreement import (
@@ -30,21 +31,22 @@ from reviewers.agreement import (
     reviewer_stats,
 )
 from reviewers.rubric import Rubric, rubric_from_dict
-from screen import outcomes
+from screen import outcomes, similar_answers
 from screen.auth import LEADS, provide_user, requires
-from screen.charts import alpha_svg
+from screen.charts import alpha_svg, trend_svg
 from screen.errors import InputError, NotFoundError
 from screen.models import (
     Attempt,
     Decision,
     Invitation,
+    LeakedAnswer,
     Prompt,
     Review,
     ReviewStatus,
     Screen,
     User,
 )
-from screen.web import DB
+from screen.web import DB, AppClock
 
 Me = NamedDependency[User]
 
@@ -58,6 +60,7 @@ class AgreementView:
     decisions: int
     adjudicated: int
     chart: str
+    trend_chart: str
 
 
 async def _ratings(
@@ -131,8 +134,15 @@ async def build_view(db: DB, *, slug: str | None, screen_id: int | None) -> Agre
         trend=trend,
         decisions=sum(decided.values()),
         adjudicated=decided.get("needs_adjudication", 0),
-        chart="data:image/svg+xml;base64," + base64.b64encode(chart.encode()).decode(),
+        chart=_data_uri(chart),
+        trend_chart=_data_uri(trend_svg([(m.month.strftime("%Y-%m"), m.alpha) for m in trend])),
     )
+
+
+def _data_uri(svg: str) -> str:
+    # An <img> of a data: URI: the page's CSP allows it, and an SVG shown as an image runs
+    # no script and keeps its own inline styles away from the page.
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
 
 
 class AgreementController(Controller):
@@ -175,3 +185,34 @@ class AgreementController(Controller):
                 "outcome_names": outcomes.OUTCOMES,
             },
         )
+
+
+class LeakController(Controller):
+    path = "/lead/leaks"
+    guards = [requires(*LEADS)]  # noqa: RUF012 - Litestar reads this class attribute
+    dependencies = {"me": Provide(provide_user, sync_to_thread=False)}  # noqa: RUF012
+    include_in_schema = False
+
+    @get("/", name="lead:leaks")
+    async def page(self, db: DB, me: Me) -> Template:
+        leaks = list(await db.scalars(select(LeakedAnswer).order_by(LeakedAnswer.id.desc())))
+        slugs = list(await db.scalars(select(Prompt.slug).distinct().order_by(Prompt.slug)))
+        return Template(
+            template_name="reviewer/leaks.html",
+            context={"me": me, "leaks": leaks, "slugs": slugs},
+        )
+
+    @post("/", name="lead:leaks:add", status_code=HTTP_303_SEE_OTHER)
+    async def add(
+        self, request: Request[Any, Any, Any], db: DB, me: Me, clock: AppClock
+    ) -> Redirect:
+        form = await request.form()
+        await similar_answers.add_leak(
+            db,
+            me,
+            str(form.get("prompt") or ""),
+            str(form.get("source") or ""),
+            str(form.get("text") or ""),
+            clock.now(),
+        )
+        return Redirect(path="/lead/leaks", status_code=HTTP_303_SEE_OTHER)

@@ -18,7 +18,7 @@ from litestar.template.config import TemplateConfig
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from screen import migrate
-from screen.agreement_pages import AgreementController
+from screen.agreement_pages import AgreementController, LeakController
 from screen.api_keys import ApiKeyAdminController
 from screen.ats_api import AtsController
 from screen.auth import SignInController, SignInRequiredError
@@ -105,6 +105,7 @@ def create_app(
             ReviewController,
             LeadController,
             AgreementController,
+            LeakController,
             CalibrationController,
             CalibrationWaiverController,
             RecruiterController,

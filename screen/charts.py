@@ -83,3 +83,11 @@ def alpha_svg(values: list[tuple[str, float | None]]) -> str:
     chart.x_labels = [label for label, _ in values]
     chart.add("alpha", [round(v, 3) if v is not None else None for _, v in values])
     return str(chart.render(is_unicode=True))
+
+
+def trend_svg(points: list[tuple[str, float | None]]) -> str:
+    """Alpha by month, all dimensions pooled."""
+    chart = pygal.Line(**{**_config("Alpha by month (all dimensions)"), "range": (-0.2, 1.0)})
+    chart.x_labels = [label for label, _ in points]
+    chart.add("alpha", [round(v, 3) if v is not None else None for _, v in points])
+    return str(chart.render(is_unicode=True))

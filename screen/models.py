@@ -347,6 +347,19 @@ class SimilarityMatch(Base):
     found_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class LeakedAnswer(Base):
+    """An answer known to circulate outside (a forum post, a shared doc), added by a lead."""
+
+    __tablename__ = "leaked_answers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prompt_slug: Mapped[str] = mapped_column(String(100), index=True)
+    source: Mapped[str] = mapped_column(String(300))
+    text: Mapped[str] = mapped_column(Text)
+    added_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class CandidateOutcome(Base):
     """What happened next for a candidate, recorded by a recruiter or the ATS."""
 

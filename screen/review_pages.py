@@ -29,6 +29,7 @@ from screen.models import (
     IntegrityEvent,
     Invitation,
     LateContent,
+    LeakedAnswer,
     Outcome,
     Review,
     ReviewStatus,
@@ -118,6 +119,10 @@ async def similar_answer_context(db: DB, attempt: Attempt, secret_key: str) -> l
                 select(Attempt.final_answer).where(Attempt.id == match.other_attempt_id)
             )
             label = reviews.anonymous_label(secret_key, match.other_attempt_id)
+        elif match.other_kind == "leak":
+            leak = await db.get(LeakedAnswer, int(match.other_key or 0))
+            other_text = leak.text if leak else ""
+            label = f"a known leaked answer ({leak.source if leak else 'removed'})"
         else:
             other_text = exemplars.get(match.other_key or "", {}).get("answer", "")
             label = f"calibration example “{match.other_key}”"

@@ -19,15 +19,18 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reviewers import similarity
-from screen import outbox
+from screen import audit, outbox
+from screen.errors import InputError, NotFoundError
 from screen.models import (
     AnswerBand,
     Attempt,
     Invitation,
+    LeakedAnswer,
     OutboxEvent,
     Prompt,
     Screen,
     SimilarityMatch,
+    User,
 )
 
 if TYPE_CHECKING:
@@ -131,8 +134,76 @@ async def check(db: AsyncSession, attempt_id: int, now: datetime) -> int:
                 )
             )
             found += 1
+    for leak in await db.scalars(select(LeakedAnswer).where(LeakedAnswer.prompt_slug == slug)):
+        score = similarity.jaccard(answer, leak.text)
+        if score >= similarity.THRESHOLD:
+            db.add(
+                SimilarityMatch(
+                    attempt_id=attempt_id,
+                    other_kind="leak",
+                    other_key=str(leak.id),
+                    score=score,
+                    passages=_passages(answer, leak.text),
+                    found_at=now,
+                )
+            )
+            found += 1
     await db.flush()
     return found
+
+
+async def add_leak(
+    db: AsyncSession, lead: User, slug: str, source: str, text: str, now: datetime
+) -> LeakedAnswer:
+    """Record a known leaked answer and flag the submissions that already resemble it."""
+    source = " ".join(source.split())
+    if not 3 <= len(source) <= 300:
+        raise InputError("Say where it was found (3 to 300 characters).", field="source")
+    if len(similarity.words(text)) < 30:
+        raise InputError("Paste the leaked answer itself (at least 30 words).", field="text")
+    if len(text.encode("utf-8")) > 256 * 1024:
+        raise InputError("The leaked answer is over 256 KB.", field="text")
+    if await db.scalar(select(Prompt.id).where(Prompt.slug == slug).limit(1)) is None:
+        raise NotFoundError("No such prompt.")
+    leak = LeakedAnswer(
+        prompt_slug=slug, source=source, text=text, added_by_id=lead.id, added_at=now
+    )
+    db.add(leak)
+    await db.flush()
+    signature = await asyncio.to_thread(similarity.signature, text)
+    candidates = set(
+        await db.scalars(
+            select(AnswerBand.attempt_id).where(
+                AnswerBand.prompt_slug == slug, AnswerBand.hash.in_(signature.band_hashes())
+            )
+        )
+    )
+    for attempt_id, answer in await db.execute(
+        select(Attempt.id, Attempt.final_answer).where(Attempt.id.in_(candidates))
+    ):
+        score = similarity.jaccard(answer or "", text)
+        if score >= similarity.THRESHOLD:
+            db.add(
+                SimilarityMatch(
+                    attempt_id=attempt_id,
+                    other_kind="leak",
+                    other_key=str(leak.id),
+                    score=score,
+                    passages=_passages(answer or "", text),
+                    found_at=now,
+                )
+            )
+    audit.record(
+        db,
+        actor=audit.actor_of(lead),
+        action="leak.added",
+        subject_type="prompt",
+        subject_id=slug,
+        now=now,
+        after={"leak_id": leak.id, "source": source},
+    )
+    await db.flush()
+    return leak
 
 
 @outbox.handles(SIMILARITY_CHECK)

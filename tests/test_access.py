@@ -34,6 +34,8 @@ ROUTES = [
     ("POST", "/review/999/decline", REVIEWERS),
     ("GET", "/lead", LEADS),
     ("GET", "/lead/agreement", LEADS),
+    ("GET", "/lead/leaks", LEADS),
+    ("POST", "/lead/leaks", LEADS),
     ("GET", "/review/calibration/999", REVIEWERS),
     ("POST", "/review/calibration/999/999", REVIEWERS),
     ("POST", "/lead/calibration/waive", LEADS),

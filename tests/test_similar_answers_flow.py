@@ -73,3 +73,67 @@ async def test_a_paraphrased_copy_is_flagged_and_an_independent_answer_is_not(
     for text in flagged:
         assert "<mark>" in text
         assert "Orla" not in text and "Cass" not in text and "example.com" not in text
+
+
+async def test_a_leaked_answer_added_by_a_lead_flags_existing_and_new_submissions(
+    app: Litestar,
+    runner: InProcessRunner,
+    db: AsyncSession,
+    settings: Settings,
+    clock: FrozenClock,
+) -> None:
+    screen = await make_screen(db, clock.now())
+    early = await make_submitted(
+        db,
+        settings,
+        clock.now(),
+        screen=screen,
+        name="Early Bird",
+        email="early@example.com",
+        answer=paraphrase(ANSWER_A, 0.2, seed=3),
+    )
+    await runner.tick()
+    await runner.drain()
+    lead = await make_user(db, clock.now(), "lead")
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
+        await sign_in(client, lead.email)
+        short = await post_form(
+            client,
+            "/lead/leaks",
+            {"prompt": "sample-decision", "source": "forum", "text": "too short"},
+        )
+        added = await post_form(
+            client,
+            "/lead/leaks",
+            {
+                "prompt": "sample-decision",
+                "source": "interview-prep forum thread",
+                "text": ANSWER_A,
+            },
+            follow_redirects=False,
+        )
+        page = await client.get("/lead/leaks")
+    late = await make_submitted(
+        db,
+        settings,
+        clock.now(),
+        screen=screen,
+        name="Late Comer",
+        email="late@example.com",
+        answer=paraphrase(ANSWER_A, 0.3, seed=11),
+    )
+    await runner.tick()
+    await runner.drain()
+
+    assert short.status_code == 400
+    assert added.status_code == 303
+    assert "interview-prep forum thread" in page.text
+    leak_matches = {
+        m.attempt_id
+        for m in await db.scalars(
+            select(SimilarityMatch)
+            .where(SimilarityMatch.other_kind == "leak")
+            .execution_options(populate_existing=True)
+        )
+    }
+    assert leak_matches == {early.invitation.attempt.id, late.invitation.attempt.id}
