@@ -15,11 +15,12 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reviewers import similarity
 from screen import audit, outbox
+from screen.db import is_postgres
 from screen.errors import InputError, NotFoundError
 from screen.models import (
     AnswerBand,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from screen.jobs import JobContext
 
 SIMILARITY_CHECK = "similarity.check"
+SIMILARITY_LOCK_SPACE = 7302
 MAX_PASSAGES = 12
 
 
@@ -64,6 +66,13 @@ async def check(db: AsyncSession, attempt_id: int, now: datetime) -> int:
     if row is None or not row.final_answer:
         return 0
     answer, slug, exemplars = row
+    if is_postgres(db):
+        # Checks of one prompt run one at a time, so two answers submitted together each
+        # see the other's bands (SQLite serialises writers by itself).
+        await db.execute(
+            text("SELECT pg_advisory_xact_lock(:space, hashtext(:slug))"),
+            {"space": SIMILARITY_LOCK_SPACE, "slug": slug},
+        )
     # The hashing is CPU work: keep it off the event loop.
     signature = await asyncio.to_thread(similarity.signature, answer)
     await db.execute(delete(AnswerBand).where(AnswerBand.attempt_id == attempt_id))
