@@ -46,7 +46,7 @@ from screen.models import (
     Screen,
     User,
 )
-from screen.web import DB, AppClock
+from screen.web import DB, AppClock, small_number
 
 Me = NamedDependency[User]
 
@@ -155,7 +155,7 @@ class AgreementController(Controller):
     async def page(self, request: Request[Any, Any, Any], db: DB, me: Me) -> Template:
         slug = request.query_params.get("prompt") or None
         raw_screen = request.query_params.get("screen") or ""
-        if raw_screen and not raw_screen.isdigit():
+        if raw_screen and small_number(raw_screen) is None:
             raise InputError("`screen` must be a screen id.", field="screen")
         screen_id = int(raw_screen) if raw_screen else None
         prompts = list(

@@ -49,7 +49,7 @@ from screen.models import (
 )
 from screen.screens import get_screen
 from screen.signals import ATS_COMPLETED
-from screen.web import DB, AppClock, AppSettings, redact
+from screen.web import DB, AppClock, AppSettings, redact, small_number
 from screen.webhooks import TIMEOUT_SECONDS, check_http_url
 
 if TYPE_CHECKING:
@@ -295,7 +295,7 @@ class AtsController(Controller):
         if data.url is not None:
             callback = check_http_url(data.url, field="url", what="The callback url")
         test_id = str(data.partner_test_id).strip()
-        if not test_id.isdigit():
+        if small_number(test_id) is None:
             raise NotFoundError(f"No test with partner_test_id {test_id[:50]!r}.")
         try:
             screen = await get_screen(db, int(test_id))
@@ -356,7 +356,7 @@ class AtsController(Controller):
         del key
         raw = partner_interview_id.strip()
         invitation = None
-        if raw.isdigit():
+        if small_number(raw) is not None:
             invitation = await db.scalar(
                 select(Invitation)
                 .where(Invitation.id == int(raw))
@@ -406,7 +406,8 @@ class AtsController(Controller):
         self, data: JSONBody[OutcomeRequest], db: DB, key: Key, clock: AppClock
     ) -> OutcomeResponse:
         raw = str(data.partner_interview_id).strip()
-        invitation = await db.get(Invitation, int(raw)) if raw.isdigit() and len(raw) < 10 else None
+        number = small_number(raw)
+        invitation = await db.get(Invitation, number) if number is not None else None
         if invitation is None:
             raise NotFoundError(f"No interview with partner_interview_id {raw[:50]!r}.")
         await outcomes.record_outcome(

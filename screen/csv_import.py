@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from screen.errors import ConflictError, InputError, NotFoundError, TooLargeError
-from screen.invitations import check_accommodation, invite, normalise_email
+from screen.invitations import check_accommodation, clean_name, invite, normalise_email
 from screen.models import Attempt, AttemptState, Invitation, InvitationImport, Screen, User
 
 MAX_BYTES = 5 * 1024 * 1024
@@ -104,7 +104,7 @@ async def check(db: AsyncSession, screen: Screen, data: bytes) -> Checked:
     errors: list[dict[str, Any]] = []
     for line, row in rows:
         problems = []
-        name = " ".join((row.get("name") or "").split())
+        name = clean_name(row.get("name") or "")
         if not 1 <= len(name) <= 200:
             problems.append("name is missing or over 200 characters")
         email = ""

@@ -77,6 +77,10 @@ async def decide_if_ready(db: AsyncSession, attempt_id: int, now: datetime) -> D
     existing = await db.scalar(select(Decision).where(Decision.attempt_id == attempt_id))
     if existing is not None:
         return existing
+    if await db.scalar(select(Attempt.state).where(Attempt.id == attempt_id)) == (
+        AttemptState.WITHDRAWN
+    ):
+        return None
     reviews = list(await db.scalars(select(Review).where(Review.attempt_id == attempt_id)))
     if not reviews or any(r.status != ReviewStatus.SUBMITTED for r in reviews):
         return None
@@ -127,6 +131,12 @@ async def decide_if_ready(db: AsyncSession, attempt_id: int, now: datetime) -> D
     return decision
 
 
+async def _refuse_if_withdrawn(db: AsyncSession, attempt_id: int) -> None:
+    state = await db.scalar(select(Attempt.state).where(Attempt.id == attempt_id))
+    if state == AttemptState.WITHDRAWN:
+        raise ConflictError("This candidate was withdrawn; the screen is closed.")
+
+
 def _reason(text: str) -> str:
     reason = " ".join(text.split())
     if not 10 <= len(reason) <= MAX_REASON_CHARS:
@@ -142,6 +152,7 @@ async def adjudicate(
     )
     if decision is None or decision.outcome != Outcome.NEEDS_ADJUDICATION:
         raise ConflictError("This submission is not waiting for adjudication.")
+    await _refuse_if_withdrawn(db, attempt_id)
     if outcome not in (Outcome.PASS, Outcome.FAIL):
         raise InputError("Choose pass or fail.", field="outcome")
     reason = _reason(reason)
@@ -177,6 +188,7 @@ async def reopen_review(
         raise NotFoundError("No such review.")
     if review.status != ReviewStatus.SUBMITTED:
         raise ConflictError("Only a submitted review can be reopened.")
+    await _refuse_if_withdrawn(db, review.attempt_id)
     reason = _reason(reason)
     decision = await db.scalar(select(Decision).where(Decision.attempt_id == review.attempt_id))
     if decision is not None and decision.outcome != Outcome.NEEDS_ADJUDICATION:

@@ -17,6 +17,7 @@ from screen.attempts import allowed_time
 from screen.errors import ConflictError, InputError, NotFoundError
 from screen.mail import build_message
 from screen.models import (
+    NOT_STARTED,
     Attempt,
     AttemptState,
     Invitation,
@@ -31,7 +32,18 @@ from screen.tokens import hash_token, looks_like_token, new_token, seal, unseal
 if TYPE_CHECKING:
     from screen.jobs import JobContext
 
-EMAIL_PATTERN = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;.]{2,}$")
+# ASCII only: an address that needs SMTPUTF8 would be accepted here and then fail to send
+# for a day of retries, so it is refused up front.
+EMAIL_PATTERN = re.compile(r"^[!-~]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+_EMAIL_FORBIDDEN = re.compile(r"[\s<>\"',;@]")
+# Control characters and bidirectional overrides can disguise a name in pages and mail.
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def clean_name(name: str) -> str:
+    return " ".join(_INVISIBLE.sub("", name).split())
+
+
 MIN_ACCOMMODATION, MAX_ACCOMMODATION = 1.0, 3.0
 INVITATION_EMAIL = "invitation.email"
 REMINDER_EMAIL = "reminder.email"
@@ -51,8 +63,12 @@ def candidate_link(base_url: str, token: str) -> str:
 
 def normalise_email(email: str) -> str:
     email = email.strip()
-    if len(email) > 320 or not EMAIL_PATTERN.match(email):
-        raise InputError(f"{email!r} is not a valid email address.", field="email")
+    local = email.rpartition("@")[0]
+    if len(email) > 320 or not EMAIL_PATTERN.match(email) or _EMAIL_FORBIDDEN.search(local):
+        raise InputError(
+            f"{email!r} is not a valid email address (plain ASCII, like name@example.com).",
+            field="email",
+        )
     local, _, domain = email.rpartition("@")
     return f"{local}@{domain.lower()}"
 
@@ -81,7 +97,7 @@ async def invite(
     created_by: str | None = None,
 ) -> NewInvitation:
     """Create the invitation, its attempt and its email event in the caller's transaction."""
-    name = " ".join(name.split())
+    name = clean_name(name)
     if not 1 <= len(name) <= 200:
         raise InputError("Candidate name must be 1 to 200 characters.", field="name")
     email = normalise_email(email)
@@ -143,6 +159,11 @@ async def find_by_token(
     )
 
 
+async def _state_of(ctx: JobContext, invitation_id: int) -> str | None:
+    async with ctx.sessionmaker() as db:
+        return await db.scalar(select(Attempt.state).where(Attempt.invitation_id == invitation_id))
+
+
 def queue_email(db: AsyncSession, invitation: Invitation, kind: str, now: datetime) -> None:
     """An invitation or reminder email, sent later by a job with the link sealed in its event."""
     outbox.emit(
@@ -170,6 +191,12 @@ async def send_invitation_email(ctx: JobContext, event: OutboxEvent) -> dict[str
         )
     if invitation is None:
         raise LookupError(f"invitation {event.payload['invitation_id']} no longer exists")
+    state = await _state_of(ctx, invitation.id)
+    if state == AttemptState.WITHDRAWN or (
+        event.kind == REMINDER_EMAIL and state not in NOT_STARTED
+    ):
+        # Withdrawn (or started, for a reminder) since the email was queued: nothing to send.
+        return {"invitation_id": invitation.id, "skipped": str(state)}
     link = unseal(ctx.settings.secret_key, event.payload.get("sealed_link", ""))
     if link is None:
         raise ValueError("the sealed link cannot be opened: was SCREEN_SECRET_KEY changed?")
@@ -212,11 +239,9 @@ async def get_invitation(db: AsyncSession, invitation_id: int) -> Invitation:
 
 
 def _not_started(invitation: Invitation, action: str) -> None:
-    if invitation.attempt.state not in (
-        AttemptState.INVITED,
-        AttemptState.OPENED,
-        AttemptState.EXPIRED,
-    ):
+    if invitation.attempt.state == AttemptState.WITHDRAWN:
+        raise ConflictError(f"Cannot {action}: the invitation was withdrawn.")
+    if invitation.attempt.state not in (*NOT_STARTED, AttemptState.EXPIRED):
         raise ConflictError(f"Cannot {action}: the candidate has already started.")
 
 

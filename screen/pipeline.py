@@ -105,12 +105,14 @@ def _filtered(screen_id: int, now: datetime, state: str | None, query: str | Non
     if state:
         statement = statement.where(effective_state(now) == state)
     if query:
-        like = f"%{query.lower()}%"
+        # % and _ are literal characters in a search box, not wildcards.
+        escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        like = f"%{escaped}%"
         statement = statement.where(
             or_(
-                func.lower(Invitation.candidate_name).like(like),
-                func.lower(Invitation.candidate_email).like(like),
-                func.lower(func.coalesce(Invitation.external_id, "")).like(like),
+                func.lower(Invitation.candidate_name).like(like, escape="\\"),
+                func.lower(Invitation.candidate_email).like(like, escape="\\"),
+                func.lower(func.coalesce(Invitation.external_id, "")).like(like, escape="\\"),
             )
         )
     return statement
@@ -168,7 +170,7 @@ async def funnel(db: AsyncSession, screen_id: int) -> list[tuple[str, int]]:
                 func.count(Invitation.opened_at),
                 func.count(Attempt.started_at),
                 func.count(Attempt.submitted_at),
-                func.count(Decision.id),
+                func.count(case((Decision.outcome.in_(("pass", "fail")), 1))),
                 func.count(case((Decision.outcome == "pass", 1))),
             )
             .select_from(Invitation)

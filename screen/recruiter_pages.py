@@ -21,7 +21,7 @@ from screen.auth import RECRUITERS, provide_user, requires
 from screen.errors import InputError, NotFoundError
 from screen.models import Attempt, Decision, Invitation, Prompt, Screen, User
 from screen.reminders import parse_schedule
-from screen.web import DB, AppClock, AppSettings
+from screen.web import DB, AppClock, AppSettings, small_number
 
 Me = NamedDependency[User]
 MAX_UPLOAD = csv_import.MAX_BYTES + 64 * 1024
@@ -35,7 +35,7 @@ def _int(form: Any, name: str, default: int | None = None) -> int:
     raw = str(form.get(name) or "").strip()
     if not raw and default is not None:
         return default
-    if not raw.isdigit() or len(raw) > 6:
+    if small_number(raw) is None or len(raw) > 6:
         raise InputError(
             f"{name.replace('_', ' ').capitalize()} must be a whole number.", field=name
         )
@@ -262,7 +262,7 @@ class RecruiterController(Controller):
             raise InputError(f"Cannot sort by {sort!r}.", field="sort")
         order = params.get("order") or "desc"
         raw_page = params.get("page") or "1"
-        page_number = int(raw_page) if raw_page.isdigit() and len(raw_page) < 7 else 1
+        page_number = small_number(raw_page) or 1
         query = (params.get("q") or "").strip()[:100] or None
         page = await pipeline.candidates(
             db,

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from screen.errors import InputError
 from screen.invitations import REMINDER_EMAIL, queue_email
 from screen.models import NOT_STARTED, Attempt, Invitation, ReminderSent, Screen
+from screen.web import small_number
 
 MAX_HOURS = 24 * 30
 
@@ -73,7 +74,7 @@ def parse_schedule(raw: str) -> list[int]:
         part = part.strip()
         if not part:
             continue
-        if not part.isdigit() or not 1 <= int(part) <= MAX_HOURS:
+        if small_number(part) is None or not 1 <= int(part) <= MAX_HOURS:
             raise InputError(
                 f"Reminders are whole hours before expiry, 1 to {MAX_HOURS}; got {part!r}.",
                 field="reminder_hours",

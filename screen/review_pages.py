@@ -25,6 +25,7 @@ from screen.auth import LEADS, REVIEWERS, provide_user, requires
 from screen.errors import InputError, NotFoundError
 from screen.models import (
     Attempt,
+    AttemptState,
     Decision,
     IntegrityEvent,
     Invitation,
@@ -313,7 +314,11 @@ class LeadController(Controller):
         waiting = list(
             await db.scalars(
                 select(Decision)
-                .where(Decision.outcome == Outcome.NEEDS_ADJUDICATION)
+                .join(Attempt, Decision.attempt_id == Attempt.id)
+                .where(
+                    Decision.outcome == Outcome.NEEDS_ADJUDICATION,
+                    Attempt.state != AttemptState.WITHDRAWN,
+                )
                 .order_by(Decision.decided_at)
             )
         )

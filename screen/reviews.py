@@ -37,6 +37,7 @@ from screen.models import (
     Screen,
     User,
 )
+from screen.web import small_number
 
 LEASE = timedelta(minutes=30)
 _CLAIM_LOCK_SPACE = 7301  # advisory-lock namespace for per-reviewer claims
@@ -202,7 +203,7 @@ def parse_score_form(rubric: Rubric, form: Mapping[str, str]) -> ScoreForm:
     for dimension in rubric.dimensions:
         raw_level = (form.get(f"level.{dimension.key}") or "").strip()
         if raw_level:
-            if not raw_level.isdigit() or int(raw_level) not in rubric.levels:
+            if small_number(raw_level) is None or int(raw_level) not in rubric.levels:
                 raise InputError(
                     f"{dimension.name}: choose a level from 1 to {rubric.scale}.",
                     field=f"level.{dimension.key}",

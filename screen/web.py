@@ -132,7 +132,23 @@ def redact(path: str) -> str:
     return CANDIDATE_PATH.sub("/s/<token>", path)
 
 
+def _id_out_of_range(exc: BaseException) -> bool:
+    """An id in the URL too large for the database's integers: nothing can be there."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if (
+            isinstance(seen, OverflowError)
+            or "out of int32 range" in str(seen)
+            or ("out of int64 range" in str(seen))
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if _id_out_of_range(exc):
+        return error_response(request, 404, "not_found", "There is nothing at this address.")
     log.error("unhandled error on %s %s", request.method, redact(request.url.path), exc_info=exc)
     return error_response(
         request,
@@ -152,3 +168,12 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
             headers[name] = value
     if scope["path"].startswith("/s/") or "set-cookie" in headers:
         headers["Cache-Control"] = "no-store"
+
+
+_SMALL_WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
+
+
+def small_number(raw: str) -> int | None:
+    """ASCII digits only, at most nine: `str.isdigit()` accepts "²" and "٣", which `int()`
+    then refuses or reads differently, and longer ids overflow database integers."""
+    return int(raw) if _SMALL_WHOLE_NUMBER.fullmatch(raw) else None
