@@ -96,6 +96,7 @@ def _session_cookie(token: str, secure: bool) -> Cookie:
 
 class SignInController(Controller):
     path = "/"
+    include_in_schema = False
 
     @get("/", name="home")
     async def home(self, request: Request[Any, Any, Any]) -> Redirect:

@@ -475,6 +475,8 @@ def export_command(screen_id: int, fmt: str, output: Path | None) -> None:
     # Written beside the target and renamed when complete, so a failed export never
     # leaves a file that looks finished.
     partial = output.with_name(output.name + ".part") if output else None
+    if output and not output.parent.is_dir():
+        raise click.ClickException(f"No folder {output.parent} to write {output.name} into.")
     target: AbstractContextManager[BinaryIO] = (
         partial.open("wb") if partial else nullcontext(sys.stdout.buffer)
     )

@@ -455,6 +455,7 @@ Me = NamedDependency[User]
 
 class ExportController(Controller):
     path = "/recruiter/screens/{screen_id:int}/export"
+    include_in_schema = False
     guards = [requires(*RECRUITERS)]  # noqa: RUF012 - Litestar reads this class attribute
     dependencies = {"me": Provide(provide_user, sync_to_thread=False)}  # noqa: RUF012
 

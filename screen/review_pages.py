@@ -207,6 +207,7 @@ def _form_dict(form: Any) -> dict[str, str]:
 
 class ReviewController(Controller):
     path = "/review"
+    include_in_schema = False
     guards = [requires(*REVIEWERS)]  # noqa: RUF012 - Litestar reads this class attribute
     dependencies = {"me": Provide(provide_user, sync_to_thread=False)}  # noqa: RUF012
 
@@ -306,6 +307,7 @@ def rubric_of(attempt: Attempt) -> Rubric:
 
 class LeadController(Controller):
     path = "/lead"
+    include_in_schema = False
     guards = [requires(*LEADS)]  # noqa: RUF012
     dependencies = {"me": Provide(provide_user, sync_to_thread=False)}  # noqa: RUF012
 
