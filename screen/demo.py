@@ -16,7 +16,7 @@ from screen import attempts, calibration, reviews
 from screen.accounts import create_user
 from screen.decisions import decide_if_ready
 from screen.invitations import invite
-from screen.models import Attempt, Invitation, Prompt, Review, ReviewStatus, Screen, User
+from screen.models import Attempt, Prompt, Review, ReviewStatus, Screen, User
 from screen.paths import PROMPTS_DIR
 from screen.prompts import check_library, sync_library
 from screen.screens import create_screen, get_screen
@@ -185,14 +185,7 @@ async def _score(
     review = await db.get(Review, review_id) if review_id else None
     if review is None:
         return
-    rubric_data = await db.scalar(
-        select(Prompt.rubric)
-        .join(Screen, Screen.prompt_id == Prompt.id)
-        .join(Invitation, Invitation.screen_id == Screen.id)
-        .join(Attempt, Attempt.invitation_id == Invitation.id)
-        .where(Attempt.id == review.attempt_id)
-    )
-    rubric = rubric_from_dict(rubric_data or {})
+    rubric = await reviews.rubric_for_attempt(db, review.attempt_id)
     form = reviews.ScoreForm(
         levels={d.key: level for d in rubric.dimensions},
         evidence={

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from reviewers.decision import RECOMMENDATIONS
-from reviewers.rubric import Rubric
+from reviewers.rubric import Rubric, rubric_from_dict
 from reviewers.sla import add_business_days
 from screen import audit
 from screen.db import UTCDateTime, is_postgres
@@ -180,6 +180,20 @@ async def review_for(db: AsyncSession, review_id: int, reviewer: User) -> Review
     if review is None or review.status == ReviewStatus.OPEN:
         raise NotFoundError("This review is not assigned to you.")
     return review
+
+
+async def rubric_for_attempt(db: AsyncSession, attempt_id: int) -> Rubric:
+    """The rubric of the prompt version the attempt's screen pinned."""
+    data = await db.scalar(
+        select(Prompt.rubric)
+        .join(Screen, Screen.prompt_id == Prompt.id)
+        .join(Invitation, Invitation.screen_id == Screen.id)
+        .join(Attempt, Attempt.invitation_id == Invitation.id)
+        .where(Attempt.id == attempt_id)
+    )
+    if data is None:
+        raise NotFoundError("No such submission.")
+    return rubric_from_dict(data)
 
 
 def _ensure_held(review: Review, reviewer: User, now: datetime) -> None:

@@ -8,42 +8,24 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from reviewers.rubric import rubric_from_dict
-from screen import decisions, reviews
 from screen.clock import FrozenClock
-from screen.models import Review, User
+from screen.models import User
 from screen.settings import Settings
-from tests.factories import make_screen, make_submitted, make_user
+from tests.factories import make_screen, make_submitted, make_user, score_next
 from tests.staff import sign_in
 
 DIMENSIONS = ("latency_vs_cost", "accuracy_vs_speed", "failure_modes", "first_week")
 
 
 async def score(db: AsyncSession, reviewer: User, levels: list[int], clock: FrozenClock) -> None:
-    review_id = await reviews.claim_next(db, reviewer, clock.now())
-    assert review_id is not None
-    review = await db.get(Review, review_id)
-    assert review is not None
-    form = reviews.ScoreForm(
-        levels=dict(zip(DIMENSIONS, levels, strict=True)),
-        evidence=dict.fromkeys(DIMENSIONS, "Evidence pointing at the answer's numbers."),
-        recommendation="yes" if sum(levels) >= 10 else "no",
-    )
-    await reviews.submit(db, review, reviewer, RUBRIC, form, clock.now())
-    await decisions.decide_if_ready(db, review.attempt_id, clock.now())
-    await db.commit()
-
-
-RUBRIC = None  # filled from the synced prompt below
+    await score_next(db, reviewer, dict(zip(DIMENSIONS, levels, strict=True)), clock.now())
 
 
 async def test_the_lead_sees_alpha_per_dimension_with_its_attempt_count(
     app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
 ) -> None:
-    global RUBRIC
     screen = await make_screen(db, clock.now())
     await db.commit()
-    RUBRIC = rubric_from_dict(screen.prompt.rubric)
     first = await make_user(db, clock.now(), "reviewer", email="ana@staff.example", name="Ana")
     second = await make_user(db, clock.now(), "reviewer", email="ben@staff.example", name="Ben")
     lead = await make_user(db, clock.now(), "lead", email="lea@staff.example")
@@ -83,10 +65,8 @@ async def test_the_lead_sees_alpha_per_dimension_with_its_attempt_count(
 async def test_below_the_minimum_the_page_says_not_enough_data(
     app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
 ) -> None:
-    global RUBRIC
     screen = await make_screen(db, clock.now())
     await db.commit()
-    RUBRIC = rubric_from_dict(screen.prompt.rubric)
     first = await make_user(db, clock.now(), "reviewer", email="ana@staff.example")
     second = await make_user(db, clock.now(), "reviewer", email="ben@staff.example")
     lead = await make_user(db, clock.now(), "lead", email="lea@staff.example")

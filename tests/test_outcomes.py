@@ -7,12 +7,10 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from reviewers.rubric import Rubric, rubric_from_dict
-from screen import decisions, reviews
 from screen.clock import FrozenClock
-from screen.models import AuditEvent, Review, User
+from screen.models import AuditEvent, User
 from screen.settings import Settings
-from tests.factories import make_screen, make_submitted, make_user
+from tests.factories import make_screen, make_submitted, make_user, score_next
 from tests.staff import post_form, sign_in
 
 KEYS = ("latency_vs_cost", "accuracy_vs_speed", "failure_modes", "first_week")
@@ -20,31 +18,14 @@ KEYS = ("latency_vs_cost", "accuracy_vs_speed", "failure_modes", "first_week")
 
 async def decide(db: AsyncSession, reviewers: list[User], level: int, clock: FrozenClock) -> None:
     for reviewer in reviewers:
-        review_id = await reviews.claim_next(db, reviewer, clock.now())
-        review = await db.get(Review, review_id)
-        assert review is not None
-        screen_rubric = RUBRIC_OBJ
-        assert screen_rubric is not None
-        form = reviews.ScoreForm(
-            levels=dict.fromkeys(KEYS, level),
-            evidence=dict.fromkeys(KEYS, "Evidence pointing at the answer's numbers."),
-            recommendation="yes" if level >= 3 else "no",
-        )
-        await reviews.submit(db, review, reviewer, screen_rubric, form, clock.now())
-        await decisions.decide_if_ready(db, review.attempt_id, clock.now())
-        await db.commit()
-
-
-RUBRIC_OBJ: Rubric | None = None
+        await score_next(db, reviewer, dict.fromkeys(KEYS, level), clock.now())
 
 
 async def test_outcomes_are_recorded_and_compared_with_the_decision(
     app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
 ) -> None:
-    global RUBRIC_OBJ
     screen = await make_screen(db, clock.now())
     await db.commit()
-    RUBRIC_OBJ = rubric_from_dict(screen.prompt.rubric)
     first = await make_user(db, clock.now(), "reviewer", email="r1@staff.example")
     second = await make_user(db, clock.now(), "reviewer", email="r2@staff.example")
     recruiter = await make_user(db, clock.now(), "recruiter", email="rec@staff.example")
