@@ -30,7 +30,13 @@ from screen.errors import ScreenError
 from screen.exports import ExportController
 from screen.jobs import InProcessRunner, JobContext, JobQueue
 from screen.mail import Mailer, mailer_for
-from screen.observability import healthz, metrics, readyz, request_id_middleware
+from screen.observability import (
+    add_request_id_header,
+    healthz,
+    metrics,
+    readyz,
+    request_id_middleware,
+)
 from screen.outbox_admin import OutboxAdminController
 from screen.paths import STATIC_DIR
 from screen.recruiter_pages import RecruiterController
@@ -140,7 +146,7 @@ def create_app(
             HTTPException: handle_http_exception,
             Exception: handle_unexpected,
         },
-        before_send=[add_security_headers],
+        before_send=[add_request_id_header, add_security_headers],
         middleware=[request_id_middleware],
         debug=settings.debug,
     )

@@ -47,33 +47,38 @@ JOB_DURATION = Histogram("screen_job_duration_seconds", "Job run time", ["job"])
 JOB_FAILURES = Counter("screen_job_failures_total", "Jobs that raised", ["job"])
 
 
+def _request_id(scope: Scope) -> str:
+    """The caller's id if it sent a sane one, else a new one; remembered on the scope so the
+    log lines and the reply of one request agree."""
+    state = scope.setdefault("state", {})
+    known: str | None = state.get("request_id")
+    if known is None:
+        incoming = (
+            dict(scope.get("headers") or []).get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
+        )
+        known = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        state["request_id"] = known
+    return known
+
+
 def request_id_middleware(app: ASGIApp) -> ASGIApp:
-    """Give every request an id (the caller's, if it sent a sane one), for logs and the reply."""
+    """Bind the request id for log lines and time the request for /metrics."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
-        incoming = (
-            dict(scope.get("headers") or []).get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
-        )
-        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        token = request_id_var.set(request_id)
+        token = request_id_var.set(_request_id(scope))
         started = time.perf_counter()
         status = {"code": 500}
 
-        async def send_with_id(message: Message) -> None:
+        async def send_noting_status(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [
-                    *message["headers"],
-                    (REQUEST_ID_HEADER.encode(), request_id.encode()),
-                ]
             await send(message)
 
         try:
-            await app(scope, receive, send_with_id)
+            await app(scope, receive, send_noting_status)
         finally:
             route = scope.get("path_template") or redact(scope.get("path", ""))
             REQUEST_LATENCY.labels(scope.get("method", "-"), route, str(status["code"])).observe(
@@ -82,6 +87,16 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
             request_id_var.reset(token)
 
     return middleware
+
+
+async def add_request_id_header(message: Message, scope: Scope) -> None:
+    """A `before_send` hook rather than part of the middleware: Litestar runs middleware
+    only for matched routes, and a 404 or 405 from the router needs its id too."""
+    if message["type"] == "http.response.start" and scope["type"] == ScopeType.HTTP:
+        message["headers"] = [
+            *message.get("headers", []),
+            (REQUEST_ID_HEADER.encode(), _request_id(scope).encode()),
+        ]
 
 
 class RequestIdFilter(logging.Filter):

@@ -70,10 +70,17 @@ async def test_every_response_carries_a_request_id(client: Client) -> None:
     fresh = await client.get("/healthz")
     kept = await client.get("/healthz", headers={"X-Request-ID": "abc123-from-the-proxy"})
     refused = await client.get("/healthz", headers={"X-Request-ID": "bad id\nwith newline"})
+    unmatched = await client.get("/no/such/route", headers={"X-Request-ID": "lost-route-123"})
+    wrong_method = await client.delete("/healthz")
 
     assert len(fresh.headers["x-request-id"]) == 32
     assert kept.headers["x-request-id"] == "abc123-from-the-proxy"
     assert refused.headers["x-request-id"] != "bad id\nwith newline"
+    # The router answers these before any middleware runs; they still carry an id.
+    assert unmatched.status_code == 404
+    assert unmatched.headers["x-request-id"] == "lost-route-123"
+    assert wrong_method.status_code == 405
+    assert len(wrong_method.headers["x-request-id"]) == 32
 
 
 def test_production_logs_are_json_lines_with_the_request_id(
