@@ -141,7 +141,7 @@ async def run_real(url: str, reviewers: int, limit: int) -> tuple[int, float]:
         nonlocal claimed
         while claimed < limit:
             async with maker() as db, db.begin():
-                review_id = await claim_next(db, user, now)
+                review_id = await claim_next(db, user.id, now)
             if review_id is None:
                 return
             claimed += 1

@@ -73,7 +73,8 @@ def create_app(
     starts the in-process runner's periodic sweep and relay in the lifespan."""
     templates = create_environment()
     clock = clock or SystemClock()
-    mailer = mailer or mailer_for(settings.smtp_url, settings.mail_dir)
+    # The in-process runner sends a burst of invitations over a few kept connections.
+    mailer = mailer or mailer_for(settings.smtp_url, settings.mail_dir, keep_connections=4)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
@@ -98,6 +99,7 @@ def create_app(
             yield
         finally:
             await runner.stop()
+            await mailer.close()
             if own_engine:
                 await active_engine.dispose()
 

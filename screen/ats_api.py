@@ -435,7 +435,7 @@ class CallbackFailedError(Exception):
 
 
 @outbox.handles(ATS_COMPLETED)
-async def notify_ats(ctx: JobContext, event: OutboxEvent) -> None:
+async def notify_ats(ctx: JobContext, event: OutboxEvent, _done: outbox.DoneMarker) -> None:
     """PATCH the ATS's callback URL, with no body: it means "the result is ready, fetch it".
 
     Jobs run at least once, so the PATCH may be sent twice; that is harmless, the

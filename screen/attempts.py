@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Update, case, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, Update, case, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from screen import reviews, similar_answers
 from screen.errors import (
@@ -37,6 +37,7 @@ from screen.models import (
     Screen,
 )
 from screen.signals import ATTEMPT_SUBMITTED, emit_signal, invitation_data
+from screen.tokens import hash_token, looks_like_token
 
 INTEGRITY_KINDS = ("paste", "focus_lost", "focus_regained")
 MAX_INTEGRITY_EVENTS_PER_CALL = 100
@@ -115,6 +116,57 @@ class Saved:
     deadline: datetime
 
 
+def _save_statement(
+    attempt: ColumnElement[bool], base_revision: int, content: str, now: datetime, cutoff: datetime
+) -> Update:
+    """The save itself: its checks (started, latest revision, before deadline + grace) are
+    conditions of the write, so a save can never slip past the deadline or over a newer one."""
+    return (
+        update(Attempt)
+        .where(
+            attempt,
+            Attempt.state == AttemptState.STARTED,
+            Attempt.revision == base_revision,
+            Attempt.deadline > cutoff,
+        )
+        .values(draft=content, revision=Attempt.revision + 1, draft_saved_at=now)
+        .returning(Attempt.revision, Attempt.deadline)
+    )
+
+
+async def save_draft_in_one_round_trip(
+    engine: AsyncEngine,
+    token: str,
+    base_revision: int,
+    content: str,
+    now: datetime,
+    *,
+    grace_seconds: int,
+    max_bytes: int,
+) -> Saved | None:
+    """The autosave hot path: one autocommitted statement that finds the attempt by its
+    link, checks it and writes the draft; it is acknowledged only after that commit.
+
+    None when it stored nothing (unknown link, not started, stale revision, time up,
+    withdrawn): the caller then takes the full path, which says why in a clear error
+    and applies the clock (auto-submit, late content).
+    """
+    check_answer_size(content, max_bytes)
+    if not looks_like_token(token):
+        return None
+    cutoff = now - timedelta(seconds=grace_seconds)
+    by_link = Attempt.invitation_id == (
+        select(Invitation.id).where(Invitation.token_hash == hash_token(token)).scalar_subquery()
+    )
+    statement = _save_statement(by_link, base_revision, content, now, cutoff)
+    async with engine.connect() as connection:
+        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        row = (await autocommit.execute(statement)).first()
+    if row is None:
+        return None
+    return Saved(revision=row.revision, saved_at=now, deadline=row.deadline)
+
+
 async def save_draft(
     db: AsyncSession,
     attempt_id: int,
@@ -132,19 +184,8 @@ async def save_draft(
     """
     check_answer_size(content, max_bytes)
     cutoff = now - timedelta(seconds=grace_seconds)
-    row = (
-        await db.execute(
-            update(Attempt)
-            .where(
-                Attempt.id == attempt_id,
-                Attempt.state == AttemptState.STARTED,
-                Attempt.revision == base_revision,
-                Attempt.deadline > cutoff,
-            )
-            .values(draft=content, revision=Attempt.revision + 1, draft_saved_at=now)
-            .returning(Attempt.revision, Attempt.deadline)
-        )
-    ).first()
+    statement = _save_statement(Attempt.id == attempt_id, base_revision, content, now, cutoff)
+    row = (await db.execute(statement)).first()
     if row is not None:
         return Saved(revision=row.revision, saved_at=now, deadline=row.deadline)
     await _explain_refusal(db, attempt_id, base_revision, content, now, cutoff)

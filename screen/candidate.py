@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import State
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
@@ -192,6 +193,7 @@ class CandidateController(Controller):
         self,
         token: Token,
         request: Request[Any, Any, Any],
+        state: State,
         db: DB,
         clock: AppClock,
         settings: AppSettings,
@@ -200,16 +202,14 @@ class CandidateController(Controller):
         data = await _json_body(request)
         base_revision = _revision(data.get("revision"))
         answer = normalise_answer(data.get("answer"))
-        _, attempt = await _resolve(db, token, now, settings, with_prompt=False)
-        saved = await attempts.save_draft(
-            db,
-            attempt.id,
-            base_revision,
-            answer,
-            now,
-            grace_seconds=settings.grace_seconds,
-            max_bytes=settings.answer_max_bytes,
+        limits = {"grace_seconds": settings.grace_seconds, "max_bytes": settings.answer_max_bytes}
+        saved = await attempts.save_draft_in_one_round_trip(
+            state.engine, token, base_revision, answer, now, **limits
         )
+        if saved is None:
+            # Refused: the full path applies the clock and explains why.
+            _, attempt = await _resolve(db, token, now, settings, with_prompt=False)
+            saved = await attempts.save_draft(db, attempt.id, base_revision, answer, now, **limits)
         return {
             "revision": saved.revision,
             "saved_at": saved.saved_at.isoformat(),

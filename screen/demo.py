@@ -181,7 +181,7 @@ async def _score(
     db: AsyncSession, reviewer: User, level: int, recommendation: str, now: datetime
 ) -> None:
     """Claim the next item for `reviewer` and submit a uniform score with evidence."""
-    review_id = await reviews.claim_next(db, reviewer, now)
+    review_id = await reviews.claim_next(db, reviewer.id, now)
     review = await db.get(Review, review_id) if review_id else None
     if review is None:
         return

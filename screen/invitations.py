@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.headerregistry import Address
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select
@@ -159,11 +158,6 @@ async def find_by_token(
     )
 
 
-async def _state_of(ctx: JobContext, invitation_id: int) -> str | None:
-    async with ctx.sessionmaker() as db:
-        return await db.scalar(select(Attempt.state).where(Attempt.invitation_id == invitation_id))
-
-
 def queue_email(db: AsyncSession, invitation: Invitation, kind: str, now: datetime) -> None:
     """An invitation or reminder email, sent later by a job with the link sealed in its event."""
     outbox.emit(
@@ -176,7 +170,9 @@ def queue_email(db: AsyncSession, invitation: Invitation, kind: str, now: dateti
 
 @outbox.handles(INVITATION_EMAIL)
 @outbox.handles(REMINDER_EMAIL)
-async def send_invitation_email(ctx: JobContext, event: OutboxEvent) -> dict[str, Any]:
+async def send_invitation_email(
+    ctx: JobContext, event: OutboxEvent, done: outbox.DoneMarker
+) -> dict[str, Any]:
     """Send an invitation or a reminder; the payload returned (no link) replaces the stored one.
 
     The event is marked done in the same instant the SMTP server accepts the message
@@ -187,11 +183,14 @@ async def send_invitation_email(ctx: JobContext, event: OutboxEvent) -> dict[str
         invitation = await db.scalar(
             select(Invitation)
             .where(Invitation.id == event.payload["invitation_id"])
-            .options(joinedload(Invitation.screen).joinedload(Screen.prompt))
+            .options(
+                joinedload(Invitation.attempt),
+                joinedload(Invitation.screen).joinedload(Screen.prompt),
+            )
         )
     if invitation is None:
         raise LookupError(f"invitation {event.payload['invitation_id']} no longer exists")
-    state = await _state_of(ctx, invitation.id)
+    state = invitation.attempt.state
     if state == AttemptState.WITHDRAWN or (
         event.kind == REMINDER_EMAIL and state not in NOT_STARTED
     ):
@@ -215,12 +214,12 @@ async def send_invitation_email(ctx: JobContext, event: OutboxEvent) -> dict[str
         template,
         context,
         sender=ctx.settings.mail_from,
-        to=str(Address(invitation.candidate_name, addr_spec=invitation.candidate_email)),
+        to=(invitation.candidate_name, invitation.candidate_email),
         message_id=f"<{template}-{invitation.id}-event-{event.id}@screen.local>",
     )
-    done_payload = {"invitation_id": invitation.id, "sent_to": invitation.candidate_email}
-    await ctx.mailer.send(message, commit_point=outbox.DoneMarker(ctx, event.id, done_payload))
-    return done_payload
+    done.payload = {"invitation_id": invitation.id, "sent_to": invitation.candidate_email}
+    await ctx.mailer.send(message, commit_point=done)
+    return done.payload
 
 
 async def get_invitation(db: AsyncSession, invitation_id: int) -> Invitation:

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+import email.charset
+import functools
 import logging
 import re
-from dataclasses import dataclass
-from email.message import EmailMessage
-from email.utils import make_msgid
+import socket
+from dataclasses import dataclass, field
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
+from email.mime.text import MIMEText
+from email.utils import formataddr, formatdate, make_msgid, parseaddr
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
-from aiosmtplib.errors import SMTPDataError, SMTPServerDisconnected
+from aiosmtplib.errors import SMTPDataError, SMTPException, SMTPServerDisconnected
 from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 from aiosmtplib.response import SMTPResponse
 from aiosmtplib.status import SMTPStatus
@@ -32,9 +40,13 @@ class CommitPoint(Protocol):
 
 
 class Mailer(Protocol):
-    async def send(self, message: EmailMessage, commit_point: CommitPoint | None = None) -> None:
+    async def send(self, message: Message, commit_point: CommitPoint | None = None) -> None:
         """Deliver `message`; with a `commit_point`, record it as sent exactly when it
         becomes final (see `_CommitPointSMTP`)."""
+        ...
+
+    async def close(self) -> None:
+        """Release kept connections, if any."""
         ...
 
 
@@ -42,9 +54,10 @@ class _CommitPointSMTP(aiosmtplib.SMTP):
     """SMTP whose DATA commits the caller's "sent" record the moment the server accepts.
 
     The record is staged (its UPDATE executed in an open transaction) before the
-    final dot, so the server's 250 is followed at once by the COMMIT and nothing
-    else. A worker killed before the dot sent nothing (the server discards a message
-    whose connection drops mid-DATA) and the job runs again. No SMTP client can do
+    body and its final dot go out in one write, so the server's 250 is followed at
+    once by the COMMIT and nothing else. A worker killed before the dot sent nothing
+    (the server discards a message whose connection drops mid-DATA) and the job runs
+    again. No SMTP client can do
     better than that alone (RFC 1047): if it dies while the server is accepting, it
     cannot know whether the server kept the message, and it sends it again, with
     the same Message-ID so the receiving system can drop the repeat. Losing an
@@ -53,6 +66,8 @@ class _CommitPointSMTP(aiosmtplib.SMTP):
     """
 
     commit_point: CommitPoint | None = None
+    # Set once DATA begins: after that a failure may have reached the server.
+    data_started = False
 
     # The signature of the method it overrides, timeout included.
     async def data(
@@ -73,17 +88,17 @@ class _CommitPointSMTP(aiosmtplib.SMTP):
         body = PERIOD_REGEX.sub(b"..", normalize_message_line_endings(raw))
         if not body.endswith(b"\r\n"):
             body += b"\r\n"
+        self.data_started = True
         async with protocol._command_lock:
             protocol._response_pending = True
             protocol.write(b"DATA\r\n")
             start = await protocol.read_response(timeout=timeout)
             if start.code != SMTPStatus.start_input:
                 raise SMTPDataError(start.code, start.message)
-            protocol.write(body)
             await self.commit_point.prepare()
             try:
                 protocol._response_pending = True
-                protocol.write(b".\r\n")
+                protocol.write(body + b".\r\n")
                 response = await protocol.read_response(timeout=timeout)
             except BaseException:
                 await self.commit_point.abort()
@@ -95,9 +110,20 @@ class _CommitPointSMTP(aiosmtplib.SMTP):
         return response
 
 
-@dataclass(frozen=True)
+@functools.cache
+def _local_hostname() -> str:
+    # aiosmtplib looks this up in a thread for every new connection unless it is given.
+    return socket.getfqdn()
+
+
+@dataclass
 class SmtpMailer:
-    """`smtp://user:pass@host:port` (add `?starttls=1` to upgrade) or `smtps://` for TLS."""
+    """`smtp://user:pass@host:port` (add `?starttls=1` to upgrade) or `smtps://` for TLS.
+
+    With `keep_connections` > 0, up to that many connections stay open between messages
+    (a worker sends thousands in a burst; connect, EHLO and QUIT are half the exchange).
+    Whoever keeps connections calls `close()` when done.
+    """
 
     hostname: str
     port: int
@@ -106,9 +132,11 @@ class SmtpMailer:
     use_tls: bool = False
     start_tls: bool | None = False
     timeout: float = 30.0
+    keep_connections: int = 0
+    _idle: list[_CommitPointSMTP] = field(default_factory=list, repr=False)
 
     @classmethod
-    def from_url(cls, url: str) -> SmtpMailer:
+    def from_url(cls, url: str, keep_connections: int = 0) -> SmtpMailer:
         parts = urlsplit(url)
         if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
             raise ValueError("SCREEN_SMTP_URL must look like smtp://user:pass@host:587?starttls=1")
@@ -121,9 +149,10 @@ class SmtpMailer:
             password=unquote(parts.password) if parts.password else None,
             use_tls=use_tls,
             start_tls=query.get("starttls", ["0"])[0] in ("1", "true", "yes"),
+            keep_connections=keep_connections,
         )
 
-    async def send(self, message: EmailMessage, commit_point: CommitPoint | None = None) -> None:
+    async def _connect(self) -> _CommitPointSMTP:
         client = _CommitPointSMTP(
             hostname=self.hostname,
             port=self.port,
@@ -132,10 +161,50 @@ class SmtpMailer:
             use_tls=self.use_tls,
             start_tls=self.start_tls,
             timeout=self.timeout,
+            local_hostname=_local_hostname(),
         )
+        await client.connect()
+        return client
+
+    async def send(self, message: Message, commit_point: CommitPoint | None = None) -> None:
+        client = None
+        while self._idle and client is None:
+            kept = self._idle.pop()
+            client = kept if kept.is_connected else None
+        reused = client is not None
+        if client is None:
+            client = await self._connect()
         client.commit_point = commit_point
-        async with client:
-            await client.send_message(message)
+        client.data_started = False
+        try:
+            try:
+                await client.send_message(message)
+            except SMTPServerDisconnected:
+                # A kept connection the server has since closed fails before DATA, having
+                # sent nothing: try once more on a new one. Anything later is the outbox's.
+                if not reused or client.data_started:
+                    raise
+                client.close()
+                client = await self._connect()
+                client.commit_point = commit_point
+                await client.send_message(message)
+        except BaseException:
+            client.close()
+            raise
+        client.commit_point = None
+        if len(self._idle) < self.keep_connections:
+            self._idle.append(client)
+        else:
+            with contextlib.suppress(SMTPException, OSError):
+                await client.quit()
+            client.close()
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for client in idle:
+            with contextlib.suppress(SMTPException, OSError, TimeoutError):
+                await client.quit()
+            client.close()
 
 
 @dataclass(frozen=True)
@@ -144,7 +213,7 @@ class FolderMailer:
 
     directory: Path
 
-    async def send(self, message: EmailMessage, commit_point: CommitPoint | None = None) -> None:
+    async def send(self, message: Message, commit_point: CommitPoint | None = None) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         message_id = re.sub(r"[^A-Za-z0-9]+", "-", str(message["Message-ID"])).strip("-")
         path = self.directory / f"{message_id}.eml"
@@ -162,9 +231,33 @@ class FolderMailer:
             await commit_point.commit()
         log.info("email to %s written to %s", message["To"], path)
 
+    async def close(self) -> None:
+        return None
 
-def mailer_for(smtp_url: str | None, mail_dir: Path) -> Mailer:
-    return SmtpMailer.from_url(smtp_url) if smtp_url else FolderMailer(mail_dir)
+
+def mailer_for(smtp_url: str | None, mail_dir: Path, keep_connections: int = 0) -> Mailer:
+    if smtp_url:
+        return SmtpMailer.from_url(smtp_url, keep_connections=keep_connections)
+    return FolderMailer(mail_dir)
+
+
+_UTF8_QP = email.charset.Charset("utf-8")
+_UTF8_QP.body_encoding = email.charset.QP
+_UTF8_QP.header_encoding = email.charset.QP
+
+
+def _text_part(text: str, subtype: str) -> MIMENonMultipart:
+    """7bit when the text allows it (readable in any mail file), quoted-printable otherwise."""
+    if text.isascii() and all(len(line) <= 998 for line in text.splitlines()):
+        return MIMEText(text, subtype, "us-ascii")
+    part = MIMENonMultipart("text", subtype, charset="utf-8")
+    part.set_payload(text, _UTF8_QP)
+    return part
+
+
+def _header(name: str, value: str) -> str:
+    # The header's name is given so the first folded line leaves room for it.
+    return value if value.isascii() else Header(value, _UTF8_QP, header_name=name).encode()
 
 
 def build_message(
@@ -173,22 +266,27 @@ def build_message(
     context: dict[str, Any],
     *,
     sender: str,
-    to: str,
+    to: tuple[str, str],
     message_id: str | None = None,
-) -> EmailMessage:
+) -> Message:
     """Render `email/<name>.subject.txt`, `.txt` and `.html` into one multipart message.
+
+    `to` is (display name, address). Built with the `email.mime` classes rather than
+    `EmailMessage`: the modern header registry parses every header it is given and
+    made message building the largest single cost of a worker's invitation burst
+    (about 1.9 ms against 0.5 ms per message, measured on the same content).
 
     The Message-ID is derived from the outbox event, so a retried job sends the
     same message and a receiving server can recognise the duplicate.
     """
     subject = templates.get_template(f"email/{name}.subject.txt").render(context).strip()
-    message = EmailMessage()
-    message["Subject"] = " ".join(subject.split())
-    message["From"] = sender
-    message["To"] = to
+    message = MIMEMultipart("alternative")
+    message["Subject"] = _header("Subject", " ".join(subject.split()))
+    sender_name, sender_address = parseaddr(sender)
+    message["From"] = formataddr((sender_name, sender_address), charset="utf-8")
+    message["To"] = formataddr(to, charset="utf-8")
     message["Message-ID"] = message_id or make_msgid(domain="screen.local")
-    message.set_content(templates.get_template(f"email/{name}.txt").render(context))
-    message.add_alternative(
-        templates.get_template(f"email/{name}.html").render(context), subtype="html"
-    )
+    message["Date"] = formatdate(usegmt=True)
+    message.attach(_text_part(templates.get_template(f"email/{name}.txt").render(context), "plain"))
+    message.attach(_text_part(templates.get_template(f"email/{name}.html").render(context), "html"))
     return message

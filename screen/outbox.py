@@ -33,7 +33,7 @@ MAX_TRIES = len(RETRY_DELAYS) + 1
 REDISPATCH_AFTER = timedelta(minutes=10)
 RELAY_BATCH = 200
 
-Handler = Callable[["JobContext", OutboxEvent], Awaitable[dict[str, Any] | None]]
+Handler = Callable[["JobContext", OutboxEvent, "DoneMarker"], Awaitable[dict[str, Any] | None]]
 HANDLERS: dict[str, Handler] = {}
 
 
@@ -84,17 +84,29 @@ async def claim_due(db: AsyncSession, now: datetime, limit: int = RELAY_BATCH) -
 class DoneMarker:
     """Marks an event done from inside its handler, at the instant its effect becomes final
     (an email's final dot): `prepare` runs the UPDATE in an open transaction, `commit`
-    sends the COMMIT. See `screen.mail._CommitPointSMTP` for why the split matters."""
+    sends the COMMIT. See `screen.mail._CommitPointSMTP` for why the split matters.
 
-    def __init__(self, ctx: JobContext, event_id: int, payload: dict[str, Any] | None) -> None:
+    A handler that has no such instant ignores it, and `deliver` records the outcome
+    after the handler returns. When the marker did commit, that record is already
+    complete (status, try count, payload), so `deliver` writes nothing more.
+    """
+
+    def __init__(self, ctx: JobContext, event_id: int) -> None:
         self.ctx = ctx
         self.event_id = event_id
-        self.payload = payload
+        # What replaces the stored payload once done (an email's sealed link is dropped).
+        self.payload: dict[str, Any] | None = None
+        self.committed = False
         self._session: AsyncSession | None = None
 
     async def prepare(self) -> None:
         self._session = self.ctx.sessionmaker()
-        values: dict[str, Any] = {"status": OutboxStatus.DONE, "done_at": self.ctx.clock.now()}
+        values: dict[str, Any] = {
+            "status": OutboxStatus.DONE,
+            "done_at": self.ctx.clock.now(),
+            "tries": OutboxEvent.tries + 1,
+            "last_error": None,
+        }
         if self.payload is not None:
             values["payload"] = self.payload
         await self._session.execute(
@@ -105,6 +117,7 @@ class DoneMarker:
         if self._session is not None:
             try:
                 await self._session.commit()
+                self.committed = True
             finally:
                 await self._session.close()
                 self._session = None
@@ -128,12 +141,15 @@ async def deliver(ctx: JobContext, event_id: int) -> str:
         if event is None or event.status in (OutboxStatus.DONE, OutboxStatus.DEAD):
             return event.status if event else "missing"
         handler = HANDLERS.get(event.kind)
+    marker = DoneMarker(ctx, event_id)
     if handler is None:
         error: str | None = f"no handler for event kind {event.kind!r}"
         scrubbed = None
     else:
         try:
-            scrubbed = await handler(ctx, event)
+            scrubbed = await handler(ctx, event, marker)
+            if marker.committed:
+                return OutboxStatus.DONE
             error = None
         except Exception as exc:  # any failure is recorded on the row and retried
             log.warning("outbox event %s (%s) failed: %s", event_id, event.kind, exc)

@@ -229,7 +229,7 @@ class ReviewController(Controller):
 
     @post("/next", name="review:next", status_code=HTTP_303_SEE_OTHER)
     async def next_item(self, db: DB, me: Me, clock: AppClock) -> Redirect:
-        review_id = await reviews.claim_next(db, me, clock.now())
+        review_id = await reviews.claim_next_retrying(db, me.id, clock.now())
         if review_id is None:
             return _see_other("/review?empty=1")
         return _see_other(f"/review/{review_id}")

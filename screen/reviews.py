@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, exists, func, or_, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -87,9 +88,14 @@ async def open_slots(db: AsyncSession, attempt_ids: Sequence[int], now: datetime
     return created
 
 
+# Open slots and claims whose lease ran out, most urgent first. The partial index
+# ix_reviews_waiting holds exactly these rows in this order, so the scan stops at the
+# first row this reviewer may take; live claims in it (one per active reviewer) are
+# skipped by the lease test.
 _PICK = """
     SELECT r.id FROM reviews r
-    WHERE r.status = 'open'
+    WHERE r.status IN ('open', 'claimed')
+      AND (r.status = 'open' OR r.lease_expires_at <= :now)
       AND NOT EXISTS (SELECT 1 FROM reviews m
                       WHERE m.attempt_id = r.attempt_id AND m.reviewer_id = :reviewer)
       AND NOT EXISTS (SELECT 1 FROM review_declines d
@@ -98,29 +104,40 @@ _PICK = """
            OR EXISTS (SELECT 1 FROM reviewer_calibrations c
                       WHERE c.reviewer_id = :reviewer AND c.prompt_slug = r.prompt_slug
                         AND c.share >= r.calibration_threshold))
-    ORDER BY r.status, r.due_at, r.queued_at, r.id
+    ORDER BY r.due_at, r.queued_at, r.id
     LIMIT 1
 """
-_CLAIM = """
+# Taking over an expired claim drops the previous holder's unsubmitted draft.
+_TAKE = """
     UPDATE reviews
-    SET reviewer_id = :reviewer, status = 'claimed', claimed_at = :now, lease_expires_at = :lease
-    WHERE id = ({pick}) AND status = 'open'
+    SET reviewer_id = :reviewer, status = 'claimed', claimed_at = :now, lease_expires_at = :lease,
+        scores = NULL, recommendation = NULL, saved_at = NULL
+    WHERE id = ({pick})
+      AND (status = 'open' OR (status = 'claimed' AND lease_expires_at <= :now))
     RETURNING id, attempt_id
 """
-_CLAIM_SQL = {
-    "postgresql": text(_CLAIM.format(pick=_PICK + " FOR UPDATE SKIP LOCKED")),
-    "sqlite": text(_CLAIM.format(pick=_PICK)),
-}
-_TIMES = (bindparam("now", type_=UTCDateTime), bindparam("lease", type_=UTCDateTime))
-_IN_REVIEW = """
-    UPDATE attempts SET state = 'in_review', state_changed_at = :now
-    WHERE id = (SELECT id FROM attempts WHERE id = :attempt
-                AND state IN ('submitted', 'auto_submitted') {lock})
+# PostgreSQL: the claim and the attempt's move to `in_review` in one statement (one round
+# trip). Two reviewers claiming the two slots of one attempt at once must not queue
+# behind each other's row lock, so a locked attempt row is skipped: whoever holds it is
+# making the same change.
+_CLAIM_AND_MOVE = """
+    WITH claimed AS ({take}),
+    moved AS (
+        UPDATE attempts SET state = 'in_review', state_changed_at = :now
+        WHERE id = (SELECT a.id FROM attempts a JOIN claimed c ON a.id = c.attempt_id
+                    WHERE a.state IN ('submitted', 'auto_submitted')
+                    FOR UPDATE OF a SKIP LOCKED)
+    )
+    SELECT id, attempt_id FROM claimed
 """
-_IN_REVIEW_SQL = {
-    "postgresql": text(_IN_REVIEW.format(lock="FOR UPDATE SKIP LOCKED")).bindparams(_TIMES[0]),
-    "sqlite": text(_IN_REVIEW.format(lock="")).bindparams(_TIMES[0]),
-}
+_CLAIM_PG = text(_CLAIM_AND_MOVE.format(take=_TAKE.format(pick=_PICK + " FOR UPDATE SKIP LOCKED")))
+# SQLite serialises writers, so the two steps need no locking clauses.
+_CLAIM_SQLITE = text(_TAKE.format(pick=_PICK))
+_IN_REVIEW_SQLITE = text("""
+    UPDATE attempts SET state = 'in_review', state_changed_at = :now
+    WHERE id = :attempt AND state IN ('submitted', 'auto_submitted')
+""")
+_TIMES = (bindparam("now", type_=UTCDateTime), bindparam("lease", type_=UTCDateTime))
 _RELEASE = text("""
     UPDATE reviews
     SET status = 'open', reviewer_id = NULL, claimed_at = NULL, lease_expires_at = NULL,
@@ -129,39 +146,39 @@ _RELEASE = text("""
 """).bindparams(_TIMES[0])
 
 
-async def claim_next(db: AsyncSession, reviewer: User, now: datetime) -> int | None:
+async def claim_next(db: AsyncSession, reviewer_id: int, now: datetime) -> int | None:
     """Claim the most urgent slot this reviewer may take: its review id, or None.
 
-    The hot path of the queue, so it is one hand-written statement: the pick reads
-    only open rows in index order (status, due, queued, id) and stops at the first
-    that this reviewer has neither held nor declined. Expired leases are returned
-    to the queue first.
+    The hot path of the queue, so it is one hand-written statement on PostgreSQL
+    (`FOR UPDATE SKIP LOCKED`: concurrent reviewers never wait on or take the same row).
+    An expired lease is taken over directly; the periodic release job tidies the rest.
+
+    One reviewer claiming from two tabs at once can pick two slots of one attempt; the
+    unique (attempt, reviewer) key refuses the second, and the caller retries
+    (`claim_next_retrying`). That costs a retry in a rare race instead of a lock on
+    every claim.
     """
-    await release_expired_leases(db, now)
-    dialect = db.get_bind().dialect.name
-    if dialect == "postgresql":
-        # One claim at a time per reviewer (two tabs), so the (attempt, reviewer)
-        # uniqueness is never raced; other reviewers are not held up.
-        await db.execute(
-            text("SELECT pg_advisory_xact_lock(:space, :reviewer)"),
-            {"space": _CLAIM_LOCK_SPACE, "reviewer": reviewer.id},
-        )
-    statement = _CLAIM_SQL.get(dialect, _CLAIM_SQL["sqlite"]).bindparams(*_TIMES)
-    claimed = (
-        await db.execute(statement, {"reviewer": reviewer.id, "now": now, "lease": now + LEASE})
-    ).first()
+    params = {"reviewer": reviewer_id, "now": now, "lease": now + LEASE}
+    if is_postgres(db):
+        claimed = (await db.execute(_CLAIM_PG.bindparams(*_TIMES), params)).first()
+        return None if claimed is None else int(claimed.id)
+    claimed = (await db.execute(_CLAIM_SQLITE.bindparams(*_TIMES), params)).first()
     if claimed is None:
         return None
-    await _mark_in_review(db, claimed.attempt_id, now)
+    await db.execute(
+        _IN_REVIEW_SQLITE.bindparams(_TIMES[0]), {"attempt": claimed.attempt_id, "now": now}
+    )
     return int(claimed.id)
 
 
-async def _mark_in_review(db: AsyncSession, attempt_id: int, now: datetime) -> None:
-    """First claim moves the attempt to `in_review`. Two reviewers claiming the two slots
-    of one attempt at once must not queue behind each other's row lock, so on PostgreSQL
-    a locked row is skipped: whoever holds it is making the same change."""
-    statement = _IN_REVIEW_SQL["postgresql" if is_postgres(db) else "sqlite"]
-    await db.execute(statement, {"attempt": attempt_id, "now": now})
+async def claim_next_retrying(db: AsyncSession, reviewer_id: int, now: datetime) -> int | None:
+    """`claim_next` in the request's transaction, retried once in a new one if the
+    same reviewer's concurrent claim took a slot of the same attempt first."""
+    try:
+        return await claim_next(db, reviewer_id, now)
+    except IntegrityError:
+        await db.rollback()
+        return await claim_next(db, reviewer_id, now)
 
 
 async def review_for(db: AsyncSession, review_id: int, reviewer: User) -> Review:

@@ -216,7 +216,7 @@ async def add_leak(
 
 
 @outbox.handles(SIMILARITY_CHECK)
-async def run_check(ctx: JobContext, event: OutboxEvent) -> None:
+async def run_check(ctx: JobContext, event: OutboxEvent, _done: outbox.DoneMarker) -> None:
     async with ctx.sessionmaker() as db, db.begin():
         await check(db, int(event.payload["attempt_id"]), ctx.clock.now())
 

@@ -336,7 +336,7 @@ async def _record(
 
 
 @outbox.handles(WEBHOOK_DELIVER)
-async def deliver_webhook(ctx: JobContext, event: OutboxEvent) -> None:
+async def deliver_webhook(ctx: JobContext, event: OutboxEvent, _done: outbox.DoneMarker) -> None:
     """Send one delivery once; every try, good or bad, is a row in the delivery log.
 
     Jobs run at least once, so this may run again for a delivery it already sent:

@@ -51,13 +51,17 @@ async def startup(ctx: dict[str, Any]) -> None:
         settings=settings,
         sessionmaker=create_sessionmaker(engine),
         clock=SystemClock(),
-        mailer=mailer_for(settings.smtp_url, settings.mail_dir),
+        mailer=mailer_for(
+            settings.smtp_url, settings.mail_dir, keep_connections=WorkerSettings.max_jobs
+        ),
         templates=create_environment(),
         queue=ArqQueue(ctx["redis"]),
     )
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    if "screen" in ctx:
+        await ctx["screen"].mailer.close()
     if "engine" in ctx:
         await ctx["engine"].dispose()
 

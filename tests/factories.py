@@ -123,7 +123,7 @@ async def score_next(
     db: AsyncSession, reviewer: User, levels: dict[str, int], now: datetime
 ) -> int:
     """Claim the reviewer's next slot, submit these levels with evidence, let the rule decide."""
-    review_id = await reviews.claim_next(db, reviewer, now)
+    review_id = await reviews.claim_next(db, reviewer.id, now)
     assert review_id is not None, "nothing to claim"
     review = await db.get(Review, review_id)
     assert review is not None

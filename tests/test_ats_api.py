@@ -96,7 +96,7 @@ async def review_and_decide(
     """Both reviewers score every dimension at `level`, then the rule decides."""
     now = clock.now()
     for reviewer in reviewers:
-        review_id = await reviews.claim_next(db, reviewer, now)
+        review_id = await reviews.claim_next(db, reviewer.id, now)
         assert review_id is not None
         review = await reviews.review_for(db, review_id, reviewer)
         rubric = rubric_from_dict(review.attempt.invitation.screen.prompt.rubric)

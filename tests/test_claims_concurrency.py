@@ -48,7 +48,7 @@ async def test_twenty_concurrent_claimers_share_the_queue_exactly(
         mine = []
         while True:
             async with sessionmaker() as session, session.begin():
-                review_id = await reviews.claim_next(session, user, now)
+                review_id = await reviews.claim_next(session, user.id, now)
                 if review_id is None:
                     return mine
                 mine.append(review_id)

@@ -161,7 +161,7 @@ async def review(
     now: datetime,
 ) -> int:
     """Claim the most urgent slot and submit a full review of it, as the scoring page does."""
-    review_id = await reviews.claim_next(db, reviewer, now)
+    review_id = await reviews.claim_next(db, reviewer.id, now)
     assert review_id is not None
     held = await reviews.review_for(db, review_id, reviewer)
     rubric = rubric_from_dict(held.attempt.invitation.screen.prompt.rubric)

@@ -1,0 +1,141 @@
+"""The mailer on its own: message encoding a mail client reads back, and kept connections."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from screen.clock import FrozenClock
+from screen.jobs import InProcessRunner
+from screen.mail import SmtpMailer, build_message
+from screen.rendering import create_environment
+from screen.settings import Settings
+from tests.factories import make_candidate, make_screen
+from tests.smtp import Inbox, SmtpServer, free_port, html_part, text_part
+
+
+class CountingInbox(Inbox):
+    """Counts SMTP sessions (one EHLO each) as well as messages."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sessions = 0
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        self.sessions += 1
+        session.host_name = hostname
+        return responses
+
+
+def counting_server(port: int | None = None) -> SmtpServer:
+    server = SmtpServer(port)
+    server.inbox = CountingInbox()
+    server.controller.handler = server.inbox
+    return server.start()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    server = counting_server()
+    yield server
+    server.stop()
+
+
+def invitation(index: int, name: str = "Ann Example") -> Any:
+    context = {
+        "candidate_name": name,
+        "screen_title": "Backend engineer",
+        "prompt_title": "Pick a vector store",
+        "allowed": timedelta(minutes=30),
+        "expires_at": datetime(2026, 12, 7, 9, 0, tzinfo=UTC),
+        "link": f"http://testserver.local/s/link-{index}",
+    }
+    return build_message(
+        create_environment(),
+        "invitation",
+        context,
+        sender="Screen <screen@localhost>",
+        to=(name, f"c{index}@example.com"),
+        message_id=f"<invitation-{index}@screen.local>",
+    )
+
+
+async def test_names_and_titles_outside_ascii_read_back_exactly(
+    smtp: SmtpServer,
+    runner: InProcessRunner,
+    settings: Settings,
+    db: AsyncSession,
+    clock: FrozenClock,
+) -> None:
+    assert runner.context is not None
+    runner.context.mailer = SmtpMailer.from_url(smtp.url)
+    screen = await make_screen(db, clock.now(), title="Ingénieure GenAI — équipe « Recherche »")
+    name = 'Zoë "Z" Ørsted-Łukasiewicz, Jr.'
+    await make_candidate(
+        db, settings, clock.now(), screen=screen, name=name, email="zoe@example.com"
+    )
+
+    await runner.tick()
+    await runner.drain()
+
+    [message] = smtp.inbox.messages
+    [address] = message["To"].addresses
+    assert address.display_name == name
+    assert address.addr_spec == "zoe@example.com"
+    assert message["Subject"] == "Your written exercise for Ingénieure GenAI — équipe « Recherche »"
+    assert f"Hello {name}," in text_part(message)
+    assert "Ingénieure GenAI" in html_part(message)
+    assert message["Date"]
+
+
+async def test_a_burst_reuses_kept_connections() -> None:
+    server = counting_server()
+    mailer = SmtpMailer.from_url(server.url, keep_connections=2)
+    try:
+        for index in range(6):
+            await mailer.send(invitation(index))
+    finally:
+        await mailer.close()
+        server.stop()
+
+    assert len(server.inbox.messages) == 6
+    assert isinstance(server.inbox, CountingInbox)
+    assert server.inbox.sessions == 1  # sent one after another: one connection serves all
+
+
+async def test_a_kept_connection_the_server_dropped_is_replaced_without_losing_a_message() -> None:
+    port = free_port()
+    first = counting_server(port)
+    mailer = SmtpMailer.from_url(first.url, keep_connections=1)
+    try:
+        await mailer.send(invitation(1))
+        first.stop()  # the kept connection dies with the server
+        second = counting_server(port)
+        try:
+            await mailer.send(invitation(2))
+        finally:
+            await mailer.close()
+            second.stop()
+    finally:
+        await mailer.close()
+
+    assert [str(m["Message-ID"]) for m in first.inbox.messages] == ["<invitation-1@screen.local>"]
+    assert [str(m["Message-ID"]) for m in second.inbox.messages] == ["<invitation-2@screen.local>"]
+
+
+async def test_without_kept_connections_each_message_has_its_own_session(
+    smtp: SmtpServer,
+) -> None:
+    mailer = SmtpMailer.from_url(smtp.url)
+    for index in range(3):
+        await mailer.send(invitation(index))
+
+    assert isinstance(smtp.inbox, CountingInbox)
+    assert smtp.inbox.sessions == 3
+    assert len(smtp.inbox.messages) == 3
