@@ -6,6 +6,7 @@ so text from candidates (or a careless prompt author) stays inert.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -20,12 +21,18 @@ _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("
 _ALLOWED_URL_SCHEMES = {"http", "https", "mailto"}
 
 
-def render_markdown(text: str) -> Markup:
+@functools.lru_cache(maxsize=128)
+def _sanitised_html(text: str) -> str:
+    # Cached: a prompt's body is the same on every candidate page view (a prompt
+    # version never changes) and parsing plus sanitising it was most of that page's cost.
     html = _markdown.render(text)
-    clean = nh3.clean(
+    return nh3.clean(
         html, url_schemes=_ALLOWED_URL_SCHEMES, link_rel="noopener noreferrer nofollow"
     )
-    return Markup(clean)  # noqa: S704 - sanitised by nh3 on the line above
+
+
+def render_markdown(text: str) -> Markup:
+    return Markup(_sanitised_html(text))  # noqa: S704 - sanitised by nh3 in _sanitised_html
 
 
 def iso_utc(moment: datetime | None) -> str:
