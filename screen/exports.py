@@ -29,34 +29,31 @@ import csv
 import io
 import json
 import logging
-import shutil
-import tempfile
-from collections.abc import AsyncGenerator, Callable, Sequence
+import re
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from functools import partial
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any
 
-import anyio
 import anyio.lowlevel
-import xlsxwriter  # ships no type information
 from litestar import Controller, Request, get
 from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from xlsxwriter.worksheet import Worksheet
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from screen import audit
 from screen.auth import RECRUITERS, provide_user, requires
 from screen.errors import InputError
+from screen.export_copy import copy_csv
 from screen.models import Attempt, Decision, Invitation, Outcome, Review, ReviewStatus, User
 from screen.screens import get_screen
 from screen.web import DB, AppClock
+from screen.xlsx import Kind, SheetWriter
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +64,9 @@ BATCH_SIZE = 1000
 # Rows turned into cells (and bytes) between two chances for the event loop to serve
 # other requests: a page of 1,000 in one go would hold it for tens of milliseconds.
 STEP_ROWS = 250
-# Read the finished XLSX back in chunks this size; large enough that a 50k-row file
-# is a few hundred sends, small enough to be nothing next to the process.
-FILE_CHUNK = 64 * 1024
-# One sheet holds at most 1,048,576 rows; xlsxwriter silently drops rows beyond it.
+# Past this many rows the sheet may pass 2 GiB and needs ZIP64 sizes.
+LARGE_SHEET_ROWS = 500_000
+# One sheet holds at most 1,048,576 rows, the header included.
 XLSX_MAX_ROWS = 1_048_576 - 1
 # OWASP: cells starting with these are formulas (or become one after a paste) in spreadsheets.
 DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
@@ -79,6 +75,7 @@ DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
 # Programs should read the file as `utf-8-sig`.
 UTF8_BOM = "\ufeff"
 FINAL_OUTCOMES = (Outcome.PASS, Outcome.FAIL)
+_MICROSECOND = timedelta(microseconds=1)
 
 LEADING_COLUMNS = (
     "invitation_id",
@@ -215,6 +212,16 @@ def iso_utc(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat(timespec="seconds")[:19] + "Z" if moment else None
 
 
+def _half_up(value: Decimal, places: int) -> float:
+    # Half-up on the decimal value, as PostgreSQL's round() does, so both export paths
+    # write the same digits (Python's round() is half-even on the binary value).
+    return float(value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+
+
+def _in_units(span: timedelta, unit: timedelta) -> float:
+    return _half_up(Decimal(span // _MICROSECOND) / Decimal(unit // _MICROSECOND), 1)
+
+
 def minutes_used(
     started_at: datetime | None, submitted_at: datetime | None, deadline: datetime | None
 ) -> float | None:
@@ -222,11 +229,17 @@ def minutes_used(
     if started_at is None or submitted_at is None:
         return None
     end = min(submitted_at, deadline) if deadline else submitted_at
-    return round((end - started_at).total_seconds() / 60, 1)
+    return _in_units(end - started_at, timedelta(minutes=1))
 
 
-def _score(value: float | None) -> float | None:
-    return None if value is None else round(float(value), 3)
+def _mean_score(value: float | None) -> float | None:
+    # The digits stored in the JSON document, which PostgreSQL's ->> also reads.
+    return None if value is None else _half_up(Decimal(repr(float(value))), 3)
+
+
+def _weighted_score(value: float | None) -> float | None:
+    # PostgreSQL turns a float8 into a numeric through 15 significant digits.
+    return None if value is None else _half_up(Decimal(format(float(value), ".15g")), 3)
 
 
 def _result_row(plan: ExportPlan, row: Any) -> ResultRow:
@@ -235,7 +248,7 @@ def _result_row(plan: ExportPlan, row: Any) -> ResultRow:
     # The decision the pipeline acts on: the rule's pass/fail, or the lead's when adjudicated.
     # A decision still waiting for adjudication has no decided_at yet.
     decided_at = row.adjudicated_at or (row.decided_at if row.outcome in FINAL_OUTCOMES else None)
-    hours = round((decided_at - row.created_at).total_seconds() / 3600, 1) if decided_at else None
+    hours = _in_units(decided_at - row.created_at, timedelta(hours=1)) if decided_at else None
     return (
         row.id,
         row.candidate_name,
@@ -251,8 +264,8 @@ def _result_row(plan: ExportPlan, row: Any) -> ResultRow:
         iso_utc(row.submitted_at),
         iso_utc(decided_at),
         minutes_used(row.started_at, row.submitted_at, row.deadline),
-        *(_score(means.get(key)) for key in plan.dimension_keys),
-        _score(row.weighted_score),
+        *(_mean_score(means.get(key)) for key in plan.dimension_keys),
+        _weighted_score(row.weighted_score),
         row.outcome,
         (row.adjudicated_by_id is not None) if decided else None,
         int(row.reviewers or 0),
@@ -352,76 +365,100 @@ async def json_lines_chunks(
             ).encode()
 
 
-def _write_rows(sheet: Worksheet, first_row: int, batch: list[ResultRow]) -> None:
-    # Typed writes: a string is always written as a string, never guessed into a
-    # formula, a number or a link, whatever the workbook options say.
-    for offset, row in enumerate(batch):
-        index = first_row + offset
-        for column, value in enumerate(row):
-            if value is None:
-                continue
-            if isinstance(value, bool):
-                sheet.write_boolean(index, column, value)
-            elif isinstance(value, int | float):
-                sheet.write_number(index, column, value)
-            else:
-                sheet.write_string(index, column, str(neutralise(value)))
+def _cell_text(value: Cell) -> str | None:
+    """A cell as the CSV file holds it (COPY writes the same text on PostgreSQL)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return str(neutralise(value))
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+async def _python_text_rows(
+    batches: AsyncGenerator[list[ResultRow], None],
+) -> AsyncGenerator[list[list[str | None]], None]:
+    async with aclosing(batches):
+        async for batch in batches:
+            yield [[_cell_text(value) for value in row] for row in batch]
+
+
+async def _copy_text_rows(
+    chunks: AsyncGenerator[bytes, None],
+) -> AsyncGenerator[list[list[str]], None]:
+    async with aclosing(chunks):
+        async for chunk in chunks:
+            # Whole records per chunk, so a quoted line break never straddles two.
+            rows = list(csv.reader(io.StringIO(chunk.decode(), newline="")))
+            for start in range(0, len(rows), STEP_ROWS):
+                if start:
+                    await anyio.lowlevel.checkpoint()  # other requests run between steps
+                yield rows[start : start + STEP_ROWS]
+
+
+_QUOTED_OR_LINE_END = re.compile(rb'"(?:[^"]|"")*"|\n')
+# A quoted cell (one opening at a record's start or after a comma) holding a line break:
+# one search in C decides whether the plain replace is exact.
+_QUOTED_LINE_BREAK = re.compile(rb'(?:^|,)"(?:[^"\n]|"")*\n', re.MULTILINE)
+
+
+def _crlf(records: bytes) -> bytes:
+    """COPY ends records with LF; RFC 4180 (and the Python path) with CRLF. A line break
+    inside a quoted cell is data and stays as it is."""
+    if not _QUOTED_LINE_BREAK.search(records):
+        return records.replace(b"\n", b"\r\n")
+    return _QUOTED_OR_LINE_END.sub(
+        lambda match: match.group() if match.group() != b"\n" else b"\r\n", records
+    )
+
+
+async def _csv_from_copy(
+    columns: Sequence[str], chunks: AsyncGenerator[bytes, None]
+) -> AsyncGenerator[bytes, None]:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(columns)
+    yield (UTF8_BOM + buffer.getvalue()).encode()
+    async with aclosing(chunks):
+        async for chunk in chunks:
+            yield _crlf(chunk)
+
+
+def column_kinds(plan: ExportPlan) -> tuple[Kind, ...]:
+    number, text, boolean = Kind.NUMBER, Kind.TEXT, Kind.BOOL
+    identity = (number, text, text, text, number, text, text, number, text)
+    timing = (text, text, text, text, number)  # four timestamps, minutes used
+    scores = (number,) * len(plan.dimension_keys)
+    return (*identity, *timing, *scores, number, text, boolean, number, number)
 
 
 async def xlsx_chunks(
-    columns: Sequence[str], batches: AsyncGenerator[list[ResultRow], None]
+    plan: ExportPlan, rows: AsyncGenerator[Sequence[Sequence[str | None]], None]
 ) -> AsyncGenerator[bytes, None]:
-    """An XLSX workbook written to a temporary file, then streamed from it and deleted.
-
-    xlsxwriter is synchronous, so each step of rows is written in a worker thread (one
-    hop per 250 rows) and so is the final zip: the event loop only ever waits for
-    them. In constant-memory mode xlsxwriter flushes each row to a temporary file as
-    soon as the next row starts, and writes strings inline rather than into a
-    shared-strings table that would grow with the rows.
-    """
-    # A private folder for the workbook and xlsxwriter's own temporary files, so one
-    # removal cleans up after a finished, failed or abandoned export alike.
-    directory = tempfile.mkdtemp(prefix="screen-export-")
-    try:
-        path = Path(directory) / "export.xlsx"
-        workbook = xlsxwriter.Workbook(
-            str(path),
-            {
-                "constant_memory": True,
-                "strings_to_formulas": False,
-                "strings_to_urls": False,
-                "strings_to_numbers": False,
-                "tmpdir": directory,
-            },
-        )
-        try:
-            sheet = workbook.add_worksheet("Results")
-            sheet.set_column(0, len(columns) - 1, 18)
-            header = workbook.add_format({"bold": True})
-            for column, title in enumerate(columns):
-                sheet.write_string(0, column, title, header)
-            sheet.freeze_panes(1, 0)
-            next_row = 1
-            async with aclosing(batches):
-                async for batch in batches:
-                    await anyio.to_thread.run_sync(_write_rows, sheet, next_row, batch)
-                    next_row += len(batch)
-        finally:
-            # Shielded: a download cancelled mid-way must still release the row file.
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(workbook.close)
-        async with await anyio.open_file(path, "rb") as file:
-            while chunk := await file.read(FILE_CHUNK):
-                yield chunk
-    finally:
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(partial(shutil.rmtree, directory, ignore_errors=True))
+    """The workbook's bytes as they are produced: nothing is written to disk."""
+    sheet = SheetWriter(plan.columns, column_kinds(plan), large=plan.rows > LARGE_SHEET_ROWS)
+    async with aclosing(rows):
+        async for batch in rows:
+            sheet.write_rows(batch)
+            if data := sheet.take():
+                yield data
+    yield sheet.close()
 
 
-Writer = Callable[
-    [Sequence[str], AsyncGenerator[list[ResultRow], None]], AsyncGenerator[bytes, None]
-]
-WRITERS: dict[str, Writer] = {"csv": csv_chunks, "xlsx": xlsx_chunks, "json": json_lines_chunks}
+def _copy_source(
+    sessionmaker: async_sessionmaker[AsyncSession], plan: ExportPlan
+) -> AsyncGenerator[bytes, None] | None:
+    engine = sessionmaker.kw.get("bind")
+    if not isinstance(engine, AsyncEngine) or engine.dialect.name != "postgresql":
+        return None
+    arguments = (
+        plan.screen_id,
+        plan.last_invitation_id,
+        neutralise(plan.screen_title),
+        neutralise(plan.prompt_slug),
+        plan.prompt_version,
+    )
+    return copy_csv(engine, plan.dimension_keys, arguments)
 
 
 def export_stream(
@@ -431,9 +468,23 @@ def export_stream(
     *,
     batch_size: int = BATCH_SIZE,
 ) -> AsyncGenerator[bytes, None]:
-    """The bytes of the file, chunk by chunk; close it (or exhaust it) to release it."""
+    """The bytes of the file, chunk by chunk; close it (or exhaust it) to release it.
+
+    CSV and XLSX come from a COPY on PostgreSQL (see `screen.export_copy`) and from
+    Python rows on SQLite; JSON lines, which carry raw values, always from Python rows.
+    """
+    check_format(fmt)
+    copy = _copy_source(sessionmaker, plan) if fmt in ("csv", "xlsx") else None
+    if copy is not None:
+        if fmt == "csv":
+            return _csv_from_copy(plan.columns, copy)
+        return xlsx_chunks(plan, _copy_text_rows(copy))
     batches = result_batches(sessionmaker, plan, batch_size=batch_size)
-    return WRITERS[check_format(fmt)](plan.columns, batches)
+    if fmt == "csv":
+        return csv_chunks(plan.columns, batches)
+    if fmt == "xlsx":
+        return xlsx_chunks(plan, _python_text_rows(batches))
+    return json_lines_chunks(plan.columns, batches)
 
 
 async def _logged(

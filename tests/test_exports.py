@@ -19,12 +19,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from xml.etree import ElementTree
 
+import openpyxl
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import given
+from hypothesis import strategies as st
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from reviewers.rubric import rubric_from_dict
 from screen import attempts, decisions, reviews
@@ -33,11 +36,12 @@ from screen.clock import FrozenClock
 from screen.exports import (
     DANGEROUS_PREFIXES,
     Cell,
+    _crlf,
     export_stream,
     neutralise,
     plan_export,
 )
-from screen.models import AuditEvent, Invitation, Screen, User
+from screen.models import Attempt, AuditEvent, Decision, Invitation, Screen, User
 from screen.settings import Settings
 from tests.factories import make_candidate, make_screen, make_user
 from tests.staff import sign_in
@@ -276,10 +280,6 @@ def parse_xlsx(body: bytes) -> tuple[list[list[Cell]], str]:
     return rows, sheet_xml
 
 
-def leftovers(folder: Path) -> list[Path]:
-    return list(folder.glob("screen-export-*"))
-
-
 def files_in(folder: Path) -> list[Path]:
     return list(folder.iterdir())
 
@@ -362,6 +362,80 @@ async def test_csv_has_the_header_and_a_row_per_candidate_with_utc_times_and_sco
     assert cy["external_id"] == ""
 
 
+async def test_numbers_round_half_up_alike_on_every_backend(
+    client: Client, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    """Exact ties, where Python's round() (half-even, on the binary value) and PostgreSQL's
+    round() (half-up, on the decimal) disagree: the file must not depend on the backend."""
+    data = await arrange(db, settings, clock)
+    attempt = await db.scalar(select(Attempt).where(Attempt.invitation_id == data.ada))
+    assert attempt is not None and attempt.started_at is not None
+    await db.execute(
+        update(Attempt)
+        .where(Attempt.id == attempt.id)
+        # 12 minutes 15 seconds used: 12.25 minutes.
+        .values(submitted_at=attempt.started_at + timedelta(minutes=12, seconds=15))
+    )
+    await db.execute(
+        update(Decision)
+        .where(Decision.attempt_id == attempt.id)
+        .values(
+            weighted_score=2.8125,
+            # 1.0005 is 1.000499… in binary: round(1.0005, 3) == 1.0 in Python.
+            dimension_means={"latency_vs_cost": 1.0005, "accuracy_vs_speed": 2.5},
+        )
+    )
+    await db.commit()
+    await signed_in_recruiter(client, db, clock)
+
+    csv_rows = by_id(parse_csv((await client.get(export_path(data.screen.id, "csv"))).content))
+    xlsx_rows, _ = parse_xlsx((await client.get(export_path(data.screen.id, "xlsx"))).content)
+
+    ada = csv_rows[str(data.ada)]
+    assert ada["minutes_used"] == "12.3"
+    assert ada["weighted_score"] == "2.813"
+    assert ada["score_latency_vs_cost"] == "1.001"
+    assert ada["score_accuracy_vs_speed"] == "2.5"
+    assert ada["score_failure_modes"] == ""  # no mean stored for it: an empty cell
+    in_sheet = dict(zip(xlsx_rows[0], xlsx_rows[1], strict=False))
+    assert in_sheet["minutes_used"] == 12.3
+    assert in_sheet["weighted_score"] == 2.813
+    assert in_sheet["score_latency_vs_cost"] == 1.001
+
+
+async def test_the_workbook_opens_in_openpyxl_with_types_bold_header_and_frozen_row(
+    client: Client, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    data = await arrange(db, settings, clock)
+    await db.execute(
+        update(Invitation)
+        .where(Invitation.id == data.cy)
+        # (openpyxl does not decode Excel's _xHHHH_ escapes for control characters, so
+        # those are checked with the standard-library reader above.)
+        .values(candidate_name='=HYPERLINK("http://x") & <b>Zoë</b> ')
+    )
+    await db.commit()
+    await signed_in_recruiter(client, db, clock)
+
+    body = (await client.get(export_path(data.screen.id, "xlsx"))).content
+    workbook = openpyxl.load_workbook(io.BytesIO(body), read_only=False)
+    sheet = workbook["Results"]
+    rows = [[cell.value for cell in row] for row in sheet.iter_rows()]
+
+    assert rows[0] == HEADER
+    assert all(cell.font.bold for cell in sheet[1])
+    assert sheet.freeze_panes == "A2"
+    ada = dict(zip(HEADER, rows[1], strict=True))
+    assert ada["invitation_id"] == data.ada
+    assert ada["minutes_used"] == 25.5
+    assert ada["adjudicated"] is False
+    assert ada["external_id"] == "ATS-1"
+    cy = dict(zip(HEADER, rows[3], strict=True))
+    assert cy["candidate_name"] == '\'=HYPERLINK("http://x") & <b>Zoë</b> '
+    assert cy["started_at"] is None
+    assert sheet.max_row == 4
+
+
 async def test_json_lines_parse_and_keep_raw_typed_values(
     client: Client, db: AsyncSession, settings: Settings, clock: FrozenClock
 ) -> None:
@@ -428,7 +502,7 @@ async def test_xlsx_opens_with_typed_cells_and_nothing_left_on_disk(
     assert ben.get("decision") is None  # empty cells stay empty
     assert len(rows) == 4
     assert "<f>" not in sheet_xml  # no formula anywhere
-    assert leftovers(tmp_path) == []
+    assert files_in(tmp_path) == []  # written straight into the response, never to disk
 
 
 async def test_formula_payloads_are_neutralised_in_csv_and_xlsx_for_every_prefix(
@@ -597,11 +671,40 @@ async def test_an_adjudicated_decision_is_dated_when_the_lead_decided(
     assert after["hours_to_decision"] == "72.0"
 
 
+def _as_copy_writes_it(rows: list[list[str]]) -> bytes:
+    """PostgreSQL's CSV: quote a cell holding a comma, quote, CR or LF; end records with LF."""
+    lines = []
+    for row in rows:
+        cells = [
+            '"' + cell.replace('"', '""') + '"' if set(cell) & set(',"\r\n') else cell
+            for cell in row
+        ]
+        lines.append(",".join(cells) + "\n")
+    return "".join(lines).encode()
+
+
+@given(
+    st.lists(
+        st.lists(st.text(alphabet='a,"\r\n =', min_size=1, max_size=6), min_size=3, max_size=3),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_copy_records_get_crlf_ends_and_keep_line_breaks_inside_cells(
+    rows: list[list[str]],
+) -> None:
+    converted = _crlf(_as_copy_writes_it(rows))
+
+    assert list(csv.reader(io.StringIO(converted.decode(), newline=""))) == rows
+    assert converted.endswith(b"\r\n")
+
+
 # --- the row source ----------------------------------------------------------------------
 
 
-async def test_rows_are_read_page_by_page_and_bounded_when_the_export_starts(
+async def test_rows_are_bounded_when_the_export_starts_and_paged_on_sqlite(
     db: AsyncSession,
+    engine: AsyncEngine,
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
     clock: FrozenClock,
@@ -623,13 +726,18 @@ async def test_rows_are_read_page_by_page_and_bounded_when_the_export_starts(
     chunks = [chunk async for chunk in export_stream(sessionmaker, plan, "csv", batch_size=2)]
 
     assert plan.rows == 5
-    assert len(chunks) == 4  # the header, then pages of 2, 2 and 1 rows
+    if engine.dialect.name == "sqlite":
+        assert len(chunks) == 4  # the header, then pages of 2, 2 and 1 rows
+    # (On PostgreSQL one COPY streams the rows; its chunks are whatever the network reads.)
     rows = parse_csv(b"".join(chunks))
     assert [row[0] for row in rows[1:]] == expected
 
 
-async def test_an_abandoned_xlsx_download_removes_its_temporary_files(
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+async def test_an_abandoned_download_releases_its_connection_and_leaves_nothing_on_disk(
+    fmt: str,
     db: AsyncSession,
+    engine: AsyncEngine,
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
     clock: FrozenClock,
@@ -642,15 +750,16 @@ async def test_an_abandoned_xlsx_download_removes_its_temporary_files(
         await make_candidate(db, settings, clock.now(), screen=screen, name=f"Cand{number} Person")
     plan = await plan_export(db, screen.id)
     await db.commit()
+    await db.close()
+    checked_out_before = engine.pool.checkedout()  # type: ignore[attr-defined]
 
-    stream = export_stream(sessionmaker, plan, "xlsx", batch_size=1)
+    stream = export_stream(sessionmaker, plan, fmt, batch_size=1)
     first = await anext(stream)
-    during = leftovers(tmp_path)
     await stream.aclose()
 
-    assert first.startswith(b"PK")
-    assert len(during) == 1
-    assert leftovers(tmp_path) == []
+    assert first.startswith(b"PK" if fmt == "xlsx" else b"\xef\xbb\xbf")
+    assert engine.pool.checkedout() == checked_out_before  # type: ignore[attr-defined]
+    assert files_in(tmp_path) == []
 
 
 # --- the CLI -----------------------------------------------------------------------------

@@ -1,0 +1,145 @@
+"""The PostgreSQL source of an export: one `COPY (SELECT …) TO STDOUT` producing finished CSV.
+
+On PostgreSQL the rows of a CSV or XLSX export never pass through Python objects: the
+query formats every cell exactly as the Python path in `screen.exports` does (ISO 8601
+UTC timestamps, numbers rounded half-up and written like Python writes a float,
+`true`/`false`, formula-looking text prefixed with `'`), and COPY streams it. Measured
+on the development machine, formatting in Python ran at less than half COPY's speed.
+The two paths are held to the same output by the export tests, which run on both
+backends.
+
+Rows arrive in chunks of whole records (asyncpg hands over complete CopyData messages)
+through a bounded queue, so a slow download slows the COPY instead of filling memory.
+The COPY holds one pooled connection and one snapshot until the last row is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+# Chunks waiting between the COPY and the download; each is one network read of rows.
+QUEUE_CHUNKS = 8
+_DANGEROUS = "('=', '+', '-', '@', E'\\t', E'\\r', E'\\n')"
+# Time after the deadline is not time used (the review page's rule too).
+_TIME_USED = "(least(a.submitted_at, coalesce(a.deadline, a.submitted_at)) - a.started_at)"
+
+
+def _text(expression: str) -> str:
+    """A free-text cell: empty is NULL (an empty CSV cell either way), a formula is inert."""
+    return (
+        f"CASE WHEN left({expression}, 1) IN {_DANGEROUS} THEN '''' || {expression} "
+        f"ELSE NULLIF({expression}, '') END"
+    )
+
+
+def _iso(expression: str) -> str:
+    return f"""to_char({expression} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
+
+
+def _decimal(expression: str, places: int) -> str:
+    """Rounded half-up, written as Python writes the float: `30.0`, `2.667`."""
+    rounded = f"round(({expression})::numeric, {places})"
+    return (
+        f"CASE WHEN {rounded} = trunc({rounded}) THEN trunc({rounded})::text || '.0' "
+        f"ELSE trim_scale({rounded})::text END"
+    )
+
+
+def _minutes(interval: str, per: int) -> str:
+    return _decimal(f"extract(epoch FROM {interval}) / {per}", 1)
+
+
+def results_query(dimension_count: int) -> str:
+    """The export's rows for `$1` = screen id, `$2` = last invitation id, `$3` = screen
+    title, `$4` = prompt slug, `$5` = prompt version, `$6…` = the dimension keys."""
+    scores = [
+        _decimal(f"(d.dimension_means ->> ${6 + index})::numeric", 3)
+        for index in range(dimension_count)
+    ]
+    # float8 → numeric keeps 15 significant digits; the Python path rounds the same digits.
+    weighted = _decimal("d.weighted_score", 3)
+    columns = [
+        "i.id",
+        _text("i.candidate_name"),
+        _text("i.candidate_email"),
+        _text("i.external_id"),
+        "i.screen_id",
+        "$3::text",
+        "$4::text",
+        "$5::integer",
+        "a.state",
+        _iso("i.created_at"),
+        _iso("a.started_at"),
+        _iso("a.submitted_at"),
+        _iso("x.decided_at"),
+        f"CASE WHEN a.started_at IS NOT NULL AND a.submitted_at IS NOT NULL THEN "
+        f"{_minutes(_TIME_USED, 60)} END",
+        *scores,
+        weighted,
+        "d.outcome",
+        """CASE WHEN d.outcome IS NULL THEN NULL
+            WHEN d.adjudicated_by_id IS NOT NULL THEN 'true' ELSE 'false' END""",
+        """(SELECT count(*) FROM reviews r
+            WHERE r.attempt_id = a.id AND r.status = 'submitted')""",
+        f"CASE WHEN x.decided_at IS NOT NULL THEN "
+        f"{_minutes('(x.decided_at - i.created_at)', 3600)} END",
+    ]
+    select_list = ",\n        ".join(columns)
+    # The decision the pipeline acts on: the rule's pass/fail, or the lead's when
+    # adjudicated; one waiting for adjudication has no decided_at yet.
+    return f"""
+    SELECT
+        {select_list}
+    FROM invitations i
+    LEFT JOIN attempts a ON a.invitation_id = i.id
+    LEFT JOIN decisions d ON d.attempt_id = a.id
+    CROSS JOIN LATERAL (SELECT coalesce(
+        d.adjudicated_at,
+        CASE WHEN d.outcome IN ('pass', 'fail') THEN d.decided_at END) AS decided_at) x
+    WHERE i.screen_id = $1 AND i.id <= $2
+    ORDER BY i.id
+    """  # noqa: S608 - every part is a constant of this module; values are parameters
+
+
+async def copy_csv(
+    engine: AsyncEngine, dimension_keys: Sequence[str], arguments: Sequence[Any]
+) -> AsyncGenerator[bytes, None]:
+    """The COPY's CSV records (LF line ends, no header), whole records per chunk."""
+    chunks: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=QUEUE_CHUNKS)
+
+    async def sink(data: bytes) -> None:
+        await chunks.put(bytes(data))  # asyncpg may hand over a bytearray
+
+    async def run() -> None:
+        try:
+            async with engine.connect() as connection:
+                raw = await connection.get_raw_connection()
+                driver: Any = raw.driver_connection
+                await driver.copy_from_query(
+                    results_query(len(dimension_keys)),
+                    *arguments,
+                    *dimension_keys,
+                    output=sink,
+                    format="csv",
+                )
+        finally:
+            await chunks.put(None)
+
+    task = asyncio.create_task(run(), name="export-copy")
+    try:
+        while (chunk := await chunks.get()) is not None:
+            yield chunk
+        await task  # raises what the COPY raised
+    finally:
+        if not task.done():
+            task.cancel()
+            # Drain so a COPY blocked on a full queue sees the cancellation.
+            while not chunks.empty():
+                chunks.get_nowait()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
