@@ -14,10 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Update, case, select, update
+from sqlalchemy import Update, bindparam, case, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from screen import reviews, similar_answers
+from screen.db import HotStatement, UTCDateTime
 from screen.errors import (
     AlreadySubmittedError,
     InputError,
@@ -116,22 +117,37 @@ class Saved:
     deadline: datetime
 
 
-def _save_statement(
-    attempt: ColumnElement[bool], base_revision: int, content: str, now: datetime, cutoff: datetime
-) -> Update:
-    """The save itself: its checks (started, latest revision, before deadline + grace) are
-    conditions of the write, so a save can never slip past the deadline or over a newer one."""
-    return (
-        update(Attempt)
-        .where(
-            attempt,
-            Attempt.state == AttemptState.STARTED,
-            Attempt.revision == base_revision,
-            Attempt.deadline > cutoff,
-        )
-        .values(draft=content, revision=Attempt.revision + 1, draft_saved_at=now)
-        .returning(Attempt.revision, Attempt.deadline)
+# The save itself: its checks (started, latest revision, before deadline + grace) are
+# conditions of the write, so a save can never slip past the deadline or over a newer one.
+_SAVE_CHECKS = (
+    Attempt.state == AttemptState.STARTED,
+    Attempt.revision == bindparam("base_revision"),
+    Attempt.deadline > bindparam("cutoff", type_=UTCDateTime),
+)
+_SAVE_VALUES = {
+    "draft": bindparam("content"),
+    "revision": Attempt.revision + 1,
+    "draft_saved_at": bindparam("now", type_=UTCDateTime),
+}
+_SAVE_BY_ID = (
+    update(Attempt)
+    .where(Attempt.id == bindparam("attempt_id"), *_SAVE_CHECKS)
+    .values(**_SAVE_VALUES)
+    .returning(Attempt.revision, Attempt.deadline)
+)
+_SAVE_BY_LINK = (
+    update(Attempt)
+    .where(
+        Attempt.invitation_id
+        == select(Invitation.id)
+        .where(Invitation.token_hash == bindparam("token_hash"))
+        .scalar_subquery(),
+        *_SAVE_CHECKS,
     )
+    .values(**_SAVE_VALUES)
+    .returning(Attempt.revision, Attempt.deadline)
+)
+_SAVE_BY_LINK_HOT = HotStatement(_SAVE_BY_LINK)
 
 
 async def save_draft_in_one_round_trip(
@@ -155,16 +171,17 @@ async def save_draft_in_one_round_trip(
     if not looks_like_token(token):
         return None
     cutoff = now - timedelta(seconds=grace_seconds)
-    by_link = Attempt.invitation_id == (
-        select(Invitation.id).where(Invitation.token_hash == hash_token(token)).scalar_subquery()
+    row = await _SAVE_BY_LINK_HOT.first(
+        engine,
+        content=content,
+        now=now,
+        token_hash=hash_token(token),
+        base_revision=base_revision,
+        cutoff=cutoff,
     )
-    statement = _save_statement(by_link, base_revision, content, now, cutoff)
-    async with engine.connect() as connection:
-        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-        row = (await autocommit.execute(statement)).first()
     if row is None:
         return None
-    return Saved(revision=row.revision, saved_at=now, deadline=row.deadline)
+    return Saved(revision=row[0], saved_at=now, deadline=row[1])
 
 
 async def save_draft(
@@ -184,8 +201,14 @@ async def save_draft(
     """
     check_answer_size(content, max_bytes)
     cutoff = now - timedelta(seconds=grace_seconds)
-    statement = _save_statement(Attempt.id == attempt_id, base_revision, content, now, cutoff)
-    row = (await db.execute(statement)).first()
+    params = {
+        "attempt_id": attempt_id,
+        "content": content,
+        "now": now,
+        "base_revision": base_revision,
+        "cutoff": cutoff,
+    }
+    row = (await db.execute(_SAVE_BY_ID, params)).first()
     if row is not None:
         return Saved(revision=row.revision, saved_at=now, deadline=row.deadline)
     await _explain_refusal(db, attempt_id, base_revision, content, now, cutoff)

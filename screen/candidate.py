@@ -26,7 +26,7 @@ from screen.errors import InputError, LinkExpiredError, NotFoundError
 from screen.invitations import find_by_token
 from screen.models import ENDED, NOT_STARTED, Attempt, AttemptState, Invitation
 from screen.settings import Settings
-from screen.web import DB, AppClock, AppSettings
+from screen.web import DB, AppClock, AppSettings, request_transaction
 
 Token = FromPath[str]
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
@@ -190,15 +190,12 @@ class CandidateController(Controller):
         request_max_body_size=MAX_REQUEST_BODY,
     )
     async def save_draft(
-        self,
-        token: Token,
-        request: Request[Any, Any, Any],
-        state: State,
-        db: DB,
-        clock: AppClock,
-        settings: AppSettings,
+        self, token: Token, request: Request[Any, Any, Any], state: State
     ) -> dict[str, Any]:
-        now = clock.now()
+        # The busiest route: it takes its settings and clock from the app state instead of
+        # dependencies, and opens a session only when the one-statement save refused.
+        settings: Settings = state.settings
+        now = state.clock.now()
         data = await _json_body(request)
         base_revision = _revision(data.get("revision"))
         answer = normalise_answer(data.get("answer"))
@@ -208,8 +205,11 @@ class CandidateController(Controller):
         )
         if saved is None:
             # Refused: the full path applies the clock and explains why.
-            _, attempt = await _resolve(db, token, now, settings, with_prompt=False)
-            saved = await attempts.save_draft(db, attempt.id, base_revision, answer, now, **limits)
+            async with request_transaction(state) as db:
+                _, attempt = await _resolve(db, token, now, settings, with_prompt=False)
+                saved = await attempts.save_draft(
+                    db, attempt.id, base_revision, answer, now, **limits
+                )
         return {
             "revision": saved.revision,
             "saved_at": saved.saved_at.isoformat(),

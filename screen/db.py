@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +15,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.sql.expression import UpdateBase
+from sqlalchemy.sql.selectable import Select
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -69,8 +72,11 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cursor.close()
 
         return engine
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 10)
+    # Twenty kept connections and no overflow: overflow connections are closed as soon as
+    # they are returned, and under a burst of requests that meant a new PostgreSQL backend
+    # (a process) per request.
+    kwargs.setdefault("pool_size", 20)
+    kwargs.setdefault("max_overflow", 0)
     # No ping on checkout: it is a round trip on every request, a third of an autosave's.
     # After a database restart the first statement on a dead connection fails, and
     # SQLAlchemy then discards every pooled connection older than that failure, so only
@@ -89,3 +95,38 @@ def is_postgres(session_or_engine: AsyncSession | AsyncEngine) -> bool:
     if isinstance(session_or_engine, AsyncSession):
         return session_or_engine.get_bind().dialect.name == "postgresql"
     return session_or_engine.dialect.name == "postgresql"
+
+
+class HotStatement:
+    """One statement on a hot path, run in one round trip with nothing around it.
+
+    Autocommitted (no BEGIN and COMMIT of its own), and on PostgreSQL executed by asyncpg
+    directly from SQL compiled once, because on the busiest routes SQLAlchemy's execution
+    layer cost as much CPU as the database. Bind values skip SQLAlchemy's type processing
+    there, so they must already be what the database expects (aware UTC datetimes);
+    asyncpg returns timestamps aware in UTC, as `UTCDateTime` does on SQLite.
+    """
+
+    def __init__(self, statement: Select[Any] | UpdateBase) -> None:
+        self.statement = statement
+        self._asyncpg: tuple[str, tuple[str, ...], dict[str, Any]] | None = None
+
+    def _compiled(self, dialect: Dialect) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+        if self._asyncpg is None:
+            compiled = self.statement.compile(dialect=dialect)
+            self._asyncpg = (str(compiled), tuple(compiled.positiontup or ()), compiled.params)
+        return self._asyncpg
+
+    async def first(self, engine: AsyncEngine, **params: Any) -> Sequence[Any] | None:
+        async with engine.connect() as connection:
+            if engine.dialect.name == "postgresql":
+                sql, names, literals = self._compiled(engine.dialect)
+                # A fresh checkout has no transaction open, so asyncpg autocommits.
+                raw = await connection.get_raw_connection()
+                driver: Any = raw.driver_connection
+                row: Sequence[Any] | None = await driver.fetchrow(
+                    sql, *(params[name] if name in params else literals[name] for name in names)
+                )
+                return row
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            return (await autocommit.execute(self.statement, params)).first()

@@ -21,6 +21,7 @@ from screen.models import (
     AttemptState,
     Invitation,
     OutboxEvent,
+    Prompt,
     Review,
     ReviewStatus,
     Screen,
@@ -152,7 +153,13 @@ async def find_by_token(
         return None
     options = [joinedload(Invitation.attempt)]
     if with_prompt:
-        options.append(joinedload(Invitation.screen).joinedload(Screen.prompt))
+        # What the candidate's pages show of the prompt: not the rubric or the exemplars,
+        # whose JSON would be parsed on every page view and must never reach a candidate.
+        options.append(
+            joinedload(Invitation.screen)
+            .joinedload(Screen.prompt)
+            .load_only(Prompt.slug, Prompt.version, Prompt.title, Prompt.body, raiseload=True)
+        )
     return await db.scalar(
         select(Invitation).where(Invitation.token_hash == hash_token(token)).options(*options)
     )

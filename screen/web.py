@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import quote
 
@@ -47,8 +48,10 @@ ERROR_TITLES = {
 }
 
 
-async def provide_db(state: State) -> AsyncGenerator[AsyncSession, None]:
-    """One transaction per request, committed before the response is sent."""
+@asynccontextmanager
+async def request_transaction(state: State) -> AsyncIterator[AsyncSession]:
+    """One transaction per request, committed before the response is sent; an error that
+    keeps its changes (the clock ended an attempt) commits them, any other rolls back."""
     async with state.sessionmaker() as session:
         try:
             yield session
@@ -63,6 +66,11 @@ async def provide_db(state: State) -> AsyncGenerator[AsyncSession, None]:
             raise
         else:
             await session.commit()
+
+
+async def provide_db(state: State) -> AsyncGenerator[AsyncSession, None]:
+    async with request_transaction(state) as session:
+        yield session
 
 
 def provide_settings(state: State) -> Settings:
