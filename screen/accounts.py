@@ -3,14 +3,18 @@
 Sessions live in the database, so any number of web processes share them; a
 session rotates on sign-in, ends after `IDLE_TIMEOUT` without a request or
 `ABSOLUTE_TIMEOUT` after sign-in, and ends at once when its user is disabled.
-Password hashing runs in one dedicated thread so a sign-in never blocks the event loop,
-and a burst of sign-ins (argon2 is ~150 ms of CPU each) queues there instead of taking
-every core from the requests the process is serving.
+Password hashing runs in one dedicated, low-priority thread so a sign-in never blocks
+the event loop, and a burst of sign-ins (argon2 is ~150 ms of CPU each) queues there
+instead of taking cores from the requests the process is serving.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -58,7 +62,18 @@ def check_password_strength(password: str) -> None:
         raise InputError("The password must be at most 1024 characters.", field="password")
 
 
-_HASHING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="screen-argon2")
+def _lower_priority() -> None:
+    # The hashing thread runs at the lowest CPU priority (Linux sets it per thread), so
+    # under load the event loop and the database come first and sign-ins wait instead;
+    # on an idle machine it still has a whole core.
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+
+
+_HASHING = ThreadPoolExecutor(
+    max_workers=1, thread_name_prefix="screen-argon2", initializer=_lower_priority
+)
 
 
 async def hash_password(password: str) -> str:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -11,6 +15,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from screen import accounts
 from screen.accounts import MAX_FAILURES_PER_ACCOUNT, MAX_FAILURES_PER_CLIENT
 from screen.cli import main
 from screen.clock import FrozenClock
@@ -236,3 +241,24 @@ def test_users_are_managed_from_the_command_line(
     assert disabled.exit_code == 0
     assert "lea@staff.example  Lea  (disabled)" in listed.output
     assert missing.exit_code == 1 and "No user with email" in missing.output
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread priority is a Linux feature")
+async def test_passwords_are_hashed_in_one_low_priority_thread() -> None:
+    """A burst of sign-ins must not take cores from the requests being served."""
+    seen: set[tuple[int, int]] = set()
+
+    def where_am_i() -> None:
+        tid = threading.get_native_id()
+        seen.add((tid, os.getpriority(os.PRIO_PROCESS, tid)))
+
+    hashed = await asyncio.gather(
+        *(accounts.hash_password(f"password number {n}") for n in range(3))
+    )
+    for _ in range(3):
+        await asyncio.get_running_loop().run_in_executor(accounts._HASHING, where_am_i)
+
+    assert len(set(hashed)) == 3
+    assert len(seen) == 1  # one thread does all the hashing
+    [(_, niceness)] = seen
+    assert niceness == 19
