@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.sql.expression import UpdateBase
+from sqlalchemy.sql.expression import TextClause, UpdateBase
 from sqlalchemy.sql.selectable import Select
 from sqlalchemy.types import TypeDecorator
 
@@ -107,7 +107,7 @@ class HotStatement:
     asyncpg returns timestamps aware in UTC, as `UTCDateTime` does on SQLite.
     """
 
-    def __init__(self, statement: Select[Any] | UpdateBase) -> None:
+    def __init__(self, statement: Select[Any] | UpdateBase | TextClause) -> None:
         self.statement = statement
         self._asyncpg: tuple[str, tuple[str, ...], dict[str, Any]] | None = None
 

@@ -19,7 +19,6 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -261,15 +260,6 @@ class Review(Base):
         UniqueConstraint("attempt_id", "slot", name="uq_reviews_attempt_slot"),
         UniqueConstraint("attempt_id", "reviewer_id", name="uq_reviews_attempt_reviewer"),
         Index("ix_reviews_queue", "status", "due_at", "queued_at", "id"),
-        # What "review next" scans, in its order: open slots and (possibly expired) claims.
-        Index(
-            "ix_reviews_waiting",
-            "due_at",
-            "queued_at",
-            "id",
-            postgresql_where=text("status IN ('open', 'claimed')"),
-            sqlite_where=text("status IN ('open', 'claimed')"),
-        ),
         Index("ix_reviews_reviewer_status", "reviewer_id", "status"),
         Index("ix_reviews_status_lease", "status", "lease_expires_at"),
     )

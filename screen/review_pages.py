@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
@@ -228,8 +229,8 @@ class ReviewController(Controller):
         )
 
     @post("/next", name="review:next", status_code=HTTP_303_SEE_OTHER)
-    async def next_item(self, db: DB, me: Me, clock: AppClock) -> Redirect:
-        review_id = await reviews.claim_next_retrying(db, me.id, clock.now())
+    async def next_item(self, db: DB, me: Me, clock: AppClock, state: State) -> Redirect:
+        review_id = await reviews.claim_for_reviewer(state.engine, db, me.id, clock.now())
         if review_id is None:
             return _see_other("/review?empty=1")
         return _see_other(f"/review/{review_id}")

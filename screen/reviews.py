@@ -17,16 +17,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import asyncpg
 from sqlalchemy import and_, bindparam, exists, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import joinedload
 
 from reviewers.decision import RECOMMENDATIONS
 from reviewers.rubric import Rubric, rubric_from_dict
 from reviewers.sla import add_business_days
 from screen import audit
-from screen.db import UTCDateTime, is_postgres
+from screen.db import HotStatement, UTCDateTime, is_postgres
 from screen.errors import ConflictError, InputError, NotFoundError
 from screen.models import (
     Attempt,
@@ -88,32 +89,30 @@ async def open_slots(db: AsyncSession, attempt_ids: Sequence[int], now: datetime
     return created
 
 
-# Open slots and claims whose lease ran out, most urgent first. The partial index
-# ix_reviews_waiting holds exactly these rows in this order, so the scan stops at the
-# first row this reviewer may take; live claims in it (one per active reviewer) are
-# skipped by the lease test.
+# The most urgent open slot this reviewer may take, read in the order of the queue index
+# (status, due, queued, id) so the scan stops at the first such row. An OFFSET keeps each
+# NOT EXISTS a per-row probe of its unique index: flattened into an anti-join, the planner
+# read every review the reviewer ever held on every claim.
 _PICK = """
     SELECT r.id FROM reviews r
-    WHERE r.status IN ('open', 'claimed')
-      AND (r.status = 'open' OR r.lease_expires_at <= :now)
+    WHERE r.status = 'open'
       AND NOT EXISTS (SELECT 1 FROM reviews m
-                      WHERE m.attempt_id = r.attempt_id AND m.reviewer_id = :reviewer)
+                      WHERE m.attempt_id = r.attempt_id AND m.reviewer_id = :reviewer
+                      LIMIT 1 OFFSET 0)
       AND NOT EXISTS (SELECT 1 FROM review_declines d
-                      WHERE d.attempt_id = r.attempt_id AND d.reviewer_id = :reviewer)
+                      WHERE d.attempt_id = r.attempt_id AND d.reviewer_id = :reviewer
+                      LIMIT 1 OFFSET 0)
       AND (r.calibration_threshold IS NULL
            OR EXISTS (SELECT 1 FROM reviewer_calibrations c
                       WHERE c.reviewer_id = :reviewer AND c.prompt_slug = r.prompt_slug
                         AND c.share >= r.calibration_threshold))
-    ORDER BY r.due_at, r.queued_at, r.id
+    ORDER BY r.status, r.due_at, r.queued_at, r.id
     LIMIT 1
 """
-# Taking over an expired claim drops the previous holder's unsubmitted draft.
 _TAKE = """
     UPDATE reviews
-    SET reviewer_id = :reviewer, status = 'claimed', claimed_at = :now, lease_expires_at = :lease,
-        scores = NULL, recommendation = NULL, saved_at = NULL
-    WHERE id = ({pick})
-      AND (status = 'open' OR (status = 'claimed' AND lease_expires_at <= :now))
+    SET reviewer_id = :reviewer, status = 'claimed', claimed_at = :now, lease_expires_at = :lease
+    WHERE id = ({pick}) AND status = 'open'
     RETURNING id, attempt_id
 """
 # PostgreSQL: the claim and the attempt's move to `in_review` in one statement (one round
@@ -151,11 +150,14 @@ async def claim_next(db: AsyncSession, reviewer_id: int, now: datetime) -> int |
 
     The hot path of the queue, so it is one hand-written statement on PostgreSQL
     (`FOR UPDATE SKIP LOCKED`: concurrent reviewers never wait on or take the same row).
-    An expired lease is taken over directly; the periodic release job tidies the rest.
+    Claims whose lease ran out are returned to the queue by the periodic release job
+    (every tick of the in-process runner, every minute in a worker), not here: checking
+    for them on every claim cost a statement, or, folded into the pick, a scan past every
+    live claim.
 
     One reviewer claiming from two tabs at once can pick two slots of one attempt; the
     unique (attempt, reviewer) key refuses the second, and the caller retries
-    (`claim_next_retrying`). That costs a retry in a rare race instead of a lock on
+    (`claim_for_reviewer`). That costs a retry in a rare race instead of a lock on
     every claim.
     """
     params = {"reviewer": reviewer_id, "now": now, "lease": now + LEASE}
@@ -171,9 +173,27 @@ async def claim_next(db: AsyncSession, reviewer_id: int, now: datetime) -> int |
     return int(claimed.id)
 
 
-async def claim_next_retrying(db: AsyncSession, reviewer_id: int, now: datetime) -> int | None:
-    """`claim_next` in the request's transaction, retried once in a new one if the
-    same reviewer's concurrent claim took a slot of the same attempt first."""
+_CLAIM_HOT = HotStatement(_CLAIM_PG.bindparams(*_TIMES))
+
+
+async def claim_for_reviewer(
+    engine: AsyncEngine, db: AsyncSession, reviewer_id: int, now: datetime
+) -> int | None:
+    """What "Review next" runs. On PostgreSQL the claim is one autocommitted statement of
+    its own (the claim stands as soon as it is made, like a lease should); on SQLite it
+    runs in the request's transaction. Either way, if the same reviewer's concurrent claim
+    took a slot of the same attempt first, the unique key refuses it and it is retried
+    once."""
+    params = {"reviewer": reviewer_id, "now": now, "lease": now + LEASE}
+    if engine.dialect.name == "postgresql":
+        for last_try in (False, True):
+            try:
+                row = await _CLAIM_HOT.first(engine, **params)
+            except asyncpg.UniqueViolationError:
+                if last_try:
+                    raise
+                continue
+            return None if row is None else int(row[0])
     try:
         return await claim_next(db, reviewer_id, now)
     except IntegrityError:
