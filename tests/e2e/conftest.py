@@ -7,7 +7,7 @@ SCREEN_E2E_REQUIRED=1 (as in CI) a missing tool fails them instead.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -79,8 +79,39 @@ async def page(context: BrowserContext) -> Page:
 
 
 @pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    return tmp_path
+def start_server(smtp: SmtpServer, tmp_path: Path) -> Iterator[Callable[..., AppServer]]:
+    """Servers of the test's own: other settings, a queue to itself, or a database to break."""
+    started: list[AppServer] = []
+
+    def start(**env: str) -> AppServer:
+        workdir = tmp_path / f"server-{len(started)}"
+        workdir.mkdir()
+        started.append(AppServer(workdir, smtp.url, **env).start())
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+async def new_page(browser: Browser) -> AsyncIterator[Callable[[AppServer], Awaitable[Page]]]:
+    """A page in a fresh browser context (its own cookies) on the given server."""
+    contexts: list[BrowserContext] = []
+
+    async def new_page(server: AppServer) -> Page:
+        context = await browser.new_context(
+            viewport=DESKTOP,  # type: ignore[arg-type]
+            base_url=server.base_url,
+            accept_downloads=True,
+        )
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return await context.new_page()
+
+    yield new_page
+    for context in contexts:
+        await context.close()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

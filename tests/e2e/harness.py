@@ -21,12 +21,16 @@ from typing import IO, Any
 
 import httpx
 from playwright.async_api import Page
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from screen.clock import SystemClock
 from screen.db import create_engine, create_sessionmaker
+from screen.invitations import find_by_token
+from screen.models import Attempt
 from screen.settings import Settings
-from tests.smtp import Inbox, free_port, text_part
+from tests.factories import PASSWORD, make_candidate
+from tests.smtp import Inbox, SmtpServer, free_port, text_part
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "tests" / "artifacts"
@@ -164,6 +168,31 @@ class AppServer:
     def now(self) -> datetime:
         """The server runs on the system clock, so data arranged for it must too."""
         return SystemClock().now()
+
+
+async def invite(server: AppServer, smtp: SmtpServer, email: str, name: str) -> str:
+    async with server.db() as db:
+        await make_candidate(db, server.settings, server.now(), name=name, email=email)
+    return await invitation_link(smtp.inbox, email)
+
+
+async def stored_attempt(server: AppServer, link: str) -> Attempt:
+    """The attempt behind a link, read from the server's database."""
+    async with server.db() as db:
+        invitation = await find_by_token(db, link.rsplit("/", 1)[1], with_prompt=False)
+        assert invitation is not None
+        attempt = await db.scalar(select(Attempt).where(Attempt.id == invitation.attempt.id))
+        assert attempt is not None
+        return attempt
+
+
+async def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
+    """Through the real sign-in form, as a person would."""
+    await page.goto("/signin")
+    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(lambda url: "/signin" not in url)
 
 
 async def invitation_link(inbox: Inbox, to: str, within_seconds: float = 15.0) -> str:

@@ -6,11 +6,9 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs
 
-import pytest
 from playwright.async_api import (
     Browser,
     BrowserContext,
@@ -20,11 +18,17 @@ from playwright.async_api import (
     expect,
 )
 from playwright.async_api import Error as PlaywrightError
-from sqlalchemy import select
 
-from screen.models import Attempt, AttemptState
-from tests.e2e.harness import DESKTOP, PHONE, AppServer, check_axe, invitation_link, snap
-from tests.factories import make_candidate
+from screen.models import AttemptState
+from tests.e2e.harness import (
+    DESKTOP,
+    PHONE,
+    AppServer,
+    check_axe,
+    invite,
+    snap,
+    stored_attempt,
+)
 from tests.smtp import SmtpServer
 
 PROMPT_TITLE = "Pick a vector store for a 2M-document search feature"
@@ -36,24 +40,6 @@ ANSWER = (
 SAVED = re.compile(r"^Saved \d")
 RETRYING = re.compile(r"not saved.*retrying", re.IGNORECASE)
 CLOCK_TEXT = re.compile(r"^(\d+):(\d\d)$")
-
-
-async def invite(server: AppServer, smtp: SmtpServer, email: str, name: str) -> str:
-    async with server.db() as db:
-        await make_candidate(db, server.settings, server.now(), name=name, email=email)
-    return await invitation_link(smtp.inbox, email)
-
-
-async def stored_attempt(server: AppServer, link: str) -> Attempt:
-    """The attempt behind a link, read from the server's database."""
-    from screen.invitations import find_by_token
-
-    async with server.db() as db:
-        invitation = await find_by_token(db, link.rsplit("/", 1)[1], with_prompt=False)
-        assert invitation is not None
-        attempt = await db.scalar(select(Attempt).where(Attempt.id == invitation.attempt.id))
-        assert attempt is not None
-        return attempt
 
 
 async def seconds_left(page: Page) -> int:
@@ -130,17 +116,14 @@ async def test_a_candidate_takes_the_screen_from_the_emailed_link(
     assert attempt.final_answer == ANSWER
 
 
-@pytest.fixture
-def short_server(smtp: SmtpServer, tmp_path: Path) -> Iterator[AppServer]:
-    """A server whose attempts last seconds, so the page really reaches its deadline."""
-    server = AppServer(tmp_path, smtp.url, SCREEN_TEST_DURATION_SECONDS="10").start()
-    yield server
-    server.stop()
-
-
 async def test_at_the_deadline_the_page_submits_what_was_saved(
-    short_server: AppServer, smtp: SmtpServer, page: Page
+    start_server: Callable[..., AppServer],
+    new_page: Callable[[AppServer], Awaitable[Page]],
+    smtp: SmtpServer,
 ) -> None:
+    # Attempts on this server last seconds, so the page really reaches its deadline.
+    short_server = start_server(SCREEN_TEST_DURATION_SECONDS="10")
+    page = await new_page(short_server)
     link = await invite(short_server, smtp, "grace@example.com", "Grace Deadline")
     await page.goto(link)
     await expect(page.get_by_text("0 minutes 10 seconds").first).to_be_visible()
@@ -167,8 +150,9 @@ async def test_at_the_deadline_the_page_submits_what_was_saved(
     while await still_writable(page):
         await page.keyboard.type(f"word{words} ", delay=20)
         words += 1
-        if words == 20:
+        if words == 15:
             await snap(page, "candidate-attempt-time-nearly-up")
+            await check_axe(page, "candidate attempt, time nearly up")
         assert time.monotonic() < give_up, "the countdown never ended"
 
     await expect(page).to_have_url(re.compile(r"/done$"), timeout=15_000)
@@ -185,20 +169,29 @@ async def test_at_the_deadline_the_page_submits_what_was_saved(
     assert attempt.final_answer == acknowledged[-1] == submitted[-1]
 
 
+async def editor_places(page: Page) -> list[list[float]]:
+    """Where the editor sits at phone and at desktop width."""
+    places = []
+    for size in (PHONE, DESKTOP):
+        await page.set_viewport_size(size)  # type: ignore[arg-type]
+        places.append(await place(page, "#answer"))
+    return places
+
+
 async def test_typing_offline_is_kept_and_saved_when_the_network_returns(
     app_server: AppServer, smtp: SmtpServer, context: BrowserContext, page: Page
 ) -> None:
     link = await invite(app_server, smtp, "otto@example.com", "Otto Offline")
     await page.goto(link)
     await page.get_by_role("button", name=re.compile(r"^Start")).click()
-    await page.set_viewport_size(PHONE)  # type: ignore[arg-type]
     editor = page.get_by_label("Your answer")
     status = page.locator("#save-status")
+    spoken = page.locator("#save-announcer")
     await editor.click()
     await page.keyboard.type("Online part. ")
     await page.keyboard.press("Tab")  # leaving the editor saves at once
     await expect(status).to_have_text(SAVED)
-    where = await place(page, "#answer")
+    where = await editor_places(page)
 
     failed: list[float] = []
     page.on(
@@ -210,21 +203,26 @@ async def test_typing_offline_is_kept_and_saved_when_the_network_returns(
     await page.keyboard.type("Written on the train.")
     await page.keyboard.press("Tab")
     await expect(status).to_have_text(RETRYING)
-    await expect(editor).to_have_value("Online part. Written on the train.")
-    assert await place(page, "#answer") == where, "the editor moved when the status changed"
-    await page.set_viewport_size(DESKTOP)  # type: ignore[arg-type]
+    await expect(spoken).to_have_text("Your answer is not saved yet. Retrying.")
+    await editor.click()
+    await page.keyboard.type(" Still offline.")
+    await expect(status).to_have_text(RETRYING)  # new text does not hide the failure
+    await expect(editor).to_have_value("Online part. Written on the train. Still offline.")
+    assert await editor_places(page) == where, "the editor moved when the status changed"
     await snap(page, "candidate-attempt-offline")
-    await page.set_viewport_size(PHONE)  # type: ignore[arg-type]
-    # Retries back off: 2 s, then 4 s.
-    await page.wait_for_timeout(6_500)
+    await check_axe(page, "candidate attempt, not saved")
+    # Retries back off (2 s, then 4 s) and are not announced again.
+    await page.wait_for_timeout(7_000)
     assert len(failed) >= 3, failed
+    assert failed[2] - failed[1] > failed[1] - failed[0], failed
     await expect(status).to_have_text(RETRYING)
 
     await context.set_offline(False)
     await expect(status).to_have_text(SAVED, timeout=20_000)
-    assert await place(page, "#answer") == where
+    await expect(spoken).to_have_text("Your answer is saved again.")
+    assert await editor_places(page) == where
     attempt = await stored_attempt(app_server, link)
-    assert attempt.draft == "Online part. Written on the train."
+    assert attempt.draft == "Online part. Written on the train. Still offline."
 
 
 async def test_a_stale_tab_is_told_to_reload_and_keeps_its_text(
