@@ -231,31 +231,43 @@ def _axe_source() -> str:
     return AXE.read_text(encoding="utf-8")
 
 
+_RUN_AXE = """async () => {
+    const result = await axe.run(document, { resultTypes: ["violations"] });
+    return result.violations.map((v) => ({
+        id: v.id, impact: v.impact, help: v.help,
+        nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" ")),
+    }));
+}"""
+
+
 async def check_axe(page: Page, name: str) -> dict[str, list[str]]:
-    """Run axe-core on the page as it is now; fail on serious or critical violations.
+    """Run axe-core on the page as it is now, at desktop and at phone width (tables
+    that scroll, wrapped headers); fail on serious or critical violations.
 
     `page.evaluate` is not subject to the page's Content-Security-Policy (an inline
     <script> from `add_script_tag` is, and is refused), so the strict policy stays on.
     """
     if not await page.evaluate("() => typeof window.axe === 'object'"):
         await page.evaluate(_axe_source() + "\n;undefined")
-    violations: list[dict[str, Any]] = await page.evaluate(
-        """async () => {
-            const result = await axe.run(document, { resultTypes: ["violations"] });
-            return result.violations.map((v) => ({
-                id: v.id, impact: v.impact, help: v.help,
-                nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" ")),
-            }));
-        }"""
-    )
+    size = page.viewport_size or DESKTOP
+    violations: dict[str, dict[str, Any]] = {}
+    for width, viewport in (("desktop", size), ("phone", PHONE)):
+        await page.set_viewport_size(viewport)  # type: ignore[arg-type]
+        for violation in await page.evaluate(_RUN_AXE):
+            violations.setdefault(violation["id"], {**violation, "widths": []})
+            violations[violation["id"]]["widths"].append(width)
+    await page.set_viewport_size(size)
     by_impact: dict[str, list[str]] = {impact: [] for impact in IMPACTS}
-    for violation in violations:
+    for violation in violations.values():
         by_impact.setdefault(violation["impact"] or "minor", []).append(violation["id"])
     AXE_RESULTS[name] = by_impact
     (ARTIFACTS / "axe").mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / "axe" / f"{name}.json").write_text(json.dumps(violations, indent=2))
-    bad = [v for v in violations if v["impact"] in SERIOUS]
+    report = ARTIFACTS / "axe" / f"{re.sub(r'[^a-z0-9]+', '-', name.lower())}.json"
+    report.write_text(json.dumps(list(violations.values()), indent=2))
+    bad = [v for v in violations.values() if v["impact"] in SERIOUS]
     assert not bad, f"axe on {name}: " + "; ".join(
-        f"{v['impact']} {v['id']} ({v['help']}) at {', '.join(v['nodes'])}" for v in bad
+        f"{v['impact']} {v['id']} ({v['help']}) at {', '.join(v['nodes'])} "
+        f"({', '.join(v['widths'])} width)"
+        for v in bad
     )
     return by_impact
