@@ -54,7 +54,7 @@ def test_the_test_only_duration_is_read_outside_production() -> None:
 
 
 def test_production_refuses_the_test_only_duration_and_names_the_variable() -> None:
-    with pytest.raises(SettingsError, match="SCREEN_TEST_DURATION_SECONDS.*SCREEN_ENV=production"):
+    with pytest.raises(SettingsError, match=r"SCREEN_TEST_DURATION_SECONDS.*SCREEN_ENV=production"):
         load_settings(
             {
                 "SCREEN_ENV": "production",
