@@ -60,15 +60,18 @@ async def browser() -> AsyncIterator[Browser]:
         await browser.close()
 
 
-@pytest.fixture
-async def context(browser: Browser, app_server: AppServer) -> AsyncIterator[BrowserContext]:
+async def _new_context(browser: Browser, server: AppServer) -> BrowserContext:
     context = await browser.new_context(
-        viewport=DESKTOP,  # type: ignore[arg-type]
-        base_url=app_server.base_url,
-        accept_downloads=True,
+        viewport=DESKTOP, base_url=server.base_url, accept_downloads=True
     )
     # Fail in seconds, not Playwright's 30: every wait here is for a local server.
     context.set_default_timeout(10_000)
+    return context
+
+
+@pytest.fixture
+async def context(browser: Browser, app_server: AppServer) -> AsyncIterator[BrowserContext]:
+    context = await _new_context(browser, app_server)
     yield context
     await context.close()
 
@@ -100,14 +103,8 @@ async def new_page(browser: Browser) -> AsyncIterator[Callable[[AppServer], Awai
     contexts: list[BrowserContext] = []
 
     async def new_page(server: AppServer) -> Page:
-        context = await browser.new_context(
-            viewport=DESKTOP,  # type: ignore[arg-type]
-            base_url=server.base_url,
-            accept_downloads=True,
-        )
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        return await context.new_page()
+        contexts.append(await _new_context(browser, server))
+        return await contexts[-1].new_page()
 
     yield new_page
     for context in contexts:

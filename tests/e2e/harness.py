@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import importlib.util
 import json
 import os
 import re
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import httpx
-from playwright.async_api import Page
+from playwright.async_api import Page, ViewportSize
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -53,8 +52,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 360, "height": 740}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 360, "height": 740}
 SECRET = "e2e-secret-key-0123456789"
 SERIOUS = ("serious", "critical")
 IMPACTS = ("critical", "serious", "moderate", "minor")
@@ -66,8 +65,6 @@ AXE_RESULTS: dict[str, dict[str, list[str]]] = {}
 
 def missing_tools() -> str | None:
     """Why the browser tests cannot run here, or None when they can."""
-    if importlib.util.find_spec("playwright") is None:
-        return "the playwright package is not installed (pip install -e '.[test]')"
     if not os.access(CHROMIUM, os.X_OK):
         return f"no Chromium at {CHROMIUM} (apt-get install chromium)"
     if not AXE.is_file():
@@ -217,7 +214,7 @@ async def snap(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     size = page.viewport_size or DESKTOP
     await page.screenshot(path=SCREENSHOTS / f"{name}-desktop.png", full_page=True)
-    await page.set_viewport_size(PHONE)  # type: ignore[arg-type]
+    await page.set_viewport_size(PHONE)
     overflow = await page.evaluate(
         "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )
@@ -252,7 +249,7 @@ async def check_axe(page: Page, name: str) -> dict[str, list[str]]:
     size = page.viewport_size or DESKTOP
     violations: dict[str, dict[str, Any]] = {}
     for width, viewport in (("desktop", size), ("phone", PHONE)):
-        await page.set_viewport_size(viewport)  # type: ignore[arg-type]
+        await page.set_viewport_size(viewport)
         for violation in await page.evaluate(_RUN_AXE):
             violations.setdefault(violation["id"], {**violation, "widths": []})
             violations[violation["id"]]["widths"].append(width)

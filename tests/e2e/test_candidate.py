@@ -173,7 +173,7 @@ async def editor_places(page: Page) -> list[list[float]]:
     """Where the editor sits at phone and at desktop width."""
     places = []
     for size in (PHONE, DESKTOP):
-        await page.set_viewport_size(size)  # type: ignore[arg-type]
+        await page.set_viewport_size(size)
         places.append(await place(page, "#answer"))
     return places
 
@@ -257,7 +257,7 @@ async def test_without_javascript_the_forms_still_post(
     app_server: AppServer, smtp: SmtpServer, browser: Browser
 ) -> None:
     link = await invite(app_server, smtp, "noel@example.com", "Noel Noscript")
-    context = await browser.new_context(viewport=DESKTOP, java_script_enabled=False)  # type: ignore[arg-type]
+    context = await browser.new_context(viewport=DESKTOP, java_script_enabled=False)
     try:
         page = await context.new_page()
         await page.goto(link)
