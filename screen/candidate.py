@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
@@ -24,7 +24,7 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 from screen import attempts
 from screen.errors import InputError, LinkExpiredError, NotFoundError
 from screen.invitations import find_by_token
-from screen.models import ENDED, NOT_STARTED, Attempt, AttemptState, Invitation
+from screen.models import ENDED, NOT_STARTED, Attempt, AttemptState, Invitation, Screen
 from screen.settings import Settings
 from screen.web import DB, AppClock, AppSettings, request_transaction
 
@@ -64,6 +64,13 @@ async def _resolve(
         # The clock ended it: that stands even if the rest of this request is refused.
         await db.commit()
     return invitation, attempt
+
+
+def _allowed(settings: Settings, screen: Screen, invitation: Invitation) -> timedelta:
+    if settings.test_duration_seconds is not None:
+        # Browser tests only (refused in production): a deadline a test can reach.
+        return timedelta(seconds=settings.test_duration_seconds)
+    return attempts.allowed_time(screen, invitation)
 
 
 def _page(name: str, context: dict[str, Any], status_code: int = 200) -> Template:
@@ -141,7 +148,7 @@ class CandidateController(Controller):
                 "prompt": screen.prompt,
                 "screen": screen,
                 "candidate_name": invitation.candidate_name,
-                "allowed": attempts.allowed_time(screen, invitation),
+                "allowed": _allowed(settings, screen, invitation),
                 "accommodated": invitation.accommodation != 1.0,
                 "expires_at": invitation.expires_at,
                 "grace_seconds": settings.grace_seconds,
@@ -156,6 +163,10 @@ class CandidateController(Controller):
         invitation, attempt = await _resolve(db, token, now, settings)
         if attempt.state in NOT_STARTED:
             await attempts.start(db, attempt, invitation, invitation.screen, now)
+            if settings.test_duration_seconds is not None and attempt.started_at == now:
+                # Still the server's deadline, only shorter: the page keeps displaying it.
+                attempt.deadline = now + _allowed(settings, invitation.screen, invitation)
+                await db.flush()
         return _see_other(f"/s/{token}/attempt")
 
     @get("/attempt", name="candidate:attempt")
@@ -176,7 +187,7 @@ class CandidateController(Controller):
                 "prompt": screen.prompt,
                 "screen": screen,
                 "attempt": attempt,
-                "allowed": attempts.allowed_time(screen, invitation),
+                "allowed": _allowed(settings, screen, invitation),
                 "remaining_ms": remaining_ms(attempt, now),
                 "max_bytes": settings.answer_max_bytes,
                 "grace_seconds": settings.grace_seconds,

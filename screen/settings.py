@@ -35,6 +35,9 @@ class Settings:
     debug: bool = False
     metrics_token: str | None = None
     worker_metrics_port: int | None = None
+    # Browser tests only: every attempt started gets this many seconds instead of the
+    # screen's duration, so a real page can reach its deadline within a test.
+    test_duration_seconds: int | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -48,6 +51,13 @@ class Settings:
             )
         if self.production and self.debug:
             raise SettingsError("SCREEN_DEBUG must not be set when SCREEN_ENV=production.")
+        if self.production and self.test_duration_seconds is not None:
+            raise SettingsError(
+                "SCREEN_TEST_DURATION_SECONDS is for tests only and must not be set when "
+                "SCREEN_ENV=production."
+            )
+        if self.test_duration_seconds is not None and not 1 <= self.test_duration_seconds <= 3600:
+            raise SettingsError("SCREEN_TEST_DURATION_SECONDS must be from 1 to 3600.")
         if len(self.secret_key) < 16:
             raise SettingsError("SCREEN_SECRET_KEY must be at least 16 characters.")
         if not 1024 <= self.answer_max_bytes <= 512 * 1024:
@@ -100,5 +110,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         debug=env.get("SCREEN_DEBUG", "") == "1",
         metrics_token=env.get("SCREEN_METRICS_TOKEN") or None,
         worker_metrics_port=_int(env, "SCREEN_WORKER_METRICS_PORT", 0) or None,
+        test_duration_seconds=(
+            _int(env, "SCREEN_TEST_DURATION_SECONDS", 0)
+            if env.get("SCREEN_TEST_DURATION_SECONDS")
+            else None
+        ),
     )
     return settings.check()

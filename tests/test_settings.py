@@ -46,3 +46,25 @@ def test_production_starts_with_a_real_secret() -> None:
 def test_a_bad_value_is_refused_with_the_variable_named(variable: str, value: str) -> None:
     with pytest.raises(SettingsError, match=variable):
         load_settings({variable: value})
+
+
+def test_the_test_only_duration_is_read_outside_production() -> None:
+    assert load_settings({}).test_duration_seconds is None
+    assert load_settings({"SCREEN_TEST_DURATION_SECONDS": "12"}).test_duration_seconds == 12
+
+
+def test_production_refuses_the_test_only_duration_and_names_the_variable() -> None:
+    with pytest.raises(SettingsError, match=r"SCREEN_TEST_DURATION_SECONDS.*SCREEN_ENV=production"):
+        load_settings(
+            {
+                "SCREEN_ENV": "production",
+                "SCREEN_SECRET_KEY": "k" * 40,
+                "SCREEN_TEST_DURATION_SECONDS": "12",
+            }
+        )
+
+
+@pytest.mark.parametrize("value", ["0", "3601", "soon"])
+def test_a_test_duration_out_of_range_is_refused(value: str) -> None:
+    with pytest.raises(SettingsError, match="SCREEN_TEST_DURATION_SECONDS"):
+        load_settings({"SCREEN_TEST_DURATION_SECONDS": value})

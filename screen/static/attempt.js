@@ -12,6 +12,7 @@
   var timerEl = document.getElementById("timer");
   var timerValue = document.getElementById("timer-value");
   var announcer = document.getElementById("timer-announcer");
+  var saveAnnouncer = document.getElementById("save-announcer");
   var counter = document.getElementById("counter");
   var submitButton = document.getElementById("submit-button");
 
@@ -28,13 +29,25 @@
   var stopped = false;          // stale tab, time up or submitted: no more saves
   var submitting = false;
   var announced = {};
+  var failing = false;          // the last save did not reach the server
   var pendingEvents = [];
 
   function dirty() { return editor.value !== savedText; }
 
   function setStatus(text, kind) {
+    if (statusEl.textContent === text && statusEl.dataset.state === kind) return;
     statusEl.textContent = text;
     statusEl.dataset.state = kind;
+  }
+
+  // Saving retries on its own, so a screen reader hears only when it starts failing
+  // and when it recovers, not every "Saving…" and "Saved".
+  function saveFailed() {
+    setStatus("Not saved — retrying", "error");
+    if (!failing) saveAnnouncer.textContent = "Your answer is not saved yet. Retrying.";
+    failing = true;
+    scheduleSave(retryDelay);
+    retryDelay = Math.min(retryDelay * 2, 15000);
   }
 
   function showNotice(text) {
@@ -123,7 +136,7 @@
     saveTimer = null;
     var text = editor.value;
     var body = JSON.stringify({ revision: revision, answer: text });
-    setStatus("Saving…", "saving");
+    if (!failing) setStatus("Saving…", "saving");
     inFlight = fetch(form.dataset.draftUrl, {
       method: "POST",
       headers: { "Content-Type": "application/json", "Accept": "application/json" },
@@ -139,9 +152,7 @@
       handleReply(result.status, result.reply, text);
     }, function () {
       inFlight = null;
-      setStatus("Not saved — retrying", "error");
-      scheduleSave(retryDelay);
-      retryDelay = Math.min(retryDelay * 2, 15000);
+      saveFailed();
     });
     return inFlight;
   }
@@ -155,11 +166,16 @@
       resync(reply);
       var at = new Date(reply.saved_at);
       setStatus("Saved " + at.toLocaleTimeString(), "saved");
+      if (failing) saveAnnouncer.textContent = "Your answer is saved again.";
+      failing = false;
       noticeEl.hidden = true;
       if (dirty()) scheduleSave(SAVE_EVERY_MS);
       return;
     }
     var message = reply.message || "Your answer could not be saved.";
+    if (reply.error === "stale_revision") {
+      message += " Copy anything from this page that you want to keep before reloading.";
+    }
     if (status === 409 || status === 410) {
       stopped = true;
       setStatus("Not saved", "error");
@@ -175,9 +191,7 @@
       showNotice(message);
       return;
     }
-    setStatus("Not saved — retrying", "error");
-    scheduleSave(retryDelay);
-    retryDelay = Math.min(retryDelay * 2, 15000);
+    saveFailed();
   }
 
   function scheduleSave(delay) {
@@ -204,7 +218,8 @@
   editor.addEventListener("input", function () {
     wordCount();
     if (noticeEl.hidden === false && !stopped) noticeEl.hidden = true;
-    setStatus("Unsaved changes", "dirty");
+    // While saves are failing, keep saying so: new text is not saved either.
+    if (!failing && !stopped) setStatus("Unsaved changes", "dirty");
     scheduleSave(SAVE_EVERY_MS);
   });
   editor.addEventListener("blur", function () { save(); });

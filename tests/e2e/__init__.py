@@ -1,0 +1,1 @@
+"""Browser end-to-end and accessibility tests: the real app, a real SMTP server, Chromium."""
