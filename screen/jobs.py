@@ -47,15 +47,21 @@ async def deliver_outbox_event(ctx: JobContext, event_id: int) -> str:
 
 async def relay_outbox(ctx: JobContext) -> int:
     """Hand every due outbox row to the queue, a batch per transaction, until none is left
-    (so a burst of 5,000 invitations is not throttled to one batch per relay tick)."""
+    (so a burst of 5,000 invitations is not throttled to one batch per relay tick).
+
+    The rows are marked dispatched in the same transaction that enqueues their jobs and
+    committed only after the last enqueue: a relay that dies (or a Redis that refuses)
+    half-way leaves them pending for the next tick, never "dispatched" with no job behind
+    them until the ten-minute re-dispatch. A job enqueued twice that way runs once (its
+    id is the row's and try's) or finds its row done."""
     relayed = 0
     for _ in range(MAX_RELAY_BATCHES):
         async with ctx.sessionmaker() as db, db.begin():
             due = await outbox.claim_due(db, ctx.clock.now())
-        for event_id in due:
-            await ctx.queue.enqueue(
-                "deliver_outbox_event", job_id=outbox.job_id(event_id), event_id=event_id
-            )
+            for event_id in due:
+                await ctx.queue.enqueue(
+                    "deliver_outbox_event", job_id=outbox.job_id(event_id), event_id=event_id
+                )
         relayed += len(due)
         if len(due) < outbox.RELAY_BATCH:
             break

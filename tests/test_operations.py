@@ -275,6 +275,7 @@ def test_every_acknowledged_autosave_survives_a_killed_web_process(tmp_path: Pat
         stderr=subprocess.DEVNULL,
     )
     acknowledged: dict[str, tuple[int, str]] = {}
+    everyone_saved = asyncio.Event()
     try:
         base = f"http://127.0.0.1:{port}"
         for _ in range(200):
@@ -302,12 +303,18 @@ def test_every_acknowledged_autosave_survives_a_killed_web_process(tmp_path: Pat
                     if reply.status_code == 200:
                         revision = reply.json()["revision"]
                         acknowledged[link] = (revision, text)
+                        if len(acknowledged) == len(links):
+                            everyone_saved.set()
                     n += 1
 
         async def main() -> None:
             stop_at = time.monotonic() + 30
             tasks = [asyncio.create_task(storm(link, stop_at)) for link in links]
-            await asyncio.sleep(1.5)
+            # Kill it mid-storm, once every link has had saves acknowledged (a loaded
+            # machine may need a while for that), not at a fixed time.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(everyone_saved.wait(), timeout=20)
+            await asyncio.sleep(0.5)
             server.send_signal(signal.SIGKILL)
             await asyncio.gather(*tasks)
 
