@@ -35,6 +35,7 @@ from screen.models import (
     IntegrityEvent,
     Invitation,
     LateContent,
+    Prompt,
     Screen,
 )
 from screen.signals import ATTEMPT_SUBMITTED, emit_signal, invitation_data
@@ -46,7 +47,61 @@ MAX_INTEGRITY_EVENTS_PER_CALL = 100
 
 def allowed_time(screen: Screen, invitation: Invitation) -> timedelta:
     """Duration × accommodation, in whole seconds: what the page shows is what is enforced."""
-    return timedelta(seconds=round(screen.duration_minutes * 60 * invitation.accommodation))
+    return allowed_for(screen.duration_minutes, invitation.accommodation)
+
+
+def allowed_for(duration_minutes: int, accommodation: float) -> timedelta:
+    return timedelta(seconds=round(duration_minutes * 60 * accommodation))
+
+
+@dataclass(frozen=True)
+class AttemptInProgress:
+    """What the attempt page shows of an attempt that is running, read in one statement."""
+
+    deadline: datetime
+    draft: str
+    revision: int
+    draft_saved_at: datetime | None
+    duration_minutes: int
+    accommodation: float
+    prompt_title: str
+    prompt_body: str
+
+
+_IN_PROGRESS = HotStatement(
+    select(
+        Attempt.state,
+        Attempt.deadline,
+        Attempt.draft,
+        Attempt.revision,
+        Attempt.draft_saved_at,
+        Screen.duration_minutes,
+        Invitation.accommodation,
+        Prompt.title,
+        Prompt.body,
+    )
+    .join(Invitation, Attempt.invitation_id == Invitation.id)
+    .join(Screen, Invitation.screen_id == Screen.id)
+    .join(Prompt, Screen.prompt_id == Prompt.id)
+    .where(Invitation.token_hash == bindparam("token_hash"))
+)
+
+
+async def in_progress(
+    engine: AsyncEngine, token: str, now: datetime, grace_seconds: int
+) -> AttemptInProgress | None:
+    """The running attempt behind a link, if it is running and nothing is due: the page's
+    common case, read in one autocommitted round trip. None sends the caller down the
+    full path, which handles every other state and applies the clock."""
+    if not looks_like_token(token):
+        return None
+    row = await _IN_PROGRESS.first(engine, token_hash=hash_token(token))
+    if row is None or row[0] != AttemptState.STARTED or row[1] is None:
+        return None
+    deadline: datetime = row[1]
+    if now >= deadline + timedelta(seconds=grace_seconds):
+        return None  # due: the full path auto-submits it
+    return AttemptInProgress(deadline, *row[2:])
 
 
 def check_answer_size(content: str, max_bytes: int) -> None:

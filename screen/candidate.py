@@ -20,6 +20,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from screen import attempts
 from screen.errors import InputError, LinkExpiredError, NotFoundError
@@ -170,10 +171,36 @@ class CandidateController(Controller):
         return _see_other(f"/s/{token}/attempt")
 
     @get("/attempt", name="candidate:attempt")
-    async def attempt_page(
-        self, token: Token, db: DB, clock: AppClock, settings: AppSettings
+    async def attempt_page(self, token: Token, state: State) -> Response[Any]:
+        # The page candidates reload: an attempt that is running and not due is read in
+        # one statement; anything else takes the full path, which applies the clock.
+        settings: Settings = state.settings
+        now = state.clock.now()
+        running = await attempts.in_progress(state.engine, token, now, settings.grace_seconds)
+        if running is None:
+            async with request_transaction(state) as db:
+                return await self._attempt_page_full(db, token, now, settings)
+        allowed = (
+            timedelta(seconds=settings.test_duration_seconds)
+            if settings.test_duration_seconds is not None
+            else attempts.allowed_for(running.duration_minutes, running.accommodation)
+        )
+        return _page(
+            "attempt",
+            {
+                "token": token,
+                "prompt": {"title": running.prompt_title, "body": running.prompt_body},
+                "attempt": running,
+                "allowed": allowed,
+                "remaining_ms": max(0, int((running.deadline - now).total_seconds() * 1000)),
+                "max_bytes": settings.answer_max_bytes,
+                "grace_seconds": settings.grace_seconds,
+            },
+        )
+
+    async def _attempt_page_full(
+        self, db: AsyncSession, token: str, now: datetime, settings: Settings
     ) -> Response[Any]:
-        now = clock.now()
         invitation, attempt = await _resolve(db, token, now, settings)
         if attempt.state in NOT_STARTED:
             return _see_other(f"/s/{token}")
@@ -185,7 +212,6 @@ class CandidateController(Controller):
             {
                 "token": token,
                 "prompt": screen.prompt,
-                "screen": screen,
                 "attempt": attempt,
                 "allowed": _allowed(settings, screen, invitation),
                 "remaining_ms": remaining_ms(attempt, now),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Dialect
@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.sql.expression import TextClause, UpdateBase
-from sqlalchemy.sql.selectable import Select
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement, Executable
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -107,13 +107,15 @@ class HotStatement:
     asyncpg returns timestamps aware in UTC, as `UTCDateTime` does on SQLite.
     """
 
-    def __init__(self, statement: Select[Any] | UpdateBase | TextClause) -> None:
+    def __init__(self, statement: Executable) -> None:
         self.statement = statement
         self._asyncpg: tuple[str, tuple[str, ...], dict[str, Any]] | None = None
 
     def _compiled(self, dialect: Dialect) -> tuple[str, tuple[str, ...], dict[str, Any]]:
         if self._asyncpg is None:
-            compiled = self.statement.compile(dialect=dialect)
+            compiled = cast(
+                SQLCompiler, cast(ClauseElement, self.statement).compile(dialect=dialect)
+            )
             self._asyncpg = (str(compiled), tuple(compiled.positiontup or ()), compiled.params)
         return self._asyncpg
 
