@@ -1,8 +1,9 @@
 """What every scenario shares: the scratch database, Redis, sizes, servers and seeding.
 
-The harness owns one PostgreSQL database (default `screen_bench`, created and dropped
-by it; its name must contain "bench" so a typo can never point it at real data) and
-one Redis database (default db 3; never db 0). Scenarios that can share seeded data
+The harness owns one PostgreSQL database (default `screen_bench_harness`, created and
+dropped by it; its name must contain "bench" so a typo can never point it at real data,
+and it refuses one that others are connected to) and one Redis database (default db 3;
+never db 0). Scenarios that can share seeded data
 and servers (autosave, the candidate page, sign-in isolation) share one *fixture*;
 asking for another fixture closes the current one (its servers stop) and re-creates
 the database, so each group starts from a clean schema made by the real migrations.
@@ -30,7 +31,8 @@ from bench.load import LoadResult, LoadSpec, run_load
 T = TypeVar("T")
 SECRET = "bench-secret-key-0123456789"
 BASE_URL = "http://bench.local"
-DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/screen_bench"
+# Not `screen_bench`: that is where the per-path scripts this harness replaced put their data.
+DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/screen_bench_harness"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/3"
 
 
@@ -135,6 +137,8 @@ class Env:
 
         admin = await asyncpg.connect(self.admin_dsn)
         try:
+            if not self.database_created:
+                await self._refuse_if_in_use(admin)
             await admin.execute(f'DROP DATABASE IF EXISTS "{self.database_name}" WITH (FORCE)')
             await admin.execute(f'CREATE DATABASE "{self.database_name}"')
         finally:
@@ -145,6 +149,19 @@ class Env:
             await migrate.upgrade(engine)
         finally:
             await engine.dispose()
+
+    async def _refuse_if_in_use(self, admin: asyncpg.Connection) -> None:
+        """Another run (or anyone) connected to the database: dropping it would pull the
+        rug from under them, so stop and say so."""
+        sessions = await admin.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1", self.database_name
+        )
+        if sessions:
+            raise SystemExit(
+                f"Database {self.database_name!r} has {sessions} open connection(s): another "
+                "benchmark may be using it. Wait for it, or give this run its own with "
+                "--database-url …/screen_bench_<something>."
+            )
 
     async def drop_database(self) -> None:
         admin = await asyncpg.connect(self.admin_dsn)

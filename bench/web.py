@@ -11,6 +11,7 @@ on the same database.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -121,8 +122,12 @@ async def _seed(env: Env) -> tuple[list[str], list[str], list[str]]:
 
 
 def _build(env: Env) -> WebFixture:
-    env.log("  seeding: prompt library, a screen, invitations, staff accounts")
+    started = time.monotonic()
     wave, paced, staff = run_async(_seed(env))
+    env.log(
+        f"  seeded a screen, {len(wave) + len(paced)} invitations and {len(staff)} staff "
+        f"accounts in {time.monotonic() - started:.1f} s"
+    )
     app = procs.start_app(env.app_env(), env.workdir)
     try:
         baseline = procs.start_baseline(env.dsn, env.workdir)
