@@ -100,7 +100,13 @@ def _through_workers(env: Env, count: int, capture: Path, timeout: float) -> tup
                     env.workdir / f"screen-worker-{index}-{port}.log",
                 )
             )
-        received = _sink_result(sink, timeout + 30)
+        deadline = started + timeout + 30
+        while sink.alive() and time.monotonic() < deadline:
+            for worker in workers:
+                if not worker.alive():
+                    raise worker.fail(f"exited with code {worker.popen.returncode}")
+            time.sleep(0.1)
+        received = _sink_result(sink, 5)
         total = time.monotonic() - started
     finally:
         for worker in workers:
