@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import shutil
 import sys
 import tempfile
@@ -219,6 +220,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         for name in chosen:
             print(f"\n== {name}", flush=True)
             began = time.monotonic()
+            load_before = os.getloadavg()[0]
             module = importlib.import_module(SCENARIOS[name])
             try:
                 result: Result = module.run(env) if name != "xlsx_export" else module.run_xlsx(env)
@@ -229,6 +231,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                 env.close_fixture()
             timings[name] = round(time.monotonic() - began, 1)
             result.details["seconds"] = timings[name]
+            # The machine is shared: how busy it was says how much to trust the figures.
+            result.details["load_average"] = {
+                "before": load_before,
+                "after": os.getloadavg()[0],
+            }
             results.append(result)
             print(render(result), flush=True)
         meta["seconds_per_scenario"] = timings
@@ -236,6 +243,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         env.cleanup(keep_database=args.keep_database)
         shutil.rmtree(workdir, ignore_errors=True)
     meta["seconds"] = round(time.monotonic() - started, 1)
+    meta["load_average_at_end"] = os.getloadavg()
     print("\n" + summary(results))
     print(f"\n{len(results)} scenario(s) in {meta['seconds']:.0f} s")
     if args.json:
