@@ -56,11 +56,31 @@ class Sizes:
 
     @classmethod
     def full(cls) -> Sizes:
-        return cls(10, 2, 64, 10_000, 1_000_000, 4_000, 10_000, 100_000, 5_000)
+        return cls(
+            duration=10,
+            warmup=2,
+            connections=64,
+            claim_slots=10_000,
+            claim_slots_large=1_000_000,
+            claims_per_run=4_000,
+            export_rows_small=10_000,
+            export_rows_large=100_000,
+            emails=5_000,
+        )
 
     @classmethod
     def quick(cls) -> Sizes:
-        return cls(1, 0, 64, 200, 2_000, 100, 200, 2_000, 60)
+        return cls(
+            duration=1,
+            warmup=0,
+            connections=64,
+            claim_slots=200,
+            claim_slots_large=2_000,
+            claims_per_run=100,
+            export_rows_small=200,
+            export_rows_large=2_000,
+            emails=60,
+        )
 
 
 @dataclass

@@ -7,10 +7,11 @@ the revision its last response returned (`"revision": N`), so one connection dri
 candidate attempt exactly as one browser tab does; a stale revision would be a 409.
 Responses whose status is not in `expect` are counted, and a run with any is invalid.
 
-wrk runs one thread per connection when connections differ (wrk's Lua state is per
-thread), which costs it little next to a Python server. The asyncio client runs as its
-own process (`python -m bench.load SPEC.json`), so it never shares a core's GIL with the
-harness; on two cores it is itself a ceiling, which the harness measures and prints.
+wrk runs one thread per connection (wrk's Lua state is per thread, and a figure and its
+baseline are then driven alike), which costs it little next to a Python server. The
+asyncio client runs as its own process (`python -m bench.load SPEC.json`), so it never
+shares a GIL with the harness; on two cores it is itself a ceiling, which the harness
+measures and prints.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -35,6 +36,16 @@ SERVER_OPTIONS: dict[str, object] = {
 }
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it if the harness dies without cleaning up
+    (SIGKILL, a crash), so no server outlives it (Linux prctl PR_SET_PDEATHSIG)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)
+    except OSError:
+        pass
+
+
 class ProcessFailedError(RuntimeError):
     """A child exited or never became ready; the message carries its log's tail."""
 
@@ -54,6 +65,7 @@ class Proc:
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         _LIVE.append(self)
 
