@@ -148,6 +148,9 @@ def install_cleanup() -> None:
     """Children are stopped however the harness ends: normally, by exception, Ctrl-C or SIGTERM."""
     atexit.register(stop_all)
     signal.signal(signal.SIGTERM, _on_sigterm)
+    # A shell starting the harness in the background hands it SIGINT ignored; Ctrl-C (or
+    # kill -INT) must still stop it, through the same `finally` blocks.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def free_port() -> int:
