@@ -12,20 +12,16 @@ each, so the large export's peak is compared with the small one's in the same pr
 * CSV: rows/s at 100k against the same rows and columns through
   `COPY (SELECT …) TO STDOUT WITH CSV` (asyncpg, into a byte counter) in the same run.
   Targets: ratio ≥ 0.5; peak RSS at 100k ≤ 1.2 × at 10k.
-* XLSX: seconds for 100k rows. Shown beside it, the floor of the library: xlsxwriter
-  alone writing the same number of rows of the same 23 typed columns from memory in
-  constant-memory mode (no database, no HTTP). Targets: ≤ 5 s; peak RSS as for CSV.
+* XLSX: seconds for 100k rows. Shown beside it, not a target, the floor of reading the
+  rows at all: the same COPY's seconds. Targets: ≤ 5 s; peak RSS as for CSV.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -336,61 +332,6 @@ async def _copy(env: Env, fixture: ExportsFixture, rows: int) -> tuple[int, floa
     return int(status.split()[-1]), seconds, size
 
 
-def _xlsx_floor(rows: int, dimensions: int) -> float:
-    """Seconds xlsxwriter alone takes for `rows` rows of the export's columns."""
-    import xlsxwriter
-
-    directory = tempfile.mkdtemp(prefix="bench-xlsx-")
-    try:
-        started = time.perf_counter()
-        workbook = xlsxwriter.Workbook(
-            str(Path(directory) / "floor.xlsx"),
-            {
-                "constant_memory": True,
-                "strings_to_formulas": False,
-                "strings_to_urls": False,
-                "strings_to_numbers": False,
-                "tmpdir": directory,
-            },
-        )
-        sheet = workbook.add_worksheet("Results")
-        stamp = "2026-11-02T09:00:00Z"
-        for index in range(1, rows + 1):
-            row: tuple[Any, ...] = (
-                index,
-                f"Candidate Number {index}",
-                f"candidate{index}@example.com",
-                f"ATS-{index}",
-                1,
-                "Bench export",
-                "agent-guardrails-redteam",
-                1,
-                "passed",
-                stamp,
-                stamp,
-                stamp,
-                stamp,
-                21.0,
-                *(2.5 for _ in range(dimensions)),
-                2.875,
-                "pass",
-                False,
-                2,
-                49.5,
-            )
-            for column, value in enumerate(row):
-                if isinstance(value, bool):
-                    sheet.write_boolean(index, column, value)
-                elif isinstance(value, int | float):
-                    sheet.write_number(index, column, value)
-                else:
-                    sheet.write_string(index, column, value)
-        workbook.close()
-        return time.perf_counter() - started
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
-
-
 def _memory_details(small: Download, large: Download) -> dict[str, Any]:
     return {
         "rss_start_mib": round(small.rss_start_kib / 1024, 1),
@@ -463,11 +404,11 @@ def run_xlsx(env: Env) -> Result:
     seconds, floors, rss_ratios, errors, runs = [], [], [], 0, []
     for index in range(env.runs):
         small, large = _export_pair(env, fixture, "xlsx")
-        floor = _xlsx_floor(large_rows, len(fixture.dimensions))
-        errors += sum(not _valid(d, "xlsx") for d in (small, large))
+        copied, floor, _ = run_async(_copy(env, fixture, large_rows))
+        errors += sum(not _valid(d, "xlsx") for d in (small, large)) + (copied != large_rows)
         env.log(
             f"  run {index + 1}: XLSX {large.seconds:.2f} s for {large_rows:,} rows "
-            f"(xlsxwriter alone {floor:.2f} s); peak RSS "
+            f"(COPY of the rows {floor:.2f} s); peak RSS "
             f"{small.rss_peak_kib / 1024:.0f} → {large.rss_peak_kib / 1024:.0f} MiB"
         )
         seconds.append(large.seconds)
@@ -477,7 +418,7 @@ def run_xlsx(env: Env) -> Result:
             {
                 "xlsx_small": vars(small),
                 "xlsx_large": vars(large),
-                "xlsxwriter_alone_seconds": floor,
+                "copy_large_seconds": floor,
                 **_memory_details(small, large),
             }
         )
@@ -488,14 +429,14 @@ def run_xlsx(env: Env) -> Result:
         figure=Stat.of(seconds),
         figure_label="XLSX export",
         baseline=Stat.of(floors),
-        baseline_label="xlsxwriter alone",
+        baseline_label="COPY of the rows",
         checks=[
             Check("seconds", Stat.of(seconds), "<=", 5, "s"),
             Check(f"peak RSS {_k(large_rows)}÷{_k(small_rows)}", Stat.of(rss_ratios), "<=", 1.2),
         ],
         errors=errors,
         details={"rows_small": small_rows, "rows_large": large_rows, "runs": runs},
-        notes=["ratio here = export seconds ÷ xlsxwriter-alone seconds (the library's floor)"],
+        notes=["ratio here = export seconds ÷ seconds to COPY the same rows out as CSV"],
     )
 
 
