@@ -17,7 +17,7 @@ import platform
 import subprocess
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -96,7 +96,6 @@ class Env:
     _fixture: tuple[str, Fixture] | None = None
     redis_used: bool = False
     database_created: bool = False
-    notes: list[str] = field(default_factory=list)
 
     # --- where things are ---------------------------------------------------------------
 
