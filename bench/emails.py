@@ -1,180 +1,203 @@
-"""Invitation fan-out: emails per second through one and two arq workers.
+"""Invitation fan-out: emails/s from 5,000 invitations through two arq workers, against
+a plain aiosmtplib loop sending the same messages at the same concurrency.
 
-Seeds N invitations (each with its outbox email) into a scratch PostgreSQL
-database, starts `screen worker` processes on the machine's Redis, and times how
-long an aiosmtpd server on loopback takes to receive all N. The baseline in the
-same run sends the same N messages with a plain aiosmtplib loop at the workers'
-concurrency (20), from one process.
-
-    python -m bench.emails [--database-url ...] [--redis-url ...] [--emails 2000]
+Each run invites 5,000 candidates through `screen.invitations.invite` (each commits an
+invitation, its attempt and its outbox email), then starts two `screen worker`
+processes (arq on the harness's Redis db) that relay the outbox and send through
+`SCREEN_SMTP_URL` to an SMTP sink on loopback (`bench.smtp_sink`, aiosmtpd in a process
+of its own). The rate is counted at the sink from the first message to the last, so
+the workers' start-up is left out; the time from their start to the last message is
+kept in the details. The baseline in the same run sends the very messages the sink
+captured, from one process, with aiosmtplib at the workers' total concurrency (2 ×
+arq `max_jobs`), one connection per message as the app's mailer does, to a fresh sink.
+Target: ratio ≥ 0.5.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import os
-import subprocess
+import json
 import sys
-import tempfile
 import time
-from datetime import UTC, datetime
-from email.message import EmailMessage
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiosmtplib
-from aiosmtpd.controller import Controller
-from redis.asyncio import Redis
 
-from bench.autosave import _ensure_database
-from screen import migrate
-from screen.db import create_engine, create_sessionmaker
-from screen.invitations import invite
-from screen.prompts import check_library, sync_library
-from screen.screens import create_screen
+from bench import procs
+from bench.harness import Env, invite_candidates, library_screen, run_async
+from bench.report import Check, Result, Stat, paired_ratios
 
-ROOT = Path(__file__).resolve().parents[1]
-SECRET = "bench-secret-key-123456"
-CONCURRENCY = 20
+NAME = "invite_fanout"
+WORKERS = 2
 
 
-class Sink:
-    def __init__(self) -> None:
-        self.count = 0
+@dataclass
+class EmailsFixture:
+    env: Env
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.count += 1
-        return "250 OK"
-
-
-async def seed(url: str, emails: int) -> None:
-    await _ensure_database(url)
-    engine = create_engine(url)
-    await migrate.upgrade(engine)
-    now = datetime.now(UTC)
-    async with create_sessionmaker(engine)() as db, db.begin():
-        await sync_library(db, check_library(ROOT / "tests" / "data" / "prompts").prompts, now)
-        screen = await create_screen(db, prompt_slug="sample-decision", title="Fan-out", now=now)
-        for index in range(emails):
-            await invite(
-                db,
-                screen,
-                name=f"Candidate {index}",
-                email=f"c{index}@example.com",
-                now=now,
-                base_url="http://bench.local",
-                secret_key=SECRET,
-            )
-    await engine.dispose()
+    def close(self) -> None:
+        pass
 
 
-def wait_for(sink: Sink, target: int, limit: float) -> float:
-    started = time.perf_counter()
-    while sink.count < target:
-        if time.perf_counter() - started > limit:
-            raise TimeoutError(f"received {sink.count} of {target}")
-        time.sleep(0.02)
-    return time.perf_counter() - started
+@dataclass
+class Received:
+    count: int
+    first_s: float
+    last_s: float
+
+    @property
+    def rate(self) -> float:
+        span = self.last_s - self.first_s
+        return (self.count - 1) / span if self.count > 1 and span > 0 else 0.0
 
 
-def through_workers(url: str, redis_url: str, workers: int, emails: int, port: int) -> float:
-    sink = Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    asyncio.run(_flush(redis_url))
-    asyncio.run(seed(url, emails))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCREEN_")}
-    env.update(
-        SCREEN_DATABASE_URL=url,
-        SCREEN_REDIS_URL=redis_url,
-        SCREEN_SECRET_KEY=SECRET,
-        SCREEN_SMTP_URL=f"smtp://127.0.0.1:{port}",
-        SCREEN_BASE_URL="http://bench.local",
-    )
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "screen", "worker"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            cwd=tempfile.gettempdir(),
-        )
-        for _ in range(workers)
-    ]
+def _max_jobs() -> int:
+    from screen.worker import WorkerSettings
+
+    return int(WorkerSettings.max_jobs)
+
+
+def _start_sink(
+    env: Env, expect: int, capture: Path | None, timeout: float
+) -> tuple[procs.Proc, int]:
+    port = procs.free_port()
+    argv = [sys.executable, "-m", "bench.smtp_sink", "--port", str(port), "--expect", str(expect)]
+    argv += ["--timeout", str(timeout)]
+    if capture:
+        argv += ["--capture", str(capture)]
+    proc = procs.Proc("smtp-sink", argv, procs.python_env(), env.workdir / f"smtp-sink-{port}.log")
+    deadline = time.monotonic() + 30
+    while "READY" not in proc.tail():
+        if not proc.alive() or time.monotonic() > deadline:
+            proc.stop()
+            raise proc.fail("did not start listening")
+        time.sleep(0.05)
+    return proc, port
+
+
+def _sink_result(proc: procs.Proc, timeout: float) -> Received:
     try:
-        elapsed = wait_for(sink, emails, limit=600)
+        proc.popen.wait(timeout=timeout)
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=30)
-        controller.stop()
-    return elapsed
+        proc.stop()
+    data = json.loads(proc.tail(1))
+    return Received(data["count"], data["first_s"] or 0.0, data["last_s"] or 0.0)
 
 
-async def _flush(redis_url: str) -> None:
-    client = Redis.from_url(redis_url)
-    await client.flushdb()
-    await client.aclose()
-
-
-def plain_loop(emails: int, port: int) -> float:
-    sink = Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-
-    async def run() -> None:
-        gate = asyncio.Semaphore(CONCURRENCY)
-
-        async def send(index: int) -> None:
-            message = EmailMessage()
-            message["From"] = "Screen <screen@localhost>"
-            message["To"] = f"Candidate {index} <c{index}@example.com>"
-            message["Subject"] = "Your written exercise"
-            message.set_content("Hello\n\nhttp://bench.local/s/token\n" * 20)
-            async with gate:
-                await aiosmtplib.send(message, hostname="127.0.0.1", port=port)
-
-        await asyncio.gather(*(send(i) for i in range(emails)))
-
-    started = time.perf_counter()
+def _through_workers(env: Env, count: int, capture: Path, timeout: float) -> tuple[Received, float]:
+    sink, port = _start_sink(env, count, capture, timeout)
+    workers = []
     try:
-        asyncio.run(run())
-        wait_for(sink, emails, limit=60)
-    finally:
-        controller.stop()
-    return time.perf_counter() - started
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--database-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/screen_bench_emails"
-    )
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
-    parser.add_argument("--emails", type=int, default=2000)
-    parser.add_argument("--port", type=int, default=8825)
-    args = parser.parse_args()
-    baseline = plain_loop(args.emails, args.port)
-    rows = [("plain aiosmtplib loop (baseline)", baseline)]
-    for workers in (1, 2):
-        rows.append(
-            (
-                f"screen worker × {workers}",
-                through_workers(
-                    args.database_url, args.redis_url, workers, args.emails, args.port + workers
-                ),
+        started = time.monotonic()
+        for index in range(WORKERS):
+            workers.append(
+                procs.Proc(
+                    f"screen-worker-{index}",
+                    [sys.executable, "-m", "screen", "worker"],
+                    procs.python_env(env.app_env(SCREEN_SMTP_URL=f"smtp://127.0.0.1:{port}")),
+                    env.workdir / f"screen-worker-{index}-{port}.log",
+                )
             )
+        deadline = started + timeout + 30
+        while sink.alive() and time.monotonic() < deadline:
+            for worker in workers:
+                if not worker.alive():
+                    raise worker.fail(f"exited with code {worker.popen.returncode}")
+            time.sleep(0.1)
+        received = _sink_result(sink, 5)
+        total = time.monotonic() - started
+    finally:
+        for worker in workers:
+            worker.stop(timeout=30)
+        sink.stop()
+    return received, total
+
+
+async def _replay(messages: list[dict[str, Any]], port: int, concurrency: int) -> int:
+    gate = asyncio.Semaphore(concurrency)
+    failures = 0
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal failures
+        async with gate:
+            try:
+                await aiosmtplib.send(
+                    message["data"].encode("latin-1"),
+                    sender=message["from"],
+                    recipients=message["to"],
+                    hostname="127.0.0.1",
+                    port=port,
+                )
+            except aiosmtplib.SMTPException:
+                failures += 1
+
+    await asyncio.gather(*(send(m) for m in messages))
+    return failures
+
+
+def _plain_loop(env: Env, capture: Path, concurrency: int, timeout: float) -> tuple[Received, int]:
+    messages = [json.loads(line) for line in capture.read_text().splitlines()]
+    sink, port = _start_sink(env, len(messages), None, timeout)
+    try:
+        failures = run_async(_replay(messages, port, concurrency))
+        received = _sink_result(sink, timeout + 30)
+    finally:
+        sink.stop()
+    return received, failures
+
+
+def run(env: Env) -> Result:
+    env.fixture(NAME, EmailsFixture)
+    count = env.sizes.emails
+    concurrency = WORKERS * _max_jobs()
+    timeout = max(120.0, count / 5)
+    worker_rates, plain_rates, errors, runs = [], [], 0, []
+    for index in range(env.runs):
+        run_async(env.flush_redis())
+        seeding = time.monotonic()
+        screen_id, _, _ = run_async(library_screen(env, f"Bench fan-out {index + 1}"))
+        run_async(invite_candidates(env, screen_id, count, f"fanout{index}-"))
+        seeded = time.monotonic() - seeding
+        capture = env.workdir / f"captured-{index}.jsonl"
+        through, total = _through_workers(env, count, capture, timeout)
+        plain, failures = _plain_loop(env, capture, concurrency, timeout)
+        capture.unlink(missing_ok=True)
+        errors += (count - through.count) + (through.count - plain.count) + failures
+        env.log(
+            f"  run {index + 1}: {WORKERS} workers {through.rate:,.0f} emails/s "
+            f"({through.count:,} in {total:.1f} s from start), plain aiosmtplib "
+            f"{plain.rate:,.0f} emails/s"
         )
-    print(f"invitation fan-out: {args.emails} emails to aiosmtpd on loopback")
-    print(f"{'':36}{'seconds':>9}{'emails/s':>10}{'ratio':>8}")
-    for label, seconds in rows:
-        rate = args.emails / seconds
-        print(f"{label:36}{seconds:>9.2f}{rate:>10.0f}{baseline / seconds:>8.2f}")
+        worker_rates.append(through.rate)
+        plain_rates.append(plain.rate)
+        runs.append(
+            {
+                "workers": {
+                    **vars(through),
+                    "emails_per_s": through.rate,
+                    "seconds_from_start": total,
+                },
+                "plain_loop": {**vars(plain), "emails_per_s": plain.rate, "failures": failures},
+                "seconds_to_invite": round(seeded, 1),
+            }
+        )
+    return Result(
+        name=NAME,
+        title=f"emails/s, {count:,} invitations, {WORKERS} arq workers → aiosmtpd on loopback",
+        unit="emails/s",
+        figure=Stat.of(worker_rates),
+        figure_label=f"screen worker ×{WORKERS}",
+        baseline=Stat.of(plain_rates),
+        baseline_label="plain aiosmtplib",
+        checks=[Check("ratio", paired_ratios(worker_rates, plain_rates), ">=", 0.5)],
+        errors=errors,
+        details={"emails": count, "workers": WORKERS, "concurrency": concurrency, "runs": runs},
+    )
 
 
 if __name__ == "__main__":
-    main()
+    from bench.runner import main
+
+    main(["--scenario", NAME])
