@@ -148,12 +148,65 @@ def _plain_loop(env: Env, capture: Path, concurrency: int, timeout: float) -> tu
     return received, failures
 
 
+async def _enqueue_noops(redis_url: str, count: int) -> None:
+    from arq import create_pool
+    from arq.connections import RedisSettings
+
+    pool = await create_pool(RedisSettings.from_dsn(redis_url))
+    try:
+        for index in range(count):
+            await pool.enqueue_job("noop", index, _job_id=f"outbox-{index}-0")
+    finally:
+        await pool.aclose()
+
+
+async def _results(redis_url: str) -> int:
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(redis_url)
+    try:
+        return len(await client.keys("arq:result:*"))
+    finally:
+        await client.aclose()
+
+
+def _arq_alone(env: Env, count: int, timeout: float) -> float:
+    """No-op jobs/s through the same number of arq workers, enqueued while they run."""
+    run_async(env.flush_redis())
+    workers = [
+        procs.Proc(
+            f"arq-noop-{index}",
+            [sys.executable, "-m", "arq", "bench.arq_noop.WorkerSettings"],
+            procs.python_env({"BENCH_REDIS_URL": env.redis_url}),
+            env.workdir / f"arq-noop-{index}.log",
+        )
+        for index in range(WORKERS)
+    ]
+    try:
+        deadline = time.monotonic() + 30
+        while not all("Starting worker" in worker.tail(20) for worker in workers):
+            if time.monotonic() > deadline:
+                raise workers[0].fail("did not start")
+            time.sleep(0.05)
+        started = time.monotonic()
+        run_async(_enqueue_noops(env.redis_url, count))
+        while run_async(_results(env.redis_url)) < count:
+            if time.monotonic() > started + timeout:
+                raise workers[0].fail(f"ran fewer than {count} jobs in {timeout:.0f} s")
+            time.sleep(0.05)
+        return count / (time.monotonic() - started)
+    finally:
+        for worker in workers:
+            worker.stop(timeout=30)
+        run_async(env.flush_redis())
+
+
 def run(env: Env) -> Result:
     env.fixture(NAME, EmailsFixture)
     count = env.sizes.emails
     concurrency = WORKERS * _max_jobs()
     timeout = max(120.0, count / 5)
-    worker_rates, plain_rates, errors, runs = [], [], 0, []
+    worker_rates, plain_rates, arq_rates, errors, runs = [], [], [], 0, []
     for index in range(env.runs):
         run_async(env.flush_redis())
         seeding = time.monotonic()
@@ -164,11 +217,13 @@ def run(env: Env) -> Result:
         through, total = _through_workers(env, count, capture, timeout)
         plain, failures = _plain_loop(env, capture, concurrency, timeout)
         capture.unlink(missing_ok=True)
+        arq_alone = _arq_alone(env, count, timeout)
+        arq_rates.append(arq_alone)
         errors += (count - through.count) + (through.count - plain.count) + failures
         env.log(
             f"  run {index + 1}: {WORKERS} workers {through.rate:,.0f} emails/s "
             f"({through.count:,} in {total:.1f} s from start), plain aiosmtplib "
-            f"{plain.rate:,.0f} emails/s"
+            f"{plain.rate:,.0f} emails/s; arq alone {arq_alone:,.0f} no-op jobs/s"
         )
         worker_rates.append(through.rate)
         plain_rates.append(plain.rate)
@@ -181,6 +236,7 @@ def run(env: Env) -> Result:
                 },
                 "plain_loop": {**vars(plain), "emails_per_s": plain.rate, "failures": failures},
                 "seconds_to_invite": round(seeded, 1),
+                "arq_alone_noop_jobs_per_s": arq_alone,
             }
         )
     return Result(
@@ -194,6 +250,11 @@ def run(env: Env) -> Result:
         checks=[Check("ratio", paired_ratios(worker_rates, plain_rates), ">=", 0.5)],
         errors=errors,
         details={"emails": count, "workers": WORKERS, "concurrency": concurrency, "runs": runs},
+        notes=[
+            f"arq alone (not a target): {Stat.of(arq_rates).median:,.0f} no-op jobs/s through "
+            f"{WORKERS} workers, {paired_ratios(arq_rates, plain_rates).median:.2f} × the plain "
+            "loop: the cost of one keyed job per email before any email work"
+        ],
     )
 
 
