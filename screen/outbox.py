@@ -78,6 +78,11 @@ async def claim_due(db: AsyncSession, now: datetime, limit: int = RELAY_BATCH) -
     for event in events:
         event.status = OutboxStatus.DISPATCHED
         event.dispatched_at = now
+    # Written now, before the caller enqueues their jobs: a job that finishes first must
+    # find its row dispatched and leave it done, not have "done" overwritten by this
+    # transaction's flush at commit. (PostgreSQL holds the rows locked; SQLite takes its
+    # write lock here, so a delivery's "done" waits for the commit.)
+    await db.flush()
     return [event.id for event in events]
 
 
