@@ -15,9 +15,13 @@ import contextlib
 import os
 import sys
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
+from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -71,13 +75,42 @@ def _lower_priority() -> None:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
+T = TypeVar("T")
 _HASHING = ThreadPoolExecutor(
     max_workers=1, thread_name_prefix="screen-argon2", initializer=_lower_priority
 )
 
 
+class _Pacer:
+    """Keeps the hashing thread at half a core at most: after a hash it rests as long as
+    the hash took before starting the next one. A lone sign-in is not delayed; a burst
+    (or a password-guessing run) is spread out instead of holding a core."""
+
+    def __init__(self) -> None:
+        self._rested_until = 0.0
+
+    def run(self, work: Callable[[], T]) -> T:
+        # Only ever called from the one hashing thread.
+        wait = self._rested_until - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        started = time.monotonic()
+        try:
+            return work()
+        finally:
+            finished = time.monotonic()
+            self._rested_until = finished + (finished - started)
+
+
+_pacer = _Pacer()
+
+
+async def _hashing(work: Callable[[], T]) -> T:
+    return await asyncio.get_running_loop().run_in_executor(_HASHING, _pacer.run, work)
+
+
 async def hash_password(password: str) -> str:
-    return await asyncio.get_running_loop().run_in_executor(_HASHING, _hasher.hash, password)
+    return await _hashing(partial(_hasher.hash, password))
 
 
 async def verify_password(password_hash: str, password: str) -> bool:
@@ -87,7 +120,7 @@ async def verify_password(password_hash: str, password: str) -> bool:
         except (VerificationError, InvalidHashError):
             return False
 
-    return await asyncio.get_running_loop().run_in_executor(_HASHING, verify)
+    return await _hashing(verify)
 
 
 def parse_role(value: str) -> Role:

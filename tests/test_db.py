@@ -1,0 +1,49 @@
+"""The database layer's hot path: a HotStatement survives the database dropping its connections."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+from sqlalchemy import literal, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from screen.db import HotStatement, create_engine
+
+
+async def test_after_the_database_drops_every_connection_one_call_fails_then_all_work(
+    engine: AsyncEngine,
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("dropping server connections is a PostgreSQL condition")
+    # Its own engine, named, so only its connections are dropped (not the suite's).
+    own = create_engine(
+        engine.url.render_as_string(hide_password=False),
+        connect_args={"server_settings": {"application_name": "hot-statement-test"}},
+    )
+    hot = HotStatement(select(literal(7)))
+    try:
+        # Fill the pool with several live connections.
+        assert await asyncio.gather(*(hot.first(own) for _ in range(5))) == [(7,)] * 5
+        assert own.pool.checkedin() >= 2  # type: ignore[attr-defined]
+        async with engine.connect() as admin:
+            await admin.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = 'hot-statement-test'"
+                )
+            )
+            await admin.commit()
+
+        outcomes = []
+        for _ in range(6):
+            try:
+                outcomes.append(await hot.first(own))
+            except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError):
+                outcomes.append("failed")
+
+        assert outcomes.count("failed") <= 1  # not one failure per pooled connection
+        assert outcomes[-5:] == [(7,)] * 5
+    finally:
+        await own.dispose()
