@@ -71,7 +71,7 @@ def create_app(
 ) -> Litestar:
     """Build the app. Tests inject the engine, clock, mailer or queue; `run_jobs`
     starts the in-process runner's periodic sweep and relay in the lifespan."""
-    templates = create_environment()
+    templates = create_environment(auto_reload=settings.debug)
     clock = clock or SystemClock()
     # The in-process runner sends a burst of invitations over a few kept connections.
     mailer = mailer or mailer_for(settings.smtp_url, settings.mail_dir, keep_connections=4)

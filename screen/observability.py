@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import itertools
 import json
 import logging
 import re
@@ -47,16 +48,27 @@ JOB_DURATION = Histogram("screen_job_duration_seconds", "Job run time", ["job"])
 JOB_FAILURES = Counter("screen_job_failures_total", "Jobs that raised", ["job"])
 
 
+# Ids are this process's random prefix and a counter: unique across processes without a
+# random draw (a system call) on every request.
+_ID_PREFIX = uuid.uuid4().hex[:16]
+_id_counter = itertools.count(1)
+_REQUEST_ID_BYTES = REQUEST_ID_HEADER.encode()
+
+
 def _request_id(scope: Scope) -> str:
     """The caller's id if it sent a sane one, else a new one; remembered on the scope so the
     log lines and the reply of one request agree."""
     state = scope.setdefault("state", {})
     known: str | None = state.get("request_id")
     if known is None:
-        incoming = (
-            dict(scope.get("headers") or []).get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
-        )
-        known = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        incoming = next(
+            (value for name, value in scope.get("headers") or () if name == _REQUEST_ID_BYTES),
+            b"",
+        ).decode("latin-1")
+        if _SAFE_REQUEST_ID.match(incoming):
+            known = incoming
+        else:
+            known = f"{_ID_PREFIX}{next(_id_counter):016x}"
         state["request_id"] = known
     return known
 

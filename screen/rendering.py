@@ -54,9 +54,13 @@ def duration(value: timedelta) -> str:
     return text
 
 
-def create_environment(directory: Path = TEMPLATES_DIR) -> Environment:
+def create_environment(
+    directory: Path = TEMPLATES_DIR, *, auto_reload: bool = False
+) -> Environment:
     env = Environment(
         loader=FileSystemLoader(directory),
+        # Checking every template file's mtime on every render is for development only.
+        auto_reload=auto_reload,
         autoescape=select_autoescape(["html"], default_for_string=False, default=False),
         undefined=StrictUndefined,
         trim_blocks=True,

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from litestar import Request, Response
-from litestar.datastructures import MutableScopeHeaders, State
+from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException
 from litestar.response import Redirect, Template
@@ -166,16 +166,24 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
     )
 
 
+_SECURITY_HEADER_LIST = [
+    (name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()
+]
+_NO_STORE = (b"cache-control", b"no-store")
+
+
 async def add_security_headers(message: Message, scope: Scope) -> None:
-    """On every response, error pages included (an `after_request` hook misses those)."""
+    """On every response, error pages included (an `after_request` hook misses those).
+    Works on the raw header list: it runs on every response, the busiest ones included."""
     if message["type"] != "http.response.start":
         return
-    headers = MutableScopeHeaders.from_message(message)
-    for name, value in SECURITY_HEADERS.items():
-        if name not in headers:
-            headers[name] = value
-    if scope["path"].startswith("/s/") or "set-cookie" in headers:
-        headers["Cache-Control"] = "no-store"
+    headers = list(message.get("headers") or ())
+    present = {name.lower() for name, _ in headers}
+    headers.extend(header for header in _SECURITY_HEADER_LIST if header[0] not in present)
+    if scope["path"].startswith("/s/") or b"set-cookie" in present:
+        headers = [header for header in headers if header[0].lower() != b"cache-control"]
+        headers.append(_NO_STORE)
+    message["headers"] = headers
 
 
 _SMALL_WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
