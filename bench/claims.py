@@ -290,6 +290,38 @@ async def _baseline(env: Env, limit: int) -> Drained:
         await pool.close()
 
 
+async def _app_statement_raw(env: Env, limit: int) -> Drained:
+    """The app's own claim statement, reviewer exclusions and all, on 32 raw asyncpg
+    connections like the baseline's: how much of the gap is the statement (the product's
+    rules) and how much the Python around it."""
+    from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
+
+    from screen import reviews
+
+    sql = str(
+        reviews._CLAIM_PG.bindparams(*reviews._TIMES).compile(dialect=asyncpg_dialect.dialect())
+    )
+    pool = await asyncpg.create_pool(env.dsn, min_size=REVIEWERS, max_size=REVIEWERS)
+    try:
+        reviewer_ids = [
+            int(r[0]) for r in await pool.fetch("SELECT id FROM users WHERE role = 'reviewer'")
+        ]
+        connections = [await pool.acquire() for _ in reviewer_ids]
+
+        async def claim(pair: tuple[asyncpg.Connection, int]) -> int | None:
+            conn, reviewer = pair
+            now = datetime.now(UTC)
+            row = await conn.fetchrow(sql, reviewer, now, now + reviews.LEASE)
+            return None if row is None else int(row[0])
+
+        drained = await _drain(limit, list(zip(connections, reviewer_ids, strict=True)), claim)
+        for conn in connections:
+            await pool.release(conn)
+        return drained
+    finally:
+        await pool.close()
+
+
 async def _double_claims(env: Env, drained: Drained) -> dict[str, int]:
     conn = await connect(env)
     try:
@@ -349,6 +381,7 @@ def run(env: Env) -> Result:
     small = env.sizes.claim_slots
     limit = min(env.sizes.claims_per_run, small // 2)
     real_rates, base_rates, doubles, small_medians, errors = [], [], [], [], 0
+    statement_rates: list[float] = []
     runs: list[dict[str, Any]] = []
     for index in range(env.runs):
         run_async(_reset(env))
@@ -356,6 +389,9 @@ def run(env: Env) -> Result:
         double = run_async(_double_claims(env, real))
         run_async(_reset(env))
         base = run_async(_baseline(env, limit))
+        run_async(_reset(env))
+        statement = run_async(_app_statement_raw(env, limit))
+        statement_rates.append(statement.rate)
         run_async(_reset(env))
         http = _http_claims(env, fixture)
         errors += http["failures"] + (limit - real.claims) + (limit - base.claims)
@@ -416,6 +452,12 @@ def run(env: Env) -> Result:
         f"claims/s; claim_next at {large:,} waiting: median "
         f"{statistics.median(large_rates):,.0f} claims/s"
     ]
+    notes.append(
+        "the app's claim statement alone on 32 raw asyncpg connections (not a target): "
+        f"{Stat.of(statement_rates).median:,.0f} claims/s, "
+        f"{paired_ratios(statement_rates, base_rates).median:.2f} × the baseline: the rest "
+        "of the gap is the Python around it (pool checkout, the request's session)"
+    )
     if any(r["http_review_next"]["queue_drained"] for r in runs):
         notes.append("the HTTP run drained the whole queue: its claims/s is a lower bound")
     return Result(
