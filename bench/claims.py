@@ -37,6 +37,7 @@ import asyncpg
 
 from bench import procs
 from bench.harness import (
+    SUBMITTED_ATTEMPT_COLUMNS,
     Env,
     add_staff,
     connect,
@@ -118,19 +119,7 @@ async def _add_waiting(env: Env, fixture: ClaimsFixture, first: int, count: int)
             await copy_rows(
                 conn,
                 "attempts",
-                (
-                    "id",
-                    "invitation_id",
-                    "state",
-                    "started_at",
-                    "deadline",
-                    "revision",
-                    "draft",
-                    "final_answer",
-                    "submitted_at",
-                    "ended_by",
-                    "state_changed_at",
-                ),
+                SUBMITTED_ATTEMPT_COLUMNS,
                 (
                     (
                         i,

@@ -27,7 +27,15 @@ from typing import Any
 import httpx
 
 from bench import procs
-from bench.harness import Env, add_staff, connect, copy_rows, library_screen, run_async
+from bench.harness import (
+    SUBMITTED_ATTEMPT_COLUMNS,
+    Env,
+    add_staff,
+    connect,
+    copy_rows,
+    library_screen,
+    run_async,
+)
 from bench.harness import sync_sequences as _sync_sequences
 from bench.report import Check, Result, Stat, paired_ratios
 
@@ -144,19 +152,7 @@ async def _seed_screen(env: Env, screen_id: int, first: int, count: int, dims: l
             await copy_rows(
                 conn,
                 "attempts",
-                (
-                    "id",
-                    "invitation_id",
-                    "state",
-                    "started_at",
-                    "deadline",
-                    "revision",
-                    "draft",
-                    "final_answer",
-                    "submitted_at",
-                    "ended_by",
-                    "state_changed_at",
-                ),
+                SUBMITTED_ATTEMPT_COLUMNS,
                 attempts,
             )
             await copy_rows(

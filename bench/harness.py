@@ -40,6 +40,22 @@ class Fixture(Protocol):
     def close(self) -> None: ...
 
 
+# The columns a submitted attempt is seeded with by COPY (claims and exports).
+SUBMITTED_ATTEMPT_COLUMNS = (
+    "id",
+    "invitation_id",
+    "state",
+    "started_at",
+    "deadline",
+    "revision",
+    "draft",
+    "final_answer",
+    "submitted_at",
+    "ended_by",
+    "state_changed_at",
+)
+
+
 @dataclass
 class Sizes:
     """Everything --quick shrinks."""
