@@ -20,7 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from screen.errors import ConflictError, InputError, NotFoundError, TooLargeError
-from screen.invitations import check_accommodation, clean_name, invite, normalise_email
+from screen.invitations import (
+    Candidate,
+    check_accommodation,
+    clean_name,
+    invite_many,
+    normalise_email,
+)
 from screen.models import Attempt, AttemptState, Invitation, InvitationImport, Screen, User
 
 MAX_BYTES = 5 * 1024 * 1024
@@ -183,19 +189,18 @@ async def confirm(
         raise NotFoundError("No such upload for this screen.")
     if staged.confirmed_at is not None:
         raise ConflictError("This upload was already imported.")
-    for row in staged.rows:
-        await invite(
-            db,
-            screen,
-            name=row["name"],
-            email=row["email"],
-            now=now,
-            base_url=base_url,
-            secret_key=secret_key,
-            accommodation=float(row["accommodation"]),
-            external_id=row["external_id"],
-            created_by=user.email,
-        )
+    await invite_many(
+        db,
+        screen,
+        [
+            Candidate(row["name"], row["email"], float(row["accommodation"]), row["external_id"])
+            for row in staged.rows
+        ],
+        now=now,
+        base_url=base_url,
+        secret_key=secret_key,
+        created_by=user.email,
+    )
     staged.confirmed_at = now
     await db.flush()
     return len(staged.rows)

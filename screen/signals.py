@@ -38,6 +38,13 @@ def invitation_data(invitation: Invitation) -> dict[str, Any]:
     }
 
 
+async def webhook_subscriptions(db: AsyncSession) -> list[WebhookEndpoint]:
+    """The active endpoints; read once by a caller that signals many times."""
+    return list(
+        await db.scalars(select(WebhookEndpoint).where(WebhookEndpoint.disabled_at.is_(None)))
+    )
+
+
 async def emit_signal(
     db: AsyncSession,
     event_type: str,
@@ -45,16 +52,16 @@ async def emit_signal(
     now: datetime,
     *,
     ats_callback_url: str | None = None,
+    subscriptions: list[WebhookEndpoint] | None = None,
+    flush: bool = True,
 ) -> list[WebhookDelivery]:
+    """Record the deliveries of one signal. With `flush=False` the caller flushes (once
+    for many signals) before anything reads the deliveries' outbox events."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown signal {event_type!r}")
-    endpoints = [
-        endpoint
-        for endpoint in await db.scalars(
-            select(WebhookEndpoint).where(WebhookEndpoint.disabled_at.is_(None))
-        )
-        if event_type in endpoint.events
-    ]
+    if subscriptions is None:
+        subscriptions = await webhook_subscriptions(db)
+    endpoints = [endpoint for endpoint in subscriptions if event_type in endpoint.events]
     deliveries = []
     for endpoint in endpoints:
         event_id = uuid.uuid4().hex
@@ -73,7 +80,10 @@ async def emit_signal(
         )
         db.add(delivery)
         deliveries.append(delivery)
-    await db.flush()
+    if deliveries:
+        await db.flush()  # the deliveries' ids, for their outbox events
+    elif flush:
+        await db.flush()
     for delivery in deliveries:
         outbox.emit(db, WEBHOOK_DELIVER, {"delivery_id": delivery.id}, now)
     if event_type == DECISION_MADE and ats_callback_url:

@@ -22,6 +22,8 @@ from screen.models import (
     ReminderSent,
     Review,
     Screen,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 from screen.settings import Settings
 from tests.factories import make_candidate, make_screen, make_submitted, make_user
@@ -158,6 +160,74 @@ async def test_a_csv_is_checked_row_by_row_before_anything_is_written(
     assert again.status_code == 409
     names = set(await db.scalars(select(Invitation.candidate_name)))
     assert names == {"Taken", "Ada Lovelace", '=HYPERLINK("http://evil")'}
+
+
+async def upload(client: AsyncTestClient[Litestar], path: str, csv_text: str) -> str:
+    """Upload a CSV for preview; the confirm URL it offers."""
+    await client.get(path)
+    preview = await client.post(
+        f"{path}/import",
+        data={"_csrf_token": client.cookies.get("screen_csrf") or ""},
+        files={"file": ("candidates.csv", csv_text.encode(), "text/csv")},
+    )
+    found = re.search(r"/import/(\d+)/confirm", preview.text)
+    assert found, preview.text[:500]
+    return f"{path}/import/{found.group(1)}/confirm"
+
+
+async def test_a_large_import_invites_everyone_with_an_email_and_a_signal_each(
+    app: Litestar, db: AsyncSession, clock: FrozenClock, settings: Settings
+) -> None:
+    """More rows than one write batch (500), with a webhook subscribed to invitations."""
+    screen = await make_screen(db, clock.now())
+    db.add(
+        WebhookEndpoint(
+            url="http://127.0.0.1:9/hook",
+            sealed_secret="unused-here",
+            events=["invitation.sent"],
+            created_at=clock.now(),
+        )
+    )
+    await db.commit()
+    rows = 1_203
+    csv_text = "name,email\n" + "".join(f"Person {i},p{i}@example.com\n" for i in range(rows))
+    client = await recruiter_client(app, db, clock)
+    try:
+        confirm = await upload(client, f"/recruiter/screens/{screen.id}", csv_text)
+        confirmed = await post_form(client, confirm, follow_redirects=False)
+    finally:
+        await client.__aexit__(None, None, None)
+
+    assert confirmed.headers["location"].endswith(f"?imported={rows}")
+    assert await count(db, Invitation) == rows
+    assert await count(db, Attempt) == rows
+    assert await count(db, WebhookDelivery) == rows
+    kinds = dict(
+        (await db.execute(select(OutboxEvent.kind, func.count()).group_by(OutboxEvent.kind))).all()
+    )
+    assert kinds == {"invitation.email": rows, "webhook.deliver": rows}
+    hashes = set(await db.scalars(select(Invitation.token_hash)))
+    assert len(hashes) == rows  # every candidate has a link of their own
+
+
+async def test_an_import_confirmed_after_someone_was_invited_meanwhile_writes_nothing(
+    app: Litestar, db: AsyncSession, clock: FrozenClock, settings: Settings
+) -> None:
+    screen = await make_screen(db, clock.now())
+    await db.commit()
+    csv_text = "name,email\n" + "".join(f"Person {i},p{i}@example.com\n" for i in range(700))
+    client = await recruiter_client(app, db, clock)
+    try:
+        confirm = await upload(client, f"/recruiter/screens/{screen.id}", csv_text)
+        # Invited one by one after the preview, before the confirmation.
+        await make_candidate(db, settings, clock.now(), screen=screen, email="P650@example.com")
+        refused = await post_form(client, confirm)
+    finally:
+        await client.__aexit__(None, None, None)
+
+    assert refused.status_code == 409
+    assert "p650@example.com is already invited to this screen" in refused.text.lower()
+    assert await count(db, Invitation) == 1  # all or none: only the one invited meanwhile
 
 
 BROKEN_FILES = [
