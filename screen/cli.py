@@ -424,6 +424,9 @@ def demo(host: str, port: int) -> None:
         banner.append(f"    {account.role:<9} {account.email:<28} password: {account.password}")
     banner += [
         f"  Emails are written to:               {settings.mail_dir.resolve()}",
+        # Another terminal's `screen invite` reads the base URL from the environment; without
+        # it, its links would point at the default port rather than this server's.
+        f"  Invite from another terminal:        SCREEN_BASE_URL={base} screen invite …",
         "Run `screen demo` again for another fresh candidate link. Ctrl+C stops the server.",
         "",
     ]
