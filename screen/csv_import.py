@@ -53,8 +53,15 @@ def _decode(data: bytes) -> str:
         ) from None
 
 
-def parse(data: bytes) -> tuple[list[tuple[int, dict[str, str]]], list[dict[str, Any]]]:
-    """Rows keyed by header (with their line numbers), or file-level errors."""
+@dataclass(frozen=True)
+class Row:
+    line: int  # where the record starts (a quoted cell may span several lines)
+    cells: dict[str, str]
+    extra_cells: int  # non-empty cells beyond the header's columns
+
+
+def parse(data: bytes) -> list[Row]:
+    """Rows keyed by the header; a file-level problem raises with a message."""
     text = _decode(data)
     if "\x00" in text:
         raise InputError("The file contains NUL bytes: it is not a CSV text file.")
@@ -68,35 +75,42 @@ def parse(data: bytes) -> tuple[list[tuple[int, dict[str, str]]], list[dict[str,
     columns = [c.strip().lower().replace(" ", "_") for c in header]
     missing = [c for c in REQUIRED if c not in columns]
     unknown = [c for c in columns if c and c not in REQUIRED + OPTIONAL]
-    if missing or unknown:
+    # A repeated column would silently keep only its last cell.
+    repeated = sorted({c for c in columns if c and columns.count(c) > 1})
+    if missing or unknown or repeated:
         parts = []
         if missing:
             parts.append(f"missing column(s) {', '.join(missing)}")
         if unknown:
             parts.append(f"unknown column(s) {', '.join(unknown)}")
+        if repeated:
+            parts.append(f"repeated column(s) {', '.join(repeated)}")
         raise InputError(
             f"The header row has {'; '.join(parts)}. "
             "Expected: name,email[,external_id][,accommodation]."
         )
-    rows: list[tuple[int, dict[str, str]]] = []
+    rows: list[Row] = []
+    starts_at = reader.line_num + 1
     try:
         for values in reader:
-            if reader.line_num - 1 > MAX_ROWS:
-                raise TooLargeError(f"The file has more than {MAX_ROWS:,} rows. Split it up.")
+            line, starts_at = starts_at, reader.line_num + 1
             if not any(v.strip() for v in values):
                 continue
-            rows.append((reader.line_num, dict(zip(columns, values, strict=False))))
+            if len(rows) == MAX_ROWS:
+                raise TooLargeError(f"The file has more than {MAX_ROWS:,} rows. Split it up.")
+            extra = sum(1 for value in values[len(columns) :] if value.strip())
+            rows.append(Row(line, dict(zip(columns, values, strict=False)), extra))
     except csv.Error as error:
         raise InputError(
             f"The file is not valid CSV near line {reader.line_num}: {error}."
         ) from None
     if not rows:
         raise InputError("The file has a header but no candidates.")
-    return rows, []
+    return rows
 
 
 async def check(db: AsyncSession, screen: Screen, data: bytes) -> Checked:
-    rows, _ = parse(data)
+    rows = parse(data)
     existing = {
         email.lower()
         for email in await db.scalars(
@@ -108,8 +122,11 @@ async def check(db: AsyncSession, screen: Screen, data: bytes) -> Checked:
     seen: dict[str, int] = {}
     valid: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
-    for line, row in rows:
+    for parsed in rows:
+        line, row = parsed.line, parsed.cells
         problems = []
+        if parsed.extra_cells:
+            problems.append(f"{parsed.extra_cells} cell(s) beyond the header's {len(row)} columns")
         name = clean_name(row.get("name") or "")
         if not 1 <= len(name) <= 200:
             problems.append("name is missing or over 200 characters")

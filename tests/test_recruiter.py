@@ -18,6 +18,7 @@ from screen.models import (
     AttemptState,
     AuditEvent,
     Invitation,
+    InvitationImport,
     OutboxEvent,
     ReminderSent,
     Review,
@@ -230,10 +231,37 @@ async def test_an_import_confirmed_after_someone_was_invited_meanwhile_writes_no
     assert await count(db, Invitation) == 1  # all or none: only the one invited meanwhile
 
 
+async def test_csv_quirks_get_row_errors_at_the_line_where_the_record_starts(
+    app: Litestar, db: AsyncSession, clock: FrozenClock
+) -> None:
+    screen = await make_screen(db, clock.now())
+    await db.commit()
+    csv_text = (
+        "name,email\n"
+        '"Multi\nLine Name",not-an-email\n'  # lines 2-3
+        "Extra Cells,extra@example.com,oops\n"  # line 4
+        "\n"  # line 5, blank
+        "Fine Person,fine@example.com,\n"  # line 6: an empty extra cell is harmless
+    )
+    client = await recruiter_client(app, db, clock)
+    try:
+        await upload(client, f"/recruiter/screens/{screen.id}", csv_text)
+    finally:
+        await client.__aexit__(None, None, None)
+
+    [staged] = await db.scalars(select(InvitationImport))
+    assert [(e["line"], e["problems"]) for e in staged.errors] == [
+        (2, ["email 'not-an-email' is not a valid address"]),
+        (4, ["1 cell(s) beyond the header's 2 columns"]),
+    ]
+    assert [(r["line"], r["email"]) for r in staged.rows] == [(6, "fine@example.com")]
+
+
 BROKEN_FILES = [
     (b"email,name\n", 400, "no candidates"),
     (b"nom,courriel\nA,a@example.com\n", 400, "missing column(s) name, email"),
     (b"name,email,phone\nA,a@example.com,1\n", 400, "unknown column(s) phone"),
+    (b"name,email,Email\nA,a@example.com,b@example.com\n", 400, "repeated column(s) email"),
     ("name,email\nJos\xe9,jose@example.com\n".encode("latin-1"), 400, "not UTF-8"),
     (b"", 400, "empty"),
     (b"name,email\nA,a@example.com\x00\n", 400, "NUL"),
