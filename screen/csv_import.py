@@ -24,6 +24,7 @@ from screen.invitations import (
     Candidate,
     check_accommodation,
     clean_name,
+    emails_taken,
     invite_many,
     normalise_email,
 )
@@ -186,6 +187,13 @@ async def stage(
     return staged
 
 
+@dataclass(frozen=True)
+class Imported:
+    invited: int
+    # Valid at the preview, invited to the screen since (by hand, the ATS, another file).
+    skipped: list[str]
+
+
 async def confirm(
     db: AsyncSession,
     screen: Screen,
@@ -195,8 +203,9 @@ async def confirm(
     *,
     base_url: str,
     secret_key: str,
-) -> int:
-    """Invite every valid row; refuses a second confirmation of the same upload."""
+) -> Imported:
+    """Invite every valid row not invited since the preview; refuses a second confirmation
+    of the same upload."""
     staged = await db.scalar(
         select(InvitationImport)
         .where(InvitationImport.id == import_id, InvitationImport.screen_id == screen.id)
@@ -206,12 +215,14 @@ async def confirm(
         raise NotFoundError("No such upload for this screen.")
     if staged.confirmed_at is not None:
         raise ConflictError("This upload was already imported.")
+    taken = await emails_taken(db, screen, [row["email"] for row in staged.rows])
+    ready = [row for row in staged.rows if row["email"].lower() not in taken]
     await invite_many(
         db,
         screen,
         [
             Candidate(row["name"], row["email"], float(row["accommodation"]), row["external_id"])
-            for row in staged.rows
+            for row in ready
         ],
         now=now,
         base_url=base_url,
@@ -220,4 +231,5 @@ async def confirm(
     )
     staged.confirmed_at = now
     await db.flush()
-    return len(staged.rows)
+    skipped = [row["email"] for row in staged.rows if row["email"].lower() in taken]
+    return Imported(len(ready), skipped)

@@ -126,6 +126,20 @@ async def invite(
     return new
 
 
+async def emails_taken(db: AsyncSession, screen: Screen, emails: Sequence[str]) -> set[str]:
+    """Which of these emails (lower-cased) the screen already has a live invitation for.
+    Mail systems treat the local part case-insensitively in practice."""
+    keys = {email.lower() for email in emails}
+    query = (
+        select(Invitation.candidate_email)
+        .join(Attempt)
+        .where(Invitation.screen_id == screen.id, Attempt.state != AttemptState.WITHDRAWN)
+    )
+    if len(keys) <= SMALL_BATCH:
+        query = query.where(func.lower(Invitation.candidate_email).in_(keys))
+    return {email.lower() for email in await db.scalars(query)} & keys
+
+
 def _checked(candidate: Candidate) -> Candidate:
     name = clean_name(candidate.name)
     if not 1 <= len(name) <= 200:
@@ -160,16 +174,7 @@ async def invite_many(
     checked = [_checked(candidate) for candidate in candidates]
     if screen.archived_at is not None:
         raise ConflictError("This screen is archived; it takes no new invitations.")
-    # Mail systems treat the local part case-insensitively in practice.
-    keys = {candidate.email.lower() for candidate in checked}
-    query = (
-        select(Invitation.candidate_email)
-        .join(Attempt)
-        .where(Invitation.screen_id == screen.id, Attempt.state != AttemptState.WITHDRAWN)
-    )
-    if len(keys) <= SMALL_BATCH:
-        query = query.where(func.lower(Invitation.candidate_email).in_(keys))
-    taken = {email.lower() for email in await db.scalars(query)}
+    taken = await emails_taken(db, screen, [candidate.email for candidate in checked])
     for candidate in checked:
         key = candidate.email.lower()
         if key in taken:

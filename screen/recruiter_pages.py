@@ -295,6 +295,7 @@ class RecruiterController(Controller):
                 "decision_bins": charts.time_bins(await pipeline.decision_times(db, screen.id)),
                 "now": now,
                 "import_result": params.get("imported"),
+                "import_skipped": params.get("skipped"),
             },
         )
 
@@ -386,7 +387,7 @@ class RecruiterController(Controller):
         settings: AppSettings,
     ) -> Redirect:
         screen = await screens.get_screen(db, screen_id)
-        count = await csv_import.confirm(
+        result = await csv_import.confirm(
             db,
             screen,
             import_id,
@@ -402,9 +403,12 @@ class RecruiterController(Controller):
             subject_type="screen",
             subject_id=screen.id,
             now=clock.now(),
-            after={"import_id": import_id, "invited": count},
+            after={"import_id": import_id, "invited": result.invited, "skipped": result.skipped},
         )
-        return _see_other(f"/recruiter/screens/{screen.id}?imported={count}")
+        return _see_other(
+            f"/recruiter/screens/{screen.id}?imported={result.invited}"
+            f"&skipped={len(result.skipped)}"
+        )
 
     @get("/invitations/{invitation_id:int}", name="recruiter:invitation")
     async def invitation_page(

@@ -157,7 +157,7 @@ async def test_a_csv_is_checked_row_by_row_before_anything_is_written(
     assert "taken@example.com is already invited to this screen" in preview.text
     assert invitations_after_preview == 1  # only the one that was there
     assert confirmed.status_code == 303
-    assert confirmed.headers["location"].endswith("?imported=2")
+    assert confirmed.headers["location"].endswith("?imported=2&skipped=0")
     assert again.status_code == 409
     names = set(await db.scalars(select(Invitation.candidate_name)))
     assert names == {"Taken", "Ada Lovelace", '=HYPERLINK("http://evil")'}
@@ -199,7 +199,7 @@ async def test_a_large_import_invites_everyone_with_an_email_and_a_signal_each(
     finally:
         await client.__aexit__(None, None, None)
 
-    assert confirmed.headers["location"].endswith(f"?imported={rows}")
+    assert confirmed.headers["location"].endswith(f"?imported={rows}&skipped=0")
     assert await count(db, Invitation) == rows
     assert await count(db, Attempt) == rows
     assert await count(db, WebhookDelivery) == rows
@@ -211,7 +211,7 @@ async def test_a_large_import_invites_everyone_with_an_email_and_a_signal_each(
     assert len(hashes) == rows  # every candidate has a link of their own
 
 
-async def test_an_import_confirmed_after_someone_was_invited_meanwhile_writes_nothing(
+async def test_an_import_confirmed_after_someone_was_invited_meanwhile_skips_them_and_says_so(
     app: Litestar, db: AsyncSession, clock: FrozenClock, settings: Settings
 ) -> None:
     screen = await make_screen(db, clock.now())
@@ -222,13 +222,26 @@ async def test_an_import_confirmed_after_someone_was_invited_meanwhile_writes_no
         confirm = await upload(client, f"/recruiter/screens/{screen.id}", csv_text)
         # Invited one by one after the preview, before the confirmation.
         await make_candidate(db, settings, clock.now(), screen=screen, email="P650@example.com")
-        refused = await post_form(client, confirm)
+        confirmed = await post_form(client, confirm, follow_redirects=False)
+        dashboard = await client.get(confirmed.headers["location"])
     finally:
         await client.__aexit__(None, None, None)
 
-    assert refused.status_code == 409
-    assert "p650@example.com is already invited to this screen" in refused.text.lower()
-    assert await count(db, Invitation) == 1  # all or none: only the one invited meanwhile
+    assert confirmed.status_code == 303
+    assert confirmed.headers["location"].endswith("?imported=699&skipped=1")
+    assert "699 candidates invited" in dashboard.text
+    assert "1 were skipped: invited to this screen since the file was checked" in dashboard.text
+    emails = list(await db.scalars(select(Invitation.candidate_email)))
+    assert len(emails) == 700  # nobody twice
+    assert sum(1 for email in emails if email.lower() == "p650@example.com") == 1
+    [audit] = await db.scalars(
+        select(AuditEvent).where(AuditEvent.action == "invitations.imported")
+    )
+    assert audit.after == {
+        "import_id": audit.after["import_id"],
+        "invited": 699,
+        "skipped": ["p650@example.com"],
+    }
 
 
 async def test_csv_quirks_get_row_errors_at_the_line_where_the_record_starts(
