@@ -36,6 +36,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from screen import api_keys, audit, outbox, outcomes
 from screen.clock import Clock
+from screen.decisions import explained
 from screen.errors import NotFoundError, ScreenError
 from screen.invitations import invite
 from screen.models import (
@@ -47,6 +48,7 @@ from screen.models import (
     OutboxEvent,
     Screen,
 )
+from screen.rendering import iso_utc
 from screen.screens import get_screen
 from screen.signals import ATS_COMPLETED
 from screen.web import DB, AppClock, AppSettings, redact, small_number
@@ -373,10 +375,11 @@ class AtsController(Controller):
                 score = round(decision.weighted_score, 2)
                 metadata |= {
                     "outcome": decision.outcome,
-                    "explanation": decision.explanation,
+                    "explanation": explained(decision),
                     "dimension_means": decision.dimension_means,
                     "adjudicated": decision.adjudicated_by_id is not None,
-                    "decided_at": (decision.adjudicated_at or decision.decided_at).isoformat(),
+                    # The same form as the webhooks' and the exports' timestamps.
+                    "decided_at": iso_utc(decision.adjudicated_at or decision.decided_at),
                 }
         return PartnerTestStatus(
             partner_status=partner_status(invitation, clock.now()),

@@ -50,6 +50,17 @@ async def _attempt_with_prompt(db: AsyncSession, attempt_id: int) -> Attempt:
     return attempt
 
 
+def explained(decision: Decision) -> str:
+    """What the pipeline is told about how the decision was reached: the rule's own
+    explanation, or, once a lead adjudicated, the lead's decision and reason first."""
+    if decision.adjudicated_by_id is None:
+        return decision.explanation
+    return (
+        f"{decision.outcome}: adjudicated by a lead ({decision.adjudication_reason}). "
+        f"The rule had said: {decision.explanation}"
+    )
+
+
 async def _emit_decision(
     db: AsyncSession, attempt: Attempt, decision: Decision, now: datetime
 ) -> None:
@@ -63,7 +74,7 @@ async def _emit_decision(
             "outcome": decision.outcome,
             "weighted_score": decision.weighted_score,
             "dimension_means": decision.dimension_means,
-            "explanation": decision.explanation,
+            "explanation": explained(decision),
             "adjudicated": decision.adjudicated_by_id is not None,
             "rule_version": decision.rule_version,
         },

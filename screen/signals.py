@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from screen import outbox
 from screen.models import Invitation, WebhookDelivery, WebhookEndpoint
+from screen.rendering import iso_utc
 
 INVITATION_SENT = "invitation.sent"
 ATTEMPT_SUBMITTED = "attempt.submitted"
@@ -72,7 +73,7 @@ async def emit_signal(
             payload={
                 "id": event_id,
                 "type": event_type,
-                "created_at": now.isoformat().replace("+00:00", "Z"),
+                "created_at": iso_utc(now),
                 "data": data,
             },
             status="pending",

@@ -279,6 +279,8 @@ async def test_an_ats_sends_a_test_follows_it_and_is_called_back_on_the_decision
         "first_week": 3.0,
     }
     assert decided["metadata"]["adjudicated"] is False
+    # One timestamp form across the API, the webhooks and the exports: whole seconds, Z.
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", decided["metadata"]["decided_at"])
     assert decided["metadata"]["state"] == "passed"
     [patch] = ats.requests
     assert patch.method == "PATCH"

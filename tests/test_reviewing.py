@@ -362,6 +362,12 @@ async def test_disagreement_goes_to_a_lead_who_adjudicates(
     assert audit.after is not None and audit.after["outcome"] == "pass"
     [delivery] = await fetch(db, WebhookDelivery, WebhookDelivery.event_type == "decision.made")
     assert delivery.payload["data"]["adjudicated"] is True
+    # The pipeline reads the lead's decision and reason first, then what the rule said.
+    explanation = delivery.payload["data"]["explanation"]
+    assert explanation.startswith(
+        "pass: adjudicated by a lead (The 4s are backed by the cost arithmetic.). "
+        "The rule had said: needs adjudication"
+    )
 
 
 async def test_a_lead_reopens_a_review_with_a_reason_but_not_after_a_final_decision(
