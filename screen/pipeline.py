@@ -143,8 +143,12 @@ async def candidates(
     result = []
     for invitation, attempt, decision, effective in rows:
         due = add_business_days(invitation.created_at, screen.sla_business_days)
+        # The final decision's time: the lead's when adjudicated (a late adjudication
+        # misses the SLA even though the rule itself ran in time).
         decided_at = (
-            decision.decided_at if decision and decision.outcome != "needs_adjudication" else None
+            decision.adjudicated_at or decision.decided_at
+            if decision and decision.outcome != "needs_adjudication"
+            else None
         )
         result.append(
             CandidateRow(

@@ -11,12 +11,15 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from reviewers.sla import add_business_days
+from screen import decisions, pipeline, reviews
 from screen.clock import FrozenClock
 from screen.jobs import InProcessRunner
 from screen.models import (
     Attempt,
     AttemptState,
     AuditEvent,
+    Decision,
     Invitation,
     InvitationImport,
     OutboxEvent,
@@ -27,7 +30,7 @@ from screen.models import (
     WebhookEndpoint,
 )
 from screen.settings import Settings
-from tests.factories import make_candidate, make_screen, make_submitted, make_user
+from tests.factories import make_candidate, make_screen, make_submitted, make_user, score_next
 from tests.staff import post_form, sign_in
 
 Client = AsyncTestClient[Litestar]
@@ -482,3 +485,32 @@ async def test_the_dashboard_counts_filters_sorts_and_pages(
     assert times.status_code == 200
     assert '<span class="count">27</span> expired' in later.text
     assert "breached" in later.text  # Zed's SLA (4-5 business days) has passed undecided
+
+
+async def test_a_late_adjudication_misses_the_sla_even_when_the_rule_ran_in_time(
+    db: AsyncSession, clock: FrozenClock, settings: Settings
+) -> None:
+    submitted = await make_submitted(db, settings, clock.now())
+    screen = submitted.screen
+    rubric = await reviews.rubric_for_attempt(db, submitted.invitation.attempt.id)
+    keys = [dimension.key for dimension in rubric.dimensions]
+    first = await make_user(db, clock.now(), "reviewer", email="first@staff.example")
+    second = await make_user(db, clock.now(), "reviewer", email="second@staff.example")
+    lead = await make_user(db, clock.now(), "lead", email="lead@staff.example")
+    clock.advance(days=1)
+    await score_next(db, first, dict.fromkeys(keys, 4), clock.now())
+    attempt_id = await score_next(db, second, dict.fromkeys(keys, 1), clock.now())
+    [decision] = await db.scalars(select(Decision))
+    assert decision.outcome == "needs_adjudication"  # the rule ran on day 1, within the SLA
+    due = add_business_days(submitted.invitation.invitation.created_at, screen.sla_business_days)
+    clock.advance(days=12)  # the lead gets to it long after the due date
+    await decisions.adjudicate(
+        db, attempt_id, lead, "pass", "The strong answer's numbers hold up.", clock.now()
+    )
+    await db.commit()
+
+    page = await pipeline.candidates(db, screen, clock.now())
+
+    [row] = page.rows
+    assert clock.now() > due
+    assert row.sla_status == "missed"
