@@ -133,16 +133,18 @@ class HotStatement:
                 driver: Any = pooled.driver_connection
                 row: Sequence[Any] | None = await driver.fetchrow(sql, *arguments)
                 return row
-            except (
-                asyncpg.PostgresConnectionError,
-                asyncpg.OperatorInterventionError,
-                asyncpg.InterfaceError,
-                OSError,
-            ) as error:
-                # The database restarted or dropped us: as SQLAlchemy does on a disconnect,
-                # discard this connection and mark every older pooled one for renewal, so
+            except BaseException as error:
+                # Unless the server refused the statement on a healthy connection (a
+                # unique violation, say), the connection is dead or mid-operation (the
+                # database restarted, the call was cancelled): as SQLAlchemy does on a
+                # disconnect, discard it and mark every older pooled one for renewal, so
                 # one request fails rather than one per pooled connection.
-                engine.sync_engine.pool._invalidate(pooled, error)
+                if not isinstance(error, asyncpg.PostgresError) or isinstance(
+                    error, asyncpg.PostgresConnectionError | asyncpg.OperatorInterventionError
+                ):
+                    engine.sync_engine.pool._invalidate(
+                        pooled, error if isinstance(error, Exception) else None
+                    )
                 raise
             finally:
                 await greenlet_spawn(pooled.close)
