@@ -58,9 +58,13 @@ async def relay_outbox(ctx: JobContext) -> int:
     for _ in range(MAX_RELAY_BATCHES):
         async with ctx.sessionmaker() as db, db.begin():
             due = await outbox.claim_due(db, ctx.clock.now())
-            for event_id in due:
+            for event_id, tries in due:
+                # A retry needs an id of its own: arq refuses a job id whose result it
+                # still keeps, and keeps results longer than the first retry's delay.
                 await ctx.queue.enqueue(
-                    "deliver_outbox_event", job_id=outbox.job_id(event_id), event_id=event_id
+                    "deliver_outbox_event",
+                    job_id=outbox.job_id(event_id, tries),
+                    event_id=event_id,
                 )
         relayed += len(due)
         if len(due) < outbox.RELAY_BATCH:

@@ -58,8 +58,11 @@ def emit(db: AsyncSession, kind: str, payload: dict[str, Any], now: datetime) ->
     return event
 
 
-async def claim_due(db: AsyncSession, now: datetime, limit: int = RELAY_BATCH) -> list[int]:
-    """Mark due rows dispatched and return their ids; rows dispatched long ago count as due."""
+async def claim_due(
+    db: AsyncSession, now: datetime, limit: int = RELAY_BATCH
+) -> list[tuple[int, int]]:
+    """Mark due rows dispatched and return their (id, tries so far); rows dispatched long
+    ago count as due."""
     query = (
         select(OutboxEvent)
         .where(
@@ -83,7 +86,7 @@ async def claim_due(db: AsyncSession, now: datetime, limit: int = RELAY_BATCH) -
     # transaction's flush at commit. (PostgreSQL holds the rows locked; SQLite takes its
     # write lock here, so a delivery's "done" waits for the commit.)
     await db.flush()
-    return [event.id for event in events]
+    return [(event.id, event.tries) for event in events]
 
 
 class DoneMarker:

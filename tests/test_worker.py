@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 from arq import create_pool
@@ -130,3 +131,35 @@ async def test_with_redis_down_candidates_work_and_emails_go_out_once_it_is_back
     received = sorted(str(m["To"]) for m in await smtp.inbox.wait_for(3))
     assert received == [f"Dee {i} <dee{i}@example.com>" for i in range(3)]
     assert len(smtp.inbox.messages) == 3
+
+
+@needs_redis
+async def test_a_retry_runs_although_arq_still_keeps_the_first_try(
+    monkeypatch: pytest.MonkeyPatch,
+    redis_url: str,
+    settings: Settings,
+    db: AsyncSession,
+    clock: FrozenClock,
+) -> None:
+    """arq refuses a job id whose result it still keeps (a minute); the first retry comes
+    after 30 s, so each try must be a job of its own."""
+    await make_candidate(db, settings, clock.now(), name="Rhea Retry")
+    smtp = SmtpServer()  # not started yet: the first try fails
+    worker_env(monkeypatch, settings, smtp, redis_url)
+    await run_worker_burst(redis_url)
+    [event] = list(await db.scalars(select(OutboxEvent).execution_options(populate_existing=True)))
+    assert (event.status, event.tries) == (OutboxStatus.PENDING, 1)
+    # Time passes until the retry is due (the worker's clock is the real one).
+    event.available_at = event.available_at - timedelta(minutes=5)
+    await db.commit()
+
+    smtp.start()
+    try:
+        await run_worker_burst(redis_url)
+        [message] = await smtp.inbox.wait_for(1)
+    finally:
+        smtp.stop()
+
+    assert message["To"] == "Rhea Retry <rhea@example.com>"
+    [event] = list(await db.scalars(select(OutboxEvent).execution_options(populate_existing=True)))
+    assert (event.status, event.tries) == (OutboxStatus.DONE, 2)
