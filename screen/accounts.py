@@ -105,8 +105,24 @@ class _Pacer:
 _pacer = _Pacer()
 
 
+class HashingBusyError(TooManyAttemptsError):
+    code = "too_many_sign_ins"
+
+
+# Past this many waiting, a sign-in is refused at once rather than queued for long.
+MAX_WAITING_HASHES = 16
+_waiting_hashes = 0
+
+
 async def _hashing(work: Callable[[], T]) -> T:
-    return await asyncio.get_running_loop().run_in_executor(_HASHING, _pacer.run, work)
+    global _waiting_hashes
+    if _waiting_hashes >= MAX_WAITING_HASHES:
+        raise HashingBusyError("Too many sign-ins at once. Please try again in a few seconds.")
+    _waiting_hashes += 1
+    try:
+        return await asyncio.get_running_loop().run_in_executor(_HASHING, _pacer.run, work)
+    finally:
+        _waiting_hashes -= 1
 
 
 async def hash_password(password: str) -> str:
@@ -220,6 +236,9 @@ async def sign_in(
             f"Too many failed sign-in attempts. Wait {minutes} minutes and try again."
         )
     user = await db.scalar(select(User).where(User.email == account))
+    # Hashing may wait in line behind other sign-ins: end the read transaction first, so
+    # a queue of sign-ins never holds pooled connections the rest of the app needs.
+    await db.commit()
     valid = await verify_password(user.password_hash if user else _DUMMY_HASH, password)
     if user is None or not valid or user.disabled_at is not None:
         db.add(SignInFailure(account_key=account, client_key=client, at=now))

@@ -262,3 +262,22 @@ async def test_passwords_are_hashed_in_one_low_priority_thread() -> None:
     assert len(seen) == 1  # one thread does all the hashing
     [(_, niceness)] = seen
     assert niceness == 19
+
+
+async def test_password_checks_past_the_queue_are_refused_at_once_not_queued() -> None:
+    """Password hashing is paced; beyond a short queue a check is refused at once (the
+    sign-in page answers 429 "try again in a few seconds") instead of waiting."""
+    hashed = await accounts.hash_password("a long enough password")
+    burst = accounts.MAX_WAITING_HASHES + 4
+
+    outcomes = await asyncio.gather(
+        *(accounts.verify_password(hashed, "a long enough password") for _ in range(burst)),
+        return_exceptions=True,
+    )
+
+    refused = [o for o in outcomes if isinstance(o, accounts.HashingBusyError)]
+    assert len(refused) == 4
+    assert all(o is True for o in outcomes if not isinstance(o, BaseException))
+    assert refused[0].status_code == 429
+    assert "Too many sign-ins at once" in refused[0].message
+    assert accounts._waiting_hashes == 0  # every place in the queue was given back
