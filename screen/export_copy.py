@@ -10,7 +10,9 @@ backends.
 
 Rows arrive in chunks of whole records (asyncpg hands over complete CopyData messages)
 through a bounded queue, so a slow download slows the COPY instead of filling memory.
-The COPY holds one pooled connection and one snapshot until the last row is sent.
+The COPY holds one pooled connection and one snapshot until the last row is sent, so
+only `MAX_RUNNING` run at once in a process; other exports meanwhile take the paged
+Python path, which writes the same bytes.
 """
 
 from __future__ import annotations
@@ -24,6 +26,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 # Chunks waiting between the COPY and the download; each is one network read of rows.
 QUEUE_CHUNKS = 8
+# A COPY holds its pooled connection until the download ends, however slow the client:
+# past this many at once in a process, exports take the paged path (short sessions).
+MAX_RUNNING = 2
+_running = 0
+
+
+def has_room() -> bool:
+    return _running < MAX_RUNNING
+
+
 _DANGEROUS = "('=', '+', '-', '@', E'\\t', E'\\r', E'\\n')"
 # Time after the deadline is not time used (the review page's rule too).
 _TIME_USED = "(least(a.submitted_at, coalesce(a.deadline, a.submitted_at)) - a.started_at)"
@@ -110,10 +122,27 @@ async def copy_csv(
     engine: AsyncEngine, dimension_keys: Sequence[str], arguments: Sequence[Any]
 ) -> AsyncGenerator[bytes, None]:
     """The COPY's CSV records (LF line ends, no header), whole records per chunk."""
+    global _running  # one count per process, only touched on the event loop
+    _running += 1
+    try:
+        # Closed explicitly: `async for` alone would leave it (and its connection) to the
+        # garbage collector when the download is abandoned.
+        async with contextlib.aclosing(_copied(engine, dimension_keys, arguments)) as rows:
+            async for chunk in rows:
+                yield chunk
+    finally:
+        _running -= 1
+
+
+async def _copied(
+    engine: AsyncEngine, dimension_keys: Sequence[str], arguments: Sequence[Any]
+) -> AsyncGenerator[bytes, None]:
     chunks: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=QUEUE_CHUNKS)
+    abandoned = asyncio.Event()
 
     async def sink(data: bytes) -> None:
-        await chunks.put(bytes(data))  # asyncpg may hand over a bytearray
+        if not abandoned.is_set():
+            await chunks.put(bytes(data))  # asyncpg may hand over a bytearray
 
     async def run() -> None:
         try:
@@ -128,7 +157,8 @@ async def copy_csv(
                     format="csv",
                 )
         finally:
-            await chunks.put(None)
+            if not abandoned.is_set():
+                await chunks.put(None)
 
     task = asyncio.create_task(run(), name="export-copy")
     try:
@@ -137,9 +167,12 @@ async def copy_csv(
         await task  # raises what the COPY raised
     finally:
         if not task.done():
-            task.cancel()
-            # Drain so a COPY blocked on a full queue sees the cancellation.
-            while not chunks.empty():
+            # An abandoned download lets the COPY run out, its rows dropped, rather than
+            # cancelling it: asyncpg's protocol breaks on a COPY cancelled mid-stream (it
+            # logs a fatal error and loses the connection). The rest of a COPY is seconds
+            # of database work at most, and the connection comes back whole.
+            abandoned.set()
+            while not chunks.empty():  # a sink waiting on the full queue goes on
                 chunks.get_nowait()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            with contextlib.suppress(Exception):
                 await task

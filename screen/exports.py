@@ -46,7 +46,7 @@ from litestar.response import Stream
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from screen import audit
+from screen import audit, export_copy
 from screen.auth import RECRUITERS, provide_user, requires
 from screen.errors import InputError
 from screen.export_copy import copy_csv
@@ -450,6 +450,8 @@ def _copy_source(
 ) -> AsyncGenerator[bytes, None] | None:
     engine = sessionmaker.kw.get("bind")
     if not isinstance(engine, AsyncEngine) or engine.dialect.name != "postgresql":
+        return None
+    if not export_copy.has_room():
         return None
     arguments = (
         plan.screen_id,

@@ -41,6 +41,7 @@ from screen.exports import (
     neutralise,
     plan_export,
 )
+from screen.invitations import Candidate, invite_many
 from screen.models import Attempt, AuditEvent, Decision, Invitation, Screen, User
 from screen.settings import Settings
 from tests.factories import make_candidate, make_screen, make_user
@@ -824,3 +825,40 @@ async def test_the_cli_refuses_clearly_and_leaves_no_file(
     assert "No screen with id 9999." in no_screen.output
     assert files_in(tmp_path) == []
     assert await audit_events(db) == []
+
+
+async def test_stalled_downloads_hold_at_most_two_connections_and_others_still_export(
+    db: AsyncSession,
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    clock: FrozenClock,
+) -> None:
+    """A COPY keeps its connection until the download ends: two stalled downloads may hold
+    two, and a third export meanwhile takes the paged path and completes."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the COPY path is PostgreSQL's")
+    screen = await make_screen(db, clock.now())
+    # More rows than the COPY's queue buffers, so a stalled download keeps it running.
+    rows = 8_000
+    people = [Candidate(f"Cand {n}", f"c{n}@example.com") for n in range(rows)]
+    await invite_many(
+        db, screen, people, now=clock.now(), base_url=settings.base_url, secret_key="x" * 32
+    )
+    plan = await plan_export(db, screen.id)
+    await db.commit()
+    await db.close()
+    before = engine.pool.checkedout()  # type: ignore[attr-defined]
+
+    stalled = [export_stream(sessionmaker, plan, "csv") for _ in range(2)]
+    for stream in stalled:
+        await anext(stream)  # the header
+        await anext(stream)  # rows: the COPY is running and holds its connection
+    held = engine.pool.checkedout() - before  # type: ignore[attr-defined]
+    third = b"".join([chunk async for chunk in export_stream(sessionmaker, plan, "csv")])
+    for stream in stalled:
+        await stream.aclose()
+
+    assert held == 2
+    assert len(parse_csv(third)) == rows + 1  # the header and every candidate
+    assert engine.pool.checkedout() == before  # type: ignore[attr-defined]
