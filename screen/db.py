@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -133,18 +134,21 @@ class HotStatement:
                 driver: Any = pooled.driver_connection
                 row: Sequence[Any] | None = await driver.fetchrow(sql, *arguments)
                 return row
-            except BaseException as error:
-                # Unless the server refused the statement on a healthy connection (a
-                # unique violation, say), the connection is dead or mid-operation (the
-                # database restarted, the call was cancelled): as SQLAlchemy does on a
-                # disconnect, discard it and mark every older pooled one for renewal, so
-                # one request fails rather than one per pooled connection.
+            except asyncio.CancelledError:
+                # Cancelled mid-statement: this connection's state is unknown, the others
+                # are fine.
+                pooled.invalidate()
+                raise
+            except Exception as error:
+                # A refusal by the server (a unique violation, say) leaves the connection
+                # healthy. Anything else means it is dead (the database restarted or
+                # dropped us): as SQLAlchemy does on a disconnect, discard it and mark every
+                # older pooled one for renewal, so one request fails rather than one per
+                # pooled connection.
                 if not isinstance(error, asyncpg.PostgresError) or isinstance(
                     error, asyncpg.PostgresConnectionError | asyncpg.OperatorInterventionError
                 ):
-                    engine.sync_engine.pool._invalidate(
-                        pooled, error if isinstance(error, Exception) else None
-                    )
+                    engine.sync_engine.pool._invalidate(pooled, error)
                 raise
             finally:
                 await greenlet_spawn(pooled.close)

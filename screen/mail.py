@@ -95,8 +95,8 @@ class _CommitPointSMTP(aiosmtplib.SMTP):
             start = await protocol.read_response(timeout=timeout)
             if start.code != SMTPStatus.start_input:
                 raise SMTPDataError(start.code, start.message)
-            await self.commit_point.prepare()
             try:
+                await self.commit_point.prepare()
                 protocol._response_pending = True
                 protocol.write(body + b".\r\n")
                 response = await protocol.read_response(timeout=timeout)
@@ -219,9 +219,9 @@ class FolderMailer:
         path = self.directory / f"{message_id}.eml"
         partial = path.with_suffix(".eml.part")
         partial.write_bytes(bytes(message))
-        if commit_point is not None:
-            await commit_point.prepare()
         try:
+            if commit_point is not None:
+                await commit_point.prepare()
             partial.replace(path)
         except BaseException:
             if commit_point is not None:

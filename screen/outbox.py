@@ -119,10 +119,14 @@ class DoneMarker:
             values["payload"] = self.payload
         # No ORM synchronisation: nothing is loaded in this session, and evaluating the
         # WHERE against the identity map cost more than the UPDATE on every email.
-        await self._session.execute(
-            update(OutboxEvent).where(OutboxEvent.id == self.event_id).values(**values),
-            execution_options={"synchronize_session": False},
-        )
+        try:
+            await self._session.execute(
+                update(OutboxEvent).where(OutboxEvent.id == self.event_id).values(**values),
+                execution_options={"synchronize_session": False},
+            )
+        except BaseException:
+            await self.abort()
+            raise
 
     async def commit(self) -> None:
         if self._session is not None:

@@ -21,10 +21,7 @@ _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("
 _ALLOWED_URL_SCHEMES = {"http", "https", "mailto"}
 
 
-@functools.lru_cache(maxsize=128)
 def _sanitised_html(text: str) -> str:
-    # Cached: a prompt's body is the same on every candidate page view (a prompt
-    # version never changes) and parsing plus sanitising it was most of that page's cost.
     html = _markdown.render(text)
     return nh3.clean(
         html, url_schemes=_ALLOWED_URL_SCHEMES, link_rel="noopener noreferrer nofollow"
@@ -33,6 +30,18 @@ def _sanitised_html(text: str) -> str:
 
 def render_markdown(text: str) -> Markup:
     return Markup(_sanitised_html(text))  # noqa: S704 - sanitised by nh3 in _sanitised_html
+
+
+@functools.lru_cache(maxsize=64)
+def _sanitised_prompt(body: str) -> str:
+    return _sanitised_html(body)
+
+
+def render_prompt(body: str) -> Markup:
+    """A prompt's body, cached: a prompt version never changes and is shown on every
+    candidate page view. (Candidate answers use `markdown`, uncached: an answer is kept
+    in memory no longer than its page needs.)"""
+    return Markup(_sanitised_prompt(body))  # noqa: S704 - sanitised by nh3
 
 
 def iso_utc(moment: datetime | None) -> str:
@@ -67,6 +76,7 @@ def create_environment(
         lstrip_blocks=True,
     )
     env.filters["markdown"] = render_markdown
+    env.filters["prompt_markdown"] = render_prompt
     env.filters["iso_utc"] = iso_utc
     env.filters["human_utc"] = human_utc
     env.filters["duration"] = duration
