@@ -200,3 +200,38 @@ async def test_a_server_error_page_is_calm_and_styled(
     assert response is not None and response.status == 500
     await expect_error_page(page, 500, "Something went wrong on our side", "error-500")
     await expect(page.get_by_text("everything acknowledged as saved is stored")).to_be_visible()
+
+
+async def test_the_lead_and_admin_pages_are_accessible(app_server: AppServer, page: Page) -> None:
+    """The pages a lead and an admin use: adjudication queue, agreement, leaked answers,
+    calibration, webhooks, API keys and the outbox (axe at both widths, screenshots)."""
+    async with app_server.db() as db:
+        lead = await make_user(db, app_server.now(), "lead", email="lee@staff.example")
+        admin = await make_user(db, app_server.now(), "admin", email="ada@staff.example")
+
+    await sign_in(page, lead.email)
+    lead_pages = [
+        ("/lead", "lead adjudication queue", "Adjudication"),
+        ("/lead/agreement", "lead agreement", "agreement"),
+        ("/lead/leaks", "lead leaked answers", "leak"),
+        ("/review/calibration/sample-decision", "reviewer calibration", "Calibrat"),
+    ]
+    for path, name, words in lead_pages:
+        response = await page.goto(path)
+        assert response is not None and response.status == 200, (path, response and response.status)
+        await expect(page.locator("main")).to_contain_text(re.compile(words, re.IGNORECASE))
+        await snap(page, re.sub(r"[^a-z0-9]+", "-", name))
+        await check_axe(page, name)
+
+    await page.goto("/signin")
+    await sign_in(page, admin.email)
+    for path, name, words in (
+        ("/admin/webhooks", "admin webhooks", "webhook"),
+        ("/admin/api-keys", "admin API keys", "key"),
+        ("/admin/outbox", "admin outbox", "outbox|events"),
+    ):
+        response = await page.goto(path)
+        assert response is not None and response.status == 200, (path, response and response.status)
+        await expect(page.locator("main")).to_contain_text(re.compile(words, re.IGNORECASE))
+        await snap(page, re.sub(r"[^a-z0-9]+", "-", name))
+        await check_axe(page, name)
