@@ -5,11 +5,17 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import logging
 import socket
 from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
+
+# aiosmtpd logs every session at INFO from its own thread. A session-scoped server
+# times out an app's idle kept connections minutes later, and those lines would land in
+# whatever output a later test happens to be capturing.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 def free_port() -> int:

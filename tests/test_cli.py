@@ -31,12 +31,20 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def run(*args: str) -> tuple[int, str]:
+    """Exit code and what a person sees in the terminal: stdout and stderr together."""
     result = CliRunner().invoke(main, list(args))
     return result.exit_code, result.output
 
 
+def run_for_stdout(*args: str) -> tuple[int, str]:
+    """Exit code and stdout alone, what a pipe gets. Logs go to stderr, and in a shared
+    test process they can be anyone's (an SMTP server thread timing out a connection)."""
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout
+
+
 def test_a_recruiter_creates_a_screen_and_invites_from_the_command_line(cli_env: Path) -> None:
-    synced = run("prompts", "sync")
+    synced = run_for_stdout("prompts", "sync")
     created = run("screens", "create", "--prompt", "sample-decision", "--title", "Platform team")
     invited = run(
         "invite",
