@@ -301,6 +301,8 @@ async def test_an_oversized_answer_gets_413_and_leaves_the_draft_unchanged(
     assert huge_body.status_code == 413
     assert too_long_submit.status_code == 413
     assert "limit is 65,536 bytes" in too_long_submit.text
+    # The page leads back to the exercise, where the last saved draft is waiting.
+    assert f'<a href="{candidate.path}">Back to your exercise</a>' in too_long_submit.text
     attempt = await attempt_of(db, candidate)
     assert (attempt.state, attempt.revision, attempt.draft) == (
         AttemptState.STARTED,
@@ -353,6 +355,9 @@ async def test_a_forged_or_unknown_token_gets_the_same_plain_404(
         assert "Zebulon" not in response.text
         assert "example.com" not in response.text
     assert "not valid" in responses[0].text
+    # No way back to offer: a candidate has no account, the staff start page is not theirs.
+    assert "Back to your exercise" not in responses[0].text
+    assert "start page" not in responses[0].text
     attempt = await attempt_of(db, candidate)
     assert attempt.state == AttemptState.INVITED
 

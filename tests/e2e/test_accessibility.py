@@ -180,6 +180,8 @@ async def test_sign_in_and_error_pages_are_accessible_in_the_same_style(
         await page.get_by_role("button", name="Submit answer").click()
     assert (await submitted.value).status == 413
     await expect_error_page(page, 413, "That was too large", "error-413")
+    await page.get_by_role("link", name="Back to your exercise").click()
+    await expect(page.get_by_label("Your answer")).to_be_visible()
 
 
 async def test_a_server_error_page_is_calm_and_styled(
