@@ -8,6 +8,7 @@ lost (Redis flushed, worker killed), so a failure costs a delay, never an effect
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -28,13 +29,21 @@ EVERY_15_SECONDS = {0, 15, 30, 45}
 
 
 class ArqQueue:
-    """`JobQueue` over arq: enqueueing twice with one job id runs the job once."""
+    """`JobQueue` over arq: enqueueing twice with one job id runs the job once.
 
-    def __init__(self, redis: ArqRedis) -> None:
+    Each enqueue is bounded in time. arq sets no socket timeout on its Redis
+    connection, so a Redis that stops answering (not one that refuses) would hang the
+    relay inside its transaction, holding its outbox rows locked until the cron's
+    timeout. Timing out fails the relay, which rolls back: the rows stay pending for
+    the next tick, and a job that did reach Redis meanwhile runs once (its id)."""
+
+    def __init__(self, redis: ArqRedis, timeout_seconds: float = 5.0) -> None:
         self.redis = redis
+        self.timeout_seconds = timeout_seconds
 
     async def enqueue(self, function: str, job_id: str, **kwargs: Any) -> None:
-        await self.redis.enqueue_job(function, _job_id=job_id, **kwargs)
+        async with asyncio.timeout(self.timeout_seconds):
+            await self.redis.enqueue_job(function, _job_id=job_id, **kwargs)
 
 
 def redis_settings(url: str) -> RedisSettings:

@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 from arq import create_pool
+from arq.connections import ArqRedis
 from arq.worker import Worker
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from screen.app import create_app
 from screen.clock import FrozenClock
+from screen.jobs import JobContext, relay_outbox
+from screen.mail import FolderMailer
 from screen.models import OutboxEvent, OutboxStatus
+from screen.rendering import create_environment
 from screen.settings import Settings
-from screen.worker import redis_settings, worker_options
+from screen.worker import ArqQueue, redis_settings, worker_options
 from tests.factories import make_candidate
 from tests.smtp import SmtpServer, free_port
 
@@ -163,3 +168,50 @@ async def test_a_retry_runs_although_arq_still_keeps_the_first_try(
     assert message["To"] == "Rhea Retry <rhea@example.com>"
     [event] = list(await db.scalars(select(OutboxEvent).execution_options(populate_existing=True)))
     assert (event.status, event.tries) == (OutboxStatus.DONE, 2)
+
+
+@pytest.fixture
+async def silent_redis() -> AsyncIterator[int]:
+    """A server that accepts connections and never answers: a Redis that has hung (a
+    stopped container, a network partition), unlike a closed port, which refuses."""
+
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await reader.read(4096):
+            pass
+        writer.close()
+
+    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    yield server.sockets[0].getsockname()[1]
+    server.close()
+
+
+async def test_a_redis_that_stops_answering_fails_the_relay_and_leaves_rows_pending(
+    silent_redis: int,
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    db: AsyncSession,
+    clock: FrozenClock,
+) -> None:
+    await make_candidate(db, settings, clock.now(), name="Hana Hung")
+    redis = ArqRedis(host="127.0.0.1", port=silent_redis)
+    context = JobContext(
+        settings,
+        sessionmaker,
+        clock,
+        FolderMailer(settings.mail_dir),
+        create_environment(),
+        ArqQueue(redis, timeout_seconds=0.2),
+    )
+
+    # Without the queue's own bound this would hang; the outer bound turns that into a
+    # failure (its cancellation is not the TimeoutError expected inside).
+    async with asyncio.timeout(10):
+        with pytest.raises(TimeoutError):
+            await relay_outbox(context)
+    await redis.aclose(close_connection_pool=True)
+
+    events = list(await db.scalars(select(OutboxEvent).execution_options(populate_existing=True)))
+    assert [(e.status, e.tries) for e in events] == [(OutboxStatus.PENDING, 0)]
+    # Rolled back, so unlocked: the next relay tick can take the row at once.
+    async with asyncio.timeout(5), sessionmaker() as other, other.begin():
+        await other.execute(update(OutboxEvent).values(last_error="probe"))
