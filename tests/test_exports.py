@@ -30,7 +30,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from reviewers.rubric import rubric_from_dict
-from screen import attempts, decisions, reviews
+from screen import attempts, decisions, export_copy, reviews
 from screen.cli import main
 from screen.clock import FrozenClock
 from screen.exports import (
@@ -833,15 +833,19 @@ async def test_stalled_downloads_hold_at_most_two_connections_and_others_still_e
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
     clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A COPY keeps its connection until the download ends: two stalled downloads may hold
     two, and a third export meanwhile takes the paged path and completes."""
     if engine.dialect.name != "postgresql":
         pytest.skip("the COPY path is PostgreSQL's")
     screen = await make_screen(db, clock.now())
-    # More rows than the COPY's queue buffers, so a stalled download keeps it running.
+    # Far more bytes than the queue between COPY and download holds (one chunk here, each a
+    # network read of up to 256 KB) and the sockets buffer: a stalled download keeps the
+    # COPY running. With 8 chunks and short rows a whole COPY could fit and finish.
+    monkeypatch.setattr(export_copy, "QUEUE_CHUNKS", 1)
     rows = 8_000
-    people = [Candidate(f"Cand {n}", f"c{n}@example.com") for n in range(rows)]
+    people = [Candidate(f"Cand {n} {'Longname' * 20}", f"c{n}@example.com") for n in range(rows)]
     await invite_many(
         db, screen, people, now=clock.now(), base_url=settings.base_url, secret_key="x" * 32
     )
