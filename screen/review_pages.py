@@ -23,7 +23,7 @@ from sqlalchemy.orm import joinedload
 from reviewers.rubric import Rubric, rubric_from_dict
 from screen import attempts, decisions, reviews, similar_answers
 from screen.auth import LEADS, REVIEWERS, provide_user, requires
-from screen.errors import InputError, NotFoundError
+from screen.errors import NotFoundError
 from screen.models import (
     Attempt,
     AttemptState,
@@ -191,6 +191,7 @@ async def _review_page(
             "others": others,
             "decision": decision,
             "recommendations": RECOMMENDATION_LABELS,
+            "max_evidence_chars": reviews.MAX_EVIDENCE_CHARS,
             "lease_expires_at": review.lease_expires_at,
             "now": now,
         },
@@ -258,13 +259,15 @@ class ReviewController(Controller):
         raw = _form_dict(await request.form())
         try:
             form = reviews.parse_score_form(rubric, raw)
-        except InputError as error:
+        except reviews.ScoreFormError as error:
+            # Nothing is saved, but the page shows what was typed, so it can be corrected.
             return await _review_page(
                 db,
                 review,
                 me,
                 settings.secret_key,
-                errors=[error.message],
+                errors=error.problems,
+                form=error.kept,
                 status_code=400,
                 now=now,
             )

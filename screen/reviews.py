@@ -247,31 +247,44 @@ class ScoreForm:
     recommendation: str | None
 
 
+class ScoreFormError(InputError):
+    """Every problem in a scoring form at once, with what the reviewer typed kept: a
+    refusal must not throw away five levels and notes because of one bad field."""
+
+    def __init__(self, problems: list[str], kept: ScoreForm) -> None:
+        super().__init__(" ".join(problems))
+        self.problems = problems
+        self.kept = kept
+
+
 def parse_score_form(rubric: Rubric, form: Mapping[str, str]) -> ScoreForm:
     """Read `level.<key>`, `evidence.<key>` and `recommendation` fields; partial is fine."""
+    problems: list[str] = []
     levels: dict[str, int] = {}
     evidence: dict[str, str] = {}
     for dimension in rubric.dimensions:
         raw_level = (form.get(f"level.{dimension.key}") or "").strip()
         if raw_level:
             if small_number(raw_level) is None or int(raw_level) not in rubric.levels:
-                raise InputError(
-                    f"{dimension.name}: choose a level from 1 to {rubric.scale}.",
-                    field=f"level.{dimension.key}",
-                )
-            levels[dimension.key] = int(raw_level)
+                problems.append(f"{dimension.name}: choose a level from 1 to {rubric.scale}.")
+            else:
+                levels[dimension.key] = int(raw_level)
         note = (form.get(f"evidence.{dimension.key}") or "").strip()
         if len(note) > MAX_EVIDENCE_CHARS:
-            raise InputError(
-                f"{dimension.name}: the evidence note is over {MAX_EVIDENCE_CHARS} characters.",
-                field=f"evidence.{dimension.key}",
+            problems.append(
+                f"{dimension.name}: the evidence note is {len(note):,} characters; "
+                f"shorten it to {MAX_EVIDENCE_CHARS:,} or fewer."
             )
         if note:
             evidence[dimension.key] = note
     recommendation = (form.get("recommendation") or "").strip() or None
     if recommendation is not None and recommendation not in RECOMMENDATIONS:
-        raise InputError("Choose an overall recommendation.", field="recommendation")
-    return ScoreForm(levels, evidence, recommendation)
+        problems.append("Choose an overall recommendation from the list.")
+        recommendation = None
+    parsed = ScoreForm(levels, evidence, recommendation)
+    if problems:
+        raise ScoreFormError(problems, kept=parsed)
+    return parsed
 
 
 def _scores_json(rubric: Rubric, form: ScoreForm) -> dict[str, Any]:

@@ -211,6 +211,39 @@ async def test_an_incomplete_review_is_refused_and_nothing_is_submitted(
     assert await fetch(db, Decision) == []
 
 
+async def test_a_refused_field_keeps_everything_else_the_reviewer_typed(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    reviewer = await make_user(db, clock.now(), "reviewer")
+    await make_submitted(db, settings, clock.now())
+    typed = {
+        **scores({"latency_vs_cost": 2, "accuracy_vs_speed": 4, "failure_modes": 9}),
+        "evidence.first_week": "pasted " * 1000,
+        "recommendation": "maybe-later",
+    }
+
+    async with new_client(app) as client:
+        await sign_in(client, reviewer.email)
+        page = await review_next(client)
+        refused = await post_form(client, page, {**typed, "action": "save"})
+
+    assert refused.status_code == 400
+    for problem in (
+        "Failure modes and detection: choose a level from 1 to 4.",
+        "First-week plan: the evidence note is 6,999 characters; shorten it to 4,000 or fewer.",
+        "Choose an overall recommendation from the list.",
+    ):
+        assert problem in refused.text
+    # Each valid choice and every note comes back as typed, the long one to be shortened.
+    assert 'name="level.latency_vs_cost" value="2" checked' in refused.text
+    assert 'name="level.accuracy_vs_speed" value="4" checked' in refused.text
+    assert refused.text.count(EVIDENCE) == 3
+    assert "pasted " * 999 in refused.text
+    assert 'maxlength="4000"' in refused.text
+    [review] = await fetch(db, Review, Review.reviewer_id == reviewer.id)
+    assert review.scores is None  # nothing saved
+
+
 async def test_a_reviewer_never_gets_the_same_attempt_twice(
     app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
 ) -> None:
