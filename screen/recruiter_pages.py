@@ -185,7 +185,8 @@ class RecruiterController(Controller):
                 db,
                 screen,
                 title=str(form.get("title") or ""),
-                duration_minutes=_int(form, "duration_minutes"),
+                # The form says "empty keeps the prompt's", on edit as on create.
+                duration_minutes=_int(form, "duration_minutes", screen.prompt.duration_minutes),
                 link_valid_days=_int(form, "link_valid_days"),
                 reviews_required=_int(form, "reviews_required"),
                 sla_business_days=_int(form, "sla_business_days"),

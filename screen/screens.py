@@ -39,7 +39,12 @@ async def create_screen(
             field="prompt",
         )
     duration = prompt.duration_minutes if duration_minutes is None else duration_minutes
-    reviews = reviews_required or int(prompt.rubric["decision"].get("reviews_required", 2))
+    # None means "not given": the prompt's own rule. A given 0 is refused by `_check`.
+    reviews = (
+        int(prompt.rubric["decision"].get("reviews_required", 2))
+        if reviews_required is None
+        else reviews_required
+    )
     title = _check(title, duration, prompt, link_valid_days, reviews, sla_business_days)
     if calibration_threshold is not None and not 0.0 < calibration_threshold <= 1.0:
         raise InputError(

@@ -128,6 +128,51 @@ CSV_OK = (
 )
 
 
+async def test_screen_settings_are_checked_alike_on_create_and_edit(
+    app: Litestar, db: AsyncSession, clock: FrozenClock
+) -> None:
+    screen = await make_screen(db, clock.now(), duration_minutes=40)
+    prompt_minutes = screen.prompt.duration_minutes
+    await db.commit()
+    client = await recruiter_client(app, db, clock)
+    valid = {
+        "title": "Data platform",
+        "duration_minutes": "35",
+        "link_valid_days": "7",
+        "reviews_required": "2",
+        "sla_business_days": "5",
+        "reminder_hours": "",
+    }
+    try:
+        zero_on_create = await post_form(
+            client,
+            "/recruiter/screens",
+            {**valid, "prompt_id": str(screen.prompt_id), "reviews_required": "0"},
+        )
+        zero_on_edit = await post_form(
+            client, f"/recruiter/screens/{screen.id}/edit", {**valid, "reviews_required": "0"}
+        )
+        empty_duration = await post_form(
+            client,
+            f"/recruiter/screens/{screen.id}/edit",
+            {**valid, "duration_minutes": ""},
+            follow_redirects=False,
+        )
+    finally:
+        await client.__aexit__(None, None, None)
+
+    for refused in (zero_on_create, zero_on_edit):
+        assert refused.status_code == 400
+        assert "Reviews per submission must be 1 to 5." in refused.text
+    assert await count(db, Screen) == 1  # the refused create wrote nothing
+    assert empty_duration.status_code == 303
+    edited = await db.get(Screen, screen.id, populate_existing=True)
+    assert edited is not None
+    # Empty keeps the prompt's duration, as the form says (the screen had 40).
+    assert prompt_minutes != 40
+    assert edited.duration_minutes == prompt_minutes
+
+
 async def test_a_csv_is_checked_row_by_row_before_anything_is_written(
     app: Litestar, db: AsyncSession, clock: FrozenClock, settings: Settings
 ) -> None:
