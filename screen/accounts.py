@@ -32,6 +32,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from screen.errors import ConflictError, InputError, NotFoundError, ScreenError
 from screen.invitations import normalise_email
 from screen.models import Role, SignInFailure, User, UserSession
+from screen.text import one_line
 from screen.tokens import hash_token, new_token
 
 IDLE_TIMEOUT = timedelta(hours=2)
@@ -151,7 +152,7 @@ async def create_user(
     db: AsyncSession, *, email: str, name: str, role: str, password: str, now: datetime
 ) -> User:
     email = normalise_email(email).lower()
-    name = " ".join(name.split())
+    name = one_line(name)
     if not 1 <= len(name) <= 200:
         raise InputError("Name must be 1 to 200 characters.", field="name")
     parsed_role = parse_role(role)

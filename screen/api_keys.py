@@ -24,6 +24,7 @@ from screen import audit
 from screen.auth import provide_user, requires
 from screen.errors import InputError, NotFoundError
 from screen.models import ApiKey, Role, User
+from screen.text import one_line
 from screen.tokens import hash_token
 from screen.web import DB, AppClock, AppSettings
 
@@ -38,7 +39,7 @@ Me = NamedDependency[User]
 
 
 def _clean_name(name: str) -> str:
-    name = " ".join(name.split())
+    name = one_line(name)
     if not 1 <= len(name) <= 200:
         raise InputError(
             "Name the key after who uses it (e.g. “Greenhouse production”), 1 to 200 characters.",

@@ -21,6 +21,7 @@ from reviewers.rubric import Rubric, rubric_from_dict
 from screen import audit
 from screen.errors import ConflictError, InputError, NotFoundError
 from screen.models import CalibrationAttempt, Prompt, ReviewerCalibration, User
+from screen.text import one_line
 
 MAX_WAIVER_REASON = 1000
 
@@ -120,7 +121,7 @@ async def record(
 async def waive(
     db: AsyncSession, lead: User, reviewer: User, slug: str, reason: str, now: datetime
 ) -> None:
-    reason = " ".join(reason.split())
+    reason = one_line(reason)
     if not 10 <= len(reason) <= MAX_WAIVER_REASON:
         raise InputError("Give a reason of 10 to 1000 characters.", field="reason")
     await latest_prompt(db, slug)

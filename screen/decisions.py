@@ -32,6 +32,7 @@ from screen.models import (
 )
 from screen.reviews import LEASE
 from screen.signals import DECISION_MADE, emit_signal, invitation_data
+from screen.text import one_line
 
 FINAL_STATES = {Outcome.PASS: AttemptState.PASSED, Outcome.FAIL: AttemptState.FAILED}
 MAX_REASON_CHARS = 2000
@@ -149,7 +150,7 @@ async def _refuse_if_withdrawn(db: AsyncSession, attempt_id: int) -> None:
 
 
 def _reason(text: str) -> str:
-    reason = " ".join(text.split())
+    reason = one_line(text)
     if not 10 <= len(reason) <= MAX_REASON_CHARS:
         raise InputError("Give a reason of 10 to 2000 characters.", field="reason")
     return reason

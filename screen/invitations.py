@@ -28,6 +28,7 @@ from screen.models import (
     Screen,
 )
 from screen.signals import INVITATION_SENT, emit_signal, invitation_data, webhook_subscriptions
+from screen.text import one_line
 from screen.tokens import hash_token, looks_like_token, new_token, seal, unseal
 
 if TYPE_CHECKING:
@@ -37,8 +38,6 @@ if TYPE_CHECKING:
 # for a day of retries, so it is refused up front.
 EMAIL_PATTERN = re.compile(r"^[!-~]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 _EMAIL_FORBIDDEN = re.compile(r"[\s<>\"',;@]")
-# Control characters and bidirectional overrides can disguise a name in pages and mail.
-_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
 # Rows written per flush when inviting many (one multi-row INSERT per table).
@@ -48,7 +47,7 @@ SMALL_BATCH = 50
 
 
 def clean_name(name: str) -> str:
-    return " ".join(_INVISIBLE.sub("", name).split())
+    return one_line(name)
 
 
 MIN_ACCOMMODATION, MAX_ACCOMMODATION = 1.0, 3.0
@@ -148,7 +147,7 @@ def _checked(candidate: Candidate) -> Candidate:
     accommodation = check_accommodation(candidate.accommodation)
     external_id = candidate.external_id
     if external_id is not None:
-        external_id = external_id.strip() or None
+        external_id = one_line(external_id) or None
         if external_id and len(external_id) > 200:
             raise InputError("External id must be at most 200 characters.", field="external_id")
     return Candidate(name, email, accommodation, external_id)

@@ -20,6 +20,7 @@ from screen.models import (
     Prompt,
     Screen,
 )
+from screen.text import one_line
 
 OUTCOMES = ("advanced", "offer", "hired", "rejected_later", "withdrew")
 POSITIVE = ("advanced", "offer", "hired")
@@ -30,7 +31,7 @@ async def record_outcome(
 ) -> CandidateOutcome:
     if outcome not in OUTCOMES:
         raise InputError(f"Outcome must be one of {', '.join(OUTCOMES)}.", field="outcome")
-    cleaned = " ".join(note.split())[:1000] or None
+    cleaned = one_line(note)[:1000] or None
     row = CandidateOutcome(
         invitation_id=invitation.id, outcome=outcome, note=cleaned, recorded_by=actor, at=now
     )

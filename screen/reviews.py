@@ -39,6 +39,7 @@ from screen.models import (
     Screen,
     User,
 )
+from screen.text import multi_line, one_line
 from screen.web import small_number
 
 LEASE = timedelta(minutes=30)
@@ -269,7 +270,7 @@ def parse_score_form(rubric: Rubric, form: Mapping[str, str]) -> ScoreForm:
                 problems.append(f"{dimension.name}: choose a level from 1 to {rubric.scale}.")
             else:
                 levels[dimension.key] = int(raw_level)
-        note = (form.get(f"evidence.{dimension.key}") or "").strip()
+        note = multi_line(form.get(f"evidence.{dimension.key}") or "")
         if len(note) > MAX_EVIDENCE_CHARS:
             problems.append(
                 f"{dimension.name}: the evidence note is {len(note):,} characters; "
@@ -361,7 +362,7 @@ async def decline(
 ) -> None:
     """Step away from an attempt: the slot returns to the queue, never to this reviewer."""
     _ensure_held(review, reviewer, now)
-    reason = " ".join(reason.split())
+    reason = one_line(reason)
     if not 3 <= len(reason) <= MAX_DECLINE_REASON_CHARS:
         raise InputError(
             "Say briefly why you are declining (3 to 1000 characters).", field="reason"

@@ -11,6 +11,7 @@ from sqlalchemy.orm import selectinload
 from screen.errors import InputError, NotFoundError
 from screen.models import Prompt, Screen
 from screen.prompts import MAX_MINUTES, MIN_MINUTES, latest_version
+from screen.text import one_line
 
 
 async def create_screen(
@@ -75,7 +76,7 @@ def _check(
     reviews: int,
     sla_business_days: int,
 ) -> str:
-    title = " ".join(title.split())
+    title = one_line(title)
     if not 1 <= len(title) <= 200:
         raise InputError("Title must be 1 to 200 characters.", field="title")
     # A prompt may declare a duration outside 30-45 on purpose (duration_override); a

@@ -33,6 +33,7 @@ from screen.models import (
     SimilarityMatch,
     User,
 )
+from screen.text import multi_line, one_line
 
 if TYPE_CHECKING:
     from screen.jobs import JobContext
@@ -165,9 +166,10 @@ async def add_leak(
     db: AsyncSession, lead: User, slug: str, source: str, text: str, now: datetime
 ) -> LeakedAnswer:
     """Record a known leaked answer and flag the submissions that already resemble it."""
-    source = " ".join(source.split())
+    source = one_line(source)
     if not 3 <= len(source) <= 300:
         raise InputError("Say where it was found (3 to 300 characters).", field="source")
+    text = multi_line(text)
     if len(similarity.words(text)) < 30:
         raise InputError("Paste the leaked answer itself (at least 30 words).", field="text")
     if len(text.encode("utf-8")) > 256 * 1024:

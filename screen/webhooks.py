@@ -57,6 +57,7 @@ from screen.models import (
     WebhookEndpoint,
 )
 from screen.signals import EVENT_TYPES, WEBHOOK_DELIVER
+from screen.text import one_line
 from screen.tokens import seal, unseal
 from screen.web import DB, AppClock, AppSettings
 
@@ -197,7 +198,7 @@ async def create_endpoint(
     """The endpoint and its signing secret in clear, which is shown once and stored sealed."""
     url = check_http_url(url)
     chosen = check_events(events)
-    description = " ".join(description.split())
+    description = one_line(description)
     if len(description) > 200:
         raise InputError("The description must be at most 200 characters.", field="description")
     provided = bool(secret)
