@@ -10,8 +10,17 @@ from pathlib import Path
 
 from playwright.async_api import Page, expect
 
-from tests.e2e.harness import AppServer, check_axe, invitation_link, sign_in, snap
-from tests.factories import make_user
+from screen.invitations import invite as invite_one
+from tests.e2e.harness import (
+    DESKTOP,
+    PHONE,
+    AppServer,
+    check_axe,
+    invitation_link,
+    sign_in,
+    snap,
+)
+from tests.factories import make_screen, make_user
 from tests.smtp import SmtpServer
 
 CANDIDATES_CSV = """name,email,external_id,accommodation
@@ -80,3 +89,61 @@ async def test_a_recruiter_creates_a_screen_invites_from_csv_and_exports(
     await expect(page.get_by_role("heading", level=1)).to_have_text("Mary Jackson")
     await snap(page, "recruiter-invitation")
     await check_axe(page, "recruiter invitation")
+
+
+async def page_overflow(page: Page) -> dict[int, int]:
+    """Pixels of sideways scrolling at desktop and phone width (0 when the page fits)."""
+    widths = {}
+    for viewport in (DESKTOP, PHONE):
+        await page.set_viewport_size(viewport)
+        widths[viewport["width"]] = await page.evaluate(
+            "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+    await page.set_viewport_size(DESKTOP)
+    return widths
+
+
+async def test_long_unbroken_titles_names_and_ids_wrap_instead_of_widening_pages(
+    app_server: AppServer, smtp: SmtpServer, page: Page
+) -> None:
+    """People paste things: a 200-letter title, name or ATS id must not make any page
+    scroll sideways (it did, to 5,700 px)."""
+    title, name, external_id = "W" * 200, "N" * 200, "E" * 200
+    async with app_server.db() as db:
+        recruiter = await make_user(db, app_server.now(), "recruiter", email="lou@staff.example")
+        screen = await make_screen(db, app_server.now(), title=title)
+        await invite_one(
+            db,
+            screen,
+            name=name,
+            email="long@example.com",
+            now=app_server.now(),
+            base_url=app_server.settings.base_url,
+            secret_key=app_server.settings.secret_key,
+            external_id=external_id,
+        )
+        await db.commit()
+    link = await invitation_link(smtp.inbox, "long@example.com")
+
+    await page.goto(link)
+    candidate_landing = await page_overflow(page)
+    await sign_in(page, recruiter.email)
+    await page.goto(f"/recruiter/screens/{screen.id}")
+    dashboard = await page_overflow(page)
+    await page.get_by_role("link", name=name).click()
+    invitation = await page_overflow(page)
+    await page.goto(f"/recruiter/screens/{screen.id}")
+    await page.get_by_label("CSV file").set_input_files(
+        {
+            "name": "long.csv",
+            "mimeType": "text/csv",
+            "buffer": f"name,email,external_id\n{'M' * 200},m@example.com,{'X' * 200}\n".encode(),
+        }
+    )
+    await page.get_by_role("button", name="Check the file").click()
+    preview = await page_overflow(page)
+
+    assert candidate_landing == {1280: 0, 360: 0}
+    assert dashboard == {1280: 0, 360: 0}
+    assert invitation == {1280: 0, 360: 0}
+    assert preview == {1280: 0, 360: 0}
