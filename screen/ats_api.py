@@ -5,7 +5,8 @@ candidate (`send_test`: an ordinary invitation, so the email is queued the same
 way), and polls where the candidate stands (`test_status`). When the decision is
 final, `screen.signals` queues an `ats.completed` outbox event and the handler
 here sends a body-less PATCH to the callback URL the ATS gave, which is the ATS's
-cue to call `test_status` again.
+cue to call `test_status` again. The ATS may also report what happened next
+(`outcome`), once the screen has a pass or fail result.
 
 Every call authenticates with HTTP Basic: an API key (see `screen.api_keys`) as
 the username and an empty password. Errors are always JSON,
@@ -17,10 +18,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import logging
+import re
+import socket
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlsplit
 
 import httpx
 import msgspec
@@ -37,7 +42,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from screen import api_keys, audit, outbox, outcomes
 from screen.clock import Clock
 from screen.decisions import explained
-from screen.errors import NotFoundError, ScreenError
+from screen.errors import ConflictError, InputError, NotFoundError, ScreenError
 from screen.invitations import invite
 from screen.models import (
     NOT_STARTED,
@@ -115,6 +120,18 @@ class SendTestResponse:
     partner_interview_id: str
 
 
+class OutcomeRequest(msgspec.Struct):
+    # A string or a JSON integer, like partner_test_id: ATSs send either.
+    partner_interview_id: str | int
+    outcome: str
+    note: str = ""
+
+
+class OutcomeResponse(msgspec.Struct):
+    partner_interview_id: str
+    outcome: str
+
+
 @dataclass(frozen=True)
 class PartnerTestStatus:
     partner_status: str
@@ -180,9 +197,95 @@ def provide_api_key(request: Request[Any, Any, Any]) -> ApiKey:
 Key = NamedDependency[ApiKey]
 
 
-def _where(key: object) -> str:
-    # Litestar names the body itself "data"; a client knows it as the body.
-    return "body" if key in (None, "", "data") else str(key)
+# --- Errors ------------------------------------------------------------------------------------
+#
+# Litestar validates bodies and query parameters with msgspec and reports each problem as
+# {"key": <dotted path, the body itself being "data">, "message": <msgspec's text>,
+# "source": "body" | "query"}. msgspec's texts ("Object missing required field `email`",
+# "Expected `str`, got `int`") are written for Python programmers; an ATS integrator needs
+# the field's full path and what belongs in it.
+
+BODIES = {
+    "ats:send-test": "a JSON object with partner_test_id and candidate "
+    "(first_name, last_name, email)",
+    "ats:outcome": "a JSON object with partner_interview_id and outcome",
+}
+A_STRING_OR_INTEGER = "a string or an integer"
+EXPECTED = {
+    "partner_test_id": f"a partner_test_id from list_tests ({A_STRING_OR_INTEGER})",
+    "candidate": "an object with first_name, last_name and email",
+    "candidate.first_name": "a string",
+    "candidate.last_name": "a string",
+    "candidate.email": "the candidate's email address (a string)",
+    "candidate.phone_number": "a string or null",
+    "candidate.id": f"the ATS's candidate id ({A_STRING_OR_INTEGER}) or null",
+    "application_id": f"the ATS's application id ({A_STRING_OR_INTEGER}) or null",
+    "url": "an http:// or https:// address (a string) or null",
+    "partner_interview_id": f"the partner_interview_id send_test returned ({A_STRING_OR_INTEGER})",
+    "outcome": f"one of {', '.join(outcomes.OUTCOMES)}",
+    "note": "a string",
+}
+JSON_TYPES = {
+    "str": "a string",
+    "int": "an integer",
+    "float": "a number",
+    "bool": "a boolean",
+    "null": "null",
+    "object": "an object",
+    "array": "an array",
+}
+_MISSING_FIELD = re.compile(r"Object missing required field `(?P<name>[^`]+)`")
+_WRONG_TYPE = re.compile(r"Expected `(?P<expected>[^`]+)`, got `(?P<got>[^`]+)`")
+_TOO_LONG = re.compile(r"Expected `str` of length <= (?P<limit>\d+)")
+_MISSING_PARAMETER = re.compile(r"Missing required (?P<kind>\w+) parameter '(?P<name>[^']+)'")
+
+
+def _json_types(names: str) -> str:
+    described = [JSON_TYPES.get(name, name) for name in names.split(" | ")]
+    return " or ".join(described)
+
+
+def _problem(item: dict[str, Any], body: str) -> str:
+    """One validation problem in plain words: which field, and what belongs there."""
+    key = str(item.get("key") or "")
+    text = str(item.get("message") or "")
+    path = "" if key in ("", "data") else key
+    label = "Query parameter" if item.get("source") == "query" else "Field"
+    if missing := _MISSING_FIELD.fullmatch(text):
+        name = f"{path}.{missing['name']}" if path else missing["name"]
+        expected = EXPECTED.get(name)
+        return f"Missing field '{name}'" + (f": expected {expected}." if expected else ".")
+    if not path:
+        if wrong := _WRONG_TYPE.fullmatch(text):
+            return f"The body must be {body}, not {_json_types(wrong['got'])}."
+        if text == "'data'":  # Litestar's words when there is no body at all
+            return f"The body is empty: send {body}."
+        return f"The body must be {body} ({text})."
+    if wrong := _WRONG_TYPE.fullmatch(text):
+        expected = EXPECTED.get(path) or _json_types(wrong["expected"])
+        return f"{label} '{path}' must be {expected}, not {_json_types(wrong['got'])}."
+    if too_long := _TOO_LONG.fullmatch(text):
+        return f"{label} '{path}' must be at most {too_long['limit']} characters."
+    return f"{label} '{path}': {text}."
+
+
+def validation_message(request: Request[Any, Any, Any], exc: ValidationException) -> str:
+    body = BODIES.get(request.route_handler.name or "", "a JSON object")
+    problems = [
+        _problem(item, body)
+        for item in (exc.extra if isinstance(exc.extra, list) else [])
+        if isinstance(item, dict)
+    ]
+    if problems:
+        return " ".join(problems)
+    detail = str(exc.detail)
+    if missing := _MISSING_PARAMETER.match(detail):
+        name = missing["name"]
+        expected = EXPECTED.get(name)
+        return f"Missing {missing['kind']} parameter '{name}'" + (
+            f": expected {expected}." if expected else "."
+        )
+    return detail
 
 
 def json_error(request: Request[Any, Any, Any], exc: Exception) -> Response[ApiError]:
@@ -190,13 +293,7 @@ def json_error(request: Request[Any, Any, Any], exc: Exception) -> Response[ApiE
     if isinstance(exc, ScreenError):
         status, code, message = exc.status_code, exc.code, exc.message
     elif isinstance(exc, ValidationException):
-        status, code = 400, "invalid_input"
-        problems = [
-            f"{_where(item.get('key'))}: {item.get('message')}"
-            for item in (exc.extra if isinstance(exc.extra, list) else [])
-            if isinstance(item, dict)
-        ]
-        message = "; ".join(problems) or str(exc.detail)
+        status, code, message = 400, "invalid_input", validation_message(request, exc)
     elif isinstance(exc, HTTPException) and isinstance(exc.__cause__, SerializationException):
         status, code = 400, "invalid_json"
         message = f"The body is not valid JSON ({exc.detail})."
@@ -211,7 +308,81 @@ def json_error(request: Request[Any, Any, Any], exc: Exception) -> Response[ApiE
     return Response(ApiError(code, message), status_code=status, headers=headers)
 
 
+# --- Callback URLs -----------------------------------------------------------------------------
+#
+# Whoever holds an API key chooses the callback URL, and Screen later PATCHes it from inside
+# its own network: a URL naming this machine or a private network would let a key holder make
+# Screen call internal services (SSRF). Only what the URL itself says can be judged here (a
+# literal address, a localhost name); a public name that resolves to a private address is not
+# caught by this check.
+
+
+def _ip_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        address = ipaddress.ip_address(host.partition("%")[0])  # no IPv6 zone ("%25eth0")
+    except ValueError:
+        # The resolver also reads the old shorthand forms as IPv4: 127.1, 0x7f.1, 2130706433.
+        if not re.fullmatch(r"[0-9a-fx.]+", host):
+            return None
+        try:
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+    return address
+
+
+def _internal(host: str) -> str | None:
+    """Why Screen must not call `host`, or None for a host it may call."""
+    name = host.lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return "this machine"
+    address = _ip_address(name)
+    if address is None:
+        return None
+    if address.is_loopback:
+        return "a loopback address"
+    if address.is_unspecified:
+        return "an unspecified address"
+    if address.is_link_local:
+        return "a link-local address"
+    if address.is_private:
+        return "a private network address"
+    if address.is_multicast or not address.is_global:
+        return "not a public address"
+    return None
+
+
+def check_callback_url(url: str) -> str:
+    """An absolute http(s) URL on a public host, or InputError (400) naming what is wrong."""
+    url = check_http_url(url, field="url", what="The callback url")
+    try:
+        # The host as this parser sees it and as httpx, which sends the PATCH, sees it.
+        hosts = [urlsplit(url).hostname or "", httpx.URL(url).host]
+    except httpx.InvalidURL:
+        raise InputError(
+            "The callback url must be an absolute http:// or https:// address "
+            f"(got {url[:200]!r}).",
+            field="url",
+        ) from None
+    for host in hosts:
+        if reason := _internal(host):
+            raise InputError(
+                f"The callback url must be on a public host: {host[:100]!r} is {reason}, "
+                "and Screen does not call internal addresses.",
+                field="url",
+            )
+    return url
+
+
 # --- The API -----------------------------------------------------------------------------------
+
+
+def _id_text(value: str | int) -> str:
+    """An id as the API gives it out (a string of digits), whether it came as a string or a
+    JSON integer."""
+    return str(value).strip()
 
 
 def partner_test_name(screen: Screen) -> str:
@@ -295,8 +466,8 @@ class AtsController(Controller):
         # Everything is checked before anything is written: a refusal leaves no trace.
         callback = None
         if data.url is not None:
-            callback = check_http_url(data.url, field="url", what="The callback url")
-        test_id = str(data.partner_test_id).strip()
+            callback = check_callback_url(data.url)
+        test_id = _id_text(data.partner_test_id)
         if small_number(test_id) is None:
             raise NotFoundError(f"No test with partner_test_id {test_id[:50]!r}.")
         try:
@@ -396,41 +567,49 @@ class AtsController(Controller):
         description=(
             "Tells Screen what the hiring pipeline decided after the screen: `outcome` is "
             "one of `advanced`, `offer`, `hired`, `rejected_later`, `withdrew`. Leads see "
-            "how the screen's pass/fail relates to these outcomes."
+            "how the screen's pass/fail relates to these outcomes, so an outcome is accepted "
+            "only once the screen is complete (decided pass or fail). "
+            "`partner_interview_id` may be a string or an integer."
         ),
         status_code=200,
         responses={
             **ERRORS,
             400: ResponseSpec(ApiError, description="Malformed JSON or an unknown outcome."),
             404: ResponseSpec(ApiError, description="No such interview."),
+            409: ResponseSpec(ApiError, description="The screen is not finished yet."),
         },
     )
     async def record_outcome(
         self, data: JSONBody[OutcomeRequest], db: DB, key: Key, clock: AppClock
     ) -> OutcomeResponse:
-        raw = str(data.partner_interview_id).strip()
+        now = clock.now()
+        raw = _id_text(data.partner_interview_id)
         number = small_number(raw)
-        invitation = await db.get(Invitation, number) if number is not None else None
+        invitation = (
+            await db.get(Invitation, number, options=[joinedload(Invitation.attempt)])
+            if number is not None
+            else None
+        )
         if invitation is None:
             raise NotFoundError(f"No interview with partner_interview_id {raw[:50]!r}.")
+        if data.outcome not in outcomes.OUTCOMES:  # a bad request whatever the state
+            raise InputError(
+                f"Outcome must be one of {', '.join(outcomes.OUTCOMES)}.", field="outcome"
+            )
+        # Checked here too, for a message in the partner's terms (record_outcome has the rule).
+        if not outcomes.can_record(invitation):
+            raise ConflictError(
+                f"The screen for partner_interview_id {raw!r} is not finished: it has no pass "
+                f"or fail result (partner_status {partner_status(invitation, now)!r}). Record "
+                "an outcome once test_status says 'complete'."
+            )
         await outcomes.record_outcome(
-            db, invitation, data.outcome, data.note, f"api:{key.name}", clock.now()
+            db, invitation, data.outcome, data.note, f"api:{key.name}", now
         )
-        return OutcomeResponse(partner_interview_id=raw, outcome=data.outcome)
+        return OutcomeResponse(partner_interview_id=str(invitation.id), outcome=data.outcome)
 
 
 # --- The completion callback -------------------------------------------------------------------
-
-
-class OutcomeRequest(msgspec.Struct):
-    partner_interview_id: str
-    outcome: str
-    note: str = ""
-
-
-class OutcomeResponse(msgspec.Struct):
-    partner_interview_id: str
-    outcome: str
 
 
 class CallbackFailedError(Exception):

@@ -11,9 +11,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from screen import audit
-from screen.errors import InputError
+from screen.errors import ConflictError, InputError
 from screen.models import (
     Attempt,
+    AttemptState,
     CandidateOutcome,
     Decision,
     Invitation,
@@ -24,6 +25,14 @@ from screen.text import one_line
 
 OUTCOMES = ("advanced", "offer", "hired", "rejected_later", "withdrew")
 POSITIVE = ("advanced", "offer", "hired")
+DECIDED = (AttemptState.PASSED, AttemptState.FAILED)
+
+
+def can_record(invitation: Invitation) -> bool:
+    """An outcome is feedback on the screen's pass/fail (the agreement page sets one against
+    the other). Before a decision there is nothing to set it against, and an outcome known
+    before the decision would later count as if it had followed it."""
+    return invitation.attempt.state in DECIDED
 
 
 async def record_outcome(
@@ -31,6 +40,11 @@ async def record_outcome(
 ) -> CandidateOutcome:
     if outcome not in OUTCOMES:
         raise InputError(f"Outcome must be one of {', '.join(OUTCOMES)}.", field="outcome")
+    if not can_record(invitation):
+        raise ConflictError(
+            "This candidate has no pass or fail result yet; record what happened next once "
+            "the screen is decided."
+        )
     cleaned = one_line(note)[:1000] or None
     row = CandidateOutcome(
         invitation_id=invitation.id, outcome=outcome, note=cleaned, recorded_by=actor, at=now

@@ -431,6 +431,7 @@ class RecruiterController(Controller):
                 "expired": invitation.expires_at <= clock.now(),
                 "outcome": await outcomes.latest_outcome(db, invitation.id),
                 "outcome_choices": outcomes.OUTCOMES,
+                "can_record_outcome": outcomes.can_record(invitation),
             },
         )
 

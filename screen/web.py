@@ -89,6 +89,9 @@ AppClock = NamedDependency[Clock]
 
 
 def wants_json(request: Request[Any, Any, Any]) -> bool:
+    # The API answers in JSON whatever was asked, its router's own 404 and 405 included.
+    if request.url.path.startswith("/api/"):
+        return True
     accept = request.headers.get("accept", "")
     content_type = request.headers.get("content-type", "")
     return "application/json" in accept or content_type.startswith("application/json")

@@ -27,6 +27,7 @@ from screen.models import (
     ApiKey,
     Attempt,
     AuditEvent,
+    CandidateOutcome,
     Invitation,
     OutboxEvent,
     OutboxStatus,
@@ -108,6 +109,15 @@ async def review_and_decide(
             db, review, reviewer, rubric, reviews.parse_score_form(rubric, form), now
         )
     await decisions.decide_if_ready(db, attempt_id, now)
+    await db.commit()
+
+
+async def point_callback_at(db: AsyncSession, invitation_id: int, url: str) -> None:
+    """The API refuses callbacks to loopback (SSRF), and the tests' ATS listens on loopback:
+    point the stored callback at it, as if the ATS's public name led here."""
+    invitation = await db.get(Invitation, invitation_id)
+    assert invitation is not None
+    invitation.ats_callback_url = url
     await db.commit()
 
 
@@ -221,7 +231,7 @@ async def test_an_ats_sends_a_test_follows_it_and_is_called_back_on_the_decision
     ]
 
     async with Receiver() as ats:
-        callback = f"http://127.0.0.1:{ats.port}/v1/partner/assessments/77/complete"
+        callback = "https://ats.example.com/v1/partner/assessments/77/complete"
         sent = await client.post(
             "/api/ats/send_test", json=send_test_body(screen, url=callback), headers=basic(raw)
         )
@@ -229,6 +239,10 @@ async def test_an_ats_sends_a_test_follows_it_and_is_called_back_on_the_decision
         interview_id = sent.json()["partner_interview_id"]
         invitation = await db.scalar(select(Invitation))
         assert invitation is not None
+        stored_callback = invitation.ats_callback_url
+        await point_callback_at(
+            db, invitation.id, f"http://127.0.0.1:{ats.port}/v1/partner/assessments/77/complete"
+        )
         queued = await db.scalar(select(OutboxEvent).where(OutboxEvent.kind == INVITATION_EMAIL))
         states = {"invited": await status_of(client, raw, interview_id)}
 
@@ -255,7 +269,7 @@ async def test_an_ats_sends_a_test_follows_it_and_is_called_back_on_the_decision
     assert invitation.candidate_name == "Grace Hopper"
     assert invitation.candidate_email == "grace@example.com"
     assert invitation.external_id == "4411"
-    assert invitation.ats_callback_url == callback
+    assert stored_callback == callback
     assert invitation.created_by == "api:Greenhouse"
     assert queued is not None and queued.payload["invitation_id"] == invitation.id
     assert {name: s["partner_status"] for name, s in states.items()} == {
@@ -310,9 +324,10 @@ async def test_a_failing_ats_callback_is_retried_until_it_is_accepted(
     reviewer = await make_user(db, clock.now(), "reviewer")
 
     async with Receiver(statuses=[502]) as ats:
-        body = send_test_body(screen, url=f"http://127.0.0.1:{ats.port}/done")
+        body = send_test_body(screen, url="https://ats.example.com/done")
         sent = await client.post("/api/ats/send_test", json=body, headers=basic(raw))
         invitation_id = int(sent.json()["partner_interview_id"])
+        await point_callback_at(db, invitation_id, f"http://127.0.0.1:{ats.port}/done")
         attempt = await db.scalar(select(Attempt).where(Attempt.invitation_id == invitation_id))
         assert attempt is not None
         await submit_directly(db, attempt, clock)
@@ -378,7 +393,7 @@ async def test_bad_send_test_calls_get_a_json_4xx_and_create_nothing(
     no_email = {k: v for k, v in candidate.items() if k != "email"}
     cases: dict[str, tuple[dict[str, Any], int, str]] = {
         "malformed JSON": ({"content": b'{"partner_test_id": '}, 400, "not valid JSON"),
-        "a JSON array": ({"json": [1, 2]}, 400, "body: Expected `object`"),
+        "a JSON array": ({"json": [1, 2]}, 400, "The body must be a JSON object"),
         "no candidate": ({"json": {"partner_test_id": str(screen.id)}}, 400, "candidate"),
         "no email": ({"json": send_test_body(screen, candidate=no_email)}, 400, "email"),
         "unknown test": ({"json": send_test_body(screen, partner_test_id="999999")}, 404, "999999"),
@@ -475,3 +490,353 @@ async def test_the_api_is_in_the_openapi_schema_and_admin_pages_are_not(client: 
     assert {"SendTestRequest", "PartnerTestStatus", "ApiError"} <= set(
         schema["components"]["schemas"]
     )
+
+
+# --- Validation messages, ids, outcomes, callback URLs -------------------------------------------
+
+
+async def counts(db: AsyncSession) -> dict[str, int]:
+    """What a refused call must leave as it was."""
+    models = (Invitation, OutboxEvent, AuditEvent, CandidateOutcome)
+    return {model.__name__: await count(db, model) for model in models}
+
+
+async def test_validation_errors_say_which_field_and_what_belongs_there(
+    client: Client, db: AsyncSession, clock: FrozenClock
+) -> None:
+    raw = await make_key(db, clock)
+    screen = await make_screen(db, clock.now())
+    await db.commit()
+    candidate = send_test_body(screen)["candidate"]
+    no_email = {k: v for k, v in candidate.items() if k != "email"}
+    send_body = "a JSON object with partner_test_id and candidate (first_name, last_name, email)"
+    cases: dict[str, tuple[str, str, dict[str, Any], str]] = {
+        "send_test {}": (
+            "POST",
+            "/api/ats/send_test",
+            {"json": {}},
+            "Missing field 'partner_test_id': expected a partner_test_id from list_tests "
+            "(a string or an integer).",
+        ),
+        "send_test no body": (
+            "POST",
+            "/api/ats/send_test",
+            {"content": b"", "headers": {"Content-Type": "application/json"}},
+            f"The body is empty: send {send_body}.",
+        ),
+        "send_test array": (
+            "POST",
+            "/api/ats/send_test",
+            {"json": [1, 2]},
+            f"The body must be {send_body}, not an array.",
+        ),
+        "send_test no candidate": (
+            "POST",
+            "/api/ats/send_test",
+            {"json": {"partner_test_id": screen.id}},
+            "Missing field 'candidate': expected an object with first_name, last_name and email.",
+        ),
+        "send_test no email": (
+            "POST",
+            "/api/ats/send_test",
+            {"json": send_test_body(screen, candidate=no_email)},
+            "Missing field 'candidate.email': expected the candidate's email address (a string).",
+        ),
+        "send_test numeric name": (
+            "POST",
+            "/api/ats/send_test",
+            {"json": send_test_body(screen, candidate={**candidate, "first_name": 7})},
+            "Field 'candidate.first_name' must be a string, not an integer.",
+        ),
+        "send_test boolean test id": (
+            "POST",
+            "/api/ats/send_test",
+            {"json": send_test_body(screen, partner_test_id=True)},
+            "Field 'partner_test_id' must be a partner_test_id from list_tests "
+            "(a string or an integer), not a boolean.",
+        ),
+        "outcome {}": (
+            "POST",
+            "/api/ats/outcome",
+            {"json": {}},
+            "Missing field 'partner_interview_id': expected the partner_interview_id send_test "
+            "returned (a string or an integer).",
+        ),
+        "outcome no outcome": (
+            "POST",
+            "/api/ats/outcome",
+            {"json": {"partner_interview_id": 1}},
+            "Missing field 'outcome': expected one of advanced, offer, hired, rejected_later, "
+            "withdrew.",
+        ),
+        "outcome numeric outcome": (
+            "POST",
+            "/api/ats/outcome",
+            {"json": {"partner_interview_id": "1", "outcome": 3}},
+            "Field 'outcome' must be one of advanced, offer, hired, rejected_later, withdrew, "
+            "not an integer.",
+        ),
+        "outcome no body": (
+            "POST",
+            "/api/ats/outcome",
+            {"content": b""},
+            "The body is empty: send a JSON object with partner_interview_id and outcome.",
+        ),
+        "test_status no id": (
+            "GET",
+            "/api/ats/test_status",
+            {},
+            "Missing query parameter 'partner_interview_id': expected the partner_interview_id "
+            "send_test returned (a string or an integer).",
+        ),
+        "test_status long id": (
+            "GET",
+            "/api/ats/test_status",
+            {"params": {"partner_interview_id": "9" * 51}},
+            "Query parameter 'partner_interview_id' must be at most 50 characters.",
+        ),
+    }
+    before = await counts(db)
+
+    responses = {}
+    for case, (method, path, request, _) in cases.items():
+        headers = basic(raw) | request.pop("headers", {})
+        responses[case] = await client.request(method, path, headers=headers, **request)
+
+    for case, (_, _, _, message) in cases.items():
+        response = responses[case]
+        assert response.status_code == 400, (case, response.text)
+        assert response.json() == {"error": "invalid_input", "message": message}, case
+    assert await counts(db) == before
+
+
+async def decided_candidate(
+    client: Client, db: AsyncSession, clock: FrozenClock, raw: str, screen: Screen
+) -> int:
+    """A candidate sent through the API, submitted, and failed by one reviewer."""
+    reviewer = await make_user(db, clock.now(), "reviewer")
+    sent = await client.post("/api/ats/send_test", json=send_test_body(screen), headers=basic(raw))
+    assert sent.status_code == 200, sent.text
+    invitation_id = int(sent.json()["partner_interview_id"])
+    attempt = await db.scalar(select(Attempt).where(Attempt.invitation_id == invitation_id))
+    assert attempt is not None
+    await submit_directly(db, attempt, clock)
+    await review_and_decide(db, attempt.id, [reviewer], 1, clock)
+    return invitation_id
+
+
+async def test_ids_may_be_json_integers_or_strings(
+    client: Client, db: AsyncSession, clock: FrozenClock
+) -> None:
+    raw = await make_key(db, clock)
+    screen = await make_screen(db, clock.now(), reviews_required=1)
+    await db.commit()
+
+    as_integer = await client.post(
+        "/api/ats/send_test",
+        json=send_test_body(screen, partner_test_id=screen.id),
+        headers=basic(raw),
+    )
+    interview_id = await decided_candidate(
+        client, db, clock, raw, await make_screen(db, clock.now(), reviews_required=1)
+    )
+    outcome_integer = await client.post(
+        "/api/ats/outcome",
+        json={"partner_interview_id": interview_id, "outcome": "rejected_later"},
+        headers=basic(raw),
+    )
+    outcome_string = await client.post(
+        "/api/ats/outcome",
+        json={"partner_interview_id": f" {interview_id} ", "outcome": "withdrew"},
+        headers=basic(raw),
+    )
+    before = await counts(db)
+    unknown = await client.post(
+        "/api/ats/outcome",
+        json={"partner_interview_id": 999999, "outcome": "hired"},
+        headers=basic(raw),
+    )
+    boolean = await client.post(
+        "/api/ats/outcome",
+        json={"partner_interview_id": True, "outcome": "hired"},
+        headers=basic(raw),
+    )
+
+    assert as_integer.status_code == 200, as_integer.text
+    invited = await db.get(Invitation, int(as_integer.json()["partner_interview_id"]))
+    assert invited is not None and invited.screen_id == screen.id
+    assert outcome_integer.status_code == 200, outcome_integer.text
+    assert outcome_integer.json() == {
+        "partner_interview_id": str(interview_id),
+        "outcome": "rejected_later",
+    }
+    assert outcome_string.status_code == 200, outcome_string.text
+    assert outcome_string.json() == {
+        "partner_interview_id": str(interview_id),
+        "outcome": "withdrew",
+    }
+    recorded = list(
+        await db.scalars(
+            select(CandidateOutcome.outcome)
+            .where(CandidateOutcome.invitation_id == interview_id)
+            .order_by(CandidateOutcome.id)
+        )
+    )
+    assert recorded == ["rejected_later", "withdrew"]
+    assert unknown.status_code == 404
+    assert unknown.json() == {
+        "error": "not_found",
+        "message": "No interview with partner_interview_id '999999'.",
+    }
+    assert boolean.status_code == 400
+    assert boolean.json()["message"] == (
+        "Field 'partner_interview_id' must be the partner_interview_id send_test returned "
+        "(a string or an integer), not a boolean."
+    )
+    assert await counts(db) == before
+
+
+async def test_an_outcome_is_refused_until_the_screen_has_a_result(
+    client: Client,
+    runner: InProcessRunner,
+    db: AsyncSession,
+    clock: FrozenClock,
+    mail_dir: Path,
+) -> None:
+    raw = await make_key(db, clock)
+    screen = await make_screen(db, clock.now(), reviews_required=1)
+    await db.commit()
+    sent = await client.post("/api/ats/send_test", json=send_test_body(screen), headers=basic(raw))
+    interview_id = sent.json()["partner_interview_id"]
+    await run_jobs(runner)
+    await client.get(emailed_link(mail_dir))  # opened the link, nothing more
+    opened = await status_of(client, raw, interview_id)
+    before = await counts(db)
+
+    hired = await client.post(
+        "/api/ats/outcome",
+        json={"partner_interview_id": interview_id, "outcome": "hired"},
+        headers=basic(raw),
+    )
+    unknown_outcome = await client.post(
+        "/api/ats/outcome",
+        json={"partner_interview_id": interview_id, "outcome": "promoted"},
+        headers=basic(raw),
+    )
+    after_refusals = await counts(db)
+    attempt = await db.scalar(select(Attempt).where(Attempt.invitation_id == int(interview_id)))
+    assert attempt is not None
+    reviewer = await make_user(db, clock.now(), "reviewer")
+    await submit_directly(db, attempt, clock)
+    in_review = await client.post(
+        "/api/ats/outcome",
+        json={"partner_interview_id": interview_id, "outcome": "hired"},
+        headers=basic(raw),
+    )
+    await review_and_decide(db, attempt.id, [reviewer], 3, clock)
+    decided = await client.post(
+        "/api/ats/outcome",
+        json={"partner_interview_id": interview_id, "outcome": "hired"},
+        headers=basic(raw),
+    )
+
+    assert opened["partner_status"] == "sent"
+    assert opened["metadata"] == {"state": "opened"}
+    assert hired.status_code == 409
+    assert hired.json() == {
+        "error": "conflict",
+        "message": f"The screen for partner_interview_id '{interview_id}' is not finished: it "
+        "has no pass or fail result (partner_status 'sent'). Record an outcome once "
+        "test_status says 'complete'.",
+    }
+    assert unknown_outcome.status_code == 400
+    assert unknown_outcome.json()["message"] == (
+        "Outcome must be one of advanced, offer, hired, rejected_later, withdrew."
+    )
+    assert after_refusals == before
+    assert in_review.status_code == 409
+    assert "(partner_status 'submitted')" in in_review.json()["message"]
+    assert decided.status_code == 200, decided.text
+    [outcome] = await db.scalars(select(CandidateOutcome))
+    assert (outcome.invitation_id, outcome.outcome) == (int(interview_id), "hired")
+    assert outcome.recorded_by == "api:Greenhouse"
+
+
+async def test_callback_urls_to_internal_addresses_are_refused(
+    client: Client, db: AsyncSession, clock: FrozenClock
+) -> None:
+    raw = await make_key(db, clock)
+    screen = await make_screen(db, clock.now())
+    await db.commit()
+    internal = {
+        "http://127.0.0.1:8765/admin": "'127.0.0.1' is a loopback address",
+        "https://user@127.0.0.1/complete": "'127.0.0.1' is a loopback address",
+        "http://127.1/complete": "'127.1' is a loopback address",
+        "http://2130706433/complete": "'2130706433' is a loopback address",
+        "http://0x7f.0.0.1/complete": "'0x7f.0.0.1' is a loopback address",
+        "http://[::1]:8000/complete": "'::1' is a loopback address",
+        "http://[::ffff:127.0.0.1]/complete": "'::ffff:127.0.0.1' is a loopback address",
+        "http://localhost:8000/complete": "'localhost' is this machine",
+        "http://LOCALHOST./complete": "'localhost.' is this machine",
+        "http://admin.localhost/complete": "'admin.localhost' is this machine",
+        "http://0.0.0.0:8000/complete": "'0.0.0.0' is an unspecified address",
+        "http://[::]/complete": "'::' is an unspecified address",
+        "http://169.254.169.254/latest/meta-data": "'169.254.169.254' is a link-local address",
+        "http://[fe80::1]/complete": "'fe80::1' is a link-local address",
+        "http://10.0.0.5/complete": "'10.0.0.5' is a private network address",
+        "http://172.16.3.4/complete": "'172.16.3.4' is a private network address",
+        "https://192.168.1.1/complete": "'192.168.1.1' is a private network address",
+        "http://[fd00::1]/complete": "'fd00::1' is a private network address",
+        "http://100.64.0.1/complete": "'100.64.0.1' is not a public address",
+        "http://224.0.0.1/complete": "'224.0.0.1' is not a public address",
+    }
+    malformed = ["http://ⓛocalhost/complete", "http://0177.0.0.1/complete"]
+    before = await counts(db)
+
+    refused = {}
+    for url in [*internal, *malformed]:
+        refused[url] = await client.post(
+            "/api/ats/send_test", json=send_test_body(screen, url=url), headers=basic(raw)
+        )
+    after_refusals = await counts(db)
+    public = await client.post(
+        "/api/ats/send_test",
+        json=send_test_body(screen, url="https://93.184.215.14/partner/complete"),
+        headers=basic(raw),
+    )
+
+    for url, reason in internal.items():
+        response = refused[url]
+        assert response.status_code == 400, (url, response.text)
+        assert response.json() == {
+            "error": "invalid_input",
+            "message": f"The callback url must be on a public host: {reason}, "
+            "and Screen does not call internal addresses.",
+        }, url
+    for url in malformed:
+        assert refused[url].status_code == 400, (url, refused[url].text)
+        assert (
+            refused[url]
+            .json()["message"]
+            .startswith("The callback url must be an absolute http:// or https:// address")
+        ), url
+    assert after_refusals == before
+    assert public.status_code == 200, public.text
+    invitation = await db.scalar(select(Invitation))
+    assert invitation is not None
+    assert invitation.ats_callback_url == "https://93.184.215.14/partner/complete"
+
+
+async def test_unknown_api_routes_and_wrong_methods_answer_in_json(
+    client: Client, db: AsyncSession, clock: FrozenClock
+) -> None:
+    raw = await make_key(db, clock)
+
+    wrong_method = await client.post("/api/ats/list_tests", auth=(raw, ""))
+    wrong_get = await client.get("/api/ats/send_test", auth=(raw, ""))
+    unknown = await client.get("/api/ats/nope", auth=(raw, ""), headers={"Accept": "text/html"})
+
+    assert [r.status_code for r in (wrong_method, wrong_get, unknown)] == [405, 405, 404]
+    for response in (wrong_method, wrong_get, unknown):
+        assert response.headers["content-type"].startswith("application/json")
+        assert response.json()["message"]

@@ -38,6 +38,9 @@ async def test_outcomes_are_recorded_and_compared_with_the_decision(
         db, settings, clock.now(), screen=screen, name="Fay Fail", email="fay@example.com"
     )
     await decide(db, [first, second], 1, clock)
+    undecided = await make_submitted(
+        db, settings, clock.now(), screen=screen, name="Una Waiting", email="una@example.com"
+    )
 
     async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
         await sign_in(client, recruiter.email)
@@ -58,6 +61,12 @@ async def test_outcomes_are_recorded_and_compared_with_the_decision(
             f"/recruiter/invitations/{failed.invitation_id}/outcome",
             {"outcome": "promoted"},
         )
+        undecided_page = await client.get(f"/recruiter/invitations/{undecided.invitation_id}")
+        too_early = await post_form(
+            client,
+            f"/recruiter/invitations/{undecided.invitation_id}/outcome",
+            {"outcome": "hired"},
+        )
         page = await client.get(f"/recruiter/invitations/{passed.invitation_id}")
     async with AsyncTestClient(
         app=app.state.make_app(), base_url="http://testserver.local"
@@ -67,6 +76,12 @@ async def test_outcomes_are_recorded_and_compared_with_the_decision(
 
     assert ok.status_code == 303
     assert bad.status_code == 400
+    assert too_early.status_code == 409
+    assert "no pass or fail result yet" in too_early.text
+    assert f'action="/recruiter/invitations/{undecided.invitation_id}/outcome"' not in (
+        undecided_page.text
+    )
+    assert "Once the screen has a pass or fail result" in undecided_page.text
     assert "hired" in page.text and "Joined the platform team" in page.text
     assert "Screen decision and what happened next" in agreement.text
     assert "<td>100%</td>" in agreement.text  # the passed candidate was hired
@@ -81,12 +96,15 @@ async def test_the_ats_records_an_outcome_through_the_api(
     client: AsyncTestClient[Litestar], db: AsyncSession, settings: Settings, clock: FrozenClock
 ) -> None:
     from screen.api_keys import create_api_key
-    from tests.factories import make_candidate
 
     admin = await make_user(db, clock.now(), "admin")
+    reviewers = [
+        await make_user(db, clock.now(), "reviewer", email=f"r{i}@staff.example") for i in (1, 2)
+    ]
     _, raw_key = await create_api_key(db, "Greenhouse", admin, clock.now())
     await db.commit()
-    candidate = await make_candidate(db, settings, clock.now())
+    candidate = await make_submitted(db, settings, clock.now())
+    await decide(db, reviewers, 4, clock)  # an outcome needs a pass/fail to be set against
     url = "/api/ats/outcome"
 
     ok = await client.post(
