@@ -17,7 +17,6 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from screen import migrate
 from screen.agreement_pages import AgreementController, LeakController
 from screen.api_keys import ApiKeyAdminController
 from screen.ats_api import AtsController
@@ -67,7 +66,6 @@ def create_app(
     mailer: Mailer | None = None,
     queue: JobQueue | None = None,
     run_jobs: bool = True,
-    migrate_on_start: bool = False,
 ) -> Litestar:
     """Build the app. Tests inject the engine, clock, mailer or queue; `run_jobs`
     starts the in-process runner's periodic sweep and relay in the lifespan."""
@@ -80,8 +78,6 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
         own_engine = engine is None and sessionmaker is None
         active_engine = engine or create_engine(settings.database_url)
-        if migrate_on_start:
-            await migrate.upgrade(active_engine)
         maker = sessionmaker or create_sessionmaker(active_engine)
         runner = InProcessRunner(settings.sweep_interval_seconds)
         job_queue = queue or runner

@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import make_url
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    InvalidRequestError,
+    NoSuchModuleError,
+    SQLAlchemyError,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from screen import migrate
 from screen.clock import SystemClock
 from screen.db import create_engine, create_sessionmaker
-from screen.errors import ScreenError
+from screen.errors import ConflictError, InputError, NotFoundError, ScreenError
 from screen.observability import configure_logging
 from screen.paths import PROMPTS_DIR
 from screen.prompts import check_library, sync_library
@@ -30,25 +40,107 @@ def _settings() -> Settings:
         raise click.ClickException(str(error)) from None
 
 
+def _masked(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        # Not a URL SQLAlchemy can read, so it cannot hide the password: hide the whole
+        # user part instead.
+        return re.sub(r"//.*@", "//***@", url)
+
+
+def _unusable(url: str, error: Exception) -> click.ClickException:
+    """One line for a database that cannot be opened: to someone who mistyped
+    SCREEN_DATABASE_URL or whose server is down, a traceback says nothing more."""
+    if isinstance(error, ArgumentError) and not isinstance(error, NoSuchModuleError):
+        reason = "not a database URL (e.g. sqlite+aiosqlite:///screen.db)"
+    elif isinstance(error, DBAPIError) and error.orig is not None:
+        reason = str(error.orig)  # the driver's words, without SQLAlchemy's wrapping
+    else:
+        reason = str(error)
+    # The first line is the driver's message; a TimeoutError has none, only its name.
+    reason = (reason.strip() or type(error).__name__).splitlines()[0].rstrip(".")
+    if isinstance(error, ImportError | InvalidRequestError):
+        # Most often `postgresql://`, which names a driver Screen does not install.
+        reason += " (Screen uses postgresql+asyncpg:// or sqlite+aiosqlite://)"
+    return click.ClickException(
+        f"Cannot use the database at {_masked(url)}: {reason}. Check SCREEN_DATABASE_URL."
+    )
+
+
+@asynccontextmanager
+async def _database(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """The one way the CLI opens the database: connected, migrated, disposed after."""
+    url = settings.database_url
+    try:
+        engine = create_engine(url)
+    except (SQLAlchemyError, ImportError, ValueError) as error:
+        # A URL that does not parse, an unknown dialect, a driver that is not installed
+        # or not async, a port that is not a number.
+        raise _unusable(url, error) from None
+    try:
+        # Connect once on its own, so that only a failure to reach the database (missing
+        # folder, refused connection, bad credentials) is reported as one; a failure
+        # later, in a migration or a command, is a bug and keeps its traceback.
+        try:
+            async with engine.connect():
+                pass
+        except (SQLAlchemyError, OSError) as error:
+            raise _unusable(url, error) from None
+        await migrate.upgrade(engine)
+        yield engine
+    finally:
+        await engine.dispose()
+
+
 def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run `work` in one committed transaction on a migrated database."""
 
     async def run() -> T:
-        engine = create_engine(settings.database_url)
+        async with _database(settings) as engine, create_sessionmaker(engine)() as db, db.begin():
+            return await work(db)
+
+    return asyncio.run(run())
+
+
+class _Commands(click.Group):
+    """Turns a domain refusal (`ScreenError`) raised anywhere below, whether by an option's
+    check while the command line is read or by the command itself, into one line on
+    stderr and exit code 1, as the web layer turns it into a 4xx page."""
+
+    def invoke(self, ctx: click.Context) -> Any:
         try:
-            await migrate.upgrade(engine)
-            async with create_sessionmaker(engine)() as db, db.begin():
-                return await work(db)
-        finally:
-            await engine.dispose()
-
-    try:
-        return asyncio.run(run())
-    except ScreenError as error:
-        raise click.ClickException(error.message) from None
+            return super().invoke(ctx)
+        except ScreenError as error:
+            raise click.ClickException(error.message) from None
 
 
-@click.group()
+# Ids are `integer` columns, 32 bits on PostgreSQL. A larger number cannot name a row, and
+# the drivers refuse to send it (OverflowError on SQLite, DataError on PostgreSQL).
+MAX_ID = 2**31 - 1
+
+
+def _screen_id(_ctx: click.Context, _param: click.Parameter, value: int) -> int:
+    # Worded as screens.get_screen words a missing screen: to the user it is one.
+    if not 1 <= value <= MAX_ID:
+        raise NotFoundError(f"No screen with id {value}.", field="screen")
+    return value
+
+
+_screen_option = click.option(
+    "--screen",
+    "screen_id",
+    type=int,
+    required=True,
+    callback=_screen_id,
+    help="The screen's id, as `screen screens list` shows it.",
+)
+_port_option = click.option(
+    "--port", default=8000, show_default=True, type=click.IntRange(1, 65535)
+)
+
+
+@click.group(cls=_Commands)
 def main() -> None:
     """Screen: timed written technical screens with blind, rubric-based reviews."""
     try:
@@ -66,16 +158,7 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Apply every migration (also done by `serve` and `demo` on start)."""
-    settings = _settings()
-
-    async def run() -> None:
-        engine = create_engine(settings.database_url)
-        try:
-            await migrate.upgrade(engine)
-        finally:
-            await engine.dispose()
-
-    asyncio.run(run())
+    asyncio.run(_migrate(_settings()))
     click.echo("Database is up to date.")
 
 
@@ -140,7 +223,12 @@ def screens() -> None:
 @click.option(
     "--prompt", "prompt_slug", required=True, help="Prompt slug, e.g. rag-support-assistant."
 )
-@click.option("--prompt-version", type=int, default=None, help="Pin a version (default: latest).")
+@click.option(
+    "--prompt-version",
+    type=click.IntRange(1, MAX_ID),
+    default=None,
+    help="Pin a version (default: latest).",
+)
 @click.option("--title", required=True)
 @click.option(
     "--duration",
@@ -198,7 +286,7 @@ def screens_list() -> None:
 
 
 @main.command("invite")
-@click.option("--screen", "screen_id", type=int, required=True)
+@_screen_option
 @click.option("--name", required=True, help="Candidate's name.")
 @click.option("--email", required=True, help="Candidate's email; the invitation is sent there.")
 @click.option(
@@ -240,14 +328,46 @@ def users() -> None:
     """Staff accounts: admin, recruiter, reviewer, lead."""
 
 
+# Not click's own prompt: that asks while the command line is read, before the command
+# can check anything else, so a mistyped email cost two password entries.
 _password_option = click.option(
     "--password",
-    prompt=True,
-    hide_input=True,
-    confirmation_prompt=True,
-    help="At least 10 characters; asked for when not given.",
+    default=None,
+    help="At least 10 characters; asked for (twice, hidden) when not given.",
 )
 ROLES = ["admin", "recruiter", "reviewer", "lead"]
+
+
+def _ask_password() -> str:
+    """A new password typed twice, hidden; ask only once everything else is checked."""
+    from screen.accounts import MIN_PASSWORD_LENGTH, check_password_strength
+
+    def strong(value: str) -> str:
+        # Checked as soon as it is typed, so a short one is asked again before the
+        # confirmation rather than refused after it.
+        try:
+            check_password_strength(value)
+        except InputError as error:
+            raise click.BadParameter(error.message) from None
+        return value
+
+    password: str = click.prompt(
+        f"Password (at least {MIN_PASSWORD_LENGTH} characters)",
+        hide_input=True,
+        confirmation_prompt=True,
+        value_proc=strong,
+    )
+    return password
+
+
+async def _refuse_taken(db: AsyncSession, email: str) -> None:
+    from screen.accounts import get_user_by_email
+
+    try:
+        await get_user_by_email(db, email)
+    except NotFoundError:
+        return
+    raise ConflictError(f"A user with email {email} already exists.", field="email")
 
 
 @users.command("create")
@@ -255,34 +375,46 @@ ROLES = ["admin", "recruiter", "reviewer", "lead"]
 @click.option("--name", required=True)
 @click.option("--role", required=True, type=click.Choice(ROLES))
 @_password_option
-def users_create(email: str, name: str, role: str, password: str) -> None:
+def users_create(email: str, name: str, role: str, password: str | None) -> None:
     """Create a staff account."""
-    from screen.accounts import create_user
+    from screen.accounts import check_password_strength, create_user
+    from screen.invitations import normalise_email
 
+    settings = _settings()
+    email = normalise_email(email).lower()  # as create_user stores it
+    if password is not None:
+        check_password_strength(password)
+    _in_transaction(settings, lambda db: _refuse_taken(db, email))
+    chosen = password if password is not None else _ask_password()
     now = SystemClock().now()
 
     async def work(db: AsyncSession) -> str:
-        user = await create_user(db, email=email, name=name, role=role, password=password, now=now)
+        user = await create_user(db, email=email, name=name, role=role, password=chosen, now=now)
         return f"Created {user.role} {user.name} <{user.email}> (id {user.id})."
 
-    click.echo(_in_transaction(_settings(), work))
+    click.echo(_in_transaction(settings, work))
 
 
 @users.command("set-password")
 @click.option("--email", required=True)
 @_password_option
-def users_set_password(email: str, password: str) -> None:
+def users_set_password(email: str, password: str | None) -> None:
     """Set a new password; the user's sessions end."""
-    from screen.accounts import get_user_by_email, set_password
+    from screen.accounts import check_password_strength, get_user_by_email, set_password
 
+    settings = _settings()
+    if password is not None:
+        check_password_strength(password)
+    _in_transaction(settings, lambda db: get_user_by_email(db, email))  # exists, or no prompt
+    chosen = password if password is not None else _ask_password()
     now = SystemClock().now()
 
     async def work(db: AsyncSession) -> str:
         user = await get_user_by_email(db, email)
-        await set_password(db, user, password, now)
+        await set_password(db, user, chosen, now)
         return f"Password changed for {user.email}; their sessions have ended."
 
-    click.echo(_in_transaction(_settings(), work))
+    click.echo(_in_transaction(settings, work))
 
 
 @users.command("disable")
@@ -324,6 +456,9 @@ def _serve(settings: Settings, host: str, port: int, banner: list[str], workers:
 
     from screen.app import create_app
 
+    # Migrated here rather than in the app's start-up, so that a database that cannot be
+    # used is one line from _database, before the banner, not a traceback from uvicorn.
+    asyncio.run(_migrate(settings))
     for line in banner:
         click.echo(line)
     sys.stdout.flush()
@@ -339,23 +474,19 @@ def _serve(settings: Settings, host: str, port: int, banner: list[str], workers:
     }
     if workers > 1:
         # Several processes each build the app from the environment (screen.asgi).
-        asyncio.run(_migrate(settings))
         uvicorn.run("screen.asgi:create", factory=True, workers=workers, **options)
     else:
-        uvicorn.run(create_app(settings, migrate_on_start=True), **options)
+        uvicorn.run(create_app(settings), **options)
 
 
 async def _migrate(settings: Settings) -> None:
-    engine = create_engine(settings.database_url)
-    try:
-        await migrate.upgrade(engine)
-    finally:
-        await engine.dispose()
+    async with _database(settings):
+        pass
 
 
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
+@_port_option
 @click.option(
     "--workers",
     default=1,
@@ -395,7 +526,7 @@ Not An Email,not-an-email,ats-1004,
 
 @main.command("demo")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
+@_port_option
 def demo(host: str, port: int) -> None:
     """Prepare demo data (prompts, a screen, candidates in several states) and serve it."""
     from screen.demo import prepare_demo
@@ -434,7 +565,7 @@ def demo(host: str, port: int) -> None:
 
 
 @main.command("export")
-@click.option("--screen", "screen_id", type=int, required=True)
+@_screen_option
 @click.option(
     "--format",
     "fmt",
@@ -462,9 +593,7 @@ def export_command(screen_id: int, fmt: str, output: Path | None) -> None:
     now = SystemClock().now()
 
     async def run(sink: BinaryIO) -> int:
-        engine = create_engine(settings.database_url)
-        try:
-            await migrate.upgrade(engine)
+        async with _database(settings) as engine:
             sessionmaker = create_sessionmaker(engine)
             async with sessionmaker() as db, db.begin():
                 plan = await start_export(db, screen_id, fmt, actor="cli", now=now)
@@ -472,8 +601,6 @@ def export_command(screen_id: int, fmt: str, output: Path | None) -> None:
                 async for chunk in chunks:
                     sink.write(chunk)
             return plan.rows
-        finally:
-            await engine.dispose()
 
     # Written beside the target and renamed when complete, so a failed export never
     # leaves a file that looks finished.
@@ -488,8 +615,6 @@ def export_command(screen_id: int, fmt: str, output: Path | None) -> None:
             rows = asyncio.run(run(sink))
         if output and partial:
             partial.replace(output)
-    except ScreenError as error:
-        raise click.ClickException(error.message) from None
     finally:
         if partial:
             partial.unlink(missing_ok=True)

@@ -30,9 +30,10 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def run(*args: str) -> tuple[int, str]:
-    """Exit code and what a person sees in the terminal: stdout and stderr together."""
-    result = CliRunner().invoke(main, list(args))
+def run(*args: str, typed: str | None = None) -> tuple[int, str]:
+    """Exit code and what a person sees in the terminal: stdout and stderr together.
+    `typed` is what they type at prompts."""
+    result = CliRunner().invoke(main, list(args), input=typed)
     return result.exit_code, result.output
 
 
@@ -90,6 +91,131 @@ def test_cli_input_errors_are_messages_not_tracebacks(cli_env: Path) -> None:
     assert "already invited" in duplicate[1]
     for _, output in (unknown_prompt, bad_email, bad_accommodation, no_screen, duplicate):
         assert "Traceback" not in output
+
+
+HUGE = "99999999999999999999"
+
+
+def test_ids_and_numbers_too_large_for_the_database_are_messages(cli_env: Path) -> None:
+    """The web UI answers 404 for such an id; the CLI says the same thing."""
+    run("prompts", "sync")
+    run("screens", "create", "--prompt", "sample-decision", "--title", "Platform team")
+
+    invite = run("invite", "--screen", HUGE, "--name", "A", "--email", "a@example.com")
+    export = run("export", "--screen", HUGE)
+    version = run(
+        "screens", "create", "--prompt", "sample-decision", "--prompt-version", HUGE, "--title", "X"
+    )
+    days = run(
+        "screens",
+        "create",
+        "--prompt",
+        "sample-decision",
+        "--link-valid-days",
+        HUGE,
+        "--title",
+        "X",
+    )
+    port = run("serve", "--port", "70000")
+
+    assert invite[0] == 1 and f"No screen with id {HUGE}." in invite[1]
+    assert export[0] == 1 and f"No screen with id {HUGE}." in export[1]
+    assert version[0] == 2 and "'--prompt-version'" in version[1]
+    assert days[0] == 1 and "Link validity must be 1 to 60 days." in days[1]
+    assert port[0] == 2 and "'--port': 70000 is not in the range" in port[1]
+    for _, output in (invite, export, version, days, port):
+        assert "Traceback" not in output
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("nonsense", "at nonsense: not a database URL"),
+        ("sqlite+aiosqlite:///{tmp}/missing/x.db", "x.db: unable to open database file."),
+        # Nothing listens on port 1: refused at once. The password never appears.
+        (
+            "postgresql+asyncpg://postgres:hunter2@127.0.0.1:1/x",
+            "at postgresql+asyncpg://postgres:***@127.0.0.1:1/x: ",
+        ),
+    ],
+    ids=["not-a-url", "missing-folder", "refused"],
+)
+def test_a_database_that_cannot_be_used_is_one_line(
+    cli_env: Path, monkeypatch: pytest.MonkeyPatch, url: str, shown: str
+) -> None:
+    monkeypatch.setenv("SCREEN_DATABASE_URL", url.format(tmp=cli_env))
+
+    code, output = run("screens", "list")
+
+    assert code == 1
+    assert output.startswith("Error: Cannot use the database at "), output
+    assert shown in output
+    assert output.endswith(" Check SCREEN_DATABASE_URL.\n")
+    assert len(output.splitlines()) == 1
+    assert "hunter2" not in output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["db", "upgrade"],
+        ["prompts", "sync"],
+        ["invite", "--screen", "1", "--name", "A", "--email", "a@example.com"],
+        ["export", "--screen", "1"],
+        ["users", "create", "--email", "a@example.com", "--name", "A", "--role", "admin"],
+        ["users", "set-password", "--email", "a@example.com"],
+        ["serve"],
+    ],
+    ids=" ".join,
+)
+def test_every_command_reports_an_unusable_database_the_same_way(
+    cli_env: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    monkeypatch.setenv("SCREEN_DATABASE_URL", "sqlite:///plain-sqlite-is-not-async.db")
+
+    code, output = run(*command)
+
+    assert code == 1
+    assert output.startswith("Error: Cannot use the database at sqlite:///plain-sqlite"), output
+    assert "Password" not in output  # refused before anyone types one
+    assert "Traceback" not in output
+
+
+def test_user_commands_check_everything_before_asking_for_a_password(cli_env: Path) -> None:
+    bad_email = run("users", "create", "--email", "bad", "--name", "X", "--role", "admin")
+    created = run(
+        "users",
+        "create",
+        "--email",
+        "lea@staff.example",
+        "--name",
+        "Lea",
+        "--role",
+        "lead",
+        typed="short\na long enough password\na long enough password\n",
+    )
+    taken = run("users", "create", "--email", "Lea@Staff.example", "--name", "L", "--role", "lead")
+    no_user = run("users", "set-password", "--email", "ghost@staff.example")
+    changed = run(
+        "users",
+        "set-password",
+        "--email",
+        "lea@staff.example",
+        typed="another good password\nanother good password\n",
+    )
+
+    assert bad_email[0] == 1 and "'bad' is not a valid email address" in bad_email[1]
+    assert taken[0] == 1 and "A user with email lea@staff.example already exists." in taken[1]
+    assert no_user[0] == 1 and "No user with email ghost@staff.example." in no_user[1]
+    for _, output in (bad_email, taken, no_user):
+        assert "Password" not in output
+        assert "Traceback" not in output
+    # A short password is asked again at once, not after it has been typed twice.
+    assert created[0] == 0, created[1]
+    assert "Error: The password must be at least 10 characters." in created[1]
+    assert created[1].count("Repeat for confirmation") == 1
+    assert "Created lead Lea <lea@staff.example>" in created[1]
+    assert changed[0] == 0 and "their sessions have ended" in changed[1]
 
 
 def test_production_mode_refuses_to_start_without_a_secret(
