@@ -6,12 +6,14 @@ import hashlib
 import logging
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
+from importlib.metadata import version
 
 from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
+from litestar.openapi import OpenAPIConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
@@ -144,6 +146,13 @@ def create_app(
             HTTPException: handle_http_exception,
             Exception: handle_unexpected,
         },
+        # Only the ATS partner API is in the schema (pages are excluded where defined).
+        openapi_config=OpenAPIConfig(
+            title="Screen ATS partner API",
+            version=version("screen"),
+            description="Greenhouse-shaped assessment partner API: list tests, send a test, "
+            "read its status, record an outcome. HTTP Basic with an API key as the username.",
+        ),
         before_send=[add_request_id_header, add_security_headers],
         middleware=[request_id_middleware],
         debug=settings.debug,

@@ -102,4 +102,9 @@ class CalibrationWaiverController(Controller):
         if not slug:
             raise InputError("Choose a prompt.", field="prompt")
         await calibration.waive(db, me, reviewer, slug, str(form.get("reason") or ""), clock.now())
-        return Redirect(path="/lead/agreement?prompt=" + slug, status_code=HTTP_303_SEE_OTHER)
+        # Back to the form's page, which says whose calibration was waived for what.
+        return Redirect(
+            path="/lead",
+            query_params={"waived": f"{reviewer.email} on {slug}"},
+            status_code=HTTP_303_SEE_OTHER,
+        )

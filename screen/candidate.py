@@ -15,7 +15,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from litestar import Controller, MediaType, Request, Response, get, post
+from litestar import Controller, MediaType, Request, Response, get, head, post
 from litestar.datastructures import State
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
@@ -88,7 +88,8 @@ def _see_other(path: str) -> Redirect:
 
 
 def remaining_ms(attempt: Attempt, now: datetime) -> int:
-    if attempt.deadline is None:
+    # A submitted attempt has no time left, however early it was submitted.
+    if attempt.deadline is None or attempt.state in ENDED:
         return 0
     return max(0, int((attempt.deadline - now).total_seconds() * 1000))
 
@@ -129,6 +130,13 @@ def normalise_answer(value: object) -> str:
 class CandidateController(Controller):
     path = "/s/{token:str}"
     include_in_schema = False
+
+    @head("/", name="candidate:landing-head")
+    async def landing_head(self, token: Token, db: DB) -> Response[None]:
+        """Mail scanners and link checkers ask with HEAD: say whether the link exists and
+        change nothing (a GET marks the invitation opened)."""
+        found = await find_by_token(db, token, with_prompt=False) is not None
+        return Response(None, status_code=200 if found else 404, headers=NO_STORE)
 
     @get("/", name="candidate:landing")
     async def landing(

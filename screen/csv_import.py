@@ -66,7 +66,11 @@ def parse(data: bytes) -> list[Row]:
     text = _decode(data)
     if "\x00" in text:
         raise InputError("The file contains NUL bytes: it is not a CSV text file.")
-    reader = csv.reader(io.StringIO(text, newline=""))
+    first_line = text.split("\n", 1)[0]
+    # Spreadsheets set to a European locale save "CSV" with semicolons; some export tabs.
+    delimiter = next((d for d in (";", "\t") if d in first_line and "," not in first_line), ",")
+    # strict: an unclosed quote is an error, not a cell that swallows the rest of the file.
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
         header = next(reader)
     except StopIteration:
@@ -102,6 +106,11 @@ def parse(data: bytes) -> list[Row]:
             extra = sum(1 for value in values[len(columns) :] if value.strip())
             rows.append(Row(line, dict(zip(columns, values, strict=False)), extra))
     except csv.Error as error:
+        if "unexpected end of data" in str(error):
+            raise InputError(
+                f'The file is not valid CSV: a quote (") opened in the record starting at line '
+                f"{starts_at} is never closed, so everything after it would be one cell."
+            ) from None
         raise InputError(
             f"The file is not valid CSV near line {reader.line_num}: {error}."
         ) from None

@@ -162,7 +162,11 @@ async def adjudicate(
     decision = await db.scalar(
         select(Decision).where(Decision.attempt_id == attempt_id).with_for_update()
     )
-    if decision is None or decision.outcome != Outcome.NEEDS_ADJUDICATION:
+    if decision is None:
+        if await db.scalar(select(Attempt.id).where(Attempt.id == attempt_id)) is None:
+            raise NotFoundError("There is no such submission.")
+        raise ConflictError("This submission is not waiting for adjudication.")
+    if decision.outcome != Outcome.NEEDS_ADJUDICATION:
         raise ConflictError("This submission is not waiting for adjudication.")
     await _refuse_if_withdrawn(db, attempt_id)
     if outcome not in (Outcome.PASS, Outcome.FAIL):

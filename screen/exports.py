@@ -522,6 +522,7 @@ class ExportController(Controller):
         clock: AppClock,
         fmt: Annotated[str, QueryParameter(name="format")] = "csv",
     ) -> Stream:
+        fmt = fmt.strip().lower()  # ?format=CSV is what a person types
         plan = await start_export(db, screen_id, fmt, actor=audit.actor_of(me), now=clock.now())
         # The request's session is committed (with the audit event) before the first
         # byte goes out; the rows are read afterwards through sessions of their own.

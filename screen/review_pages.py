@@ -33,6 +33,7 @@ from screen.models import (
     LateContent,
     LeakedAnswer,
     Outcome,
+    Prompt,
     Review,
     ReviewStatus,
     Screen,
@@ -316,7 +317,7 @@ class LeadController(Controller):
     dependencies = {"me": Provide(provide_user, sync_to_thread=False)}  # noqa: RUF012
 
     @get("/", name="lead:queue")
-    async def queue(self, db: DB, me: Me) -> Template:
+    async def queue(self, db: DB, me: Me, request: Request[Any, Any, Any]) -> Template:
         waiting = list(
             await db.scalars(
                 select(Decision)
@@ -336,9 +337,22 @@ class LeadController(Controller):
                 .limit(20)
             )
         )
+        prompts = list(
+            await db.execute(
+                select(Prompt.slug, func.max(Prompt.title))
+                .group_by(Prompt.slug)
+                .order_by(Prompt.slug)
+            )
+        )
         return Template(
             template_name="reviewer/lead_queue.html",
-            context={"me": me, "waiting": waiting, "recent": recent},
+            context={
+                "me": me,
+                "waiting": waiting,
+                "recent": recent,
+                "prompts": prompts,
+                "waived": request.query_params.get("waived"),
+            },
         )
 
     @get("/attempts/{attempt_id:int}", name="lead:attempt")

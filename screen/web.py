@@ -148,7 +148,21 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
         )
     if status == 404 and message == "Not Found":
         message = "There is nothing at this address."
+    if status == 413:
+        message = _too_large_message(request)
     return error_response(request, status, "http_error", str(message))
+
+
+def _too_large_message(request: Request[Any, Any, Any]) -> str:
+    """The framework's refusal says only "Request Entity Too Large": say the limit."""
+    try:
+        limit = request.route_handler.resolve_request_max_body_size()
+    except Exception:  # no route matched, or no limit on any layer: say it plainly
+        limit = None
+    if not limit:
+        return "What was sent is larger than this address accepts. Nothing was saved."
+    size = f"{limit / (1024 * 1024):g} MB" if limit >= 1024 * 1024 else f"{limit // 1024} KB"
+    return f"What was sent is larger than the {size} this address accepts. Nothing was saved."
 
 
 def redact(path: str) -> str:

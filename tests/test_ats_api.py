@@ -480,6 +480,7 @@ async def test_test_status_refuses_unknown_ids_and_reports_expired_links(
 async def test_the_api_is_in_the_openapi_schema_and_admin_pages_are_not(client: Client) -> None:
     schema = (await client.get("/schema/openapi.json")).json()
 
+    assert schema["info"]["title"] == "Screen ATS partner API"
     paths = schema["paths"]
     assert paths["/api/ats/list_tests"]["get"]["summary"] == "List tests"
     assert paths["/api/ats/list_tests"]["get"]["operationId"] == "list_tests"

@@ -95,6 +95,7 @@ async def test_a_lead_can_waive_calibration_with_a_reason(
     lead = await make_user(db, clock.now(), "lead", email="lead@staff.example")
     async with AsyncTestClient(app=app, base_url="http://testserver.local") as lead_client:
         await sign_in(lead_client, lead.email)
+        form_page = await lead_client.get("/lead")
         short = await post_form(
             lead_client,
             "/lead/calibration/waive",
@@ -110,14 +111,19 @@ async def test_a_lead_can_waive_calibration_with_a_reason(
             },
             follow_redirects=False,
         )
+        confirmed = await lead_client.get(waived.headers["location"])
     async with AsyncTestClient(
         app=app.state.make_app(), base_url="http://testserver.local"
     ) as client:
         await sign_in(client, reviewer.email)
         live = await post_form(client, "/review/next", follow_redirects=False)
 
+    # The lead finds the form on their own page, with every prompt to choose from.
+    assert 'action="/lead/calibration/waive"' in form_page.text
+    assert '<option value="sample-decision">' in form_page.text
     assert short.status_code == 400
     assert waived.status_code == 303
+    assert "Calibration waived for rev@staff.example on sample-decision." in confirmed.text
     assert live.headers["location"] != "/review?empty=1"
     [event] = list(
         await db.scalars(select(AuditEvent).where(AuditEvent.action == "calibration.waived"))

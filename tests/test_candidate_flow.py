@@ -299,6 +299,9 @@ async def test_an_oversized_answer_gets_413_and_leaves_the_draft_unchanged(
     assert too_long.status_code == 413
     assert "limit is 65,536 bytes" in too_long.json()["message"]
     assert huge_body.status_code == 413
+    assert huge_body.json()["message"] == (
+        "What was sent is larger than the 4 MB this address accepts. Nothing was saved."
+    )
     assert too_long_submit.status_code == 413
     assert "limit is 65,536 bytes" in too_long_submit.text
     # The page leads back to the exercise, where the last saved draft is waiting.
@@ -360,6 +363,20 @@ async def test_a_forged_or_unknown_token_gets_the_same_plain_404(
     assert "start page" not in responses[0].text
     attempt = await attempt_of(db, candidate)
     assert attempt.state == AttemptState.INVITED
+
+
+async def test_a_link_checker_asking_head_gets_an_answer_and_changes_nothing(
+    client: Client, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    candidate = await make_candidate(db, settings, clock.now())
+
+    live = await client.head(candidate.path)
+    forged = await client.head(f"/s/{'A' * 32}")
+
+    assert (live.status_code, live.content) == (200, b"")
+    assert forged.status_code == 404
+    attempt = await attempt_of(db, candidate)
+    assert attempt.state == AttemptState.INVITED  # a GET would have made it "opened"
 
 
 async def test_an_expired_link_gets_410_telling_the_candidate_to_contact_the_recruiter(
@@ -531,6 +548,19 @@ async def test_a_page_that_slept_can_resynchronise_its_clock(
     assert running.json()["state"] == "started"
     assert over.json()["state"] == "auto_submitted"
     assert over.json()["remaining_ms"] == 0
+
+
+async def test_a_submitted_attempt_has_no_time_left_on_its_clock(
+    client: Client, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    candidate = await make_candidate(db, settings, clock.now())
+    await start(client, candidate)
+    await client.post(f"{candidate.path}/submit", data={"revision": "0", "answer": "done early"})
+
+    after = await client.get(f"{candidate.path}/clock", headers=JSON)
+
+    assert after.json()["state"] == "submitted"
+    assert after.json()["remaining_ms"] == 0
 
 
 async def test_integrity_events_after_the_deadline_end_the_attempt_instead(

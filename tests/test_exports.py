@@ -572,9 +572,12 @@ async def test_csv_is_the_default_format(
     await signed_in_recruiter(client, db, clock)
 
     response = await client.get(export_path(screen.id))
+    typed_in_capitals = await client.get(export_path(screen.id, "CSV"))
 
     assert response.status_code == 200
     assert parse_csv(response.content) == [HEADER]
+    assert typed_in_capitals.status_code == 200
+    assert parse_csv(typed_in_capitals.content) == [HEADER]
 
 
 @pytest.mark.parametrize("role", ["reviewer", "lead"])

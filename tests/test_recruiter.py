@@ -318,6 +318,36 @@ async def test_csv_quirks_get_row_errors_at_the_line_where_the_record_starts(
     assert [(r["line"], r["email"]) for r in staged.rows] == [(6, "fine@example.com")]
 
 
+async def test_semicolon_and_tab_separated_files_are_read_like_comma_separated_ones(
+    app: Litestar, db: AsyncSession, clock: FrozenClock
+) -> None:
+    """What Excel saves as "CSV" with a European locale, and a tab-separated export."""
+    screen = await make_screen(db, clock.now())
+    await db.commit()
+    client = await recruiter_client(app, db, clock)
+    try:
+        await upload(
+            client,
+            f"/recruiter/screens/{screen.id}",
+            "name;email;accommodation\n"
+            "Anna Müller;anna@example.com;1.5\n"
+            "Carl;carl@example.com;1,5\n",
+        )
+        await upload(
+            client, f"/recruiter/screens/{screen.id}", "name\temail\nBo Li\tbo@example.com\n"
+        )
+    finally:
+        await client.__aexit__(None, None, None)
+
+    staged = list(await db.scalars(select(InvitationImport).order_by(InvitationImport.id)))
+    assert [[r["email"] for r in s.rows] for s in staged] == [
+        ["anna@example.com"],
+        ["bo@example.com"],
+    ]
+    # A decimal comma is not a number here: said plainly rather than guessed.
+    assert staged[0].errors[0]["problems"] == ["accommodation '1,5' must be a number from 1 to 3"]
+
+
 BROKEN_FILES = [
     (b"email,name\n", 400, "no candidates"),
     (b"nom,courriel\nA,a@example.com\n", 400, "missing column(s) name, email"),
@@ -326,8 +356,9 @@ BROKEN_FILES = [
     ("name,email\nJos\xe9,jose@example.com\n".encode("latin-1"), 400, "not UTF-8"),
     (b"", 400, "empty"),
     (b"name,email\nA,a@example.com\x00\n", 400, "NUL"),
-    # An unterminated quote swallows the rest of the file into one field: a row-level error.
-    (b'name,email\n"unterminated,a@example.com\n', 200, "0 ready, 1 with problems"),
+    # An unclosed quote would swallow the rest of the file into one cell.
+    (b'name,email\n"unterminated,a@example.com\nB,b@example.com\n', 400, "line 2 is never closed"),
+    (b'name,email\n"A"x,a@example.com\n', 400, "not valid CSV near line 2"),
     (b"name,email\n" + b"A,a@example.com\n" * 10_001, 413, "more than 10,000 rows"),
     (b"name,email\n" + b"x" * (5 * 1024 * 1024), 413, "limit is 5 MB"),
 ]

@@ -379,8 +379,14 @@ async def test_disagreement_goes_to_a_lead_who_adjudicates(
             f"/lead/attempts/{attempt.id}/adjudicate",
             {"outcome": "fail", "reason": "Changing my mind after the fact."},
         )
+        nothing_there = await post_form(
+            c,
+            f"/lead/attempts/{attempt.id + 999}/adjudicate",
+            {"outcome": "fail", "reason": "An attempt that does not exist."},
+        )
 
     assert "needs adjudication: recommendations on opposite sides" in queue.text
+    assert nothing_there.status_code == 404
     assert "reviewers differ by 2 levels" in page.text
     assert too_short.status_code == 400
     assert adjudicated.status_code == 303
