@@ -17,6 +17,7 @@ from arq.connections import ArqRedis, RedisSettings
 from prometheus_client import start_http_server
 
 from screen import jobs
+from screen import outbox_handlers as _registers_every_outbox_handler  # noqa: F401
 from screen.clock import SystemClock
 from screen.db import create_engine, create_sessionmaker
 from screen.mail import mailer_for

@@ -1,0 +1,85 @@
+"""`screen worker` as production runs it: a process of its own, importing only what the
+worker imports, delivers every kind of outbox event (a worker that knew only the emails
+left webhooks and the ATS callback to die after 27 hours of retries)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from screen.clock import FrozenClock
+from screen.models import OutboxEvent, OutboxStatus
+from screen.settings import Settings
+from tests.factories import make_candidate
+from tests.smtp import SmtpServer
+from tests.test_webhooks import Receiver, add_endpoint, receiver_accepts
+from tests.test_worker import REDIS_URL, smtp  # noqa: F401 - the SMTP server fixture
+
+pytestmark = pytest.mark.skipif(not REDIS_URL, reason="set SCREEN_TEST_REDIS_URL to run arq")
+
+
+def test_a_fresh_worker_process_knows_every_outbox_handler() -> None:
+    """Asked of a new interpreter: this test process has imported the whole app."""
+    probe = "import screen.worker, screen.outbox as o;print(' '.join(sorted(o.HANDLERS)))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == [
+        "ats.completed",
+        "invitation.email",
+        "reminder.email",
+        "similarity.check",
+        "webhook.deliver",
+    ]
+
+
+async def test_a_worker_process_delivers_the_email_and_the_signed_webhook(
+    smtp: SmtpServer,  # noqa: F811
+    settings: Settings,
+    db: AsyncSession,
+    clock: FrozenClock,
+) -> None:
+    assert REDIS_URL
+    redis = Redis.from_url(REDIS_URL)
+    await redis.flushdb()
+    await redis.aclose()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCREEN_")}
+    env.update(
+        SCREEN_DATABASE_URL=settings.database_url,
+        SCREEN_SECRET_KEY=settings.secret_key,
+        SCREEN_SMTP_URL=smtp.url,
+        SCREEN_REDIS_URL=REDIS_URL,
+        SCREEN_BASE_URL=settings.base_url,
+    )
+    async with Receiver() as receiver:
+        await add_endpoint(db, settings, clock, receiver.url)
+        await make_candidate(db, settings, clock.now(), name="Wim Webhook")
+        await db.commit()
+        worker = subprocess.Popen(  # noqa: ASYNC220 - a real process, stopped below
+            [sys.executable, "-m", "screen", "worker"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            await smtp.inbox.wait_for(1, within_seconds=30)
+            give_up = time.monotonic() + 30
+            while not receiver.accepted and time.monotonic() < give_up:  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
+
+    [request] = receiver.accepted
+    assert receiver_accepts("receiver-shared-secret-0123456789", request, time.time())
+    assert b'"invitation.sent"' in request.body
+    statuses = await db.scalars(
+        select(OutboxEvent.status).execution_options(populate_existing=True)
+    )
+    assert set(statuses) == {OutboxStatus.DONE}
