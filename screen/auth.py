@@ -118,7 +118,7 @@ class SignInController(Controller):
         self, request: Request[Any, Any, Any], db: DB, clock: AppClock, settings: AppSettings
     ) -> Response[Any]:
         form = await request.form()
-        email = str(form.get("email") or "")
+        email = str(form.get("email") or "").replace("\x00", "")
         password = str(form.get("password") or "")
         target = str(form.get("next") or "")
         client = request.client.host if request.client else "unknown"

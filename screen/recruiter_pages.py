@@ -21,6 +21,7 @@ from screen.auth import RECRUITERS, provide_user, requires
 from screen.errors import InputError, NotFoundError
 from screen.models import Attempt, Decision, Invitation, Prompt, Screen, User
 from screen.reminders import parse_schedule
+from screen.text import one_line
 from screen.web import DB, AppClock, AppSettings, small_number
 
 Me = NamedDependency[User]
@@ -264,7 +265,7 @@ class RecruiterController(Controller):
         order = params.get("order") or "desc"
         raw_page = params.get("page") or "1"
         page_number = small_number(raw_page) or 1
-        query = (params.get("q") or "").strip()[:100] or None
+        query = one_line(params.get("q") or "")[:100] or None
         page = await pipeline.candidates(
             db,
             screen,

@@ -184,9 +184,30 @@ def _id_out_of_range(exc: BaseException) -> bool:
     return False
 
 
+def text_the_database_refused(exc: BaseException) -> bool:
+    """NUL (or invalid UTF-8) that reached PostgreSQL, which refuses it in text. Inputs are
+    cleaned where they are read; this is the net under any that is not."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if "invalid byte sequence for encoding" in str(seen) or (
+            "unsupported Unicode escape sequence" in str(seen)
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if _id_out_of_range(exc):
         return error_response(request, 404, "not_found", "There is nothing at this address.")
+    if text_the_database_refused(exc):
+        return error_response(
+            request,
+            400,
+            "invalid_input",
+            "The text sent contains a character that cannot be stored (a NUL byte). "
+            "Remove it and try again.",
+        )
     log.error("unhandled error on %s %s", request.method, redact(request.url.path), exc_info=exc)
     return error_response(
         request,

@@ -3,15 +3,18 @@ a 500 (PostgreSQL refuses NUL in text and JSON), while the joiners real names ne
 
 from __future__ import annotations
 
+import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from screen.clock import FrozenClock
 from screen.models import Invitation, Review, ReviewDecline, Screen
 from screen.settings import Settings
 from screen.text import multi_line, one_line
+from screen.web import text_the_database_refused
 from tests.factories import make_screen, make_submitted, make_user
 from tests.staff import post_form, sign_in
 
@@ -105,3 +108,37 @@ async def test_nul_in_a_reviewers_note_and_reason_is_dropped_not_a_server_error(
     )
     assert declined.status_code == 303, declined.text[:500]
     assert list(await db.scalars(select(ReviewDecline.reason))) == ["I know the author"]
+
+
+async def test_nul_in_a_sign_in_email_or_a_search_is_an_ordinary_answer(
+    app: Litestar, db: AsyncSession, clock: FrozenClock
+) -> None:
+    screen = await make_screen(db, clock.now())
+    recruiter = await make_user(db, clock.now(), "recruiter")
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
+        await client.get("/signin")
+        refused = await post_form(
+            client, "/signin", {"email": "a\x00@example.com", "password": "whatever12345"}
+        )
+        await sign_in(client, recruiter.email)
+        search = await client.get(f"/recruiter/screens/{screen.id}", params={"q": "a\x00b"})
+
+    assert refused.status_code == 400, refused.text[:300]
+    assert "That email and password do not match an active account." in refused.text
+    assert search.status_code == 200
+
+
+async def test_a_nul_that_reaches_postgresql_is_recognised_as_bad_input(db: AsyncSession) -> None:
+    """The net under any input not cleaned where it is read: a 400, not a 500."""
+    if db.bind.dialect.name != "postgresql":
+        pytest.skip("SQLite stores NUL; only PostgreSQL refuses it")
+    try:
+        await db.execute(text("SELECT CAST(:value AS text)"), {"value": "a\x00b"})
+    except DBAPIError as error:
+        refused: Exception = error
+    else:
+        raise AssertionError("PostgreSQL accepted a NUL")
+    await db.rollback()
+
+    assert text_the_database_refused(refused)
+    assert not text_the_database_refused(ValueError("something else"))
