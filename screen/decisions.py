@@ -30,7 +30,6 @@ from screen.models import (
     Screen,
     User,
 )
-from screen.reviews import LEASE
 from screen.signals import DECISION_MADE, emit_signal, invitation_data
 from screen.text import one_line
 
@@ -220,9 +219,9 @@ async def reopen_review(
     if decision is not None:
         before["decision"] = {"outcome": decision.outcome, "explanation": decision.explanation}
         await db.delete(decision)
-    review.status = ReviewStatus.CLAIMED
+    review.status = ReviewStatus.REOPENED
     review.submitted_at = None
-    review.lease_expires_at = now + LEASE
+    review.lease_expires_at = None
     attempt = await db.get(Attempt, review.attempt_id)
     if attempt is not None:
         attempt.state = AttemptState.IN_REVIEW

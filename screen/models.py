@@ -62,6 +62,9 @@ class ReviewStatus(enum.StrEnum):
     OPEN = "open"
     CLAIMED = "claimed"
     SUBMITTED = "submitted"
+    # Sent back to its reviewer by a lead: theirs, with their scores, and no lease (the
+    # release job returns expired claims to the queue and would throw the review away).
+    REOPENED = "reopened"
 
 
 class Outcome(enum.StrEnum):

@@ -194,6 +194,7 @@ async def _review_page(
             "recommendations": RECOMMENDATION_LABELS,
             "max_evidence_chars": reviews.MAX_EVIDENCE_CHARS,
             "lease_expires_at": review.lease_expires_at,
+            "reopened_because": await reviews.reopen_reason(db, review),
             "now": now,
         },
         status_code=status_code,
@@ -206,6 +207,19 @@ def _see_other(path: str) -> Redirect:
 
 def _form_dict(form: Any) -> dict[str, str]:
     return {key: str(value) for key, value in form.items()}
+
+
+def _typed_notes(raw: dict[str, str]) -> list[tuple[str, str]]:
+    """The levels and notes of a scoring form, as typed, to give back to the reviewer."""
+    return [
+        (
+            key.split(".", 1)[1].replace("_", " ")
+            + (" (level)" if key.startswith("level.") else ""),
+            value,
+        )
+        for key, value in raw.items()
+        if key.startswith(("level.", "evidence.")) and value.strip()
+    ]
 
 
 class ReviewController(Controller):
@@ -255,9 +269,18 @@ class ReviewController(Controller):
         settings: AppSettings,
     ) -> Response[Any]:
         now = clock.now()
-        review = await reviews.review_for(db, review_id, me)
-        rubric = rubric_from_dict(review.attempt.invitation.screen.prompt.rubric)
         raw = _form_dict(await request.form())
+        try:
+            review = await reviews.review_for(db, review_id, me)
+        except NotFoundError:
+            # Most often a claim whose 30 minutes ran out and went back to the queue while
+            # the reviewer was still typing: say so, and hand back what they typed.
+            return Template(
+                template_name="reviewer/claim_ended.html",
+                context={"me": me, "typed": _typed_notes(raw), "lease": reviews.LEASE},
+                status_code=409,
+            )
+        rubric = rubric_from_dict(review.attempt.invitation.screen.prompt.rubric)
         try:
             form = reviews.parse_score_form(rubric, raw)
         except reviews.ScoreFormError as error:

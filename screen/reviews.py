@@ -31,6 +31,7 @@ from screen.db import HotStatement, UTCDateTime, is_postgres
 from screen.errors import ConflictError, InputError, NotFoundError
 from screen.models import (
     Attempt,
+    AuditEvent,
     Invitation,
     Prompt,
     Review,
@@ -234,10 +235,30 @@ async def rubric_for_attempt(db: AsyncSession, attempt_id: int) -> Rubric:
     return rubric_from_dict(data)
 
 
+HELD = (ReviewStatus.CLAIMED, ReviewStatus.REOPENED)
+
+
+async def reopen_reason(db: AsyncSession, review: Review) -> str | None:
+    """Why a lead sent this review back, as they wrote it (kept in the audit log)."""
+    if review.status != ReviewStatus.REOPENED:
+        return None
+    after = await db.scalar(
+        select(AuditEvent.after)
+        .where(
+            AuditEvent.action == "review.reopened",
+            AuditEvent.subject_type == "review",
+            AuditEvent.subject_id == str(review.id),
+        )
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    )
+    return str(after["reason"]) if after and after.get("reason") else None
+
+
 def _ensure_held(review: Review, reviewer: User, now: datetime) -> None:
     if review.status == ReviewStatus.SUBMITTED:
         raise ConflictError("This review is already submitted; only a lead can reopen it.")
-    if review.reviewer_id != reviewer.id or review.status != ReviewStatus.CLAIMED:
+    if review.reviewer_id != reviewer.id or review.status not in HELD:
         raise ConflictError("Your claim on this submission has ended.")
 
 
@@ -303,7 +324,8 @@ async def save_draft(
     review.scores = _scores_json(rubric, form)
     review.recommendation = form.recommendation
     review.saved_at = now
-    review.lease_expires_at = now + LEASE
+    if review.status == ReviewStatus.CLAIMED:  # a reopened review has no lease to renew
+        review.lease_expires_at = now + LEASE
     await db.flush()
 
 
@@ -408,8 +430,10 @@ async def overview(db: AsyncSession, reviewer: User, now: datetime) -> QueueOver
             select(Review)
             .where(
                 Review.reviewer_id == reviewer.id,
-                Review.status == ReviewStatus.CLAIMED,
-                Review.lease_expires_at > now,
+                or_(
+                    and_(Review.status == ReviewStatus.CLAIMED, Review.lease_expires_at > now),
+                    Review.status == ReviewStatus.REOPENED,
+                ),
             )
             .order_by(Review.due_at)
         )

@@ -10,7 +10,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from screen import jobs
+from screen import jobs, reviews
 from screen.clock import FrozenClock
 from screen.jobs import InProcessRunner
 from screen.models import (
@@ -289,7 +289,11 @@ async def test_an_expired_lease_returns_the_slot_to_the_queue(
 
     assert nothing_yet == still_held == "/review?empty=1"
     assert taken_over == slow_page
-    assert stale_save.status_code == 404  # the slot is no longer theirs
+    # The slot is no longer theirs: they are told why, and get back what they typed.
+    assert stale_save.status_code == 409
+    assert "Your claim on this submission has ended" in stale_save.text
+    assert "A claim lasts 30 minutes" in stale_save.text
+    assert stale_save.text.count(EVIDENCE) == 4
     [review] = await fetch(db, Review, Review.id == int(slow_page.rsplit("/", 1)[1]))
     assert review.reviewer_id == late.id
 
@@ -439,18 +443,36 @@ async def test_a_lead_reopens_a_review_with_a_reason_but_not_after_a_final_decis
             follow_redirects=False,
         )
         editable = await a.get(open_page)
+        my_queue = await a.get("/review")
         too_late = await post_form(
             c, f"/lead/reviews/{decided_id}/reopen", {"reason": "Second thoughts on this one."}
+        )
+        # Days later: the release job returns expired claims to the queue, never this one.
+        clock.advance(days=3)
+        async with db.bind.connect() as connection:  # type: ignore[union-attr]
+            await reviews.release_expired_leases(AsyncSession(connection), clock.now())
+            await connection.commit()
+        await sign_in(a, first.email)  # staff sessions do not last days
+        still_mine = await a.get(open_page)
+        resubmitted = await post_form(
+            a, open_page, {**scores(2), "action": "submit"}, follow_redirects=False
         )
 
     assert by_reviewer.status_code == 403
     assert reopened.status_code == 303
     assert "Submit review" in editable.text
+    assert "A lead reopened your review: “Evidence notes quote the wrong answer.”" in editable.text
+    assert 'value="3" checked' in editable.text  # the earlier scores are there to revise
+    assert "reopened by a lead" in my_queue.text
     assert too_late.status_code == 409
     assert "already decided (pass)" in too_late.text
+    assert still_mine.status_code == 200 and 'value="3" checked' in still_mine.text
+    assert resubmitted.status_code == 303
+    [review] = await fetch(db, Review, Review.id == open_id)
+    assert (review.status, review.reviewer_id) == (ReviewStatus.SUBMITTED, first.id)
     [event] = await fetch(db, AuditEvent, AuditEvent.action == "review.reopened")
     assert event.before is not None and event.before["status"] == "submitted"
-    assert event.after == {"status": "claimed", "reason": "Evidence notes quote the wrong answer."}
+    assert event.after == {"status": "reopened", "reason": "Evidence notes quote the wrong answer."}
 
 
 async def test_one_reviewer_cannot_open_another_reviewers_review(
@@ -468,7 +490,8 @@ async def test_one_reviewer_cannot_open_another_reviewers_review(
         tamper = await post_form(b, page, {**scores(1), "action": "submit"})
 
     assert peek.status_code == 404
-    assert tamper.status_code == 404
+    assert tamper.status_code == 409  # "not yours": nothing of the owner's is shown
+    assert "Your claim on this submission has ended" in tamper.text
     [review] = await fetch(db, Review, Review.reviewer_id == owner.id)
     assert review.status == ReviewStatus.CLAIMED
 
