@@ -153,6 +153,10 @@ def create_app(
             description="Greenhouse-shaped assessment partner API: list tests, send a test, "
             "read its status, record an outcome. HTTP Basic with an API key as the username.",
         ),
+        # Logging is ours (screen.observability.configure_logging: JSON in production, with
+        # the request id); Litestar's default config would replace the root handler with its
+        # own text format in every web process.
+        logging_config=None,
         before_send=[add_request_id_header, add_security_headers],
         middleware=[request_id_middleware],
         debug=settings.debug,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -274,3 +275,44 @@ def test_screen_demo_serves_a_working_candidate_link(tmp_path: Path) -> None:
     assert "reviewer@demo.screen" in output
     # `screen invite` in another terminal needs this server's address, not the default port's.
     assert f"SCREEN_BASE_URL=http://127.0.0.1:{port} screen invite" in output
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_production_web_process_writes_only_json_log_lines(tmp_path: Path, workers: int) -> None:
+    """`screen serve` as production runs it: every line on stderr is JSON (the framework's
+    own logging setup had replaced ours with its text format)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCREEN_")}
+    env.update(
+        SCREEN_ENV="production",
+        SCREEN_SECRET_KEY="a-production-secret-for-this-test-0123456789",
+        SCREEN_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'prod.db'}",
+        SCREEN_BASE_URL=f"http://127.0.0.1:{port}",
+    )
+    log = tmp_path / "stderr.log"
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "screen", "serve", "--port", str(port)]
+            + (["--workers", str(workers)] if workers > 1 else []),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        try:
+            for _ in range(300):
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).is_success:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            missing = httpx.get(f"http://127.0.0.1:{port}/s/{'x' * 32}", timeout=5)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+
+    lines = [line for line in log.read_text().splitlines() if line.strip()]
+    assert missing.status_code == 404
+    assert lines, "the server logged nothing"
+    entries = [json.loads(line) for line in lines]  # fails on any line that is not JSON
+    assert any(entry["logger"].startswith("uvicorn") for entry in entries)
+    assert all({"time", "level", "logger", "message", "request_id"} <= e.keys() for e in entries)
