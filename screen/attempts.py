@@ -38,6 +38,7 @@ from screen.models import (
     Prompt,
     Screen,
 )
+from screen.rendering import iso_utc
 from screen.signals import ATTEMPT_SUBMITTED, emit_signal, invitation_data
 from screen.tokens import hash_token, looks_like_token
 
@@ -424,7 +425,7 @@ async def submitted(db: AsyncSession, attempt_ids: list[int], now: datetime) -> 
                 **invitation_data(invitation),
                 "attempt_id": attempt.id,
                 "ended_by": attempt.ended_by,
-                "submitted_at": attempt.submitted_at.isoformat() if attempt.submitted_at else None,
+                "submitted_at": iso_utc(attempt.submitted_at) if attempt.submitted_at else None,
             },
             now,
         )

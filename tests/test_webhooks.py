@@ -33,7 +33,7 @@ from screen.settings import Settings
 from screen.signals import WEBHOOK_DELIVER
 from screen.tokens import unseal
 from screen.webhooks import create_endpoint, verify_signature
-from tests.factories import make_candidate, make_user
+from tests.factories import make_candidate, make_submitted, make_user
 from tests.smtp import free_port
 from tests.staff import sign_in
 
@@ -526,3 +526,34 @@ async def test_an_admin_disables_and_enables_an_endpoint(
         "webhook.endpoint_disabled",
         "webhook.endpoint_enabled",
     ]
+
+
+async def test_every_timestamp_in_a_payload_is_utc_whole_seconds_with_a_z(
+    runner: InProcessRunner, settings: Settings, db: AsyncSession, clock: FrozenClock
+) -> None:
+    """As the README promises for the API, the webhooks and the exports."""
+    clock.advance(microseconds=654_321)  # a submission never lands on a whole second
+    async with Receiver() as receiver:
+        await add_endpoint(
+            db, settings, clock, receiver.url, events=("invitation.sent", "attempt.submitted")
+        )
+        await make_submitted(db, settings, clock.now())
+        await run_jobs(runner)
+
+    def timestamps(value: Any) -> list[str]:
+        if isinstance(value, dict):
+            return [
+                found
+                for key, inner in value.items()
+                for found in (
+                    [inner] if key.endswith("_at") and isinstance(inner, str) else timestamps(inner)
+                )
+            ]
+        return []
+
+    bodies = [json.loads(request.body) for request in receiver.accepted]
+    assert sorted(body["type"] for body in bodies) == ["attempt.submitted", "invitation.sent"]
+    found = [stamp for body in bodies for stamp in timestamps(body)]
+    assert any(stamp for body in bodies for stamp in timestamps(body.get("data", {})))
+    for stamp in found:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", stamp), stamp
