@@ -22,6 +22,7 @@ from screen import audit
 from screen.errors import ConflictError, InputError, NotFoundError
 from screen.models import CalibrationAttempt, Prompt, ReviewerCalibration, User
 from screen.text import one_line
+from screen.web import small_number
 
 MAX_WAIVER_REASON = 1000
 
@@ -118,9 +119,29 @@ async def record(
     )
 
 
+async def waiver_note(db: AsyncSession, user_id: str | None, slug: str | None) -> str | None:
+    """ "<email> on <prompt>" for a waiver that exists, from ids in a redirect: the page says
+    only what the database holds, never text a link made up."""
+    if not user_id or not slug or small_number(user_id) is None:
+        return None
+    email = await db.scalar(
+        select(User.email)
+        .join(ReviewerCalibration, ReviewerCalibration.reviewer_id == User.id)
+        .where(
+            User.id == int(user_id),
+            ReviewerCalibration.prompt_slug == slug,
+            ReviewerCalibration.waived_by_id.is_not(None),
+        )
+    )
+    return f"{email} on {slug}" if email else None
+
+
 async def waive(
     db: AsyncSession, lead: User, reviewer: User, slug: str, reason: str, now: datetime
 ) -> None:
+    if reviewer.id == lead.id:
+        # A lead who also reviews would otherwise lift their own gate alone.
+        raise InputError("A lead cannot waive their own calibration; ask another lead.")
     reason = one_line(reason)
     if not 10 <= len(reason) <= MAX_WAIVER_REASON:
         raise InputError("Give a reason of 10 to 1000 characters.", field="reason")

@@ -105,6 +105,6 @@ class CalibrationWaiverController(Controller):
         # Back to the form's page, which says whose calibration was waived for what.
         return Redirect(
             path="/lead",
-            query_params={"waived": f"{reviewer.email} on {slug}"},
+            query_params={"waived": str(reviewer.id), "prompt": slug},
             status_code=HTTP_303_SEE_OTHER,
         )

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from reviewers.rubric import Rubric, rubric_from_dict
-from screen import attempts, decisions, reviews, similar_answers
+from screen import attempts, calibration, decisions, reviews, similar_answers
 from screen.auth import LEADS, REVIEWERS, provide_user, requires
 from screen.errors import NotFoundError
 from screen.models import (
@@ -374,7 +374,9 @@ class LeadController(Controller):
                 "waiting": waiting,
                 "recent": recent,
                 "prompts": prompts,
-                "waived": request.query_params.get("waived"),
+                "waived": await calibration.waiver_note(
+                    db, request.query_params.get("waived"), request.query_params.get("prompt")
+                ),
             },
         )
 

@@ -112,6 +112,12 @@ async def test_a_lead_can_waive_calibration_with_a_reason(
             follow_redirects=False,
         )
         confirmed = await lead_client.get(waived.headers["location"])
+        made_up = await lead_client.get("/lead?waived=<b>anyone</b>&prompt=sample-decision")
+        own = await post_form(
+            lead_client,
+            "/lead/calibration/waive",
+            {"email": lead.email, "prompt": "sample-decision", "reason": "I trust myself enough."},
+        )
     async with AsyncTestClient(
         app=app.state.make_app(), base_url="http://testserver.local"
     ) as client:
@@ -124,6 +130,9 @@ async def test_a_lead_can_waive_calibration_with_a_reason(
     assert short.status_code == 400
     assert waived.status_code == 303
     assert "Calibration waived for rev@staff.example on sample-decision." in confirmed.text
+    assert "Calibration waived for" not in made_up.text  # only what the database holds
+    assert own.status_code == 400
+    assert "cannot waive their own calibration" in own.text
     assert live.headers["location"] != "/review?empty=1"
     [event] = list(
         await db.scalars(select(AuditEvent).where(AuditEvent.action == "calibration.waived"))
