@@ -3,13 +3,17 @@ sign-in and error pages (axe-core on each; the flows' own pages are checked in t
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable
 
 from playwright.async_api import Browser, BrowserContext, Page, expect
-from sqlalchemy import text
+from sqlalchemy import select, text, update
 
+from screen.api_keys import create_api_key
 from screen.invitations import find_by_token, withdraw
+from screen.models import OutboxEvent, WebhookAttempt
+from screen.webhooks import create_endpoint
 from tests.e2e.harness import (
     AppServer,
     check_axe,
@@ -18,8 +22,8 @@ from tests.e2e.harness import (
     snap,
     stored_attempt,
 )
-from tests.factories import make_user
-from tests.smtp import SmtpServer
+from tests.factories import make_candidate, make_user
+from tests.smtp import SmtpServer, free_port
 
 CLOCK_TEXT = re.compile(r"^(\d+):(\d\d)$")
 FOCUSED = """() => {
@@ -225,10 +229,40 @@ async def test_the_lead_and_admin_pages_are_accessible(app_server: AppServer, pa
         await snap(page, re.sub(r"[^a-z0-9]+", "-", name))
         await check_axe(page, name)
 
+    # Pages with rows in them, the way an admin sees them after a while: an endpoint whose
+    # receiver is down (a failed delivery in its log), two API keys, a dead event.
+    async with app_server.db() as db:
+        endpoint, _ = await create_endpoint(
+            db,
+            url=f"http://127.0.0.1:{free_port()}/a/rather/long/path/to/the/hooks/receiver",
+            events=["invitation.sent", "attempt.submitted", "decision.made"],
+            now=app_server.now(),
+            secret_key=app_server.settings.secret_key,
+            description="Greenhouse production hooks",
+        )
+        for name in ("Greenhouse production", "Lever sandbox for the integration team"):
+            await create_api_key(db, name, admin, app_server.now())
+        await db.commit()
+        await make_candidate(
+            db, app_server.settings, app_server.now(), name="Ola Admin", email="ola@example.com"
+        )
+        await db.execute(
+            update(OutboxEvent)
+            .where(OutboxEvent.kind == "invitation.email")
+            .values(status="dead", tries=10, last_error="SMTP said 550: mailbox unavailable")
+        )
+        await db.commit()
+    for _ in range(50):  # the server's runner tries the delivery within a second or two
+        async with app_server.db() as db:
+            if await db.scalar(select(WebhookAttempt.id).limit(1)):
+                break
+        await asyncio.sleep(0.2)
+
     await page.goto("/signin")
     await sign_in(page, admin.email)
     for path, name, words in (
         ("/admin/webhooks", "admin webhooks", "webhook"),
+        (f"/admin/webhooks/{endpoint.id}", "admin webhook deliveries", "deliver"),
         ("/admin/api-keys", "admin API keys", "key"),
         ("/admin/outbox", "admin outbox", "outbox|events"),
     ):
