@@ -1,9 +1,10 @@
 """API keys for the ATS partner API: create, revoke, authenticate, and the admin page.
 
 A key is `sk_screen_` + 256 random bits. Only its SHA-256 is stored, with the
-first 12 characters as a prefix so an admin can tell keys apart; the raw key
-is shown once, on the page that creates it. A key is checked on every API call,
-so `last_used_at` is written at most once a minute rather than on every call.
+first 18 characters (`sk_screen_` and eight random ones) as a prefix so an admin can
+tell keys apart; the raw key is shown once, on the page that creates it. A key is
+checked on every API call, so `last_used_at` is written at most once a minute rather
+than on every call.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from screen.tokens import hash_token
 from screen.web import DB, AppClock, AppSettings
 
 KEY_PREFIX = "sk_screen_"
-PREFIX_CHARS = 12
+# `sk_screen_` and eight random characters (48 bits): enough to tell keys apart at a
+# glance, far too little to help guess the other 35.
+PREFIX_CHARS = len(KEY_PREFIX) + 8
 MAX_KEY_CHARS = 200
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 # Shown once: never let a browser or a proxy keep a copy of the page.
