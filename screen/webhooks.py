@@ -145,22 +145,34 @@ def signed_headers(
 
 
 def check_http_url(url: str, *, field: str = "url", what: str = "The URL") -> str:
-    """An absolute http(s) URL with a host; anything else is refused before it is stored."""
+    """An absolute http(s) URL with a host; anything else is refused before it is stored,
+    with the reason in the message."""
     url = url.strip()
-    bad = len(url) > MAX_URL_CHARS or any(c.isspace() or not c.isprintable() for c in url)
-    if not bad:
-        try:
-            parts = urlsplit(url)
-            _ = parts.port  # a port that is not a number in range raises ValueError
-        except ValueError:
-            bad = True
-        else:
-            bad = parts.scheme not in ("http", "https") or not parts.hostname
-    if bad:
+
+    def refuse(why: str) -> InputError:
+        return InputError(f"{what} {why} (got {url[:200]!r}).", field=field)
+
+    if len(url) > MAX_URL_CHARS:
         raise InputError(
-            f"{what} must be an absolute http:// or https:// address (got {url[:200]!r}).",
+            f"{what} is {len(url):,} characters; at most {MAX_URL_CHARS:,} are accepted.",
             field=field,
         )
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise refuse("must not contain spaces or control characters")
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise refuse("must be an absolute http:// or https:// address") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise refuse("must be an absolute http:// or https:// address")
+    try:
+        _ = parts.port  # a port that is not a number from 0 to 65535 raises ValueError
+    except ValueError:
+        raise refuse("has a port that is not a number from 1 to 65535") from None
+    # Credentials in a URL would be shown on the admin pages and written to logs; the
+    # signature (or the API key) is what authenticates Screen to the receiver.
+    if parts.username or parts.password:
+        raise refuse("must not contain a user name or password; the signature authenticates us")
     return url
 
 
