@@ -34,7 +34,11 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
 }
-TITLES_BY_CODE = {"time_up": "Time is up", "stale_revision": "This answer changed elsewhere"}
+TITLES_BY_CODE = {
+    "time_up": "Time is up",
+    "stale_revision": "This answer changed elsewhere",
+    "form_expired": "This form has expired",
+}
 ERROR_TITLES = {
     400: "That request could not be understood",
     403: "You do not have access to this page",
@@ -142,7 +146,9 @@ def handle_sign_in_required(request: Request[Any, Any, Any], exc: ScreenError) -
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
     message = exc.detail if status < 500 else "Please try again in a moment."
+    code = "http_error"
     if "CSRF" in str(message):
+        code = "form_expired"
         message = (
             "This form has expired or was sent from another site. Reload the page and try again."
         )
@@ -150,7 +156,7 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
         message = "There is nothing at this address."
     if status == 413:
         message = _too_large_message(request)
-    return error_response(request, status, "http_error", str(message))
+    return error_response(request, status, code, str(message))
 
 
 def _too_large_message(request: Request[Any, Any, Any]) -> str:

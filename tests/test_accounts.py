@@ -182,6 +182,8 @@ async def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(
     for response in (no_token, forged, claim):
         assert response.status_code == 403
         assert "Reload the page and try again" in response.text
+        assert "This form has expired" in response.text  # not "You do not have access"
+        assert "You do not have access" not in response.text
     assert await db.scalar(select(func.count()).select_from(UserSession)) == 1
 
 
