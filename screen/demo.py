@@ -203,12 +203,14 @@ async def _seed_reviews(
 ) -> None:
     """Alan's answer decided (pass), Barbara's waiting for adjudication, the rest queued.
 
-    The second reviewer and the lead start calibrated (a lead's waiver); the first
-    reviewer does not, so the demo shows the calibration gate on their first visit."""
+    The second reviewer and the lead start calibrated (waived by the admin who set the demo
+    up: nobody waives their own); the first reviewer does not, so the demo shows the
+    calibration gate on their first visit."""
     second, lead = staff["reviewer2@demo.screen"], staff["lead@demo.screen"]
+    admin = staff["admin@demo.screen"]
     slug = (await db.get(Prompt, screen.prompt_id)).slug  # type: ignore[union-attr]
     for reviewer in (second, lead):
-        await calibration.waive(db, lead, reviewer, slug, "Demo: calibrated before the demo.", now)
+        await calibration.waive(db, admin, reviewer, slug, "Demo: calibrated before the demo.", now)
     await _score(db, second, 3, "yes", now - timedelta(hours=20))
     await _score(db, lead, 3, "yes", now - timedelta(hours=19))
     await _score(db, second, 4, "strong_yes", now - timedelta(hours=18))
