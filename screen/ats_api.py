@@ -317,6 +317,10 @@ def json_error(request: Request[Any, Any, Any], exc: Exception) -> Response[ApiE
 # caught by this check.
 
 
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
 def _ip_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         address = ipaddress.ip_address(host.partition("%")[0])  # no IPv6 zone ("%25eth0")
@@ -328,8 +332,17 @@ def _ip_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | No
             address = ipaddress.IPv4Address(socket.inet_aton(host))
         except OSError:
             return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+    if isinstance(address, ipaddress.IPv6Address) and not (
+        address.is_loopback or address.is_unspecified  # ::1 and :: are in ::/96 too
+    ):
+        # IPv6 forms that carry an IPv4 address reach that address: judge it instead.
+        embedded = address.ipv4_mapped or address.sixtofour  # ::ffff:a.b.c.d, 2002:…
+        if embedded is None and address.teredo is not None:
+            embedded = address.teredo[1]
+        if embedded is None and (address in _NAT64 or address in _IPV4_COMPATIBLE):
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)  # 64:ff9b::, ::a.b.c.d
+        if embedded is not None:
+            return embedded
     return address
 
 
@@ -360,7 +373,7 @@ def check_callback_url(url: str) -> str:
     try:
         # The host as this parser sees it and as httpx, which sends the PATCH, sees it.
         hosts = [urlsplit(url).hostname or "", httpx.URL(url).host]
-    except httpx.InvalidURL:
+    except (httpx.InvalidURL, ValueError):  # idna's errors are ValueErrors, not InvalidURL
         raise InputError(
             "The callback url must be an absolute http:// or https:// address "
             f"(got {url[:200]!r}).",

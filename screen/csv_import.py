@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -66,7 +67,12 @@ def parse(data: bytes) -> list[Row]:
     text = _decode(data)
     if "\x00" in text:
         raise InputError("The file contains NUL bytes: it is not a CSV text file.")
-    first_line = text.split("\n", 1)[0]
+    lines = text.splitlines()  # \n, \r\n and the old Mac \r alike
+    if lines and re.fullmatch(r"sep=(.)", lines[0].strip()):
+        # Excel's hint line ("sep=;") names the separator; the header follows it.
+        text = text.split(lines[0], 1)[1].lstrip("\r\n")
+        lines = lines[1:]
+    first_line = lines[0] if lines else ""
     # Spreadsheets set to a European locale save "CSV" with semicolons; some export tabs.
     delimiter = next((d for d in (";", "\t") if d in first_line and "," not in first_line), ",")
     # strict: an unclosed quote is an error, not a cell that swallows the rest of the file.

@@ -198,6 +198,12 @@ async def reopen_review(
     db: AsyncSession, review_id: int, lead: User, reason: str, now: datetime
 ) -> Review:
     """Send a submitted review back to its reviewer; only before a final decision."""
+    attempt_id = await db.scalar(select(Review.attempt_id).where(Review.id == review_id))
+    if attempt_id is None:
+        raise NotFoundError("No such review.")
+    # The attempt first, as a submit locks it: otherwise the last review's submit could
+    # decide the attempt while this reopen moves it back to in_review.
+    await db.scalar(select(Attempt.id).where(Attempt.id == attempt_id).with_for_update())
     review = await db.scalar(select(Review).where(Review.id == review_id).with_for_update())
     if review is None:
         raise NotFoundError("No such review.")

@@ -1,8 +1,8 @@
 """Every outbox handler, registered by importing the module that defines it.
 
-Handlers register themselves with `outbox.handles` when their module is imported. Whatever
-runs jobs (the web app's in-process runner, `screen worker`) imports this module, so each
-knows every kind of event the app writes. A worker that imported only what its jobs import
+Handlers register themselves with `outbox.handles` when their module is imported. The web
+app imports them all through its controllers; `screen worker` imports this module, so it
+knows every kind of event the app writes too. A worker that imported only what its jobs import
 knew the emails but not webhooks or the ATS callback: those rows waited 27 hours and died.
 A module that adds a handler is added here.
 """

@@ -167,7 +167,8 @@ def _too_large_message(request: Request[Any, Any, Any]) -> str:
         limit = None
     if not limit:
         return "What was sent is larger than this address accepts. Nothing was saved."
-    size = f"{limit / (1024 * 1024):g} MB" if limit >= 1024 * 1024 else f"{limit // 1024} KB"
+    # Rounded as people read sizes: routes set limits in KiB/MiB with some headroom.
+    size = f"{round(limit / 1_000_000)} MB" if limit >= 1_000_000 else f"{limit // 1024} KB"
     return f"What was sent is larger than the {size} this address accepts. Nothing was saved."
 
 

@@ -166,9 +166,15 @@ def check_http_url(url: str, *, field: str = "url", what: str = "The URL") -> st
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise refuse("must be an absolute http:// or https:// address")
     try:
-        _ = parts.port  # a port that is not a number from 0 to 65535 raises ValueError
+        port = parts.port  # a port that is not a number from 0 to 65535 raises ValueError
     except ValueError:
-        raise refuse("has a port that is not a number from 1 to 65535") from None
+        port = 0
+    if port == 0:
+        raise refuse("has a port that is not a number from 1 to 65535")
+    try:
+        _ = httpx.URL(url).host  # as the sender reads it (an IDNA name it cannot decode, say)
+    except (httpx.InvalidURL, ValueError):
+        raise refuse("has a host name that cannot be used") from None
     # Credentials in a URL would be shown on the admin pages and written to logs; the
     # signature (or the API key) is what authenticates Screen to the receiver.
     if parts.username or parts.password:

@@ -772,6 +772,13 @@ async def test_callback_urls_to_internal_addresses_are_refused(
     internal = {
         "http://127.0.0.1:8765/admin": "'127.0.0.1' is a loopback address",
         "http://127.1/complete": "'127.1' is a loopback address",
+        # IPv6 spellings that carry an IPv4 address: IPv4-compatible, NAT64, 6to4, Teredo.
+        "http://[::127.0.0.1]/complete": "'::127.0.0.1' is a loopback address",
+        "http://[64:ff9b::a9fe:a9fe]/complete": "'64:ff9b::a9fe:a9fe' is a link-local address",
+        "http://[2002:7f00:1::]/complete": "'2002:7f00:1::' is a loopback address",
+        "http://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/c": (
+            "'2001:0:4136:e378:8000:63bf:f5ff:fffe' is a private network address"
+        ),
         "http://2130706433/complete": "'2130706433' is a loopback address",
         "http://0x7f.0.0.1/complete": "'0x7f.0.0.1' is a loopback address",
         "http://[::1]:8000/complete": "'::1' is a loopback address",
@@ -795,6 +802,7 @@ async def test_callback_urls_to_internal_addresses_are_refused(
         "http://ⓛocalhost/complete",
         "http://0177.0.0.1/complete",
         "https://user@127.0.0.1/complete",
+        "http://xn--a.com/complete",  # idna refuses it: once a 500
     ]
     before = await counts(db)
 

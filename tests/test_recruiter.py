@@ -336,6 +336,12 @@ async def test_semicolon_and_tab_separated_files_are_read_like_comma_separated_o
         await upload(
             client, f"/recruiter/screens/{screen.id}", "name\temail\nBo Li\tbo@example.com\n"
         )
+        # Excel's "CSV (Macintosh)": CR line ends, and its "sep=" hint line first.
+        await upload(
+            client,
+            f"/recruiter/screens/{screen.id}",
+            "sep=;\rname;email\rCruz, Ana;ana@example.com\r",
+        )
     finally:
         await client.__aexit__(None, None, None)
 
@@ -343,7 +349,9 @@ async def test_semicolon_and_tab_separated_files_are_read_like_comma_separated_o
     assert [[r["email"] for r in s.rows] for s in staged] == [
         ["anna@example.com"],
         ["bo@example.com"],
+        ["ana@example.com"],
     ]
+    assert staged[2].rows[0]["name"] == "Cruz, Ana"
     # A decimal comma is not a number here: said plainly rather than guessed.
     assert staged[0].errors[0]["problems"] == ["accommodation '1,5' must be a number from 1 to 3"]
 

@@ -377,6 +377,8 @@ async def test_bad_endpoint_input_gets_a_400_page_and_creates_nothing(
         "https://": ("invitation.sent", "", "http:// or https://"),
         "http://exa mple.com/": ("invitation.sent", "", "must not contain spaces"),
         "http://example.com:99999/": ("invitation.sent", "", "port that is not a number"),
+        "http://example.com:0/": ("invitation.sent", "", "port that is not a number"),
+        "http://xn--a.com/": ("invitation.sent", "", "host name that cannot be used"),
         "https://user:pass@example.com/hook": ("invitation.sent", "", "user name or password"),
         "https://example.com/" + "a" * 2100: ("invitation.sent", "", "at most 2,000"),
         "https://example.com/no-events": (None, "", "at least one event"),

@@ -28,6 +28,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Newer prefixes are 18 characters: cut them to fit (it is only a display aid).
+    op.execute("UPDATE api_keys SET prefix = substr(prefix, 1, 12)")
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
         batch_op.alter_column(
             "prefix", existing_type=sa.String(length=20), type_=sa.String(length=12)
