@@ -132,11 +132,19 @@ class CandidateController(Controller):
     include_in_schema = False
 
     @head("/", name="candidate:landing-head")
-    async def landing_head(self, token: Token, db: DB) -> Response[None]:
+    async def landing_head(self, token: Token, db: DB, clock: AppClock) -> Response[None]:
         """Mail scanners and link checkers ask with HEAD: say whether the link exists and
         change nothing (a GET marks the invitation opened)."""
-        found = await find_by_token(db, token, with_prompt=False) is not None
-        return Response(None, status_code=200 if found else 404, headers=NO_STORE)
+        invitation = await find_by_token(db, token, with_prompt=False)
+        if invitation is None:
+            status = 404
+        elif invitation.attempt.state in (AttemptState.WITHDRAWN, AttemptState.EXPIRED) or (
+            invitation.attempt.state in NOT_STARTED and invitation.expires_at <= clock.now()
+        ):
+            status = 410  # what a GET would answer, without marking anything
+        else:
+            status = 200
+        return Response(None, status_code=status, headers=NO_STORE)
 
     @get("/", name="candidate:landing")
     async def landing(

@@ -101,14 +101,15 @@ def wants_json(request: Request[Any, Any, Any]) -> bool:
     return "application/json" in accept or content_type.startswith("application/json")
 
 
-def way_back(path: str, status: int) -> tuple[str, str] | None:
+def way_back(path: str, status: int, code: str) -> tuple[str, str] | None:
     """Where an error page sends the person next. A candidate's link leads back to their
-    exercise, unless the link itself is what failed (unknown or no longer active): the staff
-    start page would only show them a sign-in they have no account for."""
+    exercise (after "time is up" it shows the submitted answer), unless the link itself is
+    what failed (unknown, expired or withdrawn): the staff start page would only show them
+    a sign-in they have no account for."""
     candidate = CANDIDATE_PATH.match(path)
     if candidate is None:
         return "/", "Go to your start page"
-    if status in (404, 410):
+    if status == 404 or code == "link_expired":
         return None
     return candidate.group(0), "Back to your exercise"
 
@@ -125,7 +126,7 @@ def error_response(
             "title": TITLES_BY_CODE.get(code) or ERROR_TITLES.get(status, "Something is not right"),
             "message": message,
             "code": code,
-            "way_back": way_back(request.url.path, status),
+            "way_back": way_back(request.url.path, status, code),
         },
         status_code=status,
     )

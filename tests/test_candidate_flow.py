@@ -372,9 +372,12 @@ async def test_a_link_checker_asking_head_gets_an_answer_and_changes_nothing(
 
     live = await client.head(candidate.path)
     forged = await client.head(f"/s/{'A' * 32}")
+    clock.advance(days=8)
+    lapsed = await client.head(candidate.path)
 
     assert (live.status_code, live.content) == (200, b"")
     assert forged.status_code == 404
+    assert lapsed.status_code == 410  # as a GET would answer
     attempt = await attempt_of(db, candidate)
     assert attempt.state == AttemptState.INVITED  # a GET would have made it "opened"
 
@@ -390,6 +393,7 @@ async def test_an_expired_link_gets_410_telling_the_candidate_to_contact_the_rec
 
     assert landing.status_code == 410
     assert "contact your recruiter" in landing.text
+    assert "Back to your exercise" not in landing.text  # the link itself is what ended
     assert start_attempt.status_code == 410
     attempt = await attempt_of(db, candidate)
     assert attempt.state == AttemptState.EXPIRED
