@@ -194,6 +194,44 @@ async def adjudicate(
     return decision
 
 
+async def release_reopened(
+    db: AsyncSession, review_id: int, lead: User, reason: str, now: datetime
+) -> Review:
+    """Put a reopened review back in the queue for anyone: its reviewer has left or does
+    not return to it, and a reopened review has no lease to run out."""
+    review = await db.scalar(select(Review).where(Review.id == review_id).with_for_update())
+    if review is None:
+        raise NotFoundError("No such review.")
+    if review.status != ReviewStatus.REOPENED:
+        raise ConflictError("Only a reopened review can be returned to the queue.")
+    reason = _reason(reason)
+    before = {
+        "status": review.status,
+        "reviewer_id": review.reviewer_id,
+        "scores": review.scores,
+        "recommendation": review.recommendation,
+    }
+    review.status = ReviewStatus.OPEN
+    review.reviewer_id = None
+    review.claimed_at = None
+    review.lease_expires_at = None
+    review.scores = None
+    review.recommendation = None
+    review.saved_at = None
+    audit.record(
+        db,
+        actor=audit.actor_of(lead),
+        action="review.released",
+        subject_type="review",
+        subject_id=review.id,
+        now=now,
+        before=before,
+        after={"status": review.status, "reason": reason},
+    )
+    await db.flush()
+    return review
+
+
 async def reopen_review(
     db: AsyncSession, review_id: int, lead: User, reason: str, now: datetime
 ) -> Review:

@@ -360,6 +360,14 @@ class LeadController(Controller):
                 .limit(20)
             )
         )
+        reopened = list(
+            await db.execute(
+                select(Review, User.email)
+                .join(User, User.id == Review.reviewer_id)
+                .where(Review.status == ReviewStatus.REOPENED)
+                .order_by(Review.due_at)
+            )
+        )
         prompts = list(
             await db.execute(
                 select(Prompt.slug, func.max(Prompt.title))
@@ -373,6 +381,7 @@ class LeadController(Controller):
                 "me": me,
                 "waiting": waiting,
                 "recent": recent,
+                "reopened": reopened,
                 "prompts": prompts,
                 "waived": await calibration.waiver_note(
                     db, request.query_params.get("waived"), request.query_params.get("prompt")
@@ -456,3 +465,18 @@ class LeadController(Controller):
             db, review_id, me, str(form.get("reason") or ""), clock.now()
         )
         return _see_other(f"/lead/attempts/{review.attempt_id}")
+
+    @post("/reviews/{review_id:int}/release", name="lead:release", status_code=HTTP_303_SEE_OTHER)
+    async def release(
+        self,
+        review_id: FromPath[int],
+        request: Request[Any, Any, Any],
+        db: DB,
+        me: Me,
+        clock: AppClock,
+    ) -> Redirect:
+        form = await request.form()
+        await decisions.release_reopened(
+            db, review_id, me, str(form.get("reason") or ""), clock.now()
+        )
+        return _see_other("/lead")

@@ -42,6 +42,7 @@ ROUTES = [
     ("GET", "/lead/attempts/999", LEADS),
     ("POST", "/lead/attempts/999/adjudicate", LEADS),
     ("POST", "/lead/reviews/999/reopen", LEADS),
+    ("POST", "/lead/reviews/999/release", LEADS),
     ("GET", "/recruiter", RECRUITERS),
     ("GET", "/recruiter/screens/new", RECRUITERS),
     ("POST", "/recruiter/screens", RECRUITERS),

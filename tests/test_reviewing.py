@@ -475,6 +475,48 @@ async def test_a_lead_reopens_a_review_with_a_reason_but_not_after_a_final_decis
     assert event.after == {"status": "reopened", "reason": "Evidence notes quote the wrong answer."}
 
 
+async def test_a_lead_returns_a_reopened_review_whose_reviewer_does_not_come_back(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    gone = await make_user(db, clock.now(), "reviewer", email="gone@staff.example")
+    other = await make_user(db, clock.now(), "reviewer", email="other@staff.example")
+    lead = await make_user(db, clock.now(), "lead", email="lead@staff.example")
+    await make_submitted(db, settings, clock.now())
+
+    async with new_client(app) as a, new_client(app) as b, new_client(app) as c:
+        await sign_in(a, gone.email)
+        await sign_in(b, other.email)
+        await sign_in(c, lead.email)
+        page = await review_next(a)
+        await post_form(a, page, {**scores(3), "action": "submit"})
+        review_id = int(page.rsplit("/", 1)[1])
+        await post_form(c, f"/lead/reviews/{review_id}/reopen", {"reason": "Notes quote nothing."})
+        listed = await c.get("/lead")
+        too_short = await post_form(c, f"/lead/reviews/{review_id}/release", {"reason": "gone"})
+        released = await post_form(
+            c,
+            f"/lead/reviews/{review_id}/release",
+            {"reason": "The reviewer has left the company."},
+            follow_redirects=False,
+        )
+        again = await post_form(
+            c, f"/lead/reviews/{review_id}/release", {"reason": "The reviewer has left, again."}
+        )
+        no_longer_theirs = await a.get(page)
+        taken_by_other = await review_next(b)
+
+    assert "Reopened, waiting for their reviewer" in listed.text
+    assert "gone@staff.example" in listed.text
+    assert too_short.status_code == 400
+    assert released.status_code == 303
+    assert again.status_code == 409
+    assert no_longer_theirs.status_code == 404
+    assert taken_by_other == page  # the same slot, scored afresh by someone else
+    [event] = await fetch(db, AuditEvent, AuditEvent.action == "review.released")
+    assert event.before is not None and event.before["reviewer_id"] == gone.id
+    assert event.after == {"status": "open", "reason": "The reviewer has left the company."}
+
+
 async def test_one_reviewer_cannot_open_another_reviewers_review(
     app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
 ) -> None:
