@@ -835,6 +835,7 @@ async def test_callback_urls_to_internal_addresses_are_refused(
                 (
                     "The callback url must be an absolute http:// or https:// address",
                     "The callback url must not contain a user name or password",
+                    "The callback url has a host name that cannot be used",
                 )
             )
         ), url
