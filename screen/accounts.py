@@ -25,13 +25,13 @@ from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from screen.errors import ConflictError, InputError, NotFoundError, ScreenError
 from screen.invitations import normalise_email
-from screen.models import Role, SignInFailure, User, UserSession
+from screen.models import Review, ReviewStatus, Role, SignInFailure, User, UserSession
 from screen.text import one_line
 from screen.tokens import hash_token, new_token
 
@@ -188,8 +188,26 @@ async def set_password(db: AsyncSession, user: User, password: str, now: datetim
 
 
 async def disable_user(db: AsyncSession, user: User, now: datetime) -> None:
+    """Sign them out everywhere, and hand what they were reviewing back to the queue: a
+    claim would wait out its lease and a reopened review (no lease) would wait forever."""
     user.disabled_at = now
     await db.execute(delete(UserSession).where(UserSession.user_id == user.id))
+    await db.execute(
+        update(Review)
+        .where(
+            Review.reviewer_id == user.id,
+            Review.status.in_([ReviewStatus.CLAIMED, ReviewStatus.REOPENED]),
+        )
+        .values(
+            status=ReviewStatus.OPEN,
+            reviewer_id=None,
+            claimed_at=None,
+            lease_expires_at=None,
+            scores=None,
+            recommendation=None,
+            saved_at=None,
+        )
+    )
 
 
 async def _recent_failures(

@@ -19,8 +19,9 @@ from screen import accounts
 from screen.accounts import MAX_FAILURES_PER_ACCOUNT, MAX_FAILURES_PER_CLIENT
 from screen.cli import main
 from screen.clock import FrozenClock
-from screen.models import User, UserSession
-from tests.factories import PASSWORD, make_user
+from screen.models import Review, ReviewStatus, User, UserSession
+from screen.settings import Settings
+from tests.factories import PASSWORD, make_submitted, make_user
 from tests.staff import csrf_token, post_form, sign_in
 
 Client = AsyncTestClient[Litestar]
@@ -116,10 +117,13 @@ async def test_a_session_ends_after_twelve_hours_even_when_active(
 
 
 async def test_disabling_a_user_ends_their_session_at_once(
-    client: Client, db: AsyncSession, clock: FrozenClock, tmp_path: Path, settings: object
+    client: Client, db: AsyncSession, clock: FrozenClock, tmp_path: Path, settings: Settings
 ) -> None:
     reviewer = await make_user(db, clock.now(), "reviewer")
+    await make_submitted(db, settings, clock.now())
     await sign_in(client, reviewer.email)
+    claimed = await post_form(client, "/review/next", follow_redirects=False)
+    assert claimed.headers["location"].startswith("/review/")
     from screen.accounts import disable_user
 
     user = await db.get(User, reviewer.id)
@@ -132,6 +136,11 @@ async def test_disabling_a_user_ends_their_session_at_once(
 
     assert response.status_code == 303
     assert again.status_code == 400
+    # What they held is back in the queue at once, not after their lease.
+    review_id = int(claimed.headers["location"].rsplit("/", 1)[1])
+    review = await db.get(Review, review_id, populate_existing=True)
+    assert review is not None
+    assert (review.status, review.reviewer_id) == (ReviewStatus.OPEN, None)
 
 
 async def test_sign_in_is_rate_limited_per_account(
