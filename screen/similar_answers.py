@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reviewers import similarity
 from screen import audit, outbox
 from screen.db import is_postgres
-from screen.errors import InputError, NotFoundError
+from screen.errors import ConflictError, InputError, NotFoundError
 from screen.models import (
     AnswerBand,
     Attempt,
@@ -176,6 +176,14 @@ async def add_leak(
         raise InputError("The leaked answer is over 256 KB.", field="text")
     if await db.scalar(select(Prompt.id).where(Prompt.slug == slug).limit(1)) is None:
         raise NotFoundError("No such prompt.")
+    same = await db.scalar(
+        select(LeakedAnswer.source).where(
+            LeakedAnswer.prompt_slug == slug, LeakedAnswer.text == text
+        )
+    )
+    if same is not None:
+        # A second copy would only double every match it finds.
+        raise ConflictError(f"This leaked answer is already recorded (found at: {same}).")
     leak = LeakedAnswer(
         prompt_slug=slug, source=source, text=text, added_by_id=lead.id, added_at=now
     )

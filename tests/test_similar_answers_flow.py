@@ -112,6 +112,11 @@ async def test_a_leaked_answer_added_by_a_lead_flags_existing_and_new_submission
             },
             follow_redirects=False,
         )
+        twice = await post_form(
+            client,
+            "/lead/leaks",
+            {"prompt": "sample-decision", "source": "the same thread", "text": ANSWER_A},
+        )
         page = await client.get("/lead/leaks")
     late = await make_submitted(
         db,
@@ -127,6 +132,8 @@ async def test_a_leaked_answer_added_by_a_lead_flags_existing_and_new_submission
 
     assert short.status_code == 400
     assert added.status_code == 303
+    assert twice.status_code == 409
+    assert "already recorded (found at: interview-prep forum thread)" in twice.text
     assert "interview-prep forum thread" in page.text
     leak_matches = {
         m.attempt_id
