@@ -422,6 +422,7 @@ class LeadController(Controller):
                 "decision": decision,
                 "recommendations": RECOMMENDATION_LABELS,
                 "integrity": await integrity_summary(db, attempt.id),
+                "similar": await similar_answer_context(db, attempt, settings.secret_key),
                 "minutes_used": minutes_used(attempt),
                 "minutes_allowed": minutes_allowed(attempt),
             },

@@ -144,3 +144,9 @@ async def test_a_leaked_answer_added_by_a_lead_flags_existing_and_new_submission
         )
     }
     assert leak_matches == {early.invitation.attempt.id, late.invitation.attempt.id}
+    # The lead sees the match on the submission's page, as its reviewers do.
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
+        await sign_in(client, lead.email)
+        lead_page = await client.get(f"/lead/attempts/{late.invitation.attempt.id}")
+    assert "Similar to other answers" in lead_page.text
+    assert "a known leaked answer (interview-prep forum thread)" in lead_page.text
