@@ -164,7 +164,12 @@ def _disagreements(rubric: Rubric, reviews: Sequence[ReviewInput]) -> list[str]:
 
 
 def _side(recommendations: Sequence[str], labels: Mapping[str, list[str]]) -> str:
-    return ", ".join(f"{rec} ({', '.join(labels[rec])})" for rec in recommendations if labels[rec])
+    # Written as people say them ("strong yes"), not as the form values ("strong_yes").
+    return ", ".join(
+        f"{rec.replace('_', ' ')} ({', '.join(labels[rec])})"
+        for rec in recommendations
+        if labels[rec]
+    )
 
 
 def _verdict(

@@ -161,7 +161,7 @@ def test_opposite_recommendations_need_adjudication_even_with_identical_levels()
     assert decision.outcome == "needs_adjudication"
     assert decision.explanation() == (
         "needs adjudication: recommendations on opposite sides: "
-        "no (r1) vs yes (r3), strong_yes (r2)"
+        "no (r1) vs yes (r3), strong yes (r2)"
     )
 
 
@@ -180,7 +180,7 @@ def test_every_disagreement_is_listed_the_outcome_split_first() -> None:
     )
 
     assert decision.reasons == (
-        "recommendations on opposite sides: strong_no (r1) vs yes (r2)",
+        "recommendations on opposite sides: strong no (r1) vs yes (r2)",
         "reviewers differ by 3 levels on Trade-off: latency vs cost (1 vs 4)",
         "reviewers differ by 2 levels on Failure modes (2 vs 4)",
         "reviewers differ by 1 level on Communication (3 vs 4)",
