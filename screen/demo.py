@@ -217,10 +217,16 @@ async def _seed_reviews(
     await _score(db, lead, 2, "no", now - timedelta(hours=17))
 
 
-def _library_answers(prompts_dir: Path) -> list[str]:
-    """Distinct, realistic answers for the agreement demo: the library's own exemplars."""
+def _library_answers(prompts_dir: Path, own_slug: str) -> list[str]:
+    """Distinct, realistic answers for the agreement demo: the library's own exemplars, the
+    screen's own prompt first. The planted near-copy, the first answer a demo reviewer
+    gets, is made from the first, so it answers the prompt shown beside it. (The library
+    has three exemplars per prompt; the agreement figures need ten answers to one prompt,
+    so the rest come from other prompts.)"""
     answers = []
-    for path in sorted(prompts_dir.glob("*.exemplars.yaml")):
+    paths = sorted(prompts_dir.glob("*.exemplars.yaml"))
+    paths.sort(key=lambda path: path.name != f"{own_slug}.exemplars.yaml")
+    for path in paths:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         answers += [e["answer"] for e in data.get("exemplars", []) if e.get("answer")]
     return answers
@@ -244,11 +250,14 @@ async def _seed_signal_quality(
 ) -> None:
     """Twelve answers scored by two reviewers (so the agreement page has figures) and a
     planted near-copy of the first, waiting at the front of the queue."""
-    answers = _library_answers(settings.prompts_dir or PROMPTS_DIR)[:12]
+    prompt = await db.get(Prompt, screen.prompt_id)
+    if prompt is None:
+        return
+    answers = _library_answers(settings.prompts_dir or PROMPTS_DIR, prompt.slug)[:12]
     if len(answers) < 12:
         return
     second, lead = staff["reviewer2@demo.screen"], staff["lead@demo.screen"]
-    rubric = rubric_from_dict((await db.get(Prompt, screen.prompt_id)).rubric)  # type: ignore[union-attr]
+    rubric = rubric_from_dict(prompt.rubric)
     rng = random.Random(2026)  # noqa: S311 - demo data, not security
     for index, answer in enumerate(answers):
         when = now - timedelta(days=20 - index)

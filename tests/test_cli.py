@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -13,9 +14,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from screen.cli import main
+from screen.paths import PROMPTS_DIR
 from tests.factories import DATA
 from tests.smtp import free_port
 
@@ -275,6 +278,17 @@ def test_screen_demo_serves_a_working_candidate_link(tmp_path: Path) -> None:
     assert "reviewer@demo.screen" in output
     # `screen invite` in another terminal needs this server's address, not the default port's.
     assert f"SCREEN_BASE_URL=http://127.0.0.1:{port} screen invite" in output
+    # The first answer a demo reviewer gets (the planted near-copy, front of the queue)
+    # answers the RAG prompt beside it, not another prompt of the library.
+    with sqlite3.connect(tmp_path / "screen.db") as database:
+        [(planted,)] = database.execute(
+            "SELECT a.final_answer FROM attempts a JOIN invitations i ON a.invitation_id = i.id"
+            " WHERE i.candidate_email = 'planted.copy@example.com'"
+        ).fetchall()
+    rag = yaml.safe_load((PROMPTS_DIR / "rag-support-assistant.exemplars.yaml").read_text())
+    first_rag_answer = rag["exemplars"][0]["answer"]
+    shared = set(planted.split()) & set(first_rag_answer.split())
+    assert len(shared) > 0.5 * len(set(first_rag_answer.split()))
 
 
 @pytest.mark.parametrize("workers", [1, 2])
