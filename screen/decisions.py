@@ -53,12 +53,7 @@ async def _attempt_with_prompt(db: AsyncSession, attempt_id: int) -> Attempt:
 def explained(decision: Decision) -> str:
     """What the pipeline is told about how the decision was reached: the rule's own
     explanation, or, once a lead adjudicated, the lead's decision and reason first."""
-    if decision.adjudicated_by_id is None:
-        return decision.explanation
-    return (
-        f"{decision.outcome}: adjudicated by a lead ({decision.adjudication_reason}). "
-        f"The rule had said: {decision.explanation}"
-    )
+    return decision.final_explanation
 
 
 async def _emit_decision(

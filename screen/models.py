@@ -410,6 +410,18 @@ class Decision(Base):
     adjudication_reason: Mapped[str | None] = mapped_column(Text)
     adjudicated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+    @property
+    def final_explanation(self) -> str:
+        """How the decision was reached, as every page, export and signal says it: the
+        rule's own explanation, or, once a lead adjudicated, the lead's decision and reason
+        first and then what the rule had said."""
+        if self.adjudicated_by_id is None:
+            return self.explanation
+        return (
+            f"{self.outcome}: adjudicated by a lead ({self.adjudication_reason}). "
+            f"The rule had said: {self.explanation}"
+        )
+
 
 class ReminderSent(Base):
     """One reminder of one invitation; the unique key is what makes "never twice" hold."""

@@ -289,6 +289,13 @@ def test_screen_demo_serves_a_working_candidate_link(tmp_path: Path) -> None:
     first_rag_answer = rag["exemplars"][0]["answer"]
     shared = set(planted.split()) & set(first_rag_answer.split())
     assert len(shared) > 0.5 * len(set(first_rag_answer.split()))
+    # As the README says: the lead finds one answer waiting for adjudication (the samples
+    # from other prompts are decided by the rule and never reach the lead's queue).
+    with sqlite3.connect(tmp_path / "screen.db") as database:
+        [(waiting,)] = database.execute(
+            "SELECT count(*) FROM decisions WHERE outcome = 'needs_adjudication'"
+        ).fetchall()
+    assert waiting == 1
 
 
 @pytest.mark.parametrize("workers", [1, 2])

@@ -388,6 +388,8 @@ async def test_disagreement_goes_to_a_lead_who_adjudicates(
             f"/lead/attempts/{attempt.id + 999}/adjudicate",
             {"outcome": "fail", "reason": "An attempt that does not exist."},
         )
+        lead_queue = await c.get("/lead")
+        lead_page = await c.get(f"/lead/attempts/{attempt.id}")
 
     assert "needs adjudication: recommendations on opposite sides" in queue.text
     assert nothing_there.status_code == 404
@@ -411,6 +413,12 @@ async def test_disagreement_goes_to_a_lead_who_adjudicates(
         "pass: adjudicated by a lead (The 4s are backed by the cost arithmetic.). "
         "The rule had said: needs adjudication"
     )
+    # The pages say the same as the pipeline is told, once, not the rule's text alone.
+    for page_text in (lead_queue.text, lead_page.text):
+        assert "pass: adjudicated by a lead (The 4s are backed by the cost arithmetic.)" in (
+            page_text
+        )
+    assert "pass: pass:" not in lead_queue.text
 
 
 async def test_a_lead_reopens_a_review_with_a_reason_but_not_after_a_final_decision(
