@@ -69,8 +69,9 @@ def _unusable(url: str, error: Exception) -> click.ClickException:
 
 
 @asynccontextmanager
-async def _database(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    """The one way the CLI opens the database: connected, migrated, disposed after."""
+async def _database(settings: Settings, *, migrated: bool = True) -> AsyncIterator[AsyncEngine]:
+    """The one way the CLI opens the database: connected, migrated (unless the caller
+    migrates itself), disposed after."""
     url = settings.database_url
     try:
         engine = create_engine(url)
@@ -86,8 +87,13 @@ async def _database(settings: Settings) -> AsyncIterator[AsyncEngine]:
             async with engine.connect():
                 pass
         except (SQLAlchemyError, OSError) as error:
+            # aiosqlite's worker thread stops itself after a failed connect and reports
+            # back to this loop; leaving asyncio.run first made it print "Event loop is
+            # closed" from its thread, under our one-line message.
+            await asyncio.sleep(0.1)
             raise _unusable(url, error) from None
-        await migrate.upgrade(engine)
+        if migrated:
+            await migrate.upgrade(engine)
         yield engine
     finally:
         await engine.dispose()
@@ -158,8 +164,13 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Apply every migration (also done by `serve` and `demo` on start)."""
-    asyncio.run(_migrate(_settings()))
-    click.echo("Database is up to date.")
+    before, after = asyncio.run(_migrate(_settings()))
+    if before == after:
+        click.echo(f"Database is up to date (revision {after}).")
+    elif before is None:
+        click.echo(f"Database created (revision {after}).")
+    else:
+        click.echo(f"Database upgraded from revision {before} to {after}.")
 
 
 @main.group()
@@ -479,9 +490,10 @@ def _serve(settings: Settings, host: str, port: int, banner: list[str], workers:
         uvicorn.run(create_app(settings), **options)
 
 
-async def _migrate(settings: Settings) -> None:
-    async with _database(settings):
-        pass
+async def _migrate(settings: Settings) -> tuple[str | None, str | None]:
+    """The revisions before and after (None: an empty database)."""
+    async with _database(settings, migrated=False) as engine:
+        return await migrate.upgrade(engine)
 
 
 @main.command("serve")

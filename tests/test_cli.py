@@ -75,6 +75,14 @@ def test_a_recruiter_creates_a_screen_and_invites_from_the_command_line(cli_env:
     assert "Platform team" in listed[1]
 
 
+def test_db_upgrade_says_what_it_did(cli_env: Path) -> None:
+    created = run_for_stdout("db", "upgrade")
+    again = run_for_stdout("db", "upgrade")
+
+    assert created[0] == 0 and created[1].startswith("Database created (revision ")
+    assert again[0] == 0 and again[1].startswith("Database is up to date (revision ")
+
+
 def test_cli_input_errors_are_messages_not_tracebacks(cli_env: Path) -> None:
     run("prompts", "sync")
     run("screens", "create", "--prompt", "sample-decision", "--title", "Platform team")
