@@ -31,7 +31,15 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from screen.errors import ConflictError, InputError, NotFoundError, ScreenError
 from screen.invitations import normalise_email
-from screen.models import Review, ReviewStatus, Role, SignInFailure, User, UserSession
+from screen.models import (
+    UNCLAIMED_REVIEW,
+    Review,
+    ReviewStatus,
+    Role,
+    SignInFailure,
+    User,
+    UserSession,
+)
 from screen.text import one_line
 from screen.tokens import hash_token, new_token
 
@@ -198,15 +206,7 @@ async def disable_user(db: AsyncSession, user: User, now: datetime) -> None:
             Review.reviewer_id == user.id,
             Review.status.in_([ReviewStatus.CLAIMED, ReviewStatus.REOPENED]),
         )
-        .values(
-            status=ReviewStatus.OPEN,
-            reviewer_id=None,
-            claimed_at=None,
-            lease_expires_at=None,
-            scores=None,
-            recommendation=None,
-            saved_at=None,
-        )
+        .values(UNCLAIMED_REVIEW)
     )
 
 

@@ -206,13 +206,7 @@ async def release_reopened(
         "scores": review.scores,
         "recommendation": review.recommendation,
     }
-    review.status = ReviewStatus.OPEN
-    review.reviewer_id = None
-    review.claimed_at = None
-    review.lease_expires_at = None
-    review.scores = None
-    review.recommendation = None
-    review.saved_at = None
+    review.return_to_queue()
     audit.record(
         db,
         actor=audit.actor_of(lead),

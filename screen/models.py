@@ -251,6 +251,19 @@ class SignInFailure(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+# A slot back in the queue: nobody's, nothing scored. Declines, a lead's release and a
+# disabled reviewer all leave a review this way (the lease release job does it in SQL).
+UNCLAIMED_REVIEW: dict[str, Any] = {
+    "status": ReviewStatus.OPEN,
+    "reviewer_id": None,
+    "claimed_at": None,
+    "lease_expires_at": None,
+    "scores": None,
+    "recommendation": None,
+    "saved_at": None,
+}
+
+
 class Review(Base):
     """One review slot of one attempt; claiming it is the reviewer's lease on it.
 
@@ -284,6 +297,10 @@ class Review(Base):
     # with one indexed lookup; None means no calibration is required.
     prompt_slug: Mapped[str | None] = mapped_column(String(100))
     calibration_threshold: Mapped[float | None] = mapped_column(Float)
+
+    def return_to_queue(self) -> None:
+        for name, value in UNCLAIMED_REVIEW.items():
+            setattr(self, name, value)
 
     attempt: Mapped[Attempt] = relationship(lazy="raise")
     reviewer: Mapped[User | None] = relationship(lazy="raise")

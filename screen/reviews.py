@@ -392,13 +392,7 @@ async def decline(
     db.add(
         ReviewDecline(attempt_id=review.attempt_id, reviewer_id=reviewer.id, reason=reason, at=now)
     )
-    review.status = ReviewStatus.OPEN
-    review.reviewer_id = None
-    review.claimed_at = None
-    review.lease_expires_at = None
-    review.scores = None
-    review.recommendation = None
-    review.saved_at = None
+    review.return_to_queue()
     audit.record(
         db,
         actor=audit.actor_of(reviewer),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -57,6 +59,24 @@ def worker_env(
     monkeypatch.setenv("SCREEN_SMTP_URL", smtp.url)
     monkeypatch.setenv("SCREEN_REDIS_URL", redis)
     monkeypatch.setenv("SCREEN_BASE_URL", settings.base_url)
+
+
+def start_worker_process(settings: Settings, smtp_url: str, redis: str) -> subprocess.Popen[bytes]:
+    """`screen worker` in a process of its own, configured only by its environment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCREEN_")}
+    env.update(
+        SCREEN_DATABASE_URL=settings.database_url,
+        SCREEN_SECRET_KEY=settings.secret_key,
+        SCREEN_SMTP_URL=smtp_url,
+        SCREEN_REDIS_URL=redis,
+        SCREEN_BASE_URL=settings.base_url,
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "screen", "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 async def run_worker_burst(redis: str) -> Worker:

@@ -12,11 +12,8 @@ of the kill, which events the database records as sent.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -33,7 +30,7 @@ from screen.settings import Settings
 from screen.worker import WorkerSettings
 from tests.factories import make_screen
 from tests.smtp import Inbox, SmtpServer
-from tests.test_worker import REDIS_URL, run_worker_burst, worker_env
+from tests.test_worker import REDIS_URL, run_worker_burst, start_worker_process, worker_env
 
 BATCH = 200
 EVENT_IN_MESSAGE_ID = re.compile(r"-event-([0-9]+)@")
@@ -80,20 +77,7 @@ async def test_each_of_200_emails_arrives_exactly_once_across_a_killed_worker(
             secret_key=settings.secret_key,
         )
     await db.commit()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCREEN_")}
-    env.update(
-        SCREEN_DATABASE_URL=settings.database_url,
-        SCREEN_SECRET_KEY=settings.secret_key,
-        SCREEN_SMTP_URL=slow_smtp.url,
-        SCREEN_REDIS_URL=REDIS_URL,
-        SCREEN_BASE_URL=settings.base_url,
-    )
-    worker = subprocess.Popen(  # noqa: ASYNC220 - a real process, killed below
-        [sys.executable, "-m", "screen", "worker"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    worker = start_worker_process(settings, slow_smtp.url, REDIS_URL)
     try:
         await slow_smtp.inbox.wait_for(40, within_seconds=60)
     finally:

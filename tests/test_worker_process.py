@@ -5,7 +5,6 @@ left webhooks and the ATS callback to die after 27 hours of retries)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from screen.settings import Settings
 from tests.factories import make_candidate
 from tests.smtp import SmtpServer
 from tests.test_webhooks import Receiver, add_endpoint, receiver_accepts
-from tests.test_worker import REDIS_URL, smtp  # noqa: F401 - the SMTP server fixture
+from tests.test_worker import REDIS_URL, smtp, start_worker_process  # noqa: F401 - the SMTP server fixture
 
 pytestmark = pytest.mark.skipif(not REDIS_URL, reason="set SCREEN_TEST_REDIS_URL to run arq")
 
@@ -49,24 +48,11 @@ async def test_a_worker_process_delivers_the_email_and_the_signed_webhook(
     redis = Redis.from_url(REDIS_URL)
     await redis.flushdb()
     await redis.aclose()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCREEN_")}
-    env.update(
-        SCREEN_DATABASE_URL=settings.database_url,
-        SCREEN_SECRET_KEY=settings.secret_key,
-        SCREEN_SMTP_URL=smtp.url,
-        SCREEN_REDIS_URL=REDIS_URL,
-        SCREEN_BASE_URL=settings.base_url,
-    )
     async with Receiver() as receiver:
         await add_endpoint(db, settings, clock, receiver.url)
         await make_candidate(db, settings, clock.now(), name="Wim Webhook")
         await db.commit()
-        worker = subprocess.Popen(  # noqa: ASYNC220 - a real process, stopped below
-            [sys.executable, "-m", "screen", "worker"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        worker = start_worker_process(settings, smtp.url, REDIS_URL)
         try:
             await smtp.inbox.wait_for(1, within_seconds=30)
             give_up = time.monotonic() + 30
