@@ -235,9 +235,9 @@ async def _drain(limit: int, workers: list[Any], claim: Any) -> Drained:
 async def _real(env: Env, limit: int) -> Drained:
     from sqlalchemy import select, text
 
-    from screen import reviews
-    from screen.db import create_engine, create_sessionmaker
-    from screen.models import User
+    from screen.platform.db import create_engine, create_sessionmaker
+    from screen.platform.models import User
+    from screen.review import reviews
 
     engine = create_engine(env.database_url)
     maker = create_sessionmaker(engine)
@@ -285,7 +285,7 @@ async def _app_statement_raw(env: Env, limit: int) -> Drained:
     rules) and how much the Python around it."""
     from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 
-    from screen import reviews
+    from screen.review import reviews
 
     sql = str(
         reviews._CLAIM_PG.bindparams(*reviews._TIMES).compile(dialect=asyncpg_dialect.dialect())

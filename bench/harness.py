@@ -167,8 +167,8 @@ class Env:
     # --- the database -------------------------------------------------------------------
 
     async def recreate_database(self) -> None:
-        from screen import migrate
-        from screen.db import create_engine
+        from screen.platform import migrate
+        from screen.platform.db import create_engine
 
         admin = await asyncpg.connect(self.admin_dsn)
         try:
@@ -281,10 +281,10 @@ async def library_screen(
 ) -> tuple[int, str, list[str]]:
     """Sync the shipped prompt library and create a screen on its first prompt through the
     app's own functions; returns (screen id, prompt slug, rubric dimension keys)."""
-    from screen.db import create_engine, create_sessionmaker
-    from screen.paths import PROMPTS_DIR
-    from screen.prompts import check_library, sync_library
-    from screen.screens import create_screen
+    from screen.platform.db import create_engine, create_sessionmaker
+    from screen.platform.paths import PROMPTS_DIR
+    from screen.recruiting.prompts import check_library, sync_library
+    from screen.recruiting.screens import create_screen
 
     now = datetime.now(UTC)
     library = check_library(PROMPTS_DIR)
@@ -314,9 +314,9 @@ async def invite_candidates(
 ) -> list[str]:
     """Invite `count` candidates through `screen.invitations.invite` (token, attempt,
     outbox email, signal): returns their link tokens."""
-    from screen.db import create_engine, create_sessionmaker
-    from screen.invitations import invite
-    from screen.screens import get_screen
+    from screen.platform.db import create_engine, create_sessionmaker
+    from screen.recruiting.invitations import invite
+    from screen.recruiting.screens import get_screen
 
     now = datetime.now(UTC)
     tokens = []
@@ -344,7 +344,7 @@ async def invite_candidates(
 async def add_staff(env: Env, role: str, count: int, prefix: str) -> list[tuple[int, str]]:
     """Staff accounts (no password: they are given sessions directly) and a session token
     each, exactly as a sign-in stores it: [(user id, session cookie value)]."""
-    from screen.tokens import hash_token, new_token
+    from screen.platform.tokens import hash_token, new_token
 
     now = datetime.now(UTC)
     conn = await connect(env)

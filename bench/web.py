@@ -54,7 +54,7 @@ class WebFixture:
 
     def revisions(self, tokens: list[str]) -> list[int]:
         """Each attempt's saved revision now, in token order."""
-        from screen.tokens import hash_token
+        from screen.platform.tokens import hash_token
 
         async def read() -> list[int]:
             conn = await connect(self.env)
@@ -91,8 +91,8 @@ def web_fixture(env: Env) -> WebFixture:
 
 async def _seed(env: Env) -> tuple[list[str], list[str], list[str]]:
     from bench.baseline_app import CREATE_TABLE
-    from screen.accounts import create_user
-    from screen.db import create_engine, create_sessionmaker
+    from screen.accounts.users import create_user
+    from screen.platform.db import create_engine, create_sessionmaker
 
     screen_id, _, _ = await library_screen(env, "Bench wave")
     wave = await invite_candidates(env, screen_id, env.sizes.connections, "wave", accommodation=3.0)

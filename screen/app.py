@@ -19,32 +19,16 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from screen.agreement_pages import AgreementController, LeakController
-from screen.api_keys import ApiKeyAdminController
-from screen.ats_api import AtsController
-from screen.auth import SignInController, SignInRequiredError
-from screen.calibration_pages import CalibrationController, CalibrationWaiverController
-from screen.candidate import CandidateController
-from screen.clock import Clock, SystemClock
-from screen.db import create_engine, create_sessionmaker
-from screen.errors import ScreenError
-from screen.exports import ExportController
-from screen.jobs import InProcessRunner, JobContext, JobQueue
-from screen.mail import Mailer, mailer_for
-from screen.observability import (
-    add_request_id_header,
-    healthz,
-    metrics,
-    readyz,
-    request_id_middleware,
-)
-from screen.outbox_admin import OutboxAdminController
-from screen.paths import STATIC_DIR
-from screen.recruiter_pages import RecruiterController
-from screen.rendering import create_environment
-from screen.review_pages import LeadController, ReviewController
-from screen.settings import Settings
-from screen.web import (
+from screen.accounts.guards import SignInRequiredError
+from screen.platform.clock import Clock, SystemClock
+from screen.platform.db import create_engine, create_sessionmaker
+from screen.platform.errors import ScreenError
+from screen.platform.jobs import InProcessRunner, JobContext, JobQueue
+from screen.platform.mail import Mailer, mailer_for
+from screen.platform.observability import add_request_id_header, request_id_middleware
+from screen.platform.paths import STATIC_DIR
+from screen.platform.rendering import create_environment
+from screen.platform.web import (
     add_security_headers,
     handle_http_exception,
     handle_screen_error,
@@ -54,7 +38,8 @@ from screen.web import (
     provide_db,
     provide_settings,
 )
-from screen.webhooks import WebhookAdminController
+from screen.registry import REGISTRY
+from screen.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +66,11 @@ def create_app(
         own_engine = engine is None and sessionmaker is None
         active_engine = engine or create_engine(settings.database_url)
         maker = sessionmaker or create_sessionmaker(active_engine)
-        runner = InProcessRunner(settings.sweep_interval_seconds)
+        runner = InProcessRunner(REGISTRY.jobs, settings.sweep_interval_seconds)
         job_queue = queue or runner
-        context = JobContext(settings, maker, clock, mailer, templates, job_queue)
+        context = JobContext(
+            settings, maker, clock, mailer, templates, job_queue, REGISTRY.outbox_handlers
+        )
         runner.context = context
         app.state.engine = active_engine
         app.state.sessionmaker = maker
@@ -103,23 +90,7 @@ def create_app(
 
     return Litestar(
         route_handlers=[
-            healthz,
-            readyz,
-            metrics,
-            SignInController,
-            CandidateController,
-            ReviewController,
-            LeadController,
-            AgreementController,
-            LeakController,
-            CalibrationController,
-            CalibrationWaiverController,
-            RecruiterController,
-            ExportController,
-            WebhookAdminController,
-            ApiKeyAdminController,
-            OutboxAdminController,
-            AtsController,
+            *REGISTRY.route_handlers,
             create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
         ],
         dependencies={

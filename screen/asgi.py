@@ -9,7 +9,7 @@ from __future__ import annotations
 from litestar import Litestar
 
 from screen.app import create_app
-from screen.observability import configure_logging
+from screen.platform.observability import configure_logging
 from screen.settings import load_settings
 
 

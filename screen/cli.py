@@ -21,13 +21,13 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from screen import migrate
-from screen.clock import SystemClock
-from screen.db import create_engine, create_sessionmaker
-from screen.errors import ConflictError, InputError, NotFoundError, ScreenError
-from screen.observability import configure_logging
-from screen.paths import PROMPTS_DIR
-from screen.prompts import check_library, sync_library
+from screen.platform import migrate
+from screen.platform.clock import SystemClock
+from screen.platform.db import create_engine, create_sessionmaker
+from screen.platform.errors import ConflictError, InputError, NotFoundError, ScreenError
+from screen.platform.observability import configure_logging
+from screen.platform.paths import PROMPTS_DIR
+from screen.recruiting.prompts import check_library, sync_library
 from screen.settings import Settings, SettingsError, load_settings
 
 T = TypeVar("T")
@@ -259,7 +259,7 @@ def screens() -> None:
 @click.option("--sla-days", "sla_business_days", type=int, default=5, show_default=True)
 def screens_create(**options: Any) -> None:
     """Create a screen and print its id."""
-    from screen.screens import create_screen
+    from screen.recruiting.screens import create_screen
 
     settings = _settings()
     now = SystemClock().now()
@@ -281,7 +281,7 @@ def screens_list() -> None:
     from sqlalchemy import select
     from sqlalchemy.orm import selectinload
 
-    from screen.models import Screen
+    from screen.platform.models import Screen
 
     async def work(db: AsyncSession) -> list[str]:
         rows = await db.scalars(
@@ -308,8 +308,8 @@ def invite_command(
     screen_id: int, name: str, email: str, accommodation: float, external_id: str | None
 ) -> None:
     """Invite a candidate; the email is queued and the link printed."""
-    from screen.invitations import invite
-    from screen.screens import get_screen
+    from screen.recruiting.invitations import invite
+    from screen.recruiting.screens import get_screen
 
     settings = _settings()
     now = SystemClock().now()
@@ -351,7 +351,7 @@ ROLES = ["admin", "recruiter", "reviewer", "lead"]
 
 def _ask_password() -> str:
     """A new password typed twice, hidden; ask only once everything else is checked."""
-    from screen.accounts import MIN_PASSWORD_LENGTH, check_password_strength
+    from screen.accounts.users import MIN_PASSWORD_LENGTH, check_password_strength
 
     def strong(value: str) -> str:
         # Checked as soon as it is typed, so a short one is asked again before the
@@ -372,7 +372,7 @@ def _ask_password() -> str:
 
 
 async def _refuse_taken(db: AsyncSession, email: str) -> None:
-    from screen.accounts import get_user_by_email
+    from screen.accounts.users import get_user_by_email
 
     try:
         await get_user_by_email(db, email)
@@ -388,8 +388,8 @@ async def _refuse_taken(db: AsyncSession, email: str) -> None:
 @_password_option
 def users_create(email: str, name: str, role: str, password: str | None) -> None:
     """Create a staff account."""
-    from screen.accounts import check_password_strength, create_user
-    from screen.invitations import normalise_email
+    from screen.accounts.users import check_password_strength, create_user
+    from screen.platform.text import normalise_email
 
     settings = _settings()
     email = normalise_email(email).lower()  # as create_user stores it
@@ -411,7 +411,7 @@ def users_create(email: str, name: str, role: str, password: str | None) -> None
 @_password_option
 def users_set_password(email: str, password: str | None) -> None:
     """Set a new password; the user's sessions end."""
-    from screen.accounts import check_password_strength, get_user_by_email, set_password
+    from screen.accounts.users import check_password_strength, get_user_by_email, set_password
 
     settings = _settings()
     if password is not None:
@@ -432,7 +432,7 @@ def users_set_password(email: str, password: str | None) -> None:
 @click.option("--email", required=True)
 def users_disable(email: str) -> None:
     """Disable an account: it can no longer sign in and its sessions end at once."""
-    from screen.accounts import disable_user, get_user_by_email
+    from screen.accounts.users import disable_user, get_user_by_email
 
     now = SystemClock().now()
 
@@ -449,7 +449,7 @@ def users_list() -> None:
     """List staff accounts."""
     from sqlalchemy import select
 
-    from screen.models import User
+    from screen.platform.models import User
 
     async def work(db: AsyncSession) -> list[str]:
         rows = await db.scalars(select(User).order_by(User.id))
@@ -597,7 +597,7 @@ def export_command(screen_id: int, fmt: str, output: Path | None) -> None:
     from contextlib import AbstractContextManager, aclosing, nullcontext
     from typing import BinaryIO
 
-    from screen.exports import export_stream, start_export
+    from screen.pipeline.exports import export_stream, start_export
 
     if fmt == "xlsx" and output is None:
         raise click.UsageError("XLSX is a binary file: give --output PATH.")

@@ -12,14 +12,15 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reviewers.rubric import rubric_from_dict
-from screen import attempts, calibration, reviews
-from screen.accounts import create_user
-from screen.decisions import decide_if_ready
-from screen.invitations import invite
-from screen.models import Attempt, Prompt, Review, ReviewStatus, Screen, User
-from screen.paths import PROMPTS_DIR
-from screen.prompts import check_library, sync_library
-from screen.screens import create_screen, get_screen
+from screen.accounts.users import create_user
+from screen.candidate import attempts
+from screen.platform.models import Attempt, Prompt, Review, ReviewStatus, Screen, User
+from screen.platform.paths import PROMPTS_DIR
+from screen.recruiting.invitations import invite
+from screen.recruiting.prompts import check_library, sync_library
+from screen.recruiting.screens import create_screen, get_screen
+from screen.review import calibration, reviews
+from screen.review.decisions import decide_if_ready
 from screen.settings import Settings
 
 DEMO_SCREEN_TITLE = "Demo: Senior GenAI Engineer"

@@ -10,23 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
-from arq import cron
+from arq import cron, func
 from arq.connections import ArqRedis, RedisSettings
+from arq.cron import CronJob
+from arq.worker import Function
 from prometheus_client import start_http_server
 
-from screen import jobs
-from screen import outbox_handlers as _registers_every_outbox_handler  # noqa: F401
-from screen.clock import SystemClock
-from screen.db import create_engine, create_sessionmaker
-from screen.mail import mailer_for
-from screen.rendering import create_environment
+from screen.platform.clock import SystemClock
+from screen.platform.db import create_engine, create_sessionmaker
+from screen.platform.jobs import Job, JobContext, run_job
+from screen.platform.mail import mailer_for
+from screen.platform.rendering import create_environment
+from screen.registry import REGISTRY
 from screen.settings import load_settings
 
 log = logging.getLogger(__name__)
-EVERY_5_SECONDS = set(range(0, 60, 5))
-EVERY_15_SECONDS = {0, 15, 30, 45}
 
 
 class ArqQueue:
@@ -57,7 +58,7 @@ async def startup(ctx: dict[str, Any]) -> None:
         start_http_server(settings.worker_metrics_port, addr="127.0.0.1")
     engine = create_engine(settings.database_url)
     ctx["engine"] = engine
-    ctx["screen"] = jobs.JobContext(
+    ctx["screen"] = JobContext(
         settings=settings,
         sessionmaker=create_sessionmaker(engine),
         clock=SystemClock(),
@@ -66,6 +67,7 @@ async def startup(ctx: dict[str, Any]) -> None:
         ),
         templates=create_environment(),
         queue=ArqQueue(ctx["redis"]),
+        outbox_handlers=REGISTRY.outbox_handlers,
     )
 
 
@@ -76,24 +78,41 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         await ctx["engine"].dispose()
 
 
-async def deliver_outbox_event(ctx: dict[str, Any], event_id: int) -> Any:
-    return await jobs.run_job("deliver_outbox_event", ctx["screen"], event_id=event_id)
+def _arq_coroutine(job: Job) -> Any:
+    """arq calls a job with its own ctx dict; ours lives in it under "screen"."""
+
+    async def run(ctx: dict[str, Any], **kwargs: Any) -> Any:
+        return await run_job(job, ctx["screen"], **kwargs)
+
+    run.__qualname__ = run.__name__ = job.name
+    return run
 
 
-async def relay_outbox(ctx: dict[str, Any]) -> Any:
-    return await jobs.run_job("relay_outbox", ctx["screen"])
+def arq_functions(jobs: Sequence[Job]) -> list[Function]:
+    return [
+        func(
+            _arq_coroutine(job),
+            name=job.name,
+            timeout=job.timeout_seconds,
+            max_tries=job.max_tries,
+        )
+        for job in jobs
+    ]
 
 
-async def sweep_deadlines(ctx: dict[str, Any]) -> Any:
-    return await jobs.run_job("sweep_deadlines", ctx["screen"])
-
-
-async def send_reminders(ctx: dict[str, Any]) -> Any:
-    return await jobs.run_job("send_reminders", ctx["screen"])
-
-
-async def release_review_leases(ctx: dict[str, Any]) -> Any:
-    return await jobs.run_job("release_review_leases", ctx["screen"])
+def arq_cron_jobs(jobs: Sequence[Job]) -> list[CronJob]:
+    # A periodic job missed (worker down) is not caught up: the next run does its work.
+    return [
+        cron(
+            _arq_coroutine(job),
+            name=f"cron:{job.name}",
+            second=set(job.cron_seconds),
+            run_at_startup=job.run_at_startup,
+            timeout=job.timeout_seconds,
+        )
+        for job in jobs
+        if job.cron_seconds is not None
+    ]
 
 
 class WorkerSettings:
@@ -103,19 +122,8 @@ class WorkerSettings:
     screen.worker.WorkerSettings` works too (arq's default Redis on localhost).
     """
 
-    functions = [  # noqa: RUF012 - arq reads these class attributes
-        deliver_outbox_event,
-        relay_outbox,
-        sweep_deadlines,
-        send_reminders,
-        release_review_leases,
-    ]
-    cron_jobs = [  # noqa: RUF012
-        cron(relay_outbox, second=EVERY_5_SECONDS, run_at_startup=True, timeout=60),
-        cron(sweep_deadlines, second=EVERY_5_SECONDS, timeout=60),
-        cron(send_reminders, second={7}, timeout=120),
-        cron(release_review_leases, second={37}, timeout=60),
-    ]
+    functions = arq_functions(REGISTRY.jobs)
+    cron_jobs = arq_cron_jobs(REGISTRY.jobs)
     on_startup = startup
     on_shutdown = shutdown
     max_jobs = 20

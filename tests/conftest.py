@@ -19,13 +19,14 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from screen import migrate
 from screen.app import create_app
-from screen.clock import FrozenClock
-from screen.db import Base, create_engine, create_sessionmaker
-from screen.jobs import InProcessRunner, JobContext
-from screen.mail import FolderMailer
-from screen.rendering import create_environment
+from screen.platform import migrate
+from screen.platform.clock import FrozenClock
+from screen.platform.db import Base, create_engine, create_sessionmaker
+from screen.platform.jobs import InProcessRunner, JobContext
+from screen.platform.mail import FolderMailer
+from screen.platform.rendering import create_environment
+from screen.registry import REGISTRY
 from screen.settings import Settings
 
 DATA = Path(__file__).parent / "data"
@@ -128,9 +129,15 @@ async def runner(
 
     Built in the test's own event loop (the test client serves the app from another).
     """
-    runner = InProcessRunner(interval_seconds=3600)
+    runner = InProcessRunner(REGISTRY.jobs, interval_seconds=3600)
     runner.context = JobContext(
-        settings, sessionmaker, clock, FolderMailer(mail_dir), create_environment(), runner
+        settings,
+        sessionmaker,
+        clock,
+        FolderMailer(mail_dir),
+        create_environment(),
+        runner,
+        REGISTRY.outbox_handlers,
     )
     yield runner
     await runner.drain()

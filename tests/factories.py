@@ -8,12 +8,13 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from screen import attempts, decisions, reviews
-from screen.accounts import create_user
-from screen.invitations import NewInvitation, invite
-from screen.models import Review, Screen, User
-from screen.prompts import check_library, sync_library
-from screen.screens import create_screen
+from screen.accounts.users import create_user
+from screen.candidate import attempts
+from screen.platform.models import Review, Screen, User
+from screen.recruiting.invitations import NewInvitation, invite
+from screen.recruiting.prompts import check_library, sync_library
+from screen.recruiting.screens import create_screen
+from screen.review import decisions, reviews
 from screen.settings import Settings
 
 DATA = Path(__file__).parent / "data"

@@ -11,7 +11,7 @@ from litestar.routes import HTTPRoute
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from screen.clock import FrozenClock
+from screen.platform.clock import FrozenClock
 from tests.factories import make_user
 from tests.staff import csrf_token, post_form, sign_in
 

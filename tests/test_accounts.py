@@ -15,11 +15,11 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from screen import accounts
-from screen.accounts import MAX_FAILURES_PER_ACCOUNT, MAX_FAILURES_PER_CLIENT
+from screen.accounts import users
+from screen.accounts.users import MAX_FAILURES_PER_ACCOUNT, MAX_FAILURES_PER_CLIENT
 from screen.cli import main
-from screen.clock import FrozenClock
-from screen.models import Review, ReviewStatus, User, UserSession
+from screen.platform.clock import FrozenClock
+from screen.platform.models import Review, ReviewStatus, User, UserSession
 from screen.settings import Settings
 from tests.factories import PASSWORD, make_submitted, make_user
 from tests.staff import csrf_token, post_form, sign_in
@@ -124,7 +124,7 @@ async def test_disabling_a_user_ends_their_session_at_once(
     await sign_in(client, reviewer.email)
     claimed = await post_form(client, "/review/next", follow_redirects=False)
     assert claimed.headers["location"].startswith("/review/")
-    from screen.accounts import disable_user
+    from screen.accounts.users import disable_user
 
     user = await db.get(User, reviewer.id)
     assert user is not None
@@ -263,11 +263,9 @@ async def test_passwords_are_hashed_in_one_low_priority_thread() -> None:
         tid = threading.get_native_id()
         seen.add((tid, os.getpriority(os.PRIO_PROCESS, tid)))
 
-    hashed = await asyncio.gather(
-        *(accounts.hash_password(f"password number {n}") for n in range(3))
-    )
+    hashed = await asyncio.gather(*(users.hash_password(f"password number {n}") for n in range(3)))
     for _ in range(3):
-        await asyncio.get_running_loop().run_in_executor(accounts._HASHING, where_am_i)
+        await asyncio.get_running_loop().run_in_executor(users._HASHING, where_am_i)
 
     assert len(set(hashed)) == 3
     assert len(seen) == 1  # one thread does all the hashing
@@ -278,17 +276,17 @@ async def test_passwords_are_hashed_in_one_low_priority_thread() -> None:
 async def test_password_checks_past_the_queue_are_refused_at_once_not_queued() -> None:
     """Password hashing is paced; beyond a short queue a check is refused at once (the
     sign-in page answers 429 "try again in a few seconds") instead of waiting."""
-    hashed = await accounts.hash_password("a long enough password")
-    burst = accounts.MAX_WAITING_HASHES + 4
+    hashed = await users.hash_password("a long enough password")
+    burst = users.MAX_WAITING_HASHES + 4
 
     outcomes = await asyncio.gather(
-        *(accounts.verify_password(hashed, "a long enough password") for _ in range(burst)),
+        *(users.verify_password(hashed, "a long enough password") for _ in range(burst)),
         return_exceptions=True,
     )
 
-    refused = [o for o in outcomes if isinstance(o, accounts.HashingBusyError)]
+    refused = [o for o in outcomes if isinstance(o, users.HashingBusyError)]
     assert len(refused) == 4
     assert all(o is True for o in outcomes if not isinstance(o, BaseException))
     assert refused[0].status_code == 429
     assert "Too many sign-ins at once" in refused[0].message
-    assert accounts._waiting_hashes == 0  # every place in the queue was given back
+    assert users._waiting_hashes == 0  # every place in the queue was given back

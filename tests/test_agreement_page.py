@@ -8,8 +8,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from screen.clock import FrozenClock
-from screen.models import User
+from screen.platform.clock import FrozenClock
+from screen.platform.models import User
 from screen.settings import Settings
 from tests.factories import make_screen, make_submitted, make_user, score_next
 from tests.staff import sign_in

@@ -10,8 +10,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from screen.clock import FrozenClock
-from screen.rendering import render_markdown
+from screen.platform.clock import FrozenClock
+from screen.platform.rendering import render_markdown
 from screen.settings import Settings
 from tests.factories import make_submitted, make_user
 from tests.staff import post_form, sign_in

@@ -13,9 +13,9 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from screen.api_keys import authenticate, create_api_key
-from screen.clock import FrozenClock
-from screen.models import ApiKey, AuditEvent
+from screen.accounts.api_keys import authenticate, create_api_key
+from screen.platform.clock import FrozenClock
+from screen.platform.models import ApiKey, AuditEvent
 from tests.factories import make_user
 from tests.staff import post_form, sign_in
 

@@ -18,12 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from reviewers.rubric import rubric_from_dict
-from screen import attempts, decisions, reviews
-from screen.api_keys import create_api_key, revoke
-from screen.clock import FrozenClock
-from screen.invitations import INVITATION_EMAIL
-from screen.jobs import InProcessRunner
-from screen.models import (
+from screen.accounts.api_keys import create_api_key, revoke
+from screen.candidate import attempts
+from screen.platform.clock import FrozenClock
+from screen.platform.jobs import InProcessRunner
+from screen.platform.models import (
     ApiKey,
     Attempt,
     AuditEvent,
@@ -34,9 +33,11 @@ from screen.models import (
     Screen,
     User,
 )
+from screen.platform.signals import ATS_COMPLETED
+from screen.platform.tokens import hash_token
+from screen.recruiting.invitations import INVITATION_EMAIL
+from screen.review import decisions, reviews
 from screen.settings import Settings
-from screen.signals import ATS_COMPLETED
-from screen.tokens import hash_token
 from tests.factories import make_screen, make_user
 from tests.smtp import text_part
 from tests.test_webhooks import Receiver

@@ -8,8 +8,8 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from screen.clock import FrozenClock
-from screen.models import AuditEvent, CalibrationAttempt, Decision, Review
+from screen.platform.clock import FrozenClock
+from screen.platform.models import AuditEvent, CalibrationAttempt, Decision, Review
 from screen.settings import Settings
 from tests.factories import make_screen, make_submitted, make_user
 from tests.staff import post_form, sign_in

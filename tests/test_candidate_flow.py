@@ -11,9 +11,9 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from screen.clock import FrozenClock
-from screen.jobs import InProcessRunner
-from screen.models import Attempt, AttemptState, IntegrityEvent, LateContent
+from screen.platform.clock import FrozenClock
+from screen.platform.jobs import InProcessRunner
+from screen.platform.models import Attempt, AttemptState, IntegrityEvent, LateContent
 from screen.settings import Settings
 from tests.factories import Candidate, make_candidate
 

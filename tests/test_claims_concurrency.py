@@ -8,9 +8,9 @@ from collections import Counter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from screen import reviews
-from screen.clock import FrozenClock
-from screen.models import Review, ReviewStatus, User
+from screen.platform.clock import FrozenClock
+from screen.platform.models import Review, ReviewStatus, User
+from screen.review import reviews
 from screen.settings import Settings
 from tests.factories import make_screen, make_submitted
 

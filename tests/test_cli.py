@@ -18,7 +18,7 @@ import yaml
 from click.testing import CliRunner
 
 from screen.cli import main
-from screen.paths import PROMPTS_DIR
+from screen.platform.paths import PROMPTS_DIR
 from tests.factories import DATA
 from tests.smtp import free_port
 

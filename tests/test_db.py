@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import literal, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from screen.db import HotStatement, create_engine
+from screen.platform.db import HotStatement, create_engine
 
 
 async def test_after_the_database_drops_every_connection_one_call_fails_then_all_work(

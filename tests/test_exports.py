@@ -30,10 +30,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from reviewers.rubric import rubric_from_dict
-from screen import attempts, decisions, export_copy, reviews
+from screen.candidate import attempts
 from screen.cli import main
-from screen.clock import FrozenClock
-from screen.exports import (
+from screen.pipeline import export_copy
+from screen.pipeline.exports import (
     DANGEROUS_PREFIXES,
     Cell,
     _crlf,
@@ -41,8 +41,10 @@ from screen.exports import (
     neutralise,
     plan_export,
 )
-from screen.invitations import Candidate, invite_many
-from screen.models import Attempt, AuditEvent, Decision, Invitation, Screen, User
+from screen.platform.clock import FrozenClock
+from screen.platform.models import Attempt, AuditEvent, Decision, Invitation, Screen, User
+from screen.recruiting.invitations import Candidate, invite_many
+from screen.review import decisions, reviews
 from screen.settings import Settings
 from tests.factories import make_candidate, make_screen, make_user
 from tests.staff import sign_in

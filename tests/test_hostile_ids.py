@@ -7,7 +7,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from screen.clock import FrozenClock
+from screen.platform.clock import FrozenClock
 from screen.settings import Settings
 from tests.factories import make_candidate, make_user
 from tests.staff import post_form, sign_in
@@ -61,7 +61,7 @@ async def test_odd_numbers_in_forms_get_400(
 async def test_control_characters_and_non_ascii_addresses_are_handled(
     db: AsyncSession, settings: Settings, clock: FrozenClock
 ) -> None:
-    from screen.errors import InputError
+    from screen.platform.errors import InputError
 
     candidate = await make_candidate(
         db, settings, clock.now(), name="\u202eRTL\x00 Name", email="rtl@example.com"
@@ -76,9 +76,10 @@ async def test_a_withdrawn_candidate_cannot_be_decided_or_reopened(
 ) -> None:
     from sqlalchemy import select
 
-    from screen import decisions, invitations
-    from screen.errors import ConflictError
-    from screen.models import Decision, Review
+    from screen.platform.errors import ConflictError
+    from screen.platform.models import Decision, Review
+    from screen.recruiting import invitations
+    from screen.review import decisions
     from tests.factories import make_submitted
 
     candidate = await make_submitted(db, settings, clock.now())

@@ -10,11 +10,11 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from screen.clock import FrozenClock
-from screen.models import Invitation, Review, ReviewDecline, Screen
+from screen.platform.clock import FrozenClock
+from screen.platform.models import Invitation, Review, ReviewDecline, Screen
+from screen.platform.text import multi_line, one_line
+from screen.platform.web import text_the_database_refused
 from screen.settings import Settings
-from screen.text import multi_line, one_line
-from screen.web import text_the_database_refused
 from tests.factories import make_screen, make_submitted, make_user
 from tests.staff import post_form, sign_in
 

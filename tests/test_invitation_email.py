@@ -12,11 +12,11 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from screen.app import create_app
-from screen.clock import FrozenClock
-from screen.jobs import InProcessRunner
-from screen.mail import SmtpMailer
-from screen.models import OutboxEvent, OutboxStatus
-from screen.outbox import MAX_TRIES
+from screen.platform.clock import FrozenClock
+from screen.platform.jobs import InProcessRunner
+from screen.platform.mail import SmtpMailer
+from screen.platform.models import OutboxEvent, OutboxStatus
+from screen.platform.outbox import MAX_TRIES
 from screen.settings import Settings
 from tests.factories import make_candidate
 from tests.smtp import SmtpServer, free_port, html_part, text_part

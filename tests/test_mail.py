@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from screen.clock import FrozenClock
-from screen.jobs import InProcessRunner
-from screen.mail import SmtpMailer, build_message
-from screen.rendering import create_environment
+from screen.platform.clock import FrozenClock
+from screen.platform.jobs import InProcessRunner
+from screen.platform.mail import SmtpMailer, build_message
+from screen.platform.rendering import create_environment
 from screen.settings import Settings
 from tests.factories import make_candidate, make_screen
 from tests.smtp import Inbox, SmtpServer, free_port, html_part, text_part

@@ -9,7 +9,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from screen.db import Base
+from screen.platform.db import Base
 
 
 async def test_models_and_migrations_agree(engine: AsyncEngine) -> None:

@@ -26,9 +26,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from screen.app import create_app
-from screen.clock import FrozenClock
-from screen.models import Attempt, OutboxEvent, OutboxStatus
-from screen.observability import configure_logging
+from screen.platform.clock import FrozenClock
+from screen.platform.models import Attempt, OutboxEvent, OutboxStatus
+from screen.platform.observability import configure_logging
 from screen.settings import Settings
 from tests.factories import make_candidate, make_user
 from tests.smtp import free_port
@@ -86,7 +86,7 @@ async def test_every_response_carries_a_request_id(client: Client) -> None:
 def test_production_logs_are_json_lines_with_the_request_id(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from screen.observability import request_id_var
+    from screen.platform.observability import request_id_var
 
     configure_logging(Settings(production=True))
     token = request_id_var.set("req-42-abcdef")
@@ -327,7 +327,7 @@ def test_every_acknowledged_autosave_survives_a_killed_web_process(tmp_path: Pat
     assert len(acknowledged) == len(links) and all(r > 0 for r, _ in acknowledged.values())
 
     async def stored() -> dict[int, tuple[int, str]]:
-        from screen.db import create_engine, create_sessionmaker
+        from screen.platform.db import create_engine, create_sessionmaker
 
         engine = create_engine(env["SCREEN_DATABASE_URL"])
         async with create_sessionmaker(engine)() as db:

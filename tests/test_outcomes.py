@@ -7,8 +7,8 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from screen.clock import FrozenClock
-from screen.models import AuditEvent, User
+from screen.platform.clock import FrozenClock
+from screen.platform.models import AuditEvent, User
 from screen.settings import Settings
 from tests.factories import make_screen, make_submitted, make_user, score_next
 from tests.staff import post_form, sign_in
@@ -95,7 +95,7 @@ async def test_outcomes_are_recorded_and_compared_with_the_decision(
 async def test_the_ats_records_an_outcome_through_the_api(
     client: AsyncTestClient[Litestar], db: AsyncSession, settings: Settings, clock: FrozenClock
 ) -> None:
-    from screen.api_keys import create_api_key
+    from screen.accounts.api_keys import create_api_key
 
     admin = await make_user(db, clock.now(), "admin")
     reviewers = [

@@ -48,7 +48,11 @@ def test_the_wheel_works_outside_the_checkout(tmp_path: Path) -> None:
         check=False,
     )
     where = subprocess.run(
-        [sys.executable, "-c", "import screen.paths as p; print(p.TEMPLATES_DIR, p.PROMPTS_DIR)"],
+        [
+            sys.executable,
+            "-c",
+            "import screen.platform.paths as p; print(p.TEMPLATES_DIR, p.PROMPTS_DIR)",
+        ],
         cwd=elsewhere,
         env=env,
         capture_output=True,
@@ -59,7 +63,7 @@ def test_the_wheel_works_outside_the_checkout(tmp_path: Path) -> None:
     assert "screen/_bundled/templates/candidate/attempt.html" in names
     assert "screen/_bundled/prompts/rag-support-assistant.md" in names
     assert "screen/static/attempt.js" in names
-    assert any(n.startswith("screen/migrations/versions/") for n in names)
+    assert any(n.startswith("screen/platform/migrations/versions/") for n in names)
     assert check.returncode == 0, check.stderr
     assert "ok  rag-support-assistant" in check.stdout
     assert str(site) in where.stdout

@@ -12,11 +12,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from screen.cli import main
-from screen.clock import FrozenClock
-from screen.models import Prompt, Screen
-from screen.paths import PROMPTS_DIR
-from screen.prompts import AREAS, check_library, sync_library
-from screen.screens import get_screen
+from screen.platform.clock import FrozenClock
+from screen.platform.models import Prompt, Screen
+from screen.platform.paths import PROMPTS_DIR
+from screen.recruiting.prompts import AREAS, check_library, sync_library
+from screen.recruiting.screens import get_screen
 from tests.factories import DATA, make_screen
 
 SAMPLE = DATA / "prompts" / "sample-decision.md"

@@ -12,10 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reviewers.sla import add_business_days
-from screen import decisions, pipeline, reviews
-from screen.clock import FrozenClock
-from screen.jobs import InProcessRunner
-from screen.models import (
+from screen.platform.clock import FrozenClock
+from screen.platform.jobs import InProcessRunner
+from screen.platform.models import (
     Attempt,
     AttemptState,
     AuditEvent,
@@ -29,6 +28,8 @@ from screen.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from screen.recruiting import dashboard
+from screen.review import decisions, reviews
 from screen.settings import Settings
 from tests.factories import make_candidate, make_screen, make_submitted, make_user, score_next
 from tests.staff import post_form, sign_in
@@ -481,7 +482,7 @@ async def test_reminders_go_out_before_expiry_once_each_and_never_after_a_start(
         name="Stan Starter",
         email="stan@example.com",
     )
-    from screen import attempts
+    from screen.candidate import attempts
 
     stan = await db.get(Attempt, starter.invitation.attempt.id)
     invitation = await db.get(Invitation, starter.invitation_id)
@@ -593,7 +594,7 @@ async def test_a_late_adjudication_misses_the_sla_even_when_the_rule_ran_in_time
     )
     await db.commit()
 
-    page = await pipeline.candidates(db, screen, clock.now())
+    page = await dashboard.candidates(db, screen, clock.now())
 
     [row] = page.rows
     assert clock.now() > due

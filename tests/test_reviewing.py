@@ -10,10 +10,9 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from screen import jobs, reviews
-from screen.clock import FrozenClock
-from screen.jobs import InProcessRunner
-from screen.models import (
+from screen.platform.clock import FrozenClock
+from screen.platform.jobs import InProcessRunner
+from screen.platform.models import (
     Attempt,
     AttemptState,
     AuditEvent,
@@ -25,6 +24,7 @@ from screen.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from screen.review import jobs, reviews
 from screen.settings import Settings
 from tests.factories import make_submitted, make_user
 from tests.staff import post_form, sign_in

@@ -7,9 +7,9 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from screen.clock import FrozenClock
-from screen.jobs import InProcessRunner
-from screen.models import SimilarityMatch
+from screen.platform.clock import FrozenClock
+from screen.platform.jobs import InProcessRunner
+from screen.platform.models import SimilarityMatch
 from screen.settings import Settings
 from tests.factories import make_screen, make_submitted, make_user
 from tests.staff import post_form, sign_in

@@ -18,9 +18,10 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from screen.clock import FrozenClock
-from screen.jobs import InProcessRunner
-from screen.models import (
+from screen.pipeline.webhooks import create_endpoint, verify_signature
+from screen.platform.clock import FrozenClock
+from screen.platform.jobs import InProcessRunner
+from screen.platform.models import (
     AuditEvent,
     OutboxEvent,
     OutboxStatus,
@@ -28,11 +29,10 @@ from screen.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from screen.outbox import MAX_TRIES
+from screen.platform.outbox import MAX_TRIES
+from screen.platform.signals import WEBHOOK_DELIVER
+from screen.platform.tokens import unseal
 from screen.settings import Settings
-from screen.signals import WEBHOOK_DELIVER
-from screen.tokens import unseal
-from screen.webhooks import create_endpoint, verify_signature
 from tests.factories import make_candidate, make_submitted, make_user
 from tests.smtp import free_port
 from tests.staff import sign_in

@@ -20,11 +20,13 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from screen.app import create_app
-from screen.clock import FrozenClock
-from screen.jobs import JobContext, relay_outbox
-from screen.mail import FolderMailer
-from screen.models import OutboxEvent, OutboxStatus
-from screen.rendering import create_environment
+from screen.platform.clock import FrozenClock
+from screen.platform.jobs import JobContext
+from screen.platform.mail import FolderMailer
+from screen.platform.models import OutboxEvent, OutboxStatus
+from screen.platform.outbox import relay_outbox
+from screen.platform.rendering import create_environment
+from screen.registry import REGISTRY
 from screen.settings import Settings
 from screen.worker import ArqQueue, redis_settings, worker_options
 from tests.factories import make_candidate
@@ -221,6 +223,7 @@ async def test_a_redis_that_stops_answering_fails_the_relay_and_leaves_rows_pend
         FolderMailer(settings.mail_dir),
         create_environment(),
         ArqQueue(redis, timeout_seconds=0.2),
+        REGISTRY.outbox_handlers,
     )
 
     # Without the queue's own bound this would hang; the outer bound turns that into a

@@ -23,9 +23,9 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from screen.clock import FrozenClock
-from screen.invitations import invite
-from screen.models import OutboxEvent, OutboxStatus
+from screen.platform.clock import FrozenClock
+from screen.platform.models import OutboxEvent, OutboxStatus
+from screen.recruiting.invitations import invite
 from screen.settings import Settings
 from screen.worker import WorkerSettings
 from tests.factories import make_screen

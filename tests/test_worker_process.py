@@ -14,8 +14,8 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from screen.clock import FrozenClock
-from screen.models import OutboxEvent, OutboxStatus
+from screen.platform.clock import FrozenClock
+from screen.platform.models import OutboxEvent, OutboxStatus
 from screen.settings import Settings
 from tests.factories import make_candidate
 from tests.smtp import SmtpServer
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.skipif(not REDIS_URL, reason="set SCREEN_TEST_REDIS_URL
 
 def test_a_fresh_worker_process_knows_every_outbox_handler() -> None:
     """Asked of a new interpreter: this test process has imported the whole app."""
-    probe = "import screen.worker, screen.outbox as o;print(' '.join(sorted(o.HANDLERS)))"
+    probe = "import screen.worker as w;print(' '.join(sorted(w.REGISTRY.outbox_handlers)))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.split() == [
         "ats.completed",

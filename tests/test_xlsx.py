@@ -7,7 +7,7 @@ import io
 import openpyxl
 import pytest
 
-from screen.xlsx import Kind, SheetWriter, column_letters
+from screen.platform.xlsx import Kind, SheetWriter, column_letters
 from tests.test_exports import parse_xlsx
 
 

@@ -23,10 +23,10 @@ from playwright.async_api import Page, ViewportSize
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from screen.clock import SystemClock
-from screen.db import create_engine, create_sessionmaker
-from screen.invitations import find_by_token
-from screen.models import Attempt
+from screen.platform.clock import SystemClock
+from screen.platform.db import create_engine, create_sessionmaker
+from screen.platform.models import Attempt
+from screen.recruiting.invitations import find_by_token
 from screen.settings import Settings
 from tests.factories import PASSWORD, make_candidate
 from tests.smtp import Inbox, SmtpServer, free_port, text_part

@@ -10,10 +10,10 @@ from collections.abc import Awaitable, Callable
 from playwright.async_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import select, text, update
 
-from screen.api_keys import create_api_key
-from screen.invitations import find_by_token, withdraw
-from screen.models import OutboxEvent, WebhookAttempt
-from screen.webhooks import create_endpoint
+from screen.accounts.api_keys import create_api_key
+from screen.pipeline.webhooks import create_endpoint
+from screen.platform.models import OutboxEvent, WebhookAttempt
+from screen.recruiting.invitations import find_by_token, withdraw
 from tests.e2e.harness import (
     AppServer,
     check_axe,

@@ -19,7 +19,7 @@ from playwright.async_api import (
 )
 from playwright.async_api import Error as PlaywrightError
 
-from screen.models import AttemptState
+from screen.platform.models import AttemptState
 from tests.e2e.harness import (
     DESKTOP,
     PHONE,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from playwright.async_api import Page, expect
 
-from screen.invitations import invite as invite_one
+from screen.recruiting.invitations import invite as invite_one
 from tests.e2e.harness import (
     DESKTOP,
     PHONE,

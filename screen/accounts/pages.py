@@ -1,0 +1,90 @@
+"""Signing in and out: the sign-in page and the session cookie."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import Cookie
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_303_SEE_OTHER
+
+from screen.accounts import users
+from screen.accounts.guards import HOME_BY_ROLE, SESSION_COOKIE, current_user
+from screen.platform.models import Role
+from screen.platform.web import DB, AppClock, AppSettings
+
+
+def safe_next(target: str | None, fallback: str) -> str:
+    """Only same-site paths: never `//host` or a full URL (no open redirect)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return fallback
+
+
+def _session_cookie(token: str, secure: bool) -> Cookie:
+    return Cookie(
+        key=SESSION_COOKIE, value=token, httponly=True, secure=secure, samesite="lax", path="/"
+    )
+
+
+class SignInController(Controller):
+    path = "/"
+    include_in_schema = False
+
+    @get("/", name="home")
+    async def home(self, request: Request[Any, Any, Any]) -> Redirect:
+        user = await current_user(request)
+        if user is None:
+            return Redirect(path="/signin", status_code=HTTP_303_SEE_OTHER)
+        return Redirect(path=HOME_BY_ROLE[Role(user.role)], status_code=HTTP_303_SEE_OTHER)
+
+    @get("/signin", name="signin")
+    async def signin_page(self, request: Request[Any, Any, Any]) -> Template:
+        target = safe_next(request.query_params.get("next"), "")
+        return Template(
+            template_name="staff/signin.html",
+            context={"next": target, "error": None, "email": ""},
+        )
+
+    @post("/signin", name="signin:post", status_code=HTTP_303_SEE_OTHER)
+    async def signin(
+        self, request: Request[Any, Any, Any], db: DB, clock: AppClock, settings: AppSettings
+    ) -> Response[Any]:
+        form = await request.form()
+        email = str(form.get("email") or "").replace("\x00", "")
+        password = str(form.get("password") or "")
+        target = str(form.get("next") or "")
+        client = request.client.host if request.client else "unknown"
+        try:
+            signed_in = await users.sign_in(
+                db,
+                email=email,
+                password=password,
+                client=client,
+                now=clock.now(),
+                previous_token=request.cookies.get(SESSION_COOKIE),
+            )
+        except (users.SignInError, users.TooManyAttemptsError) as error:
+            # The failure row must be kept to count towards the limit.
+            await db.commit()
+            return Template(
+                template_name="staff/signin.html",
+                context={"next": safe_next(target, ""), "error": error.message, "email": email},
+                status_code=error.status_code,
+            )
+        home = HOME_BY_ROLE[Role(signed_in.user.role)]
+        response = Redirect(path=safe_next(target, home), status_code=HTTP_303_SEE_OTHER)
+        response.set_cookie(
+            _session_cookie(signed_in.session_token, settings.base_url.startswith("https"))
+        )
+        return response
+
+    @post("/signout", name="signout", status_code=HTTP_303_SEE_OTHER)
+    async def signout(self, request: Request[Any, Any, Any], db: DB) -> Response[Any]:
+        token = request.cookies.get(SESSION_COOKIE)
+        if token:
+            await users.end_session(db, token)
+        response = Redirect(path="/signin", status_code=HTTP_303_SEE_OTHER)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response

@@ -1,0 +1,302 @@
+"""Accounts: users and roles, argon2 passwords, database-backed sessions, sign-in limits.
+
+Sessions live in the database, so any number of web processes share them; a
+session rotates on sign-in, ends after `IDLE_TIMEOUT` without a request or
+`ABSOLUTE_TIMEOUT` after sign-in, and ends at once when its user is disabled.
+Password hashing runs in one dedicated, low-priority thread so a sign-in never blocks
+the event loop, and a burst of sign-ins (argon2 is ~150 ms of CPU each) queues there
+instead of taking cores from the requests the process is serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from typing import TypeVar
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from screen.platform.errors import ConflictError, InputError, NotFoundError, ScreenError
+from screen.platform.models import (
+    UNCLAIMED_REVIEW,
+    Review,
+    ReviewStatus,
+    Role,
+    SignInFailure,
+    User,
+    UserSession,
+)
+from screen.platform.text import normalise_email, one_line
+from screen.platform.tokens import hash_token, new_token
+
+IDLE_TIMEOUT = timedelta(hours=2)
+ABSOLUTE_TIMEOUT = timedelta(hours=12)
+LAST_SEEN_RESOLUTION = timedelta(minutes=1)
+MIN_PASSWORD_LENGTH = 10
+FAILURE_WINDOW = timedelta(minutes=15)
+MAX_FAILURES_PER_ACCOUNT = 5
+MAX_FAILURES_PER_CLIENT = 20
+
+_hasher = PasswordHasher()
+# Verified against when the account does not exist, so a wrong email costs the same time.
+_DUMMY_HASH = _hasher.hash("screen-dummy-password")
+
+
+class TooManyAttemptsError(ScreenError):
+    status_code = 429
+    code = "too_many_attempts"
+
+
+class SignInError(ScreenError):
+    status_code = 400
+    code = "sign_in_failed"
+
+
+def check_password_strength(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InputError(
+            f"The password must be at least {MIN_PASSWORD_LENGTH} characters.", field="password"
+        )
+    if len(password) > 1024:
+        raise InputError("The password must be at most 1024 characters.", field="password")
+
+
+def _lower_priority() -> None:
+    # The hashing thread runs at the lowest CPU priority (Linux sets it per thread), so
+    # under load the event loop and the database come first and sign-ins wait instead;
+    # on an idle machine it still has a whole core.
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+
+
+T = TypeVar("T")
+_HASHING = ThreadPoolExecutor(
+    max_workers=1, thread_name_prefix="screen-argon2", initializer=_lower_priority
+)
+
+
+class _Pacer:
+    """Keeps the hashing thread at half a core at most: after a hash it rests as long as
+    the hash took before starting the next one. A lone sign-in is not delayed; a burst
+    (or a password-guessing run) is spread out instead of holding a core."""
+
+    def __init__(self) -> None:
+        self._rested_until = 0.0
+
+    def run(self, work: Callable[[], T]) -> T:
+        # Only ever called from the one hashing thread.
+        wait = self._rested_until - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        started = time.monotonic()
+        try:
+            return work()
+        finally:
+            finished = time.monotonic()
+            self._rested_until = finished + (finished - started)
+
+
+_pacer = _Pacer()
+
+
+class HashingBusyError(TooManyAttemptsError):
+    code = "too_many_sign_ins"
+
+
+# Past this many waiting, a sign-in is refused at once rather than queued for long.
+MAX_WAITING_HASHES = 16
+_waiting_hashes = 0
+
+
+async def _hashing(work: Callable[[], T]) -> T:
+    global _waiting_hashes
+    if _waiting_hashes >= MAX_WAITING_HASHES:
+        raise HashingBusyError("Too many sign-ins at once. Please try again in a few seconds.")
+    _waiting_hashes += 1
+    try:
+        return await asyncio.get_running_loop().run_in_executor(_HASHING, _pacer.run, work)
+    finally:
+        _waiting_hashes -= 1
+
+
+async def hash_password(password: str) -> str:
+    return await _hashing(partial(_hasher.hash, password))
+
+
+async def verify_password(password_hash: str, password: str) -> bool:
+    def verify() -> bool:
+        try:
+            return _hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    return await _hashing(verify)
+
+
+def parse_role(value: str) -> Role:
+    try:
+        return Role(value.strip().lower())
+    except ValueError:
+        roles = ", ".join(r.value for r in Role)
+        raise InputError(f"Role must be one of {roles}; got {value!r}.", field="role") from None
+
+
+async def create_user(
+    db: AsyncSession, *, email: str, name: str, role: str, password: str, now: datetime
+) -> User:
+    email = normalise_email(email).lower()
+    name = one_line(name)
+    if not 1 <= len(name) <= 200:
+        raise InputError("Name must be 1 to 200 characters.", field="name")
+    parsed_role = parse_role(role)
+    check_password_strength(password)
+    if await db.scalar(select(User.id).where(User.email == email)) is not None:
+        raise ConflictError(f"A user with email {email} already exists.", field="email")
+    user = User(
+        email=email,
+        name=name,
+        role=parsed_role,
+        password_hash=await hash_password(password),
+        created_at=now,
+        password_changed_at=now,
+    )
+    db.add(user)
+    await db.flush()
+    return user
+
+
+async def get_user_by_email(db: AsyncSession, email: str) -> User:
+    user = await db.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise NotFoundError(f"No user with email {email}.", field="email")
+    return user
+
+
+async def set_password(db: AsyncSession, user: User, password: str, now: datetime) -> None:
+    """A new password ends every session of the user."""
+    check_password_strength(password)
+    user.password_hash = await hash_password(password)
+    user.password_changed_at = now
+    await db.execute(delete(UserSession).where(UserSession.user_id == user.id))
+
+
+async def disable_user(db: AsyncSession, user: User, now: datetime) -> None:
+    """Sign them out everywhere, and hand what they were reviewing back to the queue: a
+    claim would wait out its lease and a reopened review (no lease) would wait forever."""
+    user.disabled_at = now
+    await db.execute(delete(UserSession).where(UserSession.user_id == user.id))
+    await db.execute(
+        update(Review)
+        .where(
+            Review.reviewer_id == user.id,
+            Review.status.in_([ReviewStatus.CLAIMED, ReviewStatus.REOPENED]),
+        )
+        .values(UNCLAIMED_REVIEW)
+    )
+
+
+async def _recent_failures(
+    db: AsyncSession, column: InstrumentedAttribute[str], key: str, since: datetime
+) -> int:
+    count = await db.scalar(
+        select(func.count())
+        .select_from(SignInFailure)
+        .where(column == key, SignInFailure.at > since)
+    )
+    return int(count or 0)
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    user: User
+    session_token: str
+
+
+async def sign_in(
+    db: AsyncSession,
+    *,
+    email: str,
+    password: str,
+    client: str,
+    now: datetime,
+    previous_token: str | None = None,
+) -> SignedIn:
+    """Check the password and open a new session (the old one, if any, is ended).
+
+    Limits count failures in the database so they hold across processes; over a
+    limit even the right password is refused until the window passes.
+    """
+    account = email.strip().lower()[:320]
+    client = client[:100]
+    since = now - FAILURE_WINDOW
+    if (
+        await _recent_failures(db, SignInFailure.account_key, account, since)
+        >= MAX_FAILURES_PER_ACCOUNT
+        or await _recent_failures(db, SignInFailure.client_key, client, since)
+        >= MAX_FAILURES_PER_CLIENT
+    ):
+        minutes = int(FAILURE_WINDOW.total_seconds() // 60)
+        raise TooManyAttemptsError(
+            f"Too many failed sign-in attempts. Wait {minutes} minutes and try again."
+        )
+    user = await db.scalar(select(User).where(User.email == account))
+    # Hashing may wait in line behind other sign-ins: end the read transaction first, so
+    # a queue of sign-ins never holds pooled connections the rest of the app needs.
+    await db.commit()
+    valid = await verify_password(user.password_hash if user else _DUMMY_HASH, password)
+    if user is None or not valid or user.disabled_at is not None:
+        db.add(SignInFailure(account_key=account, client_key=client, at=now))
+        await db.flush()
+        raise SignInError("That email and password do not match an active account.")
+    if previous_token:
+        await end_session(db, previous_token)
+    token = new_token()
+    db.add(
+        UserSession(
+            token_hash=hash_token(token),
+            user_id=user.id,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + ABSOLUTE_TIMEOUT,
+        )
+    )
+    await db.flush()
+    return SignedIn(user, token)
+
+
+async def end_session(db: AsyncSession, token: str) -> None:
+    await db.execute(delete(UserSession).where(UserSession.token_hash == hash_token(token)))
+
+
+async def user_for_session(db: AsyncSession, token: str, now: datetime) -> User | None:
+    """The active user behind a session cookie, or None; touches the idle timer."""
+    session = await db.scalar(
+        select(UserSession).where(UserSession.token_hash == hash_token(token))
+    )
+    if session is None:
+        return None
+    user = session.user
+    if (
+        session.expires_at <= now
+        or session.last_seen_at + IDLE_TIMEOUT <= now
+        or user.disabled_at is not None
+    ):
+        await db.delete(session)
+        return None
+    if now - session.last_seen_at >= LAST_SEEN_RESOLUTION:
+        session.last_seen_at = now
+    return user

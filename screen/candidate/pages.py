@@ -1,0 +1,347 @@
+"""The candidate's pages: link landing, the timed attempt, autosave, submit, thank-you.
+
+The link token is the candidate's only credential, so every route starts by
+resolving it; an unknown or forged token gets the same plain 404 whatever it
+resembles. Resolving also applies the clock lazily: an unstarted link past its
+expiry becomes expired, an attempt past deadline + grace is auto-submitted.
+Pages are server-rendered and work without JavaScript; the script adds
+autosave, the countdown and integrity signals.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from litestar import Controller, MediaType, Request, Response, get, head, post
+from litestar.datastructures import State
+from litestar.params import FromPath
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_303_SEE_OTHER
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from screen.candidate import attempts
+from screen.platform.errors import InputError, LinkExpiredError, NotFoundError
+from screen.platform.models import ENDED, NOT_STARTED, Attempt, AttemptState, Invitation, Screen
+from screen.platform.web import DB, AppClock, AppSettings, request_transaction
+from screen.recruiting import invitations
+from screen.recruiting.invitations import find_by_token
+from screen.settings import Settings
+
+Token = FromPath[str]
+NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+LINK_NOT_FOUND = (
+    "This screen link is not valid. Check that you opened the whole link from your "
+    "invitation email, or ask your recruiter to send it again."
+)
+# Bodies past this are refused by the framework before they are read; the answer
+# cap (SCREEN_ANSWER_MAX_BYTES, at most 512 KiB) is then checked on the decoded text.
+# JSON escapes can inflate text six-fold, hence the headroom.
+MAX_REQUEST_BODY = 4 * 1024 * 1024
+_REVISION = re.compile(r"[0-9]{1,9}")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+async def _resolve(
+    db: DB, token: str, now: datetime, settings: Settings, *, with_prompt: bool = True
+) -> tuple[Invitation, Attempt]:
+    invitation = await find_by_token(db, token, with_prompt=with_prompt)
+    if invitation is None:
+        raise NotFoundError(LINK_NOT_FOUND)
+    attempt = invitation.attempt
+    if attempt.state == AttemptState.WITHDRAWN:
+        raise LinkExpiredError(
+            "This invitation has been withdrawn. If you think this is a mistake, "
+            "please contact your recruiter."
+        )
+    await attempts.expire_if_due(db, attempt, invitation, now)
+    if attempt.state == AttemptState.EXPIRED:
+        raise LinkExpiredError(
+            "This link has expired without being started. Please contact your recruiter "
+            "if you would still like to take the screen."
+        )
+    if await attempts.finalize_if_due(db, attempt, now, settings.grace_seconds):
+        # The clock ended it: that stands even if the rest of this request is refused.
+        await db.commit()
+    return invitation, attempt
+
+
+def _allowed(settings: Settings, screen: Screen, invitation: Invitation) -> timedelta:
+    if settings.test_duration_seconds is not None:
+        # Browser tests only (refused in production): a deadline a test can reach.
+        return timedelta(seconds=settings.test_duration_seconds)
+    return invitations.allowed_time(screen, invitation)
+
+
+def _page(name: str, context: dict[str, Any], status_code: int = 200) -> Template:
+    return Template(
+        template_name=f"candidate/{name}.html",
+        context=context,
+        status_code=status_code,
+        headers=NO_STORE,
+    )
+
+
+def _see_other(path: str) -> Redirect:
+    return Redirect(path=path, status_code=HTTP_303_SEE_OTHER, headers=NO_STORE)
+
+
+def remaining_ms(attempt: Attempt, now: datetime) -> int:
+    # A submitted attempt has no time left, however early it was submitted.
+    if attempt.deadline is None or attempt.state in ENDED:
+        return 0
+    return max(0, int((attempt.deadline - now).total_seconds() * 1000))
+
+
+async def _json_body(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise InputError("The request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise InputError("The request body must be a JSON object.")
+    return data
+
+
+def _revision(value: object) -> int:
+    """A revision is a small whole number: 0 to 999,999,999, as a number or ASCII digits."""
+    if isinstance(value, str) and _REVISION.fullmatch(value):
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 10**9:
+        raise InputError("`revision` must be the whole number of the last saved revision.")
+    return value
+
+
+def normalise_answer(value: object) -> str:
+    """The stored form of an answer, the same whichever route it came by.
+
+    Browsers post textarea line breaks as CRLF but scripts send LF; NUL bytes and
+    lone surrogates (which some pastes carry) cannot be stored by every database,
+    so they are dropped or replaced rather than letting a save fail.
+    """
+    if not isinstance(value, str):
+        raise InputError("`answer` must be text.")
+    text = value.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
+class CandidateController(Controller):
+    path = "/s/{token:str}"
+    include_in_schema = False
+
+    @head("/", name="candidate:landing-head")
+    async def landing_head(self, token: Token, db: DB, clock: AppClock) -> Response[None]:
+        """Mail scanners and link checkers ask with HEAD: say whether the link exists and
+        change nothing (a GET marks the invitation opened)."""
+        invitation = await find_by_token(db, token, with_prompt=False)
+        if invitation is None:
+            status = 404
+        elif invitation.attempt.state in (AttemptState.WITHDRAWN, AttemptState.EXPIRED) or (
+            invitation.attempt.state in NOT_STARTED and invitation.expires_at <= clock.now()
+        ):
+            status = 410  # what a GET would answer, without marking anything
+        else:
+            status = 200
+        return Response(None, status_code=status, headers=NO_STORE)
+
+    @get("/", name="candidate:landing")
+    async def landing(
+        self, token: Token, db: DB, clock: AppClock, settings: AppSettings
+    ) -> Response[Any]:
+        now = clock.now()
+        invitation, attempt = await _resolve(db, token, now, settings)
+        if attempt.state == AttemptState.STARTED:
+            return _see_other(f"/s/{token}/attempt")
+        if attempt.state in ENDED:
+            return _page("done", {"attempt": attempt, "already": True})
+        await attempts.mark_opened(db, attempt, invitation, now)
+        screen = invitation.screen
+        return _page(
+            "landing",
+            {
+                "token": token,
+                "prompt": screen.prompt,
+                "screen": screen,
+                "candidate_name": invitation.candidate_name,
+                "allowed": _allowed(settings, screen, invitation),
+                "accommodated": invitation.accommodation != 1.0,
+                "expires_at": invitation.expires_at,
+                "grace_seconds": settings.grace_seconds,
+            },
+        )
+
+    @post("/start", name="candidate:start", status_code=HTTP_303_SEE_OTHER)
+    async def start(
+        self, token: Token, db: DB, clock: AppClock, settings: AppSettings
+    ) -> Response[Any]:
+        now = clock.now()
+        invitation, attempt = await _resolve(db, token, now, settings)
+        if attempt.state in NOT_STARTED:
+            await attempts.start(db, attempt, invitation, invitation.screen, now)
+            if settings.test_duration_seconds is not None and attempt.started_at == now:
+                # Still the server's deadline, only shorter: the page keeps displaying it.
+                attempt.deadline = now + _allowed(settings, invitation.screen, invitation)
+                await db.flush()
+        return _see_other(f"/s/{token}/attempt")
+
+    @get("/attempt", name="candidate:attempt")
+    async def attempt_page(self, token: Token, state: State) -> Response[Any]:
+        # The page candidates reload: an attempt that is running and not due is read in
+        # one statement; anything else takes the full path, which applies the clock.
+        settings: Settings = state.settings
+        now = state.clock.now()
+        running = await attempts.in_progress(state.engine, token, now, settings.grace_seconds)
+        if running is None:
+            async with request_transaction(state) as db:
+                return await self._attempt_page_full(db, token, now, settings)
+        allowed = (
+            timedelta(seconds=settings.test_duration_seconds)
+            if settings.test_duration_seconds is not None
+            else invitations.allowed_for(running.duration_minutes, running.accommodation)
+        )
+        # Rendered here rather than through Litestar's Template response, whose context
+        # machinery (request, CSRF input) this page does not use: it was a tenth of its cost.
+        html = state.templates.get_template("candidate/attempt.html").render(
+            {
+                "token": token,
+                "prompt": {"title": running.prompt_title, "body": running.prompt_body},
+                "attempt": running,
+                "allowed": allowed,
+                "remaining_ms": max(0, int((running.deadline - now).total_seconds() * 1000)),
+                "max_bytes": settings.answer_max_bytes,
+                "grace_seconds": settings.grace_seconds,
+            }
+        )
+        return Response(html, media_type=MediaType.HTML, headers=NO_STORE)
+
+    async def _attempt_page_full(
+        self, db: AsyncSession, token: str, now: datetime, settings: Settings
+    ) -> Response[Any]:
+        invitation, attempt = await _resolve(db, token, now, settings)
+        if attempt.state in NOT_STARTED:
+            return _see_other(f"/s/{token}")
+        if attempt.state in ENDED:
+            return _see_other(f"/s/{token}/done")
+        screen = invitation.screen
+        return _page(
+            "attempt",
+            {
+                "token": token,
+                "prompt": screen.prompt,
+                "attempt": attempt,
+                "allowed": _allowed(settings, screen, invitation),
+                "remaining_ms": remaining_ms(attempt, now),
+                "max_bytes": settings.answer_max_bytes,
+                "grace_seconds": settings.grace_seconds,
+            },
+        )
+
+    @post(
+        "/draft",
+        name="candidate:draft",
+        status_code=200,
+        request_max_body_size=MAX_REQUEST_BODY,
+    )
+    async def save_draft(
+        self, token: Token, request: Request[Any, Any, Any], state: State
+    ) -> dict[str, Any]:
+        # The busiest route: it takes its settings and clock from the app state instead of
+        # dependencies, and opens a session only when the one-statement save refused.
+        settings: Settings = state.settings
+        now = state.clock.now()
+        data = await _json_body(request)
+        base_revision = _revision(data.get("revision"))
+        answer = normalise_answer(data.get("answer"))
+        limits = {"grace_seconds": settings.grace_seconds, "max_bytes": settings.answer_max_bytes}
+        saved = await attempts.save_draft_in_one_round_trip(
+            state.engine, token, base_revision, answer, now, **limits
+        )
+        if saved is None:
+            # Refused: the full path applies the clock and explains why.
+            async with request_transaction(state) as db:
+                _, attempt = await _resolve(db, token, now, settings, with_prompt=False)
+                saved = await attempts.save_draft(
+                    db, attempt.id, base_revision, answer, now, **limits
+                )
+        return {
+            "revision": saved.revision,
+            "saved_at": saved.saved_at.isoformat(),
+            "deadline": saved.deadline.isoformat(),
+            "server_now": now.isoformat(),
+            "remaining_ms": max(0, int((saved.deadline - now).total_seconds() * 1000)),
+        }
+
+    @get("/clock", name="candidate:clock")
+    async def clock_state(
+        self, token: Token, db: DB, clock: AppClock, settings: AppSettings
+    ) -> Response[dict[str, Any]]:
+        """A cheap resynchronisation for a page that has not saved for a while (or slept)."""
+        now = clock.now()
+        _, attempt = await _resolve(db, token, now, settings, with_prompt=False)
+        return Response(
+            {
+                "state": attempt.state,
+                "revision": attempt.revision,
+                "server_now": now.isoformat(),
+                "remaining_ms": remaining_ms(attempt, now),
+            },
+            headers=NO_STORE,
+        )
+
+    @post("/submit", name="candidate:submit", request_max_body_size=MAX_REQUEST_BODY)
+    async def submit(
+        self,
+        token: Token,
+        request: Request[Any, Any, Any],
+        db: DB,
+        clock: AppClock,
+        settings: AppSettings,
+    ) -> Response[Any]:
+        now = clock.now()
+        form = await request.form()
+        base_revision = _revision(form.get("revision"))
+        answer = normalise_answer(form.get("answer"))
+        _, attempt = await _resolve(db, token, now, settings)
+        if attempt.state in ENDED:
+            return _see_other(f"/s/{token}/done")
+        await attempts.submit(
+            db,
+            attempt.id,
+            base_revision,
+            answer,
+            now,
+            grace_seconds=settings.grace_seconds,
+            max_bytes=settings.answer_max_bytes,
+        )
+        return _see_other(f"/s/{token}/done")
+
+    @get("/done", name="candidate:done")
+    async def done(
+        self, token: Token, db: DB, clock: AppClock, settings: AppSettings
+    ) -> Response[Any]:
+        now = clock.now()
+        _, attempt = await _resolve(db, token, now, settings)
+        if attempt.state not in ENDED:
+            return _see_other(f"/s/{token}")
+        return _page("done", {"attempt": attempt, "already": False})
+
+    @post("/events", name="candidate:events", status_code=200, request_max_body_size=64 * 1024)
+    async def integrity_events(
+        self,
+        token: Token,
+        request: Request[Any, Any, Any],
+        db: DB,
+        clock: AppClock,
+        settings: AppSettings,
+    ) -> dict[str, int]:
+        now = clock.now()
+        data = await _json_body(request)
+        events = data.get("events")
+        if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+            raise InputError("`events` must be a list of objects.")
+        _, attempt = await _resolve(db, token, now, settings, with_prompt=False)
+        recorded = await attempts.record_integrity_events(db, attempt, events, now)
+        return {"recorded": recorded, "remaining_ms": remaining_ms(attempt, now)}

@@ -1,0 +1,643 @@
+"""The ATS partner API, in the shape of Greenhouse's Assessment Partner API.
+
+An applicant tracking system lists our screens (`list_tests`), sends one to a
+candidate (`send_test`: an ordinary invitation, so the email is queued the same
+way), and polls where the candidate stands (`test_status`). When the decision is
+final, `screen.signals` queues an `ats.completed` outbox event and the handler
+here sends a body-less PATCH to the callback URL the ATS gave, which is the ATS's
+cue to call `test_status` again. The ATS may also report what happened next
+(`outcome`), once the screen has a pass or fail result.
+
+Every call authenticates with HTTP Basic: an API key (see `screen.api_keys`) as
+the username and an empty password. Errors are always JSON,
+`{"error": <code>, "message": <text>}`, whatever the client's Accept header:
+machines call this API, and curl sends `Accept: */*`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import logging
+import re
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import httpx
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import HTTPException, SerializationException, ValidationException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import JSONBody, QueryParameter
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload, selectinload
+
+from screen.accounts import api_keys
+from screen.pipeline.webhooks import TIMEOUT_SECONDS, check_http_url
+from screen.platform import audit, outbox
+from screen.platform.clock import Clock
+from screen.platform.errors import ConflictError, InputError, NotFoundError, ScreenError
+from screen.platform.jobs import JobContext
+from screen.platform.models import (
+    NOT_STARTED,
+    ApiKey,
+    AttemptState,
+    Decision,
+    Invitation,
+    OutboxEvent,
+    Screen,
+)
+from screen.platform.rendering import iso_utc
+from screen.platform.web import DB, AppClock, AppSettings, redact, small_number
+from screen.recruiting import outcomes
+from screen.recruiting.invitations import invite
+from screen.recruiting.screens import get_screen
+from screen.review.decisions import explained
+
+log = logging.getLogger(__name__)
+
+REALM = 'Basic realm="screen"'
+MAX_BODY_BYTES = 64 * 1024
+# Greenhouse shows these as the test's status; "complete" is the one it acts on.
+PARTNER_STATUS = {
+    AttemptState.INVITED: "sent",
+    AttemptState.OPENED: "sent",
+    AttemptState.STARTED: "started",
+    AttemptState.SUBMITTED: "submitted",
+    AttemptState.AUTO_SUBMITTED: "submitted",
+    AttemptState.IN_REVIEW: "submitted",
+    AttemptState.NEEDS_ADJUDICATION: "submitted",
+    AttemptState.PASSED: "complete",
+    AttemptState.FAILED: "complete",
+    AttemptState.EXPIRED: "expired",
+    AttemptState.WITHDRAWN: "withdrawn",
+}
+DECIDED = (AttemptState.PASSED, AttemptState.FAILED)
+
+
+class UnauthorizedError(ScreenError):
+    status_code = 401
+    code = "unauthorized"
+
+
+# --- Shapes (they are also the OpenAPI schema at /schema) ---------------------------------------
+
+
+@dataclass(frozen=True)
+class PartnerTest:
+    partner_test_id: str
+    partner_test_name: str
+
+
+class SendTestCandidate(msgspec.Struct):
+    """Greenhouse sends more (resume_url, greenhouse_profile_url, …); extra fields are ignored."""
+
+    first_name: str
+    last_name: str
+    email: str
+    phone_number: str | None = None
+    id: str | int | None = None
+
+
+class SendTestRequest(msgspec.Struct):
+    partner_test_id: str | int
+    candidate: SendTestCandidate
+    # Where to PATCH when the result is final; without it the ATS polls test_status.
+    url: str | None = None
+    application_id: str | int | None = None
+
+
+@dataclass(frozen=True)
+class SendTestResponse:
+    partner_interview_id: str
+
+
+class OutcomeRequest(msgspec.Struct):
+    # A string or a JSON integer, like partner_test_id: ATSs send either.
+    partner_interview_id: str | int
+    outcome: str
+    note: str = ""
+
+
+class OutcomeResponse(msgspec.Struct):
+    partner_interview_id: str
+    outcome: str
+
+
+@dataclass(frozen=True)
+class PartnerTestStatus:
+    partner_status: str
+    partner_profile_url: str
+    partner_score: float | None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ApiError:
+    error: str
+    message: str
+
+
+ERRORS = {
+    401: ResponseSpec(ApiError, description="No API key, a malformed one, or a revoked one."),
+}
+
+
+# --- Authentication ----------------------------------------------------------------------------
+
+
+def basic_username(header: str | None) -> str:
+    """The username of an HTTP Basic Authorization header whose password is empty."""
+    scheme, _, encoded = (header or "").strip().partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        raise UnauthorizedError(
+            "Authenticate with HTTP Basic: the API key as the username and an empty password."
+        )
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise UnauthorizedError("The Authorization header is not valid HTTP Basic.") from None
+    username, _, password = decoded.partition(":")
+    if password:
+        raise UnauthorizedError(
+            "Send the API key as the username with an empty password (`-u sk_screen_…:`)."
+        )
+    return username
+
+
+async def api_key_guard(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
+    """Every API route: a valid, unrevoked key, kept on the connection for the handler."""
+    raw = basic_username(connection.headers.get("authorization"))
+    clock: Clock = connection.app.state.clock
+    # Its own short transaction, like the session guard: it records last_used_at.
+    async with connection.app.state.sessionmaker() as db, db.begin():
+        key = await api_keys.authenticate(db, raw, clock.now())
+    if key is None:
+        raise UnauthorizedError("This API key is not valid or has been revoked.")
+    connection.state.api_key = key
+
+
+def provide_api_key(request: Request[Any, Any, Any]) -> ApiKey:
+    key: ApiKey | None = request.state.get("api_key")
+    if key is None:  # only reachable if a route forgot its guard: fail closed
+        raise UnauthorizedError("Authenticate with an API key.")
+    return key
+
+
+Key = NamedDependency[ApiKey]
+
+
+# --- Errors ------------------------------------------------------------------------------------
+#
+# Litestar validates bodies and query parameters with msgspec and reports each problem as
+# {"key": <dotted path, the body itself being "data">, "message": <msgspec's text>,
+# "source": "body" | "query"}. msgspec's texts ("Object missing required field `email`",
+# "Expected `str`, got `int`") are written for Python programmers; an ATS integrator needs
+# the field's full path and what belongs in it.
+
+BODIES = {
+    "ats:send-test": "a JSON object with partner_test_id and candidate "
+    "(first_name, last_name, email)",
+    "ats:outcome": "a JSON object with partner_interview_id and outcome",
+}
+A_STRING_OR_INTEGER = "a string or an integer"
+EXPECTED = {
+    "partner_test_id": f"a partner_test_id from list_tests ({A_STRING_OR_INTEGER})",
+    "candidate": "an object with first_name, last_name and email",
+    "candidate.first_name": "a string",
+    "candidate.last_name": "a string",
+    "candidate.email": "the candidate's email address (a string)",
+    "candidate.phone_number": "a string or null",
+    "candidate.id": f"the ATS's candidate id ({A_STRING_OR_INTEGER}) or null",
+    "application_id": f"the ATS's application id ({A_STRING_OR_INTEGER}) or null",
+    "url": "an http:// or https:// address (a string) or null",
+    "partner_interview_id": f"the partner_interview_id send_test returned ({A_STRING_OR_INTEGER})",
+    "outcome": f"one of {', '.join(outcomes.OUTCOMES)}",
+    "note": "a string",
+}
+JSON_TYPES = {
+    "str": "a string",
+    "int": "an integer",
+    "float": "a number",
+    "bool": "a boolean",
+    "null": "null",
+    "object": "an object",
+    "array": "an array",
+}
+_MISSING_FIELD = re.compile(r"Object missing required field `(?P<name>[^`]+)`")
+_WRONG_TYPE = re.compile(r"Expected `(?P<expected>[^`]+)`, got `(?P<got>[^`]+)`")
+_TOO_LONG = re.compile(r"Expected `str` of length <= (?P<limit>\d+)")
+_MISSING_PARAMETER = re.compile(r"Missing required (?P<kind>\w+) parameter '(?P<name>[^']+)'")
+
+
+def _json_types(names: str) -> str:
+    described = [JSON_TYPES.get(name, name) for name in names.split(" | ")]
+    return " or ".join(described)
+
+
+def _problem(item: dict[str, Any], body: str) -> str:
+    """One validation problem in plain words: which field, and what belongs there."""
+    key = str(item.get("key") or "")
+    text = str(item.get("message") or "")
+    path = "" if key in ("", "data") else key
+    label = "Query parameter" if item.get("source") == "query" else "Field"
+    if missing := _MISSING_FIELD.fullmatch(text):
+        name = f"{path}.{missing['name']}" if path else missing["name"]
+        expected = EXPECTED.get(name)
+        return f"Missing field '{name}'" + (f": expected {expected}." if expected else ".")
+    if not path:
+        if wrong := _WRONG_TYPE.fullmatch(text):
+            return f"The body must be {body}, not {_json_types(wrong['got'])}."
+        if text == "'data'":  # Litestar's words when there is no body at all
+            return f"The body is empty: send {body}."
+        return f"The body must be {body} ({text})."
+    if wrong := _WRONG_TYPE.fullmatch(text):
+        expected = EXPECTED.get(path) or _json_types(wrong["expected"])
+        return f"{label} '{path}' must be {expected}, not {_json_types(wrong['got'])}."
+    if too_long := _TOO_LONG.fullmatch(text):
+        return f"{label} '{path}' must be at most {too_long['limit']} characters."
+    return f"{label} '{path}': {text}."
+
+
+def validation_message(request: Request[Any, Any, Any], exc: ValidationException) -> str:
+    body = BODIES.get(request.route_handler.name or "", "a JSON object")
+    problems = [
+        _problem(item, body)
+        for item in (exc.extra if isinstance(exc.extra, list) else [])
+        if isinstance(item, dict)
+    ]
+    if problems:
+        return " ".join(problems)
+    detail = str(exc.detail)
+    if missing := _MISSING_PARAMETER.match(detail):
+        name = missing["name"]
+        expected = EXPECTED.get(name)
+        return f"Missing {missing['kind']} parameter '{name}'" + (
+            f": expected {expected}." if expected else "."
+        )
+    return detail
+
+
+def json_error(request: Request[Any, Any, Any], exc: Exception) -> Response[ApiError]:
+    """Errors on this API are JSON for any client, and a 401 says how to authenticate."""
+    if isinstance(exc, ScreenError):
+        status, code, message = exc.status_code, exc.code, exc.message
+    elif isinstance(exc, ValidationException):
+        status, code, message = 400, "invalid_input", validation_message(request, exc)
+    elif isinstance(exc, HTTPException) and isinstance(exc.__cause__, SerializationException):
+        status, code = 400, "invalid_json"
+        message = f"The body is not valid JSON ({exc.detail})."
+    elif isinstance(exc, HTTPException) and exc.status_code < 500:
+        status, code, message = exc.status_code, "http_error", str(exc.detail)
+    else:
+        log.error(
+            "unhandled error on %s %s", request.method, redact(request.url.path), exc_info=exc
+        )
+        status, code, message = 500, "server_error", "Something went wrong on our side."
+    headers = {"WWW-Authenticate": REALM} if status == 401 else None
+    return Response(ApiError(code, message), status_code=status, headers=headers)
+
+
+# --- Callback URLs -----------------------------------------------------------------------------
+#
+# Whoever holds an API key chooses the callback URL, and Screen later PATCHes it from inside
+# its own network: a URL naming this machine or a private network would let a key holder make
+# Screen call internal services (SSRF). Only what the URL itself says can be judged here (a
+# literal address, a localhost name); a public name that resolves to a private address is not
+# caught by this check.
+
+
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def _ip_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        address = ipaddress.ip_address(host.partition("%")[0])  # no IPv6 zone ("%25eth0")
+    except ValueError:
+        # The resolver also reads the old shorthand forms as IPv4: 127.1, 0x7f.1, 2130706433.
+        if not re.fullmatch(r"[0-9a-fx.]+", host):
+            return None
+        try:
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    if isinstance(address, ipaddress.IPv6Address) and not (
+        address.is_loopback or address.is_unspecified  # ::1 and :: are in ::/96 too
+    ):
+        # IPv6 forms that carry an IPv4 address reach that address: judge it instead.
+        embedded = address.ipv4_mapped or address.sixtofour  # ::ffff:a.b.c.d, 2002:…
+        if embedded is None and address.teredo is not None:
+            embedded = address.teredo[1]
+        if embedded is None and (address in _NAT64 or address in _IPV4_COMPATIBLE):
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)  # 64:ff9b::, ::a.b.c.d
+        if embedded is not None:
+            return embedded
+    return address
+
+
+def _internal(host: str) -> str | None:
+    """Why Screen must not call `host`, or None for a host it may call."""
+    name = host.lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return "this machine"
+    address = _ip_address(name)
+    if address is None:
+        return None
+    if address.is_loopback:
+        return "a loopback address"
+    if address.is_unspecified:
+        return "an unspecified address"
+    if address.is_link_local:
+        return "a link-local address"
+    if address.is_private:
+        return "a private network address"
+    if address.is_multicast or not address.is_global:
+        return "not a public address"
+    return None
+
+
+def check_callback_url(url: str) -> str:
+    """An absolute http(s) URL on a public host, or InputError (400) naming what is wrong."""
+    url = check_http_url(url, field="url", what="The callback url")
+    try:
+        # The host as this parser sees it and as httpx, which sends the PATCH, sees it.
+        hosts = [urlsplit(url).hostname or "", httpx.URL(url).host]
+    except (httpx.InvalidURL, ValueError):  # idna's errors are ValueErrors, not InvalidURL
+        raise InputError(
+            "The callback url must be an absolute http:// or https:// address "
+            f"(got {url[:200]!r}).",
+            field="url",
+        ) from None
+    for host in hosts:
+        if reason := _internal(host):
+            raise InputError(
+                f"The callback url must be on a public host: {host[:100]!r} is {reason}, "
+                "and Screen does not call internal addresses.",
+                field="url",
+            )
+    return url
+
+
+# --- The API -----------------------------------------------------------------------------------
+
+
+def _id_text(value: str | int) -> str:
+    """An id as the API gives it out (a string of digits), whether it came as a string or a
+    JSON integer."""
+    return str(value).strip()
+
+
+def partner_test_name(screen: Screen) -> str:
+    return f"{screen.title} ({screen.prompt.title}, {screen.duration_minutes} min)"
+
+
+def _external_id(data: SendTestRequest) -> str | None:
+    # Keep what the ATS gave: its candidate id, else its application id.
+    for value in (data.candidate.id, data.application_id):
+        if value is not None and str(value).strip():
+            return str(value)
+    return None
+
+
+def partner_status(invitation: Invitation, now: datetime) -> str:
+    state = AttemptState(invitation.attempt.state)
+    # A lapsed link is expired as soon as it lapses, before the sweep marks it.
+    if state in NOT_STARTED and invitation.expires_at <= now:
+        return "expired"
+    return PARTNER_STATUS[state]
+
+
+class AtsController(Controller):
+    path = "/api/ats"
+    guards = [api_key_guard]  # noqa: RUF012 - Litestar reads this class attribute
+    dependencies = {"key": Provide(provide_api_key, sync_to_thread=False)}  # noqa: RUF012
+    exception_handlers = {ScreenError: json_error, HTTPException: json_error, Exception: json_error}  # noqa: RUF012
+    tags = ["ATS partner API"]  # noqa: RUF012
+    request_max_body_size = MAX_BODY_BYTES
+
+    @get(
+        "/list_tests",
+        operation_id="list_tests",
+        name="ats:list-tests",
+        summary="List tests",
+        description=(
+            "The screens an ATS can send: every screen that is not archived. "
+            "`partner_test_id` is the screen id as a string."
+        ),
+        responses=ERRORS,
+    )
+    async def list_tests(self, db: DB, key: Key) -> list[PartnerTest]:
+        del key
+        screens = await db.scalars(
+            select(Screen)
+            .where(Screen.archived_at.is_(None))
+            .options(selectinload(Screen.prompt))
+            .order_by(Screen.id)
+        )
+        return [PartnerTest(str(screen.id), partner_test_name(screen)) for screen in screens]
+
+    @post(
+        "/send_test",
+        operation_id="send_test",
+        name="ats:send-test",
+        summary="Send a test to a candidate",
+        description=(
+            "Invites the candidate to the screen `partner_test_id` and queues the invitation "
+            "email. `url`, if given, receives a body-less PATCH when the result is final. "
+            "Returns the id to poll with `test_status`. 400 for a malformed body or email, "
+            "404 for an unknown test, 409 if the candidate is already invited to it or the "
+            "screen is archived."
+        ),
+        status_code=200,
+        responses={
+            **ERRORS,
+            400: ResponseSpec(ApiError, description="Malformed JSON or an invalid field."),
+            404: ResponseSpec(ApiError, description="No such test."),
+            409: ResponseSpec(ApiError, description="Already invited, or the screen is archived."),
+        },
+    )
+    async def send_test(
+        self,
+        data: JSONBody[SendTestRequest],
+        db: DB,
+        key: Key,
+        clock: AppClock,
+        settings: AppSettings,
+    ) -> SendTestResponse:
+        now = clock.now()
+        # Everything is checked before anything is written: a refusal leaves no trace.
+        callback = None
+        if data.url is not None:
+            callback = check_callback_url(data.url)
+        test_id = _id_text(data.partner_test_id)
+        if small_number(test_id) is None:
+            raise NotFoundError(f"No test with partner_test_id {test_id[:50]!r}.")
+        try:
+            screen = await get_screen(db, int(test_id))
+        except NotFoundError:
+            raise NotFoundError(f"No test with partner_test_id {test_id!r}.") from None
+        candidate = data.candidate
+        new = await invite(
+            db,
+            screen,
+            name=f"{candidate.first_name} {candidate.last_name}",
+            email=candidate.email,
+            now=now,
+            base_url=settings.base_url,
+            secret_key=settings.secret_key,
+            external_id=_external_id(data),
+            created_by=f"api:{key.name}"[:200],
+        )
+        new.invitation.ats_callback_url = callback
+        audit.record(
+            db,
+            actor=f"api_key:{key.id}:{key.prefix}",
+            action="invitation.created",
+            subject_type="invitation",
+            subject_id=new.invitation.id,
+            now=now,
+            after={
+                "screen_id": screen.id,
+                "external_id": new.invitation.external_id,
+                "ats_callback_url": callback,
+            },
+        )
+        return SendTestResponse(str(new.invitation.id))
+
+    @get(
+        "/test_status",
+        operation_id="test_status",
+        name="ats:test-status",
+        summary="Where a candidate stands",
+        description=(
+            "`partner_status` is `sent`, `started`, `submitted` (waiting for or in review), "
+            "`complete` (decided), `expired` or `withdrawn`. Once complete, `partner_score` "
+            "is the weighted rubric score and `metadata` holds the outcome (`pass`/`fail`), "
+            "its explanation, the per-dimension means and whether a lead adjudicated."
+        ),
+        responses={**ERRORS, 404: ResponseSpec(ApiError, description="No such interview.")},
+    )
+    async def test_status(
+        self,
+        db: DB,
+        key: Key,
+        clock: AppClock,
+        settings: AppSettings,
+        partner_interview_id: Annotated[
+            str,
+            QueryParameter(description="The id send_test returned.", max_length=50),
+        ],
+    ) -> PartnerTestStatus:
+        del key
+        raw = partner_interview_id.strip()
+        invitation = None
+        if small_number(raw) is not None:
+            invitation = await db.scalar(
+                select(Invitation)
+                .where(Invitation.id == int(raw))
+                .options(joinedload(Invitation.attempt))
+            )
+        if invitation is None:
+            raise NotFoundError(f"No interview with partner_interview_id {raw!r}.")
+        attempt = invitation.attempt
+        metadata: dict[str, Any] = {"state": attempt.state}
+        score = None
+        if attempt.state in DECIDED:
+            decision = await db.scalar(select(Decision).where(Decision.attempt_id == attempt.id))
+            if decision is not None:
+                score = round(decision.weighted_score, 2)
+                metadata |= {
+                    "outcome": decision.outcome,
+                    "explanation": explained(decision),
+                    "dimension_means": decision.dimension_means,
+                    "adjudicated": decision.adjudicated_by_id is not None,
+                    # The same form as the webhooks' and the exports' timestamps.
+                    "decided_at": iso_utc(decision.adjudicated_at or decision.decided_at),
+                }
+        return PartnerTestStatus(
+            partner_status=partner_status(invitation, clock.now()),
+            partner_profile_url=f"{settings.base_url}/recruiter/invitations/{invitation.id}",
+            partner_score=score,
+            metadata=metadata,
+        )
+
+    @post(
+        "/outcome",
+        operation_id="record_outcome",
+        name="ats:outcome",
+        summary="Record what happened next",
+        description=(
+            "Tells Screen what the hiring pipeline decided after the screen: `outcome` is "
+            "one of `advanced`, `offer`, `hired`, `rejected_later`, `withdrew`. Leads see "
+            "how the screen's pass/fail relates to these outcomes, so an outcome is accepted "
+            "only once the screen is complete (decided pass or fail). "
+            "`partner_interview_id` may be a string or an integer."
+        ),
+        status_code=200,
+        responses={
+            **ERRORS,
+            400: ResponseSpec(ApiError, description="Malformed JSON or an unknown outcome."),
+            404: ResponseSpec(ApiError, description="No such interview."),
+            409: ResponseSpec(ApiError, description="The screen is not finished yet."),
+        },
+    )
+    async def record_outcome(
+        self, data: JSONBody[OutcomeRequest], db: DB, key: Key, clock: AppClock
+    ) -> OutcomeResponse:
+        now = clock.now()
+        raw = _id_text(data.partner_interview_id)
+        number = small_number(raw)
+        invitation = (
+            await db.get(Invitation, number, options=[joinedload(Invitation.attempt)])
+            if number is not None
+            else None
+        )
+        if invitation is None:
+            raise NotFoundError(f"No interview with partner_interview_id {raw[:50]!r}.")
+        if data.outcome not in outcomes.OUTCOMES:  # a bad request whatever the state
+            raise InputError(
+                f"Outcome must be one of {', '.join(outcomes.OUTCOMES)}.", field="outcome"
+            )
+        # Checked here too, for a message in the partner's terms (record_outcome has the rule).
+        if not outcomes.can_record(invitation):
+            raise ConflictError(
+                f"The screen for partner_interview_id {raw!r} is not finished: it has no pass "
+                f"or fail result (partner_status {partner_status(invitation, now)!r}). Record "
+                "an outcome once test_status says 'complete'."
+            )
+        await outcomes.record_outcome(
+            db, invitation, data.outcome, data.note, f"api:{key.name}", now
+        )
+        return OutcomeResponse(partner_interview_id=str(invitation.id), outcome=data.outcome)
+
+
+# --- The completion callback -------------------------------------------------------------------
+
+
+class CallbackFailedError(Exception):
+    """The ATS did not answer the PATCH with a 2xx; raised so the outbox retries."""
+
+
+async def notify_ats(ctx: JobContext, event: OutboxEvent, _done: outbox.DoneMarker) -> None:
+    """PATCH the ATS's callback URL, with no body: it means "the result is ready, fetch it".
+
+    Jobs run at least once, so the PATCH may be sent twice; that is harmless, the
+    ATS just reads test_status again and gets the same answer.
+    """
+    url = str(event.payload["url"])
+    async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client:
+        response = await client.patch(url)
+    if not response.is_success:
+        raise CallbackFailedError(
+            f"the ATS answered HTTP {response.status_code} to the completion PATCH"
+        )

@@ -1,0 +1,560 @@
+"""The persistent domain: prompts, screens, invitations, attempts, outbox and audit.
+
+One module because every table here is read by more than one flow; the flows
+themselves live in their own modules (attempts.py owns the timer, and so on).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from screen.platform.db import Base, UTCDateTime
+
+
+class AttemptState(enum.StrEnum):
+    INVITED = "invited"
+    OPENED = "opened"
+    STARTED = "started"
+    SUBMITTED = "submitted"
+    AUTO_SUBMITTED = "auto_submitted"
+    IN_REVIEW = "in_review"
+    NEEDS_ADJUDICATION = "needs_adjudication"
+    PASSED = "passed"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"
+
+
+NOT_STARTED = (AttemptState.INVITED, AttemptState.OPENED)
+ENDED = tuple(s for s in AttemptState if s not in (*NOT_STARTED, AttemptState.STARTED))
+
+
+REVIEWABLE = (AttemptState.SUBMITTED, AttemptState.AUTO_SUBMITTED, AttemptState.IN_REVIEW)
+
+
+class EndedBy(enum.StrEnum):
+    CANDIDATE = "candidate"
+    DEADLINE = "deadline"
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    RECRUITER = "recruiter"
+    REVIEWER = "reviewer"
+    LEAD = "lead"  # a reviewer who may also adjudicate and reopen reviews
+
+
+class ReviewStatus(enum.StrEnum):
+    OPEN = "open"
+    CLAIMED = "claimed"
+    SUBMITTED = "submitted"
+    # Sent back to its reviewer by a lead: theirs, with their scores, and no lease (the
+    # release job returns expired claims to the queue and would throw the review away).
+    REOPENED = "reopened"
+
+
+class Outcome(enum.StrEnum):
+    PASS = "pass"  # noqa: S105 - an outcome, not a password
+    FAIL = "fail"
+    NEEDS_ADJUDICATION = "needs_adjudication"
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    DISPATCHED = "dispatched"
+    DONE = "done"
+    DEAD = "dead"
+
+
+class Prompt(Base):
+    """One immutable version of a prompt file; screens pin a version."""
+
+    __tablename__ = "prompts"
+    __table_args__ = (
+        UniqueConstraint("slug", "version", name="uq_prompts_slug_version"),
+        UniqueConstraint("slug", "content_hash", name="uq_prompts_slug_content_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(200))
+    area: Mapped[str] = mapped_column(String(50))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[str] = mapped_column(Text)
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    rubric: Mapped[dict[str, Any]] = mapped_column(JSON)
+    exemplars: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    change_note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Screen(Base):
+    """A recruiter's campaign on one pinned prompt version."""
+
+    __tablename__ = "screens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    prompt_id: Mapped[int] = mapped_column(ForeignKey("prompts.id"))
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    link_valid_days: Mapped[int] = mapped_column(Integer, default=7)
+    reviews_required: Mapped[int] = mapped_column(Integer, default=2)
+    sla_business_days: Mapped[int] = mapped_column(Integer, default=5)
+    # Hours before link expiry at which a candidate who has not started is reminded.
+    reminder_hours: Mapped[list[int]] = mapped_column(JSON, default=lambda: [48, 24])
+    # Share of rubric dimensions a reviewer must score within one level of the experts on a
+    # calibration exemplar before live submissions of this prompt; None turns the gate off.
+    # (No column default: None must stay None, and create_screen supplies the 0.8.)
+    calibration_threshold: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    prompt: Mapped[Prompt] = relationship(lazy="raise")
+
+
+class Invitation(Base):
+    """One candidate on one screen. The link token is stored only as its SHA-256."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (Index("ix_invitations_screen_email", "screen_id", "candidate_email"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    screen_id: Mapped[int] = mapped_column(ForeignKey("screens.id"))
+    candidate_name: Mapped[str] = mapped_column(String(200))
+    candidate_email: Mapped[str] = mapped_column(String(320))
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    accommodation: Mapped[float] = mapped_column(Float, default=1.0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when an ATS created the invitation through the partner API: where to PATCH on completion.
+    ats_callback_url: Mapped[str | None] = mapped_column(Text)
+    # The link, encrypted with a key derived from SCREEN_SECRET_KEY, kept only while a
+    # reminder or a resend may need it: scrubbed once the candidate starts or it expires.
+    sealed_link: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String(200))
+
+    screen: Mapped[Screen] = relationship(lazy="raise")
+    attempt: Mapped[Attempt] = relationship(back_populates="invitation", lazy="raise")
+
+
+class Attempt(Base):
+    """The candidate's timed session and the lifecycle state of the invitation.
+
+    Created with the invitation (state `invited`) so every candidate has exactly
+    one row whose `state` the pipeline can count.
+    """
+
+    __tablename__ = "attempts"
+    __table_args__ = (Index("ix_attempts_state_deadline", "state", "deadline"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invitation_id: Mapped[int] = mapped_column(ForeignKey("invitations.id"), unique=True)
+    state: Mapped[str] = mapped_column(String(30), default=AttemptState.INVITED)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    draft: Mapped[str] = mapped_column(Text, default="")
+    draft_saved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    final_answer: Mapped[str | None] = mapped_column(Text)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_by: Mapped[str | None] = mapped_column(String(20))
+    state_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    invitation: Mapped[Invitation] = relationship(back_populates="attempt", lazy="raise")
+
+
+class LateContent(Base):
+    """A save refused because it arrived after deadline + grace: kept, flagged, never the answer."""
+
+    __tablename__ = "late_content"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"), index=True)
+    base_revision: Mapped[int | None] = mapped_column(Integer)
+    content: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class IntegrityEvent(Base):
+    """A signal recorded for reviewers' context (paste, focus lost), never a verdict."""
+
+    __tablename__ = "integrity_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    size: Mapped[int | None] = mapped_column(Integer)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class User(Base):
+    """A reviewer, lead, recruiter or admin. Candidates have no account."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class UserSession(Base):
+    """A signed-in browser. Stored in the database so any web process can serve it."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class SignInFailure(Base):
+    """A failed sign-in, counted per account and per client address for rate limiting."""
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (
+        Index("ix_sign_in_failures_account_at", "account_key", "at"),
+        Index("ix_sign_in_failures_client_at", "client_key", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_key: Mapped[str] = mapped_column(String(320))
+    client_key: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# A slot back in the queue: nobody's, nothing scored. Declines, a lead's release and a
+# disabled reviewer all leave a review this way (the lease release job does it in SQL).
+UNCLAIMED_REVIEW: dict[str, Any] = {
+    "status": ReviewStatus.OPEN,
+    "reviewer_id": None,
+    "claimed_at": None,
+    "lease_expires_at": None,
+    "scores": None,
+    "recommendation": None,
+    "saved_at": None,
+}
+
+
+class Review(Base):
+    """One review slot of one attempt; claiming it is the reviewer's lease on it.
+
+    An attempt gets `reviews_required` rows when it is submitted. A row is open,
+    claimed (with a lease) or submitted; an expired lease counts as open again.
+    """
+
+    __tablename__ = "reviews"
+    __table_args__ = (
+        UniqueConstraint("attempt_id", "slot", name="uq_reviews_attempt_slot"),
+        UniqueConstraint("attempt_id", "reviewer_id", name="uq_reviews_attempt_reviewer"),
+        Index("ix_reviews_queue", "status", "due_at", "queued_at", "id"),
+        Index("ix_reviews_reviewer_status", "reviewer_id", "status"),
+        Index("ix_reviews_status_lease", "status", "lease_expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"))
+    slot: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default=ReviewStatus.OPEN)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    scores: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    recommendation: Mapped[str | None] = mapped_column(String(20))
+    saved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Copied from the screen when the slot opens, so claiming can gate on calibration
+    # with one indexed lookup; None means no calibration is required.
+    prompt_slug: Mapped[str | None] = mapped_column(String(100))
+    calibration_threshold: Mapped[float | None] = mapped_column(Float)
+
+    def return_to_queue(self) -> None:
+        for name, value in UNCLAIMED_REVIEW.items():
+            setattr(self, name, value)
+
+    attempt: Mapped[Attempt] = relationship(lazy="raise")
+    reviewer: Mapped[User | None] = relationship(lazy="raise")
+
+
+class CalibrationAttempt(Base):
+    """A reviewer's blind scoring of one calibration exemplar; never part of a decision."""
+
+    __tablename__ = "calibration_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    prompt_id: Mapped[int] = mapped_column(ForeignKey("prompts.id"))
+    prompt_slug: Mapped[str] = mapped_column(String(100))
+    exemplar_key: Mapped[str] = mapped_column(String(100))
+    levels: Mapped[dict[str, int]] = mapped_column(JSON)
+    within_one: Mapped[int] = mapped_column(Integer)
+    dimensions: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReviewerCalibration(Base):
+    """A reviewer's best calibration share on a prompt, or a lead's waiver."""
+
+    __tablename__ = "reviewer_calibrations"
+    __table_args__ = (
+        UniqueConstraint("reviewer_id", "prompt_slug", name="uq_reviewer_calibrations_pair"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    prompt_slug: Mapped[str] = mapped_column(String(100))
+    share: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    waived_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    waiver_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class AnswerBand(Base):
+    """One LSH band hash of a submitted answer: equal hashes make candidate near-copies."""
+
+    __tablename__ = "answer_bands"
+    __table_args__ = (Index("ix_answer_bands_lookup", "prompt_slug", "band", "hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"), index=True)
+    prompt_slug: Mapped[str] = mapped_column(String(100))
+    band: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(16))
+
+
+class SimilarityMatch(Base):
+    """A confirmed near-copy of an answer: another submission or a calibration exemplar."""
+
+    __tablename__ = "similarity_matches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"), index=True)
+    other_kind: Mapped[str] = mapped_column(String(20))  # "attempt" or "exemplar"
+    other_attempt_id: Mapped[int | None] = mapped_column(ForeignKey("attempts.id"))
+    other_key: Mapped[str | None] = mapped_column(String(100))
+    score: Mapped[float] = mapped_column(Float)
+    passages: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    found_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LeakedAnswer(Base):
+    """An answer known to circulate outside (a forum post, a shared doc), added by a lead."""
+
+    __tablename__ = "leaked_answers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prompt_slug: Mapped[str] = mapped_column(String(100), index=True)
+    source: Mapped[str] = mapped_column(String(300))
+    text: Mapped[str] = mapped_column(Text)
+    added_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CandidateOutcome(Base):
+    """What happened next for a candidate, recorded by a recruiter or the ATS."""
+
+    __tablename__ = "candidate_outcomes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invitation_id: Mapped[int] = mapped_column(ForeignKey("invitations.id"), index=True)
+    outcome: Mapped[str] = mapped_column(String(30))
+    note: Mapped[str | None] = mapped_column(Text)
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReviewDecline(Base):
+    """A reviewer stepped away from an attempt (conflict of interest or other reason)."""
+
+    __tablename__ = "review_declines"
+    __table_args__ = (
+        UniqueConstraint("attempt_id", "reviewer_id", name="uq_review_declines_attempt_reviewer"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"))
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Decision(Base):
+    """The signal for one attempt, with the inputs and the rule that produced it."""
+
+    __tablename__ = "decisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"), unique=True)
+    outcome: Mapped[str] = mapped_column(String(30))
+    rule_outcome: Mapped[str] = mapped_column(String(30))
+    weighted_score: Mapped[float] = mapped_column(Float)
+    dimension_means: Mapped[dict[str, float]] = mapped_column(JSON)
+    explanation: Mapped[str] = mapped_column(Text)
+    rule_version: Mapped[str] = mapped_column(String(100))
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON)
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    adjudicated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    adjudication_reason: Mapped[str | None] = mapped_column(Text)
+    adjudicated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def final_explanation(self) -> str:
+        """How the decision was reached, as every page, export and signal says it: the
+        rule's own explanation, or, once a lead adjudicated, the lead's decision and reason
+        first and then what the rule had said."""
+        if self.adjudicated_by_id is None:
+            return self.explanation
+        return (
+            f"{self.outcome}: adjudicated by a lead ({self.adjudication_reason}). "
+            f"The rule had said: {self.explanation}"
+        )
+
+
+class ReminderSent(Base):
+    """One reminder of one invitation; the unique key is what makes "never twice" hold."""
+
+    __tablename__ = "reminders_sent"
+    __table_args__ = (
+        UniqueConstraint("invitation_id", "hours_before", name="uq_reminders_sent_hours"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invitation_id: Mapped[int] = mapped_column(ForeignKey("invitations.id"))
+    hours_before: Mapped[int] = mapped_column(Integer)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class InvitationImport(Base):
+    """A validated CSV upload waiting for the recruiter to confirm its valid rows."""
+
+    __tablename__ = "invitation_imports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    screen_id: Mapped[int] = mapped_column(ForeignKey("screens.id"))
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    filename: Mapped[str] = mapped_column(String(300))
+    rows: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebhookEndpoint(Base):
+    """A receiver registered by an admin; its secret is stored sealed (it must sign bodies)."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    sealed_secret: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[str]] = mapped_column(JSON)
+    description: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebhookDelivery(Base):
+    """One event for one endpoint; each try is a WebhookAttempt, retried via the outbox."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_endpoint_created", "endpoint_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id"))
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    event_type: Mapped[str] = mapped_column(String(50))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebhookAttempt(Base):
+    """One HTTP try of a delivery, for the delivery log."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("webhook_deliveries.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+
+
+class ApiKey(Base):
+    """A key for the ATS partner API; only its SHA-256 is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(20))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OutboxEvent(Base):
+    """A side effect committed in the same transaction as the change that causes it."""
+
+    __tablename__ = "outbox_events"
+    __table_args__ = (Index("ix_outbox_events_status_available", "status", "available_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(50))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20), default=OutboxStatus.PENDING)
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    available_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditEvent(Base):
+    """Who did what, when, with the state before and after."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(100))
+    subject_type: Mapped[str] = mapped_column(String(50))
+    subject_id: Mapped[str] = mapped_column(String(100))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

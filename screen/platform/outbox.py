@@ -1,0 +1,222 @@
+"""The outbox: side effects written with the change that causes them, delivered by jobs.
+
+`emit` adds a row inside the caller's transaction. The relay hands due rows to
+the job queue; `deliver` runs the row's handler outside any transaction (network
+I/O never holds a lock), then marks it done, or schedules a retry with backoff,
+or after the last try marks it dead for an admin to look at.
+
+Jobs run at least once (a worker can die after the effect and before the
+bookkeeping), so handlers must tolerate a second run; each says how it does.
+Each feature lists the handlers of the kinds it writes in its `wiring` module;
+`screen.registry` hands all of them to every runner through `JobContext`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from screen.platform.db import is_postgres
+from screen.platform.jobs import Job, JobContext
+from screen.platform.models import OutboxEvent, OutboxStatus
+
+log = logging.getLogger(__name__)
+
+# About 27 hours in all: a receiver that is down for a day still gets the event.
+RETRY_DELAYS = tuple(timedelta(minutes=m) for m in (0.5, 2, 10, 30, 60, 120, 240, 480, 640))
+MAX_TRIES = len(RETRY_DELAYS) + 1
+REDISPATCH_AFTER = timedelta(minutes=10)
+RELAY_BATCH = 200
+
+MAX_RELAY_BATCHES = 100
+
+Handler = Callable[[JobContext, OutboxEvent, "DoneMarker"], Awaitable[dict[str, Any] | None]]
+
+
+def emit(db: AsyncSession, kind: str, payload: dict[str, Any], now: datetime) -> OutboxEvent:
+    event = OutboxEvent(
+        kind=kind,
+        payload=payload,
+        status=OutboxStatus.PENDING,
+        tries=0,
+        created_at=now,
+        available_at=now,
+    )
+    db.add(event)
+    return event
+
+
+async def claim_due(
+    db: AsyncSession, now: datetime, limit: int = RELAY_BATCH
+) -> list[tuple[int, int]]:
+    """Mark due rows dispatched and return their (id, tries so far); rows dispatched long
+    ago count as due."""
+    query = (
+        select(OutboxEvent)
+        .where(
+            or_(
+                (OutboxEvent.status == OutboxStatus.PENDING) & (OutboxEvent.available_at <= now),
+                (OutboxEvent.status == OutboxStatus.DISPATCHED)
+                & (OutboxEvent.dispatched_at < now - REDISPATCH_AFTER),
+            )
+        )
+        .order_by(OutboxEvent.available_at, OutboxEvent.id)
+        .limit(limit)
+    )
+    if is_postgres(db):
+        query = query.with_for_update(skip_locked=True)
+    events = list(await db.scalars(query))
+    for event in events:
+        event.status = OutboxStatus.DISPATCHED
+        event.dispatched_at = now
+    # Written now, before the caller enqueues their jobs: a job that finishes first must
+    # find its row dispatched and leave it done, not have "done" overwritten by this
+    # transaction's flush at commit. (PostgreSQL holds the rows locked; SQLite takes its
+    # write lock here, so a delivery's "done" waits for the commit.)
+    await db.flush()
+    return [(event.id, event.tries) for event in events]
+
+
+class DoneMarker:
+    """Marks an event done from inside its handler, at the instant its effect becomes final
+    (an email's final dot): `prepare` runs the UPDATE in an open transaction, `commit`
+    sends the COMMIT. See `screen.mail._CommitPointSMTP` for why the split matters.
+
+    A handler that has no such instant ignores it, and `deliver` records the outcome
+    after the handler returns. When the marker did commit, that record is already
+    complete (status, try count, payload), so `deliver` writes nothing more.
+    """
+
+    def __init__(self, ctx: JobContext, event_id: int) -> None:
+        self.ctx = ctx
+        self.event_id = event_id
+        # What replaces the stored payload once done (an email's sealed link is dropped).
+        self.payload: dict[str, Any] | None = None
+        self.committed = False
+        self._session: AsyncSession | None = None
+
+    async def prepare(self) -> None:
+        self._session = self.ctx.sessionmaker()
+        values: dict[str, Any] = {
+            "status": OutboxStatus.DONE,
+            "done_at": self.ctx.clock.now(),
+            "tries": OutboxEvent.tries + 1,
+            "last_error": None,
+        }
+        if self.payload is not None:
+            values["payload"] = self.payload
+        # No ORM synchronisation: nothing is loaded in this session, and evaluating the
+        # WHERE against the identity map cost more than the UPDATE on every email.
+        try:
+            await self._session.execute(
+                update(OutboxEvent).where(OutboxEvent.id == self.event_id).values(**values),
+                execution_options={"synchronize_session": False},
+            )
+        except BaseException:
+            await self.abort()
+            raise
+
+    async def commit(self) -> None:
+        if self._session is not None:
+            try:
+                await self._session.commit()
+                self.committed = True
+            finally:
+                await self._session.close()
+                self._session = None
+
+    async def abort(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def job_id(event: OutboxEvent | int, tries: int = 0) -> str:
+    event_id = event if isinstance(event, int) else event.id
+    return f"outbox-{event_id}-{tries}"
+
+
+async def deliver(ctx: JobContext, event_id: int) -> str:
+    """Run one event's handler and record the outcome; returns the resulting status."""
+    async with ctx.sessionmaker() as db:
+        event = await db.get(OutboxEvent, event_id)
+        # A second run of a finished event (arq runs jobs at least once) does nothing.
+        if event is None or event.status in (OutboxStatus.DONE, OutboxStatus.DEAD):
+            return event.status if event else "missing"
+        handler = ctx.outbox_handlers.get(event.kind)
+    marker = DoneMarker(ctx, event_id)
+    if handler is None:
+        error: str | None = f"no handler for event kind {event.kind!r}"
+        scrubbed = None
+    else:
+        try:
+            scrubbed = await handler(ctx, event, marker)
+            if marker.committed:
+                return OutboxStatus.DONE
+            error = None
+        except Exception as exc:  # any failure is recorded on the row and retried
+            log.warning("outbox event %s (%s) failed: %s", event_id, event.kind, exc)
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+            scrubbed = None
+
+    now = ctx.clock.now()
+    async with ctx.sessionmaker() as db, db.begin():
+        event = await db.get(OutboxEvent, event_id)
+        if event is None:
+            return "missing"
+        event.tries += 1
+        if error is None:
+            event.status = OutboxStatus.DONE
+            event.done_at = now
+            event.last_error = None
+            if scrubbed is not None:
+                event.payload = scrubbed
+        elif event.tries >= MAX_TRIES:
+            event.status = OutboxStatus.DEAD
+            event.last_error = error
+        else:
+            event.status = OutboxStatus.PENDING
+            event.last_error = error
+            event.available_at = now + RETRY_DELAYS[event.tries - 1]
+        return event.status
+
+
+async def deliver_outbox_event(ctx: JobContext, event_id: int) -> str:
+    return await deliver(ctx, event_id)
+
+
+async def relay_outbox(ctx: JobContext) -> int:
+    """Hand every due outbox row to the queue, a batch per transaction, until none is left
+    (so a burst of 5,000 invitations is not throttled to one batch per relay tick).
+
+    The rows are marked dispatched in the same transaction that enqueues their jobs and
+    committed only after the last enqueue: a relay that dies (or a Redis that refuses)
+    half-way leaves them pending for the next tick, never "dispatched" with no job behind
+    them until the ten-minute re-dispatch. A job enqueued twice that way runs once (its
+    id is the row's and try's) or finds its row done."""
+    relayed = 0
+    for _ in range(MAX_RELAY_BATCHES):
+        async with ctx.sessionmaker() as db, db.begin():
+            due = await claim_due(db, ctx.clock.now())
+            for event_id, tries in due:
+                # A retry needs an id of its own: arq refuses a job id whose result it
+                # still keeps, and keeps results longer than the first retry's delay.
+                await ctx.queue.enqueue(
+                    "deliver_outbox_event", job_id=job_id(event_id, tries), event_id=event_id
+                )
+        relayed += len(due)
+        if len(due) < RELAY_BATCH:
+            break
+    return relayed
+
+
+EVERY_5_SECONDS = frozenset(range(0, 60, 5))
+JOBS = (
+    Job(deliver_outbox_event),
+    Job(relay_outbox, cron_seconds=EVERY_5_SECONDS, run_at_startup=True),
+)

@@ -1,0 +1,256 @@
+"""Pieces every HTTP handler shares: the per-request transaction, error pages, headers."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import quote
+
+from litestar import Request, Response
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.exceptions import HTTPException
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import Message, Scope
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from screen.platform.clock import Clock
+from screen.platform.errors import ScreenError
+from screen.settings import Settings
+
+log = logging.getLogger(__name__)
+CANDIDATE_PATH = re.compile(r"/s/[^/?#]+")
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+# For responses that show a secret once (a new key, a webhook signing secret).
+NO_STORE = {"Cache-Control": "no-store"}
+TITLES_BY_CODE = {
+    "time_up": "Time is up",
+    "stale_revision": "This answer changed elsewhere",
+    "form_expired": "This form has expired",
+}
+ERROR_TITLES = {
+    400: "That request could not be understood",
+    403: "You do not have access to this page",
+    404: "Page not found",
+    405: "That action is not allowed here",
+    409: "This changed elsewhere",
+    410: "This link is no longer active",
+    413: "That was too large",
+    429: "Too many requests",
+    500: "Something went wrong on our side",
+}
+
+
+@asynccontextmanager
+async def request_transaction(state: State) -> AsyncIterator[AsyncSession]:
+    """One transaction per request, committed before the response is sent; an error that
+    keeps its changes (the clock ended an attempt) commits them, any other rolls back."""
+    async with state.sessionmaker() as session:
+        try:
+            yield session
+        except ScreenError as error:
+            if error.keeps_changes:
+                await session.commit()
+            else:
+                await session.rollback()
+            raise
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            await session.commit()
+
+
+async def provide_db(state: State) -> AsyncGenerator[AsyncSession, None]:
+    async with request_transaction(state) as session:
+        yield session
+
+
+def provide_settings(state: State) -> Settings:
+    settings: Settings = state.settings
+    return settings
+
+
+def provide_clock(state: State) -> Clock:
+    clock: Clock = state.clock
+    return clock
+
+
+DB = NamedDependency[AsyncSession]
+AppSettings = NamedDependency[Settings]
+AppClock = NamedDependency[Clock]
+
+
+def wants_json(request: Request[Any, Any, Any]) -> bool:
+    # The API answers in JSON whatever was asked, its router's own 404 and 405 included.
+    if request.url.path.startswith("/api/"):
+        return True
+    accept = request.headers.get("accept", "")
+    content_type = request.headers.get("content-type", "")
+    return "application/json" in accept or content_type.startswith("application/json")
+
+
+def way_back(path: str, status: int, code: str) -> tuple[str, str] | None:
+    """Where an error page sends the person next. A candidate's link leads back to their
+    exercise (after "time is up" it shows the submitted answer), unless the link itself is
+    what failed (unknown, expired or withdrawn): the staff start page would only show them
+    a sign-in they have no account for."""
+    candidate = CANDIDATE_PATH.match(path)
+    if candidate is None:
+        return "/", "Go to your start page"
+    if status == 404 or code == "link_expired":
+        return None
+    return candidate.group(0), "Back to your exercise"
+
+
+def error_response(
+    request: Request[Any, Any, Any], status: int, code: str, message: str
+) -> Response[Any]:
+    if wants_json(request):
+        return Response({"error": code, "message": message}, status_code=status)
+    return Template(
+        template_name="errors/error.html",
+        context={
+            "status": status,
+            "title": TITLES_BY_CODE.get(code) or ERROR_TITLES.get(status, "Something is not right"),
+            "message": message,
+            "code": code,
+            "way_back": way_back(request.url.path, status, code),
+        },
+        status_code=status,
+    )
+
+
+def handle_screen_error(request: Request[Any, Any, Any], exc: ScreenError) -> Response[Any]:
+    return error_response(request, exc.status_code, exc.code, exc.message)
+
+
+def handle_sign_in_required(request: Request[Any, Any, Any], exc: ScreenError) -> Response[Any]:
+    """Page loads go to the sign-in page and come back afterwards; anything else gets 401."""
+    if request.method == "GET" and not wants_json(request):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return Redirect(path=f"/signin?next={quote(target, safe='/')}", status_code=303)
+    return error_response(request, exc.status_code, exc.code, exc.message)
+
+
+def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    message = exc.detail if status < 500 else "Please try again in a moment."
+    code = "http_error"
+    if "CSRF" in str(message):
+        code = "form_expired"
+        message = (
+            "This form has expired or was sent from another site. Reload the page and try again."
+        )
+    if status == 404 and message == "Not Found":
+        message = "There is nothing at this address."
+    if status == 413:
+        message = _too_large_message(request)
+    return error_response(request, status, code, str(message))
+
+
+def _too_large_message(request: Request[Any, Any, Any]) -> str:
+    """The framework's refusal says only "Request Entity Too Large": say the limit."""
+    try:
+        limit = request.route_handler.resolve_request_max_body_size()
+    except Exception:  # no route matched, or no limit on any layer: say it plainly
+        limit = None
+    if not limit:
+        return "What was sent is larger than this address accepts. Nothing was saved."
+    # Rounded as people read sizes: routes set limits in KiB/MiB with some headroom.
+    size = f"{round(limit / 1_000_000)} MB" if limit >= 1_000_000 else f"{limit // 1024} KB"
+    return f"What was sent is larger than the {size} this address accepts. Nothing was saved."
+
+
+def redact(path: str) -> str:
+    """Candidate links are credentials: never write one to a log."""
+    return CANDIDATE_PATH.sub("/s/<token>", path)
+
+
+def _id_out_of_range(exc: BaseException) -> bool:
+    """An id in the URL too large for the database's integers: nothing can be there."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if (
+            isinstance(seen, OverflowError)
+            or "out of int32 range" in str(seen)
+            or ("out of int64 range" in str(seen))
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def text_the_database_refused(exc: BaseException) -> bool:
+    """NUL (or invalid UTF-8) that reached PostgreSQL, which refuses it in text. Inputs are
+    cleaned where they are read; this is the net under any that is not."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if "invalid byte sequence for encoding" in str(seen) or (
+            "unsupported Unicode escape sequence" in str(seen)
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if _id_out_of_range(exc):
+        return error_response(request, 404, "not_found", "There is nothing at this address.")
+    if text_the_database_refused(exc):
+        return error_response(
+            request,
+            400,
+            "invalid_input",
+            "The text sent contains a character that cannot be stored (a NUL byte). "
+            "Remove it and try again.",
+        )
+    log.error("unhandled error on %s %s", request.method, redact(request.url.path), exc_info=exc)
+    return error_response(
+        request,
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "server_error",
+        "Your work is safe: everything acknowledged as saved is stored. Please try again.",
+    )
+
+
+_SECURITY_HEADER_LIST = [
+    (name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()
+]
+_NO_STORE = (b"cache-control", b"no-store")
+
+
+async def add_security_headers(message: Message, scope: Scope) -> None:
+    """On every response, error pages included (an `after_request` hook misses those).
+    Works on the raw header list: it runs on every response, the busiest ones included."""
+    if message["type"] != "http.response.start":
+        return
+    headers = list(message.get("headers") or ())
+    present = {name.lower() for name, _ in headers}
+    headers.extend(header for header in _SECURITY_HEADER_LIST if header[0] not in present)
+    if scope["path"].startswith("/s/") or b"set-cookie" in present:
+        headers = [header for header in headers if header[0].lower() != b"cache-control"]
+        headers.append(_NO_STORE)
+    message["headers"] = headers
+
+
+_SMALL_WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
+
+
+def small_number(raw: str) -> int | None:
+    """ASCII digits only, at most nine: `str.isdigit()` accepts "²" and "٣", which `int()`
+    then refuses or reads differently, and longer ids overflow database integers."""
+    return int(raw) if _SMALL_WHOLE_NUMBER.fullmatch(raw) else None

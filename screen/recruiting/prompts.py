@@ -1,0 +1,293 @@
+"""The prompt library: files in `prompts/` checked, then synced into immutable versions.
+
+A prompt file is YAML front matter (title, area, duration, rubric) plus a Markdown
+body; calibration exemplars live beside it in `<slug>.exemplars.yaml` and are
+never shown to candidates. A version is identified by the hash of both files,
+so editing either creates a new version and screens pinned to the old one keep
+their meaning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reviewers.rubric import Problem, Rubric, parse_rubric, validate_exemplar_levels
+from screen.platform.models import Prompt
+
+AREAS = (
+    "llm-architecture",
+    "rag-retrieval",
+    "fine-tuning",
+    "infrastructure-mlops",
+    "agentic-systems",
+    "safety-evaluation",
+)
+MIN_MINUTES, MAX_MINUTES = 30, 45
+SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
+EXEMPLARS_SUFFIX = ".exemplars.yaml"
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*\r?\n?(.*)\Z", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class FileProblem:
+    file: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.field}: {self.message}"
+
+
+@dataclass(frozen=True)
+class PromptSource:
+    """A prompt file that passed every check, ready to become a version."""
+
+    slug: str
+    title: str
+    area: str
+    summary: str
+    body: str
+    duration_minutes: int
+    rubric: Rubric
+    exemplars: list[dict[str, Any]]
+    change_note: str | None
+    content_hash: str
+
+
+@dataclass
+class LibraryCheck:
+    prompts: list[PromptSource] = field(default_factory=list)
+    problems: list[FileProblem] = field(default_factory=list)
+
+
+def _load_yaml(text: str) -> tuple[object, str | None]:
+    try:
+        return yaml.safe_load(text), None
+    except yaml.YAMLError as error:
+        return None, f"not valid YAML ({str(error).splitlines()[0]})"
+
+
+def read_prompt_file(path: Path) -> tuple[PromptSource | None, list[FileProblem]]:
+    problems: list[FileProblem] = []
+
+    def report(where: str, message: str) -> None:
+        problems.append(FileProblem(path.name, where, message))
+
+    stem = path.name.removesuffix(".md")
+    slug = stem
+    try:
+        raw_bytes = path.read_bytes()
+        text = raw_bytes.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        report("file", f"cannot be read as UTF-8 ({error})")
+        return None, problems
+
+    match = _FRONT_MATTER.match(text)
+    if not match:
+        report("front matter", "missing: the file must start with a --- YAML block ---")
+        return None, problems
+    meta, yaml_error = _load_yaml(match.group(1))
+    if yaml_error or not isinstance(meta, Mapping):
+        report("front matter", yaml_error or "must be a YAML mapping")
+        return None, problems
+    body = match.group(2).strip()
+
+    # The slug is the file name unless the front matter names one (e.g. after renaming a
+    # file, to keep its versions together).
+    declared_slug = meta.get("slug")
+    if declared_slug is not None:
+        slug = str(declared_slug)
+    if not SLUG_PATTERN.match(slug):
+        report("slug", f"{slug!r} must be lowercase letters, digits and dashes")
+    title = meta.get("title")
+    if not isinstance(title, str) or not title.strip():
+        report("title", "missing")
+    area = meta.get("area")
+    if area not in AREAS:
+        report("area", f"must be one of {', '.join(AREAS)}")
+    summary = meta.get("summary", "")
+    if not isinstance(summary, str):
+        report("summary", "must be text")
+    duration = meta.get("duration_minutes")
+    override = meta.get("duration_override", False) is True
+    if not isinstance(duration, int) or isinstance(duration, bool) or duration < 1:
+        report("duration_minutes", "missing or not a whole number of minutes")
+    elif not override and not MIN_MINUTES <= duration <= MAX_MINUTES:
+        report(
+            "duration_minutes",
+            f"{duration} is outside {MIN_MINUTES}-{MAX_MINUTES}; "
+            "set duration_override: true if that is deliberate",
+        )
+    change_note = meta.get("change_note")
+    if change_note is not None and not isinstance(change_note, str):
+        report("change_note", "must be text")
+    if not body:
+        report("body", "missing: the prompt text the candidate reads")
+
+    rubric, rubric_problems = parse_rubric(meta.get("rubric"))
+    problems.extend(FileProblem(path.name, p.field, p.message) for p in rubric_problems)
+
+    exemplars_path = path.with_name(stem + EXEMPLARS_SUFFIX)
+    exemplar_bytes = b""
+    exemplars: list[dict[str, Any]] = []
+    if exemplars_path.exists():
+        exemplar_bytes = exemplars_path.read_bytes()
+        if rubric is not None:
+            exemplars, exemplar_problems = _read_exemplars(exemplar_bytes, rubric)
+            problems.extend(
+                FileProblem(exemplars_path.name, p.field, p.message) for p in exemplar_problems
+            )
+
+    if problems or rubric is None:
+        return None, problems
+    digest = hashlib.sha256(raw_bytes + b"\0" + exemplar_bytes).hexdigest()
+    if not (isinstance(title, str) and isinstance(area, str) and isinstance(duration, int)):
+        return None, problems  # unreachable: each was reported above
+    return (
+        PromptSource(
+            slug=slug,
+            title=title.strip(),
+            area=area,
+            summary=str(summary).strip(),
+            body=body,
+            duration_minutes=duration,
+            rubric=rubric,
+            exemplars=exemplars,
+            change_note=change_note.strip() if isinstance(change_note, str) else None,
+            content_hash=digest,
+        ),
+        [],
+    )
+
+
+def _read_exemplars(raw: bytes, rubric: Rubric) -> tuple[list[dict[str, Any]], list[Problem]]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return [], [Problem("file", "cannot be read as UTF-8")]
+    data, error = _load_yaml(text)
+    if error:
+        return [], [Problem("file", error)]
+    items = data.get("exemplars") if isinstance(data, Mapping) else None
+    if not isinstance(items, list) or not items:
+        return [], [Problem("exemplars", "missing: list the calibration answers")]
+    problems: list[Problem] = []
+    exemplars: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        where = f"exemplars[{index}]"
+        if not isinstance(item, Mapping):
+            problems.append(Problem(where, "not a mapping"))
+            continue
+        key = item.get("key")
+        if not isinstance(key, str) or not key.strip() or key in seen:
+            problems.append(Problem(f"{where}.key", "missing or duplicate"))
+            continue
+        seen.add(key)
+        answer = item.get("answer")
+        if not isinstance(answer, str) or not answer.strip():
+            problems.append(Problem(f"{where}.answer", "missing"))
+        levels, level_problems = validate_exemplar_levels(
+            rubric, item.get("levels"), f"{where}.levels"
+        )
+        problems.extend(level_problems)
+        label = item.get("label")
+        exemplars.append(
+            {
+                "key": key,
+                "label": label if isinstance(label, str) else key,
+                "answer": answer if isinstance(answer, str) else "",
+                "levels": levels,
+            }
+        )
+    return exemplars, problems
+
+
+def check_library(directory: Path) -> LibraryCheck:
+    result = LibraryCheck()
+    if not directory.is_dir():
+        result.problems.append(FileProblem(str(directory), "directory", "not found"))
+        return result
+    seen: dict[str, str] = {}
+    for path in sorted(directory.glob("*.md")):
+        if path.name.lower() == "readme.md":
+            continue
+        source, problems = read_prompt_file(path)
+        result.problems.extend(problems)
+        if source is None:
+            continue
+        if source.slug.lower() in seen:
+            result.problems.append(
+                FileProblem(
+                    path.name, "slug", f"duplicates {seen[source.slug.lower()]} ({source.slug!r})"
+                )
+            )
+            continue
+        seen[source.slug.lower()] = path.name
+        result.prompts.append(source)
+    orphans = {
+        p.name.removesuffix(EXEMPLARS_SUFFIX) for p in directory.glob("*" + EXEMPLARS_SUFFIX)
+    }
+    for slug in sorted(orphans - {p.name.removesuffix(".md") for p in directory.glob("*.md")}):
+        result.problems.append(
+            FileProblem(slug + EXEMPLARS_SUFFIX, "file", f"no prompt {slug}.md beside it")
+        )
+    return result
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    created: list[tuple[str, int]]
+    unchanged: list[tuple[str, int]]
+
+
+async def sync_library(db: AsyncSession, sources: list[PromptSource], now: datetime) -> SyncResult:
+    """Store each source as a new version unless a version with its content hash exists."""
+    created: list[tuple[str, int]] = []
+    unchanged: list[tuple[str, int]] = []
+    for source in sources:
+        existing = await db.scalar(
+            select(Prompt.version).where(
+                Prompt.slug == source.slug, Prompt.content_hash == source.content_hash
+            )
+        )
+        if existing is not None:
+            unchanged.append((source.slug, existing))
+            continue
+        latest = await db.scalar(select(func.max(Prompt.version)).where(Prompt.slug == source.slug))
+        version = (latest or 0) + 1
+        db.add(
+            Prompt(
+                slug=source.slug,
+                version=version,
+                content_hash=source.content_hash,
+                title=source.title,
+                area=source.area,
+                summary=source.summary,
+                body=source.body,
+                duration_minutes=source.duration_minutes,
+                rubric=source.rubric.to_dict(),
+                exemplars=source.exemplars,
+                change_note=source.change_note,
+                created_at=now,
+            )
+        )
+        created.append((source.slug, version))
+    await db.flush()
+    return SyncResult(created, unchanged)
+
+
+async def latest_version(db: AsyncSession, slug: str) -> Prompt | None:
+    return await db.scalar(
+        select(Prompt).where(Prompt.slug == slug).order_by(Prompt.version.desc()).limit(1)
+    )

@@ -1,0 +1,138 @@
+"""Screens: a recruiter's campaign on one pinned prompt version."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from screen.platform.errors import InputError, NotFoundError
+from screen.platform.models import Prompt, Screen
+from screen.platform.text import one_line
+from screen.recruiting.prompts import MAX_MINUTES, MIN_MINUTES, latest_version
+
+
+async def create_screen(
+    db: AsyncSession,
+    *,
+    prompt_slug: str,
+    title: str,
+    now: datetime,
+    prompt_version: int | None = None,
+    duration_minutes: int | None = None,
+    link_valid_days: int = 7,
+    reviews_required: int | None = None,
+    sla_business_days: int = 5,
+    calibration_threshold: float | None = 0.8,
+) -> Screen:
+    if prompt_version is None:
+        prompt = await latest_version(db, prompt_slug)
+    else:
+        prompt = await db.scalar(
+            select(Prompt).where(Prompt.slug == prompt_slug, Prompt.version == prompt_version)
+        )
+    if prompt is None:
+        raise NotFoundError(
+            f"No prompt {prompt_slug!r}{f' version {prompt_version}' if prompt_version else ''}; "
+            "run `screen prompts sync` first.",
+            field="prompt",
+        )
+    duration = prompt.duration_minutes if duration_minutes is None else duration_minutes
+    # None means "not given": the prompt's own rule. A given 0 is refused by `_check`.
+    reviews = (
+        int(prompt.rubric["decision"].get("reviews_required", 2))
+        if reviews_required is None
+        else reviews_required
+    )
+    title = _check(title, duration, prompt, link_valid_days, reviews, sla_business_days)
+    if calibration_threshold is not None and not 0.0 < calibration_threshold <= 1.0:
+        raise InputError(
+            "Calibration threshold must be a share from 0 to 1 (e.g. 0.8).",
+            field="calibration_threshold",
+        )
+    screen = Screen(
+        title=title,
+        calibration_threshold=calibration_threshold,
+        prompt_id=prompt.id,
+        duration_minutes=duration,
+        link_valid_days=link_valid_days,
+        reviews_required=reviews,
+        sla_business_days=sla_business_days,
+        created_at=now,
+    )
+    db.add(screen)
+    await db.flush()
+    screen.prompt = prompt
+    return screen
+
+
+def _check(
+    title: str,
+    duration: int,
+    prompt: Prompt,
+    link_valid_days: int,
+    reviews: int,
+    sla_business_days: int,
+) -> str:
+    title = one_line(title)
+    if not 1 <= len(title) <= 200:
+        raise InputError("Title must be 1 to 200 characters.", field="title")
+    # A prompt may declare a duration outside 30-45 on purpose (duration_override); a
+    # screen may then use exactly that, or anything inside the usual range.
+    if not MIN_MINUTES <= duration <= MAX_MINUTES and duration != prompt.duration_minutes:
+        raise InputError(
+            f"Duration must be {MIN_MINUTES}-{MAX_MINUTES} minutes.", field="duration_minutes"
+        )
+    if not 1 <= link_valid_days <= 60:
+        raise InputError("Link validity must be 1 to 60 days.", field="link_valid_days")
+    if not 1 <= reviews <= 5:
+        raise InputError("Reviews per submission must be 1 to 5.", field="reviews_required")
+    if not 1 <= sla_business_days <= 30:
+        raise InputError("SLA must be 1 to 30 business days.", field="sla_business_days")
+    return title
+
+
+async def update_screen(
+    db: AsyncSession,
+    screen: Screen,
+    *,
+    title: str,
+    duration_minutes: int,
+    link_valid_days: int,
+    reviews_required: int,
+    sla_business_days: int,
+    reminder_hours: list[int],
+) -> Screen:
+    """Change settings; they apply to what happens next (starts, new links, new slots)."""
+    screen.title = _check(
+        title, duration_minutes, screen.prompt, link_valid_days, reviews_required, sla_business_days
+    )
+    screen.duration_minutes = duration_minutes
+    screen.link_valid_days = link_valid_days
+    screen.reviews_required = reviews_required
+    screen.sla_business_days = sla_business_days
+    screen.reminder_hours = reminder_hours
+    await db.flush()
+    return screen
+
+
+def snapshot(screen: Screen) -> dict[str, object]:
+    return {
+        "title": screen.title,
+        "duration_minutes": screen.duration_minutes,
+        "link_valid_days": screen.link_valid_days,
+        "reviews_required": screen.reviews_required,
+        "sla_business_days": screen.sla_business_days,
+        "reminder_hours": list(screen.reminder_hours or []),
+    }
+
+
+async def get_screen(db: AsyncSession, screen_id: int) -> Screen:
+    screen = await db.scalar(
+        select(Screen).where(Screen.id == screen_id).options(selectinload(Screen.prompt))
+    )
+    if screen is None:
+        raise NotFoundError(f"No screen with id {screen_id}.", field="screen")
+    return screen

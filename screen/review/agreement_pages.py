@@ -1,0 +1,217 @@
+"""The lead's agreement page: how consistent the reviewers are, per prompt or per screen.
+
+Krippendorff's alpha (ordinal) per rubric dimension and overall with its bootstrap
+interval, each reviewer's severity and agreement rates, how often adjudication was
+needed, and the trend by month. Every figure says how many attempts it rests on,
+and below the minimum it says "not enough data" instead of a number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.di import Provide
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_303_SEE_OTHER
+from sqlalchemy import func, select
+
+from reviewers.agreement import (
+    AgreementReport,
+    MonthlyAgreement,
+    Rating,
+    ReviewerStats,
+    agreement_report,
+    monthly_trend,
+    reviewer_stats,
+)
+from reviewers.rubric import Rubric, rubric_from_dict
+from screen.accounts.guards import LEADS, Me, provide_user, requires
+from screen.platform.charts import alpha_svg, trend_svg
+from screen.platform.errors import InputError, NotFoundError
+from screen.platform.models import (
+    Attempt,
+    Decision,
+    Invitation,
+    LeakedAnswer,
+    Prompt,
+    Review,
+    ReviewStatus,
+    Screen,
+    User,
+)
+from screen.platform.web import DB, AppClock, small_number
+from screen.recruiting import outcomes
+from screen.review import similar_answers
+
+
+@dataclass(frozen=True)
+class AgreementView:
+    rubric: Rubric
+    report: AgreementReport
+    reviewers: list[tuple[str, ReviewerStats]]
+    trend: tuple[MonthlyAgreement, ...]
+    decisions: int
+    adjudicated: int
+    chart: str
+    trend_chart: str
+
+
+async def _ratings(
+    db: DB, *, slug: str | None, screen_id: int | None
+) -> tuple[list[Rating], dict[int, datetime], dict[int, str]]:
+    query = (
+        select(Review.attempt_id, Review.reviewer_id, Review.scores, Attempt.submitted_at)
+        .join(Attempt, Review.attempt_id == Attempt.id)
+        .join(Invitation, Attempt.invitation_id == Invitation.id)
+        .join(Screen, Invitation.screen_id == Screen.id)
+        .join(Prompt, Screen.prompt_id == Prompt.id)
+        .where(Review.status == ReviewStatus.SUBMITTED)
+    )
+    query = query.where(Screen.id == screen_id) if screen_id else query.where(Prompt.slug == slug)
+    ratings: list[Rating] = []
+    submitted: dict[int, datetime] = {}
+    reviewer_ids: set[int] = set()
+    for attempt_id, reviewer_id, scores, submitted_at in await db.execute(query):
+        if reviewer_id is None:
+            continue
+        reviewer_ids.add(reviewer_id)
+        submitted[attempt_id] = submitted_at
+        for key, value in (scores or {}).items():
+            if isinstance(value, dict) and isinstance(value.get("level"), int):
+                ratings.append(Rating(attempt_id, reviewer_id, key, value["level"]))
+    names = dict(
+        (await db.execute(select(User.id, User.name).where(User.id.in_(reviewer_ids)))).all()
+    )
+    return ratings, submitted, names
+
+
+async def build_view(db: DB, *, slug: str | None, screen_id: int | None) -> AgreementView:
+    if screen_id:
+        screen = await db.get(Screen, screen_id)
+        if screen is None:
+            raise NotFoundError("No such screen.")
+        prompt = await db.get(Prompt, screen.prompt_id)
+    else:
+        prompt = await db.scalar(
+            select(Prompt).where(Prompt.slug == slug).order_by(Prompt.version.desc()).limit(1)
+        )
+    if prompt is None:
+        raise NotFoundError("No such prompt.")
+    rubric = rubric_from_dict(prompt.rubric)
+    ratings, submitted, names = await _ratings(db, slug=prompt.slug, screen_id=screen_id)
+    keys = [d.key for d in rubric.dimensions]
+    levels = list(rubric.levels)
+    # The bootstrap takes a while on thousands of attempts: keep it off the event loop.
+    report = await asyncio.to_thread(agreement_report, ratings, levels, keys)
+    stats = await asyncio.to_thread(reviewer_stats, ratings)
+    trend = await asyncio.to_thread(
+        monthly_trend, ratings, levels, {a: t.date() for a, t in submitted.items() if t}
+    )
+    decided = Counter(
+        rule
+        for (rule,) in await db.execute(
+            select(Decision.rule_outcome).where(Decision.attempt_id.in_(list(submitted) or [-1]))
+        )
+    )
+    names_by_dimension = {d.key: d.name for d in rubric.dimensions}
+    chart = alpha_svg(
+        [(names_by_dimension.get(d.dimension, d.dimension), d.alpha) for d in report.dimensions]
+    )
+    return AgreementView(
+        rubric=rubric,
+        report=report,
+        reviewers=sorted(
+            ((names.get(int(str(r)), str(r)), s) for r, s in stats.items()),
+            key=lambda item: item[0],
+        ),
+        trend=trend,
+        decisions=sum(decided.values()),
+        adjudicated=decided.get("needs_adjudication", 0),
+        chart=_data_uri(chart),
+        trend_chart=_data_uri(trend_svg([(m.month.strftime("%Y-%m"), m.alpha) for m in trend])),
+    )
+
+
+def _data_uri(svg: str) -> str:
+    # An <img> of a data: URI: the page's CSP allows it, and an SVG shown as an image runs
+    # no script and keeps its own inline styles away from the page.
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
+
+
+class AgreementController(Controller):
+    path = "/lead/agreement"
+    guards = [requires(*LEADS)]  # noqa: RUF012 - Litestar reads this class attribute
+    dependencies = {"me": Provide(provide_user, sync_to_thread=False)}  # noqa: RUF012
+    include_in_schema = False
+
+    @get("/", name="lead:agreement")
+    async def page(self, request: Request[Any, Any, Any], db: DB, me: Me) -> Template:
+        slug = request.query_params.get("prompt") or None
+        raw_screen = request.query_params.get("screen") or ""
+        if raw_screen and small_number(raw_screen) is None:
+            raise InputError("`screen` must be a screen id.", field="screen")
+        screen_id = int(raw_screen) if raw_screen else None
+        prompts = list(
+            await db.execute(
+                select(Prompt.slug, Prompt.title, func.count(Review.id))
+                .join(Screen, Screen.prompt_id == Prompt.id)
+                .join(Invitation, Invitation.screen_id == Screen.id)
+                .join(Attempt, Attempt.invitation_id == Invitation.id)
+                .join(Review, Review.attempt_id == Attempt.id)
+                .where(Review.status == ReviewStatus.SUBMITTED)
+                .group_by(Prompt.slug, Prompt.title)
+                .order_by(Prompt.slug)
+            )
+        )
+        view = None
+        if slug or screen_id:
+            view = await build_view(db, slug=slug, screen_id=screen_id)
+        return Template(
+            template_name="reviewer/agreement.html",
+            context={
+                "me": me,
+                "prompts": prompts,
+                "view": view,
+                "slug": slug,
+                "screen_id": screen_id,
+                "outcomes": await outcomes.outcome_table(db, slug) if slug else None,
+                "outcome_names": outcomes.OUTCOMES,
+            },
+        )
+
+
+class LeakController(Controller):
+    path = "/lead/leaks"
+    guards = [requires(*LEADS)]  # noqa: RUF012 - Litestar reads this class attribute
+    dependencies = {"me": Provide(provide_user, sync_to_thread=False)}  # noqa: RUF012
+    include_in_schema = False
+
+    @get("/", name="lead:leaks")
+    async def page(self, db: DB, me: Me) -> Template:
+        leaks = list(await db.scalars(select(LeakedAnswer).order_by(LeakedAnswer.id.desc())))
+        slugs = list(await db.scalars(select(Prompt.slug).distinct().order_by(Prompt.slug)))
+        return Template(
+            template_name="reviewer/leaks.html",
+            context={"me": me, "leaks": leaks, "slugs": slugs},
+        )
+
+    @post("/", name="lead:leaks:add", status_code=HTTP_303_SEE_OTHER)
+    async def add(
+        self, request: Request[Any, Any, Any], db: DB, me: Me, clock: AppClock
+    ) -> Redirect:
+        form = await request.form()
+        await similar_answers.add_leak(
+            db,
+            me,
+            str(form.get("prompt") or ""),
+            str(form.get("source") or ""),
+            str(form.get("text") or ""),
+            clock.now(),
+        )
+        return Redirect(path="/lead/leaks", status_code=HTTP_303_SEE_OTHER)

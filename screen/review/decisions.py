@@ -1,0 +1,273 @@
+"""Decisions: run the mechanical rule when enough reviews are in, adjudicate, reopen.
+
+The rule itself lives in `reviewers.decision` (pure code). This module gathers
+its inputs, stores the result with the rule version, moves the attempt's state,
+writes the audit trail and, for a final pass or fail, the `decision.made` signal
+(webhooks, the ATS callback) in the same transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
+
+from reviewers.decision import ReviewInput, decide
+from reviewers.rubric import rubric_from_dict
+from screen.platform import audit
+from screen.platform.errors import ConflictError, InputError, NotFoundError
+from screen.platform.models import (
+    Attempt,
+    AttemptState,
+    Decision,
+    Invitation,
+    Outcome,
+    Review,
+    ReviewStatus,
+    Screen,
+    User,
+)
+from screen.platform.signals import DECISION_MADE, emit_signal, invitation_data
+from screen.platform.text import one_line
+
+FINAL_STATES = {Outcome.PASS: AttemptState.PASSED, Outcome.FAIL: AttemptState.FAILED}
+MAX_REASON_CHARS = 2000
+
+
+async def _attempt_with_prompt(db: AsyncSession, attempt_id: int) -> Attempt:
+    attempt = await db.scalar(
+        select(Attempt)
+        .where(Attempt.id == attempt_id)
+        .options(
+            joinedload(Attempt.invitation).joinedload(Invitation.screen).joinedload(Screen.prompt)
+        )
+    )
+    if attempt is None:
+        raise NotFoundError("No such submission.")
+    return attempt
+
+
+def explained(decision: Decision) -> str:
+    """What the pipeline is told about how the decision was reached: the rule's own
+    explanation, or, once a lead adjudicated, the lead's decision and reason first."""
+    return decision.final_explanation
+
+
+async def _emit_decision(
+    db: AsyncSession, attempt: Attempt, decision: Decision, now: datetime
+) -> None:
+    invitation = attempt.invitation
+    await emit_signal(
+        db,
+        DECISION_MADE,
+        {
+            **invitation_data(invitation),
+            "attempt_id": attempt.id,
+            "outcome": decision.outcome,
+            "weighted_score": decision.weighted_score,
+            "dimension_means": decision.dimension_means,
+            "explanation": explained(decision),
+            "adjudicated": decision.adjudicated_by_id is not None,
+            "rule_version": decision.rule_version,
+        },
+        now,
+        ats_callback_url=invitation.ats_callback_url,
+    )
+
+
+async def decide_if_ready(db: AsyncSession, attempt_id: int, now: datetime) -> Decision | None:
+    """Apply the rule once every review slot of the attempt is submitted."""
+    existing = await db.scalar(select(Decision).where(Decision.attempt_id == attempt_id))
+    if existing is not None:
+        return existing
+    if await db.scalar(select(Attempt.state).where(Attempt.id == attempt_id)) == (
+        AttemptState.WITHDRAWN
+    ):
+        return None
+    reviews = list(await db.scalars(select(Review).where(Review.attempt_id == attempt_id)))
+    if not reviews or any(r.status != ReviewStatus.SUBMITTED for r in reviews):
+        return None
+    attempt = await _attempt_with_prompt(db, attempt_id)
+    rubric = rubric_from_dict(attempt.invitation.screen.prompt.rubric)
+    inputs = [
+        ReviewInput(
+            reviewer=f"review {r.slot}",
+            levels={key: int(value["level"]) for key, value in (r.scores or {}).items()},
+            recommendation=r.recommendation or "",
+        )
+        for r in reviews
+    ]
+    result = decide(rubric, inputs)
+    decision = Decision(
+        attempt_id=attempt_id,
+        outcome=result.outcome,
+        rule_outcome=result.outcome,
+        weighted_score=result.weighted_mean,
+        dimension_means=dict(result.dimension_means),
+        explanation=result.explanation(),
+        rule_version=result.rule_version,
+        inputs={
+            "reviews": [
+                {"review_id": r.id, "scores": r.scores, "recommendation": r.recommendation}
+                for r in reviews
+            ],
+            "rubric": attempt.invitation.screen.prompt.rubric,
+            "result": result.to_dict(),
+        },
+        decided_at=now,
+    )
+    db.add(decision)
+    attempt.state = FINAL_STATES.get(Outcome(result.outcome), AttemptState.NEEDS_ADJUDICATION)
+    attempt.state_changed_at = now
+    await db.flush()
+    audit.record(
+        db,
+        actor="system",
+        action="decision.made",
+        subject_type="attempt",
+        subject_id=attempt_id,
+        now=now,
+        after={"outcome": decision.outcome, "explanation": decision.explanation},
+    )
+    if decision.outcome in FINAL_STATES:
+        await _emit_decision(db, attempt, decision, now)
+    return decision
+
+
+async def _refuse_if_withdrawn(db: AsyncSession, attempt_id: int) -> None:
+    state = await db.scalar(select(Attempt.state).where(Attempt.id == attempt_id))
+    if state == AttemptState.WITHDRAWN:
+        raise ConflictError("This candidate was withdrawn; the screen is closed.")
+
+
+def _reason(text: str) -> str:
+    reason = one_line(text)
+    if not 10 <= len(reason) <= MAX_REASON_CHARS:
+        raise InputError("Give a reason of 10 to 2000 characters.", field="reason")
+    return reason
+
+
+async def adjudicate(
+    db: AsyncSession, attempt_id: int, lead: User, outcome: str, reason: str, now: datetime
+) -> Decision:
+    decision = await db.scalar(
+        select(Decision).where(Decision.attempt_id == attempt_id).with_for_update()
+    )
+    if decision is None:
+        if await db.scalar(select(Attempt.id).where(Attempt.id == attempt_id)) is None:
+            raise NotFoundError("There is no such submission.")
+        raise ConflictError("This submission is not waiting for adjudication.")
+    if decision.outcome != Outcome.NEEDS_ADJUDICATION:
+        raise ConflictError("This submission is not waiting for adjudication.")
+    await _refuse_if_withdrawn(db, attempt_id)
+    if outcome not in (Outcome.PASS, Outcome.FAIL):
+        raise InputError("Choose pass or fail.", field="outcome")
+    reason = _reason(reason)
+    before = {"outcome": decision.outcome}
+    decision.outcome = outcome
+    decision.adjudicated_by_id = lead.id
+    decision.adjudication_reason = reason
+    decision.adjudicated_at = now
+    attempt = await _attempt_with_prompt(db, attempt_id)
+    attempt.state = FINAL_STATES[Outcome(outcome)]
+    attempt.state_changed_at = now
+    audit.record(
+        db,
+        actor=audit.actor_of(lead),
+        action="decision.adjudicated",
+        subject_type="attempt",
+        subject_id=attempt_id,
+        now=now,
+        before=before,
+        after={"outcome": outcome, "reason": reason},
+    )
+    await db.flush()
+    await _emit_decision(db, attempt, decision, now)
+    return decision
+
+
+async def release_reopened(
+    db: AsyncSession, review_id: int, lead: User, reason: str, now: datetime
+) -> Review:
+    """Put a reopened review back in the queue for anyone: its reviewer has left or does
+    not return to it, and a reopened review has no lease to run out."""
+    review = await db.scalar(select(Review).where(Review.id == review_id).with_for_update())
+    if review is None:
+        raise NotFoundError("No such review.")
+    if review.status != ReviewStatus.REOPENED:
+        raise ConflictError("Only a reopened review can be returned to the queue.")
+    reason = _reason(reason)
+    before = {
+        "status": review.status,
+        "reviewer_id": review.reviewer_id,
+        "scores": review.scores,
+        "recommendation": review.recommendation,
+    }
+    review.return_to_queue()
+    audit.record(
+        db,
+        actor=audit.actor_of(lead),
+        action="review.released",
+        subject_type="review",
+        subject_id=review.id,
+        now=now,
+        before=before,
+        after={"status": review.status, "reason": reason},
+    )
+    await db.flush()
+    return review
+
+
+async def reopen_review(
+    db: AsyncSession, review_id: int, lead: User, reason: str, now: datetime
+) -> Review:
+    """Send a submitted review back to its reviewer; only before a final decision."""
+    attempt_id = await db.scalar(select(Review.attempt_id).where(Review.id == review_id))
+    if attempt_id is None:
+        raise NotFoundError("No such review.")
+    # The attempt first, as a submit locks it: otherwise the last review's submit could
+    # decide the attempt while this reopen moves it back to in_review.
+    await db.scalar(select(Attempt.id).where(Attempt.id == attempt_id).with_for_update())
+    review = await db.scalar(select(Review).where(Review.id == review_id).with_for_update())
+    if review is None:
+        raise NotFoundError("No such review.")
+    if review.status != ReviewStatus.SUBMITTED:
+        raise ConflictError("Only a submitted review can be reopened.")
+    await _refuse_if_withdrawn(db, review.attempt_id)
+    reason = _reason(reason)
+    decision = await db.scalar(select(Decision).where(Decision.attempt_id == review.attempt_id))
+    if decision is not None and decision.outcome != Outcome.NEEDS_ADJUDICATION:
+        raise ConflictError(
+            f"This submission is already decided ({decision.outcome}); "
+            "its reviews can no longer change."
+        )
+    before: dict[str, Any] = {
+        "status": review.status,
+        "scores": review.scores,
+        "recommendation": review.recommendation,
+    }
+    if decision is not None:
+        before["decision"] = {"outcome": decision.outcome, "explanation": decision.explanation}
+        await db.delete(decision)
+    review.status = ReviewStatus.REOPENED
+    review.submitted_at = None
+    review.lease_expires_at = None
+    attempt = await db.get(Attempt, review.attempt_id)
+    if attempt is not None:
+        attempt.state = AttemptState.IN_REVIEW
+        attempt.state_changed_at = now
+    audit.record(
+        db,
+        actor=audit.actor_of(lead),
+        action="review.reopened",
+        subject_type="review",
+        subject_id=review.id,
+        now=now,
+        before=before,
+        after={"status": review.status, "reason": reason},
+    )
+    await db.flush()
+    return review

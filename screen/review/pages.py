@@ -1,0 +1,483 @@
+"""Reviewer and lead pages: the queue, the blind scoring page, adjudication and reopening.
+
+The scoring page never shows who the candidate is: no name, email, external id or
+invitation detail reaches these templates, only an anonymous label. Other
+reviews of the same attempt appear only after this reviewer has submitted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.params import FromPath
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_303_SEE_OTHER
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
+
+from reviewers.rubric import Rubric, rubric_from_dict
+from screen.accounts.guards import LEADS, REVIEWERS, Me, provide_user, requires
+from screen.platform.errors import NotFoundError
+from screen.platform.models import (
+    Attempt,
+    AttemptState,
+    Decision,
+    IntegrityEvent,
+    Invitation,
+    LateContent,
+    LeakedAnswer,
+    Outcome,
+    Prompt,
+    Review,
+    ReviewStatus,
+    Screen,
+    User,
+)
+from screen.platform.web import DB, AppClock, AppSettings
+from screen.recruiting import invitations
+from screen.review import calibration, decisions, reviews, similar_answers
+
+RECOMMENDATION_LABELS = {
+    "strong_no": "Strong no",
+    "no": "No",
+    "yes": "Yes",
+    "strong_yes": "Strong yes",
+}
+
+
+@dataclass(frozen=True)
+class IntegritySummary:
+    pastes: int
+    pasted_chars: int
+    largest_paste: int
+    focus_losses: int
+    late_saves: int
+
+
+async def integrity_summary(db: DB, attempt_id: int) -> IntegritySummary:
+    rows = (
+        await db.execute(
+            select(
+                IntegrityEvent.kind,
+                func.count(),
+                func.sum(IntegrityEvent.size),
+                func.max(IntegrityEvent.size),
+            )
+            .where(IntegrityEvent.attempt_id == attempt_id)
+            .group_by(IntegrityEvent.kind)
+        )
+    ).all()
+    by_kind = {kind: (count, total or 0, largest or 0) for kind, count, total, largest in rows}
+    late = await db.scalar(
+        select(func.count()).select_from(LateContent).where(LateContent.attempt_id == attempt_id)
+    )
+    pastes = by_kind.get("paste", (0, 0, 0))
+    return IntegritySummary(
+        pastes=pastes[0],
+        pasted_chars=pastes[1],
+        largest_paste=pastes[2],
+        focus_losses=by_kind.get("focus_lost", (0, 0, 0))[0],
+        late_saves=int(late or 0),
+    )
+
+
+def minutes_used(attempt: Attempt) -> float | None:
+    if attempt.started_at is None or attempt.submitted_at is None:
+        return None
+    end = min(attempt.submitted_at, attempt.deadline) if attempt.deadline else attempt.submitted_at
+    return round((end - attempt.started_at).total_seconds() / 60, 1)
+
+
+CONTEXT_CHARS = 120
+
+
+@dataclass(frozen=True)
+class Excerpt:
+    before: str
+    passage: str
+    after: str
+
+
+def _excerpt(text: str, start: int, end: int) -> Excerpt:
+    return Excerpt(
+        ("…" if start > CONTEXT_CHARS else "") + text[max(0, start - CONTEXT_CHARS) : start],
+        text[start:end],
+        text[end : end + CONTEXT_CHARS] + ("…" if end + CONTEXT_CHARS < len(text) else ""),
+    )
+
+
+async def similar_answer_context(db: DB, attempt: Attempt, secret_key: str) -> list[dict[str, Any]]:
+    """Matches as reviewers see them: the other side anonymous, passages side by side."""
+    prompt = attempt.invitation.screen.prompt
+    exemplars = {e["key"]: e for e in prompt.exemplars or []}
+    shown = []
+    for match in await similar_answers.matches_for(db, attempt.id):
+        if match.other_kind == "attempt" and match.other_attempt_id is not None:
+            other_text = await db.scalar(
+                select(Attempt.final_answer).where(Attempt.id == match.other_attempt_id)
+            )
+            label = reviews.anonymous_label(secret_key, match.other_attempt_id)
+        elif match.other_kind == "leak":
+            leak = await db.get(LeakedAnswer, int(match.other_key or 0))
+            other_text = leak.text if leak else ""
+            label = f"a known leaked answer ({leak.source if leak else 'removed'})"
+        else:
+            other_text = exemplars.get(match.other_key or "", {}).get("answer", "")
+            label = f"calibration example “{match.other_key}”"
+        mine = attempt.final_answer or ""
+        pairs = [
+            (
+                _excerpt(mine, p["a_start"], p["a_end"]),
+                _excerpt(other_text or "", p["b_start"], p["b_end"]),
+            )
+            for p in match.passages
+        ]
+        shown.append({"label": label, "score": match.score, "pairs": pairs})
+    return shown
+
+
+def minutes_allowed(attempt: Attempt) -> float:
+    allowed = invitations.allowed_time(attempt.invitation.screen, attempt.invitation)
+    return round(allowed.total_seconds() / 60, 1)
+
+
+async def _review_page(
+    db: DB,
+    review: Review,
+    reviewer: User,
+    secret_key: str,
+    *,
+    errors: list[str] | None = None,
+    form: reviews.ScoreForm | None = None,
+    status_code: int = 200,
+    now: datetime,
+) -> Template:
+    attempt = review.attempt
+    screen = attempt.invitation.screen
+    rubric = rubric_from_dict(screen.prompt.rubric)
+    stored = review.scores or {}
+    if form is None:
+        form = reviews.ScoreForm(
+            levels={k: v["level"] for k, v in stored.items() if v.get("level")},
+            evidence={k: v.get("evidence", "") for k, v in stored.items()},
+            recommendation=review.recommendation,
+        )
+    others = await reviews.other_reviews(db, review)
+    decision = (
+        await db.scalar(select(Decision).where(Decision.attempt_id == attempt.id))
+        if review.status == ReviewStatus.SUBMITTED
+        else None
+    )
+    return Template(
+        template_name="reviewer/review.html",
+        context={
+            "me": reviewer,
+            "review": review,
+            "label": reviews.anonymous_label(secret_key, attempt.id),
+            "prompt": screen.prompt,
+            "answer": attempt.final_answer or "",
+            "minutes_used": minutes_used(attempt),
+            "minutes_allowed": minutes_allowed(attempt),
+            "ended_by": attempt.ended_by,
+            "integrity": await integrity_summary(db, attempt.id),
+            "similar": await similar_answer_context(db, attempt, secret_key),
+            "rubric": rubric,
+            "form": form,
+            "errors": errors or [],
+            "others": others,
+            "decision": decision,
+            "recommendations": RECOMMENDATION_LABELS,
+            "max_evidence_chars": reviews.MAX_EVIDENCE_CHARS,
+            "lease_expires_at": review.lease_expires_at,
+            "reopened_because": await reviews.reopen_reason(db, review),
+            "now": now,
+        },
+        status_code=status_code,
+    )
+
+
+def _see_other(path: str) -> Redirect:
+    return Redirect(path=path, status_code=HTTP_303_SEE_OTHER)
+
+
+def _form_dict(form: Any) -> dict[str, str]:
+    return {key: str(value) for key, value in form.items()}
+
+
+def _typed_notes(raw: dict[str, str]) -> list[tuple[str, str]]:
+    """The levels and notes of a scoring form, as typed, to give back to the reviewer."""
+    return [
+        (
+            key.split(".", 1)[1].replace("_", " ")
+            + (" (level)" if key.startswith("level.") else ""),
+            value,
+        )
+        for key, value in raw.items()
+        if key.startswith(("level.", "evidence.")) and value.strip()
+    ]
+
+
+class ReviewController(Controller):
+    path = "/review"
+    include_in_schema = False
+    guards = [requires(*REVIEWERS)]  # noqa: RUF012 - Litestar reads this class attribute
+    dependencies = {"me": Provide(provide_user, sync_to_thread=False)}  # noqa: RUF012
+
+    @get("/", name="review:queue")
+    async def queue(
+        self, db: DB, me: Me, clock: AppClock, request: Request[Any, Any, Any]
+    ) -> Template:
+        overview = await reviews.overview(db, me, clock.now())
+        return Template(
+            template_name="reviewer/queue.html",
+            context={
+                "me": me,
+                "overview": overview,
+                "calibrate": await reviews.prompts_needing_calibration(db, me, clock.now()),
+                "now": clock.now(),
+                "empty": request.query_params.get("empty") == "1",
+            },
+        )
+
+    @post("/next", name="review:next", status_code=HTTP_303_SEE_OTHER)
+    async def next_item(self, db: DB, me: Me, clock: AppClock, state: State) -> Redirect:
+        review_id = await reviews.claim_for_reviewer(state.engine, db, me.id, clock.now())
+        if review_id is None:
+            return _see_other("/review?empty=1")
+        return _see_other(f"/review/{review_id}")
+
+    @get("/{review_id:int}", name="review:page")
+    async def page(
+        self, review_id: FromPath[int], db: DB, me: Me, clock: AppClock, settings: AppSettings
+    ) -> Template:
+        review = await reviews.review_for(db, review_id, me)
+        return await _review_page(db, review, me, settings.secret_key, now=clock.now())
+
+    @post("/{review_id:int}", name="review:save", status_code=HTTP_303_SEE_OTHER)
+    async def save(
+        self,
+        review_id: FromPath[int],
+        request: Request[Any, Any, Any],
+        db: DB,
+        me: Me,
+        clock: AppClock,
+        settings: AppSettings,
+    ) -> Response[Any]:
+        now = clock.now()
+        raw = _form_dict(await request.form())
+        try:
+            review = await reviews.review_for(db, review_id, me)
+        except NotFoundError:
+            # Most often a claim whose 30 minutes ran out and went back to the queue while
+            # the reviewer was still typing: say so, and hand back what they typed.
+            return Template(
+                template_name="reviewer/claim_ended.html",
+                context={"me": me, "typed": _typed_notes(raw), "lease": reviews.LEASE},
+                status_code=409,
+            )
+        rubric = rubric_from_dict(review.attempt.invitation.screen.prompt.rubric)
+        try:
+            form = reviews.parse_score_form(rubric, raw)
+        except reviews.ScoreFormError as error:
+            # Nothing is saved, but the page shows what was typed, so it can be corrected.
+            return await _review_page(
+                db,
+                review,
+                me,
+                settings.secret_key,
+                errors=error.problems,
+                form=error.kept,
+                status_code=400,
+                now=now,
+            )
+        if raw.get("action") == "submit":
+            missing = reviews.missing_for_submission(rubric, form)
+            if missing:
+                return await _review_page(
+                    db,
+                    review,
+                    me,
+                    settings.secret_key,
+                    errors=missing,
+                    form=form,
+                    status_code=400,
+                    now=now,
+                )
+            await reviews.submit(db, review, me, rubric, form, now)
+            await decisions.decide_if_ready(db, review.attempt_id, now)
+            return _see_other(f"/review/{review.id}")
+        await reviews.save_draft(db, review, me, rubric, form, now)
+        return _see_other(f"/review/{review.id}?saved=1")
+
+    @post("/{review_id:int}/decline", name="review:decline", status_code=HTTP_303_SEE_OTHER)
+    async def decline(
+        self,
+        review_id: FromPath[int],
+        request: Request[Any, Any, Any],
+        db: DB,
+        me: Me,
+        clock: AppClock,
+    ) -> Redirect:
+        review = await reviews.review_for(db, review_id, me)
+        form = await request.form()
+        await reviews.decline(db, review, me, str(form.get("reason") or ""), clock.now())
+        return _see_other("/review")
+
+
+def rubric_of(attempt: Attempt) -> Rubric:
+    return rubric_from_dict(attempt.invitation.screen.prompt.rubric)
+
+
+class LeadController(Controller):
+    path = "/lead"
+    include_in_schema = False
+    guards = [requires(*LEADS)]  # noqa: RUF012
+    dependencies = {"me": Provide(provide_user, sync_to_thread=False)}  # noqa: RUF012
+
+    @get("/", name="lead:queue")
+    async def queue(self, db: DB, me: Me, request: Request[Any, Any, Any]) -> Template:
+        waiting = list(
+            await db.scalars(
+                select(Decision)
+                .join(Attempt, Decision.attempt_id == Attempt.id)
+                .where(
+                    Decision.outcome == Outcome.NEEDS_ADJUDICATION,
+                    Attempt.state != AttemptState.WITHDRAWN,
+                )
+                .order_by(Decision.decided_at)
+            )
+        )
+        recent = list(
+            await db.scalars(
+                select(Decision)
+                .where(Decision.outcome != Outcome.NEEDS_ADJUDICATION)
+                .order_by(Decision.decided_at.desc())
+                .limit(20)
+            )
+        )
+        reopened = list(
+            await db.execute(
+                select(Review, User.email)
+                .join(User, User.id == Review.reviewer_id)
+                .where(Review.status == ReviewStatus.REOPENED)
+                .order_by(Review.due_at)
+            )
+        )
+        prompts = list(
+            await db.execute(
+                select(Prompt.slug, func.max(Prompt.title))
+                .group_by(Prompt.slug)
+                .order_by(Prompt.slug)
+            )
+        )
+        return Template(
+            template_name="reviewer/lead_queue.html",
+            context={
+                "me": me,
+                "waiting": waiting,
+                "recent": recent,
+                "reopened": reopened,
+                "prompts": prompts,
+                "waived": await calibration.waiver_note(
+                    db, request.query_params.get("waived"), request.query_params.get("prompt")
+                ),
+            },
+        )
+
+    @get("/attempts/{attempt_id:int}", name="lead:attempt")
+    async def attempt_page(
+        self, attempt_id: FromPath[int], db: DB, me: Me, settings: AppSettings
+    ) -> Template:
+        attempt = await db.scalar(
+            select(Attempt)
+            .where(Attempt.id == attempt_id)
+            .options(
+                joinedload(Attempt.invitation)
+                .joinedload(Invitation.screen)
+                .joinedload(Screen.prompt)
+            )
+        )
+        if attempt is None:
+            raise NotFoundError("No such submission.")
+        all_reviews = list(
+            await db.scalars(
+                select(Review).where(Review.attempt_id == attempt_id).order_by(Review.slot)
+            )
+        )
+        decision = await db.scalar(select(Decision).where(Decision.attempt_id == attempt_id))
+        return Template(
+            template_name="reviewer/lead_attempt.html",
+            context={
+                "me": me,
+                "attempt": attempt,
+                "label": reviews.anonymous_label(settings.secret_key, attempt.id),
+                "prompt": attempt.invitation.screen.prompt,
+                "rubric": rubric_of(attempt),
+                "reviews": all_reviews,
+                "decision": decision,
+                "recommendations": RECOMMENDATION_LABELS,
+                "integrity": await integrity_summary(db, attempt.id),
+                "similar": await similar_answer_context(db, attempt, settings.secret_key),
+                "minutes_used": minutes_used(attempt),
+                "minutes_allowed": minutes_allowed(attempt),
+            },
+        )
+
+    @post(
+        "/attempts/{attempt_id:int}/adjudicate",
+        name="lead:adjudicate",
+        status_code=HTTP_303_SEE_OTHER,
+    )
+    async def adjudicate(
+        self,
+        attempt_id: FromPath[int],
+        request: Request[Any, Any, Any],
+        db: DB,
+        me: Me,
+        clock: AppClock,
+    ) -> Redirect:
+        form = await request.form()
+        await decisions.adjudicate(
+            db,
+            attempt_id,
+            me,
+            str(form.get("outcome") or ""),
+            str(form.get("reason") or ""),
+            clock.now(),
+        )
+        return _see_other(f"/lead/attempts/{attempt_id}")
+
+    @post("/reviews/{review_id:int}/reopen", name="lead:reopen", status_code=HTTP_303_SEE_OTHER)
+    async def reopen(
+        self,
+        review_id: FromPath[int],
+        request: Request[Any, Any, Any],
+        db: DB,
+        me: Me,
+        clock: AppClock,
+    ) -> Redirect:
+        form = await request.form()
+        review = await decisions.reopen_review(
+            db, review_id, me, str(form.get("reason") or ""), clock.now()
+        )
+        return _see_other(f"/lead/attempts/{review.attempt_id}")
+
+    @post("/reviews/{review_id:int}/release", name="lead:release", status_code=HTTP_303_SEE_OTHER)
+    async def release(
+        self,
+        review_id: FromPath[int],
+        request: Request[Any, Any, Any],
+        db: DB,
+        me: Me,
+        clock: AppClock,
+    ) -> Redirect:
+        form = await request.form()
+        await decisions.release_reopened(
+            db, review_id, me, str(form.get("reason") or ""), clock.now()
+        )
+        return _see_other("/lead")

@@ -1,0 +1,22 @@
+"""What the review feature contributes: the reviewer's and lead's pages, the lease
+release, and the similar-answer check that runs after each submission."""
+
+from screen.platform.feature import Feature
+from screen.review import jobs, similar_answers
+from screen.review.agreement_pages import AgreementController, LeakController
+from screen.review.calibration_pages import CalibrationController, CalibrationWaiverController
+from screen.review.pages import LeadController, ReviewController
+
+FEATURE = Feature(
+    name="review",
+    route_handlers=[
+        ReviewController,
+        LeadController,
+        AgreementController,
+        LeakController,
+        CalibrationController,
+        CalibrationWaiverController,
+    ],
+    jobs=jobs.JOBS,
+    outbox_handlers={similar_answers.SIMILARITY_CHECK: similar_answers.run_check},
+)
