@@ -55,6 +55,15 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("screen-dummy-password")
 
 
+def use_password_hasher(hasher: PasswordHasher) -> None:
+    """Replace argon2's parameters for this process. Only the tests call it, with cheap
+    parameters (hundreds of sign-ins per run); production keeps argon2-cffi's defaults,
+    and hashes made either way verify under both, since a hash carries its parameters."""
+    global _hasher, _DUMMY_HASH
+    _hasher = hasher
+    _DUMMY_HASH = hasher.hash("screen-dummy-password")
+
+
 class TooManyAttemptsError(ScreenError):
     status_code = 429
     code = "too_many_attempts"
