@@ -4,7 +4,7 @@ The queue is seeded fast (COPY) with what the app writes for submitted attempts:
 invitation, a submitted attempt and two open review slots each, on a real screen of the
 shipped library (no calibration gate), plus 32 reviewer accounts with sessions.
 
-* Our figure: claims/s of `screen.reviews.claim_for_reviewer` — what `POST /review/next`
+* Our figure: claims/s of `screen.review.reviews.claim_for_reviewer` — what `POST /review/next`
   runs — with 32 concurrent reviewers in one process, each claim inside a request-like
   session on the app's own engine and pool (`screen.db.create_engine` defaults), as the
   handler does. The first 4,000 claims of

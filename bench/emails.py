@@ -1,7 +1,7 @@
 """Invitation fan-out: emails/s from 5,000 invitations through two arq workers, against
 a plain aiosmtplib loop sending the same messages at the same concurrency.
 
-Each run invites 5,000 candidates through `screen.invitations.invite` (each commits an
+Each run invites 5,000 candidates through `screen.recruiting.invitations.invite` (each commits an
 invitation, its attempt and its outbox email), then starts two `screen worker`
 processes (arq on the harness's Redis db) that relay the outbox and send through
 `SCREEN_SMTP_URL` to an SMTP sink on loopback (`bench.smtp_sink`, aiosmtpd in a process

@@ -302,6 +302,7 @@ async def library_screen(
                 duration_minutes=45,
                 reviews_required=reviews_required,
                 calibration_threshold=0.8 if calibration else None,
+                actor="bench",
             )
             keys = [str(d["key"]) for d in screen.prompt.rubric.get("dimensions") or []]
             return screen.id, screen.prompt.slug, keys
@@ -312,7 +313,7 @@ async def library_screen(
 async def invite_candidates(
     env: Env, screen_id: int, count: int, prefix: str, *, accommodation: float = 1.0
 ) -> list[str]:
-    """Invite `count` candidates through `screen.invitations.invite` (token, attempt,
+    """Invite `count` candidates through `screen.recruiting.invitations.invite` (token, attempt,
     outbox email, signal): returns their link tokens."""
     from screen.platform.db import create_engine, create_sessionmaker
     from screen.recruiting.invitations import invite
@@ -334,6 +335,7 @@ async def invite_candidates(
                     base_url=BASE_URL,
                     secret_key=SECRET,
                     accommodation=accommodation,
+                    actor="bench",
                 )
                 tokens.append(new.link.rsplit("/", 1)[1])
     finally:

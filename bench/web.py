@@ -109,6 +109,7 @@ async def _seed(env: Env) -> tuple[list[str], list[str], list[str]]:
                     role="reviewer",
                     password=STAFF_PASSWORD,
                     now=datetime.now(UTC),
+                    actor="bench",
                 )
                 staff.append(user.email)
     finally:

@@ -124,7 +124,7 @@ def create_app(
             description="Greenhouse-shaped assessment partner API: list tests, send a test, "
             "read its status, record an outcome. HTTP Basic with an API key as the username.",
         ),
-        # Logging is ours (screen.observability.configure_logging: JSON in production, with
+        # Logging is ours (screen.platform.observability.configure_logging: JSON in production, with
         # the request id); Litestar's default config would replace the root handler with its
         # own text format in every web process.
         logging_config=None,

@@ -69,9 +69,11 @@ def _unusable(url: str, error: Exception) -> click.ClickException:
 
 
 @asynccontextmanager
-async def _database(settings: Settings, *, migrated: bool = True) -> AsyncIterator[AsyncEngine]:
-    """The one way the CLI opens the database: connected, migrated (unless the caller
-    migrates itself), disposed after."""
+async def _database(settings: Settings, *, migrating: bool = False) -> AsyncIterator[AsyncEngine]:
+    """The one way the CLI opens the database: connected, disposed after, and checked to be
+    at this version's schema. Only `db upgrade`, `serve` and `demo` change the schema (they
+    pass `migrating`); every other command refuses a database that is behind, saying which
+    command brings it up to date, rather than migrating it as a side effect."""
     url = settings.database_url
     try:
         engine = create_engine(url)
@@ -92,15 +94,27 @@ async def _database(settings: Settings, *, migrated: bool = True) -> AsyncIterat
             # closed" from its thread, under our one-line message.
             await asyncio.sleep(0.1)
             raise _unusable(url, error) from None
-        if migrated:
-            await migrate.upgrade(engine)
+        if not migrating:
+            await _refuse_if_not_migrated(engine, url)
         yield engine
     finally:
         await engine.dispose()
 
 
+async def _refuse_if_not_migrated(engine: AsyncEngine, url: str) -> None:
+    current, head = await migrate.current_revision(engine), migrate.head_revision()
+    if current == head:
+        return
+    where = f"The database at {_masked(url)}"
+    if current is None:
+        problem = f"{where} has no Screen tables yet."
+    else:
+        problem = f"{where} is at schema revision {current}; this version of Screen needs {head}."
+    raise click.ClickException(f"{problem} Run `screen db upgrade` first.")
+
+
 def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Run `work` in one committed transaction on a migrated database."""
+    """Run `work` in one committed transaction, on a database at the current schema."""
 
     async def run() -> T:
         async with _database(settings) as engine, create_sessionmaker(engine)() as db, db.begin():
@@ -124,6 +138,8 @@ class _Commands(click.Group):
 # Ids are `integer` columns, 32 bits on PostgreSQL. A larger number cannot name a row, and
 # the drivers refuse to send it (OverflowError on SQLite, DataError on PostgreSQL).
 MAX_ID = 2**31 - 1
+# Who the audit log names for what the command line does: whoever runs it on the server.
+CLI_ACTOR = "cli"
 
 
 def _screen_id(_ctx: click.Context, _param: click.Parameter, value: int) -> int:
@@ -265,7 +281,7 @@ def screens_create(**options: Any) -> None:
     now = SystemClock().now()
 
     async def work(db: AsyncSession) -> str:
-        screen = await create_screen(db, now=now, **options)
+        screen = await create_screen(db, now=now, actor=CLI_ACTOR, **options)
         return (
             f"Screen {screen.id} created: {screen.title} — {screen.prompt.slug} "
             f"v{screen.prompt.version}, {screen.duration_minutes} min, "
@@ -326,6 +342,7 @@ def invite_command(
             secret_key=settings.secret_key,
             accommodation=accommodation,
             external_id=external_id,
+            actor=CLI_ACTOR,
         )
         return new.link
 
@@ -400,7 +417,9 @@ def users_create(email: str, name: str, role: str, password: str | None) -> None
     now = SystemClock().now()
 
     async def work(db: AsyncSession) -> str:
-        user = await create_user(db, email=email, name=name, role=role, password=chosen, now=now)
+        user = await create_user(
+            db, email=email, name=name, role=role, password=chosen, now=now, actor=CLI_ACTOR
+        )
         return f"Created {user.role} {user.name} <{user.email}> (id {user.id})."
 
     click.echo(_in_transaction(settings, work))
@@ -422,7 +441,7 @@ def users_set_password(email: str, password: str | None) -> None:
 
     async def work(db: AsyncSession) -> str:
         user = await get_user_by_email(db, email)
-        await set_password(db, user, chosen, now)
+        await set_password(db, user, chosen, now, actor=CLI_ACTOR)
         return f"Password changed for {user.email}; their sessions have ended."
 
     click.echo(_in_transaction(settings, work))
@@ -438,7 +457,7 @@ def users_disable(email: str) -> None:
 
     async def work(db: AsyncSession) -> str:
         user = await get_user_by_email(db, email)
-        await disable_user(db, user, now)
+        await disable_user(db, user, now, actor=CLI_ACTOR)
         return f"Disabled {user.email}."
 
     click.echo(_in_transaction(_settings(), work))
@@ -492,7 +511,7 @@ def _serve(settings: Settings, host: str, port: int, banner: list[str], workers:
 
 async def _migrate(settings: Settings) -> tuple[str | None, str | None]:
     """The revisions before and after (None: an empty database)."""
-    async with _database(settings, migrated=False) as engine:
+    async with _database(settings, migrating=True) as engine:
         return await migrate.upgrade(engine)
 
 
@@ -546,6 +565,7 @@ def demo(host: str, port: int) -> None:
     settings = _settings()
     if settings.base_url == Settings().base_url:
         settings = settings.with_overrides(base_url=f"http://{host}:{port}")
+    asyncio.run(_migrate(settings))
     now = SystemClock().now()
     links = _in_transaction(settings, lambda db: prepare_demo(db, settings, now))
     base = settings.base_url
@@ -608,7 +628,7 @@ def export_command(screen_id: int, fmt: str, output: Path | None) -> None:
         async with _database(settings) as engine:
             sessionmaker = create_sessionmaker(engine)
             async with sessionmaker() as db, db.begin():
-                plan = await start_export(db, screen_id, fmt, actor="cli", now=now)
+                plan = await start_export(db, screen_id, fmt, actor=CLI_ACTOR, now=now)
             async with aclosing(export_stream(sessionmaker, plan, fmt)) as chunks:
                 async for chunk in chunks:
                     sink.write(chunk)

@@ -20,10 +20,11 @@ from screen.recruiting.invitations import invite
 from screen.recruiting.prompts import check_library, sync_library
 from screen.recruiting.screens import create_screen, get_screen
 from screen.review import calibration, reviews
-from screen.review.decisions import decide_if_ready
 from screen.settings import Settings
 
 DEMO_SCREEN_TITLE = "Demo: Senior GenAI Engineer"
+# What the audit log names as the author of the demo's seeded data.
+DEMO_ACTOR = "demo"
 PREFERRED_PROMPT = "rag-support-assistant"
 SAMPLE_DRAFT = (
     "## Decision\n\nHybrid retrieval (BM25 + dense) over 512-token chunks with a small "
@@ -76,10 +77,13 @@ async def prepare_demo(db: AsyncSession, settings: Settings, now: datetime) -> D
                 role=account.role,
                 password=account.password,
                 now=now,
+                actor=DEMO_ACTOR,
             )
         slugs = {p.slug for p in library.prompts}
         slug = PREFERRED_PROMPT if PREFERRED_PROMPT in slugs else sorted(slugs)[0]
-        screen = await create_screen(db, prompt_slug=slug, title=DEMO_SCREEN_TITLE, now=now)
+        screen = await create_screen(
+            db, prompt_slug=slug, title=DEMO_SCREEN_TITLE, now=now, actor=DEMO_ACTOR
+        )
         started_link = await _seed_states(db, screen, settings, now)
         await _seed_reviews(db, screen, staff, now)
         await _seed_signal_quality(db, screen, staff, settings, now)
@@ -94,6 +98,7 @@ async def prepare_demo(db: AsyncSession, settings: Settings, now: datetime) -> D
         now=now,
         base_url=settings.base_url,
         secret_key=settings.secret_key,
+        actor=DEMO_ACTOR,
     )
     return DemoLinks(screen.id, fresh.link, started_link)
 
@@ -110,6 +115,7 @@ async def _seed_states(db: AsyncSession, screen: Screen, settings: Settings, now
             now=invited_at,
             base_url=settings.base_url,
             secret_key=settings.secret_key,
+            actor=DEMO_ACTOR,
         )
         new.attempt.invitation = new.invitation
         return new.attempt
@@ -125,6 +131,7 @@ async def _seed_states(db: AsyncSession, screen: Screen, settings: Settings, now
         now=now - timedelta(hours=1),
         base_url=settings.base_url,
         secret_key=settings.secret_key,
+        actor=DEMO_ACTOR,
     )
     started_at = now - timedelta(minutes=8)
     await attempts.start(db, in_progress.attempt, in_progress.invitation, screen, started_at)
@@ -196,7 +203,6 @@ async def _score(
         recommendation=recommendation,
     )
     await reviews.submit(db, review, reviewer, rubric, form, now)
-    await decide_if_ready(db, review.attempt_id, now)
 
 
 async def _seed_reviews(
@@ -270,6 +276,7 @@ async def _seed_signal_quality(
             now=when - timedelta(hours=3),
             base_url=settings.base_url,
             secret_key=settings.secret_key,
+            actor=DEMO_ACTOR,
         )
         await attempts.start(db, new.attempt, new.invitation, screen, when - timedelta(hours=1))
         await attempts.submit(
@@ -311,7 +318,6 @@ async def _seed_signal_quality(
                 recommendation="yes" if base >= 3 else "no",
             )
             await reviews.submit(db, review, reviewer, rubric, form, when)
-        await decide_if_ready(db, new.attempt.id, when)
     planted = await invite(
         db,
         screen,
@@ -320,6 +326,7 @@ async def _seed_signal_quality(
         now=now - timedelta(days=6),
         base_url=settings.base_url,
         secret_key=settings.secret_key,
+        actor=DEMO_ACTOR,
     )
     await attempts.start(db, planted.attempt, planted.invitation, screen, now - timedelta(hours=2))
     await attempts.submit(

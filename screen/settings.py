@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 DEFAULT_SECRET = "insecure-dev-secret-change-me"  # noqa: S105 - the sentinel production refuses
@@ -38,7 +38,6 @@ class Settings:
     # Browser tests only: every attempt started gets this many seconds instead of the
     # screen's duration, so a real page can reach its deadline within a test.
     test_duration_seconds: int | None = None
-    extra: Mapping[str, str] = field(default_factory=dict)
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -1,24 +1,30 @@
-"""Shared fixtures: a migrated database per backend, a frozen clock, the app and its client.
+"""Shared fixtures: a migrated database per backend, a frozen clock, the app and its client,
+a real SMTP server, the suite's Redis database; and the markers applied from here.
 
 Every test runs on SQLite; when SCREEN_TEST_DATABASE_URL is set it runs again on
-that PostgreSQL. The schema comes from `alembic upgrade head`, so migrations are
-exercised on every run. Tests are isolated by emptying every table before each
-test rather than by a rolled-back outer transaction, because several tests need
-real concurrent connections (claims, the in-process runner, worker processes).
+that PostgreSQL (those variants carry the `postgres` marker). The schema comes from
+`alembic upgrade head`, so migrations are exercised on every run. Tests are isolated by
+emptying every table before each test rather than by a rolled-back outer transaction,
+because several tests need real concurrent connections (claims, the in-process runner,
+worker processes). Tests marked `redis` are skipped unless SCREEN_TEST_REDIS_URL is set.
+Helpers and factories live in tests/support; see docs/testing.md.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from screen.accounts.users import use_password_hasher
 from screen.app import create_app
 from screen.platform import migrate
 from screen.platform.clock import FrozenClock
@@ -28,10 +34,33 @@ from screen.platform.mail import FolderMailer
 from screen.platform.rendering import create_environment
 from screen.registry import REGISTRY
 from screen.settings import Settings
+from tests.support.smtp import SmtpServer
+from tests.support.worker import REDIS_URL
 
 DATA = Path(__file__).parent / "data"
 PG_URL = os.environ.get("SCREEN_TEST_DATABASE_URL")
-BACKENDS = ["sqlite", *(["postgresql"] if PG_URL else [])]
+BACKENDS = [
+    "sqlite",
+    *([pytest.param("postgresql", marks=pytest.mark.postgres)] if PG_URL else []),
+]
+# argon2 at its cheapest: the suite signs in hundreds of times, at ~150 ms each with the
+# production parameters. Those are covered by test_accounts.py (in a fresh interpreter),
+# and its pacing test sets them for itself.
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if REDIS_URL:
+        return
+    skip = pytest.mark.skip(reason="set SCREEN_TEST_REDIS_URL to run arq")
+    for item in items:
+        if item.get_closest_marker("redis"):
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing() -> None:
+    use_password_hasher(CHEAP_HASHER)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -141,6 +170,24 @@ async def runner(
     )
     yield runner
     await runner.drain()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server on loopback for this test; `smtp.inbox` holds what it received."""
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def redis_url() -> str:
+    """SCREEN_TEST_REDIS_URL, emptied: the test Redis database belongs to the suite."""
+    assert REDIS_URL
+    client = Redis.from_url(REDIS_URL)
+    await client.flushdb()
+    await client.aclose()
+    return REDIS_URL
 
 
 @pytest.fixture(autouse=True)

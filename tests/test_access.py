@@ -12,8 +12,8 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from screen.platform.clock import FrozenClock
-from tests.factories import make_user
-from tests.staff import csrf_token, post_form, sign_in
+from tests.support.factories import make_user
+from tests.support.staff import csrf_token, post_form, sign_in
 
 Client = AsyncTestClient[Litestar]
 # The OpenAPI schema describes routes, not data; health checks and metrics (optionally

@@ -21,8 +21,8 @@ from screen.cli import main
 from screen.platform.clock import FrozenClock
 from screen.platform.models import Review, ReviewStatus, User, UserSession
 from screen.settings import Settings
-from tests.factories import PASSWORD, make_submitted, make_user
-from tests.staff import csrf_token, post_form, sign_in
+from tests.support.factories import PASSWORD, make_submitted, make_user
+from tests.support.staff import csrf_token, post_form, sign_in
 
 Client = AsyncTestClient[Litestar]
 
@@ -128,7 +128,7 @@ async def test_disabling_a_user_ends_their_session_at_once(
 
     user = await db.get(User, reviewer.id)
     assert user is not None
-    await disable_user(db, user, clock.now())
+    await disable_user(db, user, clock.now(), actor="test")
     await db.commit()
 
     response = await client.get("/review", follow_redirects=False)
@@ -201,6 +201,7 @@ def test_users_are_managed_from_the_command_line(
 ) -> None:
     monkeypatch.setenv("SCREEN_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
     runner = CliRunner()
+    assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0
 
     created = runner.invoke(
         main,

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from screen.platform.clock import FrozenClock
 from screen.platform.models import User
 from screen.settings import Settings
-from tests.factories import make_screen, make_submitted, make_user, score_next
-from tests.staff import sign_in
+from tests.support.factories import make_screen, make_submitted, make_user, score_next
+from tests.support.staff import sign_in
 
 DIMENSIONS = ("latency_vs_cost", "accuracy_vs_speed", "failure_modes", "first_week")
 

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from screen.platform.clock import FrozenClock
 from screen.platform.rendering import render_markdown
 from screen.settings import Settings
-from tests.factories import make_submitted, make_user
-from tests.staff import post_form, sign_in
+from tests.support.factories import make_submitted, make_user
+from tests.support.staff import post_form, sign_in
 
 XSS_CORPUS = [
     "<script>alert(1)</script>",

@@ -38,9 +38,9 @@ from screen.platform.tokens import hash_token
 from screen.recruiting.invitations import INVITATION_EMAIL
 from screen.review import decisions, reviews
 from screen.settings import Settings
-from tests.factories import make_screen, make_user
-from tests.smtp import text_part
-from tests.test_webhooks import Receiver
+from tests.support.factories import make_screen, make_user
+from tests.support.smtp import text_part
+from tests.support.webhooks import Receiver
 
 Client = AsyncTestClient[Litestar]
 LINK = re.compile(r"http://testserver\.local(/s/[A-Za-z0-9_-]+)")

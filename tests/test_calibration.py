@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from screen.platform.clock import FrozenClock
 from screen.platform.models import AuditEvent, CalibrationAttempt, Decision, Review
 from screen.settings import Settings
-from tests.factories import make_screen, make_submitted, make_user
-from tests.staff import post_form, sign_in
+from tests.support.factories import make_screen, make_submitted, make_user
+from tests.support.staff import post_form, sign_in
 
 Client = AsyncTestClient[Litestar]
 KEYS = ("latency_vs_cost", "accuracy_vs_speed", "failure_modes", "first_week")

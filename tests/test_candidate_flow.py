@@ -15,7 +15,7 @@ from screen.platform.clock import FrozenClock
 from screen.platform.jobs import InProcessRunner
 from screen.platform.models import Attempt, AttemptState, IntegrityEvent, LateContent
 from screen.settings import Settings
-from tests.factories import Candidate, make_candidate
+from tests.support.factories import Candidate, make_candidate
 
 Client = AsyncTestClient[Litestar]
 JSON = {"Accept": "application/json"}

@@ -12,7 +12,7 @@ from screen.platform.clock import FrozenClock
 from screen.platform.models import Review, ReviewStatus, User
 from screen.review import reviews
 from screen.settings import Settings
-from tests.factories import make_screen, make_submitted
+from tests.support.factories import make_screen, make_submitted
 
 REVIEWERS = 20
 ATTEMPTS = 15

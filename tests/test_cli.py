@@ -19,8 +19,8 @@ from click.testing import CliRunner
 
 from screen.cli import main
 from screen.platform.paths import PROMPTS_DIR
-from tests.factories import DATA
-from tests.smtp import free_port
+from tests.support.factories import DATA
+from tests.support.smtp import free_port
 
 LINK = re.compile(r"https?://[\w.:-]+/s/[A-Za-z0-9_-]{32}")
 
@@ -31,6 +31,8 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SCREEN_PROMPTS_DIR", str(DATA / "prompts"))
     monkeypatch.setenv("SCREEN_MAIL_DIR", str(tmp_path / "mail"))
     monkeypatch.setenv("SCREEN_BASE_URL", "https://screen.example.com")
+    # Only `db upgrade`, `serve` and `demo` change the schema; the other commands need it.
+    assert CliRunner().invoke(main, ["db", "upgrade"]).exit_code == 0
     return tmp_path
 
 
@@ -75,7 +77,8 @@ def test_a_recruiter_creates_a_screen_and_invites_from_the_command_line(cli_env:
     assert "Platform team" in listed[1]
 
 
-def test_db_upgrade_says_what_it_did(cli_env: Path) -> None:
+def test_db_upgrade_says_what_it_did(cli_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCREEN_DATABASE_URL", f"sqlite+aiosqlite:///{cli_env / 'fresh.db'}")
     created = run_for_stdout("db", "upgrade")
     again = run_for_stdout("db", "upgrade")
 

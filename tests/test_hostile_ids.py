@@ -9,8 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from screen.platform.clock import FrozenClock
 from screen.settings import Settings
-from tests.factories import make_candidate, make_user
-from tests.staff import post_form, sign_in
+from tests.support.factories import make_candidate, make_user
+from tests.support.staff import post_form, sign_in
 
 HUGE = "99999999999999999999"
 
@@ -80,7 +80,7 @@ async def test_a_withdrawn_candidate_cannot_be_decided_or_reopened(
     from screen.platform.models import Decision, Review
     from screen.recruiting import invitations
     from screen.review import decisions
-    from tests.factories import make_submitted
+    from tests.support.factories import make_submitted
 
     candidate = await make_submitted(db, settings, clock.now())
     lead = await make_user(db, clock.now(), "lead")
@@ -99,7 +99,7 @@ async def test_a_withdrawn_candidate_cannot_be_decided_or_reopened(
     )
     await db.commit()
     invitation = await invitations.get_invitation(db, candidate.invitation_id)
-    await invitations.withdraw(db, invitation, clock.now())
+    await invitations.withdraw(db, invitation, clock.now(), actor="test")
     await db.commit()
 
     with pytest.raises(ConflictError, match="withdrawn"):

@@ -15,8 +15,8 @@ from screen.platform.models import Invitation, Review, ReviewDecline, Screen
 from screen.platform.text import multi_line, one_line
 from screen.platform.web import text_the_database_refused
 from screen.settings import Settings
-from tests.factories import make_screen, make_submitted, make_user
-from tests.staff import post_form, sign_in
+from tests.support.factories import make_screen, make_submitted, make_user
+from tests.support.staff import post_form, sign_in
 
 # U+200D joins the woman, skin tone and laptop into one emoji; U+200C keeps Persian letters
 # apart. Removing either misspells a name.

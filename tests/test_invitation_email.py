@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -18,17 +17,10 @@ from screen.platform.mail import SmtpMailer
 from screen.platform.models import OutboxEvent, OutboxStatus
 from screen.platform.outbox import MAX_TRIES
 from screen.settings import Settings
-from tests.factories import make_candidate
-from tests.smtp import SmtpServer, free_port, html_part, text_part
+from tests.support.factories import make_candidate
+from tests.support.smtp import SmtpServer, free_port, html_part, text_part
 
 LINK = re.compile(r"http://testserver\.local/s/[A-Za-z0-9_-]+")
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer().start()
-    yield server
-    server.stop()
 
 
 async def outbox_rows(db: AsyncSession) -> list[OutboxEvent]:

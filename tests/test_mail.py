@@ -14,8 +14,8 @@ from screen.platform.jobs import InProcessRunner
 from screen.platform.mail import SmtpMailer, build_message
 from screen.platform.rendering import create_environment
 from screen.settings import Settings
-from tests.factories import make_candidate, make_screen
-from tests.smtp import Inbox, SmtpServer, free_port, html_part, text_part
+from tests.support.factories import make_candidate, make_screen
+from tests.support.smtp import Inbox, SmtpServer, free_port, html_part, text_part
 
 
 class CountingInbox(Inbox):

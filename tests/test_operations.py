@@ -30,9 +30,9 @@ from screen.platform.clock import FrozenClock
 from screen.platform.models import Attempt, OutboxEvent, OutboxStatus
 from screen.platform.observability import configure_logging
 from screen.settings import Settings
-from tests.factories import make_candidate, make_user
-from tests.smtp import free_port
-from tests.staff import post_form, sign_in
+from tests.support.factories import make_candidate, make_user
+from tests.support.smtp import free_port
+from tests.support.staff import post_form, sign_in
 
 Client = AsyncTestClient[Litestar]
 
@@ -226,6 +226,12 @@ def test_every_acknowledged_autosave_survives_a_killed_web_process(tmp_path: Pat
     links = []
     for index in range(8):
         if index == 0:
+            subprocess.run(
+                [sys.executable, "-m", "screen", "db", "upgrade"],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
             subprocess.run(
                 [sys.executable, "-m", "screen", "prompts", "sync"],
                 env=env,

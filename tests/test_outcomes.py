@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from screen.platform.clock import FrozenClock
 from screen.platform.models import AuditEvent, User
 from screen.settings import Settings
-from tests.factories import make_screen, make_submitted, make_user, score_next
-from tests.staff import post_form, sign_in
+from tests.support.factories import make_screen, make_submitted, make_user, score_next
+from tests.support.staff import post_form, sign_in
 
 KEYS = ("latency_vs_cost", "accuracy_vs_speed", "failure_modes", "first_week")
 

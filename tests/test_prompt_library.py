@@ -17,7 +17,7 @@ from screen.platform.models import Prompt, Screen
 from screen.platform.paths import PROMPTS_DIR
 from screen.recruiting.prompts import AREAS, check_library, sync_library
 from screen.recruiting.screens import get_screen
-from tests.factories import DATA, make_screen
+from tests.support.factories import DATA, make_screen
 
 SAMPLE = DATA / "prompts" / "sample-decision.md"
 

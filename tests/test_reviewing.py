@@ -26,8 +26,8 @@ from screen.platform.models import (
 )
 from screen.review import jobs, reviews
 from screen.settings import Settings
-from tests.factories import make_submitted, make_user
-from tests.staff import post_form, sign_in
+from tests.support.factories import make_submitted, make_user
+from tests.support.staff import post_form, sign_in
 
 Client = AsyncTestClient[Litestar]
 DIMENSIONS = ("latency_vs_cost", "accuracy_vs_speed", "failure_modes", "first_week")

@@ -11,9 +11,9 @@ from screen.platform.clock import FrozenClock
 from screen.platform.jobs import InProcessRunner
 from screen.platform.models import SimilarityMatch
 from screen.settings import Settings
-from tests.factories import make_screen, make_submitted, make_user
-from tests.staff import post_form, sign_in
-from tests.test_similarity import ANSWER_A, ANSWER_B, paraphrase
+from tests.support.answers import ANSWER_A, ANSWER_B, paraphrase
+from tests.support.factories import make_screen, make_submitted, make_user
+from tests.support.staff import post_form, sign_in
 
 
 async def test_a_paraphrased_copy_is_flagged_and_an_independent_answer_is_not(

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from arq import create_pool
 from arq.connections import ArqRedis
-from arq.worker import Worker
 from litestar.testing import AsyncTestClient
-from redis.asyncio import Redis
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -28,73 +22,13 @@ from screen.platform.outbox import relay_outbox
 from screen.platform.rendering import create_environment
 from screen.registry import REGISTRY
 from screen.settings import Settings
-from screen.worker import ArqQueue, redis_settings, worker_options
-from tests.factories import make_candidate
-from tests.smtp import SmtpServer, free_port
-
-REDIS_URL = os.environ.get("SCREEN_TEST_REDIS_URL")
-needs_redis = pytest.mark.skipif(not REDIS_URL, reason="set SCREEN_TEST_REDIS_URL to run arq")
+from screen.worker import ArqQueue
+from tests.support.factories import make_candidate
+from tests.support.smtp import SmtpServer, free_port
+from tests.support.worker import run_worker_burst, worker_env
 
 
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def redis_url() -> str:
-    assert REDIS_URL
-    client = Redis.from_url(REDIS_URL)
-    await client.flushdb()  # the test Redis database belongs to the suite
-    await client.aclose()
-    return REDIS_URL
-
-
-def worker_env(
-    monkeypatch: pytest.MonkeyPatch, settings: Settings, smtp: SmtpServer, redis: str
-) -> None:
-    """The worker reads its settings from the environment, as `screen worker` does."""
-    monkeypatch.setenv("SCREEN_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("SCREEN_SECRET_KEY", settings.secret_key)
-    monkeypatch.setenv("SCREEN_SMTP_URL", smtp.url)
-    monkeypatch.setenv("SCREEN_REDIS_URL", redis)
-    monkeypatch.setenv("SCREEN_BASE_URL", settings.base_url)
-
-
-def start_worker_process(settings: Settings, smtp_url: str, redis: str) -> subprocess.Popen[bytes]:
-    """`screen worker` in a process of its own, configured only by its environment."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCREEN_")}
-    env.update(
-        SCREEN_DATABASE_URL=settings.database_url,
-        SCREEN_SECRET_KEY=settings.secret_key,
-        SCREEN_SMTP_URL=smtp_url,
-        SCREEN_REDIS_URL=redis,
-        SCREEN_BASE_URL=settings.base_url,
-    )
-    return subprocess.Popen(
-        [sys.executable, "-m", "screen", "worker"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-async def run_worker_burst(redis: str) -> Worker:
-    """A burst worker that starts with a relay run (in production the relay is a cron)."""
-    pool = await create_pool(redis_settings(redis))
-    await pool.enqueue_job("relay_outbox")
-    await pool.aclose()
-    worker = Worker(**worker_options(redis, burst=True, poll_delay=0, handle_signals=False))
-    try:
-        await worker.async_run()
-    finally:
-        await worker.close()
-    return worker
-
-
-@needs_redis
+@pytest.mark.redis
 async def test_a_real_arq_worker_delivers_the_invitation_email(
     monkeypatch: pytest.MonkeyPatch,
     smtp: SmtpServer,
@@ -115,7 +49,7 @@ async def test_a_real_arq_worker_delivers_the_invitation_email(
     assert event.status == OutboxStatus.DONE
 
 
-@needs_redis
+@pytest.mark.redis
 async def test_with_redis_down_candidates_work_and_emails_go_out_once_it_is_back(
     monkeypatch: pytest.MonkeyPatch,
     smtp: SmtpServer,
@@ -160,7 +94,7 @@ async def test_with_redis_down_candidates_work_and_emails_go_out_once_it_is_back
     assert len(smtp.inbox.messages) == 3
 
 
-@needs_redis
+@pytest.mark.redis
 async def test_a_retry_runs_although_arq_still_keeps_the_first_try(
     monkeypatch: pytest.MonkeyPatch,
     redis_url: str,

@@ -28,13 +28,14 @@ from screen.platform.models import OutboxEvent, OutboxStatus
 from screen.recruiting.invitations import invite
 from screen.settings import Settings
 from screen.worker import WorkerSettings
-from tests.factories import make_screen
-from tests.smtp import Inbox, SmtpServer
-from tests.test_worker import REDIS_URL, run_worker_burst, start_worker_process, worker_env
+from tests.support.factories import make_screen
+from tests.support.smtp import Inbox, SmtpServer
+from tests.support.worker import REDIS_URL, run_worker_burst, start_worker_process, worker_env
 
 BATCH = 200
 EVENT_IN_MESSAGE_ID = re.compile(r"-event-([0-9]+)@")
-pytestmark = pytest.mark.skipif(not REDIS_URL, reason="set SCREEN_TEST_REDIS_URL to run arq")
+# About 15 s: 200 emails at 50 ms each, a kill, and up to three burst workers after it.
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
 
 class SlowInbox(Inbox):
@@ -75,6 +76,7 @@ async def test_each_of_200_emails_arrives_exactly_once_across_a_killed_worker(
             now=clock.now(),
             base_url=settings.base_url,
             secret_key=settings.secret_key,
+            actor="test",
         )
     await db.commit()
     worker = start_worker_process(settings, slow_smtp.url, REDIS_URL)

@@ -17,12 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from screen.platform.clock import FrozenClock
 from screen.platform.models import OutboxEvent, OutboxStatus
 from screen.settings import Settings
-from tests.factories import make_candidate
-from tests.smtp import SmtpServer
-from tests.test_webhooks import Receiver, add_endpoint, receiver_accepts
-from tests.test_worker import REDIS_URL, smtp, start_worker_process  # noqa: F401 - the SMTP server fixture
+from tests.support.factories import make_candidate
+from tests.support.smtp import SmtpServer
+from tests.support.webhooks import Receiver, add_endpoint, receiver_accepts
+from tests.support.worker import REDIS_URL, start_worker_process
 
-pytestmark = pytest.mark.skipif(not REDIS_URL, reason="set SCREEN_TEST_REDIS_URL to run arq")
+pytestmark = pytest.mark.redis
 
 
 def test_a_fresh_worker_process_knows_every_outbox_handler() -> None:
@@ -39,7 +39,7 @@ def test_a_fresh_worker_process_knows_every_outbox_handler() -> None:
 
 
 async def test_a_worker_process_delivers_the_email_and_the_signed_webhook(
-    smtp: SmtpServer,  # noqa: F811
+    smtp: SmtpServer,
     settings: Settings,
     db: AsyncSession,
     clock: FrozenClock,

@@ -8,7 +8,7 @@ import openpyxl
 import pytest
 
 from screen.platform.xlsx import Kind, SheetWriter, column_letters
-from tests.test_exports import parse_xlsx
+from tests.support.xlsx import parse_xlsx
 
 
 def workbook(rows: list[list[str | None]], kinds: list[Kind], *, large: bool = False) -> bytes:

@@ -29,6 +29,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from screen.platform import audit
 from screen.platform.errors import ConflictError, InputError, NotFoundError, ScreenError
 from screen.platform.models import (
     UNCLAIMED_REVIEW,
@@ -165,7 +166,14 @@ def parse_role(value: str) -> Role:
 
 
 async def create_user(
-    db: AsyncSession, *, email: str, name: str, role: str, password: str, now: datetime
+    db: AsyncSession,
+    *,
+    email: str,
+    name: str,
+    role: str,
+    password: str,
+    now: datetime,
+    actor: str,
 ) -> User:
     email = normalise_email(email).lower()
     name = one_line(name)
@@ -185,6 +193,15 @@ async def create_user(
     )
     db.add(user)
     await db.flush()
+    audit.record(
+        db,
+        actor=actor,
+        action="user.created",
+        subject_type="user",
+        subject_id=user.id,
+        now=now,
+        after={"email": user.email, "role": user.role},
+    )
     return user
 
 
@@ -195,15 +212,25 @@ async def get_user_by_email(db: AsyncSession, email: str) -> User:
     return user
 
 
-async def set_password(db: AsyncSession, user: User, password: str, now: datetime) -> None:
+async def set_password(
+    db: AsyncSession, user: User, password: str, now: datetime, *, actor: str
+) -> None:
     """A new password ends every session of the user."""
     check_password_strength(password)
     user.password_hash = await hash_password(password)
     user.password_changed_at = now
     await db.execute(delete(UserSession).where(UserSession.user_id == user.id))
+    audit.record(
+        db,
+        actor=actor,
+        action="user.password_set",
+        subject_type="user",
+        subject_id=user.id,
+        now=now,
+    )
 
 
-async def disable_user(db: AsyncSession, user: User, now: datetime) -> None:
+async def disable_user(db: AsyncSession, user: User, now: datetime, *, actor: str) -> None:
     """Sign them out everywhere, and hand what they were reviewing back to the queue: a
     claim would wait out its lease and a reopened review (no lease) would wait forever."""
     user.disabled_at = now
@@ -215,6 +242,9 @@ async def disable_user(db: AsyncSession, user: User, now: datetime) -> None:
             Review.status.in_([ReviewStatus.CLAIMED, ReviewStatus.REOPENED]),
         )
         .values(UNCLAIMED_REVIEW)
+    )
+    audit.record(
+        db, actor=actor, action="user.disabled", subject_type="user", subject_id=user.id, now=now
     )
 
 

@@ -40,7 +40,7 @@ from screen.platform.models import (
 from screen.platform.rendering import iso_utc
 from screen.platform.signals import ATTEMPT_SUBMITTED, emit_signal, invitation_data
 from screen.platform.tokens import hash_token, looks_like_token
-from screen.recruiting.invitations import allowed_time
+from screen.recruiting.invitations import allowed_time, link_state
 from screen.review import reviews, similar_answers
 
 INTEGRITY_KINDS = ("paste", "focus_lost", "focus_regained")
@@ -109,7 +109,10 @@ def check_answer_size(content: str, max_bytes: int) -> None:
 async def expire_if_due(
     db: AsyncSession, attempt: Attempt, invitation: Invitation, now: datetime
 ) -> None:
-    if attempt.state in NOT_STARTED and invitation.expires_at <= now:
+    if (
+        attempt.state != AttemptState.EXPIRED
+        and link_state(invitation, now) == AttemptState.EXPIRED
+    ):
         attempt.state = AttemptState.EXPIRED
         attempt.state_changed_at = now
         await db.flush()

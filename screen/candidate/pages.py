@@ -139,8 +139,9 @@ class CandidateController(Controller):
         invitation = await find_by_token(db, token, with_prompt=False)
         if invitation is None:
             status = 404
-        elif invitation.attempt.state in (AttemptState.WITHDRAWN, AttemptState.EXPIRED) or (
-            invitation.attempt.state in NOT_STARTED and invitation.expires_at <= clock.now()
+        elif invitations.link_state(invitation, clock.now()) in (
+            AttemptState.WITHDRAWN,
+            AttemptState.EXPIRED,
         ):
             status = 410  # what a GET would answer, without marking anything
         else:

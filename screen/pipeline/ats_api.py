@@ -3,12 +3,12 @@
 An applicant tracking system lists our screens (`list_tests`), sends one to a
 candidate (`send_test`: an ordinary invitation, so the email is queued the same
 way), and polls where the candidate stands (`test_status`). When the decision is
-final, `screen.signals` queues an `ats.completed` outbox event and the handler
+final, `screen.platform.signals` queues an `ats.completed` outbox event and the handler
 here sends a body-less PATCH to the callback URL the ATS gave, which is the ATS's
 cue to call `test_status` again. The ATS may also report what happened next
 (`outcome`), once the screen has a pass or fail result.
 
-Every call authenticates with HTTP Basic: an API key (see `screen.api_keys`) as
+Every call authenticates with HTTP Basic: an API key (see `screen.accounts.api_keys`) as
 the username and an empty password. Errors are always JSON,
 `{"error": <code>, "message": <text>}`, whatever the client's Accept header:
 machines call this API, and curl sends `Accept: */*`.
@@ -41,12 +41,11 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from screen.accounts import api_keys
 from screen.pipeline.webhooks import TIMEOUT_SECONDS, check_http_url
-from screen.platform import audit, outbox
+from screen.platform import outbox
 from screen.platform.clock import Clock
 from screen.platform.errors import ConflictError, InputError, NotFoundError, ScreenError
 from screen.platform.jobs import JobContext
 from screen.platform.models import (
-    NOT_STARTED,
     ApiKey,
     AttemptState,
     Decision,
@@ -57,7 +56,7 @@ from screen.platform.models import (
 from screen.platform.rendering import iso_utc
 from screen.platform.web import DB, AppClock, AppSettings, redact, small_number
 from screen.recruiting import outcomes
-from screen.recruiting.invitations import invite
+from screen.recruiting.invitations import invite, link_state
 from screen.recruiting.screens import get_screen
 from screen.review.decisions import explained
 
@@ -410,11 +409,7 @@ def _external_id(data: SendTestRequest) -> str | None:
 
 
 def partner_status(invitation: Invitation, now: datetime) -> str:
-    state = AttemptState(invitation.attempt.state)
-    # A lapsed link is expired as soon as it lapses, before the sweep marks it.
-    if state in NOT_STARTED and invitation.expires_at <= now:
-        return "expired"
-    return PARTNER_STATUS[state]
+    return PARTNER_STATUS[link_state(invitation, now)]
 
 
 class AtsController(Controller):
@@ -497,20 +492,8 @@ class AtsController(Controller):
             secret_key=settings.secret_key,
             external_id=_external_id(data),
             created_by=f"api:{key.name}"[:200],
-        )
-        new.invitation.ats_callback_url = callback
-        audit.record(
-            db,
+            ats_callback_url=callback,
             actor=f"api_key:{key.id}:{key.prefix}",
-            action="invitation.created",
-            subject_type="invitation",
-            subject_id=new.invitation.id,
-            now=now,
-            after={
-                "screen_id": screen.id,
-                "external_id": new.invitation.external_id,
-                "ats_callback_url": callback,
-            },
         )
         return SendTestResponse(str(new.invitation.id))
 

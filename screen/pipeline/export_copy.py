@@ -1,7 +1,7 @@
 """The PostgreSQL source of an export: one `COPY (SELECT …) TO STDOUT` producing finished CSV.
 
 On PostgreSQL the rows of a CSV or XLSX export never pass through Python objects: the
-query formats every cell exactly as the Python path in `screen.exports` does (ISO 8601
+query formats every cell exactly as the Python path in `screen.pipeline.exports` does (ISO 8601
 UTC timestamps, numbers rounded half-up and written like Python writes a float,
 `true`/`false`, formula-looking text prefixed with `'`), and COPY streams it. Measured
 on the development machine, formatting in Python ran at less than half COPY's speed.

@@ -64,7 +64,7 @@ class ExportController(Controller):
                 # Candidates' names and emails: no copy in any cache.
                 "Cache-Control": "no-store",
             },
-            # Runs after the response, even when the browser went away part-way:
-            # closes the generators, so the temporary XLSX file is deleted at once.
+            # Runs after the response, even when the browser went away part-way: closes
+            # the generators, so the sessions reading the rows are given back at once.
             background=BackgroundTask(chunks.aclose),
         )

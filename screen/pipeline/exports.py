@@ -8,7 +8,8 @@ pinned rubric, the weighted score, the decision and how it was reached.
 How it stays constant in memory: `result_batches` pages through the invitations with
 keyset pagination (`id > last ORDER BY id LIMIT 1000`), each page in its own short
 session, and each writer turns the rows into bytes 250 at a time before the next page
-is read (XLSX goes through a temporary file, see `xlsx_chunks`). The export is bounded
+is read (XLSX too: `screen.platform.xlsx` streams the zip as it goes, nothing touches
+the disk). The export is bounded
 by the highest invitation id that existed when it started, so the row count written
 to the audit log is the number of rows in the file.
 
@@ -34,7 +35,7 @@ from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 import anyio.lowlevel
@@ -52,6 +53,9 @@ from screen.platform.models import (
     Outcome,
     Review,
     ReviewStatus,
+    half_up,
+    in_units,
+    minutes_used,
 )
 from screen.platform.xlsx import Kind, SheetWriter
 from screen.recruiting.screens import get_screen
@@ -76,7 +80,6 @@ DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
 # Programs should read the file as `utf-8-sig`.
 UTF8_BOM = "\ufeff"
 FINAL_OUTCOMES = (Outcome.PASS, Outcome.FAIL)
-_MICROSECOND = timedelta(microseconds=1)
 
 LEADING_COLUMNS = (
     "invitation_id",
@@ -213,34 +216,14 @@ def iso_utc(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat(timespec="seconds")[:19] + "Z" if moment else None
 
 
-def _half_up(value: Decimal, places: int) -> float:
-    # Half-up on the decimal value, as PostgreSQL's round() does, so both export paths
-    # write the same digits (Python's round() is half-even on the binary value).
-    return float(value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
-
-
-def _in_units(span: timedelta, unit: timedelta) -> float:
-    return _half_up(Decimal(span // _MICROSECOND) / Decimal(unit // _MICROSECOND), 1)
-
-
-def minutes_used(
-    started_at: datetime | None, submitted_at: datetime | None, deadline: datetime | None
-) -> float | None:
-    """The same rule as the review page: time after the deadline is not time used."""
-    if started_at is None or submitted_at is None:
-        return None
-    end = min(submitted_at, deadline) if deadline else submitted_at
-    return _in_units(end - started_at, timedelta(minutes=1))
-
-
 def _mean_score(value: float | None) -> float | None:
     # The digits stored in the JSON document, which PostgreSQL's ->> also reads.
-    return None if value is None else _half_up(Decimal(repr(float(value))), 3)
+    return None if value is None else half_up(Decimal(repr(float(value))), 3)
 
 
 def _weighted_score(value: float | None) -> float | None:
     # PostgreSQL turns a float8 into a numeric through 15 significant digits.
-    return None if value is None else _half_up(Decimal(format(float(value), ".15g")), 3)
+    return None if value is None else half_up(Decimal(format(float(value), ".15g")), 3)
 
 
 def _result_row(plan: ExportPlan, row: Any) -> ResultRow:
@@ -249,7 +232,7 @@ def _result_row(plan: ExportPlan, row: Any) -> ResultRow:
     # The decision the pipeline acts on: the rule's pass/fail, or the lead's when adjudicated.
     # A decision still waiting for adjudication has no decided_at yet.
     decided_at = row.adjudicated_at or (row.decided_at if row.outcome in FINAL_OUTCOMES else None)
-    hours = _in_units(decided_at - row.created_at, timedelta(hours=1)) if decided_at else None
+    hours = in_units(decided_at - row.created_at, timedelta(hours=1)) if decided_at else None
     return (
         row.id,
         row.candidate_name,
@@ -473,7 +456,7 @@ def export_stream(
 ) -> AsyncGenerator[bytes, None]:
     """The bytes of the file, chunk by chunk; close it (or exhaust it) to release it.
 
-    CSV and XLSX come from a COPY on PostgreSQL (see `screen.export_copy`) and from
+    CSV and XLSX come from a COPY on PostgreSQL (see `screen.pipeline.export_copy`) and from
     Python rows on SQLite; JSON lines, which carry raw values, always from Python rows.
     """
     check_format(fmt)

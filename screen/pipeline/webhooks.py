@@ -1,6 +1,6 @@
 """Webhooks: signed deliveries of pipeline signals to receivers an admin registers.
 
-`screen.signals.emit_signal` records one `WebhookDelivery` per subscribed endpoint
+`screen.platform.signals.emit_signal` records one `WebhookDelivery` per subscribed endpoint
 and an outbox event that sends it; this module sends it, keeps the delivery log,
 and holds the admin pages (endpoints, the log, redeliver).
 

@@ -7,7 +7,8 @@ themselves live in their own modules (attempts.py owns the timer, and so on).
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -43,7 +44,6 @@ NOT_STARTED = (AttemptState.INVITED, AttemptState.OPENED)
 ENDED = tuple(s for s in AttemptState if s not in (*NOT_STARTED, AttemptState.STARTED))
 
 
-REVIEWABLE = (AttemptState.SUBMITTED, AttemptState.AUTO_SUBMITTED, AttemptState.IN_REVIEW)
 
 
 class EndedBy(enum.StrEnum):
@@ -179,6 +179,35 @@ class Attempt(Base):
     state_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     invitation: Mapped[Invitation] = relationship(back_populates="attempt", lazy="raise")
+
+    @property
+    def minutes_used(self) -> float | None:
+        return minutes_used(self.started_at, self.submitted_at, self.deadline)
+
+
+def minutes_used(
+    started_at: datetime | None, submitted_at: datetime | None, deadline: datetime | None
+) -> float | None:
+    """Minutes from start to submission, to one decimal; time after the deadline (the grace
+    a late save gets) is not time used. Rounded half-up on the exact value, as PostgreSQL's
+    round() does, so the review page, the report and both export paths show the same digits
+    (Python's round() is half-even on the binary value)."""
+    if started_at is None or submitted_at is None:
+        return None
+    end = min(submitted_at, deadline) if deadline else submitted_at
+    return in_units(end - started_at, timedelta(minutes=1))
+
+
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def half_up(value: Decimal, places: int) -> float:
+    return float(value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+
+
+def in_units(span: timedelta, unit: timedelta, places: int = 1) -> float:
+    """`span` in `unit`s, rounded half-up to `places` decimals on the exact value."""
+    return half_up(Decimal(span // _MICROSECOND) / Decimal(unit // _MICROSECOND), places)
 
 
 class LateContent(Base):

@@ -1,7 +1,7 @@
 """Operations: request ids, structured logs, health and readiness, Prometheus metrics.
 
 Logs never carry candidate answers or link tokens: the access log is off, paths
-are redacted (`screen.web.redact`), SQL parameters are hidden, and nothing here
+are redacted (`screen.platform.web.redact`), SQL parameters are hidden, and nothing here
 logs a request body.
 """
 

@@ -85,7 +85,7 @@ async def claim_due(
 class DoneMarker:
     """Marks an event done from inside its handler, at the instant its effect becomes final
     (an email's final dot): `prepare` runs the UPDATE in an open transaction, `commit`
-    sends the COMMIT. See `screen.mail._CommitPointSMTP` for why the split matters.
+    sends the COMMIT. See `screen.platform.mail._CommitPointSMTP` for why the split matters.
 
     A handler that has no such instant ignores it, and `deliver` records the outcome
     after the handler returns. When the marker did commit, that record is already

@@ -4,8 +4,8 @@
 active webhook endpoint subscribed to the event it records a delivery and an
 outbox event that sends it; for a decision on an invitation that an ATS created
 through the partner API it also queues the completion PATCH to the ATS. The
-sending itself (signing, retries, the log) lives in `screen.webhooks` and
-`screen.ats_api`.
+sending itself (signing, retries, the log) lives in `screen.pipeline.webhooks` and
+`screen.pipeline.ats_api`.
 """
 
 from __future__ import annotations

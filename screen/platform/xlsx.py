@@ -222,10 +222,6 @@ class SheetWriter:
         self._next_row = number
         self._sheet.write("".join(xml).encode())
 
-    @property
-    def rows_written(self) -> int:
-        return self._next_row - 2
-
     def take(self) -> bytes:
         return self._drain.take()
 

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from screen.platform import audit
 from screen.platform.errors import ConflictError, InputError, NotFoundError, TooLargeError
 from screen.platform.models import Attempt, AttemptState, Invitation, InvitationImport, Screen, User
 from screen.platform.text import normalise_email
@@ -247,4 +248,13 @@ async def confirm(
     staged.confirmed_at = now
     await db.flush()
     skipped = [row["email"] for row in staged.rows if row["email"].lower() in taken]
+    audit.record(
+        db,
+        actor=audit.actor_of(user),
+        action="invitations.imported",
+        subject_type="screen",
+        subject_id=screen.id,
+        now=now,
+        after={"import_id": import_id, "invited": len(ready), "skipped": skipped},
+    )
     return Imported(len(ready), skipped)

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reviewers.sla import add_business_days, business_days_between
-from screen.platform.models import NOT_STARTED, Attempt, AttemptState, Decision, Invitation, Screen
+from screen.platform.models import Attempt, Decision, Invitation, Screen
+from screen.recruiting.invitations import link_state_column
 
 PAGE_SIZE = 25
 STATE_ORDER = [
@@ -40,18 +41,8 @@ SORTS = {
 AT_RISK_BUSINESS_DAYS = 1.0
 
 
-def effective_state(now: datetime) -> Any:
-    return case(
-        (
-            and_(Attempt.state.in_(NOT_STARTED), Invitation.expires_at <= now),
-            AttemptState.EXPIRED.value,
-        ),
-        else_=Attempt.state,
-    )
-
-
 async def state_counts(db: AsyncSession, screen_id: int, now: datetime) -> dict[str, int]:
-    state = effective_state(now).label("state")
+    state = link_state_column(now).label("state")
     rows = await db.execute(
         select(state, func.count())
         .select_from(Invitation)
@@ -97,13 +88,13 @@ class Page:
 
 def _filtered(screen_id: int, now: datetime, state: str | None, query: str | None) -> Select[Any]:
     statement = (
-        select(Invitation, Attempt, Decision, effective_state(now).label("state"))
+        select(Invitation, Attempt, Decision, link_state_column(now).label("state"))
         .join(Attempt, Attempt.invitation_id == Invitation.id)
         .outerjoin(Decision, Decision.attempt_id == Attempt.id)
         .where(Invitation.screen_id == screen_id)
     )
     if state:
-        statement = statement.where(effective_state(now) == state)
+        statement = statement.where(link_state_column(now) == state)
     if query:
         # % and _ are literal characters in a search box, not wildcards.
         escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

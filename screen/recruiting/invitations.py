@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, and_, case, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from screen.platform import outbox
+from screen.platform import audit, outbox
 from screen.platform.errors import ConflictError, InputError, NotFoundError
 from screen.platform.jobs import JobContext
 from screen.platform.mail import build_message
@@ -49,6 +49,29 @@ MIN_ACCOMMODATION, MAX_ACCOMMODATION = 1.0, 3.0
 INVITATION_EMAIL = "invitation.email"
 REMINDER_EMAIL = "reminder.email"
 MAX_EXTENSION_DAYS = 30
+
+
+def link_state(invitation: Invitation, now: datetime) -> AttemptState:
+    """What state the candidate's link is in now. The attempt's own state, except that a
+    link never started is expired from the moment it lapses, before the sweep (or the
+    candidate's next visit) records it. The candidate's pages, the recruiter's pages, the
+    ATS status and the resend rule all ask here; `link_state_column` is the same rule for
+    queries (the dashboard counts and filters by it)."""
+    state = AttemptState(invitation.attempt.state)
+    if state in NOT_STARTED and invitation.expires_at <= now:
+        return AttemptState.EXPIRED
+    return state
+
+
+def link_state_column(now: datetime) -> ColumnElement[Any]:
+    """`link_state` as SQL, over a query that joins Invitation and Attempt."""
+    return case(
+        (
+            and_(Attempt.state.in_(NOT_STARTED), Invitation.expires_at <= now),
+            AttemptState.EXPIRED.value,
+        ),
+        else_=Attempt.state,
+    )
 
 
 def allowed_for(duration_minutes: int, accommodation: float) -> timedelta:
@@ -103,8 +126,11 @@ async def invite(
     accommodation: float = 1.0,
     external_id: str | None = None,
     created_by: str | None = None,
+    ats_callback_url: str | None = None,
+    actor: str,
 ) -> NewInvitation:
-    """Create the invitation, its attempt and its email event in the caller's transaction."""
+    """Create the invitation, its attempt and its email event in the caller's transaction.
+    (A CSV import is audited once for the whole file, by `csv_import.confirm`.)"""
     [new] = await invite_many(
         db,
         screen,
@@ -113,6 +139,20 @@ async def invite(
         base_url=base_url,
         secret_key=secret_key,
         created_by=created_by,
+    )
+    new.invitation.ats_callback_url = ats_callback_url
+    audit.record(
+        db,
+        actor=actor,
+        action="invitation.created",
+        subject_type="invitation",
+        subject_id=new.invitation.id,
+        now=now,
+        after={
+            "screen_id": screen.id,
+            "external_id": new.invitation.external_id,
+            "ats_callback_url": ats_callback_url,
+        },
     )
     return new
 
@@ -253,7 +293,7 @@ async def send_invitation_email(
 
     The event is marked done in the same instant the SMTP server accepts the message
     (the mailer's commit point), so a re-run after a crash repeats an email only if
-    the worker died while the server was accepting it; see `screen.mail`.
+    the worker died while the server was accepting it; see `screen.platform.mail`.
     """
     async with ctx.sessionmaker() as db:
         invitation = await db.scalar(
@@ -313,6 +353,34 @@ async def get_invitation(db: AsyncSession, invitation_id: int) -> Invitation:
     return invitation
 
 
+def _snapshot(invitation: Invitation) -> dict[str, Any]:
+    return {
+        "state": invitation.attempt.state,
+        "expires_at": invitation.expires_at.isoformat(),
+        "accommodation": invitation.accommodation,
+    }
+
+
+def _audit_change(
+    db: AsyncSession,
+    invitation: Invitation,
+    action: str,
+    before: dict[str, Any],
+    now: datetime,
+    actor: str,
+) -> None:
+    audit.record(
+        db,
+        actor=actor,
+        action=f"invitation.{action}",
+        subject_type="invitation",
+        subject_id=invitation.id,
+        now=now,
+        before=before,
+        after=_snapshot(invitation),
+    )
+
+
 def _not_started(invitation: Invitation, action: str) -> None:
     if invitation.attempt.state == AttemptState.WITHDRAWN:
         raise ConflictError(f"Cannot {action}: the invitation was withdrawn.")
@@ -320,18 +388,22 @@ def _not_started(invitation: Invitation, action: str) -> None:
         raise ConflictError(f"Cannot {action}: the candidate has already started.")
 
 
-async def resend(db: AsyncSession, invitation: Invitation, now: datetime) -> None:
+async def resend(db: AsyncSession, invitation: Invitation, now: datetime, *, actor: str) -> None:
     """Send the same link again (the candidate lost the email)."""
     _not_started(invitation, "resend the invitation")
-    if invitation.attempt.state == AttemptState.EXPIRED or invitation.expires_at <= now:
+    if link_state(invitation, now) == AttemptState.EXPIRED:
         raise ConflictError("The link has expired: extend it first, then resend.")
     if not invitation.sealed_link:
         raise ConflictError("The link is no longer stored; withdraw and invite again.")
     queue_email(db, invitation, INVITATION_EMAIL, now)
+    _audit_change(db, invitation, "resend", _snapshot(invitation), now, actor)
 
 
-async def extend(db: AsyncSession, invitation: Invitation, days: int, now: datetime) -> None:
+async def extend(
+    db: AsyncSession, invitation: Invitation, days: int, now: datetime, *, actor: str
+) -> None:
     """Push the link expiry `days` from now (or from the current expiry if later)."""
+    before = _snapshot(invitation)
     if not 1 <= days <= MAX_EXTENSION_DAYS:
         raise InputError(f"Extend by 1 to {MAX_EXTENSION_DAYS} days.", field="days")
     _not_started(invitation, "extend the link")
@@ -341,19 +413,23 @@ async def extend(db: AsyncSession, invitation: Invitation, days: int, now: datet
         attempt.state = AttemptState.OPENED if invitation.opened_at else AttemptState.INVITED
         attempt.state_changed_at = now
     await db.flush()
+    _audit_change(db, invitation, "extend", before, now, actor)
 
 
 async def set_accommodation(
-    db: AsyncSession, invitation: Invitation, multiplier: float, now: datetime
+    db: AsyncSession, invitation: Invitation, multiplier: float, now: datetime, *, actor: str
 ) -> None:
+    before = _snapshot(invitation)
     check_accommodation(multiplier)
     _not_started(invitation, "change the time allowed")
     invitation.accommodation = multiplier
     await db.flush()
+    _audit_change(db, invitation, "accommodation", before, now, actor)
 
 
-async def withdraw(db: AsyncSession, invitation: Invitation, now: datetime) -> None:
+async def withdraw(db: AsyncSession, invitation: Invitation, now: datetime, *, actor: str) -> None:
     """Stop the candidate's screen: the link stops working and open review slots close."""
+    before = _snapshot(invitation)
     attempt = invitation.attempt
     if attempt.state in (AttemptState.PASSED, AttemptState.FAILED, AttemptState.WITHDRAWN):
         raise ConflictError(f"Cannot withdraw: the invitation is already {attempt.state}.")
@@ -366,3 +442,4 @@ async def withdraw(db: AsyncSession, invitation: Invitation, now: datetime) -> N
         )
     )
     await db.flush()
+    _audit_change(db, invitation, "withdraw", before, now, actor)

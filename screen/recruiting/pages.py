@@ -19,7 +19,7 @@ from sqlalchemy.orm import selectinload
 from screen.accounts.guards import RECRUITERS, Me, provide_user, requires
 from screen.platform import audit, charts
 from screen.platform.errors import InputError, NotFoundError
-from screen.platform.models import Attempt, Decision, Invitation, Prompt, Screen
+from screen.platform.models import Attempt, AttemptState, Decision, Invitation, Prompt, Screen
 from screen.platform.text import one_line
 from screen.platform.web import DB, AppClock, AppSettings, small_number
 from screen.recruiting import csv_import, dashboard, invitations, outcomes, screens
@@ -80,7 +80,7 @@ class RecruiterController(Controller):
             )
         )
         counts: dict[int, dict[str, int]] = defaultdict(dict)
-        state = dashboard.effective_state(clock.now()).label("state")
+        state = invitations.link_state_column(clock.now()).label("state")
         rows = await db.execute(
             select(Invitation.screen_id, state, func.count())
             .join(Attempt, Attempt.invitation_id == Invitation.id)
@@ -131,8 +131,9 @@ class RecruiterController(Controller):
                 link_valid_days=_int(form, "link_valid_days", 7),
                 reviews_required=_int(form, "reviews_required", 2),
                 sla_business_days=_int(form, "sla_business_days", 5),
+                reminder_hours=parse_schedule(str(form.get("reminder_hours") or "")),
+                actor=audit.actor_of(me),
             )
-            screen.reminder_hours = parse_schedule(str(form.get("reminder_hours") or ""))
         except InputError as error:
             await db.rollback()
             return Template(
@@ -146,15 +147,6 @@ class RecruiterController(Controller):
                 },
                 status_code=400,
             )
-        audit.record(
-            db,
-            actor=audit.actor_of(me),
-            action="screen.created",
-            subject_type="screen",
-            subject_id=screen.id,
-            now=clock.now(),
-            after={"title": screen.title},
-        )
         return _see_other(f"/recruiter/screens/{screen.id}")
 
     @get("/screens/{screen_id:int}/edit", name="recruiter:edit-screen")
@@ -180,7 +172,6 @@ class RecruiterController(Controller):
     ) -> Response[Any]:
         screen = await screens.get_screen(db, screen_id)
         form = await request.form()
-        before = screens.snapshot(screen)
         try:
             await screens.update_screen(
                 db,
@@ -192,6 +183,8 @@ class RecruiterController(Controller):
                 reviews_required=_int(form, "reviews_required"),
                 sla_business_days=_int(form, "sla_business_days"),
                 reminder_hours=parse_schedule(str(form.get("reminder_hours") or "")),
+                now=clock.now(),
+                actor=audit.actor_of(me),
             )
         except InputError as error:
             await db.rollback()
@@ -207,16 +200,6 @@ class RecruiterController(Controller):
                 },
                 status_code=400,
             )
-        audit.record(
-            db,
-            actor=audit.actor_of(me),
-            action="screen.updated",
-            subject_type="screen",
-            subject_id=screen.id,
-            now=clock.now(),
-            before=before,
-            after=screens.snapshot(screen),
-        )
         return _see_other(f"/recruiter/screens/{screen.id}")
 
     @post(
@@ -233,15 +216,7 @@ class RecruiterController(Controller):
         screen = await screens.get_screen(db, screen_id)
         form = await request.form()
         restore = form.get("restore") == "1"
-        screen.archived_at = None if restore else clock.now()
-        audit.record(
-            db,
-            actor=audit.actor_of(me),
-            action="screen.restored" if restore else "screen.archived",
-            subject_type="screen",
-            subject_id=screen.id,
-            now=clock.now(),
-        )
+        screens.set_archived(db, screen, not restore, clock.now(), audit.actor_of(me))
         return _see_other(f"/recruiter/screens/{screen.id}")
 
     @get("/screens/{screen_id:int}", name="recruiter:dashboard")
@@ -344,6 +319,7 @@ class RecruiterController(Controller):
             accommodation=_float(form, "accommodation") if raw_accommodation else 1.0,
             external_id=str(form.get("external_id") or "") or None,
             created_by=me.email,
+            actor=audit.actor_of(me),
         )
         return _see_other(f"/recruiter/invitations/{new.invitation.id}")
 
@@ -398,15 +374,6 @@ class RecruiterController(Controller):
             base_url=settings.base_url,
             secret_key=settings.secret_key,
         )
-        audit.record(
-            db,
-            actor=audit.actor_of(me),
-            action="invitations.imported",
-            subject_type="screen",
-            subject_id=screen.id,
-            now=clock.now(),
-            after={"import_id": import_id, "invited": result.invited, "skipped": result.skipped},
-        )
         return _see_other(
             f"/recruiter/screens/{screen.id}?imported={result.invited}"
             f"&skipped={len(result.skipped)}"
@@ -429,7 +396,7 @@ class RecruiterController(Controller):
                 "screen": invitation.screen,
                 "decision": decision,
                 "now": clock.now(),
-                "expired": invitation.expires_at <= clock.now(),
+                "expired": invitations.link_state(invitation, clock.now()) == AttemptState.EXPIRED,
                 "outcome": await outcomes.latest_outcome(db, invitation.id),
                 "outcome_choices": outcomes.OUTCOMES,
                 "can_record_outcome": outcomes.can_record(invitation),
@@ -453,43 +420,26 @@ class RecruiterController(Controller):
         now = clock.now()
         invitation = await invitations.get_invitation(db, invitation_id)
         form = await request.form()
-        before = {
-            "state": invitation.attempt.state,
-            "expires_at": invitation.expires_at.isoformat(),
-            "accommodation": invitation.accommodation,
-        }
+        actor = audit.actor_of(me)
         if action == "resend":
-            await invitations.resend(db, invitation, now)
+            await invitations.resend(db, invitation, now, actor=actor)
         elif action == "extend":
-            await invitations.extend(db, invitation, _int(form, "days"), now)
+            await invitations.extend(db, invitation, _int(form, "days"), now, actor=actor)
         elif action == "accommodation":
-            await invitations.set_accommodation(db, invitation, _float(form, "accommodation"), now)
+            await invitations.set_accommodation(
+                db, invitation, _float(form, "accommodation"), now, actor=actor
+            )
         elif action == "withdraw":
-            await invitations.withdraw(db, invitation, now)
+            await invitations.withdraw(db, invitation, now, actor=actor)
         elif action == "outcome":
             await outcomes.record_outcome(
                 db,
                 invitation,
                 str(form.get("outcome") or ""),
                 str(form.get("note") or ""),
-                audit.actor_of(me),
+                actor,
                 now,
             )
-            return _see_other(f"/recruiter/invitations/{invitation.id}")
         else:
             raise NotFoundError("No such action.")
-        audit.record(
-            db,
-            actor=audit.actor_of(me),
-            action=f"invitation.{action}",
-            subject_type="invitation",
-            subject_id=invitation.id,
-            now=now,
-            before=before,
-            after={
-                "state": invitation.attempt.state,
-                "expires_at": invitation.expires_at.isoformat(),
-                "accommodation": invitation.accommodation,
-            },
-        )
         return _see_other(f"/recruiter/invitations/{invitation.id}")

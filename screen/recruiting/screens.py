@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from screen.platform import audit
 from screen.platform.errors import InputError, NotFoundError
 from screen.platform.models import Prompt, Screen
 from screen.platform.text import one_line
@@ -26,6 +27,8 @@ async def create_screen(
     reviews_required: int | None = None,
     sla_business_days: int = 5,
     calibration_threshold: float | None = 0.8,
+    reminder_hours: list[int] | None = None,
+    actor: str,
 ) -> Screen:
     if prompt_version is None:
         prompt = await latest_version(db, prompt_slug)
@@ -62,9 +65,20 @@ async def create_screen(
         sla_business_days=sla_business_days,
         created_at=now,
     )
+    if reminder_hours is not None:
+        screen.reminder_hours = reminder_hours
     db.add(screen)
     await db.flush()
     screen.prompt = prompt
+    audit.record(
+        db,
+        actor=actor,
+        action="screen.created",
+        subject_type="screen",
+        subject_id=screen.id,
+        now=now,
+        after={"title": screen.title},
+    )
     return screen
 
 
@@ -104,8 +118,11 @@ async def update_screen(
     reviews_required: int,
     sla_business_days: int,
     reminder_hours: list[int],
+    now: datetime,
+    actor: str,
 ) -> Screen:
     """Change settings; they apply to what happens next (starts, new links, new slots)."""
+    before = snapshot(screen)
     screen.title = _check(
         title, duration_minutes, screen.prompt, link_valid_days, reviews_required, sla_business_days
     )
@@ -115,7 +132,32 @@ async def update_screen(
     screen.sla_business_days = sla_business_days
     screen.reminder_hours = reminder_hours
     await db.flush()
+    audit.record(
+        db,
+        actor=actor,
+        action="screen.updated",
+        subject_type="screen",
+        subject_id=screen.id,
+        now=now,
+        before=before,
+        after=snapshot(screen),
+    )
     return screen
+
+
+def set_archived(
+    db: AsyncSession, screen: Screen, archived: bool, now: datetime, actor: str
+) -> None:
+    """An archived screen takes no new invitations; its candidates carry on as before."""
+    screen.archived_at = now if archived else None
+    audit.record(
+        db,
+        actor=actor,
+        action="screen.archived" if archived else "screen.restored",
+        subject_type="screen",
+        subject_id=screen.id,
+        now=now,
+    )
 
 
 def snapshot(screen: Screen) -> dict[str, object]:

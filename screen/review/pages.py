@@ -86,13 +86,6 @@ async def integrity_summary(db: DB, attempt_id: int) -> IntegritySummary:
     )
 
 
-def minutes_used(attempt: Attempt) -> float | None:
-    if attempt.started_at is None or attempt.submitted_at is None:
-        return None
-    end = min(attempt.submitted_at, attempt.deadline) if attempt.deadline else attempt.submitted_at
-    return round((end - attempt.started_at).total_seconds() / 60, 1)
-
-
 CONTEXT_CHARS = 120
 
 
@@ -181,7 +174,7 @@ async def _review_page(
             "label": reviews.anonymous_label(secret_key, attempt.id),
             "prompt": screen.prompt,
             "answer": attempt.final_answer or "",
-            "minutes_used": minutes_used(attempt),
+            "minutes_used": attempt.minutes_used,
             "minutes_allowed": minutes_allowed(attempt),
             "ended_by": attempt.ended_by,
             "integrity": await integrity_summary(db, attempt.id),
@@ -309,7 +302,6 @@ class ReviewController(Controller):
                     now=now,
                 )
             await reviews.submit(db, review, me, rubric, form, now)
-            await decisions.decide_if_ready(db, review.attempt_id, now)
             return _see_other(f"/review/{review.id}")
         await reviews.save_draft(db, review, me, rubric, form, now)
         return _see_other(f"/review/{review.id}?saved=1")
@@ -423,7 +415,7 @@ class LeadController(Controller):
                 "recommendations": RECOMMENDATION_LABELS,
                 "integrity": await integrity_summary(db, attempt.id),
                 "similar": await similar_answer_context(db, attempt, settings.secret_key),
-                "minutes_used": minutes_used(attempt),
+                "minutes_used": attempt.minutes_used,
                 "minutes_allowed": minutes_allowed(attempt),
             },
         )

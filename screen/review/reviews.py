@@ -32,6 +32,7 @@ from screen.platform.errors import ConflictError, InputError, NotFoundError
 from screen.platform.models import (
     Attempt,
     AuditEvent,
+    Decision,
     Invitation,
     Prompt,
     Review,
@@ -42,9 +43,9 @@ from screen.platform.models import (
 )
 from screen.platform.text import multi_line, one_line
 from screen.platform.web import small_number
+from screen.review import decisions
 
 LEASE = timedelta(minutes=30)
-_CLAIM_LOCK_SPACE = 7301  # advisory-lock namespace for per-reviewer claims
 MAX_EVIDENCE_CHARS = 4000
 MAX_DECLINE_REASON_CHARS = 1000
 
@@ -347,8 +348,9 @@ def missing_for_submission(rubric: Rubric, form: ScoreForm) -> list[str]:
 
 async def submit(
     db: AsyncSession, review: Review, reviewer: User, rubric: Rubric, form: ScoreForm, now: datetime
-) -> None:
-    """Make the review final; the caller then asks the decision rule whether enough are in."""
+) -> Decision | None:
+    """Make the review final; when it is the attempt's last, the decision rule runs in the
+    same transaction (the decision, if one was made)."""
     # Lock the attempt first so two last reviews submitted at once both see each other
     # before the decision rule runs (one of them will then decide).
     await db.execute(select(Attempt.id).where(Attempt.id == review.attempt_id).with_for_update())
@@ -377,6 +379,7 @@ async def submit(
         },
     )
     await db.flush()
+    return await decisions.decide_if_ready(db, review.attempt_id, now)
 
 
 async def decline(

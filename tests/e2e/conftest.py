@@ -2,7 +2,8 @@
 as a real `screen serve` process, and a real SMTP server the app sends invitations to.
 
 Without Chromium or axe-core these tests skip with the reason; with
-SCREEN_E2E_REQUIRED=1 (as in CI) a missing tool fails them instead.
+SCREEN_E2E_REQUIRED=1 (as in CI) a missing tool fails them instead. Every test here
+carries the `e2e` marker, so `pytest -m "not e2e"` leaves them out.
 """
 
 from __future__ import annotations
@@ -23,7 +24,17 @@ from tests.e2e.harness import (
     AppServer,
     missing_tools,
 )
-from tests.smtp import SmtpServer
+from tests.support.smtp import SmtpServer
+
+HERE = Path(__file__).parent
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A conftest's hook sees the whole session's items, not only this folder's.
+    for item in items:
+        if item.path.is_relative_to(HERE):
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -28,8 +28,8 @@ from screen.platform.db import create_engine, create_sessionmaker
 from screen.platform.models import Attempt
 from screen.recruiting.invitations import find_by_token
 from screen.settings import Settings
-from tests.factories import PASSWORD, make_candidate
-from tests.smtp import Inbox, SmtpServer, free_port, text_part
+from tests.support.factories import PASSWORD, make_candidate
+from tests.support.smtp import Inbox, SmtpServer, free_port, text_part
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "tests" / "artifacts"

@@ -22,8 +22,8 @@ from tests.e2e.harness import (
     snap,
     stored_attempt,
 )
-from tests.factories import make_candidate, make_user
-from tests.smtp import SmtpServer, free_port
+from tests.support.factories import make_candidate, make_user
+from tests.support.smtp import SmtpServer, free_port
 
 CLOCK_TEXT = re.compile(r"^(\d+):(\d\d)$")
 FOCUSED = """() => {

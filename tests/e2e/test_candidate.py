@@ -29,7 +29,7 @@ from tests.e2e.harness import (
     snap,
     stored_attempt,
 )
-from tests.smtp import SmtpServer
+from tests.support.smtp import SmtpServer
 
 PROMPT_TITLE = "Pick a vector store for a 2M-document search feature"
 ANSWER = (

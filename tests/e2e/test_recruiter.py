@@ -20,8 +20,8 @@ from tests.e2e.harness import (
     sign_in,
     snap,
 )
-from tests.factories import make_screen, make_user
-from tests.smtp import SmtpServer
+from tests.support.factories import make_screen, make_user
+from tests.support.smtp import SmtpServer
 
 CANDIDATES_CSV = """name,email,external_id,accommodation
 Mary Jackson,mary.jackson@example.com,ats-2001,

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from playwright.async_api import Page, expect
 
 from tests.e2e.harness import AppServer, check_axe, sign_in, snap
-from tests.factories import make_submitted, make_user
+from tests.support.factories import make_submitted, make_user
 
 ANSWER = (
     "## Decision\n\nWe choose **pgvector** with HNSW: p95 stays under 300 ms at 50 qps "

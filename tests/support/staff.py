@@ -8,7 +8,7 @@ from typing import Any
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.factories import PASSWORD
+from tests.support.factories import PASSWORD
 
 Client = AsyncTestClient[Litestar]
 _CSRF = re.compile(r'name="_csrf_token" value="([^"]+)"')

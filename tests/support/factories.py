@@ -17,8 +17,11 @@ from screen.recruiting.screens import create_screen
 from screen.review import decisions, reviews
 from screen.settings import Settings
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 SAMPLE_SLUG = "sample-decision"
+
+# The audit log's actor for what the tests arrange through the rules.
+TEST_ACTOR = "test"
 
 
 async def make_screen(
@@ -31,7 +34,7 @@ async def make_screen(
     # Calibration has its own tests; elsewhere reviewers go straight to live submissions.
     options.setdefault("calibration_threshold", None)
     options.setdefault("title", "Backend engineer, autumn")
-    return await create_screen(db, now=now, **options)  # type: ignore[arg-type]
+    return await create_screen(db, now=now, actor=TEST_ACTOR, **options)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ async def make_candidate(
         secret_key=settings.secret_key,
         accommodation=accommodation,
         external_id=external_id,
+        actor=TEST_ACTOR,
     )
     await db.commit()
     return Candidate(screen, new, new.invitation.id)
@@ -90,6 +94,7 @@ async def make_user(
         role=role,
         password=PASSWORD,
         now=now,
+        actor=TEST_ACTOR,
     )
     await db.commit()
     return user
