@@ -1,4 +1,4 @@
-"""API keys for the ATS partner API: create, revoke, authenticate, and the admin page.
+"""API keys for the ATS partner API: create, revoke, authenticate.
 
 A key is `sk_screen_` + 256 random bits. Only its SHA-256 is stored, with the
 first 18 characters (`sk_screen_` and eight random ones) as a prefix so an admin can

@@ -1,4 +1,4 @@
-"""Signing in and out, the session cookie, and the role guard every staff route carries.
+"""Who is signed in (the session cookie), and the role guard every staff route carries.
 
 A guard resolves the session once per request (in its own short transaction),
 keeps the user on the connection, and refuses: no session → sign-in page (a

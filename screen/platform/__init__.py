@@ -1,4 +1,4 @@
-"""What every feature stands on and nothing feature-specific: settings-free infrastructure
+"""What every feature stands on, and nothing that belongs to one feature: infrastructure
 such as the database, models, the outbox, jobs, mail, rendering, observability, text
 cleaning, the clock, errors and tokens. It imports no feature package.
 """
