@@ -3,9 +3,8 @@
 An applicant tracking system lists our screens (`list_tests`), sends one to a
 candidate (`send_test`: an ordinary invitation, so the email is queued the same
 way), and polls where the candidate stands (`test_status`). When the decision is
-final, `screen.platform.signals` queues an `ats.completed` outbox event and the handler
-here sends a body-less PATCH to the callback URL the ATS gave, which is the ATS's
-cue to call `test_status` again. The ATS may also report what happened next
+final, the handler in `screen.pipeline.ats` PATCHes the callback URL the ATS gave,
+its cue to call `test_status` again. The ATS may also report what happened next
 (`outcome`), once the screen has a pass or fail result.
 
 Every call authenticates with HTTP Basic: an API key (see `screen.accounts.api_keys`) as
@@ -18,16 +17,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
 import logging
 import re
-import socket
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
-import httpx
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.connection import ASGIConnection
@@ -40,23 +34,24 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
 from screen.accounts import api_keys
-from screen.pipeline.webhooks import TIMEOUT_SECONDS, check_http_url
-from screen.platform import outbox
+from screen.pipeline.ats import (
+    DECIDED,
+    check_callback_url,
+    partner_status,
+    partner_test_name,
+)
 from screen.platform.clock import Clock
 from screen.platform.errors import ConflictError, InputError, NotFoundError, ScreenError
-from screen.platform.jobs import JobContext
 from screen.platform.models import (
     ApiKey,
-    AttemptState,
     Decision,
     Invitation,
-    OutboxEvent,
     Screen,
 )
 from screen.platform.rendering import iso_utc
 from screen.platform.web import DB, AppClock, AppSettings, redact, small_number
 from screen.recruiting import outcomes
-from screen.recruiting.invitations import invite, link_state
+from screen.recruiting.invitations import invite
 from screen.recruiting.screens import get_screen
 from screen.review.decisions import explained
 
@@ -64,21 +59,6 @@ log = logging.getLogger(__name__)
 
 REALM = 'Basic realm="screen"'
 MAX_BODY_BYTES = 64 * 1024
-# Greenhouse shows these as the test's status; "complete" is the one it acts on.
-PARTNER_STATUS = {
-    AttemptState.INVITED: "sent",
-    AttemptState.OPENED: "sent",
-    AttemptState.STARTED: "started",
-    AttemptState.SUBMITTED: "submitted",
-    AttemptState.AUTO_SUBMITTED: "submitted",
-    AttemptState.IN_REVIEW: "submitted",
-    AttemptState.NEEDS_ADJUDICATION: "submitted",
-    AttemptState.PASSED: "complete",
-    AttemptState.FAILED: "complete",
-    AttemptState.EXPIRED: "expired",
-    AttemptState.WITHDRAWN: "withdrawn",
-}
-DECIDED = (AttemptState.PASSED, AttemptState.FAILED)
 
 
 class UnauthorizedError(ScreenError):
@@ -306,87 +286,6 @@ def json_error(request: Request[Any, Any, Any], exc: Exception) -> Response[ApiE
     return Response(ApiError(code, message), status_code=status, headers=headers)
 
 
-# --- Callback URLs -----------------------------------------------------------------------------
-#
-# Whoever holds an API key chooses the callback URL, and Screen later PATCHes it from inside
-# its own network: a URL naming this machine or a private network would let a key holder make
-# Screen call internal services (SSRF). Only what the URL itself says can be judged here (a
-# literal address, a localhost name); a public name that resolves to a private address is not
-# caught by this check.
-
-
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
-_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
-
-
-def _ip_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        address = ipaddress.ip_address(host.partition("%")[0])  # no IPv6 zone ("%25eth0")
-    except ValueError:
-        # The resolver also reads the old shorthand forms as IPv4: 127.1, 0x7f.1, 2130706433.
-        if not re.fullmatch(r"[0-9a-fx.]+", host):
-            return None
-        try:
-            address = ipaddress.IPv4Address(socket.inet_aton(host))
-        except OSError:
-            return None
-    if isinstance(address, ipaddress.IPv6Address) and not (
-        address.is_loopback or address.is_unspecified  # ::1 and :: are in ::/96 too
-    ):
-        # IPv6 forms that carry an IPv4 address reach that address: judge it instead.
-        embedded = address.ipv4_mapped or address.sixtofour  # ::ffff:a.b.c.d, 2002:…
-        if embedded is None and address.teredo is not None:
-            embedded = address.teredo[1]
-        if embedded is None and (address in _NAT64 or address in _IPV4_COMPATIBLE):
-            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)  # 64:ff9b::, ::a.b.c.d
-        if embedded is not None:
-            return embedded
-    return address
-
-
-def _internal(host: str) -> str | None:
-    """Why Screen must not call `host`, or None for a host it may call."""
-    name = host.lower().rstrip(".")
-    if name == "localhost" or name.endswith(".localhost"):
-        return "this machine"
-    address = _ip_address(name)
-    if address is None:
-        return None
-    if address.is_loopback:
-        return "a loopback address"
-    if address.is_unspecified:
-        return "an unspecified address"
-    if address.is_link_local:
-        return "a link-local address"
-    if address.is_private:
-        return "a private network address"
-    if address.is_multicast or not address.is_global:
-        return "not a public address"
-    return None
-
-
-def check_callback_url(url: str) -> str:
-    """An absolute http(s) URL on a public host, or InputError (400) naming what is wrong."""
-    url = check_http_url(url, field="url", what="The callback url")
-    try:
-        # The host as this parser sees it and as httpx, which sends the PATCH, sees it.
-        hosts = [urlsplit(url).hostname or "", httpx.URL(url).host]
-    except (httpx.InvalidURL, ValueError):  # idna's errors are ValueErrors, not InvalidURL
-        raise InputError(
-            "The callback url must be an absolute http:// or https:// address "
-            f"(got {url[:200]!r}).",
-            field="url",
-        ) from None
-    for host in hosts:
-        if reason := _internal(host):
-            raise InputError(
-                f"The callback url must be on a public host: {host[:100]!r} is {reason}, "
-                "and Screen does not call internal addresses.",
-                field="url",
-            )
-    return url
-
-
 # --- The API -----------------------------------------------------------------------------------
 
 
@@ -396,20 +295,12 @@ def _id_text(value: str | int) -> str:
     return str(value).strip()
 
 
-def partner_test_name(screen: Screen) -> str:
-    return f"{screen.title} ({screen.prompt.title}, {screen.duration_minutes} min)"
-
-
 def _external_id(data: SendTestRequest) -> str | None:
     # Keep what the ATS gave: its candidate id, else its application id.
     for value in (data.candidate.id, data.application_id):
         if value is not None and str(value).strip():
             return str(value)
     return None
-
-
-def partner_status(invitation: Invitation, now: datetime) -> str:
-    return PARTNER_STATUS[link_state(invitation, now)]
 
 
 class AtsController(Controller):
@@ -602,25 +493,3 @@ class AtsController(Controller):
             db, invitation, data.outcome, data.note, f"api:{key.name}", now
         )
         return OutcomeResponse(partner_interview_id=str(invitation.id), outcome=data.outcome)
-
-
-# --- The completion callback -------------------------------------------------------------------
-
-
-class CallbackFailedError(Exception):
-    """The ATS did not answer the PATCH with a 2xx; raised so the outbox retries."""
-
-
-async def notify_ats(ctx: JobContext, event: OutboxEvent, _done: outbox.DoneMarker) -> None:
-    """PATCH the ATS's callback URL, with no body: it means "the result is ready, fetch it".
-
-    Jobs run at least once, so the PATCH may be sent twice; that is harmless, the
-    ATS just reads test_status again and gets the same answer.
-    """
-    url = str(event.payload["url"])
-    async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client:
-        response = await client.patch(url)
-    if not response.is_success:
-        raise CallbackFailedError(
-            f"the ATS answered HTTP {response.status_code} to the completion PATCH"
-        )
