@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 import os
+import subprocess
 import sys
 import threading
+import time
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher, profiles
 from click.testing import CliRunner
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -274,9 +281,75 @@ async def test_passwords_are_hashed_in_one_low_priority_thread() -> None:
     assert niceness == 19
 
 
+def test_outside_the_tests_passwords_are_hashed_with_argon2_cffis_defaults() -> None:
+    """The suite hashes with cheap parameters (tests/conftest.py); a fresh interpreter, as
+    production starts, keeps argon2-cffi's defaults, RFC 9106's low-memory profile, and
+    every hash it makes says so."""
+    probe = (
+        "import asyncio, json\n"
+        "from screen.accounts import users\n"
+        "h = users._hasher\n"
+        "made = asyncio.run(users.hash_password('a long enough password'))\n"
+        "print(json.dumps([h.type.name, h.time_cost, h.memory_cost, h.parallelism, made]))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCREEN_")}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    )
+
+    kind, time_cost, memory_cost, parallelism, made = json.loads(done.stdout)
+    low_memory = profiles.RFC_9106_LOW_MEMORY
+    assert (kind, time_cost, memory_cost, parallelism) == (
+        low_memory.type.name,
+        low_memory.time_cost,
+        low_memory.memory_cost,
+        low_memory.parallelism,
+    )
+    assert (time_cost, memory_cost, parallelism) == (3, 65536, 4)  # 64 MiB, as documented
+    assert made.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert PasswordHasher().verify(made, "a long enough password")
+
+
+@pytest.fixture
+def production_hasher() -> Iterator[None]:
+    """argon2 with its production parameters (~100 ms a hash) for this test only."""
+    cheap = users._hasher
+    users.use_password_hasher(PasswordHasher())
+    yield
+    users.use_password_hasher(cheap)
+
+
+async def test_the_hashing_thread_rests_as_long_as_each_hash_took(
+    production_hasher: None,
+) -> None:
+    """Pacing: after each hash the thread rests as long as the hash took, so a burst of
+    sign-ins holds at most half a core. Real hashes, so the rests are long enough to see."""
+    spans: list[tuple[float, float]] = []
+
+    def timed_hash(password: str) -> str:
+        started = time.monotonic()
+        made = users._hasher.hash(password)
+        spans.append((started, time.monotonic()))
+        return made
+
+    await users.hash_password("the pacer starts rested")  # an earlier test's rest is over
+    await asyncio.sleep(0.5)
+    await asyncio.gather(*(users._hashing(partial(timed_hash, f"burst {n}")) for n in range(4)))
+
+    assert len(spans) == 4
+    took = [end - start for start, end in spans]
+    rested = [next_start - end for (_, end), (next_start, _) in itertools.pairwise(spans)]
+    assert min(took) > 0.01, took  # production parameters: milliseconds at the very least
+    for hashing, resting in zip(took, rested, strict=False):
+        # The pacer times a little more than the hash itself, so it rests at least as long.
+        assert resting >= hashing - 0.001, (took, rested)
+
+
 async def test_password_checks_past_the_queue_are_refused_at_once_not_queued() -> None:
     """Password hashing is paced; beyond a short queue a check is refused at once (the
     sign-in page answers 429 "try again in a few seconds") instead of waiting."""
+    # The count does not depend on how long a hash takes: every check of the burst takes
+    # or is refused its place in the queue before the hashing thread can finish one.
     hashed = await users.hash_password("a long enough password")
     burst = users.MAX_WAITING_HASHES + 4
 

@@ -24,10 +24,15 @@ ROOT = Path(__file__).resolve().parents[1]
 PG_URL = os.environ.get("SCREEN_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("SCREEN_TEST_REDIS_URL")
 
-pytestmark = pytest.mark.skipif(
-    not (PG_URL and REDIS_URL and PG_URL.startswith("postgresql")),
-    reason="needs SCREEN_TEST_DATABASE_URL (PostgreSQL) and SCREEN_TEST_REDIS_URL",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not (PG_URL and REDIS_URL and PG_URL.startswith("postgresql")),
+        reason="needs SCREEN_TEST_DATABASE_URL (PostgreSQL) and SCREEN_TEST_REDIS_URL",
+    ),
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.slow,  # about 30 s: every scenario of the benchmark at its quick size
+]
 
 
 def _scratch_database(url: str) -> str:

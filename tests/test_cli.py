@@ -244,6 +244,7 @@ def test_production_mode_refuses_to_start_without_a_secret(
     assert "SCREEN_SECRET_KEY" in output
 
 
+@pytest.mark.slow  # about 5 s: the demo migrates, seeds and starts a server
 def test_screen_demo_serves_a_working_candidate_link(tmp_path: Path) -> None:
     """The README's first command, end to end: it prints a link that opens the RAG prompt."""
     port = free_port()
@@ -309,7 +310,8 @@ def test_screen_demo_serves_a_working_candidate_link(tmp_path: Path) -> None:
     assert waiting == 1
 
 
-@pytest.mark.parametrize("workers", [1, 2])
+# Two workers take about 5 s to start and stop; one worker keeps the quick subset's check.
+@pytest.mark.parametrize("workers", [1, pytest.param(2, marks=pytest.mark.slow)])
 def test_a_production_web_process_writes_only_json_log_lines(tmp_path: Path, workers: int) -> None:
     """`screen serve` as production runs it: every line on stderr is JSON (the framework's
     own logging setup had replaced ours with its text format)."""

@@ -210,6 +210,7 @@ async def test_readyz_follows_the_database_without_a_restart(
     assert back.status_code == 200, back.text
 
 
+@pytest.mark.slow  # about 12 s: eight candidates saving for several seconds, then a kill
 def test_every_acknowledged_autosave_survives_a_killed_web_process(tmp_path: Path) -> None:
     """SIGKILL the server in the middle of concurrent autosaves; then every save that got a
     200 must be in the database (an unacknowledged one may or may not be)."""
@@ -313,23 +314,34 @@ def test_every_acknowledged_autosave_survives_a_killed_web_process(tmp_path: Pat
                             everyone_saved.set()
                     n += 1
 
-        async def main() -> None:
+        async def main() -> bool:
+            """Kill the server mid-storm, once every link has had saves acknowledged (a
+            loaded machine may need a while for that), not at a fixed time. Says whether
+            the storm was still on when the kill landed."""
             stop_at = time.monotonic() + 30
             tasks = [asyncio.create_task(storm(link, stop_at)) for link in links]
-            # Kill it mid-storm, once every link has had saves acknowledged (a loaded
-            # machine may need a while for that), not at a fixed time.
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(everyone_saved.wait(), timeout=20)
-            await asyncio.sleep(0.5)
-            server.send_signal(signal.SIGKILL)
-            await asyncio.gather(*tasks)
+            except TimeoutError:
+                raise AssertionError(
+                    f"in 20 s only {len(acknowledged)} of {len(links)} candidates had a save "
+                    "acknowledged, so the kill would not land in the middle of a full storm"
+                ) from None
+            else:
+                await asyncio.sleep(0.5)
+                return time.monotonic() < stop_at
+            finally:
+                server.send_signal(signal.SIGKILL)
+                await asyncio.gather(*tasks)
 
-        asyncio.run(main())
+        killed_mid_storm = asyncio.run(main())
     finally:
         with contextlib.suppress(ProcessLookupError):
             server.kill()
         server.wait(timeout=10)
 
+    assert killed_mid_storm
+    assert server.returncode == -signal.SIGKILL  # it died of the kill, not of anything before
     assert len(acknowledged) == len(links) and all(r > 0 for r, _ in acknowledged.values())
 
     async def stored() -> dict[int, tuple[int, str]]:

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,6 +18,7 @@ from screen.platform.models import Prompt, Screen
 from screen.platform.paths import PROMPTS_DIR
 from screen.recruiting.prompts import AREAS, check_library, sync_library
 from screen.recruiting.screens import get_screen
+from screen.settings import Settings
 from tests.support.factories import DATA, make_screen
 
 SAMPLE = DATA / "prompts" / "sample-decision.md"
@@ -85,17 +87,39 @@ def test_a_broken_prompt_is_rejected_with_its_field_and_reason(
 BROKEN_CORPUS = sorted((DATA / "broken_prompts").iterdir())
 
 
+async def run_cli(*args: str) -> Result:
+    # The CLI runs its own event loop, so it cannot run on this test's loop.
+    return await asyncio.to_thread(CliRunner().invoke, main, list(args))
+
+
 @pytest.mark.parametrize("case", BROKEN_CORPUS, ids=[c.name for c in BROKEN_CORPUS])
-def test_the_broken_prompt_corpus_is_rejected_with_the_expected_message(case: Path) -> None:
+async def test_the_broken_prompt_corpus_is_rejected_with_the_expected_message(
+    case: Path, db: AsyncSession, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each case's expected.txt is the start of the one line that must reject it:
+    `file: field: message`. The broken file is refused and nothing at all is synced."""
     expected = (case / "expected.txt").read_text().strip()
+    broken_file, _field, _message = expected.split(": ", 2)
+    prompt_files = sorted(case.glob("*.md"))
+    monkeypatch.setenv("SCREEN_DATABASE_URL", settings.database_url)
 
     result = check_library(case)
-    output = CliRunner().invoke(main, ["prompts", "check", "--dir", str(case)])
+    checked = await run_cli("prompts", "check", "--dir", str(case))
+    synced = await run_cli("prompts", "sync", "--dir", str(case))
 
-    assert result.prompts == [] or any(expected in str(p) for p in result.problems)
-    assert any(expected in str(p) for p in result.problems), [str(p) for p in result.problems]
-    assert output.exit_code == 1
-    assert expected in output.output
+    problems = [str(p) for p in result.problems]
+    assert (case / broken_file).is_file(), broken_file
+    assert sum(p.startswith(expected) for p in problems) == 1, problems
+    # Only the broken prompt is refused: the one file beside it in duplicate-slug passes.
+    assert len(result.prompts) == len(prompt_files) - 1, problems
+    assert checked.exit_code == 1
+    assert expected in checked.output
+    assert f"{len(problems)} problem(s) found." in checked.output
+    assert not [line for line in checked.output.splitlines() if line.startswith("ok ")]
+    assert synced.exit_code == 1
+    assert expected in synced.output
+    assert "Fix the problems above; nothing was synced." in synced.output
+    assert await db.scalar(select(func.count()).select_from(Prompt)) == 0
 
 
 def test_duration_outside_the_range_is_accepted_with_an_explicit_override(tmp_path: Path) -> None:
