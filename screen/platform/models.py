@@ -44,8 +44,6 @@ NOT_STARTED = (AttemptState.INVITED, AttemptState.OPENED)
 ENDED = tuple(s for s in AttemptState if s not in (*NOT_STARTED, AttemptState.STARTED))
 
 
-
-
 class EndedBy(enum.StrEnum):
     CANDIDATE = "candidate"
     DEADLINE = "deadline"
