@@ -40,7 +40,7 @@ from screen.platform.models import (
 from screen.platform.rendering import iso_utc
 from screen.platform.signals import ATTEMPT_SUBMITTED, emit_signal, invitation_data
 from screen.platform.tokens import hash_token, looks_like_token
-from screen.recruiting.invitations import allowed_time, link_state
+from screen.recruiting.invitations import allowed_time, lapsed_unstarted, link_state
 from screen.review import reviews, similar_answers
 
 INTEGRITY_KINDS = ("paste", "focus_lost", "focus_regained")
@@ -111,7 +111,7 @@ async def expire_if_due(
 ) -> None:
     if (
         attempt.state != AttemptState.EXPIRED
-        and link_state(invitation, now) == AttemptState.EXPIRED
+        and link_state(invitation, now, attempt) == AttemptState.EXPIRED
     ):
         attempt.state = AttemptState.EXPIRED
         attempt.state_changed_at = now
@@ -392,10 +392,9 @@ async def sweep(db: AsyncSession, now: datetime, grace_seconds: int) -> int:
     cutoff = now - timedelta(seconds=grace_seconds)
     ended = list((await db.execute(_auto_submit(cutoff))).scalars())
     await submitted(db, ended, now)
-    expired_ids = select(Invitation.id).where(Invitation.expires_at <= now)
     await db.execute(
         update(Attempt)
-        .where(Attempt.state.in_(NOT_STARTED), Attempt.invitation_id.in_(expired_ids))
+        .where(lapsed_unstarted(now))
         .values(state=AttemptState.EXPIRED, state_changed_at=now)
     )
     return len(ended)

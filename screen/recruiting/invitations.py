@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from screen.platform import audit, outbox
 from screen.platform.errors import ConflictError, InputError, NotFoundError
@@ -51,13 +52,17 @@ REMINDER_EMAIL = "reminder.email"
 MAX_EXTENSION_DAYS = 30
 
 
-def link_state(invitation: Invitation, now: datetime) -> AttemptState:
+def link_state(
+    invitation: Invitation, now: datetime, attempt: Attempt | None = None
+) -> AttemptState:
     """What state the candidate's link is in now. The attempt's own state, except that a
     link never started is expired from the moment it lapses, before the sweep (or the
     candidate's next visit) records it. The candidate's pages, the recruiter's pages, the
-    ATS status and the resend rule all ask here; `link_state_column` is the same rule for
-    queries (the dashboard counts and filters by it)."""
-    state = AttemptState(invitation.attempt.state)
+    ATS status and the resend rule all ask here. The same rule for queries:
+    `link_state_column` (the dashboard counts and filters by it) and `lapsed_unstarted`
+    (the sweep records it). Pass `attempt` when it is at hand but not loaded on the
+    invitation."""
+    state = AttemptState((attempt or invitation.attempt).state)
     if state in NOT_STARTED and invitation.expires_at <= now:
         return AttemptState.EXPIRED
     return state
@@ -72,6 +77,13 @@ def link_state_column(now: datetime) -> ColumnElement[Any]:
         ),
         else_=Attempt.state,
     )
+
+
+def lapsed_unstarted(now: datetime) -> ColumnElement[bool]:
+    """`link_state` is EXPIRED but the attempt does not say so yet: a condition on Attempt
+    alone, for an UPDATE (the sweep)."""
+    lapsed = select(Invitation.id).where(Invitation.expires_at <= now)
+    return Attempt.state.in_(NOT_STARTED) & Attempt.invitation_id.in_(lapsed)
 
 
 def allowed_for(duration_minutes: int, accommodation: float) -> timedelta:
@@ -241,6 +253,9 @@ async def invite_many(
                 invitation_id=invitation.id, state=AttemptState.INVITED, state_changed_at=now
             )
             db.add(attempt)
+            # Loaded as if read: rules that go on with these objects (the demo starts
+            # some at once) read invitation.attempt, which never lazy-loads.
+            set_committed_value(invitation, "attempt", attempt)
             queue_email(db, invitation, INVITATION_EMAIL, now)
             await emit_signal(
                 db,
