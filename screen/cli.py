@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -481,11 +482,25 @@ def users_list() -> None:
         click.echo(line)
 
 
+def _refuse_busy_port(host: str, port: int) -> None:
+    """Say so before anything else happens: the demo would otherwise seed data and print
+    links to whatever already answers on that port, then fail in uvicorn."""
+    try:
+        probe = socket.create_server((host, port))
+    except OSError as error:
+        raise click.ClickException(
+            f"Cannot listen on {host}:{port}: {error.strerror or error}. "
+            "Stop what uses it, or choose another port with --port."
+        ) from None
+    probe.close()
+
+
 def _serve(settings: Settings, host: str, port: int, banner: list[str], workers: int = 1) -> None:
     import uvicorn
 
     from screen.app import create_app
 
+    _refuse_busy_port(host, port)
     # Migrated here rather than in the app's start-up, so that a database that cannot be
     # used is one line from _database, before the banner, not a traceback from uvicorn.
     asyncio.run(_migrate(settings))
@@ -565,6 +580,7 @@ def demo(host: str, port: int) -> None:
     settings = _settings()
     if settings.base_url == Settings().base_url:
         settings = settings.with_overrides(base_url=f"http://{host}:{port}")
+    _refuse_busy_port(host, port)
     asyncio.run(_migrate(settings))
     now = SystemClock().now()
     links = _in_transaction(settings, lambda db: prepare_demo(db, settings, now))
