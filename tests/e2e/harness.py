@@ -116,6 +116,8 @@ class AppServer:
         return done.stdout
 
     def start(self) -> AppServer:
+        # Only `db upgrade`, `serve` and `demo` migrate; `prompts sync` needs the schema.
+        self.cli("db", "upgrade")
         self.cli("prompts", "sync")
         self._log = (self.workdir / "server.log").open("wb")
         self.process = subprocess.Popen(

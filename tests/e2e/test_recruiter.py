@@ -20,7 +20,7 @@ from tests.e2e.harness import (
     sign_in,
     snap,
 )
-from tests.support.factories import make_screen, make_user
+from tests.support.factories import TEST_ACTOR, make_screen, make_user
 from tests.support.smtp import SmtpServer
 
 CANDIDATES_CSV = """name,email,external_id,accommodation
@@ -121,6 +121,7 @@ async def test_long_unbroken_titles_names_and_ids_wrap_instead_of_widening_pages
             base_url=app_server.settings.base_url,
             secret_key=app_server.settings.secret_key,
             external_id=external_id,
+            actor=TEST_ACTOR,
         )
         await db.commit()
     link = await invitation_link(smtp.inbox, "long@example.com")
