@@ -21,6 +21,7 @@ from screen.platform.feature import Feature
 from screen.platform.jobs import Job
 from screen.platform.outbox import Handler
 from screen.recruiting import wiring as recruiting
+from screen.report import wiring as report
 from screen.review import wiring as review
 
 # The platform comes last: within an in-process tick the features' sweeps queue
@@ -30,6 +31,7 @@ FEATURES: tuple[Feature, ...] = (
     candidate.FEATURE,
     review.FEATURE,
     recruiting.FEATURE,
+    report.FEATURE,
     pipeline.FEATURE,
     operations.FEATURE,
     platform.FEATURE,

@@ -26,6 +26,7 @@ HOME_BY_ROLE = {
     Role.LEAD: "/review",
     Role.RECRUITER: "/recruiter",
     Role.ADMIN: "/recruiter",
+    Role.HIRING_MANAGER: "/hiring",
 }
 REVIEWERS = (Role.REVIEWER, Role.LEAD)
 LEADS = (Role.LEAD,)

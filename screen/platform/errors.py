@@ -54,3 +54,10 @@ class LinkExpiredError(ScreenError):
 class TooLargeError(ScreenError):
     status_code = 413
     code = "too_large"
+
+
+class GoneError(ScreenError):
+    """Something that existed and no longer works (an expired or revoked share link)."""
+
+    status_code = 410
+    code = "gone"

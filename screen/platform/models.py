@@ -54,6 +54,9 @@ class Role(enum.StrEnum):
     RECRUITER = "recruiter"
     REVIEWER = "reviewer"
     LEAD = "lead"  # a reviewer who may also adjudicate and reopen reviews
+    # Reads the reports of the screens assigned to them and records what happened next;
+    # never scores, never sees the review queue.
+    HIRING_MANAGER = "hiring_manager"
 
 
 class ReviewStatus(enum.StrEnum):
@@ -318,6 +321,8 @@ class Review(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     scores: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     recommendation: Mapped[str | None] = mapped_column(String(20))
+    # "Probe in the live interview": what the reviewer would ask next about this answer.
+    probe: Mapped[str | None] = mapped_column(Text)
     saved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Copied from the screen when the slot opens, so claiming can gate on calibration
@@ -585,3 +590,30 @@ class AuditEvent(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class ScreenHiringManager(Base):
+    """A hiring manager assigned to a screen: they read its reports and nothing else."""
+
+    __tablename__ = "screen_hiring_managers"
+    __table_args__ = (UniqueConstraint("screen_id", "user_id", name="uq_screen_hiring_managers"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    screen_id: Mapped[int] = mapped_column(ForeignKey("screens.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    assigned_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReportShare(Base):
+    """A link to one candidate report for someone without an account: only the token's
+    SHA-256 is stored; it expires and can be revoked."""
+
+    __tablename__ = "report_shares"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invitation_id: Mapped[int] = mapped_column(ForeignKey("invitations.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str] = mapped_column(String(400))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from screen.platform import audit
 from screen.platform.errors import InputError, NotFoundError
-from screen.platform.models import Prompt, Screen
+from screen.platform.models import Prompt, Role, Screen, ScreenHiringManager, User
 from screen.platform.text import one_line
 from screen.recruiting.prompts import MAX_MINUTES, MIN_MINUTES, latest_version
 
@@ -178,3 +178,76 @@ async def get_screen(db: AsyncSession, screen_id: int) -> Screen:
     if screen is None:
         raise NotFoundError(f"No screen with id {screen_id}.", field="screen")
     return screen
+
+
+async def hiring_managers(db: AsyncSession, screen_id: int) -> list[User]:
+    return list(
+        await db.scalars(
+            select(User)
+            .join(ScreenHiringManager, ScreenHiringManager.user_id == User.id)
+            .where(ScreenHiringManager.screen_id == screen_id)
+            .order_by(User.name)
+        )
+    )
+
+
+async def assign_hiring_manager(
+    db: AsyncSession, screen: Screen, email: str, *, actor: str, now: datetime
+) -> User:
+    """Let a hiring manager read this screen's reports (idempotent)."""
+    user = await db.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None or user.role != Role.HIRING_MANAGER or user.disabled_at is not None:
+        raise InputError(
+            f"No active hiring manager account with email {email.strip()[:320]!r}.",
+            field="email",
+        )
+    assigned = await db.scalar(
+        select(ScreenHiringManager.id).where(
+            ScreenHiringManager.screen_id == screen.id, ScreenHiringManager.user_id == user.id
+        )
+    )
+    if assigned is None:
+        db.add(ScreenHiringManager(screen_id=screen.id, user_id=user.id, assigned_at=now))
+        await db.flush()
+        audit.record(
+            db,
+            actor=actor,
+            action="screen.hiring_manager_assigned",
+            subject_type="screen",
+            subject_id=screen.id,
+            now=now,
+            after={"user_id": user.id, "email": user.email},
+        )
+    return user
+
+
+async def unassign_hiring_manager(
+    db: AsyncSession, screen: Screen, user_id: int, *, actor: str, now: datetime
+) -> None:
+    removed = await db.execute(
+        delete(ScreenHiringManager).where(
+            ScreenHiringManager.screen_id == screen.id, ScreenHiringManager.user_id == user_id
+        )
+    )
+    if getattr(removed, "rowcount", 0):
+        audit.record(
+            db,
+            actor=actor,
+            action="screen.hiring_manager_unassigned",
+            subject_type="screen",
+            subject_id=screen.id,
+            now=now,
+            after={"user_id": user_id},
+        )
+
+
+async def screens_for_hiring_manager(db: AsyncSession, user: User) -> list[Screen]:
+    return list(
+        await db.scalars(
+            select(Screen)
+            .join(ScreenHiringManager, ScreenHiringManager.screen_id == Screen.id)
+            .where(ScreenHiringManager.user_id == user.id)
+            .options(selectinload(Screen.prompt))
+            .order_by(Screen.id.desc())
+        )
+    )

@@ -27,9 +27,7 @@ from screen.platform.models import (
     Attempt,
     AttemptState,
     Decision,
-    IntegrityEvent,
     Invitation,
-    LateContent,
     LeakedAnswer,
     Outcome,
     Prompt,
@@ -41,6 +39,7 @@ from screen.platform.models import (
 from screen.platform.web import DB, AppClock, AppSettings
 from screen.recruiting import invitations
 from screen.review import calibration, decisions, reviews, similar_answers
+from screen.review.integrity import integrity_summary
 
 RECOMMENDATION_LABELS = {
     "strong_no": "Strong no",
@@ -48,42 +47,6 @@ RECOMMENDATION_LABELS = {
     "yes": "Yes",
     "strong_yes": "Strong yes",
 }
-
-
-@dataclass(frozen=True)
-class IntegritySummary:
-    pastes: int
-    pasted_chars: int
-    largest_paste: int
-    focus_losses: int
-    late_saves: int
-
-
-async def integrity_summary(db: DB, attempt_id: int) -> IntegritySummary:
-    rows = (
-        await db.execute(
-            select(
-                IntegrityEvent.kind,
-                func.count(),
-                func.sum(IntegrityEvent.size),
-                func.max(IntegrityEvent.size),
-            )
-            .where(IntegrityEvent.attempt_id == attempt_id)
-            .group_by(IntegrityEvent.kind)
-        )
-    ).all()
-    by_kind = {kind: (count, total or 0, largest or 0) for kind, count, total, largest in rows}
-    late = await db.scalar(
-        select(func.count()).select_from(LateContent).where(LateContent.attempt_id == attempt_id)
-    )
-    pastes = by_kind.get("paste", (0, 0, 0))
-    return IntegritySummary(
-        pastes=pastes[0],
-        pasted_chars=pastes[1],
-        largest_paste=pastes[2],
-        focus_losses=by_kind.get("focus_lost", (0, 0, 0))[0],
-        late_saves=int(late or 0),
-    )
 
 
 CONTEXT_CHARS = 120
