@@ -600,7 +600,7 @@ def demo(host: str, port: int) -> None:
     sample.write_text(DEMO_CSV, encoding="utf-8")
     banner.append(f"  Sample CSV to upload:                {sample.resolve()}")
     for account in links.accounts:
-        banner.append(f"    {account.role:<9} {account.email:<28} password: {account.password}")
+        banner.append(f"    {account.role:<14} {account.email:<28} password: {account.password}")
     banner += [
         f"  Emails are written to:               {settings.mail_dir.resolve()}",
         # Another terminal's `screen invite` reads the base URL from the environment; without

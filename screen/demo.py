@@ -18,7 +18,7 @@ from screen.platform.models import Attempt, Prompt, Review, ReviewStatus, Screen
 from screen.platform.paths import PROMPTS_DIR
 from screen.recruiting.invitations import invite
 from screen.recruiting.prompts import check_library, sync_library
-from screen.recruiting.screens import create_screen, get_screen
+from screen.recruiting.screens import assign_hiring_manager, create_screen, get_screen
 from screen.review import calibration, reviews
 from screen.settings import Settings
 
@@ -47,6 +47,7 @@ DEMO_ACCOUNTS = (
     DemoAccount("reviewer", "reviewer@demo.screen", "reviewer-demo-pass", "Rui Reviewer"),
     DemoAccount("reviewer", "reviewer2@demo.screen", "reviewer2-demo-pass", "Vera Reviewer"),
     DemoAccount("lead", "lead@demo.screen", "lead-demo-pass", "Lee Lead"),
+    DemoAccount("hiring_manager", "manager@demo.screen", "manager-demo-pass", "Hana Manager"),
 )
 
 
@@ -84,6 +85,7 @@ async def prepare_demo(db: AsyncSession, settings: Settings, now: datetime) -> D
         screen = await create_screen(
             db, prompt_slug=slug, title=DEMO_SCREEN_TITLE, now=now, actor=DEMO_ACTOR
         )
+        await assign_hiring_manager(db, screen, "manager@demo.screen", actor=DEMO_ACTOR, now=now)
         started_link = await _seed_states(db, screen, settings, now)
         await _seed_reviews(db, screen, staff, now)
         await _seed_signal_quality(db, screen, staff, settings, now)

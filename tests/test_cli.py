@@ -288,6 +288,7 @@ def test_screen_demo_serves_a_working_candidate_link(tmp_path: Path) -> None:
     token = links[0].rsplit("/", 1)[1]
     assert output.count(token) == 1  # printed once in the banner, never logged by a request
     assert "reviewer@demo.screen" in output
+    assert "hiring_manager manager@demo.screen" in " ".join(output.split())
     # `screen invite` in another terminal needs this server's address, not the default port's.
     assert f"SCREEN_BASE_URL=http://127.0.0.1:{port} screen invite" in output
     # The first answer a demo reviewer gets (the planted near-copy, front of the queue)
