@@ -280,18 +280,20 @@ async def test_an_ats_sends_a_test_follows_it_and_is_called_back_on_the_decision
         "submitted": "submitted",
         "decided": "complete",
     }
-    profile = f"http://testserver.local/recruiter/invitations/{invitation.id}"
+    # The candidate report, the page a hiring manager reads.
+    profile = f"http://testserver.local/reports/{invitation.id}"
     assert all(s["partner_profile_url"] == profile for s in states.values())
     assert all(s["partner_score"] is None for name, s in states.items() if name != "decided")
     decided = states["decided"]
     assert decided["partner_score"] == 3.0
     assert decided["metadata"]["outcome"] == "pass"
     assert decided["metadata"]["explanation"].startswith("pass: weighted score 3")
-    assert decided["metadata"]["dimension_means"] == {
-        "latency_vs_cost": 3.0,
-        "accuracy_vs_speed": 3.0,
-        "failure_modes": 3.0,
-        "first_week": 3.0,
+    # Flat metadata, as Greenhouse keeps it: one key per dimension, no nested object.
+    assert {k: v for k, v in decided["metadata"].items() if k.startswith("dimension_")} == {
+        "dimension_mean_latency_vs_cost": 3.0,
+        "dimension_mean_accuracy_vs_speed": 3.0,
+        "dimension_mean_failure_modes": 3.0,
+        "dimension_mean_first_week": 3.0,
     }
     assert decided["metadata"]["adjudicated"] is False
     # One timestamp form across the API, the webhooks and the exports: whole seconds, Z.
@@ -421,7 +423,9 @@ async def test_bad_send_test_calls_get_a_json_4xx_and_create_nothing(
         response = responses[case]
         assert response.status_code == status, (case, response.text)
         assert response.headers["content-type"].startswith("application/json"), case
-        assert set(response.json()) == {"error", "message"}, case
+        # Greenhouse's response_error beside ours: the reason the sender is shown.
+        assert set(response.json()) == {"error", "message", "response_error"}, case
+        assert response.json()["response_error"] == response.json()["message"], case
         assert words in response.json()["message"], (case, response.json())
     assert await count(db, Invitation) == 0
     assert await count(db, OutboxEvent) == 0
@@ -605,10 +609,13 @@ async def test_validation_errors_say_which_field_and_what_belongs_there(
         headers = basic(raw) | request.pop("headers", {})
         responses[case] = await client.request(method, path, headers=headers, **request)
 
-    for case, (_, _, _, message) in cases.items():
+    for case, (_, path, _, message) in cases.items():
         response = responses[case]
         assert response.status_code == 400, (case, response.text)
-        assert response.json() == {"error": "invalid_input", "message": message}, case
+        body = response.json()
+        if path == "/api/ats/send_test":  # a test that cannot be sent says why, for Greenhouse
+            assert body.pop("response_error") == message, case
+        assert body == {"error": "invalid_input", "message": message}, case
     assert await counts(db) == before
 
 
@@ -822,10 +829,14 @@ async def test_callback_urls_to_internal_addresses_are_refused(
     for url, reason in internal.items():
         response = refused[url]
         assert response.status_code == 400, (url, response.text)
+        message = (
+            f"The callback url must be on a public host: {reason}, "
+            "and Screen does not call internal addresses."
+        )
         assert response.json() == {
             "error": "invalid_input",
-            "message": f"The callback url must be on a public host: {reason}, "
-            "and Screen does not call internal addresses.",
+            "message": message,
+            "response_error": message,
         }, url
     for url in malformed:
         assert refused[url].status_code == 400, (url, refused[url].text)

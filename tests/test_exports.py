@@ -71,6 +71,7 @@ HEADER = [
     "adjudicated",
     "reviewers",
     "hours_to_decision",
+    "report_url",  # last, so files read by position keep their earlier columns
 ]
 # OWASP's examples, one per dangerous first character.
 PAYLOADS = {
@@ -297,6 +298,7 @@ async def test_csv_has_the_header_and_a_row_per_candidate_with_utc_times_and_sco
         "adjudicated": "false",
         "reviewers": "2",
         "hours_to_decision": "48.0",
+        "report_url": f"http://testserver.local/reports/{data.ada}",
     }
     ben = by_id(rows)[str(data.ben)]
     assert ben["state"] == "auto_submitted"  # sent after the deadline, inside the grace
@@ -416,6 +418,9 @@ async def test_json_lines_parse_and_keep_raw_typed_values(
     assert ada["decided_at"] == "2026-11-04T09:00:00Z"
     assert ben["decision"] is None and ben["adjudicated"] is None and ben["reviewers"] == 0
     assert cy["candidate_name"] == PAYLOADS["="]  # data, not a spreadsheet: raw
+    assert [obj["report_url"] for obj in objects] == [
+        f"http://testserver.local/reports/{i}" for i in (data.ada, data.ben, data.cy)
+    ]
 
 
 async def test_xlsx_opens_with_typed_cells_and_nothing_left_on_disk(

@@ -10,7 +10,14 @@ its cue to call `test_status` again. The ATS may also report what happened next
 Every call authenticates with HTTP Basic: an API key (see `screen.accounts.api_keys`) as
 the username and an empty password. Errors are always JSON,
 `{"error": <code>, "message": <text>}`, whatever the client's Accept header:
-machines call this API, and curl sends `Accept: */*`.
+machines call this API, and curl sends `Accept: */*`. A `send_test` that cannot be sent
+also carries `response_error` (the same text as `message`): the field Greenhouse shows
+the recruiter who pressed "Send Test", so they learn why without asking an admin.
+
+`partner_profile_url` is the candidate report (`screen.report.reports.report_path` under
+`SCREEN_BASE_URL`), the page a hiring manager reads. `metadata` is flat (string, number,
+boolean or null values only), as Greenhouse stores it: the per-dimension means are
+`dimension_mean_<key>` keys, not a nested object.
 """
 
 from __future__ import annotations
@@ -49,16 +56,21 @@ from screen.platform.models import (
     Screen,
 )
 from screen.platform.rendering import iso_utc
+from screen.platform.text import one_line
 from screen.platform.web import DB, AppClock, AppSettings, redact, small_number
 from screen.recruiting import outcomes
 from screen.recruiting.invitations import invite
 from screen.recruiting.screens import get_screen
+from screen.report.reports import report_path
 from screen.review.decisions import explained
 
 log = logging.getLogger(__name__)
 
 REALM = 'Basic realm="screen"'
 MAX_BODY_BYTES = 64 * 1024
+# The invitation's created_by column holds 200 characters: "api:<key name>:<sent_by>".
+CREATED_BY_CHARS = 200
+SEND_TEST = "ats:send-test"
 
 
 class UnauthorizedError(ScreenError):
@@ -83,6 +95,8 @@ class SendTestCandidate(msgspec.Struct):
     email: str
     phone_number: str | None = None
     id: str | int | None = None
+    # The name the candidate goes by; shown first in the invitation's name (`display_name`).
+    preferred_name: str | None = None
 
 
 class SendTestRequest(msgspec.Struct):
@@ -91,6 +105,8 @@ class SendTestRequest(msgspec.Struct):
     # Where to PATCH when the result is final; without it the ATS polls test_status.
     url: str | None = None
     application_id: str | int | None = None
+    # The email of the ATS user who pressed "Send Test"; kept in the invitation's created_by.
+    sent_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +138,16 @@ class PartnerTestStatus:
 class ApiError:
     error: str
     message: str
+
+
+@dataclass(frozen=True)
+class SendTestError:
+    """A send_test refused: our usual fields, and Greenhouse's `response_error` with the
+    reason it shows the recruiter."""
+
+    error: str
+    message: str
+    response_error: str
 
 
 ERRORS = {
@@ -184,8 +210,7 @@ Key = NamedDependency[ApiKey]
 # the field's full path and what belongs in it.
 
 BODIES = {
-    "ats:send-test": "a JSON object with partner_test_id and candidate "
-    "(first_name, last_name, email)",
+    SEND_TEST: "a JSON object with partner_test_id and candidate (first_name, last_name, email)",
     "ats:outcome": "a JSON object with partner_interview_id and outcome",
 }
 A_STRING_OR_INTEGER = "a string or an integer"
@@ -197,6 +222,8 @@ EXPECTED = {
     "candidate.email": "the candidate's email address (a string)",
     "candidate.phone_number": "a string or null",
     "candidate.id": f"the ATS's candidate id ({A_STRING_OR_INTEGER}) or null",
+    "candidate.preferred_name": "the name the candidate goes by (a string) or null",
+    "sent_by": "the email of the ATS user who sent the test (a string) or null",
     "application_id": f"the ATS's application id ({A_STRING_OR_INTEGER}) or null",
     "url": "an http:// or https:// address (a string) or null",
     "partner_interview_id": f"the partner_interview_id send_test returned ({A_STRING_OR_INTEGER})",
@@ -266,8 +293,11 @@ def validation_message(request: Request[Any, Any, Any], exc: ValidationException
     return detail
 
 
-def json_error(request: Request[Any, Any, Any], exc: Exception) -> Response[ApiError]:
-    """Errors on this API are JSON for any client, and a 401 says how to authenticate."""
+def json_error(
+    request: Request[Any, Any, Any], exc: Exception
+) -> Response[ApiError] | Response[SendTestError]:
+    """Errors on this API are JSON for any client, and a 401 says how to authenticate.
+    A refused send_test also says why in Greenhouse's `response_error`."""
     if isinstance(exc, ScreenError):
         status, code, message = exc.status_code, exc.code, exc.message
     elif isinstance(exc, ValidationException):
@@ -283,6 +313,13 @@ def json_error(request: Request[Any, Any, Any], exc: Exception) -> Response[ApiE
         )
         status, code, message = 500, "server_error", "Something went wrong on our side."
     headers = {"WWW-Authenticate": REALM} if status == 401 else None
+    handler = request.scope.get("route_handler")
+    if status < 500 and handler is not None and handler.name == SEND_TEST:
+        return Response(
+            SendTestError(code, message, response_error=message),
+            status_code=status,
+            headers=headers,
+        )
     return Response(ApiError(code, message), status_code=status, headers=headers)
 
 
@@ -293,6 +330,26 @@ def _id_text(value: str | int) -> str:
     """An id as the API gives it out (a string of digits), whether it came as a string or a
     JSON integer."""
     return str(value).strip()
+
+
+def display_name(candidate: SendTestCandidate) -> str:
+    """The candidate's name: "First Last", or "Preferred (First Last)" when they go by
+    another name. The preferred name is what people call them, the legal one what the ATS
+    matches on; there is no column of its own, so the one name Screen keeps shows both."""
+    full = one_line(f"{candidate.first_name} {candidate.last_name}")
+    preferred = one_line(candidate.preferred_name or "")
+    if not preferred or preferred.casefold() in (
+        full.casefold(),
+        one_line(candidate.first_name).casefold(),
+    ):
+        return full
+    return f"{preferred} ({full})"
+
+
+def created_by(key: ApiKey, sent_by: str | None) -> str:
+    """`api:<key name>`, and `:<sent_by>` when the ATS says which of its users sent it."""
+    by = one_line(sent_by or "")
+    return (f"api:{key.name}:{by}" if by else f"api:{key.name}")[:CREATED_BY_CHARS]
 
 
 def _external_id(data: SendTestRequest) -> str | None:
@@ -340,16 +397,20 @@ class AtsController(Controller):
         description=(
             "Invites the candidate to the screen `partner_test_id` and queues the invitation "
             "email. `url`, if given, receives a body-less PATCH when the result is final. "
-            "Returns the id to poll with `test_status`. 400 for a malformed body or email, "
-            "404 for an unknown test, 409 if the candidate is already invited to it or the "
-            "screen is archived."
+            "Returns the id to poll with `test_status`. `candidate.preferred_name`, if given, "
+            "is shown as 'Preferred (First Last)'; `sent_by` (the ATS user's email) is kept "
+            "with the invitation. 400 for a malformed body or email, 404 for an unknown test, "
+            "409 if the candidate is already invited to it or the screen is archived; every "
+            "refusal carries `response_error`, the reason to show the person who sent it."
         ),
         status_code=200,
         responses={
             **ERRORS,
-            400: ResponseSpec(ApiError, description="Malformed JSON or an invalid field."),
-            404: ResponseSpec(ApiError, description="No such test."),
-            409: ResponseSpec(ApiError, description="Already invited, or the screen is archived."),
+            400: ResponseSpec(SendTestError, description="Malformed JSON or an invalid field."),
+            404: ResponseSpec(SendTestError, description="No such test."),
+            409: ResponseSpec(
+                SendTestError, description="Already invited, or the screen is archived."
+            ),
         },
     )
     async def send_test(
@@ -376,13 +437,13 @@ class AtsController(Controller):
         new = await invite(
             db,
             screen,
-            name=f"{candidate.first_name} {candidate.last_name}",
+            name=display_name(candidate),
             email=candidate.email,
             now=now,
             base_url=settings.base_url,
             secret_key=settings.secret_key,
             external_id=_external_id(data),
-            created_by=f"api:{key.name}"[:200],
+            created_by=created_by(key, data.sent_by),
             ats_callback_url=callback,
             actor=f"api_key:{key.id}:{key.prefix}",
         )
@@ -395,9 +456,11 @@ class AtsController(Controller):
         summary="Where a candidate stands",
         description=(
             "`partner_status` is `sent`, `started`, `submitted` (waiting for or in review), "
-            "`complete` (decided), `expired` or `withdrawn`. Once complete, `partner_score` "
-            "is the weighted rubric score and `metadata` holds the outcome (`pass`/`fail`), "
-            "its explanation, the per-dimension means and whether a lead adjudicated."
+            "`complete` (decided), `expired` or `withdrawn`. `partner_profile_url` is the "
+            "candidate report. Once complete, `partner_score` is the weighted rubric score and "
+            "`metadata` (flat: no nested objects) holds the outcome (`pass`/`fail`), its "
+            "explanation, one `dimension_mean_<key>` per rubric dimension and whether a lead "
+            "adjudicated."
         ),
         responses={**ERRORS, 404: ResponseSpec(ApiError, description="No such interview.")},
     )
@@ -433,14 +496,18 @@ class AtsController(Controller):
                 metadata |= {
                     "outcome": decision.outcome,
                     "explanation": explained(decision),
-                    "dimension_means": decision.dimension_means,
+                    # Flat, as Greenhouse keeps metadata: one key per dimension.
+                    **{
+                        f"dimension_mean_{key}": value
+                        for key, value in (decision.dimension_means or {}).items()
+                    },
                     "adjudicated": decision.adjudicated_by_id is not None,
                     # The same form as the webhooks' and the exports' timestamps.
                     "decided_at": iso_utc(decision.adjudicated_at or decision.decided_at),
                 }
         return PartnerTestStatus(
             partner_status=partner_status(invitation, clock.now()),
-            partner_profile_url=f"{settings.base_url}/recruiter/invitations/{invitation.id}",
+            partner_profile_url=settings.base_url + report_path(invitation.id),
             partner_score=score,
             metadata=metadata,
         )

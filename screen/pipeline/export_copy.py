@@ -68,9 +68,10 @@ def _minutes(interval: str, per: int) -> str:
 
 def results_query(dimension_count: int) -> str:
     """The export's rows for `$1` = screen id, `$2` = last invitation id, `$3` = screen
-    title, `$4` = prompt slug, `$5` = prompt version, `$6…` = the dimension keys."""
+    title, `$4` = prompt slug, `$5` = prompt version, `$6` = the report URL without the
+    invitation id (`exports.report_url_prefix`), `$7…` = the dimension keys."""
     scores = [
-        _decimal(f"(d.dimension_means ->> ${6 + index})::numeric", 3)
+        _decimal(f"(d.dimension_means ->> ${7 + index})::numeric", 3)
         for index in range(dimension_count)
     ]
     # float8 → numeric keeps 15 significant digits; the Python path rounds the same digits.
@@ -100,6 +101,7 @@ def results_query(dimension_count: int) -> str:
             WHERE r.attempt_id = a.id AND r.status = 'submitted')""",
         f"CASE WHEN x.decided_at IS NOT NULL THEN "
         f"{_minutes('(x.decided_at - i.created_at)', 3600)} END",
+        "$6::text || i.id::text",
     ]
     select_list = ",\n        ".join(columns)
     # The decision the pipeline acts on: the rule's pass/fail, or the lead's when

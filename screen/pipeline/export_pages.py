@@ -16,7 +16,7 @@ from litestar.response import Stream
 from screen.accounts.guards import RECRUITERS, Me, provide_user, requires
 from screen.pipeline.exports import FORMATS, ExportPlan, export_stream, start_export
 from screen.platform import audit
-from screen.platform.web import DB, AppClock
+from screen.platform.web import DB, AppClock, AppSettings
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +49,18 @@ class ExportController(Controller):
         db: DB,
         me: Me,
         clock: AppClock,
+        settings: AppSettings,
         fmt: Annotated[str, QueryParameter(name="format")] = "csv",
     ) -> Stream:
         fmt = fmt.strip().lower()  # ?format=CSV is what a person types
-        plan = await start_export(db, screen_id, fmt, actor=audit.actor_of(me), now=clock.now())
+        plan = await start_export(
+            db,
+            screen_id,
+            fmt,
+            actor=audit.actor_of(me),
+            now=clock.now(),
+            base_url=settings.base_url,
+        )
         # The request's session is committed (with the audit event) before the first
         # byte goes out; the rows are read afterwards through sessions of their own.
         chunks = logged(export_stream(request.app.state.sessionmaker, plan, fmt), plan)

@@ -3,7 +3,9 @@
 One row per invitation of the screen, in invitation order, with a fixed column list
 known before the first row: who the candidate is, where they stand, when each step
 happened (ISO 8601, UTC), time used, the per-dimension mean scores of the screen's
-pinned rubric, the weighted score, the decision and how it was reached.
+pinned rubric, the weighted score, the decision and how it was reached, and last the
+absolute address of the candidate's report (`report_url`: `SCREEN_BASE_URL` and
+`screen.report.reports.report_path`), so a row pasted anywhere links to the evidence.
 
 How it stays constant in memory: `result_batches` pages through the invitations with
 keyset pagination (`id > last ORDER BY id LIMIT 1000`), each page in its own short
@@ -59,6 +61,7 @@ from screen.platform.models import (
 )
 from screen.platform.xlsx import Kind, SheetWriter
 from screen.recruiting.screens import get_screen
+from screen.report.reports import report_path
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +100,14 @@ LEADING_COLUMNS = (
     "decided_at",
     "minutes_used",
 )
-TRAILING_COLUMNS = ("weighted_score", "decision", "adjudicated", "reviewers", "hours_to_decision")
+TRAILING_COLUMNS = (
+    "weighted_score",
+    "decision",
+    "adjudicated",
+    "reviewers",
+    "hours_to_decision",
+    "report_url",
+)
 
 
 @dataclass(frozen=True)
@@ -128,6 +138,8 @@ class ExportPlan:
     rows: int
     # Invitations created after the export started are left out, so `rows` stays true.
     last_invitation_id: int
+    # SCREEN_BASE_URL, for the report_url column; empty gives site-relative addresses.
+    base_url: str = ""
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -136,6 +148,17 @@ class ExportPlan:
 
     def filename(self, fmt: str) -> str:
         return f"screen-{self.screen_id}-results.{FORMATS[fmt].extension}"
+
+    def report_url(self, invitation_id: int) -> str:
+        return self.base_url.rstrip("/") + report_path(invitation_id)
+
+
+def report_url_prefix(base_url: str) -> str:
+    """The report URL up to the invitation id, for the COPY path to append the id to."""
+    example = report_path(0)
+    if not example.endswith("/0"):  # the report's address must end with the id
+        raise ValueError(f"report_path no longer ends with the id: {example!r}")
+    return base_url.rstrip("/") + example[:-1]
 
 
 def neutralise(value: Cell) -> Cell:
@@ -154,8 +177,9 @@ def check_format(fmt: str) -> str:
     return fmt
 
 
-async def plan_export(db: AsyncSession, screen_id: int) -> ExportPlan:
-    """The columns and the rows' extent of one screen's export (NotFoundError if no screen)."""
+async def plan_export(db: AsyncSession, screen_id: int, *, base_url: str = "") -> ExportPlan:
+    """The columns and the rows' extent of one screen's export (NotFoundError if no screen).
+    `base_url` is SCREEN_BASE_URL, which makes the report_url column absolute."""
     screen = await get_screen(db, screen_id)
     dimensions = screen.prompt.rubric.get("dimensions") or []
     count, last_id = (
@@ -173,15 +197,22 @@ async def plan_export(db: AsyncSession, screen_id: int) -> ExportPlan:
         dimension_keys=tuple(str(dimension["key"]) for dimension in dimensions),
         rows=int(count),
         last_invitation_id=int(last_id or 0),
+        base_url=base_url,
     )
 
 
 async def start_export(
-    db: AsyncSession, screen_id: int, fmt: str, *, actor: str, now: datetime
+    db: AsyncSession,
+    screen_id: int,
+    fmt: str,
+    *,
+    actor: str,
+    now: datetime,
+    base_url: str = "",
 ) -> ExportPlan:
     """Check the request, plan the export and record it in the caller's transaction."""
     check_format(fmt)
-    plan = await plan_export(db, screen_id)
+    plan = await plan_export(db, screen_id, base_url=base_url)
     if fmt == "xlsx" and plan.rows > XLSX_MAX_ROWS:
         raise InputError(
             f"This screen has {plan.rows:,} candidates, more than one XLSX sheet holds; "
@@ -254,6 +285,7 @@ def _result_row(plan: ExportPlan, row: Any) -> ResultRow:
         (row.adjudicated_by_id is not None) if decided else None,
         int(row.reviewers or 0),
         hours,
+        plan.report_url(row.id),
     )
 
 
@@ -413,7 +445,7 @@ def column_kinds(plan: ExportPlan) -> tuple[Kind, ...]:
     identity = (number, text, text, text, number, text, text, number, text)
     timing = (text, text, text, text, number)  # four timestamps, minutes used
     scores = (number,) * len(plan.dimension_keys)
-    return (*identity, *timing, *scores, number, text, boolean, number, number)
+    return (*identity, *timing, *scores, number, text, boolean, number, number, text)
 
 
 async def xlsx_chunks(
@@ -443,6 +475,7 @@ def _copy_source(
         neutralise(plan.screen_title),
         neutralise(plan.prompt_slug),
         plan.prompt_version,
+        report_url_prefix(plan.base_url),
     )
     return copy_csv(engine, plan.dimension_keys, arguments)
 

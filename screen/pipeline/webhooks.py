@@ -15,6 +15,13 @@ What a receiver gets, per try:
 
     <body: the event as compact JSON, keys sorted>
 
+A `decision.made` event's `data` carries `report_url`, the candidate report
+(`SCREEN_BASE_URL` + `screen.report.reports.report_path`). The rule that emits the
+signal has no settings, so the stored event holds the invitation id and the URL is
+added here, at send time, by `outgoing_payload`: a pure function of the stored
+event and the base URL, so every retry and redelivery sends the same bytes (unless
+an operator changes `SCREEN_BASE_URL`, when the receiver gets the address that works).
+
 The signature covers the timestamp as well as the raw body, so a captured request
 cannot be replayed later with a fresh timestamp; `verify_signature` below is the
 reference check receivers can copy (standard library only). A 2xx answer marks
@@ -50,9 +57,10 @@ from screen.platform.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from screen.platform.signals import EVENT_TYPES, WEBHOOK_DELIVER
+from screen.platform.signals import DECISION_MADE, EVENT_TYPES, WEBHOOK_DELIVER
 from screen.platform.text import one_line
 from screen.platform.tokens import seal, unseal
+from screen.report.reports import report_path
 
 PENDING = "pending"
 DELIVERED = "delivered"
@@ -74,6 +82,18 @@ class WebhookFailedError(Exception):
 
 
 # --- Signing -----------------------------------------------------------------------------------
+
+
+def outgoing_payload(payload: dict[str, Any], base_url: str) -> dict[str, Any]:
+    """The event as sent: a decision also carries the absolute address of its report."""
+    data = payload.get("data")
+    if payload.get("type") != DECISION_MADE or not isinstance(data, dict):
+        return payload
+    invitation_id = data.get("invitation_id")
+    if not isinstance(invitation_id, int):
+        return payload
+    report_url = base_url.rstrip("/") + report_path(invitation_id)
+    return {**payload, "data": {**data, "report_url": report_url}}
 
 
 def encode_body(payload: dict[str, Any]) -> bytes:
@@ -371,7 +391,7 @@ async def deliver_webhook(ctx: JobContext, event: OutboxEvent, _done: outbox.Don
         await _record(ctx, delivery_id, started_at, 0, error=error, status=FAILED)
         raise WebhookFailedError(error)
 
-    body = encode_body(delivery.payload)
+    body = encode_body(outgoing_payload(delivery.payload, ctx.settings.base_url))
     timestamp = str(int(started_at.timestamp()))
     headers = signed_headers(delivery, secret, timestamp, body)
     # Elapsed time is measured, not read from the injectable clock (tests freeze that).
