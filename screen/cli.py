@@ -668,3 +668,62 @@ def export_command(screen_id: int, fmt: str, output: Path | None) -> None:
             partial.unlink(missing_ok=True)
     where = str(output) if output else "stdout"
     click.echo(f"Exported {rows} row(s) of screen {screen_id} as {fmt} to {where}.", err=True)
+
+
+@main.command("report")
+@click.argument("invitation_id", type=int)
+@click.option(
+    "--pdf",
+    "output",
+    type=click.Path(path_type=Path, dir_okay=False, writable=True),
+    required=True,
+    help="File to write the candidate report to, as PDF.",
+)
+def report_command(invitation_id: int, output: Path) -> None:
+    """Write a candidate's report as PDF; recorded in the audit log (actor `cli`).
+
+    The command line is trusted like an admin: any invitation's report, email included.
+    Before the decision is final the report shows only the state and the SLA due date.
+    """
+    from sqlalchemy import select
+    from sqlalchemy.orm import joinedload
+
+    from screen.platform.models import Invitation, Screen
+    from screen.report.pdf import render_report_pdf
+    from screen.report.reports import build_report, record_view
+
+    missing = NotFoundError(f"No invitation with id {invitation_id}.", field="invitation")
+    if not 1 <= invitation_id <= MAX_ID:
+        raise missing
+    if not output.parent.is_dir():
+        raise click.ClickException(f"No folder {output.parent} to write {output.name} into.")
+    settings = _settings()
+    now = SystemClock().now()
+
+    async def work(db: AsyncSession) -> bytes:
+        invitation = await db.scalar(
+            select(Invitation)
+            .where(Invitation.id == invitation_id)
+            .options(
+                joinedload(Invitation.attempt),
+                joinedload(Invitation.screen).joinedload(Screen.prompt),
+            )
+        )
+        if invitation is None:
+            raise missing
+        pdf = render_report_pdf(await build_report(db, invitation, now))
+        record_view(db, invitation, CLI_ACTOR, now, what="pdf")
+        return pdf
+
+    # Audited first, written after the commit: a report that left the database is on record
+    # even if the file cannot be written.
+    pdf = _in_transaction(settings, work)
+    partial = output.with_name(output.name + ".part")
+    try:
+        partial.write_bytes(pdf)
+        partial.replace(output)
+    except OSError as error:
+        raise click.ClickException(f"Cannot write {output}: {error.strerror or error}.") from None
+    finally:
+        partial.unlink(missing_ok=True)
+    click.echo(f"Wrote the report of invitation {invitation_id} to {output} ({len(pdf):,} bytes).")

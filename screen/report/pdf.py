@@ -1,0 +1,447 @@
+"""The candidate report as a PDF: the same content as the report page, as real text.
+
+Rendered with ReportLab's platypus (pure Python, one wheel from PyPI with Pillow beside
+it: no system library, so a fresh `pip install` keeps working). Text is set in
+Bitstream Vera, the TrueType font that ships inside the ReportLab wheel (no system font,
+nothing downloaded), embedded and subset, so the PDF's text can be extracted, searched
+and copied. Vera covers Latin-1 and a little more (Œ, Š, Ž, Ł, €, dashes, curly quotes).
+A character it lacks is folded to its unaccented letter when there is one (ř → r, ő → o)
+and shown as "?" otherwise (CJK, Cyrillic, emoji); the PDF then says how many characters
+it could not show and that the report page shows them all.
+
+Everything that comes from people (the candidate's name and answer, evidence notes,
+probes, outcomes, a lead's reason) is untrusted: platypus `Paragraph` parses a small
+markup language, so every such string goes through `_text`, which escapes `&`, `<` and
+`>` and drops control characters. Markup in an answer therefore stays inert text.
+
+Before the decision is final the PDF shows only the state and when the SLA runs out, as
+the page does. With `shared=True` (a share link's reader, who has no account) the
+candidate's email is left out.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import unicodedata
+from datetime import datetime
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import reportlab
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_LEFT
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import (
+    Flowable,
+    KeepTogether,
+    Paragraph,
+    SimpleDocTemplate,
+    Table,
+    TableStyle,
+)
+
+from screen.platform.models import Decision
+from screen.report.reports import Report
+
+FONT = "ScreenVera"
+FONT_BOLD = "ScreenVera-Bold"
+FONT_ITALIC = "ScreenVera-Italic"
+_FONT_FILES = {FONT: "Vera.ttf", FONT_BOLD: "VeraBd.ttf", FONT_ITALIC: "VeraIt.ttf"}
+_registered = threading.Lock()
+_covered: frozenset[int] = frozenset()
+
+RECOMMENDATIONS = {"strong_no": "Strong no", "no": "No", "yes": "Yes", "strong_yes": "Strong yes"}
+STATES = {
+    "invited": "Invited, not opened yet",
+    "opened": "Opened, not started",
+    "started": "Writing the answer",
+    "submitted": "Submitted, waiting for review",
+    "auto_submitted": "Submitted by the clock, waiting for review",
+    "in_review": "In review",
+    "needs_adjudication": "Reviewers disagree: waiting for a lead",
+    "passed": "Passed",
+    "failed": "Did not pass",
+    "expired": "The link expired unused",
+    "withdrawn": "Withdrawn",
+}
+MARGIN = 18 * mm
+CONTENT_WIDTH = A4[0] - 2 * MARGIN
+INK = colors.HexColor("#1f2933")
+MUTED = colors.HexColor("#52606d")
+RULE = colors.HexColor("#cbd2d9")
+
+
+def _fonts() -> frozenset[int]:
+    """Register the bundled TrueType fonts once per process; the code points they cover."""
+    global _covered
+    with _registered:
+        if not _covered:
+            folder = Path(reportlab.__file__).parent / "fonts"
+            for name, file in _FONT_FILES.items():
+                pdfmetrics.registerFont(TTFont(name, str(folder / file)))
+            pdfmetrics.registerFontFamily(
+                FONT, normal=FONT, bold=FONT_BOLD, italic=FONT_ITALIC, boldItalic=FONT_BOLD
+            )
+            face = pdfmetrics.getFont(FONT).face  # type: ignore[attr-defined]
+            _covered = frozenset(face.charToGlyph)
+    return _covered
+
+
+class _Writer:
+    """Turns untrusted strings into inert Paragraph text and counts what the font lacks."""
+
+    def __init__(self) -> None:
+        self.covered = _fonts()
+        self.missing = 0
+
+    def _char(self, char: str) -> str:
+        if ord(char) in self.covered:
+            return char
+        if unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn"):
+            return ""  # controls, bidi marks, surrogates: nothing to show
+        if char.isspace():
+            return " "
+        folded = "".join(
+            c
+            for c in unicodedata.normalize("NFKD", char)
+            if ord(c) in self.covered and not unicodedata.combining(c)
+        )
+        self.missing += 1
+        return folded or "?"
+
+    def text(self, value: object) -> str:
+        """Escaped for Paragraph markup: `&`, `<`, `>` become entities, so nothing a
+        person typed is read as a tag."""
+        raw = str(value)
+        shown = "".join(self._char(c) if c != "\n" else "\n" for c in raw)
+        return escape(shown)
+
+    def lines(self, value: str) -> str:
+        """Multi-line text: escaped, line breaks kept."""
+        return "<br/>".join(self.text(line) for line in value.replace("\r\n", "\n").split("\n"))
+
+
+def _styles() -> dict[str, ParagraphStyle]:
+    base = ParagraphStyle(
+        "body", fontName=FONT, fontSize=9.5, leading=13, textColor=INK, alignment=TA_LEFT
+    )
+    return {
+        "body": base,
+        "small": ParagraphStyle("small", parent=base, fontSize=8, leading=10.5, textColor=MUTED),
+        "cell": ParagraphStyle("cell", parent=base, fontSize=8.5, leading=11),
+        "head": ParagraphStyle("head", parent=base, fontName=FONT_BOLD, fontSize=8.5, leading=11),
+        "title": ParagraphStyle(
+            "title", parent=base, fontName=FONT_BOLD, fontSize=17, leading=21, spaceAfter=2
+        ),
+        "h2": ParagraphStyle(
+            "h2",
+            parent=base,
+            fontName=FONT_BOLD,
+            fontSize=12,
+            leading=15,
+            spaceBefore=10,
+            spaceAfter=4,
+        ),
+        "h3": ParagraphStyle(
+            "h3", parent=base, fontName=FONT_BOLD, fontSize=10, leading=13, spaceBefore=6
+        ),
+        "answer": ParagraphStyle("answer", parent=base, spaceAfter=6),
+    }
+
+
+def _when(moment: datetime | None) -> str:
+    return "—" if moment is None else moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def _table(rows: list[list[Flowable]], widths: list[float] | None = None) -> Table:
+    table = Table(rows, colWidths=widths, repeatRows=1, hAlign="LEFT")
+    table.setStyle(
+        TableStyle(
+            [
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LINEBELOW", (0, 0), (-1, 0), 0.8, INK),
+                ("LINEBELOW", (0, 1), (-1, -1), 0.3, RULE),
+                ("TOPPADDING", (0, 0), (-1, -1), 2),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
+                ("LEFTPADDING", (0, 0), (-1, -1), 3),
+            ]
+        )
+    )
+    return table
+
+
+class _Builder:
+    """The story (platypus' list of flowables) of one report."""
+
+    def __init__(self) -> None:
+        self.w = _Writer()
+        self.s = _styles()
+        self.story: list[Flowable] = []
+
+    def para(self, markup: str, style: str = "body") -> None:
+        """`markup` must already be escaped (`self.w.text`, `escape`) or be our own."""
+        self.story.append(Paragraph(markup, self.s[style]))
+
+    def heading(self, text: str) -> None:
+        self.para(escape(text), "h2")
+
+    def facts(self, rows: list[tuple[str, str]]) -> None:
+        """Label and value pairs; labels are plain text, values already escaped."""
+        self.story.append(
+            Table(
+                [
+                    [Paragraph(self.w.text(k), self.s["head"]), Paragraph(v, self.s["cell"])]
+                    for k, v in rows
+                ],
+                colWidths=[38 * mm, None],
+                hAlign="LEFT",
+                style=TableStyle(
+                    [
+                        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                        ("TOPPADDING", (0, 0), (-1, -1), 1),
+                        ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
+                        ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                    ]
+                ),
+            )
+        )
+
+    def cell(self, markup: str, style: str = "cell") -> Paragraph:
+        return Paragraph(markup, self.s[style])
+
+
+def render_report_pdf(report: Report, *, shared: bool = False) -> bytes:
+    """The report as PDF bytes (A4), with the page's sections in the page's order."""
+    b = _Builder()
+    w = b.w
+    invitation, screen, timeline = report.invitation, report.screen, report.timeline
+
+    # Who and what.
+    b.para("Candidate report", "small")
+    b.para(w.text(invitation.candidate_name), "title")
+    who = [("Screen", w.text(screen.title)), ("Prompt", w.text(screen.prompt.title))]
+    if not shared:
+        who.insert(0, ("Email", w.text(invitation.candidate_email)))
+    b.facts(who)
+
+    b.heading("Timeline")
+    used = (
+        f"{_number(timeline.minutes_used)} of {_number(timeline.minutes_allowed)} minutes"
+        if timeline.minutes_used is not None
+        else f"— of {_number(timeline.minutes_allowed)} minutes"
+    )
+    ended = {"deadline": "auto-submitted by the clock", "candidate": "submitted by the candidate"}
+    rows = [
+        ("Invited", _when(timeline.invited_at)),
+        ("Opened", _when(timeline.opened_at)),
+        ("Started", _when(timeline.started_at)),
+        (
+            "Submitted",
+            _when(timeline.submitted_at)
+            + (f" ({ended[timeline.ended_by]})" if timeline.ended_by in ended else ""),
+        ),
+        ("Time used", used),
+    ]
+    if timeline.accommodation != 1.0:
+        rows.append(("Accommodation", f"{_number(timeline.accommodation)}× the time"))
+    b.facts([(k, escape(v)) for k, v in rows])
+
+    b.heading("Decision")
+    if report.final and report.decision is not None:
+        _decided(b, report, report.decision)
+    else:
+        b.facts(
+            [
+                ("State", escape(STATES.get(report.state, str(report.state)))),
+                ("Review due by", escape(_when(report.sla_due))),
+            ]
+        )
+        b.para(
+            "Scores, evidence and recommendations appear here once the decision is final, "
+            "so nobody leans on reviewers while they work.",
+            "small",
+        )
+
+    if report.answer:
+        b.heading("The answer")
+        for block in report.answer.replace("\r\n", "\n").split("\n\n"):
+            if block.strip():
+                b.para(w.lines(block.strip("\n")), "answer")
+
+    b.heading("Integrity context")
+    integrity = report.integrity
+    context = [
+        (
+            "Pastes",
+            f"{integrity.pastes}"
+            + (
+                f" ({integrity.pasted_chars} characters in all, largest {integrity.largest_paste})"
+                if integrity.pastes
+                else ""
+            ),
+        ),
+        (
+            "Focus lost",
+            f"{integrity.focus_losses} time{'' if integrity.focus_losses == 1 else 's'}",
+        ),
+    ]
+    if integrity.late_saves:
+        context.append(
+            ("Late text", f"{integrity.late_saves} save(s) after the deadline, not in the answer")
+        )
+    for match in report.similar:
+        context.append(
+            (
+                "Similar to",
+                f"{SIMILAR_KINDS.get(match.other_kind, match.other_kind)}: "
+                f"{round(100 * match.score)}% of three-word phrases shared",
+            )
+        )
+    b.facts([(k, escape(v)) for k, v in context])
+    b.para(
+        "Context, not verdicts: people paste from their own notes, switch windows to think, "
+        "and shared phrasing can come from common sources.",
+        "small",
+    )
+
+    b.heading("Outcomes")
+    if report.outcomes:
+        outcome_rows: list[list[Flowable]] = [
+            [b.cell(h, "head") for h in ("When", "Outcome", "Note", "Recorded by")]
+        ]
+        for outcome in report.outcomes:
+            outcome_rows.append(
+                [
+                    b.cell(escape(_when(outcome.at))),
+                    b.cell(w.text(outcome.outcome.replace("_", " "))),
+                    b.cell(w.lines(outcome.note or "")),
+                    b.cell(w.text(outcome.recorded_by)),
+                ]
+            )
+        b.story.append(_table(outcome_rows, [32 * mm, 30 * mm, 70 * mm, 38 * mm]))
+    else:
+        b.para("None recorded yet.")
+
+    if w.missing:
+        b.para(
+            f"{w.missing} character(s) are outside this PDF's font and are shown as their "
+            "plain letter or as “?”; the report page shows them as written.",
+            "small",
+        )
+
+    buffer = io.BytesIO()
+    doc = SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        leftMargin=MARGIN,
+        rightMargin=MARGIN,
+        topMargin=16 * mm,
+        bottomMargin=16 * mm,
+        # The document's metadata names no one: a shared or forwarded file's properties
+        # should not say more than its pages.
+        title="Candidate report",
+        author="Screen",
+        invariant=True,  # the same report gives the same bytes: no creation date or random id
+    )
+    doc.build(b.story, onFirstPage=_footer, onLaterPages=_footer)
+    return buffer.getvalue()
+
+
+SIMILAR_KINDS = {
+    "attempt": "another candidate's answer",
+    "exemplar": "an exemplar answer",
+    "leak": "a leaked answer",
+}
+
+
+def _decided(b: _Builder, report: Report, decision: Decision) -> None:
+    """The decision, scores, evidence, recommendations and interview guide."""
+    w = b.w
+    rows = [
+        ("Outcome", escape(decision.outcome.replace("_", " ").capitalize())),
+        ("Weighted score", escape(_number(decision.weighted_score))),
+        ("Pass threshold", escape(_number(report.pass_threshold))),
+        ("Explanation", w.lines(decision.final_explanation)),
+    ]
+    if decision.adjudicated_by_id is not None:
+        on = f" on {_when(decision.adjudicated_at)}" if decision.adjudicated_at else ""
+        rows.append(("Adjudicated by", w.text(report.adjudicated_by or "a lead") + escape(on)))
+        rows.append(("Lead's reason", w.lines(decision.adjudication_reason or "—")))
+    rows.append(("Rule version", w.text(decision.rule_version)))
+    b.facts(rows)
+
+    # The dimension table: weight, floor, each reviewer's level, the mean.
+    b.heading("Scores by dimension")
+    names = [r.reviewer for r in report.reviewers]
+    header = ["Dimension", "Weight", "Floor", *names, "Mean"]
+    table: list[list[Flowable]] = [[b.cell(w.text(h), "head") for h in header]]
+    for row in report.dimensions:
+        table.append(
+            [
+                b.cell(w.text(row.name)),
+                b.cell(f"{round(row.weight * 100)}%"),
+                b.cell(escape(_number(row.floor))),
+                *[b.cell(str(level) if level is not None else "—") for level, _ in row.scores],
+                b.cell(escape(_number(row.mean)), "head"),
+            ]
+        )
+    fixed = [60 * mm, 15 * mm, 13 * mm]
+    each = (CONTENT_WIDTH - sum(fixed) - 16 * mm) / max(1, len(names))
+    b.story.append(_table(table, [*fixed, *([each] * len(names)), 16 * mm]))
+    b.para(
+        f"Levels 1 to {report.rubric.scale}. The decision passes at a weighted score of "
+        f"{escape(_number(report.pass_threshold))} or more with every floor met.",
+        "small",
+    )
+
+    b.heading("Evidence")
+    for row in report.dimensions:
+        notes: list[Flowable] = [b.cell(w.text(row.name), "h3")]
+        for name, (level, evidence) in zip(names, row.scores, strict=False):
+            shown = f"level {level}" if level is not None else "no level"
+            notes.append(
+                b.cell(f"<b>{w.text(name)}</b> ({shown}): {w.lines(evidence) or '—'}", "body")
+            )
+        # Kept on one page when it fits; platypus splits it when it does not.
+        b.story.append(KeepTogether(notes))
+
+    b.heading("Recommendations")
+    b.facts(
+        [
+            (
+                r.reviewer,
+                escape(RECOMMENDATIONS.get(r.recommendation or "", r.recommendation or "—"))
+                + (f" (submitted {escape(_when(r.submitted_at))})" if r.submitted_at else ""),
+            )
+            for r in report.reviewers
+        ]
+    )
+
+    b.heading("Interview guide")
+    if report.interview_guide:
+        b.para("What the reviewers would probe in the live interview:", "small")
+        for reviewer, probe in report.interview_guide:
+            b.para(f"<b>{w.text(reviewer)}</b>: {w.lines(probe)}")
+    else:
+        b.para("No reviewer left questions to probe.")
+
+
+def _footer(canvas: Canvas, doc: SimpleDocTemplate) -> None:
+    canvas.saveState()
+    canvas.setFont(FONT, 7.5)
+    canvas.setFillColor(MUTED)
+    canvas.drawString(MARGIN, 9 * mm, "Screen candidate report: confidential")
+    canvas.drawRightString(A4[0] - MARGIN, 9 * mm, f"Page {doc.page}")
+    canvas.restoreState()
