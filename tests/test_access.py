@@ -18,11 +18,24 @@ from tests.support.staff import csrf_token, post_form, sign_in
 Client = AsyncTestClient[Litestar]
 # The OpenAPI schema describes routes, not data; health checks and metrics (optionally
 # behind SCREEN_METRICS_TOKEN) are for the platform: public like the sign-in page.
-PUBLIC = ("/s/", "/static", "/signin", "/signout", "/schema", "/healthz", "/readyz", "/metrics")
+PUBLIC = (
+    "/s/",
+    "/shared/",
+    "/static",
+    "/signin",
+    "/signout",
+    "/schema",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+)
 REVIEWERS = {"reviewer", "lead"}
 LEADS = {"lead"}
 RECRUITERS = {"recruiter", "admin"}
 ADMINS = {"admin"}
+# Candidate reports: a hiring manager reads only assigned screens' (404 for any other).
+READERS = {"recruiter", "admin", "lead", "hiring_manager"}
+HIRING_MANAGERS = {"hiring_manager"}
 # The ATS API authenticates with API keys, not sessions: tests/test_ats_api.py walks
 # every /api/ route with no key, a wrong key and a revoked key.
 API = "/api/"
@@ -57,6 +70,16 @@ ROUTES = [
     ("GET", "/recruiter/invitations/999", RECRUITERS),
     ("POST", "/recruiter/invitations/999/withdraw", RECRUITERS),
     ("GET", "/recruiter/screens/999/export?format=csv", RECRUITERS),
+    ("POST", "/recruiter/screens/999/hiring-managers", RECRUITERS),
+    ("POST", "/recruiter/screens/999/hiring-managers/999/remove", RECRUITERS),
+    ("GET", "/reports/999", READERS),
+    ("GET", "/reports/999/chart.svg", READERS),
+    ("POST", "/reports/999/outcome", READERS),
+    ("POST", "/reports/999/shares", RECRUITERS),
+    ("POST", "/reports/999/shares/999/revoke", RECRUITERS),
+    ("GET", "/reports/screens/999", READERS),
+    ("POST", "/reports/screens/999/outcomes", READERS),
+    ("GET", "/hiring", HIRING_MANAGERS),
     ("GET", "/admin/webhooks", ADMINS),
     ("POST", "/admin/webhooks", ADMINS),
     ("GET", "/admin/webhooks/999", ADMINS),
@@ -69,7 +92,7 @@ ROUTES = [
     ("GET", "/admin/outbox", ADMINS),
     ("POST", "/admin/outbox/999/retry", ADMINS),
 ]
-ROLES = ["admin", "recruiter", "reviewer", "lead", None]
+ROLES = ["admin", "recruiter", "reviewer", "lead", "hiring_manager", None]
 
 
 def test_every_non_public_route_has_a_guard(app: Litestar) -> None:

@@ -273,8 +273,43 @@ class RecruiterController(Controller):
                 "now": now,
                 "import_result": params.get("imported"),
                 "import_skipped": params.get("skipped"),
+                "hiring_managers": await screens.hiring_managers(db, screen.id),
             },
         )
+
+    @post(
+        "/screens/{screen_id:int}/hiring-managers",
+        name="recruiter:assign-hiring-manager",
+        status_code=HTTP_303_SEE_OTHER,
+    )
+    async def assign_hiring_manager(
+        self,
+        screen_id: FromPath[int],
+        request: Request[Any, Any, Any],
+        db: DB,
+        me: Me,
+        clock: AppClock,
+    ) -> Redirect:
+        screen = await screens.get_screen(db, screen_id)
+        form = await request.form()
+        await screens.assign_hiring_manager(
+            db, screen, str(form.get("email") or ""), actor=audit.actor_of(me), now=clock.now()
+        )
+        return _see_other(f"/recruiter/screens/{screen.id}#hiring-managers")
+
+    @post(
+        "/screens/{screen_id:int}/hiring-managers/{user_id:int}/remove",
+        name="recruiter:unassign-hiring-manager",
+        status_code=HTTP_303_SEE_OTHER,
+    )
+    async def unassign_hiring_manager(
+        self, screen_id: FromPath[int], user_id: FromPath[int], db: DB, me: Me, clock: AppClock
+    ) -> Redirect:
+        screen = await screens.get_screen(db, screen_id)
+        await screens.unassign_hiring_manager(
+            db, screen, user_id, actor=audit.actor_of(me), now=clock.now()
+        )
+        return _see_other(f"/recruiter/screens/{screen.id}#hiring-managers")
 
     @get("/screens/{screen_id:int}/charts/{name:str}", name="recruiter:chart")
     async def chart(self, screen_id: FromPath[int], name: FromPath[str], db: DB) -> Response[str]:
