@@ -122,6 +122,7 @@ async def _review_page(
             levels={k: v["level"] for k, v in stored.items() if v.get("level")},
             evidence={k: v.get("evidence", "") for k, v in stored.items()},
             recommendation=review.recommendation,
+            probe=review.probe,
         )
     others = await reviews.other_reviews(db, review)
     decision = (
@@ -149,6 +150,7 @@ async def _review_page(
             "decision": decision,
             "recommendations": RECOMMENDATION_LABELS,
             "max_evidence_chars": reviews.MAX_EVIDENCE_CHARS,
+            "max_probe_chars": reviews.MAX_PROBE_CHARS,
             "lease_expires_at": review.lease_expires_at,
             "reopened_because": await reviews.reopen_reason(db, review),
             "now": now,
@@ -175,7 +177,7 @@ def _typed_notes(raw: dict[str, str]) -> list[tuple[str, str]]:
         )
         for key, value in raw.items()
         if key.startswith(("level.", "evidence.")) and value.strip()
-    ]
+    ] + ([("probe in the live interview", raw["probe"])] if raw.get("probe", "").strip() else [])
 
 
 class ReviewController(Controller):

@@ -48,6 +48,8 @@ from screen.review import decisions
 LEASE = timedelta(minutes=30)
 MAX_EVIDENCE_CHARS = 4000
 MAX_DECLINE_REASON_CHARS = 1000
+# The reviewer's "probe in the live interview" questions: a few questions, not an essay.
+MAX_PROBE_CHARS = 2000
 
 
 def anonymous_label(secret_key: str, attempt_id: int) -> str:
@@ -143,7 +145,7 @@ _TIMES = (bindparam("now", type_=UTCDateTime), bindparam("lease", type_=UTCDateT
 _RELEASE = text("""
     UPDATE reviews
     SET status = 'open', reviewer_id = NULL, claimed_at = NULL, lease_expires_at = NULL,
-        scores = NULL, recommendation = NULL, saved_at = NULL
+        scores = NULL, recommendation = NULL, probe = NULL, saved_at = NULL
     WHERE status = 'claimed' AND lease_expires_at <= :now
 """).bindparams(_TIMES[0])
 
@@ -268,6 +270,8 @@ class ScoreForm:
     levels: dict[str, int]
     evidence: dict[str, str]
     recommendation: str | None
+    # Questions the reviewer would ask next in the live interview; the report collects them.
+    probe: str | None = None
 
 
 class ScoreFormError(InputError):
@@ -281,7 +285,7 @@ class ScoreFormError(InputError):
 
 
 def parse_score_form(rubric: Rubric, form: Mapping[str, str]) -> ScoreForm:
-    """Read `level.<key>`, `evidence.<key>` and `recommendation` fields; partial is fine."""
+    """Read `level.<key>`, `evidence.<key>`, `recommendation` and `probe`; partial is fine."""
     problems: list[str] = []
     levels: dict[str, int] = {}
     evidence: dict[str, str] = {}
@@ -304,10 +308,29 @@ def parse_score_form(rubric: Rubric, form: Mapping[str, str]) -> ScoreForm:
     if recommendation is not None and recommendation not in RECOMMENDATIONS:
         problems.append("Choose an overall recommendation from the list.")
         recommendation = None
-    parsed = ScoreForm(levels, evidence, recommendation)
+    probe = multi_line(form.get("probe") or "")
+    if len(probe) > MAX_PROBE_CHARS:
+        problems.append(_probe_too_long(probe))
+    parsed = ScoreForm(levels, evidence, recommendation, probe or None)
     if problems:
         raise ScoreFormError(problems, kept=parsed)
     return parsed
+
+
+def _probe_too_long(probe: str) -> str:
+    return (
+        f"Probe in the live interview: the questions are {len(probe):,} characters; "
+        f"shorten them to {MAX_PROBE_CHARS:,} or fewer."
+    )
+
+
+def _probe(form: ScoreForm) -> str | None:
+    """The probe as stored: cleaned and limited here too, for callers that build a
+    ScoreForm themselves instead of parsing one."""
+    probe = multi_line(form.probe or "")
+    if len(probe) > MAX_PROBE_CHARS:
+        raise InputError(_probe_too_long(probe), field="probe")
+    return probe or None
 
 
 def _scores_json(rubric: Rubric, form: ScoreForm) -> dict[str, Any]:
@@ -322,8 +345,10 @@ async def save_draft(
 ) -> None:
     """Keep a partial scoring and renew the lease."""
     _ensure_held(review, reviewer, now)
+    probe = _probe(form)
     review.scores = _scores_json(rubric, form)
     review.recommendation = form.recommendation
+    review.probe = probe
     review.saved_at = now
     if review.status == ReviewStatus.CLAIMED:  # a reopened review has no lease to renew
         review.lease_expires_at = now + LEASE
@@ -359,8 +384,10 @@ async def submit(
     problems = missing_for_submission(rubric, form)
     if problems:
         raise InputError(" ".join(problems))
+    probe = _probe(form)
     review.scores = _scores_json(rubric, form)
     review.recommendation = form.recommendation
+    review.probe = probe
     review.status = ReviewStatus.SUBMITTED
     review.saved_at = now
     review.submitted_at = now
@@ -376,6 +403,7 @@ async def submit(
             "attempt_id": review.attempt_id,
             "scores": review.scores,
             "recommendation": review.recommendation,
+            "probe": review.probe,
         },
     )
     await db.flush()
@@ -396,6 +424,7 @@ async def decline(
         ReviewDecline(attempt_id=review.attempt_id, reviewer_id=reviewer.id, reason=reason, at=now)
     )
     review.return_to_queue()
+    review.probe = None  # a draft's probe goes with its scores: the next reviewer starts blank
     audit.record(
         db,
         actor=audit.actor_of(reviewer),
