@@ -26,6 +26,8 @@ from screen.recruiting import csv_import, dashboard, invitations, outcomes, scre
 from screen.recruiting.reminders import parse_schedule
 
 MAX_UPLOAD = csv_import.MAX_BYTES + 64 * 1024
+# The recruiter's home page: how many of a screen's candidates ever reached each step.
+HOME_STEPS = ("invited", "started", "submitted", "decided", "passed")
 
 
 def _see_other(path: str) -> Redirect:
@@ -73,29 +75,35 @@ class RecruiterController(Controller):
     include_in_schema = False
 
     @get("/", name="recruiter:home")
-    async def home(self, db: DB, me: Me, clock: AppClock) -> Template:
+    async def home(self, db: DB, me: Me) -> Template:
         all_screens = list(
             await db.scalars(
                 select(Screen).options(selectinload(Screen.prompt)).order_by(Screen.id.desc())
             )
         )
-        counts: dict[int, dict[str, int]] = defaultdict(dict)
-        state = invitations.link_state_column(clock.now()).label("state")
+        # Cumulative, not current states: how many ever reached each step, so the numbers
+        # only grow (a decided candidate still counts as started and submitted). One grouped
+        # query for every screen; count(column) counts the rows where it is set.
+        final = Decision.outcome.in_(("pass", "fail"))
         rows = await db.execute(
-            select(Invitation.screen_id, state, func.count())
-            .join(Attempt, Attempt.invitation_id == Invitation.id)
-            .group_by(Invitation.screen_id, state)
+            select(
+                Invitation.screen_id,
+                func.count(Invitation.id).label("invited"),
+                func.count(Attempt.started_at).label("started"),
+                func.count(Attempt.submitted_at).label("submitted"),
+                func.count(Decision.id).filter(final).label("decided"),
+                func.count(Decision.id).filter(Decision.outcome == "pass").label("passed"),
+            )
+            .outerjoin(Attempt, Attempt.invitation_id == Invitation.id)
+            .outerjoin(Decision, Decision.attempt_id == Attempt.id)
+            .group_by(Invitation.screen_id)
         )
-        for screen_id, name, count in rows:
-            counts[screen_id][name] = count
+        counts: dict[int, dict[str, int]] = defaultdict(dict)
+        for row in rows:
+            counts[row.screen_id] = {step: int(getattr(row, step)) for step in HOME_STEPS}
         return Template(
             template_name="recruiter/home.html",
-            context={
-                "me": me,
-                "screens": all_screens,
-                "counts": counts,
-                "states": dashboard.STATE_ORDER,
-            },
+            context={"me": me, "screens": all_screens, "counts": counts, "steps": HOME_STEPS},
         )
 
     @get("/screens/new", name="recruiter:new-screen")
