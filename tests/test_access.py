@@ -74,6 +74,8 @@ ROUTES = [
     ("POST", "/recruiter/screens/999/hiring-managers/999/remove", RECRUITERS),
     ("GET", "/reports/999", READERS),
     ("GET", "/reports/999/chart.svg", READERS),
+    ("GET", "/reports/999.pdf", READERS),
+    ("GET", "/reports/999/pdf", READERS),
     ("POST", "/reports/999/outcome", READERS),
     ("POST", "/reports/999/shares", RECRUITERS),
     ("POST", "/reports/999/shares/999/revoke", RECRUITERS),

@@ -3,10 +3,12 @@ the comparison table and its bulk outcome, and hostile text kept inert."""
 
 from __future__ import annotations
 
+import io
 import re
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from pypdf import PdfReader
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -504,3 +506,44 @@ async def test_recruiters_assign_and_unassign_hiring_managers_on_the_screen_page
     async with client_for(app) as manager:
         await sign_in(manager, people.manager.email)
         assert (await manager.get(f"/reports/{passed.invitation_id}")).status_code == 404
+
+
+async def test_the_pdf_carries_the_report_as_text_and_is_audited(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    people = await cast(db, clock.now())
+    passed = await decided(
+        db,
+        settings,
+        clock.now(),
+        people,
+        (same(4), same(3)),
+        name="Pat Pass",
+        answer="We pick pgvector with HNSW for the p95 budget.",
+    )
+    await assign_hiring_manager(
+        db, people.screen, people.manager.email, actor="test", now=clock.now()
+    )
+    await db.commit()
+
+    async with client_for(app) as client:
+        await sign_in(client, people.manager.email)
+        dotted = await client.get(f"/reports/{passed.invitation_id}.pdf")
+        slashed = await client.get(f"/reports/{passed.invitation_id}/pdf")
+        page = await client.get(f"/reports/{passed.invitation_id}")
+        unknown = await client.get("/reports/99999.pdf")
+        junk = await client.get("/reports/abc.pdf")
+
+    assert dotted.status_code == 200
+    assert dotted.headers["content-type"] == "application/pdf"
+    assert dotted.headers["cache-control"] == "no-store"
+    assert slashed.content[:5] == b"%PDF-"
+    text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(dotted.content)).pages)
+    assert "Pat Pass" in text
+    assert "pgvector" in text
+    assert "3.5" in text
+    assert f'href="/reports/{passed.invitation_id}.pdf"' in page.text
+    assert unknown.status_code == 404
+    assert junk.status_code == 404
+    events = await views(db, passed.invitation_id)
+    assert [e.after for e in events] == [{"as": "pdf"}, {"as": "pdf"}, {"as": "page"}]

@@ -7,8 +7,10 @@ assigned to the screen gets the same 404 as an unknown id); every view is audite
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+import anyio
 from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
 from litestar.params import FromPath
@@ -20,11 +22,13 @@ from sqlalchemy.orm import joinedload
 
 from screen.accounts.guards import RECRUITERS, Me, provide_user, requires
 from screen.platform import audit
+from screen.platform.clock import Clock
 from screen.platform.errors import InputError, NotFoundError
-from screen.platform.models import Invitation, LeakedAnswer, Screen
+from screen.platform.models import Invitation, LeakedAnswer, Screen, User
 from screen.platform.web import DB, NO_STORE, AppClock, AppSettings, small_number
 from screen.recruiting import outcomes
 from screen.report import charts, reports, shares
+from screen.report.pdf import render_report_pdf
 from screen.report.reports import READERS, Report
 
 # The reviewers' overall recommendation as the scoring form words it.
@@ -34,8 +38,7 @@ RECOMMENDATION_LABELS = {
     "yes": "Yes",
     "strong_yes": "Strong yes",
 }
-# Set once the PDF route exists.
-PDF_AVAILABLE = False
+PDF_AVAILABLE = True
 # The shared view: not in search engines, not in a Referer, not in a cache.
 SHARED_HEADERS = {
     **NO_STORE,
@@ -122,8 +125,45 @@ class ReportController(Controller):
     dependencies = {"me": Provide(provide_user, sync_to_thread=False)}  # noqa: RUF012
     include_in_schema = False
 
-    @get("/{invitation_id:int}", name="report:page")
-    async def page(self, invitation_id: FromPath[int], db: DB, me: Me, clock: AppClock) -> Template:
+    @get("/{ref:str}", name="report:page")
+    async def page_or_pdf(
+        self, ref: FromPath[str], db: DB, me: Me, clock: AppClock
+    ) -> Template | Response[bytes]:
+        """`/reports/<id>` and `/reports/<id>.pdf`: Litestar matches whole path segments,
+        and a `str` and an `int` parameter cannot share this level, so one route reads both."""
+        invitation_id = small_number(ref.removesuffix(".pdf"))
+        if invitation_id is None:
+            raise NotFoundError(reports.NOT_FOUND)
+        if ref.endswith(".pdf"):
+            return await self._pdf(invitation_id, db, me, clock)
+        return await self._page(invitation_id, db, me, clock)
+
+    @get("/{invitation_id:int}/pdf", name="report:pdf")
+    async def pdf(
+        self, invitation_id: FromPath[int], db: DB, me: Me, clock: AppClock
+    ) -> Response[bytes]:
+        return await self._pdf(invitation_id, db, me, clock)
+
+    async def _pdf(
+        self, invitation_id: int, db: AsyncSession, me: User, clock: Clock
+    ) -> Response[bytes]:
+        now = clock.now()
+        invitation = await reports.readable_invitation(db, me, invitation_id)
+        report = await reports.build_report(db, invitation, now)
+        # ReportLab is CPU-bound and synchronous: off the event loop. The report's rows are
+        # all loaded; rendering reads them and does no I/O.
+        body = await anyio.to_thread.run_sync(functools.partial(render_report_pdf, report))
+        reports.record_view(db, invitation, audit.actor_of(me), now, what="pdf")
+        return Response(
+            body,
+            media_type="application/pdf",
+            headers={
+                **NO_STORE,
+                "Content-Disposition": f'attachment; filename="report-{invitation.id}.pdf"',
+            },
+        )
+
+    async def _page(self, invitation_id: int, db: AsyncSession, me: User, clock: Clock) -> Template:
         now = clock.now()
         invitation = await reports.readable_invitation(db, me, invitation_id)
         report = await reports.build_report(db, invitation, now)
