@@ -49,6 +49,10 @@ SCENARIOS = {
     "csv_export": ("bench.exports:run", "rows/s of the CSV export vs COPY; memory 10k→100k"),
     "xlsx_export": ("bench.exports:run_xlsx", "seconds of the XLSX export; memory 10k→100k"),
     "invite_fanout": ("bench.emails:run", "emails/s through 2 arq workers vs plain aiosmtplib"),
+    "candidate_report": (
+        "bench.candidate_report:run",
+        "ms of the report page and its PDF vs the invitation page",
+    ),
 }
 
 
