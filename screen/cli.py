@@ -644,7 +644,9 @@ def export_command(screen_id: int, fmt: str, output: Path | None) -> None:
         async with _database(settings) as engine:
             sessionmaker = create_sessionmaker(engine)
             async with sessionmaker() as db, db.begin():
-                plan = await start_export(db, screen_id, fmt, actor=CLI_ACTOR, now=now)
+                plan = await start_export(
+                    db, screen_id, fmt, actor=CLI_ACTOR, now=now, base_url=settings.base_url
+                )
             async with aclosing(export_stream(sessionmaker, plan, fmt)) as chunks:
                 async for chunk in chunks:
                     sink.write(chunk)

@@ -208,9 +208,10 @@ async def start_export(
     *,
     actor: str,
     now: datetime,
-    base_url: str = "",
+    base_url: str,
 ) -> ExportPlan:
-    """Check the request, plan the export and record it in the caller's transaction."""
+    """Check the request, plan the export and record it in the caller's transaction.
+    `base_url` makes the report_url column absolute, as a spreadsheet needs it."""
     check_format(fmt)
     plan = await plan_export(db, screen_id, base_url=base_url)
     if fmt == "xlsx" and plan.rows > XLSX_MAX_ROWS:
