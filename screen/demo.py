@@ -26,6 +26,12 @@ DEMO_SCREEN_TITLE = "Demo: Senior GenAI Engineer"
 # What the audit log names as the author of the demo's seeded data.
 DEMO_ACTOR = "demo"
 PREFERRED_PROMPT = "rag-support-assistant"
+# What demo reviewers would ask next in the live interview, so reports show a guide.
+DEMO_PROBES = {
+    "strong_yes": "Walk through how you would set the reranker's cut-off from a week of logs.",
+    "yes": "What would make you drop the reranker, and how would you notice in production?",
+    "no": "The answer names tools but no numbers: what p95 latency does this design reach?",
+}
 SAMPLE_DRAFT = (
     "## Decision\n\nHybrid retrieval (BM25 + dense) over 512-token chunks with a small "
     "cross-encoder reranker; a mid-size model for generation.\n"
@@ -203,6 +209,7 @@ async def _score(
             for d in rubric.dimensions
         },
         recommendation=recommendation,
+        probe=DEMO_PROBES.get(recommendation),
     )
     await reviews.submit(db, review, reviewer, rubric, form, now)
 
@@ -318,6 +325,7 @@ async def _seed_signal_quality(
                     for d in rubric.dimensions
                 },
                 recommendation="yes" if base >= 3 else "no",
+                probe=DEMO_PROBES["yes" if base >= 3 else "no"],
             )
             await reviews.submit(db, review, reviewer, rubric, form, when)
     planted = await invite(
