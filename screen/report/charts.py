@@ -14,7 +14,14 @@ import pygal
 
 from screen.platform.charts import _STYLE, CHART_CSP
 
-__all__ = ["CHART_CSP", "ChartRow", "chart_rows", "dimension_means_svg"]
+__all__ = [
+    "CHART_CSP",
+    "WIDTH",
+    "ChartRow",
+    "chart_height",
+    "chart_rows",
+    "dimension_means_svg",
+]
 
 
 @dataclass(frozen=True)
@@ -37,30 +44,36 @@ def chart_rows(
     return rows
 
 
+WIDTH = 720
+
+
+def chart_height(bars: int) -> int:
+    return 120 + 56 * bars
+
+
 def dimension_means_svg(rows: list[ChartRow], scale: int) -> str:
-    chart = pygal.Bar(
+    # Horizontal: dimension names are long, and read best as row labels on the left.
+    chart = pygal.HorizontalBar(
         title="Means against floors; weighted score against the pass threshold",
         style=_STYLE,
         js=[],
         disable_xml_declaration=True,
         show_legend=True,
         legend_at_bottom=True,
-        width=720,
-        height=360,
+        width=WIDTH,
+        height=chart_height(len(rows)),
         print_values=True,
         range=(0, scale),
-        x_label_rotation=0,
         truncate_label=-1,
         value_formatter=lambda v: f"{v:.2f}" if v is not None else "",
     )
-    threshold = rows[-1].bar if rows else None
-    levels = [float(level) for level in range(scale + 1)]
-    chart.y_labels = sorted({*levels, *([threshold] if threshold is not None else [])})
-    if threshold is not None:
-        chart.y_labels_major = [threshold]
-    chart.x_labels = [_short(row.label) for row in rows]
-    chart.add("Mean (weighted score)", [_round(row.mean) for row in rows])
-    chart.add("Floor (pass threshold)", [_round(row.bar) for row in rows])
+    chart.y_labels = [float(level) for level in range(scale + 1)]
+    # pygal draws a horizontal chart's first label at the bottom: reverse, so the rows read
+    # top to bottom in the table's order.
+    ordered = list(reversed(rows))
+    chart.x_labels = [_short(row.label, 28) for row in ordered]
+    chart.add("Mean (weighted score)", [_round(row.mean) for row in ordered])
+    chart.add("Floor (pass threshold)", [_round(row.bar) for row in ordered])
     return str(chart.render(is_unicode=True))
 
 
@@ -68,5 +81,5 @@ def _round(value: float | None) -> float | None:
     return round(value, 2) if value is not None else None
 
 
-def _short(label: str, limit: int = 22) -> str:
+def _short(label: str, limit: int) -> str:
     return label if len(label) <= limit else label[: limit - 1] + "…"

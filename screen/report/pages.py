@@ -84,6 +84,7 @@ def chart_data(report: Report) -> list[charts.ChartRow]:
 async def report_context(
     db: AsyncSession, report: Report, *, shared: bool, chart_url: str
 ) -> dict[str, Any]:
+    rows = chart_data(report) if report.final else []
     return {
         "report": report,
         "invitation": report.invitation,
@@ -93,7 +94,8 @@ async def report_context(
         "shared": shared,
         "recommendations": RECOMMENDATION_LABELS,
         "similar": await similar_context(db, report),
-        "chart_rows": chart_data(report) if report.final else [],
+        "chart_rows": rows,
+        "chart_size": (charts.WIDTH, charts.chart_height(len(rows))),
         "chart_url": chart_url,
     }
 
