@@ -290,6 +290,7 @@ UNCLAIMED_REVIEW: dict[str, Any] = {
     "lease_expires_at": None,
     "scores": None,
     "recommendation": None,
+    "probe": None,
     "saved_at": None,
 }
 

@@ -424,7 +424,6 @@ async def decline(
         ReviewDecline(attempt_id=review.attempt_id, reviewer_id=reviewer.id, reason=reason, at=now)
     )
     review.return_to_queue()
-    review.probe = None  # a draft's probe goes with its scores: the next reviewer starts blank
     audit.record(
         db,
         actor=audit.actor_of(reviewer),
