@@ -56,5 +56,8 @@ async def test_a_hiring_manager_shortlists_from_the_comparison_and_reads_a_repor
     await expect(main).to_contain_text("We choose pgvector")
     await expect(main).to_contain_text("pass")
     await expect(main).to_contain_text("Rui")
+    chart = page.locator("img.chart")
+    await expect(chart).to_have_js_property("complete", True)
+    assert await chart.evaluate("img => img.naturalWidth") > 0, "the chart did not load"
     await snap(page, "report")
     await check_axe(page, "report")
