@@ -26,6 +26,7 @@ from screen.platform import migrate
 from screen.platform.clock import SystemClock
 from screen.platform.db import create_engine, create_sessionmaker
 from screen.platform.errors import ConflictError, InputError, NotFoundError, ScreenError
+from screen.platform.models import Role
 from screen.platform.observability import configure_logging
 from screen.platform.paths import PROMPTS_DIR
 from screen.recruiting.prompts import check_library, sync_library
@@ -364,7 +365,7 @@ _password_option = click.option(
     default=None,
     help="At least 10 characters; asked for (twice, hidden) when not given.",
 )
-ROLES = ["admin", "recruiter", "reviewer", "lead"]
+ROLES = [role.value for role in Role]
 
 
 def _ask_password() -> str:
