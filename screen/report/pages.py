@@ -38,7 +38,6 @@ RECOMMENDATION_LABELS = {
     "yes": "Yes",
     "strong_yes": "Strong yes",
 }
-PDF_AVAILABLE = True
 # The shared view: not in search engines, not in a Referer, not in a cache.
 SHARED_HEADERS = {
     **NO_STORE,
@@ -184,7 +183,6 @@ class ReportController(Controller):
                 "shares": await shares.shares_of(db, invitation.id) if may_share else [],
                 "outcome_choices": outcomes.OUTCOMES,
                 "can_record_outcome": outcomes.can_record(invitation),
-                "pdf_available": PDF_AVAILABLE,
             },
             headers=NO_STORE,
         )
