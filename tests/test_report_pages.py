@@ -547,3 +547,27 @@ async def test_the_pdf_carries_the_report_as_text_and_is_audited(
     assert junk.status_code == 404
     events = await views(db, passed.invitation_id)
     assert [e.after for e in events] == [{"as": "pdf"}, {"as": "pdf"}, {"as": "page"}]
+
+
+async def test_a_lead_reads_a_report_only_once_its_decision_is_final(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    """Leads score and adjudicate: until the decision is final the answer may reach them
+    blind, so its report (the name, the email) must not exist for them."""
+    people = await cast(db, clock.now())
+    waiting = await make_submitted(
+        db, settings, clock.now(), screen=people.screen, name="Noor Blind", email="noor@ex.com"
+    )
+
+    async with client_for(app) as client:
+        await sign_in(client, people.lead.email)
+        before = await client.get(f"/reports/{waiting.invitation_id}")
+        before_pdf = await client.get(f"/reports/{waiting.invitation_id}.pdf")
+        await score(db, people.first, same(3), clock.now())
+        await score(db, people.second, same(3), clock.now())
+        after = await client.get(f"/reports/{waiting.invitation_id}")
+
+    assert before.status_code == 404 and before_pdf.status_code == 404
+    assert "Noor Blind" not in before.text and "noor@ex.com" not in before.text
+    assert after.status_code == 200
+    assert "Noor Blind" in after.text

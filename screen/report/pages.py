@@ -114,10 +114,11 @@ def _days(form: Any) -> int:
     raw = str(form.get("days") or "").strip()
     if not raw:
         return shares.DEFAULT_DAYS
-    days = small_number(raw)
+    days = small_number(raw.removeprefix("-"))
     if days is None:
         raise InputError("Days must be a whole number.", field="days")
-    return days
+    # A negative count is a whole number too: create_share says what the range is.
+    return -days if raw.startswith("-") else days
 
 
 class ReportController(Controller):

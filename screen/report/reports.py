@@ -2,7 +2,9 @@
 
 A report is for recruiters, leads, admins and the hiring managers assigned to the
 candidate's screen; to anyone else it does not exist (404, never 403, so its existence
-is not confirmed). Reviews and scores are in it only once the decision is final, pass
+is not confirmed). Leads review too, so for them a report exists only once its decision
+is final: before that the answer may still reach them blind, and nothing that scores
+sees who. Reviews and scores are in it only once the decision is final, pass
 or fail, adjudicated or not: before that it shows the state and when the SLA runs out,
 so nobody can lean on reviewers while they work. Every view is audited.
 """
@@ -70,6 +72,10 @@ async def readable_invitation(db: AsyncSession, user: User, invitation_id: int) 
         )
     )
     if invitation is None or not await may_read_screen(db, user, invitation.screen_id):
+        raise NotFoundError(NOT_FOUND)
+    if user.role == Role.LEAD and invitation.attempt.state not in FINAL:
+        # Leads score and adjudicate: until the decision is final the answer may still
+        # reach them blind, so the report (name, email) does not exist for them yet.
         raise NotFoundError(NOT_FOUND)
     return invitation
 
