@@ -4,6 +4,7 @@ comparison table and one report (axe at desktop and phone width, screenshots).""
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 
 from playwright.async_api import Page, expect
 
@@ -20,8 +21,11 @@ ANSWER = (
 
 
 async def test_a_hiring_manager_shortlists_from_the_comparison_and_reads_a_report(
-    app_server: AppServer, page: Page
+    start_server: Callable[..., AppServer], new_page: Callable[[AppServer], Awaitable[Page]]
 ) -> None:
+    # A queue of its own: the reviewers below must claim exactly these answers.
+    app_server = start_server()
+    page = await new_page(app_server)
     async with app_server.db() as db:
         now = app_server.now()
         screen = await make_screen(db, now, title="Platform engineers, report check")
