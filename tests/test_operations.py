@@ -204,7 +204,7 @@ async def test_readyz_follows_the_database_without_a_restart(
     finally:
         proxy.close()
 
-    assert up.status_code == 200 and up.json() == {"database": "ok"}
+    assert up.status_code == 200 and up.json() == {"database": "ok", "status": "ok"}
     assert down.status_code == 503 and down.json()["database"] != "ok"
     assert alive.status_code == 200
     assert back.status_code == 200, back.text

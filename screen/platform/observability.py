@@ -46,6 +46,11 @@ QUEUE_OLDEST = Gauge("screen_review_queue_oldest_seconds", "Age of the oldest wa
 OUTBOX = Gauge("screen_outbox_events", "Outbox events by status", ["status"])
 JOB_DURATION = Histogram("screen_job_duration_seconds", "Job run time", ["job"])
 JOB_FAILURES = Counter("screen_job_failures_total", "Jobs that raised", ["job"])
+REDIS_UP = Gauge(
+    "screen_redis_up",
+    "1 when this web process last reached Redis (the job queue) at a scrape or /readyz, "
+    "0 when it did not (and always 0 without SCREEN_REDIS_URL)",
+)
 
 
 # Ids are this process's random prefix and a counter: unique across processes without a
@@ -180,14 +185,22 @@ async def _check_redis(url: str) -> str | None:
 
 @get("/readyz", name="readyz", include_in_schema=False)
 async def readyz(state: State) -> Response[dict[str, str]]:
-    """503 until the database (and Redis, when configured) answer; no restart needed after."""
+    """Ready means "can serve requests": 200 while the database answers, 503 only when it
+    does not. Redis carries only the job queue (every side effect waits in the outbox), so
+    a Redis that does not answer makes the body say `"status": "degraded"` and sets
+    `screen_redis_up` to 0, but keeps the process in the load balancer."""
     settings: Settings = state.settings
-    checks = {"database": await _check_database(state)}
+    database = await _check_database(state)
+    body = {"database": database or "ok"}
+    status = "ok" if database is None else "unavailable"
     if settings.redis_url:
-        checks["redis"] = await _check_redis(settings.redis_url)
-    body = {name: problem or "ok" for name, problem in checks.items()}
-    ready = not any(checks.values())
-    return Response(body, status_code=200 if ready else 503)
+        redis = await _check_redis(settings.redis_url)
+        REDIS_UP.set(0 if redis else 1)
+        body["redis"] = f"unavailable: {redis}" if redis else "ok"
+        if redis and database is None:
+            status = "degraded"
+    body["status"] = status
+    return Response(body, status_code=200 if database is None else 503)
 
 
 @get("/metrics", name="metrics", include_in_schema=False)
@@ -199,6 +212,8 @@ async def metrics(request: Request[Any, Any, Any], state: State) -> Response[byt
         return Response(
             b"metrics need the bearer token\n", status_code=401, media_type="text/plain"
         )
+    if settings.redis_url:
+        REDIS_UP.set(0 if await _check_redis(settings.redis_url) else 1)
     now = state.clock.now()
     async with state.sessionmaker() as db:
         ATTEMPTS.clear()
