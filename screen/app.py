@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
+from typing import Any
 
 from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
+from litestar.file_system import BaseLocalFileSystem
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
+from litestar.types import PathType
+from litestar.types.file_types import FileInfo
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from screen.accounts.guards import SignInRequiredError
@@ -42,6 +47,24 @@ from screen.registry import REGISTRY
 from screen.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+class StaticFileSystem(BaseLocalFileSystem):
+    """The static files, where a name no file can have is simply not there: a NUL in the
+    path (a ValueError out of `stat`) or a name longer than the file system allows
+    (ENAMETOOLONG) reached the error handler as a 500 for anyone who asked."""
+
+    async def info(self, path: PathType, **kwargs: Any) -> FileInfo:
+        if "\x00" in str(path):
+            raise FileNotFoundError(path)
+        try:
+            return await super().info(path, **kwargs)
+        except ValueError as error:  # anything else `stat` refuses to look up
+            raise FileNotFoundError(path) from error
+        except OSError as error:
+            if error.errno == errno.ENAMETOOLONG:
+                raise FileNotFoundError(path) from error
+            raise
 
 
 def create_app(
@@ -91,7 +114,12 @@ def create_app(
     return Litestar(
         route_handlers=[
             *REGISTRY.route_handlers,
-            create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
+            create_static_files_router(
+                path="/static",
+                directories=[STATIC_DIR],
+                file_system=StaticFileSystem(),
+                name="static",
+            ),
         ],
         dependencies={
             "db": Provide(provide_db),
