@@ -34,6 +34,8 @@ class Settings:
     sweep_interval_seconds: float = 5.0
     debug: bool = False
     metrics_token: str | None = None
+    # Production refuses to serve /metrics to anyone without a token unless this says so.
+    metrics_public: bool = False
     worker_metrics_port: int | None = None
     # Browser tests only: every attempt started gets this many seconds instead of the
     # screen's duration, so a real page can reach its deadline within a test.
@@ -54,6 +56,13 @@ class Settings:
             raise SettingsError(
                 "SCREEN_TEST_DURATION_SECONDS is for tests only and must not be set when "
                 "SCREEN_ENV=production."
+            )
+        if self.production and not self.metrics_token and not self.metrics_public:
+            raise SettingsError(
+                "SCREEN_METRICS_TOKEN must be set when SCREEN_ENV=production: /metrics shows "
+                "the state of every attempt, queue and outbox to whoever asks. Set "
+                "SCREEN_METRICS_PUBLIC=1 to serve it without a token on purpose (for example "
+                "behind a private network)."
             )
         if self.test_duration_seconds is not None and not 1 <= self.test_duration_seconds <= 3600:
             raise SettingsError("SCREEN_TEST_DURATION_SECONDS must be from 1 to 3600.")
@@ -108,6 +117,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         debug=env.get("SCREEN_DEBUG", "") == "1",
         metrics_token=env.get("SCREEN_METRICS_TOKEN") or None,
+        metrics_public=env.get("SCREEN_METRICS_PUBLIC", "") == "1",
         worker_metrics_port=_int(env, "SCREEN_WORKER_METRICS_PORT", 0) or None,
         test_duration_seconds=(
             _int(env, "SCREEN_TEST_DURATION_SECONDS", 0)

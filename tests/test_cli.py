@@ -321,6 +321,7 @@ def test_a_production_web_process_writes_only_json_log_lines(tmp_path: Path, wor
     env.update(
         SCREEN_ENV="production",
         SCREEN_SECRET_KEY="a-production-secret-for-this-test-0123456789",
+        SCREEN_METRICS_TOKEN="a-metrics-token-for-this-test",
         SCREEN_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'prod.db'}",
         SCREEN_BASE_URL=f"http://127.0.0.1:{port}",
     )

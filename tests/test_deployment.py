@@ -60,8 +60,9 @@ def test_secrets_are_required_not_defaulted() -> None:
     text = (ROOT / "compose.yaml").read_text()
     assert "${SCREEN_SECRET_KEY:?" in text
     assert "${POSTGRES_PASSWORD:?" in text
+    assert "${SCREEN_METRICS_TOKEN:?" in text
     example = (ROOT / ".env.example").read_text()
-    for variable in ("SCREEN_SECRET_KEY", "POSTGRES_PASSWORD"):
+    for variable in ("SCREEN_SECRET_KEY", "POSTGRES_PASSWORD", "SCREEN_METRICS_TOKEN"):
         assert f"{variable}=" in example
 
 

@@ -26,6 +26,7 @@ def test_production_starts_with_a_real_secret() -> None:
         {
             "SCREEN_ENV": "production",
             "SCREEN_SECRET_KEY": "k" * 40,
+            "SCREEN_METRICS_TOKEN": "m" * 40,
             "SCREEN_BASE_URL": "https://screen.example.com/",
         }
     )
