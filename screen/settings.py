@@ -37,6 +37,9 @@ class Settings:
     # Production refuses to serve /metrics to anyone without a token unless this says so.
     metrics_public: bool = False
     worker_metrics_port: int | None = None
+    # Let webhooks and ATS callbacks reach loopback, private, link-local and other
+    # non-public addresses (local development, the test suite); see screen.platform.outbound.
+    allow_private_targets: bool = False
     # Browser tests only: every attempt started gets this many seconds instead of the
     # screen's duration, so a real page can reach its deadline within a test.
     test_duration_seconds: int | None = None
@@ -119,6 +122,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         metrics_token=env.get("SCREEN_METRICS_TOKEN") or None,
         metrics_public=env.get("SCREEN_METRICS_PUBLIC", "") == "1",
         worker_metrics_port=_int(env, "SCREEN_WORKER_METRICS_PORT", 0) or None,
+        allow_private_targets=env.get("SCREEN_ALLOW_PRIVATE_TARGETS", "") == "1",
         test_duration_seconds=(
             _int(env, "SCREEN_TEST_DURATION_SECONDS", 0)
             if env.get("SCREEN_TEST_DURATION_SECONDS")

@@ -119,6 +119,7 @@ def settings(mail_dir: Path, engine: AsyncEngine) -> Settings:
         base_url="http://testserver.local",
         mail_dir=mail_dir,
         prompts_dir=DATA / "prompts",
+        allow_private_targets=True,  # the suite's receivers listen on 127.0.0.1
     )
 
 
