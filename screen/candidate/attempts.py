@@ -179,6 +179,9 @@ _SAVE_VALUES = {
     "draft": bindparam("content"),
     "revision": Attempt.revision + 1,
     "draft_saved_at": bindparam("now", type_=UTCDateTime),
+    # Written with the draft, in the same statement: a retry of this very save (its reply
+    # lost) is then recognised by `_explain_refusal` and acknowledged, not refused.
+    "last_save_id": bindparam("save_id"),
 }
 _SAVE_BY_ID = (
     update(Attempt)
@@ -210,6 +213,7 @@ async def save_draft_in_one_round_trip(
     *,
     grace_seconds: int,
     max_bytes: int,
+    save_id: str | None = None,
 ) -> Saved | None:
     """The autosave hot path: one autocommitted statement that finds the attempt by its
     link, checks it and writes the draft; it is acknowledged only after that commit.
@@ -229,6 +233,7 @@ async def save_draft_in_one_round_trip(
         token_hash=hash_token(token),
         base_revision=base_revision,
         cutoff=cutoff,
+        save_id=save_id,
     )
     if row is None:
         return None
@@ -244,11 +249,15 @@ async def save_draft(
     *,
     grace_seconds: int,
     max_bytes: int,
+    save_id: str | None = None,
 ) -> Saved:
     """Store a draft if it is based on the latest revision and time is not up.
 
     One conditional UPDATE … RETURNING does the checks and the write together;
-    only a refused save pays for a second query to explain itself.
+    only a refused save pays for a second query to explain itself. A refused save
+    whose `save_id` is the one that wrote the current revision is a retry of a save
+    that was committed but whose reply was lost: it is acknowledged with that
+    revision and writes nothing.
     """
     check_answer_size(content, max_bytes)
     cutoff = now - timedelta(seconds=grace_seconds)
@@ -258,10 +267,26 @@ async def save_draft(
         "now": now,
         "base_revision": base_revision,
         "cutoff": cutoff,
+        "save_id": save_id,
     }
     row = (await db.execute(_SAVE_BY_ID, params)).first()
     if row is not None:
         return Saved(revision=row.revision, saved_at=now, deadline=row.deadline)
+    attempt = await db.get(Attempt, attempt_id, populate_existing=True)
+    if (
+        save_id is not None
+        and attempt is not None
+        and attempt.state == AttemptState.STARTED
+        and attempt.deadline is not None
+        and attempt.deadline > cutoff
+        and attempt.last_save_id == save_id
+        and attempt.draft == content
+    ):
+        return Saved(
+            revision=attempt.revision,
+            saved_at=attempt.draft_saved_at or now,
+            deadline=attempt.deadline,
+        )
     await _explain_refusal(db, attempt_id, base_revision, content, now, cutoff)
     raise AssertionError("unreachable: _explain_refusal always raises")
 
@@ -338,6 +363,7 @@ async def submit(
                 final_answer=content,
                 revision=Attempt.revision + 1,
                 draft_saved_at=now,
+                last_save_id=None,
                 # Sent by the page when its countdown ran out: the clock ended it.
                 state=case(
                     (Attempt.deadline <= now, AttemptState.AUTO_SUBMITTED),

@@ -41,6 +41,7 @@ LINK_NOT_FOUND = (
 # JSON escapes can inflate text six-fold, hence the headroom.
 MAX_REQUEST_BODY = 4 * 1024 * 1024
 _REVISION = re.compile(r"[0-9]{1,9}")
+_SAVE_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -112,6 +113,16 @@ def _revision(value: object) -> int:
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 10**9:
         raise InputError("`revision` must be the whole number of the last saved revision.")
+    return value
+
+
+def _save_id(value: object) -> str | None:
+    """The page's id for one save, kept for its retries; optional (older pages and
+    scripts send none, and then a stale revision is refused as before)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _SAVE_ID.fullmatch(value):
+        raise InputError("`save_id` must be 8 to 64 letters, digits, '-' or '_'.")
     return value
 
 
@@ -256,16 +267,17 @@ class CandidateController(Controller):
         data = await _json_body(request)
         base_revision = _revision(data.get("revision"))
         answer = normalise_answer(data.get("answer"))
+        save_id = _save_id(data.get("save_id"))
         limits = {"grace_seconds": settings.grace_seconds, "max_bytes": settings.answer_max_bytes}
         saved = await attempts.save_draft_in_one_round_trip(
-            state.engine, token, base_revision, answer, now, **limits
+            state.engine, token, base_revision, answer, now, save_id=save_id, **limits
         )
         if saved is None:
             # Refused: the full path applies the clock and explains why.
             async with request_transaction(state) as db:
                 _, attempt = await _resolve(db, token, now, settings, with_prompt=False)
                 saved = await attempts.save_draft(
-                    db, attempt.id, base_revision, answer, now, **limits
+                    db, attempt.id, base_revision, answer, now, save_id=save_id, **limits
                 )
         return {
             "revision": saved.revision,

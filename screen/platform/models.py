@@ -174,6 +174,9 @@ class Attempt(Base):
     revision: Mapped[int] = mapped_column(Integer, default=0)
     draft: Mapped[str] = mapped_column(Text, default="")
     draft_saved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The page's id for the save that wrote `revision` (None when it sent none), so a
+    # retry of a save whose reply was lost is acknowledged instead of refused as stale.
+    last_save_id: Mapped[str | None] = mapped_column(String(64))
     final_answer: Mapped[str | None] = mapped_column(Text)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_by: Mapped[str | None] = mapped_column(String(20))

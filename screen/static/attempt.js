@@ -30,9 +30,21 @@
   var submitting = false;
   var announced = {};
   var failing = false;          // the last save did not reach the server
+  // A save whose outcome is unknown (no reply, or a server error): its retries resend the
+  // same text with the same id, so if it was committed the server acknowledges it instead
+  // of refusing the retry as a change from another tab.
+  var unanswered = null;        // { id, text }
   var pendingEvents = [];
 
   function dirty() { return editor.value !== savedText; }
+
+  function newSaveId() {
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) {
+      return (b < 16 ? "0" : "") + b.toString(16);
+    }).join("");
+  }
 
   function setStatus(text, kind) {
     if (statusEl.textContent === text && statusEl.dataset.state === kind) return;
@@ -131,11 +143,12 @@
   function save(leaving) {
     if (stopped) return Promise.resolve();
     if (inFlight) return inFlight.then(function () { return dirty() ? save(leaving) : null; });
-    if (!dirty()) return Promise.resolve();
+    if (!dirty() && !unanswered) return Promise.resolve();
     window.clearTimeout(saveTimer);
     saveTimer = null;
-    var text = editor.value;
-    var body = JSON.stringify({ revision: revision, answer: text });
+    if (!unanswered) unanswered = { id: newSaveId(), text: editor.value };
+    var text = unanswered.text;
+    var body = JSON.stringify({ revision: revision, answer: text, save_id: unanswered.id });
     if (!failing) setStatus("Saving…", "saving");
     inFlight = fetch(form.dataset.draftUrl, {
       method: "POST",
@@ -158,6 +171,8 @@
   }
 
   function handleReply(status, reply, text) {
+    // Any answer but a server error settles the save; a server error may have committed it.
+    if (status < 500) unanswered = null;
     if (status === 200) {
       revision = reply.revision;
       revisionInput.value = String(revision);
