@@ -66,8 +66,7 @@ class SignInController(Controller):
                 previous_token=request.cookies.get(SESSION_COOKIE),
             )
         except (users.SignInError, users.TooManyAttemptsError) as error:
-            # The failure row must be kept to count towards the limit.
-            await db.commit()
+            # The failure row was committed before the password was checked.
             return Template(
                 template_name="staff/signin.html",
                 context={"next": safe_next(target, ""), "error": error.message, "email": email},

@@ -25,11 +25,12 @@ from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from screen.platform import audit
+from screen.platform.db import is_postgres
 from screen.platform.errors import ConflictError, InputError, NotFoundError, ScreenError
 from screen.platform.models import (
     UNCLAIMED_REVIEW,
@@ -259,6 +260,61 @@ async def _recent_failures(
     return int(count or 0)
 
 
+# pg_advisory_xact_lock(space, key): reservations for one account are made one at a time.
+SIGN_IN_LOCK_SPACE = 7303
+
+
+def _too_many() -> TooManyAttemptsError:
+    minutes = int(FAILURE_WINDOW.total_seconds() // 60)
+    return TooManyAttemptsError(
+        f"Too many failed sign-in attempts. Wait {minutes} minutes and try again."
+    )
+
+
+async def _reserve_attempt(db: AsyncSession, *, account: str, client: str, now: datetime) -> int:
+    """Record the attempt as a failure before its password is checked, in a transaction of
+    its own, and refuse it if that makes one too many in the window.
+
+    Counted after the row is written and committed one account at a time, so whatever
+    number of web processes check passwords at once, at most `MAX_FAILURES_PER_ACCOUNT`
+    attempts per account per window reach argon2: an attempt in flight counts as a
+    failure until it succeeds (and its row is deleted). On PostgreSQL an advisory lock
+    orders the reservations of one account; SQLite's write lock orders all of them (the
+    INSERT comes first, so the count reads after every earlier reservation committed).
+    """
+    await db.commit()  # a fresh transaction: the lock and the count must come first
+    try:
+        if is_postgres(db):
+            await db.execute(
+                text("SELECT pg_advisory_xact_lock(:space, hashtext(:account))"),
+                {"space": SIGN_IN_LOCK_SPACE, "account": account},
+            )
+        reservation = SignInFailure(account_key=account, client_key=client, at=now)
+        db.add(reservation)
+        await db.flush()
+        since = now - FAILURE_WINDOW
+        if (
+            await _recent_failures(db, SignInFailure.account_key, account, since)
+            > MAX_FAILURES_PER_ACCOUNT
+            or await _recent_failures(db, SignInFailure.client_key, client, since)
+            > MAX_FAILURES_PER_CLIENT
+        ):
+            # Over a limit: nothing is checked and nothing is counted (the window is not
+            # extended by refused attempts).
+            await db.rollback()
+            raise _too_many()
+        reservation_id = reservation.id
+        await db.commit()
+    except BaseException:
+        await db.rollback()
+        raise
+    return reservation_id
+
+
+async def _release_attempt(db: AsyncSession, reservation_id: int) -> None:
+    await db.execute(delete(SignInFailure).where(SignInFailure.id == reservation_id))
+
+
 @dataclass(frozen=True)
 class SignedIn:
     user: User
@@ -277,30 +333,28 @@ async def sign_in(
     """Check the password and open a new session (the old one, if any, is ended).
 
     Limits count failures in the database so they hold across processes; over a
-    limit even the right password is refused until the window passes.
+    limit even the right password is refused until the window passes. The attempt is
+    reserved (committed as a failure) before the password is checked, so concurrent
+    guesses cannot all read a count under the limit and all be checked.
     """
     account = email.strip().lower()[:320]
     client = client[:100]
-    since = now - FAILURE_WINDOW
-    if (
-        await _recent_failures(db, SignInFailure.account_key, account, since)
-        >= MAX_FAILURES_PER_ACCOUNT
-        or await _recent_failures(db, SignInFailure.client_key, client, since)
-        >= MAX_FAILURES_PER_CLIENT
-    ):
-        minutes = int(FAILURE_WINDOW.total_seconds() // 60)
-        raise TooManyAttemptsError(
-            f"Too many failed sign-in attempts. Wait {minutes} minutes and try again."
-        )
+    reservation_id = await _reserve_attempt(db, account=account, client=client, now=now)
     user = await db.scalar(select(User).where(User.email == account))
     # Hashing may wait in line behind other sign-ins: end the read transaction first, so
     # a queue of sign-ins never holds pooled connections the rest of the app needs.
     await db.commit()
-    valid = await verify_password(user.password_hash if user else _DUMMY_HASH, password)
+    try:
+        valid = await verify_password(user.password_hash if user else _DUMMY_HASH, password)
+    except HashingBusyError:
+        # Refused before any check: the reservation guessed nothing, so it is not counted.
+        await _release_attempt(db, reservation_id)
+        await db.commit()
+        raise
     if user is None or not valid or user.disabled_at is not None:
-        db.add(SignInFailure(account_key=account, client_key=client, at=now))
-        await db.flush()
+        # The reservation stays: it is this failure's row.
         raise SignInError("That email and password do not match an active account.")
+    await _release_attempt(db, reservation_id)
     if previous_token:
         await end_session(db, previous_token)
     token = new_token()
