@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import re
+import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,8 +16,9 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException
 from litestar.response import Redirect, Template
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 from litestar.types import Message, Scope
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from screen.platform.clock import Clock
@@ -51,6 +54,7 @@ ERROR_TITLES = {
     413: "That was too large",
     429: "Too many requests",
     500: "Something went wrong on our side",
+    503: "Screen is briefly unavailable",
 }
 
 
@@ -72,6 +76,8 @@ async def request_transaction(state: State) -> AsyncIterator[AsyncSession]:
             raise
         else:
             await session.commit()
+            if _database_outage.down:
+                _database_outage.back()
 
 
 async def provide_db(state: State) -> AsyncGenerator[AsyncSession, None]:
@@ -117,10 +123,14 @@ def way_back(path: str, status: int, code: str) -> tuple[str, str] | None:
 
 
 def error_response(
-    request: Request[Any, Any, Any], status: int, code: str, message: str
+    request: Request[Any, Any, Any],
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
 ) -> Response[Any]:
     if wants_json(request):
-        return Response({"error": code, "message": message}, status_code=status)
+        return Response({"error": code, "message": message}, status_code=status, headers=headers)
     return Template(
         template_name="errors/error.html",
         context={
@@ -131,6 +141,7 @@ def error_response(
             "way_back": way_back(request.url.path, status, code),
         },
         status_code=status,
+        headers=headers,
     )
 
 
@@ -207,7 +218,97 @@ def text_the_database_refused(exc: BaseException) -> bool:
     return False
 
 
+# asyncpg's errors for a server that is gone, restarting or refusing (SQLSTATE classes 08
+# and 57P), named so the platform needs no import of the driver.
+_CONNECTION_ERROR_NAMES = frozenset(
+    {
+        "PostgresConnectionError",
+        "CannotConnectNowError",
+        "ConnectionDoesNotExistError",
+        "AdminShutdownError",
+        "CrashShutdownError",
+    }
+)
+_CONNECTION_ERRNOS = frozenset(
+    {
+        errno.ECONNREFUSED,
+        errno.ECONNRESET,
+        errno.ECONNABORTED,
+        errno.EHOSTUNREACH,
+        errno.ENETUNREACH,
+        errno.ETIMEDOUT,
+        errno.EPIPE,
+    }
+)
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """The database could not be reached (refused, reset, shut down, a connection lost),
+    as opposed to a query it answered with an error."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return True
+        if isinstance(seen, ConnectionError) or (
+            isinstance(seen, OSError) and seen.errno in _CONNECTION_ERRNOS
+        ):
+            return True
+        if any(cls.__name__ in _CONNECTION_ERROR_NAMES for cls in type(seen).__mro__):
+            return True
+        if "connection is closed" in str(seen) or "connection was closed" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+class _Outage:
+    """Whether this process is in a database outage: the first failing request logs one
+    warning and the rest are quiet. It ends when a request commits again, or after
+    `quiet_seconds` without a failure (the busiest route, autosave, commits outside the
+    request transaction), so the next outage is logged again."""
+
+    def __init__(self, quiet_seconds: float = 30.0) -> None:
+        self.quiet_seconds = quiet_seconds
+        self.down = False
+        self.refused = 0
+        self.last_failure = 0.0
+
+    def failed(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        if self.down and now - self.last_failure > self.quiet_seconds:
+            self.down = False
+        self.last_failure = now
+        if self.down:
+            self.refused += 1
+            return
+        self.down = True
+        self.refused = 1
+        log.warning(
+            "database unreachable (%s: %s); answering 503 until it is back",
+            type(exc).__name__,
+            " ".join(str(exc).split())[:300],
+        )
+
+    def back(self) -> None:
+        self.down = False
+        log.info("database reachable again after %d refused requests", self.refused)
+
+
+_database_outage = _Outage()
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if database_unreachable(exc):
+        _database_outage.failed(exc)
+        return error_response(
+            request,
+            HTTP_503_SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            "Screen cannot reach its database for a moment. Everything acknowledged as "
+            "saved is stored; please try again in a few seconds.",
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        )
     if _id_out_of_range(exc):
         return error_response(request, 404, "not_found", "There is nothing at this address.")
     if text_the_database_refused(exc):
