@@ -6,6 +6,7 @@ import base64
 import email
 import email.policy
 import re
+from dataclasses import replace
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,11 @@ from sqlalchemy.orm import joinedload
 
 from reviewers.rubric import rubric_from_dict
 from screen.accounts.api_keys import create_api_key, revoke
+from screen.app import create_app
 from screen.candidate import attempts
 from screen.platform.clock import FrozenClock
 from screen.platform.jobs import InProcessRunner
+from screen.platform.mail import FolderMailer
 from screen.platform.models import (
     ApiKey,
     Attempt,
@@ -772,25 +775,25 @@ async def test_an_outcome_is_refused_until_the_screen_has_a_result(
 
 
 async def test_callback_urls_to_internal_addresses_are_refused(
-    client: Client, db: AsyncSession, clock: FrozenClock
+    client: Client,
+    db: AsyncSession,
+    clock: FrozenClock,
+    settings: Settings,
+    mail_dir: Path,
 ) -> None:
+    # The suite allows private targets (its receivers listen on 127.0.0.1); production does not.
+    production_like = create_app(
+        replace(settings, allow_private_targets=False),
+        clock=clock,
+        mailer=FolderMailer(mail_dir),
+        run_jobs=False,
+    )
     raw = await make_key(db, clock)
     screen = await make_screen(db, clock.now())
     await db.commit()
     internal = {
         "http://127.0.0.1:8765/admin": "'127.0.0.1' is a loopback address",
-        "http://127.1/complete": "'127.1' is a loopback address",
-        # IPv6 spellings that carry an IPv4 address: IPv4-compatible, NAT64, 6to4, Teredo.
-        "http://[::127.0.0.1]/complete": "'::127.0.0.1' is a loopback address",
-        "http://[64:ff9b::a9fe:a9fe]/complete": "'64:ff9b::a9fe:a9fe' is a link-local address",
-        "http://[2002:7f00:1::]/complete": "'2002:7f00:1::' is a loopback address",
-        "http://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/c": (
-            "'2001:0:4136:e378:8000:63bf:f5ff:fffe' is a private network address"
-        ),
-        "http://2130706433/complete": "'2130706433' is a loopback address",
-        "http://0x7f.0.0.1/complete": "'0x7f.0.0.1' is a loopback address",
         "http://[::1]:8000/complete": "'::1' is a loopback address",
-        "http://[::ffff:127.0.0.1]/complete": "'::ffff:127.0.0.1' is a loopback address",
         "http://localhost:8000/complete": "'localhost' is this machine",
         "http://LOCALHOST./complete": "'localhost.' is this machine",
         "http://admin.localhost/complete": "'admin.localhost' is this machine",
@@ -803,7 +806,27 @@ async def test_callback_urls_to_internal_addresses_are_refused(
         "https://192.168.1.1/complete": "'192.168.1.1' is a private network address",
         "http://[fd00::1]/complete": "'fd00::1' is a private network address",
         "http://100.64.0.1/complete": "'100.64.0.1' is not a public address",
-        "http://224.0.0.1/complete": "'224.0.0.1' is not a public address",
+        "http://224.0.0.1/complete": "'224.0.0.1' is a multicast address",
+    }
+    # Refused whatever the setting: nobody writes a receiver's address this way but to hide it.
+    ipv4_form = "an IPv4 address in a disguised form (write it as four decimal numbers)"
+    carrying = "an IPv6 address carrying an IPv4 address (write the IPv4 address itself)"
+    disguised = {
+        "http://%31%32%37.0.0.1/x": "'%31%32%37.0.0.1' is percent-encoded",
+        "http://ex%61mple.com/x": "'ex%61mple.com' is percent-encoded",
+        "http://127.1/complete": f"'127.1' is {ipv4_form}",
+        "http://2130706433/complete": f"'2130706433' is {ipv4_form}",
+        "http://0x7f.0.0.1/complete": f"'0x7f.0.0.1' is {ipv4_form}",
+        "http://93.184.215.0x0e/complete": f"'93.184.215.0x0e' is {ipv4_form}",
+        # IPv6 spellings that carry an IPv4 address: mapped, IPv4-compatible, NAT64, 6to4, Teredo.
+        "http://[::ffff:127.0.0.1]/complete": f"'::ffff:127.0.0.1' is {carrying}",
+        "http://[::ffff:93.184.215.14]/complete": f"'::ffff:93.184.215.14' is {carrying}",
+        "http://[::127.0.0.1]/complete": f"'::127.0.0.1' is {carrying}",
+        "http://[64:ff9b::a9fe:a9fe]/complete": f"'64:ff9b::a9fe:a9fe' is {carrying}",
+        "http://[2002:7f00:1::]/complete": f"'2002:7f00:1::' is {carrying}",
+        "http://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/c": (
+            f"'2001:0:4136:e378:8000:63bf:f5ff:fffe' is {carrying}"
+        ),
     }
     # Refused before the host is even looked at: credentials never go into a stored URL.
     malformed = [
@@ -814,30 +837,36 @@ async def test_callback_urls_to_internal_addresses_are_refused(
     ]
     before = await counts(db)
 
-    refused = {}
-    for url in [*internal, *malformed]:
-        refused[url] = await client.post(
+    async def send(app_client: Client, url: str) -> Any:
+        return await app_client.post(
             "/api/ats/send_test", json=send_test_body(screen, url=url), headers=basic(raw)
         )
-    after_refusals = await counts(db)
-    public = await client.post(
-        "/api/ats/send_test",
-        json=send_test_body(screen, url="https://93.184.215.14/partner/complete"),
-        headers=basic(raw),
-    )
+
+    refused = {}
+    disguised_when_allowed = {}
+    async with AsyncTestClient(app=production_like, base_url="http://testserver.local") as prod:
+        for url in [*internal, *disguised, *malformed]:
+            refused[url] = await send(prod, url)
+        for url in disguised:
+            disguised_when_allowed[url] = await send(client, url)
+        after_refusals = await counts(db)
+        public = await send(prod, "https://93.184.215.14/partner/complete")
+
+    def error(message: str) -> dict[str, str]:
+        return {"error": "invalid_input", "message": message, "response_error": message}
 
     for url, reason in internal.items():
-        response = refused[url]
-        assert response.status_code == 400, (url, response.text)
-        message = (
+        assert refused[url].status_code == 400, (url, refused[url].text)
+        assert refused[url].json() == error(
             f"The callback url must be on a public host: {reason}, "
             "and Screen does not call internal addresses."
-        )
-        assert response.json() == {
-            "error": "invalid_input",
-            "message": message,
-            "response_error": message,
-        }, url
+        ), url
+    for url, reason in disguised.items():
+        for response in (refused[url], disguised_when_allowed[url]):
+            assert response.status_code == 400, (url, response.text)
+            assert response.json() == error(
+                f"The callback url must name its host plainly: {reason}."
+            ), url
     for url in malformed:
         assert refused[url].status_code == 400, (url, refused[url].text)
         assert (

@@ -47,6 +47,7 @@ from screen.pipeline.ats import (
     partner_status,
     partner_test_name,
 )
+from screen.platform import outbound
 from screen.platform.clock import Clock
 from screen.platform.errors import ConflictError, InputError, NotFoundError, ScreenError
 from screen.platform.models import (
@@ -425,7 +426,9 @@ class AtsController(Controller):
         # Everything is checked before anything is written: a refusal leaves no trace.
         callback = None
         if data.url is not None:
-            callback = check_callback_url(data.url)
+            callback = check_callback_url(
+                data.url, allow_private=outbound.private_targets_allowed(settings)
+            )
         test_id = _id_text(data.partner_test_id)
         if small_number(test_id) is None:
             raise NotFoundError(f"No test with partner_test_id {test_id[:50]!r}.")

@@ -20,6 +20,7 @@ from screen.pipeline.webhooks import (
     redeliver,
     set_enabled,
 )
+from screen.platform import outbound
 from screen.platform.errors import InputError
 from screen.platform.models import (
     Role,
@@ -84,6 +85,9 @@ class WebhookAdminController(Controller):
         description = str(form.get("description") or "")
         events = [str(v) for v in form.getall("events", [])]
         try:
+            # Refused here, with the form back, rather than at every delivery: an endpoint
+            # on an internal address would never be sent to under these settings.
+            outbound.check_target_url(url, allow_private=outbound.private_targets_allowed(settings))
             created = await create_endpoint(
                 db,
                 url=url,

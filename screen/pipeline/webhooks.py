@@ -40,13 +40,11 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from screen.platform import audit, outbox
+from screen.platform import audit, outbound, outbox
 from screen.platform.errors import ConflictError, InputError, NotFoundError
 from screen.platform.jobs import JobContext
 from screen.platform.models import (
@@ -61,6 +59,7 @@ from screen.platform.signals import DECISION_MADE, EVENT_TYPES, WEBHOOK_DELIVER
 from screen.platform.text import one_line
 from screen.platform.tokens import seal, unseal
 from screen.report.reports import report_path
+from screen.settings import Settings
 
 PENDING = "pending"
 DELIVERED = "delivered"
@@ -72,7 +71,7 @@ SIGNATURE_TOLERANCE_SECONDS = 300
 # Enough of a refusal to see why in the log; a receiver cannot make us buffer more.
 RESPONSE_EXCERPT_BYTES = 500
 LOG_LIMIT = 100
-MAX_URL_CHARS = 2000
+MAX_URL_CHARS = outbound.MAX_URL_CHARS
 MIN_SECRET_CHARS, MAX_SECRET_CHARS = 16, 200
 USER_AGENT = "Screen-Webhooks/1"
 
@@ -152,41 +151,11 @@ def signed_headers(
 
 
 def check_http_url(url: str, *, field: str = "url", what: str = "The URL") -> str:
-    """An absolute http(s) URL with a host; anything else is refused before it is stored,
-    with the reason in the message."""
-    url = url.strip()
-
-    def refuse(why: str) -> InputError:
-        return InputError(f"{what} {why} (got {url[:200]!r}).", field=field)
-
-    if len(url) > MAX_URL_CHARS:
-        raise InputError(
-            f"{what} is {len(url):,} characters; at most {MAX_URL_CHARS:,} are accepted.",
-            field=field,
-        )
-    if any(c.isspace() or not c.isprintable() for c in url):
-        raise refuse("must not contain spaces or control characters")
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        raise refuse("must be an absolute http:// or https:// address") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise refuse("must be an absolute http:// or https:// address")
-    try:
-        port = parts.port  # a port that is not a number from 0 to 65535 raises ValueError
-    except ValueError:
-        port = 0
-    if port == 0:
-        raise refuse("has a port that is not a number from 1 to 65535")
-    try:
-        _ = httpx.URL(url).host  # as the sender reads it (an IDNA name it cannot decode, say)
-    except (httpx.InvalidURL, ValueError):
-        raise refuse("has a host name that cannot be used") from None
-    # Credentials in a URL would be shown on the admin pages and written to logs; the
-    # signature (or the API key) is what authenticates Screen to the receiver.
-    if parts.username or parts.password:
-        raise refuse("must not contain a user name or password; the signature authenticates us")
-    return url
+    """An absolute http(s) URL with a plainly written host; anything else is refused before
+    it is stored, with the reason in the message. Whether the host may be internal is the
+    caller's setting (the admin page checks it with `outbound.check_target_url`), and every
+    delivery checks the address it connects to (`screen.platform.outbound`)."""
+    return outbound.check_target_url(url, allow_private=True, field=field, what=what)
 
 
 def check_events(events: list[str]) -> list[str]:
@@ -314,10 +283,15 @@ async def redeliver(
 # --- Sending -----------------------------------------------------------------------------------
 
 
-async def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str | None]:
-    """The status code, and for a refusal the start of the response body."""
+async def _post(
+    settings: Settings, url: str, body: bytes, headers: dict[str, str]
+) -> tuple[int, str | None]:
+    """The status code, and for a refusal the start of the response body. The address is
+    checked when the connection is made (`screen.platform.outbound`), so an endpoint stored
+    before the input check existed, or a name that resolves to a private address, is
+    refused: a `TargetRefusedError`, recorded in the log like any other failure."""
     async with (
-        httpx.AsyncClient(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client,
+        outbound.client(settings, timeout=TIMEOUT_SECONDS) as client,
         client.stream("POST", url, content=body, headers=headers) as response,
     ):
         if response.is_success:
@@ -397,7 +371,7 @@ async def deliver_webhook(ctx: JobContext, event: OutboxEvent, _done: outbox.Don
     # Elapsed time is measured, not read from the injectable clock (tests freeze that).
     began = time.perf_counter()
     try:
-        status_code, refusal = await _post(endpoint.url, body, headers)
+        status_code, refusal = await _post(ctx.settings, endpoint.url, body, headers)
     except Exception as exc:  # timeouts, refused connections, TLS, bad URL: all retried
         duration_ms = round((time.perf_counter() - began) * 1000)
         error = f"{type(exc).__name__}: {exc}"[:2000]
