@@ -239,6 +239,7 @@ async def set_enabled(
         return endpoint  # a repeated click changes nothing
     before = {"disabled_at": endpoint.disabled_at.isoformat() if endpoint.disabled_at else None}
     endpoint.disabled_at = None if enabled else now
+    cancelled = [] if enabled else await _cancel_queued(db, endpoint.id, now)
     audit.record(
         db,
         actor=audit.actor_of(user),
@@ -247,9 +248,43 @@ async def set_enabled(
         subject_id=endpoint.id,
         now=now,
         before=before,
-        after={"disabled_at": None if enabled else now.isoformat()},
+        after={"disabled_at": None if enabled else now.isoformat()}
+        | ({"cancelled_deliveries": cancelled} if cancelled else {}),
     )
     return endpoint
+
+
+async def _cancel_queued(db: AsyncSession, endpoint_id: int, now: datetime) -> list[int]:
+    """Cancel, at once, every delivery of the endpoint still waiting to be sent (pending, or
+    failed with a retry to come), and finish the outbox events that would send them, so the
+    log says "cancelled" now and enabling the endpoint again sends none of them (Redeliver
+    can). A try already under way when the admin clicks may still go out."""
+    queued = list(
+        await db.scalars(
+            select(OutboxEvent).where(
+                OutboxEvent.kind == WEBHOOK_DELIVER,
+                OutboxEvent.status.in_((OutboxStatus.PENDING, OutboxStatus.DISPATCHED)),
+                OutboxEvent.payload["delivery_id"]
+                .as_integer()
+                .in_(
+                    select(WebhookDelivery.id).where(
+                        WebhookDelivery.endpoint_id == endpoint_id,
+                        WebhookDelivery.status.in_((PENDING, FAILED)),
+                    )
+                ),
+            )
+        )
+    )
+    delivery_ids = sorted({int(event.payload["delivery_id"]) for event in queued})
+    for event in queued:
+        event.status = OutboxStatus.DONE
+        event.done_at = now
+        event.last_error = "cancelled: the endpoint was disabled"
+    for delivery in await db.scalars(
+        select(WebhookDelivery).where(WebhookDelivery.id.in_(delivery_ids))
+    ):
+        delivery.status = CANCELLED
+    return delivery_ids
 
 
 async def redeliver(
@@ -331,7 +366,9 @@ async def _record(
         if status == DELIVERED:
             delivery.status = DELIVERED
             delivery.delivered_at = ctx.clock.now()
-        elif delivery.status != DELIVERED:  # a concurrent redelivery may have succeeded
+        elif delivery.status not in (DELIVERED, CANCELLED):
+            # A concurrent redelivery may have succeeded, or the admin disabled the endpoint
+            # while this try was under way.
             delivery.status = status
 
 
@@ -349,7 +386,7 @@ async def deliver_webhook(ctx: JobContext, event: OutboxEvent, _done: outbox.Don
         endpoint = await db.get(WebhookEndpoint, delivery.endpoint_id) if delivery else None
     if delivery is None or endpoint is None:
         raise LookupError(f"webhook delivery {delivery_id} no longer exists")
-    if delivery.status == DELIVERED:
+    if delivery.status in (DELIVERED, CANCELLED):  # cancelled: only Redeliver sends it again
         return None
     if endpoint.disabled_at is not None:
         async with ctx.sessionmaker() as db, db.begin():
