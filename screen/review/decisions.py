@@ -8,6 +8,7 @@ writes the audit trail and, for a final pass or fail, the `decision.made` signal
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +19,7 @@ from sqlalchemy.orm import joinedload
 from reviewers.decision import ReviewInput, decide
 from reviewers.rubric import rubric_from_dict
 from screen.platform import audit
-from screen.platform.errors import ConflictError, InputError, NotFoundError
+from screen.platform.errors import ConflictError, InputError, NotFoundError, ScreenError
 from screen.platform.models import (
     Attempt,
     AttemptState,
@@ -27,6 +28,7 @@ from screen.platform.models import (
     Outcome,
     Review,
     ReviewStatus,
+    Role,
     Screen,
     User,
 )
@@ -150,6 +152,61 @@ def _reason(text: str) -> str:
     return reason
 
 
+async def held_review(db: AsyncSession, attempt_id: int, user: User) -> Review | None:
+    """The user's own unsubmitted (claimed or reopened) review of the attempt, if any: while
+    they hold one, no page shows them the other reviews of that attempt."""
+    review: Review | None = await db.scalar(
+        select(Review)
+        .where(
+            Review.attempt_id == attempt_id,
+            Review.reviewer_id == user.id,
+            Review.status.in_((ReviewStatus.CLAIMED, ReviewStatus.REOPENED)),
+        )
+        .limit(1)
+    )
+    return review
+
+
+class NotAnAdjudicatorError(ScreenError):
+    status_code = 403
+    code = "forbidden"
+
+
+@dataclass(frozen=True)
+class Adjudicators:
+    """Who may adjudicate an attempt: a lead who reviewed it may not while another active
+    lead who did not review it exists (they would be judging a dispute their own scores
+    made). When every active lead reviewed it, any of them may."""
+
+    reviewed: frozenset[int]  # lead ids holding a review of the attempt
+    others: tuple[User, ...]  # active leads who hold none
+
+    def may(self, lead: User) -> bool:
+        return lead.id not in self.reviewed or not self.others
+
+    def names(self) -> str:
+        return ", ".join(f"{u.name} ({u.email})" for u in self.others)
+
+
+async def adjudicators(db: AsyncSession, attempt_id: int) -> Adjudicators:
+    reviewed = frozenset(
+        await db.scalars(
+            select(Review.reviewer_id).where(
+                Review.attempt_id == attempt_id, Review.reviewer_id.is_not(None)
+            )
+        )
+    )
+    leads = await db.scalars(
+        select(User)
+        .where(User.role == Role.LEAD, User.disabled_at.is_(None))
+        .order_by(User.name, User.id)
+    )
+    return Adjudicators(
+        reviewed=frozenset(i for i in reviewed if i is not None),
+        others=tuple(u for u in leads if u.id not in reviewed),
+    )
+
+
 async def adjudicate(
     db: AsyncSession, attempt_id: int, lead: User, outcome: str, reason: str, now: datetime
 ) -> Decision:
@@ -163,6 +220,11 @@ async def adjudicate(
     if decision.outcome != Outcome.NEEDS_ADJUDICATION:
         raise ConflictError("This submission is not waiting for adjudication.")
     await _refuse_if_withdrawn(db, attempt_id)
+    who = await adjudicators(db, attempt_id)
+    if not who.may(lead):
+        raise NotAnAdjudicatorError(
+            f"You reviewed this submission, so another lead decides it: {who.names()}."
+        )
     if outcome not in (Outcome.PASS, Outcome.FAIL):
         raise InputError("Choose pass or fail.", field="outcome")
     reason = _reason(reason)

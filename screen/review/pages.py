@@ -367,6 +367,11 @@ class LeadController(Controller):
             )
         )
         decision = await db.scalar(select(Decision).where(Decision.attempt_id == attempt_id))
+        # Blind review holds for leads too: while this lead holds an unsubmitted slot of
+        # the attempt, the other reviews (and any decision made of them) stay hidden.
+        held = await decisions.held_review(db, attempt_id, me)
+        if held is not None:
+            all_reviews, decision = [], None
         return Template(
             template_name="reviewer/lead_attempt.html",
             context={
@@ -375,8 +380,10 @@ class LeadController(Controller):
                 "label": reviews.anonymous_label(settings.secret_key, attempt.id),
                 "prompt": attempt.invitation.screen.prompt,
                 "rubric": rubric_of(attempt),
+                "held": held,
                 "reviews": all_reviews,
                 "decision": decision,
+                "adjudicators": await decisions.adjudicators(db, attempt_id),
                 "recommendations": RECOMMENDATION_LABELS,
                 "integrity": await integrity_summary(db, attempt.id),
                 "similar": await similar_answer_context(db, attempt, settings.secret_key),
