@@ -551,16 +551,15 @@ def serve(host: str, port: int, workers: int) -> None:
 @main.command("worker")
 def worker() -> None:
     """Run an arq worker: emails, webhooks, the ATS callback, deadlines, reminders, the relay."""
-    from arq.worker import run_worker
-
-    from screen.worker import WorkerSettings, redis_settings
+    from screen.worker import run
 
     settings = _settings()
     if not settings.redis_url:
         raise click.ClickException(
             "SCREEN_REDIS_URL is not set: without Redis, `screen serve` runs the jobs itself."
         )
-    run_worker(WorkerSettings, redis_settings=redis_settings(settings.redis_url))  # type: ignore[arg-type]
+    # Rides out Redis outages: reconnects with backoff instead of exiting.
+    run(settings)
 
 
 DEMO_CSV = """name,email,external_id,accommodation

@@ -9,15 +9,22 @@ lost (Redis flushed, worker killed), so a failure costs a delay, never an effect
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
+import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from arq import cron, func
 from arq.connections import ArqRedis, RedisSettings
 from arq.cron import CronJob
-from arq.worker import Function
-from prometheus_client import start_http_server
+from arq.worker import Function, Worker
+from prometheus_client import Gauge, start_http_server
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from screen.platform.clock import SystemClock
 from screen.platform.db import create_engine, create_sessionmaker
@@ -25,9 +32,33 @@ from screen.platform.jobs import Job, JobContext, run_job
 from screen.platform.mail import mailer_for
 from screen.platform.rendering import create_environment
 from screen.registry import REGISTRY
-from screen.settings import load_settings
+from screen.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
+
+REDIS_UP = Gauge(
+    "screen_worker_redis_up",
+    "1 while the worker is connected to Redis, 0 while it waits for Redis to come back",
+)
+# What a Redis that went away raises, from arq's polling, its crons or our enqueues.
+# (redis-py's BusyLoadingError, a Redis still loading its data, is a ConnectionError.)
+REDIS_DOWN_ERRORS: tuple[type[BaseException], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OSError,
+    TimeoutError,
+)
+BACKOFF_FIRST_SECONDS = 0.5
+BACKOFF_CAP_SECONDS = 10.0
+_metrics_started = False
+
+
+def _start_metrics(port: int | None) -> None:
+    """Once per process: the supervisor starts a fresh arq Worker after each outage."""
+    global _metrics_started
+    if port and not _metrics_started:
+        start_http_server(port, addr="127.0.0.1")
+        _metrics_started = True
 
 
 class ArqQueue:
@@ -54,8 +85,7 @@ def redis_settings(url: str) -> RedisSettings:
 
 async def startup(ctx: dict[str, Any]) -> None:
     settings = load_settings()
-    if settings.worker_metrics_port:
-        start_http_server(settings.worker_metrics_port, addr="127.0.0.1")
+    _start_metrics(settings.worker_metrics_port)
     engine = create_engine(settings.database_url)
     ctx["engine"] = engine
     ctx["screen"] = JobContext(
@@ -156,3 +186,131 @@ def worker_options(redis_url: str, **overrides: Any) -> dict[str, Any]:
     options["redis_settings"] = redis_settings(redis_url)
     options.update(overrides)
     return options
+
+
+async def _redis_answers(url: str) -> bool:
+    client = Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        async with asyncio.timeout(2):
+            await client.ping()
+    except REDIS_DOWN_ERRORS:
+        return False
+    finally:
+        with contextlib.suppress(*REDIS_DOWN_ERRORS):
+            await client.aclose()
+    return True
+
+
+async def _stop_worker(worker: Worker, main_task: asyncio.Task[None]) -> None:
+    """Stop one arq Worker without needing Redis: let running jobs finish (up to
+    `job_completion_wait`, as on SIGTERM), cancel the rest, run our shutdown.
+
+    arq's own `close()` deletes its health key in Redis first and so raises, skipping
+    the shutdown hook, when Redis is the reason for stopping."""
+    worker.allow_pick_jobs = False
+    running = [task for task in worker.tasks.values() if not task.done()]
+    if running:
+        await asyncio.wait(running, timeout=WorkerSettings.job_completion_wait)
+    for task in [*worker.tasks.values(), main_task]:
+        if not task.done():
+            task.cancel()
+    await asyncio.gather(*worker.tasks.values(), main_task, return_exceptions=True)
+    pool = worker._pool
+    if pool is not None:
+        with contextlib.suppress(*REDIS_DOWN_ERRORS):
+            await pool.delete(worker.health_check_key)
+        with contextlib.suppress(*REDIS_DOWN_ERRORS):
+            await pool.aclose(close_connection_pool=True)
+        worker._pool = None
+    await shutdown(worker.ctx)
+
+
+async def supervise(
+    redis_url: str,
+    stop: asyncio.Event,
+    *,
+    first_delay: float = BACKOFF_FIRST_SECONDS,
+    max_delay: float = BACKOFF_CAP_SECONDS,
+) -> None:
+    """Run arq Workers until `stop` is set, riding out Redis outages of any length.
+
+    arq's `Worker.main` raises out of its polling loop on the first Redis error and its
+    `create_pool` gives up after five retries, so `run_worker` exits and stays down. Here
+    each such error stops that Worker (its running jobs finish: they need the database,
+    not Redis), and Redis is pinged with capped exponential backoff until it answers;
+    then a fresh Worker starts. One log line when Redis goes, one when it is back, and
+    `screen_worker_redis_up` in between. Nothing is lost: every job is an outbox row,
+    re-enqueued by the relay under the same job id (a job enqueued twice runs once)."""
+    delay = first_delay
+    down_since: float | None = None
+    REDIS_UP.set(0)
+    while not stop.is_set():
+        if not await _redis_answers(redis_url):
+            if down_since is None:
+                down_since = time.monotonic()
+                log.warning(
+                    "Redis unavailable at start-up: jobs wait in the outbox; retrying "
+                    "with backoff up to %.0f s",
+                    max_delay,
+                )
+            REDIS_UP.set(0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, max_delay)
+            continue
+        if down_since is not None:
+            log.warning("Redis back after %.1f s: resuming jobs", time.monotonic() - down_since)
+            down_since = None
+        delay = first_delay
+        REDIS_UP.set(1)
+        options = worker_options(
+            redis_url,
+            handle_signals=False,
+            # Fresh crons: arq's CronJob remembers its next run, and one kept across an
+            # outage would enqueue every missed slot in a burst.
+            cron_jobs=arq_cron_jobs(REGISTRY.jobs),
+        )
+        # We retry ourselves, with backoff; arq's own retries log a line each.
+        options["redis_settings"] = replace(options["redis_settings"], conn_retries=0)
+        worker = Worker(**options)
+        main_task = asyncio.create_task(worker.main())
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({main_task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        error = None if not main_task.done() or main_task.cancelled() else main_task.exception()
+        if error is not None and not isinstance(error, REDIS_DOWN_ERRORS):
+            await _stop_worker(worker, main_task)
+            raise error
+        if error is not None:
+            down_since = time.monotonic()
+            REDIS_UP.set(0)
+            log.warning(
+                "Redis unavailable (%s: %s): jobs wait in the outbox; retrying with "
+                "backoff up to %.0f s",
+                type(error).__name__,
+                error,
+                max_delay,
+            )
+        await _stop_worker(worker, main_task)
+        if error is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, max_delay)
+    REDIS_UP.set(0)
+
+
+async def serve(settings: Settings) -> None:
+    """`screen worker`: supervise arq Workers until SIGTERM or SIGINT, then stop
+    gracefully (running jobs get `job_completion_wait` to finish)."""
+    if not settings.redis_url:
+        raise ValueError("screen worker needs SCREEN_REDIS_URL")
+    _start_metrics(settings.worker_metrics_port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await supervise(settings.redis_url, stop)
+
+
+def run(settings: Settings) -> None:
+    asyncio.run(serve(settings))

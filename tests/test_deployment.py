@@ -66,6 +66,13 @@ def test_secrets_are_required_not_defaulted() -> None:
         assert f"{variable}=" in example
 
 
+def test_long_running_services_restart_unless_stopped() -> None:
+    services = COMPOSE["services"]
+    for name in ("db", "redis", "mailpit", "web", "worker"):
+        assert services[name]["restart"] == "unless-stopped", name
+    assert services["migrate"]["restart"] == "no"  # one-shot
+
+
 def test_web_and_worker_wait_for_migrations_and_healthy_services() -> None:
     services = COMPOSE["services"]
     for name in ("web", "worker"):
