@@ -181,10 +181,13 @@
       resync(reply);
       var at = new Date(reply.saved_at);
       setStatus("Saved " + at.toLocaleTimeString(), "saved");
+      // A retry resends the text of the save whose outcome was unknown; what was typed
+      // since (offline, say) goes straight after it, not at the next regular save.
+      var recovered = failing;
       if (failing) saveAnnouncer.textContent = "Your answer is saved again.";
       failing = false;
       noticeEl.hidden = true;
-      if (dirty()) scheduleSave(SAVE_EVERY_MS);
+      if (dirty()) scheduleSave(recovered ? 0 : SAVE_EVERY_MS);
       return;
     }
     var message = reply.message || "Your answer could not be saved.";

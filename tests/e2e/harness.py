@@ -99,6 +99,8 @@ class AppServer:
             SCREEN_PROMPTS_DIR=str(PROMPTS),
             # Deliver invitations and auto-submit within a second, not five.
             SCREEN_SWEEP_INTERVAL_SECONDS="1",
+            # Webhook receivers in these tests listen on 127.0.0.1.
+            SCREEN_ALLOW_PRIVATE_TARGETS="1",
             **extra_env,
         )
         self.process: subprocess.Popen[bytes] | None = None

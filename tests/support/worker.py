@@ -30,6 +30,8 @@ def worker_env(
     monkeypatch.setenv("SCREEN_SMTP_URL", smtp.url)
     monkeypatch.setenv("SCREEN_REDIS_URL", redis)
     monkeypatch.setenv("SCREEN_BASE_URL", settings.base_url)
+    # The tests' webhook receivers and SMTP sinks listen on 127.0.0.1.
+    monkeypatch.setenv("SCREEN_ALLOW_PRIVATE_TARGETS", "1")
 
 
 def start_worker_process(settings: Settings, smtp_url: str, redis: str) -> subprocess.Popen[bytes]:
@@ -41,6 +43,7 @@ def start_worker_process(settings: Settings, smtp_url: str, redis: str) -> subpr
         SCREEN_SMTP_URL=smtp_url,
         SCREEN_REDIS_URL=redis,
         SCREEN_BASE_URL=settings.base_url,
+        SCREEN_ALLOW_PRIVATE_TARGETS="1",
     )
     return subprocess.Popen(
         [sys.executable, "-m", "screen", "worker"],
