@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from importlib.metadata import version
 from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Request, Response
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -65,6 +65,16 @@ class StaticFileSystem(BaseLocalFileSystem):
             if error.errno == errno.ENAMETOOLONG:
                 raise FileNotFoundError(path) from error
             raise
+
+
+def http_exception_with_allow(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """A 405 says which methods the address accepts (`Allow`, RFC 9110 15.5.6): the router
+    puts it on the exception, and the shared handler would drop it."""
+    response = handle_http_exception(request, exc)
+    allow = (exc.headers or {}).get("allow") or (exc.headers or {}).get("Allow")
+    if exc.status_code == 405 and allow:
+        response.headers["Allow"] = allow
+    return response
 
 
 def create_app(
@@ -142,7 +152,7 @@ def create_app(
         exception_handlers={
             SignInRequiredError: handle_sign_in_required,
             ScreenError: handle_screen_error,
-            HTTPException: handle_http_exception,
+            HTTPException: http_exception_with_allow,
             Exception: handle_unexpected,
         },
         # Only the ATS partner API is in the schema (pages are excluded where defined).

@@ -27,7 +27,7 @@ import binascii
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, cast, get_args
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
@@ -88,12 +88,43 @@ class PartnerTest:
     partner_test_name: str
 
 
+# Closed sets and the lengths the app enforces are in the types, so the OpenAPI document says
+# what the app accepts (schemathesis checks the two agree: tests/test_ats_schema.py).
+EMAIL_PATTERN = r"^[A-Za-z0-9!#$%&*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
+# The plain form of a public http(s) address (a conservative subset of what is accepted:
+# no port, query or IP literal), so generated examples are ones the app takes.
+URL_PATTERN = r"^https?://[a-z][a-z0-9-]{0,20}(\.[a-z][a-z0-9-]{0,20}){1,3}(/[A-Za-z0-9._~/-]*)?$"
+# Names: at least one character each, and "First Last" fits the 200 characters of a name.
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+# What `normalise_email` accepts (documented, checked there with a field-specific message).
+Email = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=3,
+        max_length=320,
+        extra_json_schema={"extra": {"pattern": EMAIL_PATTERN}},
+    ),
+]
+# `check_callback_url` refuses anything else (and internal hosts) with a 400 naming why.
+CallbackUrl = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=outbound.MAX_URL_CHARS,
+        extra_json_schema={"extra": {"pattern": URL_PATTERN}},
+    ),
+]
+Outcome = Literal["advanced", "offer", "hired", "rejected_later", "withdrew"]
+PartnerStatus = Literal["sent", "started", "submitted", "complete", "expired", "withdrawn"]
+if get_args(Outcome) != outcomes.OUTCOMES:  # one list of outcomes, in one order
+    raise RuntimeError("ats_api.Outcome and recruiting.outcomes.OUTCOMES differ")
+
+
 class SendTestCandidate(msgspec.Struct):
     """Greenhouse sends more (resume_url, greenhouse_profile_url, …); extra fields are ignored."""
 
-    first_name: str
-    last_name: str
-    email: str
+    first_name: Name
+    last_name: Name
+    email: Email
     phone_number: str | None = None
     id: str | int | None = None
     # The name the candidate goes by; shown first in the invitation's name (`display_name`).
@@ -104,7 +135,7 @@ class SendTestRequest(msgspec.Struct):
     partner_test_id: str | int
     candidate: SendTestCandidate
     # Where to PATCH when the result is final; without it the ATS polls test_status.
-    url: str | None = None
+    url: CallbackUrl | None = None
     application_id: str | int | None = None
     # The email of the ATS user who pressed "Send Test"; kept in the invitation's created_by.
     sent_by: str | None = None
@@ -118,18 +149,18 @@ class SendTestResponse:
 class OutcomeRequest(msgspec.Struct):
     # A string or a JSON integer, like partner_test_id: ATSs send either.
     partner_interview_id: str | int
-    outcome: str
+    outcome: Outcome
     note: str = ""
 
 
 class OutcomeResponse(msgspec.Struct):
     partner_interview_id: str
-    outcome: str
+    outcome: Outcome
 
 
 @dataclass(frozen=True)
 class PartnerTestStatus:
-    partner_status: str
+    partner_status: PartnerStatus
     partner_profile_url: str
     partner_score: float | None
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -154,6 +185,8 @@ class SendTestError:
 ERRORS = {
     401: ResponseSpec(ApiError, description="No API key, a malformed one, or a revoked one."),
 }
+# 400: the body or a parameter is malformed, or a field is invalid (`error` says which kind).
+BAD_INPUT = ResponseSpec(ApiError, description="Malformed JSON, or a missing or invalid field.")
 
 
 # --- Authentication ----------------------------------------------------------------------------
@@ -243,6 +276,8 @@ JSON_TYPES = {
 _MISSING_FIELD = re.compile(r"Object missing required field `(?P<name>[^`]+)`")
 _WRONG_TYPE = re.compile(r"Expected `(?P<expected>[^`]+)`, got `(?P<got>[^`]+)`")
 _TOO_LONG = re.compile(r"Expected `str` of length <= (?P<limit>\d+)")
+_TOO_SHORT = re.compile(r"Expected `str` of length >= (?P<limit>\d+)")
+_NOT_IN_SET = re.compile(r"Invalid enum value .*")
 _MISSING_PARAMETER = re.compile(r"Missing required (?P<kind>\w+) parameter '(?P<name>[^']+)'")
 
 
@@ -272,6 +307,10 @@ def _problem(item: dict[str, Any], body: str) -> str:
         return f"{label} '{path}' must be {expected}, not {_json_types(wrong['got'])}."
     if too_long := _TOO_LONG.fullmatch(text):
         return f"{label} '{path}' must be at most {too_long['limit']} characters."
+    if too_short := _TOO_SHORT.fullmatch(text):
+        return f"{label} '{path}' must be at least {too_short['limit']} characters."
+    if _NOT_IN_SET.fullmatch(text) and (expected := EXPECTED.get(path)):
+        return f"{path[:1].upper()}{path[1:]} must be {expected}."
     return f"{label} '{path}': {text}."
 
 
@@ -465,7 +504,11 @@ class AtsController(Controller):
             "explanation, one `dimension_mean_<key>` per rubric dimension and whether a lead "
             "adjudicated."
         ),
-        responses={**ERRORS, 404: ResponseSpec(ApiError, description="No such interview.")},
+        responses={
+            **ERRORS,
+            400: BAD_INPUT,
+            404: ResponseSpec(ApiError, description="No such interview."),
+        },
     )
     async def test_status(
         self,
@@ -509,7 +552,7 @@ class AtsController(Controller):
                     "decided_at": iso_utc(decision.adjudicated_at or decision.decided_at),
                 }
         return PartnerTestStatus(
-            partner_status=partner_status(invitation, clock.now()),
+            partner_status=cast(PartnerStatus, partner_status(invitation, clock.now())),
             partner_profile_url=settings.base_url + report_path(invitation.id),
             partner_score=score,
             metadata=metadata,
@@ -530,7 +573,9 @@ class AtsController(Controller):
         status_code=200,
         responses={
             **ERRORS,
-            400: ResponseSpec(ApiError, description="Malformed JSON or an unknown outcome."),
+            400: ResponseSpec(
+                ApiError, description="Malformed JSON, a missing field or an unknown outcome."
+            ),
             404: ResponseSpec(ApiError, description="No such interview."),
             409: ResponseSpec(ApiError, description="The screen is not finished yet."),
         },
