@@ -67,6 +67,11 @@ class Settings:
                 "SCREEN_METRICS_PUBLIC=1 to serve it without a token on purpose (for example "
                 "behind a private network)."
             )
+        if self.production and self.metrics_token and len(self.metrics_token.strip()) < 16:
+            raise SettingsError(
+                "SCREEN_METRICS_TOKEN must be at least 16 characters when SCREEN_ENV=production "
+                "(a token anyone can guess protects nothing)."
+            )
         if self.test_duration_seconds is not None and not 1 <= self.test_duration_seconds <= 3600:
             raise SettingsError("SCREEN_TEST_DURATION_SECONDS must be from 1 to 3600.")
         if len(self.secret_key) < 16:

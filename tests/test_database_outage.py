@@ -58,6 +58,8 @@ async def test_an_autosave_and_a_page_answer_503_with_retry_after(unreachable: C
     assert page.headers["retry-after"] == "5"
     assert "text/html" in page.headers["content-type"]
     assert "cannot reach its database" in page.text
+    # An error of the moment must not be kept by a cache and shown after it has passed.
+    assert save.headers["cache-control"] == page.headers["cache-control"] == "no-store"
 
 
 async def test_an_outage_is_logged_once_per_process_not_once_per_request(

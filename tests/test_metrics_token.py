@@ -42,3 +42,9 @@ def test_compose_requires_a_metrics_token_for_every_app_service() -> None:
         env = compose["services"][name]["environment"]
         assert re.match(r"\$\{SCREEN_METRICS_TOKEN:\?", env["SCREEN_METRICS_TOKEN"])
         assert "SCREEN_METRICS_PUBLIC" not in env
+
+
+@pytest.mark.parametrize("token", [" ", "x", "short-token"])
+def test_production_refuses_a_guessable_metrics_token(token: str) -> None:
+    with pytest.raises(SettingsError, match="at least 16 characters"):
+        load_settings({**PRODUCTION, "SCREEN_METRICS_TOKEN": token})

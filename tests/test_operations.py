@@ -61,9 +61,14 @@ async def test_metrics_can_require_a_bearer_token(settings: Settings, clock: Fro
     async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
         refused = await client.get("/metrics")
         allowed = await client.get("/metrics", headers={"Authorization": "Bearer scrape-me-please"})
+        # The scheme name is case-insensitive (RFC 9110); the token is not.
+        lower = await client.get("/metrics", headers={"Authorization": "bearer scrape-me-please"})
+        wrong = await client.get("/metrics", headers={"Authorization": "Bearer scrape-me-PLEASE"})
 
     assert refused.status_code == 401
     assert allowed.status_code == 200
+    assert lower.status_code == 200
+    assert wrong.status_code == 401
 
 
 async def test_every_response_carries_a_request_id(client: Client) -> None:

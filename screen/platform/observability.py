@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import hmac
 import itertools
 import json
 import logging
@@ -203,12 +204,21 @@ async def readyz(state: State) -> Response[dict[str, str]]:
     return Response(body, status_code=200 if database is None else 503)
 
 
+def _bearer_matches(header: str, token: str) -> bool:
+    """The scheme name is case-insensitive (RFC 9110); the token is compared in constant
+    time, so response timing does not reveal how much of a guess was right."""
+    scheme, _, given = header.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    )
+
+
 @get("/metrics", name="metrics", include_in_schema=False)
 async def metrics(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
     """Prometheus text format; domain gauges are read from the database at scrape time."""
     settings: Settings = state.settings
     token = settings.metrics_token
-    if token and request.headers.get("authorization", "") != f"Bearer {token}":
+    if token and not _bearer_matches(request.headers.get("authorization", ""), token):
         return Response(
             b"metrics need the bearer token\n", status_code=401, media_type="text/plain"
         )

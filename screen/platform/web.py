@@ -307,7 +307,7 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
             "database_unavailable",
             "Screen cannot reach its database for a moment. Everything acknowledged as "
             "saved is stored; please try again in a few seconds.",
-            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS), **NO_STORE},
         )
     if _id_out_of_range(exc):
         return error_response(request, 404, "not_found", "There is nothing at this address.")
