@@ -15,26 +15,11 @@ from screen.platform.clock import FrozenClock
 from screen.platform.jobs import InProcessRunner
 from screen.platform.models import Attempt, AttemptState, IntegrityEvent, LateContent
 from screen.settings import Settings
+from tests.support.candidates import attempt_of, start
 from tests.support.factories import Candidate, make_candidate
 
 Client = AsyncTestClient[Litestar]
 JSON = {"Accept": "application/json"}
-
-
-async def attempt_of(db: AsyncSession, candidate: Candidate) -> Attempt:
-    attempt = await db.scalar(
-        select(Attempt)
-        .where(Attempt.invitation_id == candidate.invitation_id)
-        .execution_options(populate_existing=True)
-    )
-    assert attempt is not None
-    return attempt
-
-
-async def start(client: Client, candidate: Candidate) -> None:
-    response = await client.post(f"{candidate.path}/start", follow_redirects=False)
-    assert response.status_code == 303
-    assert response.headers["location"] == f"{candidate.path}/attempt"
 
 
 async def save(client: Client, candidate: Candidate, revision: int, answer: str) -> Any:
