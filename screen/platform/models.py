@@ -74,6 +74,14 @@ class Outcome(enum.StrEnum):
     NEEDS_ADJUDICATION = "needs_adjudication"
 
 
+class AiPolicy(enum.StrEnum):
+    """What a screen allows of AI assistants; the candidate acknowledges it at Start."""
+
+    NO_AI = "no_ai"
+    AI_DISCLOSED = "ai_disclosed"
+    AI_ALLOWED = "ai_allowed"
+
+
 class OutboxStatus(enum.StrEnum):
     PENDING = "pending"
     DISPATCHED = "dispatched"
@@ -123,10 +131,26 @@ class Screen(Base):
     # calibration exemplar before live submissions of this prompt; None turns the gate off.
     # (No column default: None must stay None, and create_screen supplies the 0.8.)
     calibration_threshold: Mapped[float | None] = mapped_column(Float)
+    # Changing it affects only attempts not yet started: each attempt copies it at Start.
+    ai_policy: Mapped[str] = mapped_column(
+        String(20), default=AiPolicy.NO_AI, server_default=AiPolicy.NO_AI.value
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     prompt: Mapped[Prompt] = relationship(lazy="raise")
+
+
+class ScreenPrompt(Base):
+    """One prompt version in a screen's rotation pool. A screen with no pool rows gives
+    every candidate its own `prompt_id`; with a pool, each invitation draws one."""
+
+    __tablename__ = "screen_prompt_pool"
+    __table_args__ = (UniqueConstraint("screen_id", "prompt_id", name="uq_screen_prompt_pool"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    screen_id: Mapped[int] = mapped_column(ForeignKey("screens.id"), index=True)
+    prompt_id: Mapped[int] = mapped_column(ForeignKey("prompts.id"))
 
 
 class Invitation(Base):
@@ -137,6 +161,9 @@ class Invitation(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     screen_id: Mapped[int] = mapped_column(ForeignKey("screens.id"))
+    # The prompt version this candidate answers: the screen's, or the one drawn from its
+    # rotation pool when invited. Recorded so the draw can be shown and balanced.
+    prompt_id: Mapped[int] = mapped_column(ForeignKey("prompts.id"), index=True)
     candidate_name: Mapped[str] = mapped_column(String(200))
     candidate_email: Mapped[str] = mapped_column(String(320))
     external_id: Mapped[str | None] = mapped_column(String(200))
@@ -181,6 +208,24 @@ class Attempt(Base):
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_by: Mapped[str | None] = mapped_column(String(20))
     state_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The AI-use policy in force for this attempt, the version of its wording, and when the
+    # candidate acknowledged it by pressing Start; copied from the screen at Start.
+    ai_policy: Mapped[str | None] = mapped_column(String(20))
+    ai_policy_version: Mapped[int | None] = mapped_column(Integer)
+    ai_acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Under `ai_disclosed`: how the candidate used AI tools (required at submit) and,
+    # optionally, the conversation they pasted.
+    ai_disclosure: Mapped[str | None] = mapped_column(Text)
+    ai_conversation: Mapped[str | None] = mapped_column(Text)
+    # The composition record: the last batch accepted (0: none, the record is absent), its
+    # total size, and when the per-attempt cap was reached (the record is then incomplete).
+    composition_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    composition_bytes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    composition_capped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the follow-up questions ended (all answered or timed out). Review slots open
+    # only then, so reviewers read the follow-ups with the answer; None while they are
+    # pending, and for prompts without follow-ups.
+    follow_ups_ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     invitation: Mapped[Invitation] = relationship(back_populates="attempt", lazy="raise")
 
@@ -224,6 +269,57 @@ class LateContent(Base):
     base_revision: Mapped[int | None] = mapped_column(Integer)
     content: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Set when the late text was for a follow-up question rather than the main answer.
+    follow_up_position: Mapped[int | None] = mapped_column(Integer)
+
+
+class CompositionBatch(Base):
+    """One batch of the composition record, stored with the draft save that carried it.
+
+    `events` is compact JSON in the format `reviewers.composition` defines and replays;
+    batches are numbered 1, 2, … per attempt and a batch out of sequence is refused.
+    """
+
+    __tablename__ = "composition_batches"
+    __table_args__ = (
+        UniqueConstraint("attempt_id", "seq", name="uq_composition_batches_attempt_seq"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    events: Mapped[str] = mapped_column(Text)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class FollowUpAnswer(Base):
+    """A short timed answer to one of the prompt's follow-up questions about the
+    candidate's own answer; its clock is enforced like the main attempt's."""
+
+    __tablename__ = "follow_up_answers"
+    __table_args__ = (
+        UniqueConstraint("attempt_id", "position", name="uq_follow_up_answers_attempt_position"),
+        Index("ix_follow_up_answers_deadline", "submitted_at", "deadline"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    # Copied from the prompt when the question is shown, with its time after accommodation.
+    question: Mapped[str] = mapped_column(Text)
+    limit_seconds: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    draft: Mapped[str] = mapped_column(Text, default="")
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    last_save_id: Mapped[str | None] = mapped_column(String(64))
+    draft_saved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    final_answer: Mapped[str | None] = mapped_column(Text)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_by: Mapped[str | None] = mapped_column(String(20))
+    # Pastes the page refused; each is also an integrity event of kind `paste_refused`.
+    paste_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class IntegrityEvent(Base):

@@ -234,6 +234,7 @@ async def invite_many(
         rows = [
             Invitation(
                 screen_id=screen.id,
+                prompt_id=screen.prompt_id,
                 candidate_name=candidate.name,
                 candidate_email=candidate.email,
                 external_id=candidate.external_id,
