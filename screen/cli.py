@@ -29,7 +29,7 @@ from screen.platform.errors import ConflictError, InputError, NotFoundError, Scr
 from screen.platform.models import Role
 from screen.platform.observability import configure_logging
 from screen.platform.paths import PROMPTS_DIR
-from screen.recruiting.prompts import check_library, sync_library
+from screen.recruiting.prompts import FollowUps, check_library, sync_library
 from screen.settings import Settings, SettingsError, load_settings
 
 T = TypeVar("T")
@@ -209,6 +209,13 @@ def _prompts_dir(settings: Settings, directory: Path | None) -> Path:
     return directory or settings.prompts_dir or PROMPTS_DIR
 
 
+def _follow_ups_note(follow_ups: FollowUps | None) -> str:
+    if follow_ups is None:
+        return ""
+    scoring = f"scored by {follow_ups.scored_by}" if follow_ups.scored else "context only"
+    return f", {len(follow_ups.questions)} follow-ups, {scoring}"
+
+
 @prompts.command("check")
 @_dir_option
 def prompts_check(directory: Path | None) -> None:
@@ -221,7 +228,9 @@ def prompts_check(directory: Path | None) -> None:
     for prompt in result.prompts:
         click.echo(
             f"ok  {prompt.slug}  ({prompt.area}, {prompt.duration_minutes} min, "
-            f"{len(prompt.rubric.dimensions)} dimensions, {len(prompt.exemplars)} exemplars)"
+            f"{len(prompt.rubric.dimensions)} dimensions, {len(prompt.exemplars)} exemplars"
+            + _follow_ups_note(prompt.follow_ups)
+            + ")"
         )
 
 

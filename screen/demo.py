@@ -13,10 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reviewers.rubric import rubric_from_dict
 from screen.accounts.users import create_user
-from screen.candidate import attempts
+from screen.candidate import attempts, follow_ups
 from screen.platform.models import Attempt, Prompt, Review, ReviewStatus, Screen, User
 from screen.platform.paths import PROMPTS_DIR
-from screen.recruiting.invitations import invite
+from screen.recruiting.invitations import allowed_time, invite
 from screen.recruiting.prompts import check_library, sync_library
 from screen.recruiting.screens import assign_hiring_manager, create_screen, get_screen
 from screen.review import calibration, reviews
@@ -35,6 +35,16 @@ DEMO_PROBES = {
 SAMPLE_DRAFT = (
     "## Decision\n\nHybrid retrieval (BM25 + dense) over 512-token chunks with a small "
     "cross-encoder reranker; a mid-size model for generation.\n"
+)
+
+
+# Answers to the demo prompt's follow-up questions (its least certain assumption, an
+# option it rejected), in the order asked.
+DEMO_FOLLOW_UP_ANSWERS = (
+    "That recall holds for the German and French questions: the articles are mostly English. "
+    "I'd measure recall@5 per language on the 400 labelled questions before anything else.",
+    "Dense-only retrieval. It would win if the hybrid's BM25 half added nothing on the labelled "
+    "questions, since it would save an index to keep fresh within the hour.",
 )
 
 
@@ -183,6 +193,13 @@ async def _seed_states(db: AsyncSession, screen: Screen, settings: Settings, now
                 grace_seconds=settings.grace_seconds,
                 max_bytes=settings.answer_max_bytes,
             )
+            await _answer_follow_ups(db, attempt.id, begun + timedelta(minutes=35), settings)
+        else:
+            # Nobody came back: the clock ends the answer and then each follow-up unanswered.
+            ended = begun + allowed_time(screen, attempt.invitation)
+            grace = settings.grace_seconds
+            await attempts.sweep(db, ended + timedelta(seconds=grace + 1), grace)
+            await _let_follow_ups_lapse(db, attempt.id, settings)
 
     await person(
         "Linus Expired",
@@ -191,6 +208,32 @@ async def _seed_states(db: AsyncSession, screen: Screen, settings: Settings, now
     )
     await attempts.sweep(db, now, settings.grace_seconds)
     return in_progress.link
+
+
+async def _answer_follow_ups(
+    db: AsyncSession, attempt_id: int, submitted_at: datetime, settings: Settings
+) -> None:
+    """Answer the prompt's follow-up questions a minute apart, which opens the review slots."""
+    when = submitted_at
+    while (question := await follow_ups.open_question(db, attempt_id)) is not None:
+        when += timedelta(minutes=1)
+        text = DEMO_FOLLOW_UP_ANSWERS[(question.position - 1) % len(DEMO_FOLLOW_UP_ANSWERS)]
+        await follow_ups.submit(
+            db,
+            attempt_id,
+            question.position,
+            question.revision,
+            text,
+            when,
+            grace_seconds=settings.grace_seconds,
+        )
+
+
+async def _let_follow_ups_lapse(db: AsyncSession, attempt_id: int, settings: Settings) -> None:
+    """Run the clock past each follow-up question in turn, as the sweep would."""
+    grace = settings.grace_seconds
+    while (question := await follow_ups.open_question(db, attempt_id)) is not None:
+        await follow_ups.sweep(db, question.deadline + timedelta(seconds=grace + 1), grace)
 
 
 async def _score(
@@ -297,6 +340,7 @@ async def _seed_signal_quality(
             grace_seconds=settings.grace_seconds,
             max_bytes=settings.answer_max_bytes,
         )
+        await _answer_follow_ups(db, new.attempt.id, when - timedelta(minutes=20), settings)
         base = 1 + (index * 7) % 4  # spread the demo answers over the scale
         for reviewer in (second, lead):
             # Hand the slot to this reviewer directly: claim order would pick older answers.
@@ -348,3 +392,4 @@ async def _seed_signal_quality(
         grace_seconds=settings.grace_seconds,
         max_bytes=settings.answer_max_bytes,
     )
+    await _answer_follow_ups(db, planted.attempt.id, now - timedelta(hours=1, minutes=30), settings)

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Update, bindparam, case, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from screen.candidate import follow_ups, handover
 from screen.platform.db import HotStatement, UTCDateTime
 from screen.platform.errors import (
     AlreadySubmittedError,
@@ -37,11 +38,8 @@ from screen.platform.models import (
     Prompt,
     Screen,
 )
-from screen.platform.rendering import iso_utc
-from screen.platform.signals import ATTEMPT_SUBMITTED, emit_signal, invitation_data
 from screen.platform.tokens import hash_token, looks_like_token
 from screen.recruiting.invitations import allowed_time, lapsed_unstarted, link_state
-from screen.review import reviews, similar_answers
 
 INTEGRITY_KINDS = ("paste", "focus_lost", "focus_regained")
 MAX_INTEGRITY_EVENTS_PER_CALL = 100
@@ -427,28 +425,12 @@ async def sweep(db: AsyncSession, now: datetime, grace_seconds: int) -> int:
 
 
 async def submitted(db: AsyncSession, attempt_ids: list[int], now: datetime) -> None:
-    """What follows a submission, by the candidate or the clock: review slots and the signal."""
+    """What follows a submission, by the candidate or the clock: the prompt's follow-up
+    questions if it has any, else (and after them) review slots and the signal."""
     if not attempt_ids:
         return
-    await reviews.open_slots(db, attempt_ids, now)
-    similar_answers.queue_check(db, attempt_ids, now)
-    rows = await db.execute(
-        select(Attempt, Invitation)
-        .join(Invitation, Attempt.invitation_id == Invitation.id)
-        .where(Attempt.id.in_(attempt_ids))
-    )
-    for attempt, invitation in rows:
-        await emit_signal(
-            db,
-            ATTEMPT_SUBMITTED,
-            {
-                **invitation_data(invitation),
-                "attempt_id": attempt.id,
-                "ended_by": attempt.ended_by,
-                "submitted_at": iso_utc(attempt.submitted_at) if attempt.submitted_at else None,
-            },
-            now,
-        )
+    waiting = await follow_ups.begin(db, attempt_ids, now)
+    await handover.ready_for_review(db, [i for i in attempt_ids if i not in waiting], now)
 
 
 def is_due(attempt: Attempt, now: datetime, grace_seconds: float) -> bool:

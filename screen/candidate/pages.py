@@ -22,7 +22,7 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from screen.candidate import attempts
+from screen.candidate import attempts, follow_ups
 from screen.platform.errors import InputError, LinkExpiredError, NotFoundError
 from screen.platform.models import ENDED, NOT_STARTED, Attempt, AttemptState, Invitation, Screen
 from screen.platform.web import DB, AppClock, AppSettings, request_transaction
@@ -67,6 +67,14 @@ async def _resolve(
         # The clock ended it: that stands even if the rest of this request is refused.
         await db.commit()
     return invitation, attempt
+
+
+async def _follow_ups_open(
+    db: AsyncSession, attempt: Attempt, now: datetime, settings: Settings
+) -> bool:
+    """Whether a follow-up question about the answer is still open (clock applied)."""
+    await follow_ups.end_if_due(db, attempt.id, now, settings.grace_seconds)
+    return await follow_ups.pending(db, attempt.id)
 
 
 def _allowed(settings: Settings, screen: Screen, invitation: Invitation) -> timedelta:
@@ -168,6 +176,8 @@ class CandidateController(Controller):
         if attempt.state == AttemptState.STARTED:
             return _see_other(f"/s/{token}/attempt")
         if attempt.state in ENDED:
+            if await _follow_ups_open(db, attempt, now, settings):
+                return _see_other(f"/s/{token}/follow-up")
             return _page("done", {"attempt": attempt, "already": True})
         await attempts.mark_opened(db, attempt, invitation, now)
         screen = invitation.screen
@@ -339,6 +349,8 @@ class CandidateController(Controller):
         _, attempt = await _resolve(db, token, now, settings)
         if attempt.state not in ENDED:
             return _see_other(f"/s/{token}")
+        if await _follow_ups_open(db, attempt, now, settings):
+            return _see_other(f"/s/{token}/follow-up")
         return _page("done", {"attempt": attempt, "already": False})
 
     @post("/events", name="candidate:events", status_code=200, request_max_body_size=64 * 1024)

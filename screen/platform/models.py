@@ -109,6 +109,9 @@ class Prompt(Base):
     duration_minutes: Mapped[int] = mapped_column(Integer)
     rubric: Mapped[dict[str, Any]] = mapped_column(JSON)
     exemplars: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # {"scored_by": "context" | a rubric dimension key, "questions": [{"text", "seconds"}]}
+    # (see screen.recruiting.prompts.parse_follow_ups); None: the prompt has none.
+    follow_ups: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     change_note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

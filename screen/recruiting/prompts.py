@@ -1,10 +1,10 @@
 """The prompt library: files in `prompts/` checked, then synced into immutable versions.
 
-A prompt file is YAML front matter (title, area, duration, rubric) plus a Markdown
-body; calibration exemplars live beside it in `<slug>.exemplars.yaml` and are
-never shown to candidates. A version is identified by the hash of both files,
-so editing either creates a new version and screens pinned to the old one keep
-their meaning.
+A prompt file is YAML front matter (title, area, duration, rubric, optionally
+follow-up questions) plus a Markdown body; calibration exemplars live beside it in
+`<slug>.exemplars.yaml` and are never shown to candidates. A version is identified
+by the hash of both files, so editing either creates a new version and screens pinned
+to the old one keep their meaning.
 """
 
 from __future__ import annotations
@@ -35,6 +35,13 @@ AREAS = (
 MIN_MINUTES, MAX_MINUTES = 30, 45
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
 EXEMPLARS_SUFFIX = ".exemplars.yaml"
+# Follow-up questions about the candidate's own answer, asked one at a time after submit.
+MAX_FOLLOW_UPS = 3
+FOLLOW_UP_DEFAULT_MINUTES = 3
+FOLLOW_UP_MIN_MINUTES, FOLLOW_UP_MAX_MINUTES = 1, 10
+FOLLOW_UP_MAX_CHARS = 500
+# `scored_by: context`: reviewers read the follow-ups as context; no dimension scores them.
+CONTEXT_ONLY = "context"
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*\r?\n?(.*)\Z", re.DOTALL)
 
 
@@ -46,6 +53,144 @@ class FileProblem:
 
     def __str__(self) -> str:
         return f"{self.file}: {self.field}: {self.message}"
+
+
+@dataclass(frozen=True)
+class FollowUpQuestion:
+    text: str
+    seconds: int  # before accommodation
+
+
+@dataclass(frozen=True)
+class FollowUps:
+    """A prompt's follow-up questions and who scores them: `CONTEXT_ONLY`, or the key of
+    the rubric dimension whose anchors say how the follow-up answers count."""
+
+    scored_by: str
+    questions: tuple[FollowUpQuestion, ...]
+
+    @property
+    def scored(self) -> bool:
+        return self.scored_by != CONTEXT_ONLY
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scored_by": self.scored_by,
+            "questions": [{"text": q.text, "seconds": q.seconds} for q in self.questions],
+        }
+
+
+def follow_ups_from_dict(data: Mapping[str, Any] | None) -> FollowUps | None:
+    """The stored form (`Prompt.follow_ups`, written from a checked file) read back."""
+    if not data or not data.get("questions"):
+        return None
+    return FollowUps(
+        scored_by=str(data.get("scored_by") or CONTEXT_ONLY),
+        questions=tuple(
+            FollowUpQuestion(str(q["text"]), int(q["seconds"])) for q in data["questions"]
+        ),
+    )
+
+
+def parse_follow_ups(raw: object, rubric: Rubric | None) -> tuple[FollowUps | None, list[Problem]]:
+    """Check the `follow_ups` block of the front matter; absent means none.
+
+    follow_ups:
+      scored_by: context          # or the key of the rubric dimension that scores them
+      questions:
+        - text: "Which assumption in your answer are you least sure of, and ...?"
+          minutes: 3              # optional, 1-10, default 3
+    """
+    if raw is None:
+        return None, []
+    problems: list[Problem] = []
+    if not isinstance(raw, Mapping):
+        return None, [Problem("follow_ups", "must be a mapping with scored_by and questions")]
+    for unknown in sorted(set(map(str, raw)) - {"scored_by", "questions"}):
+        problems.append(Problem(f"follow_ups.{unknown}", "unknown field"))
+    scored_by = raw.get("scored_by")
+    keys = [d.key for d in rubric.dimensions] if rubric is not None else []
+    if not isinstance(scored_by, str) or not scored_by.strip():
+        problems.append(
+            Problem(
+                "follow_ups.scored_by",
+                f"missing: say {CONTEXT_ONLY!r} (reviewers read them as context) or the key "
+                "of the rubric dimension that scores them",
+            )
+        )
+    elif scored_by != CONTEXT_ONLY and rubric is not None:
+        if scored_by not in keys:
+            problems.append(
+                Problem(
+                    "follow_ups.scored_by",
+                    f"{scored_by!r} is neither {CONTEXT_ONLY!r} nor a rubric dimension "
+                    f"({', '.join(keys)})",
+                )
+            )
+        elif not any(
+            "follow-up" in text.lower() for text in rubric.dimension(scored_by).levels.values()
+        ):
+            # Reviewers score from the anchors: a dimension that counts the follow-ups
+            # must say how, or two reviewers will read them differently.
+            problems.append(
+                Problem(
+                    "follow_ups.scored_by",
+                    f"dimension {scored_by!r} scores the follow-ups but none of its level "
+                    "descriptors says how the follow-up answers count",
+                )
+            )
+    items = raw.get("questions")
+    if not isinstance(items, list) or not items:
+        problems.append(Problem("follow_ups.questions", "missing: list 1 to 3 questions"))
+        items = []
+    elif len(items) > MAX_FOLLOW_UPS:
+        problems.append(
+            Problem(
+                "follow_ups.questions",
+                f"{len(items)} questions; at most {MAX_FOLLOW_UPS} (each costs the candidate time)",
+            )
+        )
+    questions: list[FollowUpQuestion] = []
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        where = f"follow_ups.questions[{index}]"
+        if isinstance(item, str):
+            item = {"text": item}
+        if not isinstance(item, Mapping):
+            problems.append(Problem(where, "must be a mapping with text and minutes"))
+            continue
+        for unknown in sorted(set(map(str, item)) - {"text", "minutes"}):
+            problems.append(Problem(f"{where}.{unknown}", "unknown field"))
+        text = item.get("text")
+        if not isinstance(text, str) or not text.strip():
+            problems.append(Problem(f"{where}.text", "empty: the question the candidate reads"))
+            text = ""
+        elif len(text.strip()) > FOLLOW_UP_MAX_CHARS:
+            problems.append(
+                Problem(f"{where}.text", f"longer than {FOLLOW_UP_MAX_CHARS} characters")
+            )
+        elif " ".join(text.split()).lower() in seen:
+            problems.append(Problem(f"{where}.text", "repeats an earlier question"))
+        minutes = item.get("minutes", FOLLOW_UP_DEFAULT_MINUTES)
+        if (
+            not isinstance(minutes, int | float)
+            or isinstance(minutes, bool)
+            or not FOLLOW_UP_MIN_MINUTES <= minutes <= FOLLOW_UP_MAX_MINUTES
+            or (minutes * 60) != int(minutes * 60)
+        ):
+            problems.append(
+                Problem(
+                    f"{where}.minutes",
+                    f"{minutes!r} is not a limit of {FOLLOW_UP_MIN_MINUTES} to "
+                    f"{FOLLOW_UP_MAX_MINUTES} minutes",
+                )
+            )
+            minutes = FOLLOW_UP_DEFAULT_MINUTES
+        seen.add(" ".join(text.split()).lower())
+        questions.append(FollowUpQuestion(text.strip(), int(minutes * 60)))
+    if problems:
+        return None, problems
+    return FollowUps(str(scored_by), tuple(questions)), []
 
 
 @dataclass(frozen=True)
@@ -62,6 +207,7 @@ class PromptSource:
     exemplars: list[dict[str, Any]]
     change_note: str | None
     content_hash: str
+    follow_ups: FollowUps | None = None
 
 
 @dataclass
@@ -136,6 +282,8 @@ def read_prompt_file(path: Path) -> tuple[PromptSource | None, list[FileProblem]
 
     rubric, rubric_problems = parse_rubric(meta.get("rubric"))
     problems.extend(FileProblem(path.name, p.field, p.message) for p in rubric_problems)
+    follow_ups, follow_up_problems = parse_follow_ups(meta.get("follow_ups"), rubric)
+    problems.extend(FileProblem(path.name, p.field, p.message) for p in follow_up_problems)
 
     exemplars_path = path.with_name(stem + EXEMPLARS_SUFFIX)
     exemplar_bytes = b""
@@ -150,6 +298,8 @@ def read_prompt_file(path: Path) -> tuple[PromptSource | None, list[FileProblem]
 
     if problems or rubric is None:
         return None, problems
+    # The follow-ups are in the file's bytes, so they are part of the version: editing a
+    # question makes a new version and screens pinned to the old one keep their questions.
     digest = hashlib.sha256(raw_bytes + b"\0" + exemplar_bytes).hexdigest()
     if not (isinstance(title, str) and isinstance(area, str) and isinstance(duration, int)):
         return None, problems  # unreachable: each was reported above
@@ -165,6 +315,7 @@ def read_prompt_file(path: Path) -> tuple[PromptSource | None, list[FileProblem]
             exemplars=exemplars,
             change_note=change_note.strip() if isinstance(change_note, str) else None,
             content_hash=digest,
+            follow_ups=follow_ups,
         ),
         [],
     )
@@ -279,6 +430,7 @@ async def sync_library(db: AsyncSession, sources: list[PromptSource], now: datet
                 rubric=source.rubric.to_dict(),
                 exemplars=source.exemplars,
                 change_note=source.change_note,
+                follow_ups=source.follow_ups.to_dict() if source.follow_ups else None,
                 created_at=now,
             )
         )

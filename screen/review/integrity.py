@@ -38,7 +38,10 @@ async def integrity_summary(db: AsyncSession, attempt_id: int) -> IntegritySumma
     ).all()
     by_kind = {kind: (count, total or 0, largest or 0) for kind, count, total, largest in rows}
     late = await db.scalar(
-        select(func.count()).select_from(LateContent).where(LateContent.attempt_id == attempt_id)
+        select(func.count())
+        .select_from(LateContent)
+        # The main answer's late saves; the follow-ups show their own.
+        .where(LateContent.attempt_id == attempt_id, LateContent.follow_up_position.is_(None))
     )
     pastes = by_kind.get("paste", (0, 0, 0))
     return IntegritySummary(
