@@ -162,8 +162,8 @@ async def test_a_webhook_to_loopback_is_refused_at_delivery_unless_private_targe
                 select(WebhookDelivery).execution_options(populate_existing=True)
             )
         }
-
-        clock.advance(seconds=30)  # the retry, from a process that allows private targets
+        # A process that allows private targets delivers a new event to the same endpoints.
+        await make_candidate(db, settings, clock.now())
         await run_jobs(runner)
 
     assert refused_requests == []
@@ -176,9 +176,11 @@ async def test_a_webhook_to_loopback_is_refused_at_delivery_unless_private_targe
     assert named_error.endswith(f"a loopback address; {REFUSED}")
     assert len(receiver.accepted) == 2
     statuses = await db.scalars(
-        select(WebhookDelivery.status).execution_options(populate_existing=True)
+        select(WebhookDelivery.status)
+        .order_by(WebhookDelivery.id)
+        .execution_options(populate_existing=True)
     )
-    assert set(statuses) == {"delivered"}
+    assert list(statuses) == ["failed", "failed", "delivered", "delivered"]
 
 
 async def test_a_callback_stored_before_the_check_is_refused_at_connect_time(
@@ -189,12 +191,53 @@ async def test_a_callback_stored_before_the_check_is_refused_at_connect_time(
         outbox.emit(db, ATS_COMPLETED, {"invitation_id": 1, "url": ats.url}, clock.now())
         await db.commit()
         await run_jobs(strict_runner)
+        clock.advance(hours=30)  # past the whole retry schedule: nothing more is tried
+        await run_jobs(strict_runner)
 
     assert ats.requests == []
     [event] = await db.scalars(select(OutboxEvent).execution_options(populate_existing=True))
-    assert event.status == OutboxStatus.PENDING  # retried, in case its DNS changes
+    assert (event.status, event.tries) == (OutboxStatus.DEAD, 1)  # not retried for 27 hours
     assert event.last_error == (
-        f"TargetRefusedError: refused to connect to 127.0.0.1: a loopback address; {REFUSED}"
+        "Gave up at once, a retry cannot succeed: TargetRefusedError: refused to connect to "
+        f"127.0.0.1: a loopback address; {REFUSED}"
+    )
+
+
+async def test_a_target_refused_at_connect_time_is_dead_at_once_with_its_reason_shown(
+    strict_runner: InProcessRunner,
+    client: Client,
+    settings: Settings,
+    db: AsyncSession,
+    clock: FrozenClock,
+) -> None:
+    """Issue 15: a refused target used to be retried on the 27-hour schedule, showing
+    "failed, will retry" although no retry could succeed while the setting is off."""
+    admin = await make_user(db, clock.now(), "admin")
+    async with Receiver() as receiver:
+        endpoint = await add_endpoint(db, settings, clock, receiver.url)
+        await make_candidate(db, settings, clock.now())
+        await run_jobs(strict_runner)
+        clock.advance(minutes=1)  # the first retry would have been due after 30 s
+        await run_jobs(strict_runner)
+        await sign_in(client, admin.email)
+        endpoint_page = await client.get(f"/admin/webhooks/{endpoint.id}")
+        outbox_page = await client.get("/admin/outbox?status=dead")
+
+    assert receiver.requests == []
+    [event] = await db.scalars(
+        select(OutboxEvent)
+        .where(OutboxEvent.kind == "webhook.deliver")
+        .execution_options(populate_existing=True)
+    )
+    assert (event.status, event.tries) == (OutboxStatus.DEAD, 1)
+    assert len(list(await db.scalars(select(WebhookAttempt)))) == 1
+    assert "failed, gave up at once: a retry cannot succeed" in endpoint_page.text
+    assert "will retry" not in endpoint_page.text
+    assert "refused to connect to 127.0.0.1: a loopback address" in endpoint_page.text
+    assert f"#{event.id}" in outbox_page.text
+    assert (
+        "Gave up at once, a retry cannot succeed: WebhookFailedError: TargetRefusedError: "
+        "refused to connect to 127.0.0.1" in outbox_page.text
     )
 
 

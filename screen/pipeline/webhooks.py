@@ -324,7 +324,7 @@ async def _post(
     """The status code, and for a refusal the start of the response body. The address is
     checked when the connection is made (`screen.platform.outbound`), so an endpoint stored
     before the input check existed, or a name that resolves to a private address, is
-    refused: a `TargetRefusedError`, recorded in the log like any other failure."""
+    refused: a `TargetRefusedError`, recorded in the log, and not retried."""
     async with (
         outbound.client(settings, timeout=TIMEOUT_SECONDS) as client,
         client.stream("POST", url, content=body, headers=headers) as response,
@@ -409,7 +409,9 @@ async def deliver_webhook(ctx: JobContext, event: OutboxEvent, _done: outbox.Don
     began = time.perf_counter()
     try:
         status_code, refusal = await _post(ctx.settings, endpoint.url, body, headers)
-    except Exception as exc:  # timeouts, refused connections, TLS, bad URL: all retried
+    # Timeouts, refused connections, TLS, bad URL: all retried, except an internal address
+    # refused by policy (outbound.TargetRefusedError), which the outbox gives up at once.
+    except Exception as exc:
         duration_ms = round((time.perf_counter() - began) * 1000)
         error = f"{type(exc).__name__}: {exc}"[:2000]
         await _record(ctx, delivery_id, started_at, duration_ms, error=error, status=FAILED)
@@ -446,6 +448,8 @@ class LogEntry:
         if status != FAILED or self.outbox is None:
             return status
         if self.outbox.status == OutboxStatus.DEAD:
+            if (self.outbox.last_error or "").startswith(outbox.GAVE_UP_AT_ONCE):
+                return "failed, gave up at once: a retry cannot succeed"
             return "failed, gave up"
         if self.outbox.status in (OutboxStatus.PENDING, OutboxStatus.DISPATCHED):
             return "failed, will retry"

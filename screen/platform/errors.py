@@ -61,3 +61,9 @@ class GoneError(ScreenError):
 
     status_code = 410
     code = "gone"
+
+
+class UnretryableError(Exception):
+    """A failure of a side effect that no retry can cure (an outgoing target refused by
+    policy, not by the network): the outbox marks its event dead at once instead of
+    retrying it for 27 hours."""

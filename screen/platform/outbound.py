@@ -60,7 +60,7 @@ import certifi
 import httpcore
 import httpx
 
-from screen.platform.errors import InputError
+from screen.platform.errors import InputError, UnretryableError
 from screen.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -76,8 +76,11 @@ _IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
 _NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*")
 
 
-class TargetRefusedError(Exception):
-    """The connection would reach an internal address; nothing was sent."""
+class TargetRefusedError(UnretryableError):
+    """The connection would reach an internal address; nothing was sent. Unretryable: with
+    the setting off, no later try of the same target can succeed (a name's DNS could change,
+    but a receiver whose public name points inside our network is not one to wait for), so
+    the outbox marks the event dead at once with this reason."""
 
 
 # --- Judging addresses -------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from screen.platform.db import is_postgres
+from screen.platform.errors import UnretryableError
 from screen.platform.jobs import Job, JobContext
 from screen.platform.models import OutboxEvent, OutboxStatus
 
@@ -34,6 +35,9 @@ REDISPATCH_AFTER = timedelta(minutes=10)
 RELAY_BATCH = 200
 
 MAX_RELAY_BATCHES = 100
+# Starts the last error of an event that went dead on its first failure, as the admin
+# pages show it (screen.pipeline.webhooks reads it to say why a delivery gave up).
+GAVE_UP_AT_ONCE = "Gave up at once, a retry cannot succeed: "
 
 Handler = Callable[[JobContext, OutboxEvent, "DoneMarker"], Awaitable[dict[str, Any] | None]]
 
@@ -141,8 +145,24 @@ def job_id(event: OutboxEvent | int, tries: int = 0) -> str:
     return f"outbox-{event_id}-{tries}"
 
 
+def _unretryable(exc: BaseException) -> bool:
+    """Whether the failure, or one it was raised from (a handler may wrap it), is one that
+    no retry can cure (`UnretryableError`)."""
+    seen: BaseException | None = exc
+    for _ in range(10):  # a cause chain is short; never loop on a cycle
+        if seen is None:
+            return False
+        if isinstance(seen, UnretryableError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 async def deliver(ctx: JobContext, event_id: int) -> str:
-    """Run one event's handler and record the outcome; returns the resulting status."""
+    """Run one event's handler and record the outcome; returns the resulting status.
+
+    A failure is retried on the schedule above, except an `UnretryableError` (a target
+    refused by policy), which marks the event dead at once with a reason saying so."""
     async with ctx.sessionmaker() as db:
         event = await db.get(OutboxEvent, event_id)
         # A second run of a finished event (arq runs jobs at least once) does nothing.
@@ -150,6 +170,7 @@ async def deliver(ctx: JobContext, event_id: int) -> str:
             return event.status if event else "missing"
         handler = ctx.outbox_handlers.get(event.kind)
     marker = DoneMarker(ctx, event_id)
+    unretryable = False
     if handler is None:
         error: str | None = f"no handler for event kind {event.kind!r}"
         scrubbed = None
@@ -163,6 +184,7 @@ async def deliver(ctx: JobContext, event_id: int) -> str:
             log.warning("outbox event %s (%s) failed: %s", event_id, event.kind, exc)
             error = f"{type(exc).__name__}: {exc}"[:2000]
             scrubbed = None
+            unretryable = _unretryable(exc)
 
     now = ctx.clock.now()
     async with ctx.sessionmaker() as db, db.begin():
@@ -176,6 +198,9 @@ async def deliver(ctx: JobContext, event_id: int) -> str:
             event.last_error = None
             if scrubbed is not None:
                 event.payload = scrubbed
+        elif unretryable:
+            event.status = OutboxStatus.DEAD
+            event.last_error = (GAVE_UP_AT_ONCE + error)[:2000]
         elif event.tries >= MAX_TRIES:
             event.status = OutboxStatus.DEAD
             event.last_error = error
