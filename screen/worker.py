@@ -13,7 +13,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -21,7 +21,10 @@ from arq import cron, func
 from arq.connections import ArqRedis, RedisSettings
 from arq.cron import CronJob
 from arq.worker import Function, Worker
-from prometheus_client import Gauge, start_http_server
+from prometheus_client import REGISTRY as PROCESS_REGISTRY
+from prometheus_client import CollectorRegistry, Gauge, start_http_server
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -50,14 +53,38 @@ REDIS_DOWN_ERRORS: tuple[type[BaseException], ...] = (
 )
 BACKOFF_FIRST_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 10.0
+# The watchdog: arq polls Redis with no socket timeout, so a Redis that stops answering
+# (SIGSTOP, a network black hole) rather than refusing would stall the Worker silently.
+# A PING every WATCHDOG_INTERVAL_SECONDS that gets no answer within WATCHDOG_TIMEOUT_SECONDS
+# is an outage: a stall is noticed within about 5 s.
+WATCHDOG_INTERVAL_SECONDS = 2.0
+WATCHDOG_TIMEOUT_SECONDS = 3.0
+# Closing connections to a Redis that does not answer must not hang the supervisor.
+CLEANUP_TIMEOUT_SECONDS = 2.0
 _metrics_started = False
+# What the worker's /metrics shows: its own gauge, the jobs it runs, and the process. The
+# web's metrics live in the same process-wide registry (the worker imports every feature),
+# but the worker never sets them: shown here they would read as false values, e.g. the
+# web's `screen_redis_up` at 0 beside `screen_worker_redis_up` at 1.
+WORKER_METRIC_PREFIXES = ("screen_worker_", "screen_job_", "process_", "python_")
+
+
+class _WorkerMetrics(Collector):
+    def collect(self) -> Iterable[Metric]:
+        for family in PROCESS_REGISTRY.collect():
+            if family.name.startswith(WORKER_METRIC_PREFIXES):
+                yield family
+
+
+WORKER_REGISTRY = CollectorRegistry(auto_describe=False)
+WORKER_REGISTRY.register(_WorkerMetrics())
 
 
 def _start_metrics(port: int | None) -> None:
     """Once per process: the supervisor starts a fresh arq Worker after each outage."""
     global _metrics_started
     if port and not _metrics_started:
-        start_http_server(port, addr="127.0.0.1")
+        start_http_server(port, addr="127.0.0.1", registry=WORKER_REGISTRY)
         _metrics_started = True
 
 
@@ -201,6 +228,36 @@ async def _redis_answers(url: str) -> bool:
     return True
 
 
+class RedisStalledError(TimeoutError):
+    """Redis accepted the connection (or had it open) but did not answer a PING in time."""
+
+
+async def _watchdog(url: str, interval: float, answer_within: float) -> RedisStalledError:
+    """Ping Redis every `interval` seconds; return (never raise) once a PING gets no answer
+    within `answer_within`, or fails. Runs beside each arq Worker, on its own connection."""
+    client = Redis.from_url(url, socket_connect_timeout=answer_within, socket_timeout=answer_within)
+    try:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                async with asyncio.timeout(answer_within):
+                    await client.ping()
+            except REDIS_DOWN_ERRORS as exc:
+                return RedisStalledError(
+                    f"no answer to PING within {answer_within:.0f} s ({type(exc).__name__})"
+                )
+    finally:
+        await _bounded(client.aclose())
+
+
+async def _bounded(step: Awaitable[Any]) -> None:
+    """Await a clean-up step that talks to Redis, giving up after a moment: Redis may be the
+    reason for stopping, and may not answer at all."""
+    with contextlib.suppress(*REDIS_DOWN_ERRORS):
+        async with asyncio.timeout(CLEANUP_TIMEOUT_SECONDS):
+            await step
+
+
 async def _stop_worker(worker: Worker, main_task: asyncio.Task[None]) -> None:
     """Stop one arq Worker without needing Redis: let running jobs finish (up to
     `job_completion_wait`, as on SIGTERM), cancel the rest, run our shutdown.
@@ -217,10 +274,8 @@ async def _stop_worker(worker: Worker, main_task: asyncio.Task[None]) -> None:
     await asyncio.gather(*worker.tasks.values(), main_task, return_exceptions=True)
     pool = worker._pool
     if pool is not None:
-        with contextlib.suppress(*REDIS_DOWN_ERRORS):
-            await pool.delete(worker.health_check_key)
-        with contextlib.suppress(*REDIS_DOWN_ERRORS):
-            await pool.aclose(close_connection_pool=True)
+        await _bounded(pool.delete(worker.health_check_key))
+        await _bounded(pool.aclose(close_connection_pool=True))
         worker._pool = None
     await shutdown(worker.ctx)
 
@@ -231,6 +286,8 @@ async def supervise(
     *,
     first_delay: float = BACKOFF_FIRST_SECONDS,
     max_delay: float = BACKOFF_CAP_SECONDS,
+    watchdog_interval: float = WATCHDOG_INTERVAL_SECONDS,
+    watchdog_timeout: float = WATCHDOG_TIMEOUT_SECONDS,
 ) -> None:
     """Run arq Workers until `stop` is set, riding out Redis outages of any length.
 
@@ -240,7 +297,10 @@ async def supervise(
     not Redis), and Redis is pinged with capped exponential backoff until it answers;
     then a fresh Worker starts. One log line when Redis goes, one when it is back, and
     `screen_worker_redis_up` in between. Nothing is lost: every job is an outbox row,
-    re-enqueued by the relay under the same job id (a job enqueued twice runs once)."""
+    re-enqueued by the relay under the same job id (a job enqueued twice runs once).
+
+    A Redis that hangs instead of refusing raises nothing in arq: the watchdog beside each
+    Worker notices the unanswered PING and the Worker is stopped the same way."""
     delay = first_delay
     down_since: float | None = None
     REDIS_UP.set(0)
@@ -275,9 +335,14 @@ async def supervise(
         worker = Worker(**options)
         main_task = asyncio.create_task(worker.main())
         stopping = asyncio.create_task(stop.wait())
-        await asyncio.wait({main_task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        watchdog = asyncio.create_task(_watchdog(redis_url, watchdog_interval, watchdog_timeout))
+        await asyncio.wait({main_task, stopping, watchdog}, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
         error = None if not main_task.done() or main_task.cancelled() else main_task.exception()
+        if error is None and watchdog.done():
+            error = watchdog.result()
+        watchdog.cancel()
+        await asyncio.gather(watchdog, return_exceptions=True)
         if error is not None and not isinstance(error, REDIS_DOWN_ERRORS):
             await _stop_worker(worker, main_task)
             raise error

@@ -67,6 +67,16 @@ class RedisServer:
                 raise AssertionError("redis-server did not start within 10 s")
             time.sleep(0.05)
 
+    def pause(self) -> None:
+        """SIGSTOP: the port still accepts connections (the kernel's backlog) but nothing
+        answers, as with a network black hole."""
+        assert self.process
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process
+        self.process.send_signal(signal.SIGCONT)
+
     def kill(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
@@ -83,13 +93,17 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server.kill()
 
 
-def worker_redis_up(port: int) -> float | None:
+def worker_metrics(port: int) -> str | None:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as reply:
-            text = reply.read().decode()
+            text: str = reply.read().decode()
     except OSError:
         return None
-    for line in text.splitlines():
+    return text
+
+
+def worker_redis_up(port: int) -> float | None:
+    for line in (worker_metrics(port) or "").splitlines():
         if line.startswith("screen_worker_redis_up "):
             return float(line.split()[1])
     return None
@@ -131,6 +145,31 @@ async def invite_batch(
     await db.commit()
 
 
+def worker_env(
+    settings: Settings, smtp: SmtpServer, redis_url: str, metrics_port: int
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCREEN_")}
+    env.update(
+        SCREEN_DATABASE_URL=settings.database_url,
+        SCREEN_SECRET_KEY=settings.secret_key,
+        SCREEN_SMTP_URL=smtp.url,
+        SCREEN_REDIS_URL=redis_url,
+        SCREEN_BASE_URL=settings.base_url,
+        SCREEN_WORKER_METRICS_PORT=str(metrics_port),
+    )
+    return env
+
+
+def stop_worker(worker: subprocess.Popen[bytes]) -> int:
+    if worker.poll() is None:
+        worker.send_signal(signal.SIGTERM)
+    try:
+        return worker.wait(timeout=40)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        return worker.wait(timeout=10)
+
+
 async def test_the_worker_rides_out_a_redis_restart_and_delivers_each_email_once(
     tmp_path: Path,
     redis_server: RedisServer,
@@ -140,15 +179,7 @@ async def test_the_worker_rides_out_a_redis_restart_and_delivers_each_email_once
     clock: FrozenClock,
 ) -> None:
     metrics_port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCREEN_")}
-    env.update(
-        SCREEN_DATABASE_URL=settings.database_url,
-        SCREEN_SECRET_KEY=settings.secret_key,
-        SCREEN_SMTP_URL=smtp.url,
-        SCREEN_REDIS_URL=redis_server.url,
-        SCREEN_BASE_URL=settings.base_url,
-        SCREEN_WORKER_METRICS_PORT=str(metrics_port),
-    )
+    env = worker_env(settings, smtp, redis_server.url, metrics_port)
     log_path = tmp_path / "worker.log"
     screen = await make_screen(db, clock.now())
     worker = start_worker(env, log_path)
@@ -175,13 +206,7 @@ async def test_the_worker_rides_out_a_redis_restart_and_delivers_each_email_once
         await asyncio.sleep(1)  # room for a duplicate to show up, were there one
         assert worker.poll() is None, "the worker exited after Redis came back"
     finally:
-        if worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-        try:
-            code = worker.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            code = worker.wait(timeout=10)
+        code = stop_worker(worker)
 
     log = log_path.read_text()
     print(f"delivery resumed {resumed_after:.1f} s after Redis came back")
@@ -190,3 +215,86 @@ async def test_the_worker_rides_out_a_redis_restart_and_delivers_each_email_once
     assert log.count("Redis unavailable") == 1, log
     assert log.count("Redis back") == 1, log
     assert code == 0, log  # SIGTERM still stops it gracefully
+
+
+async def test_the_worker_notices_a_redis_that_hangs_and_resumes_when_it_answers(
+    tmp_path: Path,
+    redis_server: RedisServer,
+    smtp: SmtpServer,
+    settings: Settings,
+    db: AsyncSession,
+    clock: FrozenClock,
+) -> None:
+    """Issue 15: a Redis that stops answering (SIGSTOP, a network black hole) raised nothing
+    in arq, so the worker stalled with no log line and `screen_worker_redis_up` at 1."""
+    metrics_port = free_port()
+    log_path = tmp_path / "worker.log"
+    screen = await make_screen(db, clock.now())
+    worker = start_worker(worker_env(settings, smtp, redis_server.url, metrics_port), log_path)
+    try:
+        await invite_batch(db, screen, settings, clock, range(0, 5))
+        await smtp.inbox.wait_for(5, within_seconds=30)
+        await wait_for_gauge(metrics_port, 1, within_seconds=10)
+
+        redis_server.pause()
+        paused_at = time.monotonic()
+        await wait_for_gauge(metrics_port, 0, within_seconds=15)
+        noticed_after = time.monotonic() - paused_at
+        await invite_batch(db, screen, settings, clock, range(5, 10))  # queued in the outbox
+        await asyncio.sleep(8)  # a stall longer than the watchdog's interval and timeout
+        assert worker.poll() is None, "the worker exited when Redis stopped answering"
+        assert worker_redis_up(metrics_port) == 0
+        stall_lines = log_path.read_text().count("Redis unavailable")
+
+        redis_server.resume()
+        back_at = time.monotonic()
+        await smtp.inbox.wait_for(10, within_seconds=60)
+        resumed_after = time.monotonic() - back_at
+        await wait_for_gauge(metrics_port, 1, within_seconds=10)
+
+        await invite_batch(db, screen, settings, clock, range(10, 15))
+        await smtp.inbox.wait_for(15, within_seconds=30)
+        await asyncio.sleep(1)  # room for a duplicate to show up, were there one
+        assert worker.poll() is None, "the worker exited after Redis answered again"
+    finally:
+        redis_server.resume()  # never leave a stopped redis-server behind
+        code = stop_worker(worker)
+
+    log = log_path.read_text()
+    print(
+        f"stall noticed {noticed_after:.1f} s after SIGSTOP; delivery resumed "
+        f"{resumed_after:.1f} s after SIGCONT"
+    )
+    counts = Counter(str(message["To"]) for message in smtp.inbox.messages)
+    assert len(counts) == 15 and set(counts.values()) == {1}, counts
+    assert stall_lines == 1, log
+    assert log.count("Redis unavailable") == 1, log
+    assert "no answer to PING" in log
+    assert log.count("Redis back") == 1, log
+    assert code == 0, log
+
+
+async def test_the_worker_metrics_show_only_what_is_true_of_the_worker(
+    tmp_path: Path, redis_server: RedisServer, smtp: SmtpServer, settings: Settings
+) -> None:
+    """Issue 15: the worker's /metrics also showed the web's gauges, never set in a worker:
+    `screen_redis_up 0` beside `screen_worker_redis_up 1`, a review queue of 0."""
+    metrics_port = free_port()
+    worker = start_worker(
+        worker_env(settings, smtp, redis_server.url, metrics_port), tmp_path / "worker.log"
+    )
+    try:
+        await wait_for_gauge(metrics_port, 1, within_seconds=20)
+        text = worker_metrics(metrics_port) or ""
+    finally:
+        code = stop_worker(worker)
+
+    names = {line.split("{")[0].split()[0] for line in text.splitlines() if line and line[0] != "#"}
+    screen_names = sorted(n for n in names if n.startswith("screen_"))
+    print(f"worker metrics: {len(names)} series names, screen ones: {screen_names}")
+    assert "screen_worker_redis_up" in names
+    assert "screen_redis_up" not in text  # the web's gauge, at a false 0
+    for web_only in ("screen_review_queue_", "screen_attempts", "screen_outbox_", "screen_http_"):
+        assert not any(n.startswith(web_only) for n in names), (web_only, names)
+    assert "process_resident_memory_bytes" in names  # the process's own, still there
+    assert code == 0
