@@ -31,6 +31,8 @@ PUBLIC = (
 )
 REVIEWERS = {"reviewer", "lead"}
 LEADS = {"lead"}
+# A disputed submission: a lead decides it, or an admin in a lead's place, with a reason.
+ADJUDICATORS = {"lead", "admin"}
 RECRUITERS = {"recruiter", "admin"}
 ADMINS = {"admin"}
 # Candidate reports: a hiring manager reads only assigned screens' (404 for any other).
@@ -52,8 +54,8 @@ ROUTES = [
     ("GET", "/review/calibration/999", REVIEWERS),
     ("POST", "/review/calibration/999/999", REVIEWERS),
     ("POST", "/lead/calibration/waive", LEADS),
-    ("GET", "/lead/attempts/999", LEADS),
-    ("POST", "/lead/attempts/999/adjudicate", LEADS),
+    ("GET", "/lead/attempts/999", ADJUDICATORS),
+    ("POST", "/lead/attempts/999/adjudicate", ADJUDICATORS),
     ("POST", "/lead/reviews/999/reopen", LEADS),
     ("POST", "/lead/reviews/999/release", LEADS),
     ("GET", "/recruiter", RECRUITERS),

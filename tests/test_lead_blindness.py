@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from screen.platform.clock import FrozenClock
-from screen.platform.models import Attempt, AuditEvent, Decision, User
+from screen.platform.models import Attempt, AuditEvent, Decision, Invitation, User
 from screen.settings import Settings
 from tests.support.factories import make_submitted, make_user
 from tests.support.reports import cast, same, score
@@ -180,3 +180,96 @@ async def test_the_only_active_lead_may_adjudicate_what_they_reviewed(
     decision = await db.scalar(select(Decision).execution_options(populate_existing=True))
     assert decision is not None
     assert (decision.outcome, decision.adjudicated_by_id) == ("fail", people.lead.id)
+
+
+async def test_an_admin_may_decide_a_dispute_in_place_of_a_lead_with_a_reason_audited(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    """Issue 15, finding 3's last clause: an admin may override who adjudicates, with a
+    reason; without one nothing changes; the audit log keeps the reason."""
+    people = await cast(db, clock.now())
+    await make_user(db, clock.now(), "lead", email="max@staff.example", name="Max Other")
+    admin = await make_user(db, clock.now(), "admin", email="root@staff.example", name="Ann Admin")
+    await make_submitted(db, settings, clock.now(), screen=people.screen)
+    await score(db, people.first, same(4), clock.now(), recommendation="strong_yes")
+    await score(db, people.lead, same(2), clock.now(), recommendation="no")
+    submission = await attempt_id(db)
+    adjudicate = f"/lead/attempts/{submission}/adjudicate"
+    decide = {"outcome": "pass", "reason": "The 4s are backed by the cost arithmetic."}
+    why = "Max is on leave for three weeks and the SLA is today."
+
+    async with new_client(app) as lead, new_client(app) as root:
+        await sign_in(lead, people.lead.email)
+        await sign_in(root, admin.email)
+        invitation = await db.scalar(select(Invitation.id))
+        recruiter_page = await root.get(f"/recruiter/invitations/{invitation}")
+        lead_page = await lead.get(f"/lead/attempts/{submission}")
+        page = await root.get(f"/lead/attempts/{submission}")
+        refused = {
+            "missing": await post_form(root, adjudicate, decide),
+            "blank": await post_form(root, adjudicate, {**decide, "override_reason": "   \n  "}),
+            "short": await post_form(root, adjudicate, {**decide, "override_reason": "leave"}),
+        }
+        unchanged = await db.scalar(select(Decision).execution_options(populate_existing=True))
+        audited_before = list(
+            await db.scalars(select(AuditEvent).where(AuditEvent.action == "decision.adjudicated"))
+        )
+        decided = await post_form(
+            root, adjudicate, {**decide, "override_reason": why}, follow_redirects=False
+        )
+        after = await root.get(f"/lead/attempts/{submission}")
+        report = await root.get(f"/reports/{invitation}")
+
+    assert f'<a href="/lead/attempts/{submission}">Open the dispute</a>' in recruiter_page.text
+    assert "An admin may decide it instead, giving a reason." in lead_page.text
+    assert page.status_code == 200
+    assert "Leads who may decide this: Max Other (max@staff.example)." in page.text
+    assert 'name="override_reason"' in page.text
+    assert "/lead/reviews/" not in page.text  # reopening stays with leads
+    for name, response in refused.items():
+        assert response.status_code == 400, name
+        assert "As an admin you decide in place of a lead: say why" in response.text, name
+    assert unchanged is not None
+    assert (unchanged.outcome, unchanged.adjudicated_by_id) == ("needs_adjudication", None)
+    assert audited_before == []
+
+    assert decided.status_code == 303
+    decision = await db.scalar(select(Decision).execution_options(populate_existing=True))
+    assert decision is not None
+    assert (decision.outcome, decision.adjudicated_by_id) == ("pass", admin.id)
+    assert decision.final_explanation.startswith(
+        "pass: adjudicated by an admin (The 4s are backed by the cost arithmetic.)"
+    )
+    assert "adjudicated by an admin" in after.text
+    assert "Ann Admin" in report.text and "Admin's reason" in report.text
+    [event] = await db.scalars(
+        select(AuditEvent).where(AuditEvent.action == "decision.adjudicated")
+    )
+    assert "root@staff.example" in event.actor
+    assert event.after == {
+        "outcome": "pass",
+        "reason": "The 4s are backed by the cost arithmetic.",
+        "admin_override": {"reason": why, "leads_who_may": "Max Other (max@staff.example)"},
+    }
+    attempt = await db.scalar(select(Attempt).execution_options(populate_existing=True))
+    assert attempt is not None and attempt.state == "passed"
+
+
+async def test_an_admin_page_says_who_may_decide_when_every_lead_reviewed_it(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    people = await cast(db, clock.now())
+    admin = await make_user(db, clock.now(), "admin")
+    await make_submitted(db, settings, clock.now(), screen=people.screen)
+    await score(db, people.first, same(4), clock.now(), recommendation="strong_yes")
+    await score(db, people.lead, same(2), clock.now(), recommendation="no")
+    submission = await attempt_id(db)
+
+    async with new_client(app) as root:
+        await sign_in(root, admin.email)
+        page = await root.get(f"/lead/attempts/{submission}")
+
+    assert (
+        "Leads who may decide this: any active lead, as every one of them reviewed it: "
+        "Lee Lead (lee@staff.example)." in page.text
+    )

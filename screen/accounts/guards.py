@@ -30,6 +30,8 @@ HOME_BY_ROLE = {
 }
 REVIEWERS = (Role.REVIEWER, Role.LEAD)
 LEADS = (Role.LEAD,)
+# Who decides a disputed submission: a lead, or an admin overriding with a reason.
+ADJUDICATORS = (Role.LEAD, Role.ADMIN)
 RECRUITERS = (Role.RECRUITER, Role.ADMIN)
 # What a guarded handler receives as `me`, provided by `provide_user`.
 Me = NamedDependency[User]

@@ -563,14 +563,24 @@ class Decision(Base):
     adjudicated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property
+    def adjudicated_as(self) -> str | None:
+        """ "lead", or "admin" when an admin overrode who may adjudicate (kept in `inputs`,
+        the record of how the decision was reached, as `adjudicated_as`); None if the rule
+        decided alone."""
+        if self.adjudicated_by_id is None:
+            return None
+        return "admin" if (self.inputs or {}).get("adjudicated_as") == "admin" else "lead"
+
+    @property
     def final_explanation(self) -> str:
         """How the decision was reached, as every page, export and signal says it: the
-        rule's own explanation, or, once a lead adjudicated, the lead's decision and reason
-        first and then what the rule had said."""
+        rule's own explanation, or, once a lead (or an admin) adjudicated, their decision
+        and reason first and then what the rule had said."""
         if self.adjudicated_by_id is None:
             return self.explanation
+        who = "an admin" if self.adjudicated_as == "admin" else "a lead"
         return (
-            f"{self.outcome}: adjudicated by a lead ({self.adjudication_reason}). "
+            f"{self.outcome}: adjudicated by {who} ({self.adjudication_reason}). "
             f"The rule had said: {self.explanation}"
         )
 

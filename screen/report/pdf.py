@@ -378,7 +378,12 @@ def _decided(b: _Builder, report: Report, decision: Decision) -> None:
     if decision.adjudicated_by_id is not None:
         on = f" on {_when(decision.adjudicated_at)}" if decision.adjudicated_at else ""
         rows.append(("Adjudicated by", w.text(report.adjudicated_by or "a lead") + escape(on)))
-        rows.append(("Lead's reason", w.lines(decision.adjudication_reason or "—")))
+        rows.append(
+            (
+                f"{(decision.adjudicated_as or 'lead').capitalize()}'s reason",
+                w.lines(decision.adjudication_reason or "—"),
+            )
+        )
     rows.append(("Rule version", w.text(decision.rule_version)))
     b.facts(rows)
 

@@ -176,16 +176,31 @@ class NotAnAdjudicatorError(ScreenError):
 class Adjudicators:
     """Who may adjudicate an attempt: a lead who reviewed it may not while another active
     lead who did not review it exists (they would be judging a dispute their own scores
-    made). When every active lead reviewed it, any of them may."""
+    made). When every active lead reviewed it, any of them may. An admin may always
+    decide instead, as an override: with a reason of their own, recorded in the audit log
+    (admins never review, so they judge no dispute of their own making)."""
 
     reviewed: frozenset[int]  # lead ids holding a review of the attempt
     others: tuple[User, ...]  # active leads who hold none
+    reviewing: tuple[User, ...] = ()  # active leads who hold one
 
-    def may(self, lead: User) -> bool:
-        return lead.id not in self.reviewed or not self.others
+    def may(self, user: User) -> bool:
+        if user.role == Role.ADMIN:
+            return True
+        return user.role == Role.LEAD and (user.id not in self.reviewed or not self.others)
 
     def names(self) -> str:
         return ", ".join(f"{u.name} ({u.email})" for u in self.others)
+
+    def leads_who_may(self) -> str:
+        """The leads who may decide, for the page: named, or why none may."""
+        if self.others:
+            return self.names()
+        if self.reviewing:
+            return "any active lead, as every one of them reviewed it: " + ", ".join(
+                f"{u.name} ({u.email})" for u in self.reviewing
+            )
+        return "none: there is no active lead"
 
 
 async def adjudicators(db: AsyncSession, attempt_id: int) -> Adjudicators:
@@ -201,15 +216,27 @@ async def adjudicators(db: AsyncSession, attempt_id: int) -> Adjudicators:
         .where(User.role == Role.LEAD, User.disabled_at.is_(None))
         .order_by(User.name, User.id)
     )
+    active = tuple(leads)
     return Adjudicators(
         reviewed=frozenset(i for i in reviewed if i is not None),
-        others=tuple(u for u in leads if u.id not in reviewed),
+        others=tuple(u for u in active if u.id not in reviewed),
+        reviewing=tuple(u for u in active if u.id in reviewed),
     )
 
 
 async def adjudicate(
-    db: AsyncSession, attempt_id: int, lead: User, outcome: str, reason: str, now: datetime
+    db: AsyncSession,
+    attempt_id: int,
+    lead: User,
+    outcome: str,
+    reason: str,
+    now: datetime,
+    *,
+    override_reason: str = "",
 ) -> Decision:
+    """Decide a disputed attempt. `lead` is a lead the rule above allows, or an admin
+    overriding it, who must also say why they decide rather than a lead
+    (`override_reason`, audited). Every check comes before any change."""
     decision = await db.scalar(
         select(Decision).where(Decision.attempt_id == attempt_id).with_for_update()
     )
@@ -222,12 +249,25 @@ async def adjudicate(
     await _refuse_if_withdrawn(db, attempt_id)
     who = await adjudicators(db, attempt_id)
     if not who.may(lead):
+        if lead.role != Role.LEAD:
+            raise NotAnAdjudicatorError("Only a lead or an admin decides a disputed submission.")
         raise NotAnAdjudicatorError(
-            f"You reviewed this submission, so another lead decides it: {who.names()}."
+            f"You reviewed this submission, so another lead decides it: {who.names()}. "
+            "An admin may decide it instead, giving a reason."
         )
     if outcome not in (Outcome.PASS, Outcome.FAIL):
         raise InputError("Choose pass or fail.", field="outcome")
     reason = _reason(reason)
+    after: dict[str, Any] = {"outcome": outcome, "reason": reason}
+    if lead.role == Role.ADMIN:
+        override = one_line(override_reason)
+        if not 10 <= len(override) <= MAX_REASON_CHARS:
+            raise InputError(
+                "As an admin you decide in place of a lead: say why, in 10 to 2000 characters.",
+                field="override_reason",
+            )
+        after["admin_override"] = {"reason": override, "leads_who_may": who.leads_who_may()}
+        decision.inputs = {**decision.inputs, "adjudicated_as": "admin"}
     before = {"outcome": decision.outcome}
     decision.outcome = outcome
     decision.adjudicated_by_id = lead.id
@@ -244,7 +284,7 @@ async def adjudicate(
         subject_id=attempt_id,
         now=now,
         before=before,
-        after={"outcome": outcome, "reason": reason},
+        after=after,
     )
     await db.flush()
     await _emit_decision(db, attempt, decision, now)

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from reviewers.rubric import Rubric, rubric_from_dict
-from screen.accounts.guards import LEADS, REVIEWERS, Me, provide_user, requires
+from screen.accounts.guards import ADJUDICATORS, LEADS, REVIEWERS, Me, provide_user, requires
 from screen.platform.errors import NotFoundError
 from screen.platform.models import (
     Attempt,
@@ -346,7 +346,48 @@ class LeadController(Controller):
             },
         )
 
-    @get("/attempts/{attempt_id:int}", name="lead:attempt")
+    @post("/reviews/{review_id:int}/reopen", name="lead:reopen", status_code=HTTP_303_SEE_OTHER)
+    async def reopen(
+        self,
+        review_id: FromPath[int],
+        request: Request[Any, Any, Any],
+        db: DB,
+        me: Me,
+        clock: AppClock,
+    ) -> Redirect:
+        form = await request.form()
+        review = await decisions.reopen_review(
+            db, review_id, me, str(form.get("reason") or ""), clock.now()
+        )
+        return _see_other(f"/lead/attempts/{review.attempt_id}")
+
+    @post("/reviews/{review_id:int}/release", name="lead:release", status_code=HTTP_303_SEE_OTHER)
+    async def release(
+        self,
+        review_id: FromPath[int],
+        request: Request[Any, Any, Any],
+        db: DB,
+        me: Me,
+        clock: AppClock,
+    ) -> Redirect:
+        form = await request.form()
+        await decisions.release_reopened(
+            db, review_id, me, str(form.get("reason") or ""), clock.now()
+        )
+        return _see_other("/lead")
+
+
+class AdjudicationController(Controller):
+    """A disputed submission's page and its decision: for leads, and for admins, who may
+    decide in place of a lead with a reason (see `decisions.Adjudicators`). Admins never
+    review, so no blind review of theirs is at stake on this page."""
+
+    path = "/lead/attempts"
+    include_in_schema = False
+    guards = [requires(*ADJUDICATORS)]  # noqa: RUF012
+    dependencies = {"me": Provide(provide_user, sync_to_thread=False)}  # noqa: RUF012
+
+    @get("/{attempt_id:int}", name="lead:attempt")
     async def attempt_page(
         self, attempt_id: FromPath[int], db: DB, me: Me, settings: AppSettings
     ) -> Template:
@@ -392,11 +433,7 @@ class LeadController(Controller):
             },
         )
 
-    @post(
-        "/attempts/{attempt_id:int}/adjudicate",
-        name="lead:adjudicate",
-        status_code=HTTP_303_SEE_OTHER,
-    )
+    @post("/{attempt_id:int}/adjudicate", name="lead:adjudicate", status_code=HTTP_303_SEE_OTHER)
     async def adjudicate(
         self,
         attempt_id: FromPath[int],
@@ -413,35 +450,6 @@ class LeadController(Controller):
             str(form.get("outcome") or ""),
             str(form.get("reason") or ""),
             clock.now(),
+            override_reason=str(form.get("override_reason") or ""),
         )
         return _see_other(f"/lead/attempts/{attempt_id}")
-
-    @post("/reviews/{review_id:int}/reopen", name="lead:reopen", status_code=HTTP_303_SEE_OTHER)
-    async def reopen(
-        self,
-        review_id: FromPath[int],
-        request: Request[Any, Any, Any],
-        db: DB,
-        me: Me,
-        clock: AppClock,
-    ) -> Redirect:
-        form = await request.form()
-        review = await decisions.reopen_review(
-            db, review_id, me, str(form.get("reason") or ""), clock.now()
-        )
-        return _see_other(f"/lead/attempts/{review.attempt_id}")
-
-    @post("/reviews/{review_id:int}/release", name="lead:release", status_code=HTTP_303_SEE_OTHER)
-    async def release(
-        self,
-        review_id: FromPath[int],
-        request: Request[Any, Any, Any],
-        db: DB,
-        me: Me,
-        clock: AppClock,
-    ) -> Redirect:
-        form = await request.form()
-        await decisions.release_reopened(
-            db, review_id, me, str(form.get("reason") or ""), clock.now()
-        )
-        return _see_other("/lead")

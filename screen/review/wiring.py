@@ -5,13 +5,14 @@ from screen.platform.feature import Feature
 from screen.review import jobs, similar_answers
 from screen.review.agreement_pages import AgreementController, LeakController
 from screen.review.calibration_pages import CalibrationController, CalibrationWaiverController
-from screen.review.pages import LeadController, ReviewController
+from screen.review.pages import AdjudicationController, LeadController, ReviewController
 
 FEATURE = Feature(
     name="review",
     route_handlers=[
         ReviewController,
         LeadController,
+        AdjudicationController,
         AgreementController,
         LeakController,
         CalibrationController,
