@@ -125,6 +125,8 @@ async def test_the_reviewer_page_shows_the_whole_corpus_inert(
     answer = response.text.split('<div class="prose candidate-answer">', 1)[1].split("</section>")[
         0
     ]
+    # What follows the answer in its section is the page's own (how it was written).
+    answer = answer.split('<details class="authorship"', 1)[0]
     finder = DangerFinder()
     finder.feed(answer)
     assert finder.problems == []

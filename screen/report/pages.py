@@ -7,6 +7,7 @@ assigned to the screen gets the same 404 as an unknown id); every view is audite
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any
 
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from screen.accounts.guards import RECRUITERS, Me, provide_user, requires
+from screen.authorship.playback import player_log
 from screen.platform import audit
 from screen.platform.clock import Clock
 from screen.platform.errors import InputError, NotFoundError
@@ -96,7 +98,15 @@ async def report_context(
         "chart_rows": rows,
         "chart_size": (charts.WIDTH, charts.chart_height(len(rows))),
         "chart_url": chart_url,
+        # The player fetches the record only for signed-in staff, never on a share link.
+        "authorship": dataclasses.replace(
+            report.authorship, log_url=None if shared else composition_url(report)
+        ),
     }
+
+
+def composition_url(report: Report) -> str:
+    return f"/reports/{report.invitation.id}/composition.json"
 
 
 def chart_response(report: Report) -> Response[str]:
@@ -194,6 +204,18 @@ class ReportController(Controller):
     ) -> Response[str]:
         invitation = await reports.readable_invitation(db, me, invitation_id)
         return chart_response(await reports.build_report(db, invitation, clock.now()))
+
+    @get("/{invitation_id:int}/composition.json", name="report:composition")
+    async def composition(
+        self, invitation_id: FromPath[int], db: DB, me: Me
+    ) -> Response[dict[str, Any]]:
+        """The record for the report's player, under the report's own reading rules."""
+        invitation = await reports.readable_invitation(db, me, invitation_id)
+        return Response(
+            await player_log(db, invitation.attempt),
+            media_type="application/json",
+            headers=NO_STORE,
+        )
 
     @post("/{invitation_id:int}/outcome", name="report:outcome", status_code=HTTP_303_SEE_OTHER)
     async def outcome(

@@ -301,6 +301,7 @@ def render_report_pdf(report: Report, *, shared: bool = False) -> bytes:
         context.append(
             ("Late text", f"{integrity.late_saves} save(s) after the deadline, not in the answer")
         )
+    context += report.authorship.evidence.figures()
     for match in report.similar:
         context.append(
             (

@@ -21,6 +21,7 @@ from sqlalchemy.orm import joinedload
 
 from reviewers.rubric import Rubric, rubric_from_dict
 from reviewers.sla import add_business_days
+from screen.authorship.view import AuthorshipView, authorship_view
 from screen.platform import audit
 from screen.platform.errors import NotFoundError
 from screen.platform.models import (
@@ -128,6 +129,8 @@ class Report:
     integrity: IntegritySummary
     similar: list[SimilarityMatch]
     outcomes: list[CandidateOutcome]
+    # How the answer was written; the page adds where its player fetches the record.
+    authorship: AuthorshipView
 
     @property
     def interview_guide(self) -> list[tuple[str, str]]:
@@ -201,6 +204,7 @@ async def build_report(db: AsyncSession, invitation: Invitation, now: datetime) 
                 .order_by(CandidateOutcome.at)
             )
         ),
+        authorship=await authorship_view(db, attempt, None),
     )
 
 

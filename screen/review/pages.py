@@ -22,6 +22,7 @@ from sqlalchemy.orm import joinedload
 
 from reviewers.rubric import Rubric, rubric_from_dict
 from screen.accounts.guards import ADJUDICATORS, LEADS, REVIEWERS, Me, provide_user, requires
+from screen.authorship.view import authorship_view
 from screen.platform.errors import NotFoundError
 from screen.platform.models import (
     Attempt,
@@ -39,6 +40,7 @@ from screen.platform.models import (
 from screen.platform.web import DB, AppClock, AppSettings
 from screen.recruiting import invitations
 from screen.review import calibration, decisions, reviews, similar_answers
+from screen.review.authorship_pages import lead_log_url, review_log_url
 from screen.review.integrity import integrity_summary
 
 RECOMMENDATION_LABELS = {
@@ -143,6 +145,7 @@ async def _review_page(
             "ended_by": attempt.ended_by,
             "integrity": await integrity_summary(db, attempt.id),
             "similar": await similar_answer_context(db, attempt, secret_key),
+            "authorship": await authorship_view(db, attempt, review_log_url(review.id)),
             "rubric": rubric,
             "form": form,
             "errors": errors or [],
@@ -428,6 +431,7 @@ class AdjudicationController(Controller):
                 "recommendations": RECOMMENDATION_LABELS,
                 "integrity": await integrity_summary(db, attempt.id),
                 "similar": await similar_answer_context(db, attempt, settings.secret_key),
+                "authorship": await authorship_view(db, attempt, lead_log_url(attempt.id)),
                 "minutes_used": attempt.minutes_used,
                 "minutes_allowed": minutes_allowed(attempt),
             },

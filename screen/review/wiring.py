@@ -4,6 +4,7 @@ release, and the similar-answer check that runs after each submission."""
 from screen.platform.feature import Feature
 from screen.review import jobs, similar_answers
 from screen.review.agreement_pages import AgreementController, LeakController
+from screen.review.authorship_pages import LeadRecordController, ReviewRecordController
 from screen.review.calibration_pages import CalibrationController, CalibrationWaiverController
 from screen.review.pages import AdjudicationController, LeadController, ReviewController
 
@@ -13,6 +14,8 @@ FEATURE = Feature(
         ReviewController,
         LeadController,
         AdjudicationController,
+        ReviewRecordController,
+        LeadRecordController,
         AgreementController,
         LeakController,
         CalibrationController,

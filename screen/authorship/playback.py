@@ -1,0 +1,259 @@
+"""Reading the composition record: what reviewers, leads and report readers see of how an
+answer was written.
+
+`evidence` loads an attempt's record (its batches in order, each checked by
+`reviewers.composition.parse_events`), replays it once, and says whether it can be
+trusted as a whole:
+
+- **absent**: no batch arrived (`composition_seq` 0), so the answer was written without
+  the page's script (or posted by a form);
+- **incomplete**: the record reached its size cap, a batch is missing or unreadable, an
+  edit lay outside the text, or the replay does not end in the submitted answer (after
+  the same normalisation an answer gets when it is saved); its figures cover what was
+  recorded;
+- **complete**: the replay ends in exactly the submitted answer.
+
+Everything here is context for the humans who read the answer, never a verdict: a paste
+may be the candidate's own notes, a long pause may be thinking. Nothing in it names the
+candidate; the text in the record is the candidate's own, shown like the answer is.
+`player_log` is what the page's player fetches; the pages that serve it (review's and
+report's) decide who may read it, as they do for the page it sits on.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reviewers.composition import (
+    CompositionError,
+    Edit,
+    Paste,
+    Summary,
+    parse_events,
+    summarise,
+)
+from screen.platform.models import Attempt, CompositionBatch, IntegrityEvent
+
+Status = Literal["complete", "incomplete", "absent"]
+
+FOCUS_LOST = "focus_lost"
+ABSENT_TEXT = "absent: written without the page's script"
+# The stored form of an answer, as `candidate.pages.normalise_answer` makes it (that
+# module sits above this one, so the three steps are repeated here; a test holds the two
+# to the same result).
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def normalise(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
+@dataclass(frozen=True)
+class Record:
+    """The record as stored: its edits in order, and what stops it being whole."""
+
+    edits: list[Edit]
+    problems: list[str]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    status: Status
+    # One phrase saying why, for the label ("incomplete: the record reached its cap").
+    status_text: str
+    summary: Summary | None
+    # Milliseconds from the start: the time allowed, and each moment focus left the page.
+    allowed_ms: int | None
+    focus_lost_ms: list[int]
+    focus_losses: int
+    edits: list[Edit] = field(default_factory=list, repr=False)
+
+    @property
+    def has_record(self) -> bool:
+        return self.summary is not None
+
+    @property
+    def largest_paste(self) -> Paste | None:
+        return self.summary.largest_paste if self.summary else None
+
+    @property
+    def pasted_percent(self) -> int:
+        return round(100 * self.summary.pasted_share) if self.summary else 0
+
+    @property
+    def headline(self) -> str:
+        """The one line shown on the folded section."""
+        if self.summary is None:
+            return f"Record {ABSENT_TEXT}."
+        s = self.summary
+        largest = s.largest_paste
+        if largest is not None:
+            arrived = (
+                f"{self.pasted_percent}% of the final text arrived by paste "
+                f"({_count(len(s.pastes), 'paste')}, largest {largest.size:,} characters)"
+            )
+        else:
+            arrived = "no pastes"
+        line = f"{arrived}; {minutes(s.writing_ms)} writing, {minutes(s.idle_ms)} idle"
+        if self.status == "incomplete":
+            return f"Record {self.status_text}. What was recorded: {line}."
+        return line[0].upper() + line[1:] + "."
+
+    def figures(self) -> list[tuple[str, str]]:
+        """The summary figures as (label, value) lines, for the PDF."""
+        lines = [("Writing record", self.status_text)]
+        s = self.summary
+        if s is not None:
+            largest = s.largest_paste
+            lines += [
+                (
+                    "Pasted and still there",
+                    f"{self.pasted_percent}% of the final text "
+                    f"({s.pasted_present:,} of {s.final_length:,} characters)",
+                ),
+                (
+                    "Largest paste",
+                    f"{largest.size:,} characters at {clock(largest.t)}" if largest else "none",
+                ),
+                (
+                    "Writing and idle time",
+                    f"{minutes(s.writing_ms)} writing, {minutes(s.idle_ms)} idle",
+                ),
+            ]
+        return lines
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def minutes(ms: int) -> str:
+    """A duration as reviewers read it: "38 min", "45 s"."""
+    if ms < 60_000:
+        return f"{round(ms / 1000)} s"
+    return f"{round(ms / 60_000)} min"
+
+
+def clock(ms: int) -> str:
+    """A moment of the attempt as minutes:seconds from its start."""
+    seconds = ms // 1000
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+async def load_record(db: AsyncSession, attempt: Attempt) -> Record | None:
+    """The attempt's edits, batch by batch in order; None when no batch was ever accepted."""
+    if not attempt.composition_seq:
+        return None
+    rows = (
+        await db.execute(
+            select(CompositionBatch.seq, CompositionBatch.events)
+            .where(CompositionBatch.attempt_id == attempt.id)
+            .order_by(CompositionBatch.seq)
+        )
+    ).all()
+    edits: list[Edit] = []
+    problems: list[str] = []
+    expected = 1
+    for seq, raw in rows:
+        if seq != expected:
+            problems.append(f"batch {expected} is missing")
+        expected = seq + 1
+        try:
+            edits.extend(parse_events(_events_of(json.loads(raw))))
+        except (ValueError, CompositionError):
+            problems.append(f"batch {seq} is unreadable")
+    if expected <= attempt.composition_seq:
+        problems.append(f"batch {expected} is missing")
+    return Record(edits, problems)
+
+
+def _events_of(stored: Any) -> Any:
+    # A batch's events are stored as the list; a whole batch object is read as well.
+    return stored.get("events") if isinstance(stored, dict) else stored
+
+
+def _allowed_ms(attempt: Attempt) -> int | None:
+    if attempt.started_at is None or attempt.deadline is None:
+        return None
+    return _ms(attempt.deadline, attempt.started_at)
+
+
+def _ms(moment: datetime, start: datetime) -> int:
+    return max(0, int((moment - start).total_seconds() * 1000))
+
+
+async def _focus_lost_ms(db: AsyncSession, attempt: Attempt) -> list[int]:
+    moments = await db.scalars(
+        select(IntegrityEvent.occurred_at)
+        .where(IntegrityEvent.attempt_id == attempt.id, IntegrityEvent.kind == FOCUS_LOST)
+        .order_by(IntegrityEvent.occurred_at)
+    )
+    start = attempt.started_at
+    return [_ms(moment, start) for moment in moments] if start else []
+
+
+async def evidence(db: AsyncSession, attempt: Attempt) -> Evidence:
+    """The record of one attempt, replayed and measured, with its trust label."""
+    return (await _read(db, attempt))[0]
+
+
+async def _read(db: AsyncSession, attempt: Attempt) -> tuple[Evidence, Record | None]:
+    focus = await _focus_lost_ms(db, attempt)
+    allowed = _allowed_ms(attempt)
+    record = await load_record(db, attempt)
+    if record is None:
+        return Evidence("absent", ABSENT_TEXT, None, allowed, focus, len(focus)), None
+    summary = summarise(record.edits, duration_ms=allowed)
+    status_text = _incompleteness(attempt, record, summary)
+    found = Evidence(
+        "incomplete" if status_text else "complete",
+        status_text or "complete: the replay ends in exactly the submitted answer",
+        summary,
+        allowed,
+        focus,
+        len(focus),
+        record.edits,
+    )
+    return found, record
+
+
+def _incompleteness(attempt: Attempt, record: Record, summary: Summary) -> str | None:
+    """Why the record cannot be read as the whole story, or None when it can."""
+    if attempt.composition_capped_at is not None:
+        return "incomplete: the record reached its size limit, so later edits are not in it"
+    if record.problems:
+        return "incomplete: " + ", ".join(record.problems)
+    if summary.clamped_edits:
+        return "incomplete: some edits do not fit the text they were made in"
+    answer = attempt.final_answer if attempt.final_answer is not None else attempt.draft
+    if normalise(summary.final_text) != (answer or ""):
+        return "incomplete: the replay does not end in the submitted answer"
+    return None
+
+
+async def player_log(db: AsyncSession, attempt: Attempt) -> dict[str, Any]:
+    """What the player fetches: every edit in the record's own compact form, the time
+    allowed and the focus losses, and the trust label. No name, no email: the record
+    holds only the candidate's text."""
+    found, record = await _read(db, attempt)
+    events: list[list[Any]] = []
+    for edit in record.edits if record else []:
+        event: list[Any] = [edit.t, edit.pos, edit.deleted, edit.inserted]
+        if edit.pasted:
+            event.append("p")
+        events.append(event)
+    return {
+        "status": found.status,
+        "label": found.status_text,
+        "allowed_ms": found.allowed_ms,
+        "focus_lost_ms": found.focus_lost_ms,
+        "events": events,
+    }

@@ -1,0 +1,170 @@
+"""Composition records written by a simulated typist, for the demo, the bench and tests.
+
+`typing_session` produces the edits a person would leave typing `text` on the attempt
+page: a character at a time with uneven pauses (longer at sentence and paragraph ends,
+now and then a long think), typos put right with backspace, one passage written later
+and inserted back where it belongs, and the spans asked for arriving by paste. Its
+replay is exactly `text`. `store_record` writes the edits as the page's batches would
+arrive (one per autosave, about ten seconds apart), with the attempt's counters, so
+the reading side sees what real capture leaves. Real records come from the page.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reviewers.composition import MAX_EVENTS_PER_BATCH, Edit, to_units
+from screen.platform.models import Attempt, CompositionBatch
+
+BATCH_MS = 10_000
+_NEIGHBOURS = "qwertyuiopasdfghjklzxcvbnm"
+
+
+def typing_session(
+    text: str,
+    *,
+    seed: int,
+    until_ms: int,
+    pastes: Sequence[tuple[int, int]] = (),
+    churn: float = 0.0,
+) -> list[Edit]:
+    """Edits that write `text`, all before `until_ms`. `pastes` are (start, end) spans of
+    `text` (code points) that arrive by paste; `churn` is the share of words typed, then
+    deleted and typed again (drafting), which makes a record long without changing the
+    answer."""
+    rng = random.Random(seed)  # noqa: S311 - a simulation, not a secret
+    spans = sorted(pastes)
+    # One sentence-sized passage, not pasted, is held back and inserted at the end, as a
+    # writer who goes back to add a caveat.
+    held = _held_back(text, spans, rng)
+    plan: list[tuple[int, str, bool]] = []  # (position in text, piece, pasted)
+    i = 0
+    for start, end in [*spans, (len(text), len(text))]:
+        while i < start:
+            if held and i == held[0]:
+                i = held[1]
+                continue
+            stop = min(start, held[0]) if held and i < held[0] else start
+            plan.extend((k, text[k], False) for k in range(i, stop))
+            i = stop
+        if end > start:
+            plan.append((start, text[start:end], True))
+        i = max(i, end)
+    events: list[tuple[int, int, str, bool]] = []  # (pause before, deleted, inserted, pasted)
+    for _, piece, pasted in plan:
+        if pasted:
+            events.append((rng.randint(4_000, 20_000), 0, piece, True))
+            continue
+        pause = _pause(piece, rng)
+        if piece.isalpha() and rng.random() < 0.03:
+            wrong = rng.choice(_NEIGHBOURS)
+            events.append((pause, 0, wrong, False))
+            events.append((rng.randint(250, 700), 1, "", False))
+            pause = rng.randint(80, 200)
+        if piece == " " and churn and rng.random() < churn:
+            word = "".join(rng.choice(_NEIGHBOURS) for _ in range(rng.randint(3, 8)))
+            for ch in word:
+                events.append((rng.randint(60, 160), 0, ch, False))
+            for _ in word:
+                events.append((rng.randint(40, 90), 1, "", False))
+        events.append((pause, 0, piece, False))
+    # Offsets: the text is built in plan order with the held-back passage missing, so the
+    # position of each event is the length written so far (in UTF-16 units).
+    edits: list[Edit] = []
+    t = 0
+    length = 0
+    for pause, deleted, inserted, pasted in events:
+        t += pause
+        if deleted:
+            length -= deleted
+            edits.append(Edit(t, length, deleted, "", False))
+        else:
+            edits.append(Edit(t, length, 0, inserted, pasted))
+            length += len(to_units(inserted))
+    if held:
+        t += rng.randint(30_000, 90_000)
+        at = len(to_units(text[: held[0]]))
+        for ch in text[held[0] : held[1]]:
+            t += rng.randint(90, 260)
+            edits.append(Edit(t, at, 0, ch, False))
+            at += len(to_units(ch))
+    return _fit(edits, until_ms)
+
+
+def _held_back(
+    text: str, spans: Sequence[tuple[int, int]], rng: random.Random
+) -> tuple[int, int] | None:
+    ends = [i + 2 for i in range(len(text) - 2) if text[i] == "." and text[i + 1] == " "]
+    choices = [
+        (a, b)
+        for a, b in itertools.pairwise(ends)
+        if 30 <= b - a <= 240 and not any(s < b and a < e for s, e in spans)
+    ]
+    return rng.choice(choices) if choices else None
+
+
+def _pause(piece: str, rng: random.Random) -> int:
+    if piece == "\n":
+        return rng.randint(8_000, 40_000) if rng.random() < 0.5 else rng.randint(600, 3_000)
+    if piece in ".?!":
+        return rng.randint(400, 1_500)
+    if piece == " " and rng.random() < 0.004:
+        return rng.randint(130_000, 240_000)  # a long think
+    if piece == " " and rng.random() < 0.06:
+        return rng.randint(1_500, 6_000)
+    return rng.randint(70, 240)
+
+
+def _fit(edits: list[Edit], until_ms: int) -> list[Edit]:
+    """Scale the times down if the typist would run past `until_ms`."""
+    last = edits[-1].t if edits else 0
+    if last <= until_ms:
+        return edits
+    scale = until_ms / last
+    return [Edit(int(e.t * scale), e.pos, e.deleted, e.inserted, e.pasted) for e in edits]
+
+
+def encode(edit: Edit) -> list[object]:
+    event: list[object] = [edit.t, edit.pos, edit.deleted, edit.inserted]
+    if edit.pasted:
+        event.append("p")
+    return event
+
+
+def batches(edits: Sequence[Edit]) -> list[list[Edit]]:
+    """The edits as autosaves would carry them: one batch per ten seconds of the attempt."""
+    out: list[list[Edit]] = []
+    window = -1
+    for edit in edits:
+        if edit.t // BATCH_MS != window or len(out[-1]) >= MAX_EVENTS_PER_BATCH:
+            out.append([])
+            window = edit.t // BATCH_MS
+        out[-1].append(edit)
+    return out
+
+
+async def store_record(
+    db: AsyncSession, attempt: Attempt, edits: Sequence[Edit], now: datetime
+) -> None:
+    """Write `edits` as the attempt's record, after any batches it already has."""
+    seq = attempt.composition_seq
+    total = attempt.composition_bytes
+    for batch in batches(edits):
+        seq += 1
+        events = json.dumps([encode(e) for e in batch], separators=(",", ":"))
+        size = len(events.encode())
+        total += size
+        db.add(
+            CompositionBatch(
+                attempt_id=attempt.id, seq=seq, events=events, size_bytes=size, received_at=now
+            )
+        )
+    attempt.composition_seq = seq
+    attempt.composition_bytes = total
+    await db.flush()
