@@ -5,6 +5,8 @@ headers and starting revision, for a fixed duration, optionally paced (a pause a
 each response). When a body template contains `{revision}`, each connection fills in
 the revision its last response returned (`"revision": N`), so one connection drives one
 candidate attempt exactly as one browser tab does; a stale revision would be a 409.
+`{next}`, after `{revision}`, is that revision + 1: the number of the composition batch
+a save carries when every save of the attempt carries one.
 Responses whose status is not in `expect` are counted, and a run with any is invalid.
 
 wrk runs one thread per connection (wrk's Lua state is per thread, and a figure and its
@@ -47,7 +49,7 @@ class LoadSpec:
     method: str
     connections: list[Connection]
     duration: float
-    body: str | None = None  # may contain "{revision}"
+    body: str | None = None  # may contain "{revision}", then "{next}"
     headers: dict[str, str] = field(default_factory=dict)
     delay_ms: float = 0.0
     expect: tuple[int, ...] = (200,)
@@ -129,6 +131,9 @@ local conns = %(conns)s
 local method = %(method)s
 local prefix = %(prefix)s
 local suffix = %(suffix)s
+local middle = %(middle)s
+local rest = %(rest)s
+local has_next = %(has_next)s
 local has_body = %(has_body)s
 local track = %(track)s
 local pause = %(delay)s
@@ -156,7 +161,8 @@ end
 function request()
   local body = nil
   if has_body then
-    if track then body = prefix .. rev .. suffix else body = prefix end
+    if has_next then body = prefix .. rev .. middle .. (rev + 1) .. rest
+    elseif track then body = prefix .. rev .. suffix else body = prefix end
   end
   return wrk.format(method, my_path, my_headers, body)
 end
@@ -199,11 +205,15 @@ end
 
 def _wrk_script(spec: LoadSpec) -> str:
     prefix, _, suffix = (spec.body or "").partition("{revision}")
+    middle, has_next, rest = suffix.partition("{next}")
     return _WRK_SCRIPT % {
         "conns": _lua([asdict(c) for c in spec.connections]),
         "method": _lua(spec.method),
         "prefix": _lua(prefix),
         "suffix": _lua(suffix),
+        "middle": _lua(middle),
+        "rest": _lua(rest),
+        "has_next": _lua(bool(has_next)),
         "has_body": _lua(spec.body is not None),
         "track": _lua(spec.tracks_revision),
         "delay": _lua(float(spec.delay_ms)),
@@ -321,6 +331,7 @@ async def _client(base_url: str, spec: LoadSpec) -> dict[str, Any]:
     statuses: dict[str, int] = {}
     counts = {"errors": 0, "unexpected": 0}
     prefix, _, suffix = (spec.body or "").partition("{revision}")
+    middle, has_next, rest = suffix.partition("{next}")
     started = time.perf_counter()
     deadline = started + spec.duration
 
@@ -339,7 +350,10 @@ async def _client(base_url: str, spec: LoadSpec) -> dict[str, Any]:
                     continue
             body = b""
             if spec.body is not None:
-                text = prefix + str(revision) + suffix if spec.tracks_revision else prefix
+                if has_next:
+                    text = prefix + str(revision) + middle + str(revision + 1) + rest
+                else:
+                    text = prefix + str(revision) + suffix if spec.tracks_revision else prefix
                 body = text.encode()
             request = f"{spec.method} {conn.path} HTTP/1.1\r\n{head_lines}"
             if spec.body is not None:

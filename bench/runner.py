@@ -43,6 +43,10 @@ from bench.report import Result, Stat, render, summary, write_json
 # In this order: the scenarios sharing a fixture run next to each other.
 SCENARIOS = {
     "autosave": ("bench.autosave:run", "req/s of the autosave endpoint vs a raw asyncpg upsert"),
+    "autosave_record": (
+        "bench.autosave_record:run",
+        "req/s of autosave carrying a composition batch vs autosave without",
+    ),
     "candidate_page": ("bench.candidate_page:run", "req/s of the attempt page vs an 'ok' handler"),
     "signin_isolation": ("bench.signin:run", "autosave p99 with 8 sign-ins looping vs none"),
     "review_claim": ("bench.claims:run", "claims/s of review next vs a raw SKIP LOCKED loop"),

@@ -39,6 +39,38 @@ def autosave_body() -> str:
     return '{"revision": {revision}, "answer": ' + json.dumps(DRAFT) + "}"
 
 
+def typing_batch(seconds: float = 30, chars_per_minute: int = 300) -> list[list[object]]:
+    """The composition events of `seconds` of steady typing at the end of the draft, as
+    the page records them: one `[t, pos, 0, char]` per keystroke, with a typo corrected
+    (`[t, pos, 1, ""]`) every 25 characters. Times are late in a 40-minute attempt, so
+    every number has its full width."""
+    events: list[list[object]] = []
+    t, pos = 35 * 60_000, len(DRAFT) - 200
+    step = 60_000 // chars_per_minute
+    typed = (_PARAGRAPH * 8)[: int(seconds * chars_per_minute / 60)]
+    for index, char in enumerate(typed):
+        if index % 25 == 24:
+            events.append([t, pos, 0, "q"])
+            events.append([t + step // 2, pos, 1, ""])
+        events.append([t, pos, 0, char])
+        t += step
+        pos += 1
+    return events
+
+
+def recorded_autosave_body() -> str:
+    """The autosave body with a composition batch of ~30 s of typing, numbered by the load
+    generator (`{next}`: these attempts' every save carries a batch)."""
+    batch = json.dumps(typing_batch(), separators=(",", ":"))
+    return (
+        '{"revision": {revision}, "answer": '
+        + json.dumps(DRAFT)
+        + ', "composition": {"seq": {next}, "events": '
+        + batch
+        + "}}"
+    )
+
+
 @dataclass
 class WebFixture:
     env: Env
@@ -47,6 +79,7 @@ class WebFixture:
     wave: list[str]  # link tokens of started attempts, one per load connection
     paced: list[str]  # attempts of the sign-in isolation load
     staff: list[str]  # emails of staff accounts whose password is STAFF_PASSWORD
+    recorded: list[str]  # attempts whose every save carries a composition batch
 
     def close(self) -> None:
         self.app.stop()
@@ -80,6 +113,13 @@ class WebFixture:
             "POST", connections, duration, autosave_body(), dict(JSON_HEADERS), delay_ms
         )
 
+    def recorded_autosave_spec(self, duration: float) -> LoadSpec:
+        connections = [
+            Connection(f"/s/{token}/draft", revision=revision)
+            for token, revision in zip(self.recorded, self.revisions(self.recorded), strict=True)
+        ]
+        return LoadSpec("POST", connections, duration, recorded_autosave_body(), dict(JSON_HEADERS))
+
     def upsert_spec(self, count: int, duration: float) -> LoadSpec:
         connections = [Connection(f"/upsert/{index + 1}") for index in range(count)]
         return LoadSpec("POST", connections, duration, autosave_body(), dict(JSON_HEADERS))
@@ -89,7 +129,7 @@ def web_fixture(env: Env) -> WebFixture:
     return env.fixture("web", _build)
 
 
-async def _seed(env: Env) -> tuple[list[str], list[str], list[str]]:
+async def _seed(env: Env) -> tuple[list[str], list[str], list[str], list[str]]:
     from bench.baseline_app import CREATE_TABLE
     from screen.accounts.users import create_user
     from screen.platform.db import create_engine, create_sessionmaker
@@ -97,6 +137,9 @@ async def _seed(env: Env) -> tuple[list[str], list[str], list[str]]:
     screen_id, _, _ = await library_screen(env, "Bench wave")
     wave = await invite_candidates(env, screen_id, env.sizes.connections, "wave", accommodation=3.0)
     paced = await invite_candidates(env, screen_id, PACED_CONNECTIONS, "paced", accommodation=3.0)
+    recorded = await invite_candidates(
+        env, screen_id, env.sizes.connections, "recorded", accommodation=3.0
+    )
     engine = create_engine(env.database_url)
     staff = []
     try:
@@ -119,26 +162,29 @@ async def _seed(env: Env) -> tuple[list[str], list[str], list[str]]:
         await conn.execute(CREATE_TABLE)
     finally:
         await conn.close()
-    return wave, paced, staff
+    return wave, paced, staff, recorded
 
 
 def _build(env: Env) -> WebFixture:
     started = time.monotonic()
-    wave, paced, staff = run_async(_seed(env))
+    wave, paced, staff, recorded = run_async(_seed(env))
     env.log(
-        f"  seeded a screen, {len(wave) + len(paced)} invitations and {len(staff)} staff "
-        f"accounts in {time.monotonic() - started:.1f} s"
+        f"  seeded a screen, {len(wave) + len(paced) + len(recorded)} invitations and "
+        f"{len(staff)} staff accounts in {time.monotonic() - started:.1f} s"
     )
-    app = procs.start_app(env.app_env(), env.workdir)
+    # The record's cap at its largest, so no attempt reaches it however long the runs.
+    app = procs.start_app(
+        env.app_env(SCREEN_COMPOSITION_MAX_BYTES=str(64 * 1024 * 1024)), env.workdir
+    )
     try:
         baseline = procs.start_baseline(env.dsn, env.workdir)
     except BaseException:
         app.stop()
         raise
-    fixture = WebFixture(env, app, baseline, wave, paced, staff)
+    fixture = WebFixture(env, app, baseline, wave, paced, staff, recorded)
     try:
         with httpx.Client(base_url=app.url, timeout=30) as client:
-            for token in wave + paced:
+            for token in wave + paced + recorded:
                 response = client.post(f"/s/{token}/start")
                 if response.status_code != 303:
                     raise RuntimeError(f"starting an attempt gave {response.status_code}")

@@ -31,6 +31,8 @@ class Settings:
     prompts_dir: Path | None = None
     answer_max_bytes: int = 64 * 1024
     grace_seconds: int = 60
+    # Per attempt: past this the composition record stops growing and says it is incomplete.
+    composition_max_bytes: int = 2 * 1024 * 1024
     sweep_interval_seconds: float = 5.0
     debug: bool = False
     metrics_token: str | None = None
@@ -78,6 +80,8 @@ class Settings:
             raise SettingsError("SCREEN_SECRET_KEY must be at least 16 characters.")
         if not 1024 <= self.answer_max_bytes <= 512 * 1024:
             raise SettingsError("SCREEN_ANSWER_MAX_BYTES must be from 1024 to 524288.")
+        if not 64 * 1024 <= self.composition_max_bytes <= 64 * 1024 * 1024:
+            raise SettingsError("SCREEN_COMPOSITION_MAX_BYTES must be from 65536 to 67108864.")
         if not 0 <= self.grace_seconds <= 600:
             raise SettingsError("SCREEN_GRACE_SECONDS must be from 0 to 600.")
         return self
@@ -120,6 +124,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         prompts_dir=Path(prompts_dir) if prompts_dir else None,
         answer_max_bytes=_int(env, "SCREEN_ANSWER_MAX_BYTES", defaults.answer_max_bytes),
         grace_seconds=_int(env, "SCREEN_GRACE_SECONDS", defaults.grace_seconds),
+        composition_max_bytes=_int(
+            env, "SCREEN_COMPOSITION_MAX_BYTES", defaults.composition_max_bytes
+        ),
         sweep_interval_seconds=_float(
             env, "SCREEN_SWEEP_INTERVAL_SECONDS", defaults.sweep_interval_seconds
         ),

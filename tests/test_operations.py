@@ -30,6 +30,7 @@ from screen.platform.clock import FrozenClock
 from screen.platform.models import Attempt, OutboxEvent, OutboxStatus
 from screen.platform.observability import configure_logging
 from screen.settings import Settings
+from tests.support.recording import replayed, stored_batches
 from tests.support.factories import make_candidate, make_user
 from tests.support.smtp import free_port
 from tests.support.staff import post_form, sign_in
@@ -218,7 +219,9 @@ async def test_readyz_follows_the_database_without_a_restart(
 @pytest.mark.slow  # about 12 s: eight candidates saving for several seconds, then a kill
 def test_every_acknowledged_autosave_survives_a_killed_web_process(tmp_path: Path) -> None:
     """SIGKILL the server in the middle of concurrent autosaves; then every save that got a
-    200 must be in the database (an unacknowledged one may or may not be)."""
+    200 must be in the database (an unacknowledged one may or may not be). Half the
+    candidates' saves carry composition batches: every acknowledged batch must be stored
+    too, and the stored record must replay to the stored draft."""
     database = tmp_path / "storm.db"
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCREEN_")}
@@ -287,6 +290,7 @@ def test_every_acknowledged_autosave_survives_a_killed_web_process(tmp_path: Pat
         stderr=subprocess.DEVNULL,
     )
     acknowledged: dict[str, tuple[int, str]] = {}
+    acknowledged_seq: dict[str, int] = {}
     everyone_saved = asyncio.Event()
     try:
         base = f"http://127.0.0.1:{port}"
@@ -300,21 +304,30 @@ def test_every_acknowledged_autosave_survives_a_killed_web_process(tmp_path: Pat
 
         async def storm(link: str, stop_at: float) -> None:
             revision = 0
+            recorded = links.index(link) % 2 == 0
+            seq, previous = 0, ""
             async with httpx.AsyncClient(base_url=base, timeout=5) as client:
                 n = 0
                 while time.monotonic() < stop_at:
                     text = f"{link} save {n} " + "x" * 1500
+                    body: dict[str, Any] = {"revision": revision, "answer": text}
+                    if recorded:
+                        # The whole text retyped: one edit replacing the previous one.
+                        events = [[n * 100, 0, len(previous), text]]
+                        body["composition"] = {"seq": seq + 1, "events": events}
                     try:
                         reply = await client.post(
-                            link + "/draft",
-                            json={"revision": revision, "answer": text},
-                            headers={"Accept": "application/json"},
+                            link + "/draft", json=body, headers={"Accept": "application/json"}
                         )
                     except httpx.TransportError:
                         return
                     if reply.status_code == 200:
                         revision = reply.json()["revision"]
                         acknowledged[link] = (revision, text)
+                        if recorded:
+                            assert reply.json()["composition"] == "recorded"
+                            seq, previous = reply.json()["composition_seq"], text
+                            acknowledged_seq[link] = seq
                         if len(acknowledged) == len(links):
                             everyone_saved.set()
                     n += 1
@@ -349,17 +362,25 @@ def test_every_acknowledged_autosave_survives_a_killed_web_process(tmp_path: Pat
     assert server.returncode == -signal.SIGKILL  # it died of the kill, not of anything before
     assert len(acknowledged) == len(links) and all(r > 0 for r, _ in acknowledged.values())
 
-    async def stored() -> dict[int, tuple[int, str]]:
+    async def stored() -> tuple[dict[int, tuple[int, str]], dict[int, tuple[int, list[int], str]]]:
         from screen.platform.db import create_engine, create_sessionmaker
 
         engine = create_engine(env["SCREEN_DATABASE_URL"])
+        records = {}
         async with create_sessionmaker(engine)() as db:
             rows = await db.execute(select(Attempt.invitation_id, Attempt.revision, Attempt.draft))
             result = {row[0]: (row[1], row[2]) for row in rows}
+            for attempt in await db.scalars(select(Attempt)):
+                batches = await stored_batches(db, attempt.id)
+                records[attempt.invitation_id] = (
+                    attempt.composition_seq,
+                    [batch.seq for batch in batches],
+                    await replayed(db, attempt.id),
+                )
         await engine.dispose()
-        return result
+        return result, records
 
-    in_database = asyncio.run(stored())
+    in_database, records = asyncio.run(stored())
     for index, link in enumerate(links):
         acked_revision, acked_text = acknowledged[link]
         revision, draft = in_database[index + 1]
@@ -367,3 +388,12 @@ def test_every_acknowledged_autosave_survives_a_killed_web_process(tmp_path: Pat
         assert revision in (acked_revision, acked_revision + 1), (link, revision, acked_revision)
         if revision == acked_revision:
             assert draft == acked_text
+        seq, batch_seqs, replays_to = records[index + 1]
+        if link in acknowledged_seq:
+            # Every acknowledged batch is there (and one more, if its save committed).
+            assert seq in (acknowledged_seq[link], acknowledged_seq[link] + 1), (link, seq)
+            assert batch_seqs == list(range(1, seq + 1))
+            assert replays_to == draft
+        else:
+            assert (seq, batch_seqs) == (0, [])
+    assert len(acknowledged_seq) == len(links) // 2

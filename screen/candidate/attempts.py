@@ -11,12 +11,15 @@ periodic sweep and for one attempt lazily whenever it is touched.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Update, bindparam, case, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from screen.authorship import record
 from screen.candidate import follow_ups, handover
 from screen.platform.db import HotStatement, UTCDateTime
 from screen.platform.errors import (
@@ -57,6 +60,11 @@ class AttemptInProgress:
     accommodation: float
     prompt_title: str
     prompt_body: str
+    # For the composition record: its clock starts with the attempt, and the page goes on
+    # from the last batch stored (or stays silent once the record is capped).
+    started_at: datetime | None
+    composition_seq: int
+    composition_capped_at: datetime | None
 
 
 _IN_PROGRESS = HotStatement(
@@ -70,6 +78,9 @@ _IN_PROGRESS = HotStatement(
         Invitation.accommodation,
         Prompt.title,
         Prompt.body,
+        Attempt.started_at,
+        Attempt.composition_seq,
+        Attempt.composition_capped_at,
     )
     .join(Invitation, Attempt.invitation_id == Invitation.id)
     .join(Screen, Invitation.screen_id == Screen.id)
@@ -164,6 +175,23 @@ class Saved:
     revision: int
     saved_at: datetime
     deadline: datetime
+    # Only for a save that carried a composition batch: whether the record holds it
+    # ("recorded") or is capped ("incomplete"), its last batch, and the attempt's age.
+    composition: str | None = None
+    composition_seq: int | None = None
+    elapsed_ms: int | None = None
+
+
+def _carried(carried: record.Carried, now: datetime) -> Saved:
+    started = carried.started_at
+    return Saved(
+        revision=carried.revision,
+        saved_at=now,
+        deadline=carried.deadline,
+        composition=carried.state,
+        composition_seq=carried.composition_seq,
+        elapsed_ms=int((now - started).total_seconds() * 1000) if started else None,
+    )
 
 
 # The save itself: its checks (started, latest revision, before deadline + grace) are
@@ -200,6 +228,24 @@ _SAVE_BY_LINK = (
     .returning(Attempt.revision, Attempt.deadline)
 )
 _SAVE_BY_LINK_HOT = HotStatement(_SAVE_BY_LINK)
+# The same saves carrying a composition batch, stored with the draft or not at all.
+_SAVE_BY_LINK_WITH_BATCH = record.SaveWithBatch(
+    update(Attempt)
+    .where(
+        Attempt.invitation_id
+        == select(Invitation.id)
+        .where(Invitation.token_hash == bindparam("token_hash"))
+        .scalar_subquery(),
+        *_SAVE_CHECKS,
+        record.BATCH_CHECK,
+    )
+    .values(**_SAVE_VALUES, **record.BATCH_VALUES)
+)
+_SAVE_BY_ID_WITH_BATCH = record.SaveWithBatch(
+    update(Attempt)
+    .where(Attempt.id == bindparam("attempt_id"), *_SAVE_CHECKS, record.BATCH_CHECK)
+    .values(**_SAVE_VALUES, **record.BATCH_VALUES)
+)
 
 
 async def save_draft_in_one_round_trip(
@@ -212,18 +258,35 @@ async def save_draft_in_one_round_trip(
     grace_seconds: int,
     max_bytes: int,
     save_id: str | None = None,
+    batch: record.Batch | None = None,
+    composition_max_bytes: int = 0,
 ) -> Saved | None:
     """The autosave hot path: one autocommitted statement that finds the attempt by its
     link, checks it and writes the draft; it is acknowledged only after that commit.
+    A save carrying a composition batch stores it in the same transaction (one statement
+    on PostgreSQL), under one more condition: the batch follows the last one stored.
 
-    None when it stored nothing (unknown link, not started, stale revision, time up,
-    withdrawn): the caller then takes the full path, which says why in a clear error
-    and applies the clock (auto-submit, late content).
+    None when it stored nothing (unknown link, not started, stale revision or batch,
+    time up, withdrawn): the caller then takes the full path, which says why in a clear
+    error and applies the clock (auto-submit, late content).
     """
     check_answer_size(content, max_bytes)
     if not looks_like_token(token):
         return None
     cutoff = now - timedelta(seconds=grace_seconds)
+    if batch is not None:
+        carried = await _SAVE_BY_LINK_WITH_BATCH.run(
+            engine,
+            batch,
+            composition_max_bytes,
+            content=content,
+            now=now,
+            token_hash=hash_token(token),
+            base_revision=base_revision,
+            cutoff=cutoff,
+            save_id=save_id,
+        )
+        return None if carried is None else _carried(carried, now)
     row = await _SAVE_BY_LINK_HOT.first(
         engine,
         content=content,
@@ -248,6 +311,8 @@ async def save_draft(
     grace_seconds: int,
     max_bytes: int,
     save_id: str | None = None,
+    batch: record.Batch | None = None,
+    composition_max_bytes: int = 0,
 ) -> Saved:
     """Store a draft if it is based on the latest revision and time is not up.
 
@@ -267,9 +332,14 @@ async def save_draft(
         "cutoff": cutoff,
         "save_id": save_id,
     }
-    row = (await db.execute(_SAVE_BY_ID, params)).first()
-    if row is not None:
-        return Saved(revision=row.revision, saved_at=now, deadline=row.deadline)
+    if batch is not None:
+        carried = await _SAVE_BY_ID_WITH_BATCH.run_in(db, batch, composition_max_bytes, **params)
+        if carried is not None:
+            return _carried(carried, now)
+    else:
+        row = (await db.execute(_SAVE_BY_ID, params)).first()
+        if row is not None:
+            return Saved(revision=row.revision, saved_at=now, deadline=row.deadline)
     attempt = await db.get(Attempt, attempt_id, populate_existing=True)
     if (
         save_id is not None
@@ -280,13 +350,24 @@ async def save_draft(
         and attempt.last_save_id == save_id
         and attempt.draft == content
     ):
+        # Its batch, if it carried one, was stored (or dropped at the cap) by that commit.
         return Saved(
             revision=attempt.revision,
             saved_at=attempt.draft_saved_at or now,
             deadline=attempt.deadline,
+            **_record_state(attempt, now) if batch is not None else {},
         )
-    await _explain_refusal(db, attempt_id, base_revision, content, now, cutoff)
+    await _explain_refusal(db, attempt_id, base_revision, content, now, cutoff, batch)
     raise AssertionError("unreachable: _explain_refusal always raises")
+
+
+def _record_state(attempt: Attempt, now: datetime) -> dict[str, Any]:
+    started = attempt.started_at
+    return {
+        "composition": record.state_of(attempt) or record.RECORDED,
+        "composition_seq": attempt.composition_seq,
+        "elapsed_ms": int((now - started).total_seconds() * 1000) if started else None,
+    }
 
 
 async def _explain_refusal(
@@ -296,6 +377,7 @@ async def _explain_refusal(
     content: str,
     now: datetime,
     cutoff: datetime,
+    batch: record.Batch | None = None,
 ) -> None:
     attempt = await db.get(Attempt, attempt_id, populate_existing=True)
     if attempt is None or attempt.state in NOT_STARTED:
@@ -317,6 +399,9 @@ async def _explain_refusal(
         raise AlreadySubmittedError(
             "This answer has already been submitted; it can no longer change."
         )
+    if batch is not None and attempt.revision == base_revision:
+        # The draft was current: it was the batch that did not follow the record.
+        raise record.stale(attempt.composition_seq, batch.seq)
     raise StaleRevisionError(
         f"This answer was changed in another tab or device (saved revision {attempt.revision}, "
         f"this page had {base_revision}). Reload the page to continue from the latest saved text."
@@ -343,10 +428,24 @@ async def submit(
     *,
     grace_seconds: int,
     max_bytes: int,
+    save_id: str | None = None,
+    batches: Sequence[record.Batch] = (),
+    composition_max_bytes: int = 0,
 ) -> Attempt:
-    """The candidate's own submission: the posted text becomes the final answer."""
+    """The candidate's own submission: the posted text becomes the final answer.
+
+    `save_id` is the page's last save whose reply never came. If that save was committed
+    (it is the attempt's last write), the page's revision is one behind through no other
+    writer's doing: the submission is taken on the current revision instead of being
+    refused as a change from another tab. `batches` are the record's last events, stored
+    in the same transaction (those the lost save already stored are skipped).
+    """
     check_answer_size(content, max_bytes)
     cutoff = now - timedelta(seconds=grace_seconds)
+    if save_id is not None:
+        current = await db.get(Attempt, attempt_id, populate_existing=True)
+        if current is not None and current.last_save_id == save_id:
+            base_revision = current.revision
     row = (
         await db.execute(
             update(Attempt)
@@ -376,10 +475,12 @@ async def submit(
     ).first()
     if row is None:
         await _explain_refusal(db, attempt_id, base_revision, content, now, cutoff)
-    await submitted(db, [attempt_id], now)
     attempt = await db.get(Attempt, attempt_id, populate_existing=True)
     if attempt is None:
         raise InputError("This screen has not been started yet.")
+    if batches:
+        await record.store_final(db, attempt, batches, composition_max_bytes, now)
+    await submitted(db, [attempt_id], now)
     return attempt
 
 

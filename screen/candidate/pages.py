@@ -22,6 +22,7 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from screen.authorship import record
 from screen.candidate import attempts, follow_ups
 from screen.platform.errors import InputError, LinkExpiredError, NotFoundError
 from screen.platform.models import ENDED, NOT_STARTED, Attempt, AttemptState, Invitation, Screen
@@ -104,6 +105,11 @@ def remaining_ms(attempt: Attempt, now: datetime) -> int:
     return max(0, int((attempt.deadline - now).total_seconds() * 1000))
 
 
+def _elapsed_ms(started_at: datetime | None, now: datetime) -> int:
+    # The composition record's clock: milliseconds since the server started the attempt.
+    return max(0, int((now - started_at).total_seconds() * 1000)) if started_at else 0
+
+
 async def _json_body(request: Request[Any, Any, Any]) -> dict[str, Any]:
     raw = await request.body()
     try:
@@ -132,6 +138,20 @@ def _save_id(value: object) -> str | None:
     if not isinstance(value, str) or not _SAVE_ID.fullmatch(value):
         raise InputError("`save_id` must be 8 to 64 letters, digits, '-' or '_'.")
     return value
+
+
+def _final_batches(value: object, settings: Settings) -> list[record.Batch]:
+    """The submit form's hidden `composition` field: JSON of the record's last batch (or
+    two), empty when there is none."""
+    if value is None or value == "":
+        return []
+    if not isinstance(value, str):
+        raise record.CompositionInputError("`composition` must be JSON text.")
+    try:
+        raw = json.loads(value)
+    except (ValueError, RecursionError):
+        raise record.CompositionInputError("`composition` is not valid JSON.") from None
+    return record.parse_final(raw, record.batch_limit(settings.answer_max_bytes))
 
 
 def normalise_answer(value: object) -> str:
@@ -233,6 +253,7 @@ class CandidateController(Controller):
                 "attempt": running,
                 "allowed": allowed,
                 "remaining_ms": max(0, int((running.deadline - now).total_seconds() * 1000)),
+                "elapsed_ms": _elapsed_ms(running.started_at, now),
                 "max_bytes": settings.answer_max_bytes,
                 "grace_seconds": settings.grace_seconds,
             }
@@ -256,6 +277,7 @@ class CandidateController(Controller):
                 "attempt": attempt,
                 "allowed": _allowed(settings, screen, invitation),
                 "remaining_ms": remaining_ms(attempt, now),
+                "elapsed_ms": _elapsed_ms(attempt.started_at, now),
                 "max_bytes": settings.answer_max_bytes,
                 "grace_seconds": settings.grace_seconds,
             },
@@ -278,7 +300,15 @@ class CandidateController(Controller):
         base_revision = _revision(data.get("revision"))
         answer = normalise_answer(data.get("answer"))
         save_id = _save_id(data.get("save_id"))
-        limits = {"grace_seconds": settings.grace_seconds, "max_bytes": settings.answer_max_bytes}
+        limits: dict[str, Any] = {
+            "grace_seconds": settings.grace_seconds,
+            "max_bytes": settings.answer_max_bytes,
+        }
+        if data.get("composition") is not None:
+            limits["batch"] = record.parse_batch(
+                data["composition"], record.batch_limit(settings.answer_max_bytes)
+            )
+            limits["composition_max_bytes"] = settings.composition_max_bytes
         saved = await attempts.save_draft_in_one_round_trip(
             state.engine, token, base_revision, answer, now, save_id=save_id, **limits
         )
@@ -289,13 +319,18 @@ class CandidateController(Controller):
                 saved = await attempts.save_draft(
                     db, attempt.id, base_revision, answer, now, save_id=save_id, **limits
                 )
-        return {
+        reply: dict[str, Any] = {
             "revision": saved.revision,
             "saved_at": saved.saved_at.isoformat(),
             "deadline": saved.deadline.isoformat(),
             "server_now": now.isoformat(),
             "remaining_ms": max(0, int((saved.deadline - now).total_seconds() * 1000)),
         }
+        if saved.composition is not None:
+            reply["composition"] = saved.composition
+            reply["composition_seq"] = saved.composition_seq
+            reply["elapsed_ms"] = saved.elapsed_ms
+        return reply
 
     @get("/clock", name="candidate:clock")
     async def clock_state(
@@ -327,6 +362,9 @@ class CandidateController(Controller):
         form = await request.form()
         base_revision = _revision(form.get("revision"))
         answer = normalise_answer(form.get("answer"))
+        # Both empty without JavaScript: nothing is recorded and the record stays absent.
+        save_id = _save_id(form.get("save_id") or None)
+        batches = _final_batches(form.get("composition"), settings)
         _, attempt = await _resolve(db, token, now, settings)
         if attempt.state in ENDED:
             return _see_other(f"/s/{token}/done")
@@ -338,6 +376,9 @@ class CandidateController(Controller):
             now,
             grace_seconds=settings.grace_seconds,
             max_bytes=settings.answer_max_bytes,
+            save_id=save_id,
+            batches=batches,
+            composition_max_bytes=settings.composition_max_bytes,
         )
         return _see_other(f"/s/{token}/done")
 

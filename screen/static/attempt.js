@@ -1,4 +1,5 @@
-// The attempt page's enhancements: countdown, autosave, integrity signals.
+// The attempt page's enhancements: countdown, autosave, integrity signals, and the
+// composition record (how the answer was written; format in reviewers/composition.py).
 // The server owns the deadline; this script only displays it and resynchronises
 // from every reply, so a wrong device clock cannot move it.
 (function () {
@@ -15,6 +16,9 @@
   var saveAnnouncer = document.getElementById("save-announcer");
   var counter = document.getElementById("counter");
   var submitButton = document.getElementById("submit-button");
+  var compositionInput = document.getElementById("composition");
+  var saveIdInput = document.getElementById("save-id");
+  var recordStatus = document.getElementById("record-status");
 
   var SAVE_EVERY_MS = 10000;
   var RESYNC_EVERY_MS = 60000;
@@ -33,10 +37,82 @@
   // A save whose outcome is unknown (no reply, or a server error): its retries resend the
   // same text with the same id, so if it was committed the server acknowledges it instead
   // of refusing the retry as a change from another tab.
-  var unanswered = null;        // { id, text }
+  var unanswered = null;        // { id, text, batch }
   var pendingEvents = [];
 
+  // The composition record: one event per change of the text, sent in numbered batches
+  // with the autosaves (a batch is stored with its draft or not at all). Its clock is the
+  // server's: milliseconds since the attempt started. A page that opens on a draft the
+  // record does not hold (seq 0 but text already saved) records nothing: the record says
+  // absent rather than replaying to the wrong text.
+  var RECORD_FLUSH_BYTES = 64 * 1024;  // a batch this large is saved at once
+  var recording = form.dataset.composition === "on" &&
+    !(Number(form.dataset.compositionSeq) === 0 && editor.value !== "");
+  var nextSeq = Number(form.dataset.compositionSeq) + 1;
+  var startedAt = performance.now() - Number(form.dataset.elapsedMs || 0);
+  var lastValue = editor.value;
+  var lastT = 0;
+  var edits = [];
+  var editBytes = 0;
+
   function dirty() { return editor.value !== savedText; }
+
+  function isHigh(code) { return code >= 0xd800 && code <= 0xdbff; }
+  function isLow(code) { return code >= 0xdc00 && code <= 0xdfff; }
+
+  // One edit from the previous text to the current one: what lies between their common
+  // prefix and common suffix. Offsets are UTF-16 units, as the textarea counts; a
+  // surrogate pair is never split, so every inserted text is whole characters.
+  function captureEdit(inputType) {
+    var before = lastValue, after = editor.value;
+    lastValue = after;
+    if (!recording || before === after) return;
+    var start = 0, limit = Math.min(before.length, after.length);
+    while (start < limit && before.charCodeAt(start) === after.charCodeAt(start)) start++;
+    if (start > 0 && isHigh(before.charCodeAt(start - 1))) start--;
+    var endBefore = before.length, endAfter = after.length;
+    while (endBefore > start && endAfter > start &&
+           before.charCodeAt(endBefore - 1) === after.charCodeAt(endAfter - 1)) {
+      endBefore--; endAfter--;
+    }
+    if (endBefore < before.length && isLow(before.charCodeAt(endBefore))) {
+      endBefore++; endAfter++;
+    }
+    var inserted = after.slice(start, endAfter);
+    // Never earlier than the last event: a resynchronised clock may step back a little.
+    lastT = Math.max(lastT, Math.round(performance.now() - startedAt));
+    var event = [lastT, start, endBefore - start, inserted];
+    if (inputType === "insertFromPaste" || inputType === "insertFromDrop" ||
+        inputType === "insertFromPasteAsQuotation") {
+      event.push("p");
+    }
+    edits.push(event);
+    editBytes += 24 + inserted.length * 3;
+  }
+
+  function takeBatch() {
+    if (!recording || !edits.length) return null;
+    var batch = { seq: nextSeq, events: edits };
+    edits = [];
+    editBytes = 0;
+    return batch;
+  }
+
+  // A save refused without storing anything: its events go back in front of the newer
+  // ones, to travel with the next save under the same number.
+  function returnBatch(batch) {
+    if (!batch || !recording) return;
+    edits = batch.events.concat(edits);
+    editBytes = 0;
+    edits.forEach(function (e) { editBytes += 24 + e[3].length * 3; });
+  }
+
+  function stopRecording() {
+    recording = false;
+    edits = [];
+    editBytes = 0;
+    recordStatus.hidden = false;
+  }
 
   function newSaveId() {
     var bytes = new Uint8Array(16);
@@ -146,9 +222,12 @@
     if (!dirty() && !unanswered) return Promise.resolve();
     window.clearTimeout(saveTimer);
     saveTimer = null;
-    if (!unanswered) unanswered = { id: newSaveId(), text: editor.value };
+    if (!unanswered) unanswered = { id: newSaveId(), text: editor.value, batch: takeBatch() };
     var text = unanswered.text;
-    var body = JSON.stringify({ revision: revision, answer: text, save_id: unanswered.id });
+    var batch = unanswered.batch;
+    var payload = { revision: revision, answer: text, save_id: unanswered.id };
+    if (batch) payload.composition = batch;
+    var body = JSON.stringify(payload);
     if (!failing) setStatus("Saving…", "saving");
     inFlight = fetch(form.dataset.draftUrl, {
       method: "POST",
@@ -162,7 +241,7 @@
       });
     }).then(function (result) {
       inFlight = null;
-      handleReply(result.status, result.reply, text);
+      handleReply(result.status, result.reply, text, batch);
     }, function () {
       inFlight = null;
       saveFailed();
@@ -170,10 +249,17 @@
     return inFlight;
   }
 
-  function handleReply(status, reply, text) {
+  function handleReply(status, reply, text, batch) {
     // Any answer but a server error settles the save; a server error may have committed it.
     if (status < 500) unanswered = null;
     if (status === 200) {
+      if (batch) {
+        if (reply.composition === "incomplete") stopRecording();
+        else nextSeq = batch.seq + 1;
+        if (typeof reply.elapsed_ms === "number") {
+          startedAt = performance.now() - reply.elapsed_ms;
+        }
+      }
       revision = reply.revision;
       revisionInput.value = String(revision);
       savedText = text;
@@ -205,6 +291,13 @@
       return;
     }
     if (status === 413 || status === 400) {
+      if (reply.error === "invalid_composition" || reply.error === "composition_too_large") {
+        // The record is at fault, not the answer: drop the record, keep saving the text.
+        stopRecording();
+        scheduleSave(0);
+        return;
+      }
+      returnBatch(batch);
       setStatus("Not saved", "error");
       showNotice(message);
       return;
@@ -230,15 +323,29 @@
     submitting = true;
     stopped = true;
     revisionInput.value = String(revision);
+    // The record's last events, after those of a save whose reply never came (the server
+    // skips that batch if the save was committed, and then takes this submission on it).
+    var last = takeBatch();
+    var held = unanswered && unanswered.batch;
+    if (held && last) last.seq = held.seq + 1;
+    var batches = [held, last].filter(Boolean);
+    if (batches.length) {
+      compositionInput.value = JSON.stringify(batches.length === 1 ? batches[0] : batches);
+    }
+    if (unanswered) saveIdInput.value = unanswered.id;
     form.submit();
   }
 
-  editor.addEventListener("input", function () {
+  editor.addEventListener("input", function (event) {
+    captureEdit(event.inputType);
+    // A large batch (a big paste, say) goes at once rather than growing for ten seconds.
+    var flush = editBytes > RECORD_FLUSH_BYTES;
+    if (flush) { window.clearTimeout(saveTimer); saveTimer = null; }
     wordCount();
     if (noticeEl.hidden === false && !stopped) noticeEl.hidden = true;
     // While saves are failing, keep saying so: new text is not saved either.
     if (!failing && !stopped) setStatus("Unsaved changes", "dirty");
-    scheduleSave(SAVE_EVERY_MS);
+    scheduleSave(flush ? 0 : SAVE_EVERY_MS);
   });
   editor.addEventListener("blur", function () { save(); });
   editor.addEventListener("paste", function (event) {
