@@ -17,8 +17,8 @@ from screen.app import create_app
 from screen.platform.clock import FrozenClock
 from screen.settings import Settings
 from tests.support.candidates import attempt_of, start
-from tests.support.recording import replayed, stored_batches, typing
 from tests.support.factories import Candidate, make_candidate
+from tests.support.recording import replayed, stored_batches, typing
 
 Client = AsyncTestClient[Litestar]
 JSON = {"Accept": "application/json"}

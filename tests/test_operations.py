@@ -30,8 +30,8 @@ from screen.platform.clock import FrozenClock
 from screen.platform.models import Attempt, OutboxEvent, OutboxStatus
 from screen.platform.observability import configure_logging
 from screen.settings import Settings
-from tests.support.recording import replayed, stored_batches
 from tests.support.factories import make_candidate, make_user
+from tests.support.recording import replayed, stored_batches
 from tests.support.smtp import free_port
 from tests.support.staff import post_form, sign_in
 
