@@ -718,6 +718,7 @@ def report_command(invitation_id: int, output: Path) -> None:
             .options(
                 joinedload(Invitation.attempt),
                 joinedload(Invitation.screen).joinedload(Screen.prompt),
+                joinedload(Invitation.prompt),
             )
         )
         if invitation is None:

@@ -52,6 +52,8 @@ ROUTES = [
     ("GET", "/lead/agreement", LEADS),
     ("GET", "/lead/leaks", LEADS),
     ("POST", "/lead/leaks", LEADS),
+    ("GET", "/lead/prompts", LEADS),
+    ("POST", "/lead/prompts/999/retire", LEADS),
     ("GET", "/review/calibration/999", REVIEWERS),
     ("POST", "/review/calibration/999/999", REVIEWERS),
     ("POST", "/lead/calibration/waive", LEADS),

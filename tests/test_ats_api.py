@@ -104,7 +104,7 @@ async def review_and_decide(
         review_id = await reviews.claim_next(db, reviewer.id, now)
         assert review_id is not None
         review = await reviews.review_for(db, review_id, reviewer)
-        rubric = rubric_from_dict(review.attempt.invitation.screen.prompt.rubric)
+        rubric = rubric_from_dict(review.attempt.invitation.prompt.rubric)
         form: dict[str, str] = {"recommendation": "yes" if level >= 3 else "no"}
         for dimension in rubric.dimensions:
             form[f"level.{dimension.key}"] = str(level)

@@ -170,7 +170,7 @@ async def review(
     review_id = await reviews.claim_next(db, reviewer.id, now)
     assert review_id is not None
     held = await reviews.review_for(db, review_id, reviewer)
-    rubric = rubric_from_dict(held.attempt.invitation.screen.prompt.rubric)
+    rubric = rubric_from_dict(held.attempt.invitation.prompt.rubric)
     form = reviews.ScoreForm(
         levels=levels if isinstance(levels, dict) else dict.fromkeys(DIMENSIONS, levels),
         evidence=dict.fromkeys(DIMENSIONS, EVIDENCE),

@@ -159,6 +159,7 @@ async def test_the_report_collects_both_reviewers_probes_once_decided(
             .options(
                 joinedload(Invitation.attempt),
                 joinedload(Invitation.screen).joinedload(Screen.prompt),
+                joinedload(Invitation.prompt),
             )
             .execution_options(populate_existing=True)
         )

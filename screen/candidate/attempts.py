@@ -84,7 +84,7 @@ _IN_PROGRESS = HotStatement(
     )
     .join(Invitation, Attempt.invitation_id == Invitation.id)
     .join(Screen, Invitation.screen_id == Screen.id)
-    .join(Prompt, Screen.prompt_id == Prompt.id)
+    .join(Prompt, Invitation.prompt_id == Prompt.id)
     .where(Invitation.token_hash == bindparam("token_hash"))
 )
 

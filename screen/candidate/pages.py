@@ -205,7 +205,7 @@ class CandidateController(Controller):
             "landing",
             {
                 "token": token,
-                "prompt": screen.prompt,
+                "prompt": invitation.prompt,
                 "screen": screen,
                 "candidate_name": invitation.candidate_name,
                 "allowed": _allowed(settings, screen, invitation),
@@ -273,7 +273,7 @@ class CandidateController(Controller):
             "attempt",
             {
                 "token": token,
-                "prompt": screen.prompt,
+                "prompt": invitation.prompt,
                 "attempt": attempt,
                 "allowed": _allowed(settings, screen, invitation),
                 "remaining_ms": remaining_ms(attempt, now),

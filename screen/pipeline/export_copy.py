@@ -68,8 +68,9 @@ def _minutes(interval: str, per: int) -> str:
 
 def results_query(dimension_count: int) -> str:
     """The export's rows for `$1` = screen id, `$2` = last invitation id, `$3` = screen
-    title, `$4` = prompt slug, `$5` = prompt version, `$6` = the report URL without the
-    invitation id (`exports.report_url_prefix`), `$7…` = the dimension keys."""
+    title, `$4` = prompt slug, `$5` = prompt version (the screen's; each row shows the
+    prompt its candidate answered, drawn from a rotation pool or not), `$6` = the report
+    URL without the invitation id (`exports.report_url_prefix`), `$7…` = the dimension keys."""
     scores = [
         _decimal(f"(d.dimension_means ->> ${7 + index})::numeric", 3)
         for index in range(dimension_count)
@@ -83,8 +84,8 @@ def results_query(dimension_count: int) -> str:
         _text("i.external_id"),
         "i.screen_id",
         "$3::text",
-        "$4::text",
-        "$5::integer",
+        _text("coalesce(p.slug, $4::text)"),
+        "coalesce(p.version, $5::integer)",
         "a.state",
         _iso("i.created_at"),
         _iso("a.started_at"),
@@ -110,6 +111,7 @@ def results_query(dimension_count: int) -> str:
     SELECT
         {select_list}
     FROM invitations i
+    LEFT JOIN prompts p ON p.id = i.prompt_id
     LEFT JOIN attempts a ON a.invitation_id = i.id
     LEFT JOIN decisions d ON d.attempt_id = a.id
     CROSS JOIN LATERAL (SELECT coalesce(

@@ -53,6 +53,7 @@ from screen.platform.models import (
     Decision,
     Invitation,
     Outcome,
+    Prompt,
     Review,
     ReviewStatus,
     half_up,
@@ -60,6 +61,7 @@ from screen.platform.models import (
     minutes_used,
 )
 from screen.platform.xlsx import Kind, SheetWriter
+from screen.recruiting import rotation
 from screen.recruiting.screens import get_screen
 from screen.report.reports import report_path
 
@@ -181,7 +183,13 @@ async def plan_export(db: AsyncSession, screen_id: int, *, base_url: str = "") -
     """The columns and the rows' extent of one screen's export (NotFoundError if no screen).
     `base_url` is SCREEN_BASE_URL, which makes the report_url column absolute."""
     screen = await get_screen(db, screen_id)
-    dimensions = screen.prompt.rubric.get("dimensions") or []
+    # One score column per dimension key of every prompt this screen's candidates answer
+    # (its own first, then its rotation pool's); a row leaves other prompts' keys empty.
+    pool = await rotation.pool_prompts(db, screen.id)
+    rubrics = [screen.prompt.rubric, *(p.rubric for p in pool)]
+    keys = list(
+        dict.fromkeys(str(d["key"]) for rubric in rubrics for d in rubric.get("dimensions") or [])
+    )
     count, last_id = (
         await db.execute(
             select(func.count(Invitation.id), func.max(Invitation.id)).where(
@@ -194,7 +202,7 @@ async def plan_export(db: AsyncSession, screen_id: int, *, base_url: str = "") -
         screen_title=screen.title,
         prompt_slug=screen.prompt.slug,
         prompt_version=screen.prompt.version,
-        dimension_keys=tuple(str(dimension["key"]) for dimension in dimensions),
+        dimension_keys=tuple(keys),
         rows=int(count),
         last_invitation_id=int(last_id or 0),
         base_url=base_url,
@@ -272,8 +280,8 @@ def _result_row(plan: ExportPlan, row: Any) -> ResultRow:
         row.external_id,
         plan.screen_id,
         plan.screen_title,
-        plan.prompt_slug,
-        plan.prompt_version,
+        row.prompt_slug,
+        row.prompt_version,
         row.state,
         iso_utc(row.created_at),
         iso_utc(row.started_at),
@@ -308,6 +316,8 @@ async def result_batches(
             Invitation.candidate_email,
             Invitation.external_id,
             Invitation.created_at,
+            Prompt.slug.label("prompt_slug"),
+            Prompt.version.label("prompt_version"),
             Attempt.state,
             Attempt.started_at,
             Attempt.submitted_at,
@@ -320,6 +330,7 @@ async def result_batches(
             Decision.adjudicated_at,
             _SUBMITTED_REVIEWS.label("reviewers"),
         )
+        .join(Prompt, Prompt.id == Invitation.prompt_id)
         .outerjoin(Attempt, Attempt.invitation_id == Invitation.id)
         .outerjoin(Decision, Decision.attempt_id == Attempt.id)
         .where(

@@ -114,6 +114,9 @@ class Prompt(Base):
     follow_ups: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     change_note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Set by a lead when the prompt is exposed (seen by many, or its answers leaked): a
+    # retired version is drawn for no new candidate; those who had it keep it.
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Screen(Base):
@@ -183,6 +186,7 @@ class Invitation(Base):
     created_by: Mapped[str | None] = mapped_column(String(200))
 
     screen: Mapped[Screen] = relationship(lazy="raise")
+    prompt: Mapped[Prompt] = relationship(lazy="raise")
     attempt: Mapped[Attempt] = relationship(back_populates="invitation", lazy="raise")
 
 

@@ -35,6 +35,7 @@ from screen.platform.signals import (
 )
 from screen.platform.text import normalise_email, one_line
 from screen.platform.tokens import hash_token, looks_like_token, new_token, seal, unseal
+from screen.recruiting import rotation
 
 # Rows written per flush when inviting many (one multi-row INSERT per table).
 INVITE_CHUNK = 500
@@ -162,6 +163,7 @@ async def invite(
         now=now,
         after={
             "screen_id": screen.id,
+            "prompt_id": new.invitation.prompt_id,
             "external_id": new.invitation.external_id,
             "ats_callback_url": ats_callback_url,
         },
@@ -226,15 +228,18 @@ async def invite_many(
             )
         taken.add(key)
     subscriptions = await webhook_subscriptions(db)
+    # Each candidate's prompt: the screen's, or a balanced draw from its rotation pool.
+    drawn = await rotation.draw(db, screen, len(checked))
     created: list[NewInvitation] = []
     for start in range(0, len(checked), INVITE_CHUNK):
         chunk = checked[start : start + INVITE_CHUNK]
+        prompt_ids = drawn[start : start + INVITE_CHUNK]
         tokens = [new_token() for _ in chunk]
         links = [candidate_link(base_url, token) for token in tokens]
         rows = [
             Invitation(
                 screen_id=screen.id,
-                prompt_id=screen.prompt_id,
+                prompt_id=prompt_id,
                 candidate_name=candidate.name,
                 candidate_email=candidate.email,
                 external_id=candidate.external_id,
@@ -245,7 +250,9 @@ async def invite_many(
                 sealed_link=seal(secret_key, link),
                 created_by=created_by,
             )
-            for candidate, token, link in zip(chunk, tokens, links, strict=True)
+            for candidate, prompt_id, token, link in zip(
+                chunk, prompt_ids, tokens, links, strict=True
+            )
         ]
         db.add_all(rows)
         await db.flush()
@@ -282,10 +289,12 @@ async def find_by_token(
     if with_prompt:
         # What the candidate's pages show of the prompt: not the rubric or the exemplars,
         # whose JSON would be parsed on every page view and must never reach a candidate.
+        options.append(joinedload(Invitation.screen))
+        # The candidate's own prompt: the screen's, or the one drawn from its pool.
         options.append(
-            joinedload(Invitation.screen)
-            .joinedload(Screen.prompt)
-            .load_only(Prompt.slug, Prompt.version, Prompt.title, Prompt.body, raiseload=True)
+            joinedload(Invitation.prompt).load_only(
+                Prompt.slug, Prompt.version, Prompt.title, Prompt.body, raiseload=True
+            )
         )
     return await db.scalar(
         select(Invitation).where(Invitation.token_hash == hash_token(token)).options(*options)
@@ -317,7 +326,8 @@ async def send_invitation_email(
             .where(Invitation.id == event.payload["invitation_id"])
             .options(
                 joinedload(Invitation.attempt),
-                joinedload(Invitation.screen).joinedload(Screen.prompt),
+                joinedload(Invitation.screen),
+                joinedload(Invitation.prompt),
             )
         )
     if invitation is None:
@@ -335,7 +345,7 @@ async def send_invitation_email(
     context = {
         "candidate_name": invitation.candidate_name,
         "screen_title": screen.title,
-        "prompt_title": screen.prompt.title,
+        "prompt_title": invitation.prompt.title,
         "allowed": allowed_time(screen, invitation),
         "expires_at": invitation.expires_at,
         "link": link,
@@ -361,6 +371,7 @@ async def get_invitation(db: AsyncSession, invitation_id: int) -> Invitation:
         .options(
             joinedload(Invitation.attempt),
             joinedload(Invitation.screen).joinedload(Screen.prompt),
+            joinedload(Invitation.prompt),
         )
         .execution_options(populate_existing=True)
     )

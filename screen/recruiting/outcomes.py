@@ -19,7 +19,6 @@ from screen.platform.models import (
     Decision,
     Invitation,
     Prompt,
-    Screen,
 )
 from screen.platform.text import one_line
 
@@ -92,8 +91,7 @@ async def outcome_table(db: AsyncSession, slug: str) -> list[OutcomeRow]:
         select(Decision.outcome, CandidateOutcome.outcome, Decision.weighted_score)
         .join(Attempt, Decision.attempt_id == Attempt.id)
         .join(Invitation, Attempt.invitation_id == Invitation.id)
-        .join(Screen, Invitation.screen_id == Screen.id)
-        .join(Prompt, Screen.prompt_id == Prompt.id)
+        .join(Prompt, Invitation.prompt_id == Prompt.id)
         .join(latest, latest.c.invitation_id == Invitation.id)
         .join(CandidateOutcome, CandidateOutcome.id == latest.c.last_id)
         .where(Prompt.slug == slug, Decision.outcome.in_(("pass", "fail")))

@@ -22,7 +22,7 @@ from screen.platform.errors import InputError, NotFoundError
 from screen.platform.models import Attempt, AttemptState, Decision, Invitation, Prompt, Screen
 from screen.platform.text import one_line
 from screen.platform.web import DB, AppClock, AppSettings, small_number
-from screen.recruiting import csv_import, dashboard, invitations, outcomes, screens
+from screen.recruiting import csv_import, dashboard, invitations, outcomes, rotation, screens
 from screen.recruiting.reminders import parse_schedule
 
 MAX_UPLOAD = csv_import.MAX_BYTES + 64 * 1024
@@ -66,6 +66,26 @@ async def _latest_prompts(db: DB) -> list[Prompt]:
             .order_by(Prompt.title)
         )
     )
+
+
+async def _pool_context(db: DB, screen: Screen | None, form: Any = None) -> dict[str, Any]:
+    """The rotation pool field: the prompts a screen may rotate among (latest versions not
+    retired, plus whatever its pool already holds), and which are ticked."""
+    current = await rotation.pool_prompts(db, screen.id) if screen else []
+    choices = {p.id: p for p in await _latest_prompts(db) if p.retired_at is None}
+    choices.update((p.id, p) for p in current)
+    if screen is not None:
+        area = screen.prompt.area
+        choices = {i: p for i, p in choices.items() if p.area == area and i != screen.prompt_id}
+    chosen = (
+        {str(v) for v in form.getall("pool", [])}
+        if form is not None
+        else {str(p.id) for p in current}
+    )
+    return {
+        "pool_choices": sorted(choices.values(), key=lambda p: (p.area, p.title, p.version)),
+        "pool_chosen": chosen,
+    }
 
 
 class RecruiterController(Controller):
@@ -116,6 +136,7 @@ class RecruiterController(Controller):
                 "screen": None,
                 "error": None,
                 "values": {},
+                **await _pool_context(db, None),
             },
         )
 
@@ -142,6 +163,13 @@ class RecruiterController(Controller):
                 reminder_hours=parse_schedule(str(form.get("reminder_hours") or "")),
                 actor=audit.actor_of(me),
             )
+            await rotation.set_pool(
+                db,
+                screen,
+                rotation.parse_pool_ids([str(v) for v in form.getall("pool", [])]),
+                now=clock.now(),
+                actor=audit.actor_of(me),
+            )
         except InputError as error:
             await db.rollback()
             return Template(
@@ -152,6 +180,7 @@ class RecruiterController(Controller):
                     "screen": None,
                     "error": error.message,
                     "values": dict(form),
+                    **await _pool_context(db, None, form),
                 },
                 status_code=400,
             )
@@ -162,7 +191,14 @@ class RecruiterController(Controller):
         screen = await screens.get_screen(db, screen_id)
         return Template(
             template_name="recruiter/screen_form.html",
-            context={"me": me, "prompts": [], "screen": screen, "error": None, "values": {}},
+            context={
+                "me": me,
+                "prompts": [],
+                "screen": screen,
+                "error": None,
+                "values": {},
+                **await _pool_context(db, screen),
+            },
         )
 
     @post(
@@ -194,6 +230,13 @@ class RecruiterController(Controller):
                 now=clock.now(),
                 actor=audit.actor_of(me),
             )
+            await rotation.set_pool(
+                db,
+                screen,
+                rotation.parse_pool_ids([str(v) for v in form.getall("pool", [])]),
+                now=clock.now(),
+                actor=audit.actor_of(me),
+            )
         except InputError as error:
             await db.rollback()
             screen = await screens.get_screen(db, screen_id)
@@ -205,6 +248,7 @@ class RecruiterController(Controller):
                     "screen": screen,
                     "error": error.message,
                     "values": dict(form),
+                    **await _pool_context(db, screen, form),
                 },
                 status_code=400,
             )

@@ -90,7 +90,7 @@ async def report_context(
         "report": report,
         "invitation": report.invitation,
         "screen": report.screen,
-        "prompt": report.screen.prompt,
+        "prompt": report.invitation.prompt,
         "decision": report.decision,
         "shared": shared,
         "recommendations": RECOMMENDATION_LABELS,
@@ -298,6 +298,7 @@ async def _shared_report(db: AsyncSession, token: str, now: Any) -> tuple[Any, R
         .options(
             joinedload(Invitation.attempt),
             joinedload(Invitation.screen).joinedload(Screen.prompt),
+            joinedload(Invitation.prompt),
         )
     )
     if invitation is None:  # a share outliving its invitation: nothing to show

@@ -231,7 +231,7 @@ def render_report_pdf(report: Report, *, shared: bool = False) -> bytes:
     # Who and what.
     b.para("Candidate report", "small")
     b.para(w.text(invitation.candidate_name), "title")
-    who = [("Screen", w.text(screen.title)), ("Prompt", w.text(screen.prompt.title))]
+    who = [("Screen", w.text(screen.title)), ("Prompt", w.text(invitation.prompt.title))]
     if not shared:
         who.insert(0, ("Email", w.text(invitation.candidate_email)))
     b.facts(who)

@@ -70,6 +70,7 @@ async def readable_invitation(db: AsyncSession, user: User, invitation_id: int) 
         .options(
             joinedload(Invitation.attempt),
             joinedload(Invitation.screen).joinedload(Screen.prompt),
+            joinedload(Invitation.prompt),
         )
     )
     if invitation is None or not await may_read_screen(db, user, invitation.screen_id):
@@ -145,7 +146,7 @@ class Report:
 async def build_report(db: AsyncSession, invitation: Invitation, now: datetime) -> Report:
     attempt = invitation.attempt
     screen = invitation.screen
-    rubric = rubric_from_dict(screen.prompt.rubric)
+    rubric = rubric_from_dict(invitation.prompt.rubric)
     state = invitations.link_state(invitation, now)
     final = state in FINAL
     decision = await db.scalar(select(Decision).where(Decision.attempt_id == attempt.id))

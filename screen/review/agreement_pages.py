@@ -47,7 +47,7 @@ from screen.platform.models import (
 )
 from screen.platform.web import DB, AppClock, small_number
 from screen.recruiting import outcomes
-from screen.review import similar_answers
+from screen.review import exposure, similar_answers
 
 
 @dataclass(frozen=True)
@@ -69,11 +69,13 @@ async def _ratings(
         select(Review.attempt_id, Review.reviewer_id, Review.scores, Attempt.submitted_at)
         .join(Attempt, Review.attempt_id == Attempt.id)
         .join(Invitation, Attempt.invitation_id == Invitation.id)
-        .join(Screen, Invitation.screen_id == Screen.id)
-        .join(Prompt, Screen.prompt_id == Prompt.id)
-        .where(Review.status == ReviewStatus.SUBMITTED)
+        .join(Prompt, Invitation.prompt_id == Prompt.id)
+        .where(Review.status == ReviewStatus.SUBMITTED, Prompt.slug == slug)
     )
-    query = query.where(Screen.id == screen_id) if screen_id else query.where(Prompt.slug == slug)
+    # Per screen, still one prompt at a time: a rotating screen's prompts have rubrics of
+    # their own, and agreement is only defined over the same dimensions.
+    if screen_id:
+        query = query.where(Invitation.screen_id == screen_id)
     ratings: list[Rating] = []
     submitted: dict[int, datetime] = {}
     reviewer_ids: set[int] = set()
@@ -92,10 +94,10 @@ async def _ratings(
 
 
 async def build_view(db: DB, *, slug: str | None, screen_id: int | None) -> AgreementView:
-    if screen_id:
-        screen = await db.get(Screen, screen_id)
-        if screen is None:
-            raise NotFoundError("No such screen.")
+    screen = await db.get(Screen, screen_id) if screen_id else None
+    if screen_id and screen is None:
+        raise NotFoundError("No such screen.")
+    if screen is not None and not slug:
         prompt = await db.get(Prompt, screen.prompt_id)
     else:
         prompt = await db.scalar(
@@ -160,8 +162,7 @@ class AgreementController(Controller):
         prompts = list(
             await db.execute(
                 select(Prompt.slug, Prompt.title, func.count(Review.id))
-                .join(Screen, Screen.prompt_id == Prompt.id)
-                .join(Invitation, Invitation.screen_id == Screen.id)
+                .join(Invitation, Invitation.prompt_id == Prompt.id)
                 .join(Attempt, Attempt.invitation_id == Invitation.id)
                 .join(Review, Review.attempt_id == Attempt.id)
                 .where(Review.status == ReviewStatus.SUBMITTED)
@@ -182,6 +183,7 @@ class AgreementController(Controller):
                 "screen_id": screen_id,
                 "outcomes": await outcomes.outcome_table(db, slug) if slug else None,
                 "outcome_names": outcomes.OUTCOMES,
+                "exposure": await exposure.slug_exposure(db),
             },
         )
 

@@ -29,7 +29,6 @@ from screen.platform.models import (
     Review,
     ReviewStatus,
     Role,
-    Screen,
     User,
 )
 from screen.platform.signals import DECISION_MADE, emit_signal, invitation_data
@@ -44,7 +43,8 @@ async def _attempt_with_prompt(db: AsyncSession, attempt_id: int) -> Attempt:
         select(Attempt)
         .where(Attempt.id == attempt_id)
         .options(
-            joinedload(Attempt.invitation).joinedload(Invitation.screen).joinedload(Screen.prompt)
+            joinedload(Attempt.invitation).joinedload(Invitation.screen),
+            joinedload(Attempt.invitation).joinedload(Invitation.prompt),
         )
     )
     if attempt is None:
@@ -93,7 +93,7 @@ async def decide_if_ready(db: AsyncSession, attempt_id: int, now: datetime) -> D
     if not reviews or any(r.status != ReviewStatus.SUBMITTED for r in reviews):
         return None
     attempt = await _attempt_with_prompt(db, attempt_id)
-    rubric = rubric_from_dict(attempt.invitation.screen.prompt.rubric)
+    rubric = rubric_from_dict(attempt.invitation.prompt.rubric)
     inputs = [
         ReviewInput(
             reviewer=f"review {r.slot}",
@@ -116,7 +116,7 @@ async def decide_if_ready(db: AsyncSession, attempt_id: int, now: datetime) -> D
                 {"review_id": r.id, "scores": r.scores, "recommendation": r.recommendation}
                 for r in reviews
             ],
-            "rubric": attempt.invitation.screen.prompt.rubric,
+            "rubric": attempt.invitation.prompt.rubric,
             "result": result.to_dict(),
         },
         decided_at=now,

@@ -34,7 +34,6 @@ from screen.platform.models import (
     Prompt,
     Review,
     ReviewStatus,
-    Screen,
     User,
 )
 from screen.platform.web import DB, AppClock, AppSettings
@@ -71,7 +70,7 @@ def _excerpt(text: str, start: int, end: int) -> Excerpt:
 
 async def similar_answer_context(db: DB, attempt: Attempt, secret_key: str) -> list[dict[str, Any]]:
     """Matches as reviewers see them: the other side anonymous, passages side by side."""
-    prompt = attempt.invitation.screen.prompt
+    prompt = attempt.invitation.prompt
     exemplars = {e["key"]: e for e in prompt.exemplars or []}
     shown = []
     for match in await similar_answers.matches_for(db, attempt.id):
@@ -116,8 +115,8 @@ async def _review_page(
     now: datetime,
 ) -> Template:
     attempt = review.attempt
-    screen = attempt.invitation.screen
-    rubric = rubric_from_dict(screen.prompt.rubric)
+    prompt = attempt.invitation.prompt  # the candidate's own: pinned, or drawn from a pool
+    rubric = rubric_from_dict(prompt.rubric)
     stored = review.scores or {}
     if form is None:
         form = reviews.ScoreForm(
@@ -138,7 +137,7 @@ async def _review_page(
             "me": reviewer,
             "review": review,
             "label": reviews.anonymous_label(secret_key, attempt.id),
-            "prompt": screen.prompt,
+            "prompt": prompt,
             "answer": attempt.final_answer or "",
             "minutes_used": attempt.minutes_used,
             "minutes_allowed": minutes_allowed(attempt),
@@ -241,7 +240,7 @@ class ReviewController(Controller):
                 context={"me": me, "typed": _typed_notes(raw), "lease": reviews.LEASE},
                 status_code=409,
             )
-        rubric = rubric_from_dict(review.attempt.invitation.screen.prompt.rubric)
+        rubric = rubric_from_dict(review.attempt.invitation.prompt.rubric)
         try:
             form = reviews.parse_score_form(rubric, raw)
         except reviews.ScoreFormError as error:
@@ -290,7 +289,7 @@ class ReviewController(Controller):
 
 
 def rubric_of(attempt: Attempt) -> Rubric:
-    return rubric_from_dict(attempt.invitation.screen.prompt.rubric)
+    return rubric_from_dict(attempt.invitation.prompt.rubric)
 
 
 class LeadController(Controller):
@@ -398,9 +397,8 @@ class AdjudicationController(Controller):
             select(Attempt)
             .where(Attempt.id == attempt_id)
             .options(
-                joinedload(Attempt.invitation)
-                .joinedload(Invitation.screen)
-                .joinedload(Screen.prompt)
+                joinedload(Attempt.invitation).joinedload(Invitation.screen),
+                joinedload(Attempt.invitation).joinedload(Invitation.prompt),
             )
         )
         if attempt is None:
@@ -422,7 +420,7 @@ class AdjudicationController(Controller):
                 "me": me,
                 "attempt": attempt,
                 "label": reviews.anonymous_label(settings.secret_key, attempt.id),
-                "prompt": attempt.invitation.screen.prompt,
+                "prompt": attempt.invitation.prompt,
                 "rubric": rubric_of(attempt),
                 "held": held,
                 "reviews": all_reviews,

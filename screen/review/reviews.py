@@ -66,7 +66,7 @@ async def open_slots(db: AsyncSession, attempt_ids: Sequence[int], now: datetime
         select(Attempt.id, Attempt.submitted_at, Invitation.created_at, Screen, Prompt)
         .join(Invitation, Attempt.invitation_id == Invitation.id)
         .join(Screen, Invitation.screen_id == Screen.id)
-        .join(Prompt, Screen.prompt_id == Prompt.id)
+        .join(Prompt, Invitation.prompt_id == Prompt.id)
         .where(
             Attempt.id.in_(attempt_ids),
             ~exists().where(Review.attempt_id == Attempt.id),
@@ -212,10 +212,8 @@ async def review_for(db: AsyncSession, review_id: int, reviewer: User) -> Review
         select(Review)
         .where(Review.id == review_id, Review.reviewer_id == reviewer.id)
         .options(
-            joinedload(Review.attempt)
-            .joinedload(Attempt.invitation)
-            .joinedload(Invitation.screen)
-            .joinedload(Screen.prompt)
+            joinedload(Review.attempt).joinedload(Attempt.invitation).joinedload(Invitation.screen),
+            joinedload(Review.attempt).joinedload(Attempt.invitation).joinedload(Invitation.prompt),
         )
         .execution_options(populate_existing=True)
     )
@@ -225,11 +223,10 @@ async def review_for(db: AsyncSession, review_id: int, reviewer: User) -> Review
 
 
 async def rubric_for_attempt(db: AsyncSession, attempt_id: int) -> Rubric:
-    """The rubric of the prompt version the attempt's screen pinned."""
+    """The rubric of the prompt version the candidate answered (pinned or drawn)."""
     data = await db.scalar(
         select(Prompt.rubric)
-        .join(Screen, Screen.prompt_id == Prompt.id)
-        .join(Invitation, Invitation.screen_id == Screen.id)
+        .join(Invitation, Invitation.prompt_id == Prompt.id)
         .join(Attempt, Attempt.invitation_id == Invitation.id)
         .where(Attempt.id == attempt_id)
     )

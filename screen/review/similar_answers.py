@@ -30,7 +30,6 @@ from screen.platform.models import (
     LeakedAnswer,
     OutboxEvent,
     Prompt,
-    Screen,
     SimilarityMatch,
     User,
 )
@@ -57,8 +56,7 @@ async def check(db: AsyncSession, attempt_id: int, now: datetime) -> int:
         await db.execute(
             select(Attempt.final_answer, Prompt.slug, Prompt.exemplars)
             .join(Invitation, Attempt.invitation_id == Invitation.id)
-            .join(Screen, Invitation.screen_id == Screen.id)
-            .join(Prompt, Screen.prompt_id == Prompt.id)
+            .join(Prompt, Invitation.prompt_id == Prompt.id)
             .where(Attempt.id == attempt_id)
         )
     ).first()

@@ -6,6 +6,7 @@ from screen.review import jobs, similar_answers
 from screen.review.agreement_pages import AgreementController, LeakController
 from screen.review.authorship_pages import LeadRecordController, ReviewRecordController
 from screen.review.calibration_pages import CalibrationController, CalibrationWaiverController
+from screen.review.library_pages import PromptLibraryController
 from screen.review.pages import AdjudicationController, LeadController, ReviewController
 
 FEATURE = Feature(
@@ -18,6 +19,7 @@ FEATURE = Feature(
         LeadRecordController,
         AgreementController,
         LeakController,
+        PromptLibraryController,
         CalibrationController,
         CalibrationWaiverController,
     ],

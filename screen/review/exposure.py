@@ -1,0 +1,105 @@
+"""How exposed each prompt is: how many candidates have seen it (started an attempt on it)
+and how many of its answers were flagged similar to another answer or to a known leaked
+one. A lead reads these on the agreement page and the prompt library to decide when to
+retire a prompt from rotation pools (`recruiting.rotation.set_retired`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import distinct, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from screen.platform.models import Attempt, Invitation, Prompt, ScreenPrompt, SimilarityMatch
+
+# A match with another candidate's answer or with a calibration exemplar is "similar"; a
+# match with an answer a lead recorded as circulating outside is "leaked".
+SIMILAR_KINDS = ("attempt", "exemplar")
+LEAK_KIND = "leak"
+
+
+@dataclass(frozen=True)
+class Exposure:
+    seen: int = 0
+    similar: int = 0
+    leaked: int = 0
+
+
+@dataclass(frozen=True)
+class PromptExposure:
+    prompt: Prompt
+    exposure: Exposure
+    # Screens whose rotation pool holds this version.
+    pools: int
+
+
+async def by_prompt_id(db: AsyncSession) -> dict[int, Exposure]:
+    """Every prompt version's exposure, counted over the candidates who drew it."""
+    seen = dict(
+        (
+            await db.execute(
+                select(Invitation.prompt_id, func.count(Attempt.id))
+                .join(Attempt, Attempt.invitation_id == Invitation.id)
+                .where(Attempt.started_at.is_not(None))
+                .group_by(Invitation.prompt_id)
+            )
+        ).all()
+    )
+    flagged = {
+        prompt_id: (int(similar), int(leaked))
+        for prompt_id, similar, leaked in await db.execute(
+            select(
+                Invitation.prompt_id,
+                func.count(distinct(SimilarityMatch.attempt_id)).filter(
+                    SimilarityMatch.other_kind.in_(SIMILAR_KINDS)
+                ),
+                func.count(distinct(SimilarityMatch.attempt_id)).filter(
+                    SimilarityMatch.other_kind == LEAK_KIND
+                ),
+            )
+            .join(Attempt, SimilarityMatch.attempt_id == Attempt.id)
+            .join(Invitation, Attempt.invitation_id == Invitation.id)
+            .group_by(Invitation.prompt_id)
+        )
+    }
+    return {
+        prompt_id: Exposure(int(seen.get(prompt_id, 0)), *flagged.get(prompt_id, (0, 0)))
+        for prompt_id in set(seen) | set(flagged)
+    }
+
+
+def by_slug(prompts: list[Prompt], exposures: dict[int, Exposure]) -> dict[str, Exposure]:
+    """Summed over a prompt's versions: a leaked question is leaked in every version."""
+    totals: dict[str, Exposure] = {}
+    for prompt in prompts:
+        mine = exposures.get(prompt.id, Exposure())
+        had = totals.get(prompt.slug, Exposure())
+        totals[prompt.slug] = Exposure(
+            had.seen + mine.seen, had.similar + mine.similar, had.leaked + mine.leaked
+        )
+    return totals
+
+
+async def library(db: AsyncSession) -> list[PromptExposure]:
+    """Every prompt version, newest of each prompt first, with its exposure and pools."""
+    prompts = list(
+        await db.scalars(select(Prompt).order_by(Prompt.area, Prompt.slug, Prompt.version.desc()))
+    )
+    exposures = await by_prompt_id(db)
+    pools = dict(
+        (
+            await db.execute(
+                select(ScreenPrompt.prompt_id, func.count(ScreenPrompt.id)).group_by(
+                    ScreenPrompt.prompt_id
+                )
+            )
+        ).all()
+    )
+    return [
+        PromptExposure(p, exposures.get(p.id, Exposure()), int(pools.get(p.id, 0))) for p in prompts
+    ]
+
+
+async def slug_exposure(db: AsyncSession) -> dict[str, Exposure]:
+    prompts = list(await db.scalars(select(Prompt)))
+    return by_slug(prompts, await by_prompt_id(db))
