@@ -46,6 +46,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from screen.authorship.follow_ups import FollowUpsShown
 from screen.platform.models import Decision
 from screen.report.reports import Report
 
@@ -279,6 +280,8 @@ def render_report_pdf(report: Report, *, shared: bool = False) -> bytes:
         for block in report.answer.replace("\r\n", "\n").split("\n\n"):
             if block.strip():
                 b.para(w.lines(block.strip("\n")), "answer")
+    if report.follow_ups:
+        _follow_ups(b, report.follow_ups)
 
     b.heading("Integrity context")
     integrity = report.integrity
@@ -442,6 +445,34 @@ def _decided(b: _Builder, report: Report, decision: Decision) -> None:
             b.para(f"<b>{w.text(reviewer)}</b>: {w.lines(probe)}")
     else:
         b.para("No reviewer left questions to probe.")
+
+
+def _follow_ups(b: _Builder, shown: FollowUpsShown) -> None:
+    """The follow-up questions and answers, as the page shows them."""
+    b.heading("Follow-up questions about the answer")
+    b.para(
+        f"Scored under {b.w.text(shown.scored_by)}."
+        if shown.scored_by
+        else "Context for reading the answer, not scored on their own.",
+        "small",
+    )
+    for item in shown.items:
+        b.para(f"<b>{item.position}. {b.w.text(item.question)}</b>")
+        if item.ended_by is None:
+            b.para("Still open.", "small")
+        elif item.answered:
+            b.para(b.w.lines(item.answer.strip("\n")), "answer")
+        else:
+            b.para("<i>Not answered.</i>")
+        notes = []
+        if item.ended_by == "deadline":
+            notes.append("ended by the clock")
+        if item.paste_attempts:
+            notes.append(f"{item.paste_attempts} paste attempt(s) refused")
+        if item.late_saves:
+            notes.append(f"{item.late_saves} late save(s) kept apart, not part of this answer")
+        if notes:
+            b.para(escape("; ".join(notes)), "small")
 
 
 def _footer(canvas: Canvas, doc: SimpleDocTemplate) -> None:

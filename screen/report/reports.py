@@ -21,6 +21,7 @@ from sqlalchemy.orm import joinedload
 
 from reviewers.rubric import Rubric, rubric_from_dict
 from reviewers.sla import add_business_days
+from screen.authorship.follow_ups import FollowUpsShown, follow_ups_for
 from screen.authorship.view import AuthorshipView, authorship_view
 from screen.platform import audit
 from screen.platform.errors import NotFoundError
@@ -132,6 +133,8 @@ class Report:
     outcomes: list[CandidateOutcome]
     # How the answer was written; the page adds where its player fetches the record.
     authorship: AuthorshipView
+    # The follow-up questions and the candidate's answers (None: the prompt asked none).
+    follow_ups: FollowUpsShown | None = None
 
     @property
     def interview_guide(self) -> list[tuple[str, str]]:
@@ -198,6 +201,7 @@ async def build_report(db: AsyncSession, invitation: Invitation, now: datetime) 
         dimensions=dimensions,
         integrity=await integrity_summary(db, attempt.id),
         similar=list(await matches_for(db, attempt.id)) if attempt.final_answer else [],
+        follow_ups=await follow_ups_for(db, attempt.id),
         outcomes=list(
             await db.scalars(
                 select(CandidateOutcome)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import joinedload
 
 from reviewers.rubric import Rubric, rubric_from_dict
 from screen.accounts.guards import ADJUDICATORS, LEADS, REVIEWERS, Me, provide_user, requires
+from screen.authorship.follow_ups import follow_ups_for
 from screen.authorship.view import authorship_view
 from screen.platform.errors import NotFoundError
 from screen.platform.models import (
@@ -143,6 +144,7 @@ async def _review_page(
             "minutes_allowed": minutes_allowed(attempt),
             "ended_by": attempt.ended_by,
             "integrity": await integrity_summary(db, attempt.id),
+            "follow_ups": await follow_ups_for(db, attempt.id),
             "similar": await similar_answer_context(db, attempt, secret_key),
             "authorship": await authorship_view(db, attempt, review_log_url(review.id)),
             "rubric": rubric,
@@ -428,6 +430,7 @@ class AdjudicationController(Controller):
                 "adjudicators": await decisions.adjudicators(db, attempt_id),
                 "recommendations": RECOMMENDATION_LABELS,
                 "integrity": await integrity_summary(db, attempt.id),
+                "follow_ups": await follow_ups_for(db, attempt.id),
                 "similar": await similar_answer_context(db, attempt, settings.secret_key),
                 "authorship": await authorship_view(db, attempt, lead_log_url(attempt.id)),
                 "minutes_used": attempt.minutes_used,
