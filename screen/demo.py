@@ -16,7 +16,7 @@ from screen.accounts.users import create_user
 from screen.candidate import attempts, follow_ups
 from screen.platform.models import Attempt, Prompt, Review, ReviewStatus, Screen, User
 from screen.platform.paths import PROMPTS_DIR
-from screen.recruiting.invitations import allowed_time, invite
+from screen.recruiting.invitations import invite
 from screen.recruiting.prompts import check_library, sync_library
 from screen.recruiting.screens import assign_hiring_manager, create_screen, get_screen
 from screen.review import calibration, reviews
@@ -196,7 +196,7 @@ async def _seed_states(db: AsyncSession, screen: Screen, settings: Settings, now
             await _answer_follow_ups(db, attempt.id, begun + timedelta(minutes=35), settings)
         else:
             # Nobody came back: the clock ends the answer and then each follow-up unanswered.
-            ended = begun + allowed_time(screen, attempt.invitation)
+            ended = attempt.deadline or begun
             grace = settings.grace_seconds
             await attempts.sweep(db, ended + timedelta(seconds=grace + 1), grace)
             await _let_follow_ups_lapse(db, attempt.id, settings)

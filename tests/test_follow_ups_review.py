@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import re
+from dataclasses import replace
 from typing import Any
 
 from litestar import Litestar
@@ -16,8 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
+from screen.authorship.follow_ups import follow_ups_for
+from screen.demo import DEMO_FOLLOW_UP_ANSWERS, prepare_demo
 from screen.platform.clock import FrozenClock
-from screen.platform.models import Invitation, Screen
+from screen.platform.models import Attempt, Invitation, Screen
 from screen.platform.paths import PROMPTS_DIR
 from screen.report.pdf import render_report_pdf
 from screen.report.reports import build_report
@@ -188,3 +191,27 @@ async def test_a_report_of_a_prompt_without_follow_ups_has_no_follow_up_section(
 
     assert report.follow_ups is None
     assert "Follow-up" not in pdf_text(render_report_pdf(report))
+
+
+async def test_in_the_demo_a_reviewer_reads_the_follow_up_answers(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    await prepare_demo(db, replace(settings, prompts_dir=PROMPTS_DIR), clock.now())
+    await db.commit()
+    timed_out = await db.scalar(
+        select(Attempt.id)
+        .join(Invitation, Attempt.invitation_id == Invitation.id)
+        .where(Invitation.candidate_email == "edsger.timeout@example.com")
+    )
+    assert timed_out is not None
+
+    async with new_client(app) as reviewing:
+        await sign_in(reviewing, "reviewer2@demo.screen", "reviewer2-demo-pass")
+        page = (await reviewing.get(await next_review(reviewing))).text
+    lapsed = await follow_ups_for(db, timed_out)
+
+    assert "Follow-up questions about the answer" in page
+    assert "least sure of" in page
+    assert DEMO_FOLLOW_UP_ANSWERS[0][:60] in page
+    assert lapsed is not None
+    assert [(i.answered, i.ended_by) for i in lapsed.items] == [(False, "deadline")] * 2
