@@ -146,6 +146,7 @@ async def load_invitation(db: AsyncSession, invitation_id: int) -> Invitation:
         .options(
             joinedload(Invitation.attempt),
             joinedload(Invitation.screen).joinedload(Screen.prompt),
+            joinedload(Invitation.prompt),
         )
         .execution_options(populate_existing=True)
     )
