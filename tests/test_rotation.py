@@ -5,6 +5,8 @@ leads retiring an exposed prompt from the library page."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import itertools
 import re
 from collections import Counter
@@ -549,3 +551,43 @@ def _library_rows(html: str) -> dict[str, list[str]]:
         cells = re.findall(r"<td>(\d+)</td>", row)
         rows[slug.group(1)] = cells[:3]
     return rows
+
+
+async def test_exports_and_the_recruiters_page_name_each_candidates_own_prompt(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    screen = await pooled_screen(db, clock, "b")
+    for n in range(4):
+        await make_submitted(
+            db, settings, clock.now(), screen=screen, name=f"Cand {n}", email=f"c{n}@x.org"
+        )
+    drawn_by_id = dict(
+        (
+            await db.execute(
+                select(Invitation.id, Prompt.slug)
+                .join(Prompt, Prompt.id == Invitation.prompt_id)
+                .where(Invitation.screen_id == screen.id)
+            )
+        ).all()
+    )
+    client = await staff_client(app, db, clock, "recruiter")
+    try:
+        exported = await client.get(f"/recruiter/screens/{screen.id}/export?format=csv")
+        pages = {i: await client.get(f"/recruiter/invitations/{i}") for i in drawn_by_id}
+    finally:
+        await client.__aexit__(None, None, None)
+
+    assert exported.status_code == 200
+    rows = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
+    header = rows[0]
+    # Score columns for the keys of every prompt in the pool, the screen's own first.
+    assert "score_latency_vs_cost" in header and f"score_{variant_key('b')}" in header
+    assert header.index("score_latency_vs_cost") < header.index(f"score_{variant_key('b')}")
+    slug_at = header.index("prompt_slug")
+    per_row = {int(row[0]): row[slug_at] for row in rows[1:]}
+    assert per_row == drawn_by_id
+    assert set(per_row.values()) == {SAMPLE_SLUG, f"{SAMPLE_SLUG}-b"}
+    for invitation_id, slug in drawn_by_id.items():
+        assert f"({slug} v1" in pages[invitation_id].text
+        drawn_note = "drawn from the screen's rotation pool" in pages[invitation_id].text
+        assert drawn_note == (slug != SAMPLE_SLUG)
