@@ -574,6 +574,7 @@ async def test_exports_and_the_recruiters_page_name_each_candidates_own_prompt(
     try:
         exported = await client.get(f"/recruiter/screens/{screen.id}/export?format=csv")
         pages = {i: await client.get(f"/recruiter/invitations/{i}") for i in drawn_by_id}
+        dashboard = await client.get(f"/recruiter/screens/{screen.id}")
     finally:
         await client.__aexit__(None, None, None)
 
@@ -591,3 +592,8 @@ async def test_exports_and_the_recruiters_page_name_each_candidates_own_prompt(
         assert f"({slug} v1" in pages[invitation_id].text
         drawn_note = "drawn from the screen's rotation pool" in pages[invitation_id].text
         assert drawn_note == (slug != SAMPLE_SLUG)
+    counted = Counter(drawn_by_id.values())
+    assert (
+        f"Rotating among 2 prompts, drawn so far: {SAMPLE_SLUG} v1 {counted[SAMPLE_SLUG]}; "
+        f"{SAMPLE_SLUG}-b v1 {counted[SAMPLE_SLUG + '-b']}"
+    ) in dashboard.text

@@ -326,6 +326,7 @@ class RecruiterController(Controller):
                 "import_result": params.get("imported"),
                 "import_skipped": params.get("skipped"),
                 "hiring_managers": await screens.hiring_managers(db, screen.id),
+                "pool": await rotation.pool_summary(db, screen.id),
             },
         )
 

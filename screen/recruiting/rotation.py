@@ -51,6 +51,23 @@ async def pool_prompts(db: AsyncSession, screen_id: int) -> list[Prompt]:
     )
 
 
+async def pool_summary(db: AsyncSession, screen_id: int) -> list[tuple[Prompt, int]]:
+    """The pool with how many of the screen's invitations drew each prompt ([] if none)."""
+    pool = await pool_prompts(db, screen_id)
+    if not pool:
+        return []
+    drawn = dict(
+        (
+            await db.execute(
+                select(Invitation.prompt_id, func.count(Invitation.id))
+                .where(Invitation.screen_id == screen_id)
+                .group_by(Invitation.prompt_id)
+            )
+        ).all()
+    )
+    return [(p, int(drawn.get(p.id, 0))) for p in pool]
+
+
 def parse_pool_ids(values: Sequence[str]) -> list[int]:
     """Prompt ids as a form sends them; anything else is refused, not ignored."""
     ids: list[int] = []
