@@ -61,12 +61,13 @@ def typing_batch(seconds: float = 30, chars_per_minute: int = 300) -> list[list[
 def recorded_autosave_body() -> str:
     """The autosave body with a composition batch of ~30 s of typing, numbered by the load
     generator (`{next}`: these attempts' every save carries a batch)."""
-    batch = json.dumps(typing_batch(), separators=(",", ":"))
+    # The events travel as the JSON text of their list, as the page sends them.
+    events = json.dumps(json.dumps(typing_batch(), separators=(",", ":")))
     return (
         '{"revision": {revision}, "answer": '
         + json.dumps(DRAFT)
         + ', "composition": {"seq": {next}, "events": '
-        + batch
+        + events
         + "}}"
     )
 

@@ -153,6 +153,12 @@ async def test_a_batch_on_a_stale_revision_gets_the_other_tab_409(
         {"seq": 1, "events": [[0, 0, 0, 5]]},
         {"seq": 1, "events": [[0, 0, 0, "a", "x"]]},
         {"seq": 1, "events": [[1.5, 0, 0, "a"]]},
+        # The events as JSON text, as the page sends them.
+        {"seq": 1, "events": "not json"},
+        {"seq": 1, "events": "[[0,0,0]]"},
+        {"seq": 1, "events": '[[0,0,0,"a","x"]]'},
+        {"seq": 1, "events": '[[true,0,0,"a"]]'},
+        {"seq": 1, "events": '{"t":0}'},
     ],
 )
 async def test_a_malformed_batch_gets_400_and_changes_nothing(
@@ -169,14 +175,39 @@ async def test_a_malformed_batch_gets_400_and_changes_nothing(
     assert (attempt.revision, attempt.draft, attempt.composition_seq) == (0, "", 0)
 
 
+async def test_events_sent_as_json_text_are_stored_as_sent_and_replay_the_same(
+    client: Client, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    candidate = await started(client, db, settings, clock)
+    # Compact, with escapes, a paste and an emoji: what JSON.stringify makes.
+    compact = json.dumps(
+        [[0, 0, 0, 'Say "hi"\n'], [900, 9, 0, "😀 ok", "p"]],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    spaced = '[ [1200, 14, 0, "!"] ]'
+
+    first = await save(client, candidate, 0, 'Say "hi"\n😀 ok', {"seq": 1, "events": compact})
+    second = await save(client, candidate, 1, 'Say "hi"\n😀 ok!', {"seq": 2, "events": spaced})
+
+    assert first.status_code == second.status_code == 200, second.text
+    attempt = await attempt_of(db, candidate)
+    batches = await stored_batches(db, attempt.id)
+    assert batches[0].events == compact  # verbatim
+    assert batches[0].size_bytes == len(compact.encode())
+    assert batches[1].events == '[[1200,14,0,"!"]]'  # unusual but valid: re-encoded
+    assert await replayed(db, attempt.id) == attempt.draft == 'Say "hi"\n😀 ok!'
+
+
 async def test_an_oversized_batch_gets_413_and_changes_nothing(
     client: Client, db: AsyncSession, settings: Settings, clock: FrozenClock
 ) -> None:
     candidate = await started(client, db, settings, clock)
     huge_paste = {"seq": 1, "events": [[0, 0, 0, "x" * 300_000, "p"]]}
     too_many = {"seq": 1, "events": typing("y" * 5_001, 0)}
+    as_text = [{"seq": 1, "events": json.dumps(b["events"])} for b in (huge_paste, too_many)]
 
-    for composition in (huge_paste, too_many):
+    for composition in (huge_paste, too_many, *as_text):
         response = await save(client, candidate, 0, "x", composition)
         assert response.status_code == 413, response.text
         assert response.json()["error"] == "composition_too_large"
