@@ -5,10 +5,13 @@ with screenshots at 1280, 390 and 360 px."""
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from playwright.async_api import BrowserContext, Page, expect
 from sqlalchemy import select
 
+from screen.candidate import attempts, follow_ups
 from screen.platform.models import FollowUpAnswer, IntegrityEvent
 from tests.e2e.harness import (
     DESKTOP,
@@ -16,10 +19,11 @@ from tests.e2e.harness import (
     AppServer,
     check_axe,
     invitation_link,
+    sign_in,
     snap,
     stored_attempt,
 )
-from tests.support.factories import make_candidate
+from tests.support.factories import make_candidate, make_user
 from tests.support.follow_ups import FIRST_QUESTION, SECOND_QUESTION, make_follow_up_screen
 from tests.support.smtp import SmtpServer
 
@@ -111,3 +115,45 @@ async def test_a_candidate_answers_the_follow_ups_and_cannot_paste(
     ]
     assert [a.paste_attempts for a in answers] == [1, 0]
     assert refused == [len(PASTED)]
+
+
+async def test_a_reviewer_reads_the_follow_ups_beside_the_answer(
+    start_server: Callable[..., AppServer], new_page: Callable[[AppServer], Awaitable[Page]]
+) -> None:
+    server = start_server()  # a queue of its own: "Review next" must hand over this answer
+    page = await new_page(server)
+    async with server.db() as db:
+        now = server.now()
+        reviewer = await make_user(db, now, "reviewer", email="rhea@staff.example")
+        screen = await make_follow_up_screen(db, now)
+        candidate = await make_candidate(
+            db, server.settings, now, screen=screen, name="Hidden Person", email="hp@example.com"
+        )
+        attempt = candidate.invitation.attempt
+        await attempts.start(db, attempt, candidate.invitation.invitation, screen, now)
+        await attempts.submit(
+            db, attempt.id, 0, "pgvector with HNSW.", now, grace_seconds=60, max_bytes=65536
+        )
+        await follow_ups.record_paste_refused(db, attempt.id, 1, 120, now)
+        await follow_ups.submit(
+            db, attempt.id, 1, 0, "Recall <b>per</b> language.", now, grace_seconds=60
+        )
+        await db.commit()
+        # The second question's clock runs out with nothing written.
+        await follow_ups.sweep(db, now + timedelta(minutes=3, seconds=62), 60)
+        await db.commit()
+
+    await sign_in(page, reviewer.email)
+    await page.get_by_role("button", name="Review next").click()
+    await expect(page).to_have_url(re.compile(r"/review/\d+$"))
+    section = page.get_by_role("region", name="Follow-up questions about the answer")
+    await expect(section).to_contain_text(FIRST_QUESTION)
+    await expect(section).to_contain_text("Recall <b>per</b> language.")
+    await expect(section).to_contain_text("Not answered")
+    await expect(section).to_contain_text("1 paste attempt refused")
+    await expect(section).to_contain_text("0 s of 3 min")
+    body = await page.locator("body").inner_text()
+    assert "Hidden Person" not in body and "hp@example.com" not in body
+    await snap(page, "reviewer-follow-ups")
+    await snap_390(page, "reviewer-follow-ups")
+    await check_axe(page, "reviewer scoring with follow-ups")
