@@ -35,9 +35,8 @@ def typing_session(
     churn: float = 0.0,
 ) -> list[Edit]:
     """Edits that write `text`, all before `until_ms`. `pastes` are (start, end) spans of
-    `text` (code points) that arrive by paste; `churn` is the share of words typed, then
-    deleted and typed again (drafting), which makes a record long without changing the
-    answer."""
+    `text` (code points) that arrive by paste; `churn` is how many words, per word of the answer,
+    are typed and deleted again (drafting): a long record that replays to the same text."""
     rng = random.Random(seed)  # noqa: S311 - a simulation, not a secret
     spans = sorted(pastes)
     # One sentence-sized passage, not pasted, is held back and inserted at the end, as a
@@ -67,7 +66,8 @@ def typing_session(
             events.append((pause, 0, wrong, False))
             events.append((rng.randint(250, 700), 1, "", False))
             pause = rng.randint(80, 200)
-        if piece == " " and churn and rng.random() < churn:
+        drafts = int(churn) + (rng.random() < churn % 1) if piece == " " else 0
+        for _ in range(drafts):
             word = "".join(rng.choice(_NEIGHBOURS) for _ in range(rng.randint(3, 8)))
             for ch in word:
                 events.append((rng.randint(60, 160), 0, ch, False))
