@@ -57,6 +57,10 @@ SCENARIOS = {
         "bench.candidate_report:run",
         "ms of the report page and its PDF vs the invitation page",
     ),
+    "review_record": (
+        "bench.review_record:run",
+        "ms of the scoring page with a 40-minute composition record vs without",
+    ),
 }
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reviewers.rubric import rubric_from_dict
 from screen.accounts.users import create_user
+from screen.authorship.synthetic import demo_records
 from screen.candidate import attempts, follow_ups
 from screen.platform.models import Attempt, Prompt, Review, ReviewStatus, Screen, User
 from screen.platform.paths import PROMPTS_DIR
@@ -393,3 +394,5 @@ async def _seed_signal_quality(
         max_bytes=settings.answer_max_bytes,
     )
     await _answer_follow_ups(db, planted.attempt.id, now - timedelta(hours=1, minutes=30), settings)
+    # How each answer was written, replayable; the first a reviewer gets holds a large paste.
+    await demo_records(db, now, paste_into={planted.attempt.id})

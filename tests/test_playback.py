@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import timedelta
 
 import pytest
 from litestar import Litestar
@@ -15,11 +16,13 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reviewers.composition import Edit, replay
-from screen.authorship.playback import normalise
+from screen.authorship.playback import evidence, normalise
+from screen.authorship.synthetic import demo_records
 from screen.candidate.pages import normalise_answer
 from screen.platform.clock import FrozenClock
 from screen.platform.models import CompositionBatch
 from screen.settings import Settings
+from tests.support.candidates import attempt_of
 from tests.support.composition import MINUTE, lose_focus, write_record
 from tests.support.factories import Candidate, make_submitted, make_user
 from tests.support.reports import cast, decided, same
@@ -330,3 +333,27 @@ async def test_a_lead_reads_no_report_log_before_the_decision_is_final(
         response = await client.get(f"/reports/{candidate.invitation_id}/composition.json")
 
     assert response.status_code == 404
+
+
+async def test_the_demos_records_replay_to_each_answer_and_one_holds_a_large_paste(
+    db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    answer = "\n\n".join(f"Paragraph {n}: " + "we weigh p95 against cost. " * 8 for n in range(6))
+    plain = await make_submitted(db, settings, clock.now(), answer=answer, name="Pat Plain")
+    pasted = await make_submitted(db, settings, clock.now(), answer=answer, name="Pam Paste")
+    pasted_id = pasted.invitation.attempt.id
+
+    written = await demo_records(db, clock.now() + timedelta(minutes=30), paste_into={pasted_id})
+    await db.commit()
+
+    assert written == 2
+    found = {}
+    for candidate in (plain, pasted):
+        attempt = await attempt_of(db, candidate)
+        found[candidate.invitation.attempt.id] = await evidence(db, attempt)
+    assert all(e.status == "complete" for e in found.values())
+    assert found[plain.invitation.attempt.id].summary.pastes == []  # type: ignore[union-attr]
+    big = found[pasted_id].largest_paste
+    assert big is not None and big.size >= 0.35 * len(answer)
+    assert found[pasted_id].focus_losses == 1
+    assert await demo_records(db, clock.now(), paste_into=set()) == 0  # once only

@@ -15,12 +15,13 @@ import itertools
 import json
 import random
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reviewers.composition import MAX_EVENTS_PER_BATCH, Edit, to_units
-from screen.platform.models import Attempt, CompositionBatch
+from screen.platform.models import Attempt, CompositionBatch, IntegrityEvent
 
 BATCH_MS = 10_000
 _NEIGHBOURS = "qwertyuiopasdfghjklzxcvbnm"
@@ -168,3 +169,62 @@ async def store_record(
     attempt.composition_seq = seq
     attempt.composition_bytes = total
     await db.flush()
+
+
+def large_paste(text: str) -> tuple[int, int]:
+    """A run of whole paragraphs from the middle of `text`, about 40% of it: what a
+    candidate who pasted a block from elsewhere would leave."""
+    starts = [0] + [i + 2 for i in range(len(text) - 1) if text[i : i + 2] == "\n\n"]
+    target = len(text) * 0.4
+    first = starts[len(starts) // 3] if len(starts) > 3 else len(text) // 4
+    end = next((s for s in starts if s - first >= target), min(len(text), first + int(target)))
+    return first, end
+
+
+async def demo_records(db: AsyncSession, now: datetime, *, paste_into: set[int]) -> int:
+    """A simulated record for every submitted answer that has none (the demo's answers are
+    seeded by its rules, not typed on the page), each replaying exactly to its answer;
+    the attempts in `paste_into` get a large paste, reported by the page as well, with a
+    focus loss just before it. Returns how many records were written."""
+    written = 0
+    for attempt in await db.scalars(
+        select(Attempt)
+        .where(
+            Attempt.final_answer.is_not(None),
+            Attempt.started_at.is_not(None),
+            Attempt.composition_seq == 0,
+        )
+        .order_by(Attempt.id)
+    ):
+        started = attempt.started_at
+        if started is None:  # not selected; says so to the type checker
+            continue
+        ended = min(x for x in (attempt.submitted_at, attempt.deadline, now) if x is not None)
+        until = max(60_000, int((ended - started).total_seconds() * 1000) - 30_000)
+        text = attempt.final_answer or ""
+        spans = [large_paste(text)] if attempt.id in paste_into else []
+        edits = typing_session(text, seed=attempt.id, until_ms=until, pastes=spans)
+        await store_record(db, attempt, edits, ended)
+        for edit in edits:
+            if edit.pasted:
+                at = started + timedelta(milliseconds=edit.t)
+                db.add(
+                    IntegrityEvent(
+                        attempt_id=attempt.id,
+                        kind="focus_lost",
+                        occurred_at=at - timedelta(seconds=20),
+                        recorded_at=at,
+                    )
+                )
+                db.add(
+                    IntegrityEvent(
+                        attempt_id=attempt.id,
+                        kind="paste",
+                        size=len(to_units(edit.inserted)),
+                        occurred_at=at,
+                        recorded_at=at,
+                    )
+                )
+        written += 1
+    await db.flush()
+    return written
