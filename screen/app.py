@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import hashlib
 import logging
@@ -33,6 +34,7 @@ from screen.platform.mail import Mailer, mailer_for
 from screen.platform.observability import add_request_id_header, request_id_middleware
 from screen.platform.paths import STATIC_DIR
 from screen.platform.rendering import create_environment
+from screen.platform.schema_gate import SchemaGate
 from screen.platform.web import (
     add_security_headers,
     handle_http_exception,
@@ -77,6 +79,14 @@ def http_exception_with_allow(request: Request[Any, Any, Any], exc: HTTPExceptio
     return response
 
 
+async def _open_then(
+    gate: SchemaGate, engine: AsyncEngine, start_jobs: bool, runner: InProcessRunner
+) -> None:
+    await gate.wait(engine)
+    if start_jobs:
+        runner.start()
+
+
 def create_app(
     settings: Settings,
     *,
@@ -86,9 +96,13 @@ def create_app(
     mailer: Mailer | None = None,
     queue: JobQueue | None = None,
     run_jobs: bool = True,
+    wait_for_database: bool = False,
 ) -> Litestar:
     """Build the app. Tests inject the engine, clock, mailer or queue; `run_jobs`
-    starts the in-process runner's periodic sweep and relay in the lifespan."""
+    starts the in-process runner's periodic sweep and relay in the lifespan.
+    `wait_for_database` (`screen serve` started while the database was unreachable) holds
+    every request behind a `SchemaGate`, answering 503, until the database is usable."""
+    gate = SchemaGate() if wait_for_database else None
     templates = create_environment(auto_reload=settings.debug)
     clock = clock or SystemClock()
     # The in-process runner sends a burst of invitations over a few kept connections.
@@ -111,11 +125,19 @@ def create_app(
         app.state.runner = runner
         # With Redis configured, arq workers run the jobs (`screen worker`); the web process
         # only writes outbox rows, so it keeps serving when Redis is down.
-        if run_jobs and queue is None and settings.redis_url is None:
+        start_jobs = run_jobs and queue is None and settings.redis_url is None
+        opening: asyncio.Task[None] | None = None
+        if gate is not None:
+            # Jobs start once the database is usable; until then they would only fail.
+            opening = asyncio.create_task(_open_then(gate, active_engine, start_jobs, runner))
+        elif start_jobs:
             runner.start()
         try:
             yield
         finally:
+            if opening is not None:
+                opening.cancel()
+                await asyncio.gather(opening, return_exceptions=True)
             await runner.stop()
             await mailer.close()
             if own_engine:
@@ -166,6 +188,7 @@ def create_app(
         # the request id); Litestar's default config would replace the root handler with its
         # own text format in every web process.
         logging_config=None,
+        before_request=gate.before_request if gate is not None else None,
         before_send=[add_request_id_header, add_security_headers],
         middleware=[request_id_middleware],
         debug=settings.debug,

@@ -6,14 +6,17 @@ PostgreSQL (and Redis for jobs), nothing in process memory.
 
 from __future__ import annotations
 
+import os
+
 from litestar import Litestar
 
 from screen.app import create_app
 from screen.platform.observability import configure_logging
+from screen.platform.schema_gate import WAIT_FOR_DATABASE_ENV
 from screen.settings import load_settings
 
 
 def create() -> Litestar:
     settings = load_settings()
     configure_logging(settings)
-    return create_app(settings)
+    return create_app(settings, wait_for_database=os.environ.get(WAIT_FOR_DATABASE_ENV) == "1")

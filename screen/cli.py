@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import re
 import socket
 import sys
+import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -29,10 +33,13 @@ from screen.platform.errors import ConflictError, InputError, NotFoundError, Scr
 from screen.platform.models import Role
 from screen.platform.observability import configure_logging
 from screen.platform.paths import PROMPTS_DIR
+from screen.platform.schema_gate import WAIT_FOR_DATABASE_ENV
+from screen.platform.web import database_unreachable
 from screen.recruiting.prompts import FollowUps, check_library, sync_library
 from screen.settings import Settings, SettingsError, load_settings
 
 T = TypeVar("T")
+_log = logging.getLogger("screen.cli")
 
 
 def _settings() -> Settings:
@@ -513,7 +520,23 @@ def _serve(settings: Settings, host: str, port: int, banner: list[str], workers:
     _refuse_busy_port(host, port)
     # Migrated here rather than in the app's start-up, so that a database that cannot be
     # used is one line from _database, before the banner, not a traceback from uvicorn.
-    asyncio.run(_migrate(settings))
+    # A database that cannot be *reached* (down, restarting) is waited out instead: the
+    # web processes start and answer 503 until it is usable, and this process migrates
+    # it as soon as it answers (screen.platform.schema_gate).
+    unreachable = asyncio.run(_unreachable(settings))
+    if unreachable is None:
+        asyncio.run(_migrate(settings))
+    else:
+        _log.warning(
+            "The database at %s cannot be reached at start (%s): serving 503 until it "
+            "answers, migrating it then",
+            _masked(settings.database_url),
+            unreachable,
+        )
+        os.environ[WAIT_FOR_DATABASE_ENV] = "1"  # for the worker processes of --workers N
+        threading.Thread(
+            target=_migrate_when_reachable, args=(settings,), name="migrate", daemon=True
+        ).start()
     for line in banner:
         click.echo(line)
     sys.stdout.flush()
@@ -531,7 +554,41 @@ def _serve(settings: Settings, host: str, port: int, banner: list[str], workers:
         # Several processes each build the app from the environment (screen.asgi).
         uvicorn.run("screen.asgi:create", factory=True, workers=workers, **options)
     else:
-        uvicorn.run(create_app(settings), **options)
+        uvicorn.run(create_app(settings, wait_for_database=unreachable is not None), **options)
+
+
+async def _unreachable(settings: Settings) -> str | None:
+    """Why the database cannot be reached (refused, timed out, shutting down), or None when
+    it answers or fails otherwise (a bad URL or password is reported by `_migrate`)."""
+    try:
+        engine = create_engine(settings.database_url)
+    except Exception:
+        return None
+    try:
+        async with engine.connect():
+            return None
+    except Exception as error:
+        if not database_unreachable(error):
+            return None
+        return " ".join(f"{type(error).__name__}: {error}".split())[:300]
+    finally:
+        await engine.dispose()
+
+
+def _migrate_when_reachable(settings: Settings, first: float = 0.5, cap: float = 5.0) -> None:
+    """In a thread of `screen serve`'s main process: migrate as soon as the database
+    answers, retrying with capped backoff; the web processes' gates open once it has."""
+    delay = first
+    while True:
+        try:
+            before, after = asyncio.run(_migrate(settings))
+        except Exception as error:  # unreachable still, or refused for now: try again
+            _log.debug("migration not possible yet: %s", error)
+            time.sleep(delay)
+            delay = min(delay * 2, cap)
+            continue
+        _log.warning("The database answers: migrated from %s to %s", before, after)
+        return
 
 
 async def _migrate(settings: Settings) -> tuple[str | None, str | None]:

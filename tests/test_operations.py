@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -31,6 +30,7 @@ from screen.platform.models import Attempt, OutboxEvent, OutboxStatus
 from screen.platform.observability import configure_logging
 from screen.settings import Settings
 from tests.support.factories import make_candidate, make_user
+from tests.support.proxy import TcpProxy
 from tests.support.recording import replayed, stored_batches
 from tests.support.smtp import free_port
 from tests.support.staff import post_form, sign_in
@@ -131,62 +131,6 @@ async def test_an_admin_sees_dead_events_and_retries_them(
     event = await db.scalar(select(OutboxEvent).execution_options(populate_existing=True))
     assert event is not None
     assert (event.status, event.tries) == (OutboxStatus.PENDING, 0)
-
-
-class TcpProxy:
-    """A loopback TCP proxy we can cut and restore, standing in for a database outage.
-
-    It runs its own event loop in a thread: the test client serves the app from
-    another loop, and the test's own loop is busy waiting for the client.
-    """
-
-    def __init__(self, target_host: str, target_port: int) -> None:
-        self.target = (target_host, target_port)
-        self.port = free_port()
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.server: asyncio.Server | None = None
-        self.writers: list[asyncio.StreamWriter] = []
-
-    def _call(self, coroutine: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=10)
-
-    def start(self) -> None:
-        async def start() -> None:
-            self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-
-        self._call(start())
-
-    def stop(self) -> None:
-        async def stop() -> None:
-            if self.server:
-                self.server.close()
-                self.server = None
-            for writer in self.writers:
-                writer.close()
-            self.writers.clear()
-
-        self._call(stop())
-
-    def close(self) -> None:
-        self.stop()
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=5)
-        self.loop.close()  # its self-pipe sockets would otherwise be left for the GC
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
-        self.writers += [writer, upstream_writer]
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(ConnectionError, OSError):
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            dst.close()
-
-        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
 
 
 async def test_readyz_follows_the_database_without_a_restart(
