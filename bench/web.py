@@ -20,6 +20,10 @@ import httpx
 from bench import procs
 from bench.harness import Env, connect, invite_candidates, library_screen, run_async
 from bench.load import Connection, LoadResult, LoadSpec
+from screen.recruiting.ai_policy import POLICY_VERSION
+
+# The bench's screens keep the default policy.
+START_FORM = {"acknowledge": "yes", "ai_policy": f"no_ai:{POLICY_VERSION}"}
 
 # Sign-in isolation drives a steady, unsaturated autosave load on attempts of its own.
 PACED_CONNECTIONS = 16
@@ -186,7 +190,8 @@ def _build(env: Env) -> WebFixture:
     try:
         with httpx.Client(base_url=app.url, timeout=30) as client:
             for token in wave + paced + recorded:
-                response = client.post(f"/s/{token}/start")
+                # As a candidate does: ticking the box that acknowledges the AI-use policy.
+                response = client.post(f"/s/{token}/start", data=START_FORM)
                 if response.status_code != 303:
                     raise RuntimeError(f"starting an attempt gave {response.status_code}")
     except BaseException:

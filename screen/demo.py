@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reviewers.rubric import rubric_from_dict
 from screen.accounts.users import create_user
 from screen.authorship.synthetic import demo_records
-from screen.candidate import attempts, follow_ups
+from screen.candidate import ai_use, attempts, follow_ups
 from screen.platform.models import Attempt, Prompt, Review, ReviewStatus, Screen, User
 from screen.platform.paths import PROMPTS_DIR
 from screen.recruiting.invitations import invite
@@ -106,6 +106,7 @@ async def prepare_demo(db: AsyncSession, settings: Settings, now: datetime) -> D
         started_link = await _seed_states(db, screen, settings, now)
         await _seed_reviews(db, screen, staff, now)
         await _seed_signal_quality(db, screen, staff, settings, now)
+        await _seed_ai_disclosed(db, slug, settings, now)
     else:
         screen = await get_screen(db, screen_id)
     count = await db.scalar(select(func.count()).select_from(Screen)) or 0
@@ -396,3 +397,119 @@ async def _seed_signal_quality(
     await _answer_follow_ups(db, planted.attempt.id, now - timedelta(hours=1, minutes=30), settings)
     # How each answer was written, replayable; the first a reviewer gets holds a large paste.
     await demo_records(db, now, paste_into={planted.attempt.id})
+
+
+DEMO_DISCLOSED_SCREEN_TITLE = "Demo: Applied AI Engineer (AI allowed, with disclosure)"
+DISCLOSED_ANSWER = """## Decision
+
+Hybrid retrieval (BM25 + multilingual dense embeddings) over help-centre articles and \
+release notes only, in one index per region and per tenant filter; no raw tickets. A \
+cross-encoder reranker on the top 20, four chunks to the small model, the large model \
+only when the small one abstains.
+
+## Latency
+
+Embedding 60 ms + hybrid search ~90 ms + reranker 180 ms + small-model TTFT 0.4 s is about \
+0.75 s p95, well inside 2.0 s; the large-model path (1.1 s TTFT) still fits at ~1.45 s.
+
+## Cost
+
+1.2 M queries × ~2,600 input tokens on the small model is about $4,700 a month; routing 15% \
+to the large model adds ~$6,000. Total ~$10,700 against $18,000, leaving headroom for the \
+payroll-close peak.
+
+## Tickets and PII
+
+Tickets answer ~25% of questions, but redaction misses would leak across tenants. Week one \
+ships without them; de-identified ticket summaries are a later experiment, erased with the \
+source within 30 days.
+
+## First week
+
+Day 1-2: evaluation harness on the 400 labelled questions. Day 3: baseline vs reranker, \
+recall@4 and p95. Day 4: small-model wrong rate per category. Day 5: decide on the reranker.
+"""
+UNFINISHED_ANSWER = """Plan: keyword search first (BM25 over the help centre), then test whether \
+dense retrieval adds recall on the 400 labelled questions before paying for it. Open \
+question: can tickets be used at all without"""
+DEMO_DISCLOSURE = """I used ChatGPT for two things.
+
+1. I asked it to "estimate the monthly cost of 1.2M queries at 2,600 input tokens and 300 \
+output tokens" for the two model prices in the prompt. It got the large-model figure wrong \
+(it used the output price for input tokens); I redid both by hand and kept my numbers.
+2. I asked for "failure modes of a multilingual support RAG". I kept one idea from its list \
+(German and French retrieval misses) and checked it against the scenario.
+
+The architecture choice, the decision to leave raw tickets out and the first-week plan are \
+mine; I did not paste any of its text into the answer."""
+DEMO_CONVERSATION = """You: estimate the monthly cost of 1.2M queries at 2,600 input tokens \
+and 300 output tokens for both models in this table: ...
+ChatGPT: For the small model: 1.2M x 2,600 = 3.12B input tokens ... about $4,700/month. For \
+the large model: ... about $58,000/month.
+You: list failure modes of a multilingual customer-support RAG assistant
+ChatGPT: 1. Retrieval misses for non-English queries ... 2. Stale documents ... 3. Prompt \
+injection in retrieved content ..."""
+
+
+async def _seed_ai_disclosed(
+    db: AsyncSession, slug: str, settings: Settings, now: datetime
+) -> None:
+    """A second screen whose candidates may use AI tools and say how: one answer submitted
+    with a disclosure and the conversation, one the clock submitted before its author wrote
+    one. Both wait in the review queue, so a demo reviewer reads the disclosure."""
+    screen = await create_screen(
+        db,
+        prompt_slug=slug,
+        title=DEMO_DISCLOSED_SCREEN_TITLE,
+        now=now - timedelta(days=3),
+        ai_policy="ai_disclosed",
+        actor=DEMO_ACTOR,
+    )
+    for name, email, disclosed in (
+        ("Mira Disclosed", "mira.disclosed@example.com", True),
+        ("Omar Outoftime", "omar.outoftime@example.com", False),
+    ):
+        new = await invite(
+            db,
+            screen,
+            name=name,
+            email=email,
+            now=now - timedelta(days=2, hours=4),
+            base_url=settings.base_url,
+            secret_key=settings.secret_key,
+            actor=DEMO_ACTOR,
+        )
+        begun = now - timedelta(days=2)
+        await attempts.start(db, new.attempt, new.invitation, screen, begun)
+        answer = DISCLOSED_ANSWER if disclosed else UNFINISHED_ANSWER
+        if disclosed:
+            await attempts.submit(
+                db,
+                new.attempt.id,
+                0,
+                answer,
+                begun + timedelta(minutes=screen.duration_minutes - 2),
+                grace_seconds=settings.grace_seconds,
+                max_bytes=settings.answer_max_bytes,
+            )
+            await ai_use.store_disclosure(
+                db, new.attempt.id, ai_use.Disclosure(DEMO_DISCLOSURE, DEMO_CONVERSATION)
+            )
+            await _answer_follow_ups(
+                db, new.attempt.id, begun + timedelta(minutes=screen.duration_minutes - 2), settings
+            )
+        else:
+            await attempts.save_draft(
+                db,
+                new.attempt.id,
+                0,
+                answer,
+                begun + timedelta(minutes=screen.duration_minutes // 2),
+                grace_seconds=settings.grace_seconds,
+                max_bytes=settings.answer_max_bytes,
+            )
+            # The clock ends the answer, then each follow-up question unanswered.
+            ended = new.attempt.deadline or begun
+            grace = settings.grace_seconds
+            await attempts.sweep(db, ended + timedelta(seconds=grace + 1), grace)
+            await _let_follow_ups_lapse(db, new.attempt.id, settings)

@@ -41,6 +41,7 @@ from screen.platform.tokens import hash_token
 from screen.recruiting.invitations import INVITATION_EMAIL
 from screen.review import decisions, reviews
 from screen.settings import Settings
+from tests.support.candidates import start_form
 from tests.support.factories import make_screen, make_user
 from tests.support.smtp import text_part
 from tests.support.webhooks import Receiver
@@ -254,7 +255,7 @@ async def test_an_ats_sends_a_test_follows_it_and_is_called_back_on_the_decision
         link = emailed_link(mail_dir)
         await client.get(link)
         states["opened"] = await status_of(client, raw, interview_id)
-        await client.post(f"{link}/start", follow_redirects=False)
+        await client.post(f"{link}/start", data=start_form(), follow_redirects=False)
         states["started"] = await status_of(client, raw, interview_id)
         await client.post(
             f"{link}/submit", data={"revision": "0", "answer": "pgvector with HNSW, because…"}

@@ -15,7 +15,7 @@ from screen.platform.clock import FrozenClock
 from screen.platform.jobs import InProcessRunner
 from screen.platform.models import Attempt, AttemptState, IntegrityEvent, LateContent
 from screen.settings import Settings
-from tests.support.candidates import attempt_of, start
+from tests.support.candidates import attempt_of, start, start_form
 from tests.support.factories import Candidate, make_candidate
 
 Client = AsyncTestClient[Litestar]
@@ -374,7 +374,7 @@ async def test_an_expired_link_gets_410_telling_the_candidate_to_contact_the_rec
     clock.advance(days=7, seconds=1)
 
     landing = await client.get(candidate.path)
-    start_attempt = await client.post(f"{candidate.path}/start")
+    start_attempt = await client.post(f"{candidate.path}/start", data=start_form())
 
     assert landing.status_code == 410
     assert "contact your recruiter" in landing.text
@@ -461,7 +461,10 @@ async def test_two_simultaneous_starts_fix_one_deadline(
     candidate = await make_candidate(db, settings, clock.now())
 
     responses = await asyncio.gather(
-        *(client.post(f"{candidate.path}/start", follow_redirects=False) for _ in range(5))
+        *(
+            client.post(f"{candidate.path}/start", data=start_form(), follow_redirects=False)
+            for _ in range(5)
+        )
     )
 
     assert {r.status_code for r in responses} == {303}

@@ -29,6 +29,7 @@ from screen.platform.clock import FrozenClock
 from screen.platform.models import Attempt, OutboxEvent, OutboxStatus
 from screen.platform.observability import configure_logging
 from screen.settings import Settings
+from tests.support.candidates import start_form
 from tests.support.factories import make_candidate, make_user
 from tests.support.proxy import TcpProxy
 from tests.support.recording import replayed, stored_batches
@@ -244,7 +245,7 @@ def test_every_acknowledged_autosave_survives_a_killed_web_process(tmp_path: Pat
                 break
             time.sleep(0.05)
         for link in links:
-            httpx.post(base + link + "/start", timeout=5)
+            httpx.post(base + link + "/start", data=start_form(), timeout=5)
 
         async def storm(link: str, stop_at: float) -> None:
             revision = 0

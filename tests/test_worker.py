@@ -23,6 +23,7 @@ from screen.platform.rendering import create_environment
 from screen.registry import REGISTRY
 from screen.settings import Settings
 from screen.worker import ArqQueue
+from tests.support.candidates import start_form
 from tests.support.factories import make_candidate
 from tests.support.smtp import SmtpServer, free_port
 from tests.support.worker import run_worker_burst, worker_env
@@ -68,7 +69,9 @@ async def test_with_redis_down_candidates_work_and_emails_go_out_once_it_is_back
     ]
     async with AsyncTestClient(app=web, base_url="http://testserver.local") as client:
         ready = await client.get("/readyz")
-        started = await client.post(f"{candidates[0].path}/start", follow_redirects=False)
+        started = await client.post(
+            f"{candidates[0].path}/start", data=start_form(), follow_redirects=False
+        )
         saved = await client.post(
             f"{candidates[0].path}/draft",
             json={"revision": 0, "answer": "works without Redis"},

@@ -42,6 +42,7 @@ from screen.platform.models import (
     Screen,
 )
 from screen.platform.tokens import hash_token, looks_like_token
+from screen.recruiting.ai_policy import POLICY_VERSION
 from screen.recruiting.invitations import allowed_time, lapsed_unstarted, link_state
 
 INTEGRITY_KINDS = ("paste", "focus_lost", "focus_regained")
@@ -65,6 +66,7 @@ class AttemptInProgress:
     started_at: datetime | None
     composition_seq: int
     composition_capped_at: datetime | None
+    ai_policy: str | None
 
 
 _IN_PROGRESS = HotStatement(
@@ -81,6 +83,7 @@ _IN_PROGRESS = HotStatement(
         Attempt.started_at,
         Attempt.composition_seq,
         Attempt.composition_capped_at,
+        Attempt.ai_policy,
     )
     .join(Invitation, Attempt.invitation_id == Invitation.id)
     .join(Screen, Invitation.screen_id == Screen.id)
@@ -159,6 +162,11 @@ async def start(
             started_at=now,
             deadline=deadline,
             state_changed_at=now,
+            # The policy the candidate acknowledged by pressing Start, as the screen has it
+            # now: a later change of the screen's policy does not reach this attempt.
+            ai_policy=screen.ai_policy,
+            ai_policy_version=POLICY_VERSION,
+            ai_acknowledged_at=now,
         )
     )
     if invitation.opened_at is None:

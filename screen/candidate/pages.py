@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,11 +24,25 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from screen.authorship import record
-from screen.candidate import attempts, follow_ups
-from screen.platform.errors import InputError, LinkExpiredError, NotFoundError
-from screen.platform.models import ENDED, NOT_STARTED, Attempt, AttemptState, Invitation, Screen
+from screen.candidate import ai_use, attempts, follow_ups
+from screen.platform.errors import (
+    InputError,
+    LinkExpiredError,
+    NotFoundError,
+    ScreenError,
+    TooLargeError,
+)
+from screen.platform.models import (
+    ENDED,
+    NOT_STARTED,
+    AiPolicy,
+    Attempt,
+    AttemptState,
+    Invitation,
+    Screen,
+)
 from screen.platform.web import DB, AppClock, AppSettings, request_transaction
-from screen.recruiting import invitations
+from screen.recruiting import ai_policy, invitations
 from screen.recruiting.invitations import find_by_token
 from screen.settings import Settings
 
@@ -167,6 +182,102 @@ def normalise_answer(value: object) -> str:
     return _LONE_SURROGATE.sub("\ufffd", text)
 
 
+def _ai_context(policy: str | None, **disclosure: str) -> dict[str, Any]:
+    """The attempt page's policy box and, under `ai_disclosed`, its disclosure fields
+    (given back as typed when a submit is refused)."""
+    return {
+        "ai_policy": ai_policy.wording(policy),
+        "ai_disclosed": policy == AiPolicy.AI_DISCLOSED,
+        "ai_limits": {
+            "disclosure_chars": ai_policy.MAX_DISCLOSURE_CHARS,
+            "conversation_kb": ai_policy.MAX_CONVERSATION_BYTES // 1024,
+        },
+        "disclosure": disclosure.get("disclosure", ""),
+        "conversation": disclosure.get("conversation", ""),
+        "disclosure_error": disclosure.get("error"),
+    }
+
+
+def _form_text(form: Any, name: str) -> str:
+    value = form.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InputError(f"`{name}` must be text.", field=name)
+    return value
+
+
+@dataclass(frozen=True)
+class _Posted:
+    """What a submit form carried, kept whole for a refusal that gives the page back."""
+
+    base_revision: int
+    answer: str
+    disclosure: str
+    conversation: str
+    save_id: str | None
+    batches: list[record.Batch]
+
+
+async def _refused_submit(
+    db: AsyncSession,
+    token: str,
+    invitation: Invitation,
+    attempt: Attempt,
+    posted: _Posted,
+    refused: ScreenError,
+    now: datetime,
+    settings: Settings,
+) -> Response[Any]:
+    """A submit refused for its AI disclosure gives the page back with everything the
+    candidate typed, so a form post without JavaScript loses nothing. A missing disclosure
+    keeps the answer as the draft, and the record's last batches, as an autosave would; an
+    oversized one changes nothing (the page's script refuses it before sending, and saves
+    the answer it is given back)."""
+    saved = not isinstance(refused, TooLargeError)
+    if saved:
+        base_revision = posted.base_revision
+        if posted.save_id is not None and attempt.last_save_id == posted.save_id:
+            base_revision = attempt.revision  # the page's lost save did land
+        await attempts.save_draft(
+            db,
+            attempt.id,
+            base_revision,
+            posted.answer,
+            now,
+            grace_seconds=settings.grace_seconds,
+            max_bytes=settings.answer_max_bytes,
+        )
+        await db.refresh(attempt)
+        if posted.batches:
+            await record.store_final(
+                db, attempt, posted.batches, settings.composition_max_bytes, now
+            )
+    screen = invitation.screen
+    return _page(
+        "attempt",
+        {
+            "token": token,
+            "prompt": screen.prompt,
+            "attempt": attempt,
+            "answer_text": posted.answer,
+            "answer_unsaved": not saved,
+            "allowed": _allowed(settings, screen, invitation),
+            "remaining_ms": remaining_ms(attempt, now),
+            "elapsed_ms": _elapsed_ms(attempt.started_at, now),
+            "max_bytes": settings.answer_max_bytes,
+            "grace_seconds": settings.grace_seconds,
+            **_ai_context(
+                attempt.ai_policy,
+                disclosure=posted.disclosure,
+                conversation=posted.conversation,
+                error=refused.message,
+            ),
+        },
+        status_code=refused.status_code,
+    )
+
+
 class CandidateController(Controller):
     path = "/s/{token:str}"
     include_in_schema = False
@@ -212,16 +323,27 @@ class CandidateController(Controller):
                 "accommodated": invitation.accommodation != 1.0,
                 "expires_at": invitation.expires_at,
                 "grace_seconds": settings.grace_seconds,
+                "ai_policy": ai_policy.wording(screen.ai_policy),
+                "ai_policy_key": ai_policy.acknowledgement_key(screen.ai_policy),
             },
         )
 
     @post("/start", name="candidate:start", status_code=HTTP_303_SEE_OTHER)
     async def start(
-        self, token: Token, db: DB, clock: AppClock, settings: AppSettings
+        self,
+        token: Token,
+        request: Request[Any, Any, Any],
+        db: DB,
+        clock: AppClock,
+        settings: AppSettings,
     ) -> Response[Any]:
         now = clock.now()
+        form = await request.form()
         invitation, attempt = await _resolve(db, token, now, settings)
         if attempt.state in NOT_STARTED:
+            ai_use.check_acknowledged(
+                form.get("acknowledge"), form.get("ai_policy"), invitation.screen
+            )
             await attempts.start(db, attempt, invitation, invitation.screen, now)
             if settings.test_duration_seconds is not None and attempt.started_at == now:
                 # Still the server's deadline, only shorter: the page keeps displaying it.
@@ -256,6 +378,7 @@ class CandidateController(Controller):
                 "elapsed_ms": _elapsed_ms(running.started_at, now),
                 "max_bytes": settings.answer_max_bytes,
                 "grace_seconds": settings.grace_seconds,
+                **_ai_context(running.ai_policy),
             }
         )
         return Response(html, media_type=MediaType.HTML, headers=NO_STORE)
@@ -280,6 +403,7 @@ class CandidateController(Controller):
                 "elapsed_ms": _elapsed_ms(attempt.started_at, now),
                 "max_bytes": settings.answer_max_bytes,
                 "grace_seconds": settings.grace_seconds,
+                **_ai_context(attempt.ai_policy),
             },
         )
 
@@ -365,9 +489,17 @@ class CandidateController(Controller):
         # Both empty without JavaScript: nothing is recorded and the record stays absent.
         save_id = _save_id(form.get("save_id") or None)
         batches = _final_batches(form.get("composition"), settings)
-        _, attempt = await _resolve(db, token, now, settings)
+        invitation, attempt = await _resolve(db, token, now, settings)
         if attempt.state in ENDED:
             return _see_other(f"/s/{token}/done")
+        disclosed = (_form_text(form, "ai_disclosure"), _form_text(form, "ai_conversation"))
+        try:
+            disclosure = ai_use.disclosure_for_submit(attempt, *disclosed, now)
+        except (ai_use.DisclosureMissingError, TooLargeError) as refused:
+            posted = _Posted(base_revision, answer, *disclosed, save_id, batches)
+            return await _refused_submit(
+                db, token, invitation, attempt, posted, refused, now, settings
+            )
         await attempts.submit(
             db,
             attempt.id,
@@ -380,6 +512,8 @@ class CandidateController(Controller):
             batches=batches,
             composition_max_bytes=settings.composition_max_bytes,
         )
+        if disclosure is not None:
+            await ai_use.store_disclosure(db, attempt.id, disclosure)
         return _see_other(f"/s/{token}/done")
 
     @get("/done", name="candidate:done")

@@ -35,7 +35,7 @@ from screen.platform.signals import (
 )
 from screen.platform.text import normalise_email, one_line
 from screen.platform.tokens import hash_token, looks_like_token, new_token, seal, unseal
-from screen.recruiting import rotation
+from screen.recruiting import ai_policy, rotation
 
 # Rows written per flush when inviting many (one multi-row INSERT per table).
 INVITE_CHUNK = 500
@@ -349,6 +349,7 @@ async def send_invitation_email(
         "allowed": allowed_time(screen, invitation),
         "expires_at": invitation.expires_at,
         "link": link,
+        "ai_policy": ai_policy.wording(screen.ai_policy),
     }
     template = "reminder" if event.kind == REMINDER_EMAIL else "invitation"
     message = build_message(

@@ -22,7 +22,15 @@ from screen.platform.errors import InputError, NotFoundError
 from screen.platform.models import Attempt, AttemptState, Decision, Invitation, Prompt, Screen
 from screen.platform.text import one_line
 from screen.platform.web import DB, AppClock, AppSettings, small_number
-from screen.recruiting import csv_import, dashboard, invitations, outcomes, rotation, screens
+from screen.recruiting import (
+    ai_policy,
+    csv_import,
+    dashboard,
+    invitations,
+    outcomes,
+    rotation,
+    screens,
+)
 from screen.recruiting.reminders import parse_schedule
 
 MAX_UPLOAD = csv_import.MAX_BYTES + 64 * 1024
@@ -137,6 +145,7 @@ class RecruiterController(Controller):
                 "error": None,
                 "values": {},
                 **await _pool_context(db, None),
+                "policies": ai_policy.WORDING,
             },
         )
 
@@ -161,6 +170,7 @@ class RecruiterController(Controller):
                 reviews_required=_int(form, "reviews_required", 2),
                 sla_business_days=_int(form, "sla_business_days", 5),
                 reminder_hours=parse_schedule(str(form.get("reminder_hours") or "")),
+                ai_policy=str(form.get("ai_policy") or "no_ai"),
                 actor=audit.actor_of(me),
             )
             await rotation.set_pool(
@@ -181,6 +191,7 @@ class RecruiterController(Controller):
                     "error": error.message,
                     "values": dict(form),
                     **await _pool_context(db, None, form),
+                    "policies": ai_policy.WORDING,
                 },
                 status_code=400,
             )
@@ -198,6 +209,7 @@ class RecruiterController(Controller):
                 "error": None,
                 "values": {},
                 **await _pool_context(db, screen),
+                "policies": ai_policy.WORDING,
             },
         )
 
@@ -227,6 +239,8 @@ class RecruiterController(Controller):
                 reviews_required=_int(form, "reviews_required"),
                 sla_business_days=_int(form, "sla_business_days"),
                 reminder_hours=parse_schedule(str(form.get("reminder_hours") or "")),
+                # Absent (an older form) keeps the screen's policy; unknown is refused.
+                ai_policy=None if form.get("ai_policy") is None else str(form.get("ai_policy")),
                 now=clock.now(),
                 actor=audit.actor_of(me),
             )
@@ -249,6 +263,7 @@ class RecruiterController(Controller):
                     "error": error.message,
                     "values": dict(form),
                     **await _pool_context(db, screen, form),
+                    "policies": ai_policy.WORDING,
                 },
                 status_code=400,
             )
@@ -327,6 +342,7 @@ class RecruiterController(Controller):
                 "import_skipped": params.get("skipped"),
                 "hiring_managers": await screens.hiring_managers(db, screen.id),
                 "pool": await rotation.pool_summary(db, screen.id),
+                "ai_policy_label": ai_policy.wording(screen.ai_policy).label,
             },
         )
 

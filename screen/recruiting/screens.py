@@ -12,6 +12,7 @@ from screen.platform import audit
 from screen.platform.errors import InputError, NotFoundError
 from screen.platform.models import Prompt, Role, Screen, ScreenHiringManager, User
 from screen.platform.text import one_line
+from screen.recruiting.ai_policy import parse as parse_ai_policy
 from screen.recruiting.prompts import MAX_MINUTES, MIN_MINUTES, latest_version
 
 
@@ -28,8 +29,10 @@ async def create_screen(
     sla_business_days: int = 5,
     calibration_threshold: float | None = 0.8,
     reminder_hours: list[int] | None = None,
+    ai_policy: str = "no_ai",
     actor: str,
 ) -> Screen:
+    policy = parse_ai_policy(ai_policy)
     if prompt_version is None:
         prompt = await latest_version(db, prompt_slug)
     else:
@@ -63,6 +66,7 @@ async def create_screen(
         link_valid_days=link_valid_days,
         reviews_required=reviews,
         sla_business_days=sla_business_days,
+        ai_policy=policy.value,
         created_at=now,
     )
     if reminder_hours is not None:
@@ -77,7 +81,7 @@ async def create_screen(
         subject_type="screen",
         subject_id=screen.id,
         now=now,
-        after={"title": screen.title},
+        after={"title": screen.title, "ai_policy": str(screen.ai_policy)},
     )
     return screen
 
@@ -120,8 +124,12 @@ async def update_screen(
     reminder_hours: list[int],
     now: datetime,
     actor: str,
+    ai_policy: str | None = None,
 ) -> Screen:
-    """Change settings; they apply to what happens next (starts, new links, new slots)."""
+    """Change settings; they apply to what happens next (starts, new links, new slots).
+    The AI-use policy too: an attempt copies it at Start, so one already started keeps the
+    policy its candidate acknowledged. None keeps the current policy."""
+    policy = None if ai_policy is None else parse_ai_policy(ai_policy)
     before = snapshot(screen)
     screen.title = _check(
         title, duration_minutes, screen.prompt, link_valid_days, reviews_required, sla_business_days
@@ -131,6 +139,8 @@ async def update_screen(
     screen.reviews_required = reviews_required
     screen.sla_business_days = sla_business_days
     screen.reminder_hours = reminder_hours
+    if policy is not None:
+        screen.ai_policy = policy.value
     await db.flush()
     audit.record(
         db,
@@ -168,6 +178,7 @@ def snapshot(screen: Screen) -> dict[str, object]:
         "reviews_required": screen.reviews_required,
         "sla_business_days": screen.sla_business_days,
         "reminder_hours": list(screen.reminder_hours or []),
+        "ai_policy": str(screen.ai_policy),
     }
 
 

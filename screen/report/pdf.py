@@ -282,6 +282,7 @@ def render_report_pdf(report: Report, *, shared: bool = False) -> bytes:
                 b.para(w.lines(block.strip("\n")), "answer")
     if report.follow_ups:
         _follow_ups(b, report.follow_ups)
+    _ai_use(b, report)
 
     b.heading("Integrity context")
     integrity = report.integrity
@@ -473,6 +474,37 @@ def _follow_ups(b: _Builder, shown: FollowUpsShown) -> None:
             notes.append(f"{item.late_saves} late save(s) kept apart, not part of this answer")
         if notes:
             b.para(escape("; ".join(notes)), "small")
+
+
+def _ai_use(b: _Builder, report: Report) -> None:
+    """The AI-use policy and the candidate's disclosure, as the web report shows them."""
+    use = report.ai_use
+    if use is None:
+        return
+    w = b.w
+    b.heading("AI-use policy and disclosure" if use.asks_disclosure else "AI-use policy")
+    acknowledged = (
+        f"by the candidate, by pressing Start at {_when(use.acknowledged_at)}"
+        if use.acknowledged_at
+        else "not recorded: this attempt started before screens stated an AI-use policy"
+    )
+    policy = use.label + (f" (wording version {use.version})" if use.version else "")
+    b.facts([("Policy", escape(policy)), ("Acknowledged", escape(acknowledged))])
+    if not use.asks_disclosure:
+        return
+    if use.disclosure:
+        b.para("How the candidate says they used AI:", "small")
+        for block in use.disclosure.split("\n\n"):
+            if block.strip():
+                b.para(w.lines(block.strip("\n")), "answer")
+    else:
+        b.para("<b>No disclosure: time ran out</b> before the candidate submitted.")
+    if use.conversation:
+        b.para(
+            f"The candidate also pasted a conversation ({len(use.conversation):,} characters); "
+            "it is in the web report.",
+            "small",
+        )
 
 
 def _footer(canvas: Canvas, doc: SimpleDocTemplate) -> None:

@@ -38,7 +38,7 @@ from screen.platform.models import (
     SimilarityMatch,
     User,
 )
-from screen.recruiting import invitations
+from screen.recruiting import ai_policy, invitations
 from screen.review.integrity import IntegritySummary, integrity_summary
 from screen.review.similar_answers import matches_for
 
@@ -144,6 +144,10 @@ class Report:
     @property
     def pass_threshold(self) -> float:
         return self.rubric.decision.pass_threshold
+
+    @property
+    def ai_use(self) -> ai_policy.AiUse | None:
+        return ai_policy.ai_use(self.invitation.attempt)
 
 
 async def build_report(db: AsyncSession, invitation: Invitation, now: datetime) -> Report:

@@ -38,7 +38,7 @@ from screen.platform.models import (
     User,
 )
 from screen.platform.web import DB, AppClock, AppSettings
-from screen.recruiting import invitations
+from screen.recruiting import ai_policy, invitations
 from screen.review import calibration, decisions, reviews, similar_answers
 from screen.review.authorship_pages import lead_log_url, review_log_url
 from screen.review.integrity import integrity_summary
@@ -143,6 +143,7 @@ async def _review_page(
             "minutes_used": attempt.minutes_used,
             "minutes_allowed": minutes_allowed(attempt),
             "ended_by": attempt.ended_by,
+            "ai_use": ai_policy.ai_use(attempt),
             "integrity": await integrity_summary(db, attempt.id),
             "follow_ups": await follow_ups_for(db, attempt.id),
             "similar": await similar_answer_context(db, attempt, secret_key),
@@ -435,6 +436,7 @@ class AdjudicationController(Controller):
                 "authorship": await authorship_view(db, attempt, lead_log_url(attempt.id)),
                 "minutes_used": attempt.minutes_used,
                 "minutes_allowed": minutes_allowed(attempt),
+                "ai_use": ai_policy.ai_use(attempt),
             },
         )
 

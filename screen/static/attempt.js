@@ -26,7 +26,8 @@
   var maxBytes = Number(form.dataset.maxBytes);
   var deadlineAt = performance.now() + Number(timerEl.dataset.remainingMs);
   var revision = Number(revisionInput.value);
-  var savedText = editor.value;
+  // A submit refused for a too-large AI disclosure gives back an answer it did not save.
+  var savedText = "unsaved" in form.dataset ? null : editor.value;
   var inFlight = null;
   var saveTimer = null;
   var retryDelay = 2000;
@@ -373,14 +374,39 @@
   window.addEventListener("beforeunload", function (event) {
     if (dirty() && !submitting && !stopped) { save(true); event.preventDefault(); event.returnValue = ""; }
   });
+  // Under a policy that asks how AI tools were used: what the server would refuse is said
+  // here, before anything is sent (the time-up submit skips this, and is accepted).
+  function disclosureProblem() {
+    var disclosure = document.getElementById("ai-disclosure");
+    var conversation = document.getElementById("ai-conversation");
+    if (!disclosure) return null;
+    if (!disclosure.value.trim()) {
+      return [disclosure, "Before submitting, describe how you used AI tools (or that you used none)."];
+    }
+    var limit = Number(conversation.dataset.maxBytes);
+    if (byteLength(conversation.value) > limit) {
+      return [conversation, "The pasted conversation is over " + Math.round(limit / 1024) +
+        " KB. Paste the parts that matter."];
+    }
+    return null;
+  }
+
   form.addEventListener("submit", function (event) {
     if (submitting) return;
     event.preventDefault();
+    var problem = disclosureProblem();
+    if (problem) { showNotice(problem[1]); problem[0].focus(); return; }
     submitButton.disabled = true;
     // Wait for any save in flight so the posted revision is the latest one.
     var pending = inFlight || Promise.resolve();
     pending.then(function () { flushEvents(); finalSubmit(); }, finalSubmit);
   });
+
+  // A refused submit is answered with this page: a reload should show it, not post again.
+  if (/\/submit$/.test(window.location.pathname)) {
+    window.history.replaceState(null, "", window.location.pathname.replace(/\/submit$/, "/attempt"));
+  }
+  if (dirty()) scheduleSave(0);
 
   window.setInterval(flushEvents, 15000);
   window.setInterval(resyncClock, RESYNC_EVERY_MS);

@@ -57,6 +57,8 @@ async def test_the_candidate_flow_works_with_the_keyboard_alone(
     skip = page.get_by_role("link", name="Skip to content")
     await expect(skip).to_be_focused()
     await expect(skip).to_be_in_viewport()
+    await tab_to(page, "acknowledge")
+    await page.keyboard.press("Space")
     await tab_to(page, "Start — 30 minutes")
     await page.keyboard.press("Enter")
     await expect(page).to_have_url(re.compile(r"/attempt$"))
@@ -78,6 +80,7 @@ async def test_the_countdown_is_announced_at_10_5_and_1_minutes_not_every_second
     link = await invite(app_server, smtp, "sara@example.com", "Sara Screenreader")
     await page.clock.install()
     await page.goto(link)
+    await page.get_by_role("checkbox", name=re.compile("AI-use policy")).check()
     await page.get_by_role("button", name=re.compile(r"^Start")).click()
     timer = page.locator("#timer-value")
     await expect(timer).to_have_text(CLOCK_TEXT)
@@ -124,6 +127,7 @@ async def test_motion_is_off_for_people_who_ask_for_reduced_motion(
 ) -> None:
     link = await invite(app_server, smtp, "remy@example.com", "Remy Reduced")
     await page.goto(link)
+    await page.get_by_role("checkbox", name=re.compile("AI-use policy")).check()
     await page.get_by_role("button", name=re.compile(r"^Start")).click()
     status = page.locator("#save-status")
 
@@ -177,6 +181,7 @@ async def test_sign_in_and_error_pages_are_accessible_in_the_same_style(
 
     link = await invite(app_server, smtp, "len@example.com", "Len Long")
     await page.goto(link)
+    await page.get_by_role("checkbox", name=re.compile("AI-use policy")).check()
     await page.get_by_role("button", name=re.compile(r"^Start")).click()
     await page.get_by_label("Your answer").fill("far too long " * 6000)
     await expect(page.locator("#counter")).to_have_attribute("data-state", "over")

@@ -82,6 +82,8 @@ async def test_a_candidate_takes_the_screen_from_the_emailed_link(
     await snap(page, "candidate-landing")
     await check_axe(page, "candidate landing")
 
+    await page.get_by_role("checkbox", name=re.compile("AI-use policy")).check()
+
     await page.get_by_role("button", name=re.compile(r"^Start")).click()
     await expect(page).to_have_url(re.compile(r"/attempt$"))
     editor = page.get_by_label("Your answer")
@@ -140,6 +142,7 @@ async def test_at_the_deadline_the_page_submits_what_was_saved(
 
     page.on("response", on_response)
     page.on("request", on_request)
+    await page.get_by_role("checkbox", name=re.compile("AI-use policy")).check()
     await page.get_by_role("button", name=re.compile(r"^Start")).click()
     editor = page.get_by_label("Your answer")
     await editor.click()
@@ -183,6 +186,7 @@ async def test_typing_offline_is_kept_and_saved_when_the_network_returns(
 ) -> None:
     link = await invite(app_server, smtp, "otto@example.com", "Otto Offline")
     await page.goto(link)
+    await page.get_by_role("checkbox", name=re.compile("AI-use policy")).check()
     await page.get_by_role("button", name=re.compile(r"^Start")).click()
     editor = page.get_by_label("Your answer")
     status = page.locator("#save-status")
@@ -230,6 +234,7 @@ async def test_a_stale_tab_is_told_to_reload_and_keeps_its_text(
 ) -> None:
     link = await invite(app_server, smtp, "sol@example.com", "Sol Twotabs")
     await page.goto(link)
+    await page.get_by_role("checkbox", name=re.compile("AI-use policy")).check()
     await page.get_by_role("button", name=re.compile(r"^Start")).click()
     other = await context.new_page()
     await other.goto(link)
@@ -261,6 +266,7 @@ async def test_without_javascript_the_forms_still_post(
     try:
         page = await context.new_page()
         await page.goto(link)
+        await page.get_by_role("checkbox", name=re.compile("AI-use policy")).check()
         await page.get_by_role("button", name=re.compile(r"^Start")).click()
         await expect(page.locator("#timer-value")).to_have_text("30 min")
         await page.get_by_label("Your answer").fill("Plain form post.\nSecond line.")

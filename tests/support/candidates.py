@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from screen.platform.models import Attempt
+from screen.recruiting.ai_policy import POLICY_VERSION
 from tests.support.factories import Candidate
 
 Client = AsyncTestClient[Litestar]
@@ -23,7 +24,15 @@ async def attempt_of(db: AsyncSession, candidate: Candidate) -> Attempt:
     return attempt
 
 
-async def start(client: Client, candidate: Candidate) -> None:
-    response = await client.post(f"{candidate.path}/start", follow_redirects=False)
+def start_form(policy: str = "no_ai") -> dict[str, str]:
+    """The Start form of a candidate who ticked the box acknowledging the screen's AI-use
+    policy (the landing page carries the policy it showed, with its wording version)."""
+    return {"acknowledge": "yes", "ai_policy": f"{policy}:{POLICY_VERSION}"}
+
+
+async def start(client: Client, candidate: Candidate, policy: str = "no_ai") -> None:
+    response = await client.post(
+        f"{candidate.path}/start", data=start_form(policy), follow_redirects=False
+    )
     assert response.status_code == 303
     assert response.headers["location"] == f"{candidate.path}/attempt"
