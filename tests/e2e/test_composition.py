@@ -25,6 +25,7 @@ async def test_typing_pasting_and_editing_replay_exactly_to_the_submitted_answer
     await context.grant_permissions(["clipboard-read", "clipboard-write"])
     link = await invite(app_server, smtp, "rosa@example.com", "Rosa Record")
     await page.goto(link)
+    await page.get_by_role("checkbox", name=re.compile("AI-use policy")).check()
     await page.get_by_role("button", name=re.compile(r"^Start")).click()
     editor = page.get_by_label("Your answer")
     status = page.locator("#save-status")
