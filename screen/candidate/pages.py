@@ -258,7 +258,7 @@ async def _refused_submit(
         "attempt",
         {
             "token": token,
-            "prompt": screen.prompt,
+            "prompt": invitation.prompt,
             "attempt": attempt,
             "answer_text": posted.answer,
             "answer_unsaved": not saved,
