@@ -85,6 +85,7 @@ async def test_a_full_record_says_so_in_one_calm_line_and_the_answer_still_saves
 ) -> None:
     link = await invite(app_server, smtp, "cal@example.com", "Cal Capped")
     await page.goto(link)
+    await page.get_by_role("checkbox", name=re.compile("AI-use policy")).check()
     await page.get_by_role("button", name=re.compile(r"^Start")).click()
     editor = page.get_by_label("Your answer")
     await editor.click()
