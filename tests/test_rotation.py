@@ -310,6 +310,15 @@ async def test_reviewers_score_with_the_rubric_of_the_candidates_own_prompt(
         .execution_options(populate_existing=True)
     )
     decided = {drawn_id: (outcome, set(means or {})) for drawn_id, outcome, means in rows}
+    client = await staff_client(app, db, clock, "recruiter")
+    try:
+        comparison = await client.get(f"/reports/screens/{screen.id}")
+    finally:
+        await client.__aexit__(None, None, None)
+    # Side by side, each candidate under their own prompt's dimensions.
+    assert comparison.status_code == 200
+    assert "Trade-off: latency vs cost, variant B" in comparison.text
+    assert "Trade-off: latency vs cost</" in comparison.text
     assert len(decided) == 2
     assert decided[variant_id][0] == "pass"
     assert variant_key("b") in decided[variant_id][1]

@@ -7,7 +7,7 @@ as an unknown id is.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -35,7 +35,7 @@ from screen.platform.models import (
     User,
 )
 from screen.platform.web import DB, AppClock, small_number
-from screen.recruiting import outcomes, screens
+from screen.recruiting import outcomes, rotation, screens
 from screen.report.reports import FINAL, NOT_FOUND, READERS, may_read_screen
 
 # The two bulk actions, as the outcome values the outcome rule accepts.
@@ -101,6 +101,21 @@ async def comparison_rows(db: AsyncSession, screen: Screen) -> list[ComparisonRo
     ]
 
 
+async def columns_rubric(db: AsyncSession, screen: Screen) -> Rubric:
+    """The screen's rubric with the dimensions only its rotation pool's other prompts have
+    appended: each candidate is scored on their own prompt's rubric, and a row is blank
+    under a dimension their prompt does not have."""
+    rubric = rubric_from_dict(screen.prompt.rubric)
+    seen = {d.key for d in rubric.dimensions}
+    extra = []
+    for prompt in await rotation.pool_prompts(db, screen.id):
+        for dimension in rubric_from_dict(prompt.rubric).dimensions:
+            if dimension.key not in seen:
+                seen.add(dimension.key)
+                extra.append(dimension)
+    return replace(rubric, dimensions=(*rubric.dimensions, *extra))
+
+
 def sort_keys(rubric: Rubric) -> tuple[str, ...]:
     return FIXED_SORTS + tuple(f"dim:{d.key}" for d in rubric.dimensions)
 
@@ -148,7 +163,7 @@ class ComparisonController(Controller):
         self, screen_id: FromPath[int], request: Request[Any, Any, Any], db: DB, me: Me
     ) -> Template:
         screen = await readable_screen(db, me, screen_id)
-        rubric = rubric_from_dict(screen.prompt.rubric)
+        rubric = await columns_rubric(db, screen)
         sort = request.query_params.get("sort") or "score"
         order = request.query_params.get("order") or "desc"
         if order not in ("asc", "desc"):
