@@ -12,7 +12,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from pypdf import PdfReader
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reviewers.composition import Edit, replay
@@ -217,6 +217,7 @@ async def test_a_page_without_a_record_says_it_is_absent_and_offers_no_player(
         ("capped", "incomplete: the record reached its size limit"),
         ("other_text", "incomplete: the replay does not end in the submitted answer"),
         ("missing_batch", "incomplete: batch 2 is missing"),
+        ("unreadable_batch", "incomplete: batch 2 is unreadable"),
         ("outside_the_text", "incomplete: some edits do not fit the text they were made in"),
     ],
 )
@@ -238,6 +239,19 @@ async def test_a_record_that_cannot_be_the_whole_story_is_labelled_incomplete(
     attempt = await write_record(
         db, candidate, clock.now(), edits=edits, capped=arrange == "capped"
     )
+    if arrange == "unreadable_batch":
+        # Damaged at rest: not JSON, or events out of the format, is read as a hole.
+        await db.execute(
+            update(CompositionBatch)
+            .where(CompositionBatch.attempt_id == attempt.id, CompositionBatch.seq == 2)
+            .values(events='[[1, "x", 0, "a"]]')
+        )
+        await db.execute(
+            update(CompositionBatch)
+            .where(CompositionBatch.attempt_id == attempt.id, CompositionBatch.seq == 3)
+            .values(events="{not json")
+        )
+        await db.commit()
     if arrange == "missing_batch":
         # A batch acknowledged, then lost: the record has a hole in the middle.
         await db.execute(
