@@ -235,8 +235,9 @@ class _Replays:
     A submitted answer's record never changes, and the same page is read again and again
     (a reviewer's every save reloads it; a lead and the report's readers read it too), so
     replaying a 40-minute record (~11,000 edits, ~100 ms) once per process is enough. The
-    key holds what the record is made of (batch count, last id, bytes, cap, the answer),
-    so a changed record is a different key. Bounded by edits held, not entries."""
+    key holds what the record is made of (batch count, last id, bytes as recorded and as
+    stored, cap, the answer), so a changed record is a different key. Bounded by edits
+    held, not entries."""
 
     MAX_EDITS = 400_000
 
@@ -272,6 +273,7 @@ async def _replayed(db: AsyncSession, attempt: Attempt, allowed: int | None) -> 
                     func.count(),
                     func.max(CompositionBatch.id),
                     func.sum(CompositionBatch.size_bytes),
+                    func.sum(func.length(CompositionBatch.events)),
                 ).where(CompositionBatch.attempt_id == attempt.id)
             )
         ).one()
