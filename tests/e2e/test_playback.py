@@ -12,9 +12,18 @@ from collections.abc import Awaitable, Callable
 from playwright.async_api import Page, expect
 
 from screen.authorship.synthetic import typing_session
-from tests.e2e.harness import ARTIFACTS, SCREENSHOTS, AppServer, check_axe, sign_in, snap
+from tests.e2e.harness import (
+    ARTIFACTS,
+    SCREENSHOTS,
+    AppServer,
+    check_axe,
+    invite,
+    sign_in,
+    snap,
+)
 from tests.support.composition import MINUTE, lose_focus, write_record
 from tests.support.factories import make_submitted, make_user
+from tests.support.smtp import SmtpServer
 
 _SECTION = (
     "## Retrieval\n\nA hybrid index: BM25 for exact product names and a dense index (HNSW, "
@@ -183,3 +192,53 @@ async def test_the_player_is_interactive_quickly_on_a_2_mib_record(
     print(figures)
     assert interactive_ms < 3000, figures
     assert longest < 400, figures
+
+
+async def test_what_a_candidate_types_in_the_browser_replays_for_the_reviewer(
+    start_server: Callable[..., AppServer],
+    smtp: SmtpServer,
+    new_page: Callable[[AppServer], Awaitable[Page]],
+) -> None:
+    """Real capture, real reading: typed, pasted and corrected in Chromium on the attempt
+    page, then replayed on the reviewer's page to exactly the submitted answer."""
+    server = start_server()  # a queue of its own: "Review next" hands over this answer
+    candidate = await new_page(server)
+    await candidate.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    link = await invite(server, smtp, "tess@example.com", "Tess Typist")
+    await candidate.goto(link)
+    await candidate.get_by_role("checkbox", name=re.compile("AI-use policy")).check()
+    await candidate.get_by_role("button", name=re.compile(r"^Start")).click()
+    editor = candidate.get_by_label("Your answer")
+    await editor.click()
+    await candidate.keyboard.type("## Decision\nUse pgvector.\n", delay=5)
+    await candidate.keyboard.press("Tab")  # leaving the editor saves at once
+    await expect(candidate.locator("#save-status")).to_have_text(re.compile(r"^Saved \d"))
+    await editor.click()
+    await candidate.keyboard.press("ControlOrMeta+End")
+    notes = "Notes I kept: p95 under 300 ms at 50 qps; about $900 a month.\n"
+    await candidate.evaluate("text => navigator.clipboard.writeText(text)", notes)
+    await candidate.keyboard.press("ControlOrMeta+V")
+    await candidate.keyboard.type("Risk: recal", delay=5)
+    await candidate.keyboard.press("Backspace")
+    await candidate.keyboard.type("ll drops.", delay=5)
+    answer = await editor.input_value()
+    await candidate.get_by_role("button", name="Submit answer").click()
+    await expect(candidate).to_have_url(re.compile(r"/done$"))
+
+    async with server.db() as db:
+        reviewer = await make_user(db, server.now(), "reviewer", email="tess.rev@staff.example")
+    page = await new_page(server)
+    await sign_in(page, reviewer.email)
+    await page.get_by_role("button", name="Review next").click()
+    await expect(page.get_by_role("heading", name="Score against the rubric")).to_be_visible()
+    section = page.locator("details.authorship")
+    await expect(section).to_have_attribute("data-authorship", "complete")
+    await expect(page.locator(".authorship-headline")).to_contain_text(
+        f"(1 paste, largest {len(notes)} characters)"
+    )
+    await open_record(page)
+    await page.get_by_label("Position", exact=True).focus()
+    await page.keyboard.press("End")
+    assert await page.locator("[data-player-text]").text_content() == answer
+    await page.get_by_role("button", name=re.compile(r"characters$")).click()
+    await expect(page.locator("mark.pasted")).to_have_text(notes)
