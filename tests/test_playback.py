@@ -371,3 +371,23 @@ async def test_the_demos_records_replay_to_each_answer_and_one_holds_a_large_pas
     assert big is not None and big.size >= 0.35 * len(answer)
     assert found[pasted_id].focus_losses == 1
     assert await demo_records(db, clock.now(), paste_into=set()) == 0  # once only
+
+
+async def test_an_ai_disclosure_sits_beside_the_figures_escaped(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    reviewer = await make_user(db, clock.now(), "reviewer")
+    candidate = await make_submitted(db, settings, clock.now(), answer=ANSWER)
+    attempt = await write_record(db, candidate, clock.now(), edits=known_edits())
+    attempt.ai_policy = "ai_disclosed"
+    attempt.ai_disclosure = "I asked an assistant <b>to list</b> index options; " + "x" * 300
+    await db.commit()
+
+    async with new_client(app) as client:
+        await sign_in(client, reviewer.email)
+        html = section((await client.get(await claim(client))).text)
+
+    assert "The candidate's AI disclosure" in html
+    assert "I asked an assistant &lt;b&gt;to list&lt;/b&gt; index options;" in html
+    assert "x" * 300 not in html  # shortened here; in full in the AI-use section
+    assert 'href="#ai-use-title"' in html
