@@ -16,8 +16,8 @@ from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reviewers.composition import Edit, replay
-from screen.authorship.playback import evidence, normalise
-from screen.authorship.synthetic import demo_records
+from screen.authorship.playback import REPLAY_IN_THREAD_BYTES, evidence, normalise
+from screen.authorship.synthetic import demo_records, typing_session
 from screen.candidate.pages import normalise_answer
 from screen.platform.clock import FrozenClock
 from screen.platform.models import CompositionBatch
@@ -391,3 +391,22 @@ async def test_an_ai_disclosure_sits_beside_the_figures_escaped(
     assert "I asked an assistant &lt;b&gt;to list&lt;/b&gt; index options;" in html
     assert "x" * 300 not in html  # shortened here; in full in the AI-use section
     assert 'href="#ai-use-title"' in html
+
+
+async def test_a_large_record_replays_complete(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    """Past REPLAY_IN_THREAD_BYTES the replay runs in a worker thread: same answer."""
+    answer = ("We weigh p95 latency against monthly cost, then recall. " * 350)[:20_000]
+    lead = await make_user(db, clock.now(), "lead")
+    candidate = await make_submitted(db, settings, clock.now(), answer=answer)
+    edits = typing_session(answer, seed=3, until_ms=29 * MINUTE, churn=0.8)
+    attempt = await write_record(db, candidate, clock.now(), edits=edits)
+    assert attempt.composition_bytes > REPLAY_IN_THREAD_BYTES
+
+    async with new_client(app) as client:
+        await sign_in(client, lead.email)
+        page = (await client.get(f"/lead/attempts/{attempt.id}")).text
+
+    assert 'data-authorship="complete"' in page
+    assert f"in {len(edits):,} edits" in page

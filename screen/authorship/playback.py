@@ -22,6 +22,7 @@ report's) decide who may read it, as they do for the page it sits on.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+import anyio
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -46,6 +48,7 @@ from screen.platform.models import Attempt, CompositionBatch, IntegrityEvent
 Status = Literal["complete", "incomplete", "absent"]
 
 FOCUS_LOST = "focus_lost"
+REPLAY_IN_THREAD_BYTES = 256 * 1024
 ABSENT_TEXT = "absent: written without the page's script"
 # The stored form of an answer, as `candidate.pages.normalise_answer` makes it (that
 # module sits above this one, so the three steps are repeated here; a test holds the two
@@ -152,15 +155,22 @@ def clock(ms: int) -> str:
 
 async def load_record(db: AsyncSession, attempt: Attempt) -> Record | None:
     """The attempt's edits, batch by batch in order; None when no batch was ever accepted."""
+    rows = await _batches(db, attempt)
+    return None if rows is None else read_batches(rows, attempt.composition_seq)
+
+
+async def _batches(db: AsyncSession, attempt: Attempt) -> list[tuple[int, str]] | None:
     if not attempt.composition_seq:
         return None
-    rows = (
-        await db.execute(
-            select(CompositionBatch.seq, CompositionBatch.events)
-            .where(CompositionBatch.attempt_id == attempt.id)
-            .order_by(CompositionBatch.seq)
-        )
-    ).all()
+    rows = await db.execute(
+        select(CompositionBatch.seq, CompositionBatch.events)
+        .where(CompositionBatch.attempt_id == attempt.id)
+        .order_by(CompositionBatch.seq)
+    )
+    return [(seq, events) for seq, events in rows]
+
+
+def read_batches(rows: list[tuple[int, str]], last_seq: int) -> Record:
     edits: list[Edit] = []
     problems: list[str] = []
     expected = 1
@@ -172,7 +182,7 @@ async def load_record(db: AsyncSession, attempt: Attempt) -> Record | None:
             edits.extend(parse_events(_events_of(json.loads(raw))))
         except (ValueError, CompositionError):
             problems.append(f"batch {seq} is unreadable")
-    if expected <= attempt.composition_seq:
+    if expected <= last_seq:
         problems.append(f"batch {expected} is missing")
     return Record(edits, problems)
 
@@ -288,14 +298,27 @@ async def _replayed(db: AsyncSession, attempt: Attempt, allowed: int | None) -> 
         cached = _REPLAYS.get(key)
         if cached is not None:
             return cached
-    record = await load_record(db, attempt)
-    if record is None:
+    rows = await _batches(db, attempt)
+    if rows is None:
         return None
-    summary = summarise(record.edits, duration_ms=allowed)
+    work = functools.partial(_replay, rows, attempt.composition_seq, allowed)
+    # A record near the cap takes a second or more of pure Python to read and replay: in a
+    # worker thread, the event loop keeps answering other requests meanwhile.
+    if attempt.composition_bytes > REPLAY_IN_THREAD_BYTES:
+        record, summary = await anyio.to_thread.run_sync(work)
+    else:
+        record, summary = work()
     replayed = (record, summary, _incompleteness(attempt, record, summary))
     if key is not None:
         _REPLAYS.put(key, replayed)
     return replayed
+
+
+def _replay(
+    rows: list[tuple[int, str]], last_seq: int, allowed: int | None
+) -> tuple[Record, Summary]:
+    record = read_batches(rows, last_seq)
+    return record, summarise(record.edits, duration_ms=allowed)
 
 
 def _incompleteness(attempt: Attempt, record: Record, summary: Summary) -> str | None:
