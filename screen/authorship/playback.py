@@ -67,6 +67,8 @@ class Record:
 
     edits: list[Edit]
     problems: list[str]
+    # What the timeline drew of it, kept with the record (see timeline.running_totals).
+    drawn: dict[int, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class Evidence:
     focus_lost_ms: list[int]
     focus_losses: int
     edits: list[Edit] = field(default_factory=list, repr=False)
+    drawn: dict[int, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def has_record(self) -> bool:
@@ -232,6 +235,7 @@ async def _read(db: AsyncSession, attempt: Attempt) -> tuple[Evidence, Record | 
         focus,
         len(focus),
         record.edits,
+        record.drawn,
     )
     return found, record
 

@@ -14,7 +14,7 @@ from math import ceil
 
 from markupsafe import Markup
 
-from reviewers.composition import Summary, to_units
+from reviewers.composition import Edit, Summary, to_units
 from screen.authorship.playback import Evidence, clock, minutes
 
 WIDTH, HEIGHT = 720, 270
@@ -86,25 +86,32 @@ def marks_of(found: Evidence, s: Summary) -> list[Mark]:
 
 
 def timeline(found: Evidence, s: Summary) -> Timeline:
-    edits_t = [(e.t, len(to_units(e.inserted)), e.pasted) for e in found.edits]
-    last = max((t for t, _, _ in edits_t), default=0)
+    last = max((e.t for e in found.edits), default=0)
     end_ms = max(found.allowed_ms or 0, last, 60_000)
     rows = minute_rows(s, end_ms)
     marks = marks_of(found, s)
-    return Timeline(rows, marks, _svg(found, s, edits_t, end_ms))
+    if end_ms not in found.drawn:
+        # Kept with the record, which the replay cache keeps: a reload draws from it.
+        found.drawn[end_ms] = running_totals(found.edits, end_ms)
+    typed, pasted = found.drawn[end_ms]
+    return Timeline(rows, marks, _svg(found, s, typed, pasted, end_ms))
 
 
-def _svg(found: Evidence, s: Summary, edits_t: list[tuple[int, int, bool]], end_ms: int) -> Markup:
-    # Running totals sampled into buckets: a 2 MiB record has ~100,000 edits, a drawing
-    # needs a few hundred points.
+def running_totals(edits: list[Edit], end_ms: int) -> tuple[list[int], list[int]]:
+    """Characters typed and pasted so far, sampled into buckets: a 2 MiB record has
+    ~100,000 edits, a drawing needs a few hundred points."""
     typed = [0] * (BUCKETS + 1)
     pasted = [0] * (BUCKETS + 1)
-    for t, size, was_paste in edits_t:
-        bucket = min(BUCKETS, ceil(t * BUCKETS / end_ms))
-        (pasted if was_paste else typed)[bucket] += size
+    for e in edits:
+        bucket = min(BUCKETS, ceil(e.t * BUCKETS / end_ms))
+        (pasted if e.pasted else typed)[bucket] += len(to_units(e.inserted))
     for i in range(1, BUCKETS + 1):
         typed[i] += typed[i - 1]
         pasted[i] += pasted[i - 1]
+    return typed, pasted
+
+
+def _svg(found: Evidence, s: Summary, typed: list[int], pasted: list[int], end_ms: int) -> Markup:
     top = _nice(max(typed[-1], pasted[-1], 10))
 
     def x(ms: int) -> float:
