@@ -291,6 +291,33 @@ async def test_a_refused_paste_is_counted_and_recorded_for_reviewers(
     ]
 
 
+async def test_a_paste_reported_for_a_question_that_has_ended_is_refused_and_changes_nothing(
+    client: Client, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    # Found by hand in the demo: a paste report on a question already answered still
+    # raised its count, so reviewers read refusals that happened after it closed.
+    candidate = await follow_up_candidate(db, settings, clock)
+    await submit_main(client, candidate)
+    await client.post(f"{candidate.path}/follow-up/1/paste", json={"size": 5})
+    await answer(client, candidate, 1, 0, "Typed myself.")
+
+    late = await client.post(
+        f"{candidate.path}/follow-up/1/paste", json={"size": 40}, headers=JSON
+    )
+
+    assert late.status_code == 409
+    assert "has ended" in late.json()["message"]
+    attempt = await attempt_of(db, candidate)
+    first_answer, _ = await follow_up_answers(db, attempt.id)
+    assert first_answer.paste_attempts == 1
+    sizes = list(
+        await db.scalars(
+            select(IntegrityEvent.size).where(IntegrityEvent.attempt_id == attempt.id)
+        )
+    )
+    assert sizes == [5]
+
+
 async def test_accommodation_multiplies_each_follow_up_limit(
     client: Client, db: AsyncSession, settings: Settings, clock: FrozenClock
 ) -> None:

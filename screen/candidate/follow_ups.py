@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from screen.candidate import handover
 from screen.platform.errors import (
     AlreadySubmittedError,
+    ConflictError,
     InputError,
     NotFoundError,
     StaleRevisionError,
@@ -409,6 +410,7 @@ async def record_paste_refused(
                 FollowUpAnswer.attempt_id == attempt_id,
                 FollowUpAnswer.position == position,
                 FollowUpAnswer.started_at.is_not(None),
+                FollowUpAnswer.submitted_at.is_(None),
                 FollowUpAnswer.paste_attempts < MAX_PASTE_RECORDS,
             )
             .values(paste_attempts=FollowUpAnswer.paste_attempts + 1)
@@ -420,6 +422,10 @@ async def record_paste_refused(
         answer = await _answer(db, attempt_id, position)
         if answer.started_at is None:
             raise InputError("This follow-up question has not started yet.")
+        if answer.submitted_at is not None:
+            # A report arriving after the answer closed would add to a record reviewers
+            # read as what happened while the question was open.
+            raise ConflictError("This follow-up question has ended: nothing was recorded.")
         return answer.paste_attempts  # at the cap: counted no further
     db.add(
         IntegrityEvent(
