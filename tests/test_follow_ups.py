@@ -301,9 +301,7 @@ async def test_a_paste_reported_for_a_question_that_has_ended_is_refused_and_cha
     await client.post(f"{candidate.path}/follow-up/1/paste", json={"size": 5})
     await answer(client, candidate, 1, 0, "Typed myself.")
 
-    late = await client.post(
-        f"{candidate.path}/follow-up/1/paste", json={"size": 40}, headers=JSON
-    )
+    late = await client.post(f"{candidate.path}/follow-up/1/paste", json={"size": 40}, headers=JSON)
 
     assert late.status_code == 409
     assert "has ended" in late.json()["message"]
@@ -311,9 +309,7 @@ async def test_a_paste_reported_for_a_question_that_has_ended_is_refused_and_cha
     first_answer, _ = await follow_up_answers(db, attempt.id)
     assert first_answer.paste_attempts == 1
     sizes = list(
-        await db.scalars(
-            select(IntegrityEvent.size).where(IntegrityEvent.attempt_id == attempt.id)
-        )
+        await db.scalars(select(IntegrityEvent.size).where(IntegrityEvent.attempt_id == attempt.id))
     )
     assert sizes == [5]
 
