@@ -58,6 +58,7 @@ async def test_a_candidate_answers_the_follow_ups_and_cannot_paste(
     await context.grant_permissions(["clipboard-read", "clipboard-write"])
 
     await page.goto(link)
+    await page.get_by_role("checkbox", name=re.compile("AI-use policy")).check()
     await page.get_by_role("button", name=re.compile(r"^Start")).click()
     await page.get_by_label("Your answer").fill("pgvector with HNSW; p95 under 300 ms.")
     await page.get_by_role("button", name="Submit answer").click()
