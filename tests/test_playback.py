@@ -273,6 +273,30 @@ async def test_a_record_that_cannot_be_the_whole_story_is_labelled_incomplete(
     assert log["status"] == "incomplete" and log["label"].startswith(label)
 
 
+async def test_an_edit_timed_days_after_the_deadline_cannot_stretch_the_timeline(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    """A forged time (24 days into a timed attempt) once made the page megabytes of
+    per-minute rows; it is drawn at the deadline's bound and the record is incomplete."""
+    reviewer = await make_user(db, clock.now(), "reviewer")
+    candidate = await make_submitted(db, settings, clock.now(), answer=ANSWER)
+    edits = known_edits()
+    edits[-1] = Edit(2_000_000_000, edits[-1].pos, 0, edits[-1].inserted)
+    await write_record(db, candidate, clock.now(), edits=edits)
+
+    async with new_client(app) as client:
+        await sign_in(client, reviewer.email)
+        path = await claim(client)
+        page = (await client.get(path)).text
+        log = (await client.get(f"{path}/composition.json")).json()
+
+    assert 'data-authorship="incomplete"' in page
+    assert "1 edit timed after the deadline" in page
+    assert len(page) < 200_000
+    assert max(edit[0] for edit in log["events"]) < 2 * 60 * MINUTE
+    assert "33333 min" not in page
+
+
 async def test_line_breaks_as_a_browser_types_them_still_replay_to_the_answer(
     app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
 ) -> None:

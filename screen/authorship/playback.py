@@ -27,7 +27,7 @@ import hashlib
 import json
 import re
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -50,6 +50,11 @@ Status = Literal["complete", "incomplete", "absent"]
 FOCUS_LOST = "focus_lost"
 REPLAY_IN_THREAD_BYTES = 256 * 1024
 ABSENT_TEXT = "absent: written without the page's script"
+# An edit timed past the time allowed by more than this cannot come from a faithful page
+# (saves after deadline + grace are refused; this leaves room for any grace and clock
+# skew). Such times are drawn at that bound and the record labelled incomplete, so one
+# forged time cannot stretch the timeline and its tables to days.
+LATE_EDIT_SLACK_MS = 10 * 60_000
 # The stored form of an answer, as `candidate.pages.normalise_answer` makes it (that
 # module sits above this one, so the three steps are repeated here; a test holds the two
 # to the same result).
@@ -321,8 +326,21 @@ async def _replayed(db: AsyncSession, attempt: Attempt, allowed: int | None) -> 
 def _replay(
     rows: list[tuple[int, str]], last_seq: int, allowed: int | None
 ) -> tuple[Record, Summary]:
-    record = read_batches(rows, last_seq)
+    record = within_time(read_batches(rows, last_seq), allowed)
     return record, summarise(record.edits, duration_ms=allowed)
+
+
+def within_time(record: Record, allowed: int | None) -> Record:
+    """The record with edit times past the time allowed (plus slack) drawn at that bound."""
+    if allowed is None:
+        return record
+    bound = allowed + LATE_EDIT_SLACK_MS
+    late = sum(1 for edit in record.edits if edit.t > bound)
+    if not late:
+        return record
+    edits = [replace(edit, t=bound) if edit.t > bound else edit for edit in record.edits]
+    problem = f"{late} edit{'s' if late != 1 else ''} timed after the deadline"
+    return Record(edits, [*record.problems, problem])
 
 
 def _incompleteness(attempt: Attempt, record: Record, summary: Summary) -> str | None:
