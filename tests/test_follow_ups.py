@@ -390,3 +390,18 @@ async def test_a_lost_reply_is_acknowledged_on_retry_and_a_second_submit_changes
     first_answer, second_answer = await follow_up_answers(db, attempt.id)
     assert first_answer.final_answer == "said once, submitted"
     assert second_answer.started_at is not None
+
+
+async def test_the_landing_page_says_before_start_that_timed_questions_follow(
+    client: Client, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    with_questions = await follow_up_candidate(db, settings, clock, accommodation=1.5)
+    without = await make_candidate(db, settings, clock.now(), email="plain@example.com")
+
+    told = (await client.get(with_questions.path)).text
+    untold = (await client.get(without.path)).text
+
+    assert "2 short questions about your own answer" in told
+    assert "4 minutes 30 seconds, 3 minutes" in told
+    assert "Pasting is turned off for them" in told
+    assert "short question" not in untold

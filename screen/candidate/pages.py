@@ -44,6 +44,7 @@ from screen.platform.models import (
 from screen.platform.web import DB, AppClock, AppSettings, request_transaction
 from screen.recruiting import ai_policy, invitations
 from screen.recruiting.invitations import find_by_token
+from screen.recruiting.prompts import follow_ups_from_dict
 from screen.settings import Settings
 
 Token = FromPath[str]
@@ -98,6 +99,16 @@ def _allowed(settings: Settings, screen: Screen, invitation: Invitation) -> time
         # Browser tests only (refused in production): a deadline a test can reach.
         return timedelta(seconds=settings.test_duration_seconds)
     return invitations.allowed_time(screen, invitation)
+
+
+def _follow_up_limits(invitation: Invitation) -> list[timedelta]:
+    """The time each follow-up question will allow, as `follow_ups.begin` will set it: told
+    before Start, so nobody meets timed questions they did not expect."""
+    spec = follow_ups_from_dict(invitation.prompt.follow_ups)
+    if spec is None:
+        return []
+    factor = invitation.accommodation or 1.0
+    return [timedelta(seconds=max(1, round(q.seconds * factor))) for q in spec.questions]
 
 
 def _page(name: str, context: dict[str, Any], status_code: int = 200) -> Template:
@@ -325,6 +336,7 @@ class CandidateController(Controller):
                 "grace_seconds": settings.grace_seconds,
                 "ai_policy": ai_policy.wording(screen.ai_policy),
                 "ai_policy_key": ai_policy.acknowledgement_key(screen.ai_policy),
+                "follow_up_limits": _follow_up_limits(invitation),
             },
         )
 

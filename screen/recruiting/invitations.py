@@ -287,13 +287,19 @@ async def find_by_token(
         return None
     options = [joinedload(Invitation.attempt)]
     if with_prompt:
-        # What the candidate's pages show of the prompt: not the rubric or the exemplars,
-        # whose JSON would be parsed on every page view and must never reach a candidate.
+        # What the candidate's pages show of the prompt (and its follow-up questions' limits,
+        # told on the landing page): not the rubric or the exemplars, whose JSON would be
+        # parsed on every page view and must never reach a candidate.
         options.append(joinedload(Invitation.screen))
         # The candidate's own prompt: the screen's, or the one drawn from its pool.
         options.append(
             joinedload(Invitation.prompt).load_only(
-                Prompt.slug, Prompt.version, Prompt.title, Prompt.body, raiseload=True
+                Prompt.slug,
+                Prompt.version,
+                Prompt.title,
+                Prompt.body,
+                Prompt.follow_ups,
+                raiseload=True,
             )
         )
     return await db.scalar(
