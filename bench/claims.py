@@ -87,6 +87,10 @@ async def _add_waiting(env: Env, fixture: ClaimsFixture, first: int, count: int)
     now = datetime.now(UTC)
     conn = await connect(env)
     try:
+        # Each invitation records the prompt it drew; a screen without a pool gives its own.
+        prompt_id = await conn.fetchval(
+            "SELECT prompt_id FROM screens WHERE id = $1", fixture.screen_id
+        )
         for start in range(first, first + count, COPY_BATCH):
             ids = range(start, min(first + count, start + COPY_BATCH))
             await copy_rows(
@@ -95,6 +99,7 @@ async def _add_waiting(env: Env, fixture: ClaimsFixture, first: int, count: int)
                 (
                     "id",
                     "screen_id",
+                    "prompt_id",
                     "candidate_name",
                     "candidate_email",
                     "token_hash",
@@ -106,6 +111,7 @@ async def _add_waiting(env: Env, fixture: ClaimsFixture, first: int, count: int)
                     (
                         i,
                         fixture.screen_id,
+                        prompt_id,
                         f"Candidate {i}",
                         f"c{i}@bench.example.com",
                         f"{i:064x}",

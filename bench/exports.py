@@ -62,6 +62,8 @@ async def _seed_screen(env: Env, screen_id: int, first: int, count: int, dims: l
     t0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
     conn = await connect(env)
     try:
+        # Each invitation records the prompt it drew; a screen without a pool gives its own.
+        prompt_id = await conn.fetchval("SELECT prompt_id FROM screens WHERE id = $1", screen_id)
         for start in range(first, first + count, COPY_BATCH):
             ids = range(start, min(first + count, start + COPY_BATCH))
             invitations, attempts, reviews, decisions = [], [], [], []
@@ -75,6 +77,7 @@ async def _seed_screen(env: Env, screen_id: int, first: int, count: int, dims: l
                     (
                         i,
                         screen_id,
+                        prompt_id,
                         name,
                         f"candidate{i}@example.com",
                         f"ATS-{i}",
@@ -138,6 +141,7 @@ async def _seed_screen(env: Env, screen_id: int, first: int, count: int, dims: l
                 (
                     "id",
                     "screen_id",
+                    "prompt_id",
                     "candidate_name",
                     "candidate_email",
                     "external_id",

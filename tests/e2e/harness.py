@@ -197,10 +197,12 @@ async def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
 
 
 async def invitation_link(inbox: Inbox, to: str, within_seconds: float = 15.0) -> str:
-    """The candidate link from the invitation email that reached the SMTP server."""
+    """The candidate link from the newest invitation email to `to` that reached the SMTP
+    server (the inbox is the session's: an earlier test, on another server, may have used
+    the same address)."""
     give_up = time.monotonic() + within_seconds
     while True:
-        for message in list(inbox.messages):
+        for message in reversed(list(inbox.messages)):
             if to in str(message["To"]):
                 return _link_in(message)
         assert time.monotonic() < give_up, f"no email to {to} within {within_seconds}s"

@@ -50,7 +50,7 @@ async def test_a_candidate_acknowledges_the_policy_and_discloses_their_ai_use(
     app_server: AppServer, smtp: SmtpServer, page: Page
 ) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    link = await disclosed_link(app_server, smtp, "dana@example.com", "Dana Disclosed")
+    link = await disclosed_link(app_server, smtp, "dana.disclosed@example.com", "Dana Disclosed")
 
     await page.goto(link)
     policy = page.get_by_role("region", name="AI-use policy: AI allowed, with disclosure")
