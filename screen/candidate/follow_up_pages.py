@@ -28,7 +28,9 @@ from screen.candidate.pages import (
     _revision,
     _save_id,
     _see_other,
+    ms_between,
     normalise_answer,
+    save_reply,
 )
 from screen.platform.errors import AlreadySubmittedError, InputError
 from screen.platform.models import ENDED, NOT_STARTED, Attempt
@@ -82,7 +84,7 @@ class FollowUpController(Controller):
                 "token": token,
                 "question": question,
                 "limit": timedelta(seconds=question.limit_seconds),
-                "remaining_ms": max(0, int((question.deadline - now).total_seconds() * 1000)),
+                "remaining_ms": ms_between(now, question.deadline),
                 "max_bytes": follow_ups.FOLLOW_UP_MAX_BYTES,
             },
         )
@@ -120,13 +122,7 @@ class FollowUpController(Controller):
             grace_seconds=settings.grace_seconds,
             save_id=save_id,
         )
-        return {
-            "revision": saved.revision,
-            "saved_at": saved.saved_at.isoformat(),
-            "deadline": saved.deadline.isoformat(),
-            "server_now": now.isoformat(),
-            "remaining_ms": max(0, int((saved.deadline - now).total_seconds() * 1000)),
-        }
+        return save_reply(saved.revision, saved.saved_at, saved.deadline, now)
 
     @post(
         "/{position:int}/submit",

@@ -124,16 +124,35 @@ def _see_other(path: str) -> Redirect:
     return Redirect(path=path, status_code=HTTP_303_SEE_OTHER, headers=NO_STORE)
 
 
+def ms_between(start: datetime, end: datetime) -> int:
+    """Whole milliseconds from `start` to `end`, never negative: what the pages' clocks show."""
+    return max(0, int((end - start).total_seconds() * 1000))
+
+
 def remaining_ms(attempt: Attempt, now: datetime) -> int:
     # A submitted attempt has no time left, however early it was submitted.
     if attempt.deadline is None or attempt.state in ENDED:
         return 0
-    return max(0, int((attempt.deadline - now).total_seconds() * 1000))
+    return ms_between(now, attempt.deadline)
 
 
 def _elapsed_ms(started_at: datetime | None, now: datetime) -> int:
     # The composition record's clock: milliseconds since the server started the attempt.
-    return max(0, int((now - started_at).total_seconds() * 1000)) if started_at else 0
+    return ms_between(started_at, now) if started_at else 0
+
+
+def save_reply(
+    revision: int, saved_at: datetime, deadline: datetime, now: datetime
+) -> dict[str, Any]:
+    """What an acknowledged save answers, the main answer's and a follow-up's alike: the
+    page resynchronises its countdown from it."""
+    return {
+        "revision": revision,
+        "saved_at": saved_at.isoformat(),
+        "deadline": deadline.isoformat(),
+        "server_now": now.isoformat(),
+        "remaining_ms": ms_between(now, deadline),
+    }
 
 
 async def _json_body(request: Request[Any, Any, Any]) -> dict[str, Any]:
@@ -386,7 +405,7 @@ class CandidateController(Controller):
                 "prompt": {"title": running.prompt_title, "body": running.prompt_body},
                 "attempt": running,
                 "allowed": allowed,
-                "remaining_ms": max(0, int((running.deadline - now).total_seconds() * 1000)),
+                "remaining_ms": ms_between(now, running.deadline),
                 "elapsed_ms": _elapsed_ms(running.started_at, now),
                 "max_bytes": settings.answer_max_bytes,
                 "grace_seconds": settings.grace_seconds,
@@ -455,13 +474,7 @@ class CandidateController(Controller):
                 saved = await attempts.save_draft(
                     db, attempt.id, base_revision, answer, now, save_id=save_id, **limits
                 )
-        reply: dict[str, Any] = {
-            "revision": saved.revision,
-            "saved_at": saved.saved_at.isoformat(),
-            "deadline": saved.deadline.isoformat(),
-            "server_now": now.isoformat(),
-            "remaining_ms": max(0, int((saved.deadline - now).total_seconds() * 1000)),
-        }
+        reply = save_reply(saved.revision, saved.saved_at, saved.deadline, now)
         if saved.composition is not None:
             reply["composition"] = saved.composition
             reply["composition_seq"] = saved.composition_seq
