@@ -17,30 +17,25 @@ from litestar.di import Provide
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
-from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import select
 
-from reviewers.rubric import Rubric, rubric_from_dict
-from screen.accounts.guards import ADJUDICATORS, LEADS, REVIEWERS, Me, provide_user, requires
+from reviewers.rubric import rubric_from_dict
+from screen.accounts.guards import REVIEWERS, Me, provide_user, requires
 from screen.authorship.follow_ups import follow_ups_for
 from screen.authorship.view import authorship_view
 from screen.platform.errors import NotFoundError
 from screen.platform.models import (
     Attempt,
-    AttemptState,
     Decision,
-    Invitation,
     LeakedAnswer,
-    Outcome,
-    Prompt,
     Review,
     ReviewStatus,
     User,
 )
 from screen.platform.web import DB, AppClock, AppSettings
 from screen.recruiting import ai_policy, invitations
-from screen.review import calibration, decisions, reviews, similar_answers
-from screen.review.authorship_pages import lead_log_url, review_log_url
+from screen.review import reviews, similar_answers
+from screen.review.authorship_pages import review_log_url
 from screen.review.integrity import integrity_summary
 
 RECOMMENDATION_LABELS = {
@@ -164,7 +159,7 @@ async def _review_page(
     )
 
 
-def _see_other(path: str) -> Redirect:
+def see_other(path: str) -> Redirect:
     return Redirect(path=path, status_code=HTTP_303_SEE_OTHER)
 
 
@@ -211,8 +206,8 @@ class ReviewController(Controller):
     async def next_item(self, db: DB, me: Me, clock: AppClock, state: State) -> Redirect:
         review_id = await reviews.claim_for_reviewer(state.engine, db, me.id, clock.now())
         if review_id is None:
-            return _see_other("/review?empty=1")
-        return _see_other(f"/review/{review_id}")
+            return see_other("/review?empty=1")
+        return see_other(f"/review/{review_id}")
 
     @get("/{review_id:int}", name="review:page")
     async def page(
@@ -272,9 +267,9 @@ class ReviewController(Controller):
                     now=now,
                 )
             await reviews.submit(db, review, me, rubric, form, now)
-            return _see_other(f"/review/{review.id}")
+            return see_other(f"/review/{review.id}")
         await reviews.save_draft(db, review, me, rubric, form, now)
-        return _see_other(f"/review/{review.id}?saved=1")
+        return see_other(f"/review/{review.id}?saved=1")
 
     @post("/{review_id:int}/decline", name="review:decline", status_code=HTTP_303_SEE_OTHER)
     async def decline(
@@ -288,175 +283,4 @@ class ReviewController(Controller):
         review = await reviews.review_for(db, review_id, me)
         form = await request.form()
         await reviews.decline(db, review, me, str(form.get("reason") or ""), clock.now())
-        return _see_other("/review")
-
-
-def rubric_of(attempt: Attempt) -> Rubric:
-    return rubric_from_dict(attempt.invitation.prompt.rubric)
-
-
-class LeadController(Controller):
-    path = "/lead"
-    include_in_schema = False
-    guards = [requires(*LEADS)]  # noqa: RUF012
-    dependencies = {"me": Provide(provide_user, sync_to_thread=False)}  # noqa: RUF012
-
-    @get("/", name="lead:queue")
-    async def queue(self, db: DB, me: Me, request: Request[Any, Any, Any]) -> Template:
-        waiting = list(
-            await db.scalars(
-                select(Decision)
-                .join(Attempt, Decision.attempt_id == Attempt.id)
-                .where(
-                    Decision.outcome == Outcome.NEEDS_ADJUDICATION,
-                    Attempt.state != AttemptState.WITHDRAWN,
-                )
-                .order_by(Decision.decided_at)
-            )
-        )
-        recent = list(
-            await db.scalars(
-                select(Decision)
-                .where(Decision.outcome != Outcome.NEEDS_ADJUDICATION)
-                .order_by(Decision.decided_at.desc())
-                .limit(20)
-            )
-        )
-        reopened = list(
-            await db.execute(
-                select(Review, User.email)
-                .join(User, User.id == Review.reviewer_id)
-                .where(Review.status == ReviewStatus.REOPENED)
-                .order_by(Review.due_at)
-            )
-        )
-        prompts = list(
-            await db.execute(
-                select(Prompt.slug, func.max(Prompt.title))
-                .group_by(Prompt.slug)
-                .order_by(Prompt.slug)
-            )
-        )
-        return Template(
-            template_name="reviewer/lead_queue.html",
-            context={
-                "me": me,
-                "waiting": waiting,
-                "recent": recent,
-                "reopened": reopened,
-                "prompts": prompts,
-                "waived": await calibration.waiver_note(
-                    db, request.query_params.get("waived"), request.query_params.get("prompt")
-                ),
-            },
-        )
-
-    @post("/reviews/{review_id:int}/reopen", name="lead:reopen", status_code=HTTP_303_SEE_OTHER)
-    async def reopen(
-        self,
-        review_id: FromPath[int],
-        request: Request[Any, Any, Any],
-        db: DB,
-        me: Me,
-        clock: AppClock,
-    ) -> Redirect:
-        form = await request.form()
-        review = await decisions.reopen_review(
-            db, review_id, me, str(form.get("reason") or ""), clock.now()
-        )
-        return _see_other(f"/lead/attempts/{review.attempt_id}")
-
-    @post("/reviews/{review_id:int}/release", name="lead:release", status_code=HTTP_303_SEE_OTHER)
-    async def release(
-        self,
-        review_id: FromPath[int],
-        request: Request[Any, Any, Any],
-        db: DB,
-        me: Me,
-        clock: AppClock,
-    ) -> Redirect:
-        form = await request.form()
-        await decisions.release_reopened(
-            db, review_id, me, str(form.get("reason") or ""), clock.now()
-        )
-        return _see_other("/lead")
-
-
-class AdjudicationController(Controller):
-    """A disputed submission's page and its decision: for leads, and for admins, who may
-    decide in place of a lead with a reason (see `decisions.Adjudicators`). Admins never
-    review, so no blind review of theirs is at stake on this page."""
-
-    path = "/lead/attempts"
-    include_in_schema = False
-    guards = [requires(*ADJUDICATORS)]  # noqa: RUF012
-    dependencies = {"me": Provide(provide_user, sync_to_thread=False)}  # noqa: RUF012
-
-    @get("/{attempt_id:int}", name="lead:attempt")
-    async def attempt_page(
-        self, attempt_id: FromPath[int], db: DB, me: Me, settings: AppSettings
-    ) -> Template:
-        attempt = await db.scalar(
-            select(Attempt)
-            .where(Attempt.id == attempt_id)
-            .options(
-                joinedload(Attempt.invitation).joinedload(Invitation.screen),
-                joinedload(Attempt.invitation).joinedload(Invitation.prompt),
-            )
-        )
-        if attempt is None:
-            raise NotFoundError("No such submission.")
-        all_reviews = list(
-            await db.scalars(
-                select(Review).where(Review.attempt_id == attempt_id).order_by(Review.slot)
-            )
-        )
-        decision = await db.scalar(select(Decision).where(Decision.attempt_id == attempt_id))
-        # Blind review holds for leads too: while this lead holds an unsubmitted slot of
-        # the attempt, the other reviews (and any decision made of them) stay hidden.
-        held = await decisions.held_review(db, attempt_id, me)
-        if held is not None:
-            all_reviews, decision = [], None
-        return Template(
-            template_name="reviewer/lead_attempt.html",
-            context={
-                "me": me,
-                "attempt": attempt,
-                "label": reviews.anonymous_label(settings.secret_key, attempt.id),
-                "prompt": attempt.invitation.prompt,
-                "rubric": rubric_of(attempt),
-                "held": held,
-                "reviews": all_reviews,
-                "decision": decision,
-                "adjudicators": await decisions.adjudicators(db, attempt_id),
-                "recommendations": RECOMMENDATION_LABELS,
-                "integrity": await integrity_summary(db, attempt.id),
-                "follow_ups": await follow_ups_for(db, attempt.id),
-                "similar": await similar_answer_context(db, attempt, settings.secret_key),
-                "authorship": await authorship_view(db, attempt, lead_log_url(attempt.id)),
-                "minutes_used": attempt.minutes_used,
-                "minutes_allowed": minutes_allowed(attempt),
-                "ai_use": ai_policy.ai_use(attempt),
-            },
-        )
-
-    @post("/{attempt_id:int}/adjudicate", name="lead:adjudicate", status_code=HTTP_303_SEE_OTHER)
-    async def adjudicate(
-        self,
-        attempt_id: FromPath[int],
-        request: Request[Any, Any, Any],
-        db: DB,
-        me: Me,
-        clock: AppClock,
-    ) -> Redirect:
-        form = await request.form()
-        await decisions.adjudicate(
-            db,
-            attempt_id,
-            me,
-            str(form.get("outcome") or ""),
-            str(form.get("reason") or ""),
-            clock.now(),
-            override_reason=str(form.get("override_reason") or ""),
-        )
-        return _see_other(f"/lead/attempts/{attempt_id}")
+        return see_other("/review")

@@ -6,8 +6,9 @@ from screen.review import jobs, similar_answers
 from screen.review.agreement_pages import AgreementController, LeakController
 from screen.review.authorship_pages import LeadRecordController, ReviewRecordController
 from screen.review.calibration_pages import CalibrationController, CalibrationWaiverController
+from screen.review.lead_pages import AdjudicationController, LeadController
 from screen.review.library_pages import PromptLibraryController
-from screen.review.pages import AdjudicationController, LeadController, ReviewController
+from screen.review.pages import ReviewController
 
 FEATURE = Feature(
     name="review",
