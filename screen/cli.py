@@ -35,7 +35,7 @@ from screen.platform.observability import configure_logging
 from screen.platform.paths import PROMPTS_DIR
 from screen.platform.schema_gate import WAIT_FOR_DATABASE_ENV
 from screen.platform.web import database_unreachable
-from screen.recruiting.prompts import FollowUps, check_library, sync_library
+from screen.recruiting.prompts import FollowUps, check_library, sync_library, timing_warnings
 from screen.settings import Settings, SettingsError, load_settings
 
 T = TypeVar("T")
@@ -226,12 +226,17 @@ def _follow_ups_note(follow_ups: FollowUps | None) -> str:
 @prompts.command("check")
 @_dir_option
 def prompts_check(directory: Path | None) -> None:
-    """Validate every prompt file; problems are printed as `file: field: message`."""
+    """Validate every prompt file; problems are printed as `file: field: message`.
+
+    A prompt whose reading time plus the answer it asks for does not fit its duration
+    gets a `warning:` line: the file is valid, but candidates would run out of time."""
     result = check_library(_prompts_dir(_settings(), directory))
     for problem in result.problems:
         click.echo(str(problem), err=True)
     if result.problems:
         raise click.ClickException(f"{len(result.problems)} problem(s) found.")
+    for warning in timing_warnings(result.prompts):
+        click.echo(f"warning: {warning}", err=True)
     for prompt in result.prompts:
         click.echo(
             f"ok  {prompt.slug}  ({prompt.area}, {prompt.duration_minutes} min, "

@@ -396,6 +396,90 @@ def check_library(directory: Path) -> LibraryCheck:
     return result
 
 
+# Whether a prompt fits its time (RUBRICS.md: "Fits the time"). Reading at 200 words a
+# minute and writing at 30 are the rates the issue that asked for this check set; the
+# answer's length is the top of the range the prompt itself asks for, because a candidate
+# who takes the prompt at its word must be able to write that much in the time.
+READING_WORDS_PER_MINUTE = 200
+WRITING_WORDS_PER_MINUTE = 30
+# How a prompt states the length it expects, on its own line: "Suggested length:
+# 600–1,000 words", "Suggested length: up to 800 words" (hyphen or en dash).
+_ASKED_LENGTH = re.compile(
+    r"^\W*suggested length:\s*(?:(?:about|up to|at most)\s+)?"
+    r"(?:(?P<low>[0-9][0-9,]*)\s*(?:-|–|to)\s*)?(?P<high>[0-9][0-9,]*)\s+words",
+    re.IGNORECASE | re.MULTILINE,
+)
+# A word is a token with a letter or digit in it: table rules (|---|) and bullets are not.
+_WORD = re.compile(r"\S*[^\W_]\S*")
+
+
+def reading_words(body: str) -> int:
+    """Words a candidate reads in the prompt's Markdown body."""
+    return len(_WORD.findall(body))
+
+
+def asked_answer_words(body: str) -> int | None:
+    """The top of the answer length the prompt asks for, if it states one."""
+    match = _ASKED_LENGTH.search(body)
+    return int(match.group("high").replace(",", "")) if match else None
+
+
+@dataclass(frozen=True)
+class TimeFit:
+    """A prompt's reading time plus the time to write the answer it asks for, in minutes."""
+
+    reading_words: int
+    answer_words: int | None
+    reading_minutes: float
+    writing_minutes: float
+    duration_minutes: int
+
+    @property
+    def needed_minutes(self) -> float:
+        return self.reading_minutes + self.writing_minutes
+
+    @property
+    def fits(self) -> bool:
+        return self.needed_minutes <= self.duration_minutes
+
+    def warning(self) -> str:
+        asked = (
+            f"writing the {self.answer_words:,} words it asks for "
+            f"({self.writing_minutes:.1f} min at {WRITING_WORDS_PER_MINUTE} words/min)"
+            if self.answer_words is not None
+            else "no stated answer length"
+        )
+        return (
+            f"reading {self.reading_words:,} words ({self.reading_minutes:.1f} min at "
+            f"{READING_WORDS_PER_MINUTE} words/min) plus {asked} needs "
+            f"{self.needed_minutes:.1f} min, more than its {self.duration_minutes} min: "
+            "shorten the reading, ask for fewer words, or allow more time"
+        )
+
+
+def time_fit(body: str, duration_minutes: int) -> TimeFit:
+    words = reading_words(body)
+    answer = asked_answer_words(body)
+    return TimeFit(
+        reading_words=words,
+        answer_words=answer,
+        reading_minutes=words / READING_WORDS_PER_MINUTE,
+        writing_minutes=(answer or 0) / WRITING_WORDS_PER_MINUTE,
+        duration_minutes=duration_minutes,
+    )
+
+
+def timing_warnings(sources: list[PromptSource]) -> list[FileProblem]:
+    """Prompts that do not fit their time: warnings, not problems (the file is valid and
+    still syncs), so an author sees them on every check."""
+    warnings: list[FileProblem] = []
+    for source in sources:
+        fit = time_fit(source.body, source.duration_minutes)
+        if not fit.fits:
+            warnings.append(FileProblem(f"{source.slug}.md", "duration_minutes", fit.warning()))
+    return warnings
+
+
 @dataclass(frozen=True)
 class SyncResult:
     created: list[tuple[str, int]]
