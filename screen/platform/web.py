@@ -139,6 +139,9 @@ def error_response(
             "message": message,
             "code": code,
             "way_back": way_back(request.url.path, status, code),
+            # Signed-in staff keep the header and navigation (the guard has put them on
+            # the request); candidates and visitors see the plain frame.
+            "me": request.state.get("user"),
         },
         status_code=status,
         headers=headers,
