@@ -6,12 +6,20 @@ need no configuration at all; production refuses to start with the default secre
 
 from __future__ import annotations
 
+import functools
 import os
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 DEFAULT_SECRET = "insecure-dev-secret-change-me"  # noqa: S105 - the sentinel production refuses
+
+
+@functools.cache
+def time_zone_names() -> frozenset[str]:
+    """The IANA names this machine knows; read once (the scan takes most of a second)."""
+    return frozenset(zoneinfo.available_timezones())
 
 
 class SettingsError(ValueError):
@@ -42,6 +50,11 @@ class Settings:
     # Let webhooks and ATS callbacks reach loopback, private, link-local and other
     # non-public addresses (local development, the test suite); see screen.platform.outbound.
     allow_private_targets: bool = False
+    # Notifications (screen.review.notifications): the local hour on business days from
+    # which each person's daily emails go out, and the time zone of users who chose none
+    # (also the one a screen's chat channel is notified in).
+    notify_hour: int = 9
+    notify_time_zone: str = "UTC"
     # Browser tests only: every attempt started gets this many seconds instead of the
     # screen's duration, so a real page can reach its deadline within a test.
     test_duration_seconds: int | None = None
@@ -76,6 +89,13 @@ class Settings:
             )
         if self.test_duration_seconds is not None and not 1 <= self.test_duration_seconds <= 3600:
             raise SettingsError("SCREEN_TEST_DURATION_SECONDS must be from 1 to 3600.")
+        if not 0 <= self.notify_hour <= 23:
+            raise SettingsError("SCREEN_NOTIFY_HOUR must be a whole hour from 0 to 23.")
+        if self.notify_time_zone not in time_zone_names():
+            raise SettingsError(
+                "SCREEN_NOTIFY_TIME_ZONE must be an IANA time zone name such as UTC or "
+                f"Europe/Berlin; got {self.notify_time_zone!r}."
+            )
         if len(self.secret_key) < 16:
             raise SettingsError("SCREEN_SECRET_KEY must be at least 16 characters.")
         if not 1024 <= self.answer_max_bytes <= 512 * 1024:
@@ -135,6 +155,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         metrics_public=env.get("SCREEN_METRICS_PUBLIC", "") == "1",
         worker_metrics_port=_int(env, "SCREEN_WORKER_METRICS_PORT", 0) or None,
         allow_private_targets=env.get("SCREEN_ALLOW_PRIVATE_TARGETS", "") == "1",
+        notify_hour=_int(env, "SCREEN_NOTIFY_HOUR", defaults.notify_hour),
+        notify_time_zone=env.get("SCREEN_NOTIFY_TIME_ZONE") or defaults.notify_time_zone,
         test_duration_seconds=(
             _int(env, "SCREEN_TEST_DURATION_SECONDS", 0)
             if env.get("SCREEN_TEST_DURATION_SECONDS")

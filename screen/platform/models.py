@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Float,
     ForeignKey,
     Index,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from screen.platform.db import Base, UTCDateTime
@@ -355,6 +357,12 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Notifications (screen.review.notifications): the user's own time zone (an IANA name;
+    # None means SCREEN_NOTIFY_TIME_ZONE) and one switch per kind, on unless turned off.
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    notify_digest: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
+    notify_nudge: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
+    notify_lead: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
 
 
 class UserSession(Base):
@@ -601,6 +609,34 @@ class ReminderSent(Base):
     invitation_id: Mapped[int] = mapped_column(ForeignKey("invitations.id"))
     hours_before: Mapped[int] = mapped_column(Integer)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class NotificationSent(Base):
+    """One notification for one period (`digest:<user>:<local date>`, ...): the unique key
+    is what makes "at most once per period" hold across reruns, restarts and racing sweeps."""
+
+    __tablename__ = "notifications_sent"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    screen_id: Mapped[int | None] = mapped_column(ForeignKey("screens.id", ondelete="CASCADE"))
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ScreenChatHook(Base):
+    """A Slack-compatible incoming-webhook URL an admin set for one screen's notifications."""
+
+    __tablename__ = "screen_chat_hooks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    screen_id: Mapped[int] = mapped_column(
+        ForeignKey("screens.id", ondelete="CASCADE"), unique=True
+    )
+    url: Mapped[str] = mapped_column(Text)
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    set_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
 
 class InvitationImport(Base):

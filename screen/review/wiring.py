@@ -1,13 +1,15 @@
 """What the review feature contributes: the reviewer's and lead's pages, the lease
-release, and the similar-answer check that runs after each submission."""
+release, the similar-answer check that runs after each submission, and the notifications
+(digest, nudge, lead's list, a screen's chat channel) with their settings pages."""
 
 from screen.platform.feature import Feature
-from screen.review import jobs, similar_answers
+from screen.review import jobs, notification_delivery, notifications, similar_answers
 from screen.review.agreement_pages import AgreementController, LeakController
 from screen.review.authorship_pages import LeadRecordController, ReviewRecordController
 from screen.review.calibration_pages import CalibrationController, CalibrationWaiverController
 from screen.review.lead_pages import AdjudicationController, LeadController
 from screen.review.library_pages import PromptLibraryController
+from screen.review.notification_pages import ChatHookAdminController, NotificationSettingsController
 from screen.review.pages import ReviewController
 
 FEATURE = Feature(
@@ -23,7 +25,13 @@ FEATURE = Feature(
         PromptLibraryController,
         CalibrationController,
         CalibrationWaiverController,
+        NotificationSettingsController,
+        ChatHookAdminController,
     ],
     jobs=jobs.JOBS,
-    outbox_handlers={similar_answers.SIMILARITY_CHECK: similar_answers.run_check},
+    outbox_handlers={
+        similar_answers.SIMILARITY_CHECK: similar_answers.run_check,
+        notifications.NOTIFY_EMAIL: notification_delivery.send_notification_email,
+        notifications.NOTIFY_CHAT: notification_delivery.post_to_chat,
+    },
 )
