@@ -471,12 +471,11 @@ async def queue_due(
         if not wanted:
             return 0
         queue = await read_queue(db, now)
+        chat_screens = [due.owner for due in wanted if due.kind == CHAT]
         titles: dict[int, str] = {
-            screen_id: title
-            for screen_id, title in await db.execute(
-                select(Screen.id, Screen.title).where(
-                    Screen.id.in_([d.owner for d in wanted if d.kind == CHAT])
-                )
+            row.id: row.title
+            for row in await db.execute(
+                select(Screen.id, Screen.title).where(Screen.id.in_(chat_screens))
             )
         }
     queued = 0
