@@ -42,11 +42,20 @@ def test_production_starts_with_a_real_secret() -> None:
         ("SCREEN_ANSWER_MAX_BYTES", "10"),
         ("SCREEN_GRACE_SECONDS", "-1"),
         ("SCREEN_SECRET_KEY", "short"),
+        ("SCREEN_NOTIFY_HOUR", "24"),
+        ("SCREEN_NOTIFY_HOUR", "nine"),
+        ("SCREEN_NOTIFY_TIME_ZONE", "Mars/Olympus_Mons"),
     ],
 )
 def test_a_bad_value_is_refused_with_the_variable_named(variable: str, value: str) -> None:
     with pytest.raises(SettingsError, match=variable):
         load_settings({variable: value})
+
+
+def test_notifications_default_to_nine_o_clock_utc_and_read_both_variables() -> None:
+    assert (load_settings({}).notify_hour, load_settings({}).notify_time_zone) == (9, "UTC")
+    chosen = load_settings({"SCREEN_NOTIFY_HOUR": "8", "SCREEN_NOTIFY_TIME_ZONE": "Europe/Berlin"})
+    assert (chosen.notify_hour, chosen.notify_time_zone) == (8, "Europe/Berlin")
 
 
 def test_the_test_only_duration_is_read_outside_production() -> None:
