@@ -7,21 +7,26 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
+from hypothesis import given
+from hypothesis import strategies as st
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from reviewers.sla import business_days_between
 from screen.app import create_app
 from screen.platform.clock import FrozenClock
 from screen.platform.jobs import InProcessRunner
 from screen.platform.mail import FolderMailer, SmtpMailer
 from screen.platform.models import NotificationSent, ScreenChatHook, User
+from screen.recruiting.dashboard import AT_RISK_BUSINESS_DAYS
 from screen.registry import REGISTRY
 from screen.review.notification_settings import set_chat_hook
+from screen.review.notifications import at_risk_cutoff
 from screen.review.reviews import anonymous_label
 from screen.settings import Settings
 from tests.support.factories import make_screen, make_submitted, make_user, score_next
@@ -116,8 +121,49 @@ async def test_the_digest_goes_once_per_business_day_in_the_reviewer_s_own_time_
     assert "http://testserver.local/account/notifications" in text
     for message in digests():
         assert_anonymous(body(message) + str(message["Subject"]))
-    keys = list(await db.scalars(select(NotificationSent.key).order_by(NotificationSent.id)))
-    assert keys == [f"digest:{rita.id}:2026-11-02", f"digest:{rita.id}:2026-11-03"]
+    handled = list(
+        await db.execute(
+            select(NotificationSent.key, NotificationSent.outbox_event_id.is_not(None))
+            .where(NotificationSent.kind == "digest")
+            .order_by(NotificationSent.id)
+        )
+    )
+    assert handled == [
+        (f"digest:{rita.id}:2026-11-02", True),
+        (f"digest:{rita.id}:2026-11-03", True),
+    ]
+    # The nudge's periods were handled too, with nothing to say: nothing is near its SLA.
+    nudges = await db.scalars(select(NotificationSent).where(NotificationSent.kind == "nudge"))
+    assert [(n.key, n.outbox_event_id) for n in nudges] == [
+        (f"nudge:{rita.id}:2026-11-02", None),
+        (f"nudge:{rita.id}:2026-11-03", None),
+    ]
+
+
+async def test_the_digest_counts_only_answers_the_reviewer_may_still_take(
+    smtp: SmtpServer,
+    runner: InProcessRunner,
+    settings: Settings,
+    db: AsyncSession,
+    clock: FrozenClock,
+) -> None:
+    use_smtp(runner, smtp)
+    screen = await make_screen(db, clock.now())
+    await make_submitted(db, settings, clock.now(), screen=screen, name=NAME, email=EMAIL)
+    await make_submitted(db, settings, clock.now(), screen=screen, name="Sam Second")
+    ada = await make_user(db, clock.now(), "reviewer", email="ada@staff.example", name="Ada")
+    await make_user(db, clock.now(), "reviewer", email="ben@staff.example", name="Ben")
+    dims = ("latency_vs_cost", "accuracy_vs_speed", "failure_modes", "first_week")
+    await score_next(db, ada, dict.fromkeys(dims, 3), clock.now())  # Ada scored the first
+
+    clock.advance(hours=2)
+    await tick(runner)
+
+    [for_ada] = received(smtp, "ada@staff.example", DIGEST_SUBJECT)
+    [for_ben] = received(smtp, "ben@staff.example", DIGEST_SUBJECT)
+    assert for_ada["Subject"] == "1 answer waits for your review"
+    assert for_ben["Subject"] == "2 answers wait for your review"
+    assert "the oldest has waited 2 hours" in text_part(for_ben)
 
 
 async def test_a_reviewer_who_turns_the_digest_off_gets_none_and_the_others_still_do(
@@ -356,3 +402,17 @@ async def test_only_admins_set_chat_urls_and_every_staff_user_has_the_settings_p
     assert 'href="/account/notifications"' in own_page.text
     stored = await db.get(User, recruiter.id)
     assert stored is not None and stored.notify_digest is True
+
+
+@given(
+    # Any minute of two years (weekends included), and a due time around it.
+    offset=st.integers(min_value=0, max_value=2 * 365 * 24 * 60),
+    minutes=st.integers(min_value=-5 * 24 * 60, max_value=8 * 24 * 60),
+)
+def test_the_at_risk_cutoff_is_the_dashboard_s_rule_as_one_comparison(
+    offset: int, minutes: int
+) -> None:
+    now = MONDAY + timedelta(minutes=offset)
+    due = now + timedelta(minutes=minutes)
+    as_the_dashboard_says = business_days_between(now, due) < AT_RISK_BUSINESS_DAYS
+    assert (due < at_risk_cutoff(now)) == as_the_dashboard_says

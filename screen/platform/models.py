@@ -612,8 +612,9 @@ class ReminderSent(Base):
 
 
 class NotificationSent(Base):
-    """One notification for one period (`digest:<user>:<local date>`, ...): the unique key
-    is what makes "at most once per period" hold across reruns, restarts and racing sweeps."""
+    """One notification's period handled (`digest:<user>:<local date>`, ...): the unique key
+    is what makes "at most once per period" hold across reruns, restarts and racing sweeps.
+    `outbox_event_id` is the email or chat post queued, None when there was nothing to say."""
 
     __tablename__ = "notifications_sent"
 
@@ -622,6 +623,7 @@ class NotificationSent(Base):
     kind: Mapped[str] = mapped_column(String(20))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     screen_id: Mapped[int | None] = mapped_column(ForeignKey("screens.id", ondelete="CASCADE"))
+    outbox_event_id: Mapped[int | None] = mapped_column(Integer)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

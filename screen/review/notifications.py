@@ -12,32 +12,33 @@ Four kinds, each a person (or an admin, for a screen) can turn off:
 
 Nothing here names a candidate: counts, screen and prompt titles, ages, links to the
 queue and to the lead's pages (a dispute by its anonymous label). A digest, nudge or lead
-list goes out on business days (Monday to Friday in the person's own time zone) from
-`Settings.notify_hour`; each is keyed `<kind>:<user id>:<local date>` in
-`notifications_sent`, whose unique key keeps "at most once a day" true across reruns,
-restarts and two sweeps racing. When there is nothing to say nothing is sent and nothing
-recorded, so the first sweep later that day that finds something sends it.
+list is considered on business days (Monday to Friday in the person's own time zone) by
+the first sweep from `Settings.notify_hour` on; that period is then handled, keyed
+`<kind>:<user id>:<local date>` in `notifications_sent`, whose unique key keeps "at most
+once a day" true across reruns, restarts and two sweeps racing. With nothing to say the
+key is recorded with no event: the queue is counted once per person and day, and each
+morning's nudge covers everything due before the next morning's.
 
 `queue_due` is the periodic job's whole work and is safe to run as often as wanted: each
-notification is written with its key and its outbox event in one short transaction of its
-own, and a key another sweep wrote first only skips that one.
+key is written with its outbox event in one short transaction of its own, and a key
+another sweep wrote first only skips that one.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, case, distinct, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
-from reviewers.sla import business_days_between
+from reviewers.sla import WEEKEND, add_business_days
 from screen.platform import outbox
 from screen.platform.models import (
     Attempt,
@@ -116,22 +117,94 @@ def plural(count: int, noun: str, nouns: str | None = None) -> str:
 
 
 # --- What waits ---------------------------------------------------------------------------------
+#
+# Everything is counted in the database, grouped by screen and prompt, never by loading the
+# queue: a sweep over a million waiting slots costs a few aggregate queries, not a million rows
+# in the process that also serves pages.
+
+
+def at_risk_cutoff(now: datetime) -> datetime:
+    """Slots due before this moment are "at risk": less than `AT_RISK_BUSINESS_DAYS` (one
+    whole business day, the dashboard's rule) of business time left. Business time that
+    starts on a weekend starts on Monday at midnight, as `business_days_between` counts it."""
+    start = now
+    if start.weekday() in WEEKEND:
+        start = (start + timedelta(days=7 - start.weekday())).replace(
+            hour=0, minute=0, second=0, microsecond=0
+        )
+    return add_business_days(start, int(AT_RISK_BUSINESS_DAYS))
+
+
+def takeable(now: datetime) -> ColumnElement[bool]:
+    """An open slot, or one whose claim ran out (the release job is about to reopen it)."""
+    return or_(
+        Review.status == ReviewStatus.OPEN,
+        and_(Review.status == ReviewStatus.CLAIMED, Review.lease_expires_at <= now),
+    )
+
+
+def may_take(reviewer_id: int) -> ColumnElement[bool]:
+    """Whether this reviewer could claim the slot: the conditions "Review next" applies
+    (`screen.review.reviews._PICK`: not an answer they hold, scored or declined, calibrated
+    when the slot asks for it). The one place a per-screen reviewer pool will restrict who
+    is told: add the pool's membership test on `Invitation.screen_id` here."""
+    mine = aliased(Review)
+    return and_(
+        ~exists().where(mine.attempt_id == Review.attempt_id, mine.reviewer_id == reviewer_id),
+        ~exists().where(
+            ReviewDecline.attempt_id == Review.attempt_id,
+            ReviewDecline.reviewer_id == reviewer_id,
+        ),
+        or_(
+            Review.calibration_threshold.is_(None),
+            exists().where(
+                ReviewerCalibration.reviewer_id == reviewer_id,
+                ReviewerCalibration.prompt_slug == Review.prompt_slug,
+                ReviewerCalibration.share >= Review.calibration_threshold,
+            ),
+        ),
+    )
 
 
 @dataclass(frozen=True)
-class Slot:
-    """One review slot not yet submitted, with what decides who may take it."""
+class Group:
+    """Answers (not slots: an answer with two open slots is one answer) of one screen and
+    prompt that match a condition."""
 
-    attempt_id: int
     screen_id: int
-    screen_title: str
-    prompt_title: str
-    prompt_slug: str | None
-    calibration_threshold: float | None
-    due_at: datetime
-    queued_at: datetime
-    # Open, or claimed with a lease that ran out (the release job will reopen it).
-    takeable: bool
+    screen: str
+    prompt: str
+    answers: int
+    oldest: datetime
+    at_risk: int
+    overdue: int
+
+
+async def groups(db: AsyncSession, now: datetime, *where: ColumnElement[bool]) -> list[Group]:
+    cutoff = at_risk_cutoff(now)
+    rows = await db.execute(
+        select(
+            Screen.id,
+            Screen.title,
+            Prompt.title,
+            func.count(distinct(Review.attempt_id)),
+            func.min(Review.queued_at),
+            func.count(distinct(case((Review.due_at < cutoff, Review.attempt_id)))),
+            func.count(distinct(case((Review.due_at <= now, Review.attempt_id)))),
+        )
+        .join(Attempt, Attempt.id == Review.attempt_id)
+        .join(Invitation, Invitation.id == Attempt.invitation_id)
+        .join(Screen, Screen.id == Invitation.screen_id)
+        .join(Prompt, Prompt.id == Invitation.prompt_id)
+        .where(
+            Review.status != ReviewStatus.SUBMITTED,
+            Attempt.state.in_(REVIEWABLE_STATES),
+            *where,
+        )
+        .group_by(Screen.id, Screen.title, Prompt.title)
+        .order_by(Screen.title, Prompt.title)
+    )
+    return [Group(*row) for row in rows]
 
 
 @dataclass(frozen=True)
@@ -142,222 +215,115 @@ class Dispute:
     since: datetime
 
 
-@dataclass
-class Queue:
-    """What waits now, read once per sweep; every notification is computed from it."""
-
-    slots: list[Slot]
-    disputes: list[Dispute]
-    # (attempt, reviewer) pairs the reviewer may not take again: held, scored or declined.
-    touched: set[tuple[int, int]] = field(default_factory=set)
-    # (reviewer, prompt slug) -> the share reached on calibration.
-    calibrated: dict[tuple[int, str], float] = field(default_factory=dict)
-
-
-async def read_queue(db: AsyncSession, now: datetime) -> Queue:
-    rows = await db.execute(
-        select(
-            Review.attempt_id,
-            Review.status,
-            Review.lease_expires_at,
-            Review.due_at,
-            Review.queued_at,
-            Review.prompt_slug,
-            Review.calibration_threshold,
-            Screen.id,
-            Screen.title,
-            Prompt.title,
-        )
-        .join(Attempt, Attempt.id == Review.attempt_id)
+async def disputes(db: AsyncSession, limit: int = 50) -> tuple[int, list[Dispute]]:
+    """How many decisions wait for adjudication, and the oldest `limit` of them."""
+    waiting = (
+        select(Decision.attempt_id, Screen.id, Screen.title, Decision.decided_at)
+        .join(Attempt, Attempt.id == Decision.attempt_id)
         .join(Invitation, Invitation.id == Attempt.invitation_id)
         .join(Screen, Screen.id == Invitation.screen_id)
-        .join(Prompt, Prompt.id == Invitation.prompt_id)
-        .where(Review.status != ReviewStatus.SUBMITTED, Attempt.state.in_(REVIEWABLE_STATES))
+        .where(
+            Decision.outcome == Outcome.NEEDS_ADJUDICATION,
+            Attempt.state != AttemptState.WITHDRAWN,
+        )
     )
-    slots = [
-        Slot(
-            attempt_id=attempt_id,
-            screen_id=screen_id,
-            screen_title=screen_title,
-            prompt_title=prompt_title,
-            prompt_slug=slug,
-            calibration_threshold=threshold,
-            due_at=due_at,
-            queued_at=queued_at,
-            takeable=status == ReviewStatus.OPEN
-            or (
-                status == ReviewStatus.CLAIMED
-                and lease_expires_at is not None
-                and lease_expires_at <= now
-            ),
+    count = await db.scalar(select(func.count()).select_from(waiting.subquery()))
+    oldest = await db.execute(waiting.order_by(Decision.decided_at, Decision.id).limit(limit))
+    return int(count or 0), [Dispute(*row) for row in oldest]
+
+
+async def disputes_per_screen(db: AsyncSession, screen_ids: list[int]) -> dict[int, int]:
+    rows = await db.execute(
+        select(Invitation.screen_id, func.count())
+        .select_from(Decision)
+        .join(Attempt, Attempt.id == Decision.attempt_id)
+        .join(Invitation, Invitation.id == Attempt.invitation_id)
+        .where(
+            Decision.outcome == Outcome.NEEDS_ADJUDICATION,
+            Attempt.state != AttemptState.WITHDRAWN,
+            Invitation.screen_id.in_(screen_ids),
         )
-        for (
-            attempt_id,
-            status,
-            lease_expires_at,
-            due_at,
-            queued_at,
-            slug,
-            threshold,
-            screen_id,
-            screen_title,
-            prompt_title,
-        ) in rows
-    ]
-    disputes = [
-        Dispute(attempt_id, screen_id, title, since)
-        for attempt_id, screen_id, title, since in await db.execute(
-            select(Decision.attempt_id, Screen.id, Screen.title, Decision.decided_at)
-            .join(Attempt, Attempt.id == Decision.attempt_id)
-            .join(Invitation, Invitation.id == Attempt.invitation_id)
-            .join(Screen, Screen.id == Invitation.screen_id)
-            .where(
-                Decision.outcome == Outcome.NEEDS_ADJUDICATION,
-                Attempt.state != AttemptState.WITHDRAWN,
-            )
-            .order_by(Decision.decided_at)
-        )
-    ]
-    queue = Queue(slots, disputes)
-    attempt_ids = {slot.attempt_id for slot in slots if slot.takeable}
-    if attempt_ids:
-        held = await db.execute(
-            select(Review.attempt_id, Review.reviewer_id).where(
-                Review.attempt_id.in_(attempt_ids), Review.reviewer_id.is_not(None)
-            )
-        )
-        declined = await db.execute(
-            select(ReviewDecline.attempt_id, ReviewDecline.reviewer_id).where(
-                ReviewDecline.attempt_id.in_(attempt_ids)
-            )
-        )
-        queue.touched = {(a, int(r)) for a, r in [*held, *declined] if r is not None}
-        slugs = {slot.prompt_slug for slot in slots if slot.calibration_threshold is not None}
-        if slugs:
-            queue.calibrated = {
-                (reviewer, slug): share
-                for reviewer, slug, share in await db.execute(
-                    select(
-                        ReviewerCalibration.reviewer_id,
-                        ReviewerCalibration.prompt_slug,
-                        ReviewerCalibration.share,
-                    ).where(ReviewerCalibration.prompt_slug.in_(slugs))
-                )
-            }
-    return queue
+        .group_by(Invitation.screen_id)
+    )
+    return {screen_id: int(count) for screen_id, count in rows}
 
 
-def may_take(queue: Queue, slot: Slot, reviewer_id: int) -> bool:
-    """Whether this reviewer could claim the slot now: the same conditions "Review next"
-    applies (screen.review.reviews._PICK). The one place a per-screen reviewer pool will
-    restrict who is told: add `and reviewer_id in pool_of(slot.screen_id)` here."""
-    if not slot.takeable or (slot.attempt_id, reviewer_id) in queue.touched:
-        return False
-    if slot.calibration_threshold is None or slot.prompt_slug is None:
-        return True
-    share = queue.calibrated.get((reviewer_id, slot.prompt_slug))
-    return share is not None and share >= slot.calibration_threshold
-
-
-def left_days(slot: Slot, now: datetime) -> float:
-    return business_days_between(now, slot.due_at)
-
-
-def at_risk(slot: Slot, now: datetime) -> bool:
-    """Due within a business day (the dashboard's "at risk") or already past due."""
-    return left_days(slot, now) < AT_RISK_BUSINESS_DAYS
-
-
-def _by_answer(slots: Iterable[Slot]) -> list[Slot]:
-    """One slot per answer: an answer with two open slots is one answer to review."""
-    first: dict[int, Slot] = {}
-    for slot in slots:
-        first.setdefault(slot.attempt_id, slot)
-    return list(first.values())
-
-
-def _groups(slots: list[Slot], now: datetime) -> list[dict[str, Any]]:
-    grouped: dict[tuple[str, str], list[Slot]] = defaultdict(list)
-    for slot in slots:
-        grouped[(slot.screen_title, slot.prompt_title)].append(slot)
+def _group_rows(found: list[Group], now: datetime) -> list[dict[str, Any]]:
     return [
         {
-            "screen": screen,
-            "prompt": prompt,
-            "waiting": len(group),
-            "waiting_text": plural(len(group), "answer"),
-            "oldest": age(min(s.queued_at for s in group), now),
-            "at_risk": sum(at_risk(s, now) for s in group),
+            "screen": group.screen,
+            "prompt": group.prompt,
+            "waiting": group.answers,
+            "waiting_text": plural(group.answers, "answer"),
+            "oldest": age(group.oldest, now),
+            "at_risk": group.at_risk,
         }
-        for (screen, prompt), group in sorted(grouped.items())
+        for group in found
     ]
 
 
 # --- What each notification says ----------------------------------------------------------------
 
 
-def digest_for(queue: Queue, reviewer_id: int, now: datetime) -> dict[str, Any] | None:
-    mine = _by_answer(s for s in queue.slots if may_take(queue, s, reviewer_id))
-    if not mine:
+async def digest_for(db: AsyncSession, reviewer_id: int, now: datetime) -> dict[str, Any] | None:
+    found = await groups(db, now, takeable(now), may_take(reviewer_id))
+    if not found:
         return None
-    risky = sum(at_risk(s, now) for s in mine)
+    waiting = sum(g.answers for g in found)
+    risky = sum(g.at_risk for g in found)
     return {
-        "waiting": len(mine),
-        "waiting_text": plural(len(mine), "answer"),
-        "oldest": age(min(s.queued_at for s in mine), now),
+        "waiting": waiting,
+        "waiting_text": plural(waiting, "answer"),
+        "oldest": age(min(g.oldest for g in found), now),
         "at_risk": risky,
         "at_risk_text": plural(risky, "answer"),
-        "groups": _groups(mine, now),
+        "groups": _group_rows(found, now),
     }
 
 
-def nudge_for(queue: Queue, reviewer_id: int, now: datetime) -> dict[str, Any] | None:
-    risky = _by_answer(
-        s for s in queue.slots if may_take(queue, s, reviewer_id) and at_risk(s, now)
+async def nudge_for(db: AsyncSession, reviewer_id: int, now: datetime) -> dict[str, Any] | None:
+    """Answers this reviewer could take now that are due before the next business day's
+    notification hour (so each morning's nudge covers the day until the next one)."""
+    found = await groups(
+        db, now, takeable(now), may_take(reviewer_id), Review.due_at < at_risk_cutoff(now)
     )
-    if not risky:
+    if not found:
         return None
-    overdue = sum(s.due_at <= now for s in risky)
+    risky = sum(g.answers for g in found)
+    overdue = sum(g.overdue for g in found)
     return {
-        "at_risk": len(risky),
-        "at_risk_text": plural(len(risky), "answer"),
+        "at_risk": risky,
+        "at_risk_text": plural(risky, "answer"),
         "overdue": overdue,
         "overdue_text": plural(overdue, "answer"),
-        "soonest": min(s.due_at for s in risky).isoformat(),
-        "groups": _groups(risky, now),
+        "groups": _group_rows(found, now),
     }
 
 
-def lead_list_for(
-    queue: Queue, now: datetime, secret_key: str, screen_id: int | None = None
-) -> dict[str, Any] | None:
-    """Answers at risk (any slot not yet submitted, claimed or not) and disputes waiting;
-    for one screen when `screen_id` is given."""
-    risky = _by_answer(
-        s
-        for s in queue.slots
-        if at_risk(s, now) and (screen_id is None or s.screen_id == screen_id)
-    )
-    disputes = [d for d in queue.disputes if screen_id is None or d.screen_id == screen_id]
-    if not risky and not disputes:
+async def lead_list(db: AsyncSession, now: datetime, secret_key: str) -> dict[str, Any] | None:
+    """Answers at risk on every screen (any slot not yet submitted, claimed or not) and the
+    disputes waiting for adjudication, each by its anonymous label."""
+    found = await groups(db, now, Review.due_at < at_risk_cutoff(now))
+    count, oldest = await disputes(db)
+    if not found and not count:
         return None
-    per_screen: dict[str, list[Slot]] = defaultdict(list)
-    for slot in risky:
-        per_screen[slot.screen_title].append(slot)
+    per_screen: dict[str, list[Group]] = defaultdict(list)
+    for group in found:
+        per_screen[group.screen].append(group)
+    risky = sum(g.answers for g in found)
     return {
-        "at_risk": len(risky),
-        "at_risk_text": plural(len(risky), "answer"),
+        "at_risk": risky,
+        "at_risk_text": plural(risky, "answer"),
         "screens": [
             {
                 "screen": title,
-                "at_risk": len(group),
-                "at_risk_text": plural(len(group), "answer"),
-                "overdue": sum(s.due_at <= now for s in group),
+                "at_risk_text": plural(sum(g.answers for g in same), "answer"),
+                "overdue": sum(g.overdue for g in same),
             }
-            for title, group in sorted(per_screen.items())
+            for title, same in per_screen.items()
         ],
-        "disputes": len(disputes),
-        "disputes_text": plural(len(disputes), "dispute"),
+        "disputes": count,
+        "disputes_text": plural(count, "dispute"),
         "dispute_rows": [
             {
                 "label": anonymous_label(secret_key, d.attempt_id),
@@ -365,36 +331,44 @@ def lead_list_for(
                 "waiting": age(d.since, now),
                 "path": f"/lead/attempts/{d.attempt_id}",
             }
-            for d in disputes[:50]
+            for d in oldest
         ],
-        "more_disputes": max(len(disputes) - 50, 0),
+        "more_disputes": count - len(oldest),
     }
 
 
-def chat_text(
-    screen_title: str, queue: Queue, screen_id: int, now: datetime, base_url: str
-) -> str | None:
-    """One plain message for a screen's channel: waiting, at risk, disputes; no names."""
-    waiting = _by_answer(s for s in queue.slots if s.screen_id == screen_id and s.takeable)
-    risky = _by_answer(s for s in queue.slots if s.screen_id == screen_id and at_risk(s, now))
-    disputes = [d for d in queue.disputes if d.screen_id == screen_id]
-    if not waiting and not risky and not disputes:
-        return None
-    parts = []
-    if waiting:
-        oldest = age(min(s.queued_at for s in waiting), now)
-        parts.append(
-            f"{plural(len(waiting), 'answer')} waiting for review (oldest {oldest}): "
-            f"{base_url}/review"
-        )
-    if risky:
-        parts.append(
-            f"{plural(len(risky), 'answer')} due within a business day or past due: {base_url}/lead"
-        )
-    if disputes:
-        waiting_disputes = plural(len(disputes), "dispute")
-        parts.append(f"{waiting_disputes} waiting for adjudication: {base_url}/lead")
-    return f"Screen “{screen_title}”:\n" + "\n".join(f"• {part}" for part in parts)
+async def chat_texts(
+    db: AsyncSession, screen_ids: list[int], now: datetime, base_url: str
+) -> dict[int, str]:
+    """One plain message per screen for its channel: waiting, at risk, disputes; no names.
+    Screens with nothing to say are left out."""
+    in_screens = Invitation.screen_id.in_(screen_ids)
+    waiting = await groups(db, now, takeable(now), in_screens)
+    risky = await groups(db, now, Review.due_at < at_risk_cutoff(now), in_screens)
+    disputed = await disputes_per_screen(db, screen_ids)
+    titles = {g.screen_id: g.screen for g in [*waiting, *risky]}
+    titles.update(
+        (await db.execute(select(Screen.id, Screen.title).where(Screen.id.in_(screen_ids)))).all()
+    )
+    texts = {}
+    for screen_id in screen_ids:
+        parts = []
+        mine = [g for g in waiting if g.screen_id == screen_id]
+        if mine:
+            oldest = age(min(g.oldest for g in mine), now)
+            count = plural(sum(g.answers for g in mine), "answer")
+            parts.append(f"{count} waiting for review (oldest {oldest}): {base_url}/review")
+        at_risk = sum(g.answers for g in risky if g.screen_id == screen_id)
+        if at_risk:
+            count = plural(at_risk, "answer")
+            parts.append(f"{count} due within a business day or past due: {base_url}/lead")
+        if disputed.get(screen_id):
+            count = plural(disputed[screen_id], "dispute")
+            parts.append(f"{count} waiting for adjudication: {base_url}/lead")
+        if parts:
+            title = titles.get(screen_id, "")
+            texts[screen_id] = f"Screen “{title}”:\n" + "\n".join(f"• {p}" for p in parts)
+    return texts
 
 
 # --- The sweep ----------------------------------------------------------------------------------
@@ -444,19 +418,30 @@ async def _wanted(db: AsyncSession, now: datetime, settings: Settings) -> list[D
     return [due for due in wanted if due.key not in sent]
 
 
-def _message(
-    due: Due, queue: Queue, titles: dict[int, str], now: datetime, settings: Settings
+async def _message(
+    db: AsyncSession,
+    due: Due,
+    now: datetime,
+    settings: Settings,
+    shared: dict[str, Any],
 ) -> tuple[str, dict[str, Any]] | None:
-    """The outbox event (kind, payload) for one due notification, or None: nothing to say."""
+    """The outbox event (kind, payload) for one due notification, or None: nothing to say.
+    What is the same for everyone (the lead's list, the chat texts) is computed once per
+    sweep into `shared`."""
     if due.kind == CHAT:
-        text = chat_text(titles.get(due.owner, ""), queue, due.owner, now, settings.base_url)
+        if CHAT not in shared:
+            screens = [d.owner for d in shared["wanted"] if d.kind == CHAT]
+            shared[CHAT] = await chat_texts(db, screens, now, settings.base_url)
+        text = shared[CHAT].get(due.owner)
         return None if text is None else (NOTIFY_CHAT, {"screen_id": due.owner, "text": text})
     if due.kind == DIGEST:
-        context = digest_for(queue, due.owner, now)
+        context = await digest_for(db, due.owner, now)
     elif due.kind == NUDGE:
-        context = nudge_for(queue, due.owner, now)
+        context = await nudge_for(db, due.owner, now)
     else:
-        context = lead_list_for(queue, now, settings.secret_key)
+        if LEAD not in shared:
+            shared[LEAD] = await lead_list(db, now, settings.secret_key)
+        context = shared[LEAD]
     if context is None:
         return None
     return NOTIFY_EMAIL, {"user_id": due.owner, "kind": due.kind, "context": context}
@@ -465,40 +450,37 @@ def _message(
 async def queue_due(
     sessionmaker: async_sessionmaker[AsyncSession], now: datetime, settings: Settings
 ) -> int:
-    """Queue every notification that is due and has something to say; returns how many."""
+    """Queue every notification whose period has begun and was not handled yet; returns
+    how many were queued. A period with nothing to say is recorded as handled too (with no
+    event), so the queue is counted once per person and day, not on every sweep."""
     async with sessionmaker() as db, db.begin():
         wanted = await _wanted(db, now, settings)
         if not wanted:
             return 0
-        queue = await read_queue(db, now)
-        chat_screens = [due.owner for due in wanted if due.kind == CHAT]
-        titles: dict[int, str] = {
-            row.id: row.title
-            for row in await db.execute(
-                select(Screen.id, Screen.title).where(Screen.id.in_(chat_screens))
-            )
-        }
+        shared: dict[str, Any] = {"wanted": wanted}
+        messages = [(due, await _message(db, due, now, settings, shared)) for due in wanted]
     queued = 0
-    for due in wanted:
-        message = _message(due, queue, titles, now, settings)
-        if message is None:
-            continue
-        kind, payload = message
+    for due, message in messages:
         try:
             async with sessionmaker() as db, db.begin():
+                event = None
+                if message is not None:
+                    kind, payload = message
+                    event = outbox.emit(db, kind, {**payload, "key": due.key}, now)
+                    await db.flush()
                 db.add(
                     NotificationSent(
                         key=due.key,
                         kind=due.kind,
                         user_id=None if due.kind == CHAT else due.owner,
                         screen_id=due.owner if due.kind == CHAT else None,
+                        outbox_event_id=event.id if event is not None else None,
                         sent_at=now,
                     )
                 )
-                outbox.emit(db, kind, {**payload, "key": due.key}, now)
         except IntegrityError:
-            # Another sweep wrote this key first, and with it the event: nothing to add.
-            log.info("notification %s was queued by another sweep", due.key)
+            # Another sweep handled this key first (and queued its event): nothing to add.
+            log.info("notification %s was handled by another sweep", due.key)
             continue
-        queued += 1
+        queued += message is not None
     return queued

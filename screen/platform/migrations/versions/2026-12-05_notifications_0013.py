@@ -8,7 +8,8 @@ Reviewers and leads get a daily digest, SLA nudges and a lead's list by email (a
 screen's chat channel the same, if an admin sets a URL). Each user has a time zone (NULL:
 SCREEN_NOTIFY_TIME_ZONE) and a switch per kind, on by default (server defaults, so
 existing rows and bench seeds need nothing). `notifications_sent.key` is unique: one row
-per person and period is what makes "at most once" hold whatever runs the sweep.
+per person and period handled (with the outbox event queued, or none when there was
+nothing to say) is what makes "at most once" hold whatever runs the sweep.
 """
 
 from collections.abc import Sequence
@@ -36,6 +37,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=True),
         sa.Column("screen_id", sa.Integer(), nullable=True),
+        sa.Column("outbox_event_id", sa.Integer(), nullable=True),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["user_id"],
