@@ -201,7 +201,7 @@ async def test_an_admin_adds_an_endpoint_and_sees_its_secret_only_once(
 ) -> None:
     admin = await make_user(db, clock.now(), "admin")
     await sign_in(client, admin.email)
-    form_page = await client.get("/admin/webhooks")
+    form_page = await client.get("/admin/webhooks/new")
     assert form_page.status_code == 200
     assert "decision.made" in form_page.text
 

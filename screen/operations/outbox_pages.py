@@ -60,9 +60,16 @@ class OutboxAdminController(Controller):
                 .limit(LISTED)
             )
         )
+        retried = request.query_params.get("retried", "")
+        notice = (
+            f"Event #{retried} is pending again: it goes out on the relay's next pass."
+            if retried.isdigit()
+            else None
+        )
         return Template(
             template_name="admin/outbox.html",
             context={
+                "notice": notice,
                 "me": me,
                 "counts": {s.value: counts.get(s.value, 0) for s in OutboxStatus},
                 "events": events,
@@ -84,4 +91,4 @@ class OutboxAdminController(Controller):
             before={"status": "dead"},
             after={"status": event.status, "kind": event.kind},
         )
-        return Redirect(path="/admin/outbox", status_code=HTTP_303_SEE_OTHER)
+        return Redirect(path=f"/admin/outbox?retried={event.id}", status_code=HTTP_303_SEE_OTHER)

@@ -22,11 +22,8 @@ from screen.pipeline.webhooks import (
 )
 from screen.platform import outbound
 from screen.platform.errors import InputError
-from screen.platform.models import (
-    Role,
-    User,
-    WebhookEndpoint,
-)
+from screen.platform.forms import FormState
+from screen.platform.models import Role, User, WebhookEndpoint
 from screen.platform.signals import EVENT_TYPES
 from screen.platform.web import DB, NO_STORE, AppClock, AppSettings
 
@@ -35,41 +32,46 @@ def _see_other(path: str) -> Redirect:
     return Redirect(path=path, status_code=HTTP_303_SEE_OTHER)
 
 
+# What the endpoint page says after an action, keyed by the `done` query parameter.
+DONE_NOTICES = {
+    "enabled": "Endpoint enabled: new events are sent to it again.",
+    "disabled": "Endpoint disabled: nothing is sent to it until you enable it.",
+}
+
+
 class WebhookAdminController(Controller):
     path = "/admin/webhooks"
     guards = [requires(Role.ADMIN)]  # noqa: RUF012 - Litestar reads this class attribute
     dependencies = {"me": Provide(provide_user, sync_to_thread=False)}  # noqa: RUF012
     include_in_schema = False
 
-    async def _index(
-        self,
-        db: DB,
-        me: User,
-        *,
-        error: str | None = None,
-        form: dict[str, Any] | None = None,
-        created: tuple[WebhookEndpoint, str] | None = None,
-        status_code: int = 200,
-    ) -> Template:
-        endpoints = list(await db.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.id)))
+    @staticmethod
+    def _form(me: User, state: FormState, events: list[str]) -> Template:
+        """The endpoint form, new or refused (then with what was typed, never the secret,
+        and the problem beside its field)."""
         return Template(
-            template_name="admin/webhooks.html",
+            template_name="admin/webhook_form.html",
             context={
                 "me": me,
-                "endpoints": endpoints,
                 "event_types": EVENT_TYPES,
-                "error": error,
-                "form": form or {"url": "", "description": "", "events": list(EVENT_TYPES)},
-                "created": created[0] if created else None,
-                "secret": created[1] if created else None,
+                "state": state,
+                "events": events,
+                "section": "webhooks",
             },
-            status_code=status_code,
-            headers=NO_STORE if created else None,
+            status_code=state.status_code,
         )
 
     @get("/", name="admin:webhooks")
     async def index(self, db: DB, me: Me) -> Template:
-        return await self._index(db, me)
+        endpoints = list(await db.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.id)))
+        return Template(
+            template_name="admin/webhooks.html",
+            context={"me": me, "endpoints": endpoints, "section": "webhooks"},
+        )
+
+    @get("/new", name="admin:webhooks:new")
+    async def new(self, me: Me) -> Template:
+        return self._form(me, FormState(), list(EVENT_TYPES))
 
     @post("/", name="admin:webhooks:create", status_code=HTTP_201_CREATED)
     async def create(
@@ -88,7 +90,7 @@ class WebhookAdminController(Controller):
             # Refused here, with the form back, rather than at every delivery: an endpoint
             # on an internal address would never be sent to under these settings.
             outbound.check_target_url(url, allow_private=outbound.private_targets_allowed(settings))
-            created = await create_endpoint(
+            endpoint, secret = await create_endpoint(
                 db,
                 url=url,
                 events=events,
@@ -99,19 +101,24 @@ class WebhookAdminController(Controller):
                 user=me,
             )
         except InputError as error:
-            # The form comes back with what was typed (never the secret) and the reason.
-            return await self._index(
-                db,
-                me,
-                error=error.message,
-                form={"url": url, "description": description, "events": events},
-                status_code=400,
-            )
-        return await self._index(db, me, created=created, status_code=HTTP_201_CREATED)
+            typed = {"url": url, "description": description}  # never the secret back
+            return self._form(me, FormState.refused(typed, error), events)
+        return Template(
+            template_name="admin/webhook_created.html",
+            context={"me": me, "created": endpoint, "secret": secret, "section": "webhooks"},
+            status_code=HTTP_201_CREATED,
+            headers=NO_STORE,
+        )
 
     @get("/{endpoint_id:int}", name="admin:webhooks:endpoint")
-    async def endpoint_page(self, endpoint_id: FromPath[int], db: DB, me: Me) -> Template:
+    async def endpoint_page(
+        self, endpoint_id: FromPath[int], db: DB, me: Me, request: Request[Any, Any, Any]
+    ) -> Template:
         endpoint = await get_endpoint(db, endpoint_id)
+        notice = DONE_NOTICES.get(request.query_params.get("done", ""))
+        redelivered = request.query_params.get("redelivered", "")
+        if redelivered.isdigit():
+            notice = "Sent again: the delivery is queued with a fresh signature, same event id."
         return Template(
             template_name="admin/webhook_endpoint.html",
             context={
@@ -119,6 +126,8 @@ class WebhookAdminController(Controller):
                 "endpoint": endpoint,
                 "log": await delivery_log(db, endpoint_id),
                 "log_limit": LOG_LIMIT,
+                "notice": notice,
+                "section": "webhooks",
             },
         )
 
@@ -127,12 +136,12 @@ class WebhookAdminController(Controller):
         self, endpoint_id: FromPath[int], db: DB, me: Me, clock: AppClock
     ) -> Redirect:
         await set_enabled(db, endpoint_id, False, me, clock.now())
-        return _see_other(f"/admin/webhooks/{endpoint_id}")
+        return _see_other(f"/admin/webhooks/{endpoint_id}?done=disabled")
 
     @post("/{endpoint_id:int}/enable", name="admin:webhooks:enable", status_code=303)
     async def enable(self, endpoint_id: FromPath[int], db: DB, me: Me, clock: AppClock) -> Redirect:
         await set_enabled(db, endpoint_id, True, me, clock.now())
-        return _see_other(f"/admin/webhooks/{endpoint_id}")
+        return _see_other(f"/admin/webhooks/{endpoint_id}?done=enabled")
 
     @post(
         "/deliveries/{delivery_id:int}/redeliver",
