@@ -6,6 +6,7 @@ hiring manager can search and copy.
 
 from __future__ import annotations
 
+import html
 import io
 import re
 import sqlite3
@@ -21,6 +22,7 @@ from sqlalchemy.orm import joinedload
 from screen.cli import main
 from screen.platform.clock import FrozenClock
 from screen.platform.models import Invitation, Review, Screen
+from screen.platform.rendering import render_markdown
 from screen.report.pdf import render_report_pdf
 from screen.report.reports import Report, build_report
 from screen.settings import Settings
@@ -122,6 +124,11 @@ def pdf_text(data: bytes) -> str:
     return "\n".join(page.extract_text() or "" for page in PdfReader(io.BytesIO(data)).pages)
 
 
+def as_the_page_shows(markdown: str) -> str:
+    """The words a reader sees on the report page for this Markdown, without its tags."""
+    return html.unescape(re.sub(r"<[^>]+>", "", str(render_markdown(markdown))))
+
+
 def squeezed(text: str) -> str:
     """Without whitespace: a long line wraps wherever the page ends."""
     return re.sub(r"\s+", "", text)
@@ -199,9 +206,37 @@ async def test_markup_in_the_name_and_answer_is_inert_text(
 
     assert squeezed(report.invitation.candidate_name) in text
     for payload in XSS:
-        assert squeezed(payload) in text, payload
+        # The answer is Markdown: entities read as the report page reads them (&lt; is <),
+        # and every tag typed stays text.
+        assert squeezed(as_the_page_shows(payload)) in text, payload
     assert b"/JavaScript" not in data and b"/JS" not in data
     assert b"/URI" not in data  # no link annotation came from an <a> in the answer
+
+
+async def test_the_answer_reads_as_on_the_page_not_as_markdown_source(
+    db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    answer = (
+        "## Decision\n\nWe choose **pgvector** with *HNSW* and `ef_search=64`.\n\n"
+        "- p95 under 300 ms\n- about $900 a month\n\n"
+        "1. Measure recall\n2. Then tune\n\n"
+        "> Budget: $4,000\n\n"
+        "| Option | Cost |\n|---|---|\n| pgvector | $900 |\n| Managed | $2,600 |\n\n"
+        "See [the benchmark](https://example.com/bench).\n\n"
+        "```\nSELECT 1;\n```"
+    )
+    report = await decided_report(db, settings, clock, answer=answer)
+
+    data = render_report_pdf(report)
+    text = pdf_text(data)
+
+    for words in ("Decision", "We choose pgvector with HNSW", "p95 under 300 ms", "Measure recall"):
+        assert words in text, words
+    assert "pgvector" in text and "$2,600" in text and "SELECT 1;" in text
+    assert "(https://example.com/bench)" in text
+    for source in ("## ", "**", "`", "|---", "- p95", "> Budget", "](https"):
+        assert source not in text, source
+    assert b"/URI" not in data
 
 
 async def test_characters_outside_the_font_fold_and_the_pdf_says_so(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Iterable
 from typing import Any
 
 import anyio
@@ -26,6 +27,7 @@ from screen.authorship.playback import player_log
 from screen.platform import audit
 from screen.platform.clock import Clock
 from screen.platform.errors import InputError, NotFoundError
+from screen.platform.forms import FormState
 from screen.platform.models import Invitation, LeakedAnswer, Screen, User
 from screen.platform.web import DB, NO_STORE, AppClock, AppSettings, small_number
 from screen.recruiting import outcomes
@@ -40,12 +42,37 @@ RECOMMENDATION_LABELS = {
     "yes": "Yes",
     "strong_yes": "Strong yes",
 }
+# Actors that are not a person, as a reader would say them.
+ACTOR_WORDS = {"system": "Screen", "demo": "the demo", "cli": "the command line"}
 # The shared view: not in search engines, not in a Referer, not in a cache.
 SHARED_HEADERS = {
     **NO_STORE,
     "X-Robots-Tag": "noindex, nofollow",
     "Referrer-Policy": "no-referrer",
 }
+
+
+async def actor_names(db: AsyncSession, actors: Iterable[str]) -> dict[str, str]:
+    """Audit actors (`user:<id>:<email>`, `system`, ...) as people read them: a user's
+    name, or words for the rest. The audit log keeps the actor string itself."""
+    wanted = set(actors)
+    ids: dict[str, int] = {}
+    for actor in wanted:
+        kind, _, rest = actor.partition(":")
+        if kind == "user" and (user_id := small_number(rest.partition(":")[0])) is not None:
+            ids[actor] = user_id
+    found = (
+        dict((await db.execute(select(User.id, User.name).where(User.id.in_(ids.values())))).all())
+        if ids
+        else {}
+    )
+    names = {}
+    for actor in wanted:
+        if actor in ids:
+            names[actor] = found.get(ids[actor]) or "a former user"
+        else:
+            names[actor] = ACTOR_WORDS.get(actor, actor)
+    return names
 
 
 def _see_other(path: str) -> Redirect:
@@ -102,6 +129,10 @@ async def report_context(
         "authorship": dataclasses.replace(
             report.authorship, log_url=None if shared else composition_url(report)
         ),
+        # Who recorded each outcome, by name (a share link's reader sees no names).
+        "actor_names": {}
+        if shared
+        else await actor_names(db, [o.recorded_by for o in report.outcomes]),
     }
 
 
@@ -175,15 +206,25 @@ class ReportController(Controller):
             },
         )
 
-    async def _page(self, invitation_id: int, db: AsyncSession, me: User, clock: Clock) -> Template:
+    async def _page(
+        self,
+        invitation_id: int,
+        db: AsyncSession,
+        me: User,
+        clock: Clock,
+        share_state: FormState | None = None,
+    ) -> Template:
         now = clock.now()
         invitation = await reports.readable_invitation(db, me, invitation_id)
         report = await reports.build_report(db, invitation, now)
-        reports.record_view(db, invitation, audit.actor_of(me), now)
+        if share_state is None:  # a refused share form changes nothing, not even the view log
+            reports.record_view(db, invitation, audit.actor_of(me), now)
         context = await report_context(
             db, report, shared=False, chart_url=f"/reports/{invitation.id}/chart.svg"
         )
         may_share = me.role in RECRUITERS
+        share_list = await shares.shares_of(db, invitation.id) if may_share else []
+        names = await actor_names(db, [share.created_by for share in share_list])
         return Template(
             template_name="report/report.html",
             context={
@@ -191,11 +232,14 @@ class ReportController(Controller):
                 "me": me,
                 "now": now,
                 "may_share": may_share,
-                "shares": await shares.shares_of(db, invitation.id) if may_share else [],
+                "shares": share_list,
+                "actor_names": {**context["actor_names"], **names},
                 "outcome_choices": outcomes.OUTCOMES,
                 "can_record_outcome": outcomes.can_record(invitation),
+                "share_state": share_state or FormState(),
             },
             headers=NO_STORE,
+            status_code=share_state.status_code if share_state else HTTP_200_OK,
         )
 
     @get("/{invitation_id:int}/chart.svg", name="report:chart")
@@ -255,9 +299,14 @@ class ReportController(Controller):
     ) -> Template:
         invitation = await reports.readable_invitation(db, me, invitation_id)
         form = await request.form()
-        share, token = await shares.create_share(
-            db, invitation, days=_days(form), actor=audit.actor_of(me), now=clock.now()
-        )
+        try:
+            share, token = await shares.create_share(
+                db, invitation, days=_days(form), actor=audit.actor_of(me), now=clock.now()
+            )
+        except InputError as error:
+            # The report again, with the days typed and the problem beside the field.
+            refused = FormState.refused(form, error)
+            return await self._page(invitation.id, db, me, clock, share_state=refused)
         return Template(
             template_name="report/share_created.html",
             context={

@@ -14,6 +14,13 @@ probes, outcomes, a lead's reason) is untrusted: platypus `Paragraph` parses a s
 markup language, so every such string goes through `_text`, which escapes `&`, `<` and
 `>` and drops control characters. Markup in an answer therefore stays inert text.
 
+The answer is Markdown, rendered as the report page renders it (the same CommonMark
+parser with raw HTML off, tables on): headings, paragraphs with bold, italic and code,
+lists, quotes, code blocks and tables become platypus flowables. Only our own tags
+(`<b>`, `<i>`, `<font>`) are written around escaped text, so this needs no sanitiser:
+a tag typed in the answer is text, and a link is its words with the address after them
+(no link annotation).
+
 Before the decision is final the PDF shows only the state and when the SLA runs out, as
 the page does. With `shared=True` (a share link's reader, who has no account) the
 candidate's email is left out.
@@ -29,6 +36,8 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import reportlab
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_LEFT
 from reportlab.lib.pagesizes import A4
@@ -42,6 +51,7 @@ from reportlab.platypus import (
     KeepTogether,
     Paragraph,
     SimpleDocTemplate,
+    Spacer,
     Table,
     TableStyle,
 )
@@ -153,6 +163,29 @@ def _styles() -> dict[str, ParagraphStyle]:
             "h3", parent=base, fontName=FONT_BOLD, fontSize=10, leading=13, spaceBefore=6
         ),
         "answer": ParagraphStyle("answer", parent=base, spaceAfter=6),
+        "answer-h": ParagraphStyle(
+            "answer-h",
+            parent=base,
+            fontName=FONT_BOLD,
+            fontSize=10.5,
+            leading=14,
+            spaceBefore=6,
+            spaceAfter=3,
+        ),
+        "answer-code": ParagraphStyle(
+            "answer-code",
+            parent=base,
+            fontName="Courier",
+            fontSize=8.5,
+            leading=11,
+            backColor=colors.HexColor("#f5f7fa"),
+            borderPadding=4,
+            spaceBefore=4,
+            spaceAfter=8,
+        ),
+        "answer-quote": ParagraphStyle(
+            "answer-quote", parent=base, leftIndent=10, textColor=MUTED, spaceAfter=6
+        ),
     }
 
 
@@ -277,9 +310,7 @@ def render_report_pdf(report: Report, *, shared: bool = False) -> bytes:
 
     if report.answer:
         b.heading("The answer")
-        for block in report.answer.replace("\r\n", "\n").split("\n\n"):
-            if block.strip():
-                b.para(w.lines(block.strip("\n")), "answer")
+        b.story.extend(_Markdown(b).flowables(report.answer))
     if report.follow_ups:
         _follow_ups(b, report.follow_ups)
     _ai_use(b, report)
@@ -514,3 +545,134 @@ def _footer(canvas: Canvas, doc: SimpleDocTemplate) -> None:
     canvas.drawString(MARGIN, 9 * mm, "Screen candidate report: confidential")
     canvas.drawRightString(A4[0] - MARGIN, 9 * mm, f"Page {doc.page}")
     canvas.restoreState()
+
+
+# --- The answer's Markdown ---------------------------------------------------------------------
+
+# The report page's parser (screen.platform.rendering): CommonMark, raw HTML off, tables on.
+_MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
+_INLINE_TAGS = {"strong_open": "<b>", "strong_close": "</b>", "em_open": "<i>", "em_close": "</i>"}
+
+
+class _Markdown:
+    """Markdown source to flowables. Every piece of text goes through `_Writer.text`."""
+
+    def __init__(self, builder: _Builder) -> None:
+        self.w = builder.w
+        self.s = builder.s
+        self.out: list[Flowable] = []
+        # One entry per open list: its marker ("•" or the next number) and depth.
+        self.lists: list[list[int | None]] = []
+        self.first_in_item = False
+        self.quote = 0
+
+    def flowables(self, source: str) -> list[Flowable]:
+        tokens = _MARKDOWN.parse(source.replace("\r\n", "\n"))
+        index = 0
+        while index < len(tokens):
+            index = self._block(tokens, index)
+        return self.out
+
+    def inline(self, token: Token) -> str:
+        parts: list[str] = []
+        link: list[str] = []  # the open link's address, shown after its words
+        for child in token.children or []:
+            kind = child.type
+            if kind == "text":
+                parts.append(self.w.text(child.content))
+            elif kind in ("softbreak",):
+                parts.append(" ")
+            elif kind == "hardbreak":
+                parts.append("<br/>")
+            elif kind in _INLINE_TAGS:
+                parts.append(_INLINE_TAGS[kind])
+            elif kind == "code_inline":
+                parts.append(f'<font name="Courier">{self.w.text(child.content)}</font>')
+            elif kind == "link_open":
+                link.append(str(child.attrs.get("href") or ""))
+            elif kind == "link_close":
+                href = link.pop() if link else ""
+                if href:
+                    parts.append(f' <font color="#52606d">({self.w.text(href)})</font>')
+            elif kind == "image":
+                parts.append(f"[image: {self.w.text(child.content)}]")
+            else:  # anything else a parser update adds: its source text, inert
+                parts.append(self.w.text(child.content))
+        return "".join(parts)
+
+    def _paragraph(self, markup: str, style: str = "answer") -> None:
+        if self.lists:
+            depth = len(self.lists)
+            marker = self.lists[-1]
+            bullet = None
+            if self.first_in_item:
+                bullet = "•" if marker[0] is None else f"{marker[0]}."
+            item = ParagraphStyle(
+                f"item-{depth}",
+                parent=self.s[style],
+                leftIndent=14 * depth,
+                bulletIndent=14 * depth - 11,
+                spaceAfter=2,
+            )
+            self.out.append(Paragraph(markup, item, bulletText=bullet))
+            self.first_in_item = False
+            return
+        if self.quote:
+            style = "answer-quote"
+        self.out.append(Paragraph(markup, self.s[style]))
+
+    def _block(self, tokens: list[Token], index: int) -> int:
+        token = tokens[index]
+        kind = token.type
+        if kind == "heading_open":
+            self._paragraph(self.inline(tokens[index + 1]), "answer-h")
+            return index + 3
+        if kind == "paragraph_open":
+            self._paragraph(self.inline(tokens[index + 1]))
+            return index + 3
+        if kind in ("bullet_list_open", "ordered_list_open"):
+            start = int(token.attrs.get("start") or 1) if kind == "ordered_list_open" else None
+            self.lists.append([start])
+        elif kind in ("bullet_list_close", "ordered_list_close"):
+            self.lists.pop()
+            if not self.lists:
+                self.out.append(Spacer(1, 4))
+        elif kind == "list_item_open":
+            self.first_in_item = True
+        elif kind == "list_item_close":
+            if self.lists and self.lists[-1][0] is not None:
+                self.lists[-1][0] = int(self.lists[-1][0]) + 1
+            self.first_in_item = False
+        elif kind == "blockquote_open":
+            self.quote += 1
+        elif kind == "blockquote_close":
+            self.quote -= 1
+        elif kind in ("fence", "code_block"):
+            lines = token.content.rstrip("\n").split("\n")
+            shown = "<br/>".join(self.w.text(line).replace(" ", "&nbsp;") for line in lines)
+            self.out.append(Paragraph(shown, self.s["answer-code"]))
+        elif kind == "hr":
+            self.out.append(Spacer(1, 8))
+        elif kind == "table_open":
+            return self._table(tokens, index)
+        return index + 1
+
+    def _table(self, tokens: list[Token], index: int) -> int:
+        rows: list[list[Flowable]] = []
+        row: list[Flowable] = []
+        while tokens[index].type != "table_close":
+            token = tokens[index]
+            if token.type == "tr_open":
+                row = []
+            elif token.type == "tr_close":
+                rows.append(row)
+            elif token.type in ("th_open", "td_open"):
+                style = "head" if token.type == "th_open" else "cell"
+                row.append(Paragraph(self.inline(tokens[index + 1]), self.s[style]))
+            index += 1
+        if rows:
+            columns = max(len(r) for r in rows)
+            padded = [r + [Paragraph("", self.s["cell"])] * (columns - len(r)) for r in rows]
+            self.out.append(_table(padded, [CONTENT_WIDTH / columns] * columns))
+            self.out.append(Spacer(1, 6))
+        return index + 1
