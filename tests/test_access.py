@@ -35,6 +35,8 @@ LEADS = {"lead"}
 ADJUDICATORS = {"lead", "admin"}
 RECRUITERS = {"recruiter", "admin"}
 ADMINS = {"admin"}
+# One's own notification settings: every staff account has them.
+STAFF = {"admin", "recruiter", "reviewer", "lead", "hiring_manager"}
 # Candidate reports: a hiring manager reads only assigned screens' (404 for any other).
 READERS = {"recruiter", "admin", "lead", "hiring_manager"}
 HIRING_MANAGERS = {"hiring_manager"}
@@ -91,6 +93,7 @@ ROUTES = [
     ("GET", "/hiring", HIRING_MANAGERS),
     ("GET", "/admin/webhooks", ADMINS),
     ("POST", "/admin/webhooks", ADMINS),
+    ("GET", "/admin/webhooks/new", ADMINS),
     ("GET", "/admin/webhooks/999", ADMINS),
     ("POST", "/admin/webhooks/999/disable", ADMINS),
     ("POST", "/admin/webhooks/999/enable", ADMINS),
@@ -100,6 +103,10 @@ ROUTES = [
     ("POST", "/admin/api-keys/999/revoke", ADMINS),
     ("GET", "/admin/outbox", ADMINS),
     ("POST", "/admin/outbox/999/retry", ADMINS),
+    ("GET", "/admin/notifications", ADMINS),
+    ("POST", "/admin/notifications/999", ADMINS),
+    ("GET", "/account/notifications", STAFF),
+    ("POST", "/account/notifications", STAFF),
 ]
 ROLES = ["admin", "recruiter", "reviewer", "lead", "hiring_manager", None]
 
