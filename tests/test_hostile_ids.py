@@ -99,7 +99,7 @@ async def test_a_withdrawn_candidate_cannot_be_decided_or_reopened(
     )
     await db.commit()
     invitation = await invitations.get_invitation(db, candidate.invitation_id)
-    await invitations.withdraw(db, invitation, clock.now(), actor="test")
+    await invitations.withdraw(db, invitation, clock.now(), reason="Test", actor="test")
     await db.commit()
 
     with pytest.raises(ConflictError, match="withdrawn"):

@@ -84,10 +84,11 @@ async def test_a_recruiter_creates_a_screen_and_invites_a_candidate(
             },
             follow_redirects=False,
         )
+        screen_path = created.headers["location"].split("?")[0]
         dashboard = await client.get(created.headers["location"])
         invited = await post_form(
             client,
-            created.headers["location"] + "/invitations",
+            screen_path + "/invitations",
             {
                 "name": "Noor Haddad",
                 "email": "noor@example.com",
@@ -99,7 +100,7 @@ async def test_a_recruiter_creates_a_screen_and_invites_a_candidate(
         candidate_page = await client.get(invited.headers["location"])
         duplicate = await post_form(
             client,
-            created.headers["location"] + "/invitations",
+            screen_path + "/invitations",
             {"name": "Noor again", "email": "NOOR@example.com"},
         )
     finally:
@@ -109,7 +110,7 @@ async def test_a_recruiter_creates_a_screen_and_invites_a_candidate(
     assert "Title must be 1 to 200 characters" in bad.text
     assert created.status_code == 303
     assert "Platform engineers, Q1" in dashboard.text
-    assert "SLA 4 business days" in dashboard.text
+    assert "decision within 4 business days of the invitation" in dashboard.text
     screen = await db.scalar(select(Screen).where(Screen.title == "Platform engineers, Q1"))
     assert screen is not None
     assert (screen.duration_minutes, screen.link_valid_days, screen.reminder_hours) == (
@@ -120,6 +121,9 @@ async def test_a_recruiter_creates_a_screen_and_invites_a_candidate(
     assert invited.status_code == 303
     assert "Noor Haddad" in candidate_page.text and "app-77" in candidate_page.text
     assert duplicate.status_code == 409
+    # Refused on the invite page itself, with what was typed kept.
+    assert "is already invited to this screen." in duplicate.text
+    assert 'value="Noor again"' in duplicate.text
     assert await count(db, OutboxEvent, OutboxEvent.kind == "invitation.email") == 1
     # The factory's screen is audited too, under the tests' own actor.
     created_by_recruiter = (AuditEvent.action == "screen.created") & AuditEvent.actor.like("user:%")
@@ -287,7 +291,10 @@ async def test_an_import_confirmed_after_someone_was_invited_meanwhile_skips_the
     assert confirmed.status_code == 303
     assert confirmed.headers["location"].endswith("?imported=699&skipped=1")
     assert "699 candidates invited" in dashboard.text
-    assert "1 were skipped: invited to this screen since the file was checked" in dashboard.text
+    assert (
+        "1 candidate was skipped: invited to this screen since the file was checked"
+        in dashboard.text
+    )
     emails = list(await db.scalars(select(Invitation.candidate_email)))
     assert len(emails) == 700  # nobody twice
     assert sum(1 for email in emails if email.lower() == "p650@example.com") == 1
@@ -322,7 +329,7 @@ async def test_csv_quirks_get_row_errors_at_the_line_where_the_record_starts(
     [staged] = await db.scalars(select(InvitationImport))
     assert [(e["line"], e["problems"]) for e in staged.errors] == [
         (2, ["email 'not-an-email' is not a valid address"]),
-        (4, ["1 cell(s) beyond the header's 2 columns"]),
+        (4, ["1 cell beyond the header's 2 columns"]),
     ]
     assert [(r["line"], r["email"]) for r in staged.rows] == [(6, "fine@example.com")]
 
@@ -366,12 +373,15 @@ async def test_semicolon_and_tab_separated_files_are_read_like_comma_separated_o
 
 
 BROKEN_FILES = [
-    (b"email,name\n", 400, "no candidates"),
-    (b"nom,courriel\nA,a@example.com\n", 400, "missing column(s) name, email"),
-    (b"name,email,phone\nA,a@example.com,1\n", 400, "unknown column(s) phone"),
-    (b"name,email,Email\nA,a@example.com,b@example.com\n", 400, "repeated column(s) email"),
-    ("name,email\nJos\xe9,jose@example.com\n".encode("latin-1"), 400, "not UTF-8"),
-    (b"", 400, "empty"),
+    (b"email,name\n", 400, "The file has a header but no candidates."),
+    # Saved by a spreadsheet as Latin-1: the line to look at, not a byte offset.
+    (
+        "name,email\nAda,ada@example.com\nJos\xe9,jose@example.com\n".encode("latin-1"),
+        400,
+        "Line 3 of the file has a character that is not UTF-8 text",
+    ),
+    (b"", 400, "The file is empty. It needs a header row naming its columns"),
+    (b",,\nA,a@example.com,\n", 400, "The first row of the file is empty"),
     (b"name,email\nA,a@example.com\x00\n", 400, "NUL"),
     # An unclosed quote would swallow the rest of the file into one cell.
     (b'name,email\n"unterminated,a@example.com\nB,b@example.com\n', 400, "line 2 is never closed"),
@@ -405,8 +415,14 @@ async def test_a_broken_csv_is_refused_with_a_message_and_writes_nothing(
         await client.__aexit__(None, None, None)
 
     assert response.status_code == status, response.text[:500]
+    # The import page again, the reason beside the file field, the navigation kept.
     assert message in response.text
+    assert '<p class="field-problem" id="file-problem">' in response.text
+    assert '<h1 id="invite-page-title">Invite candidates</h1>' in response.text
+    assert 'href="/recruiter">Screens</a>' in response.text
+    assert "`" not in response.text
     assert await count(db, Invitation) == 0
+    assert await count(db, InvitationImport) == 0
 
 
 async def test_invitation_actions_resend_extend_accommodate_and_withdraw(
@@ -438,23 +454,36 @@ async def test_invitation_actions_resend_extend_accommodate_and_withdraw(
             app=app.state.make_app(), base_url="http://testserver.local"
         ) as candidate_browser:
             link_works = await candidate_browser.get(candidate.path)
-            withdrawn = await post_form(client, f"{base}/withdraw", follow_redirects=False)
+            withdrawn = await post_form(
+                client,
+                f"{base}/withdraw",
+                {"reason": "Took another offer"},
+                follow_redirects=False,
+            )
             link_gone = await candidate_browser.get(candidate.path)
         withdraw_submitted = await post_form(
-            client, f"/recruiter/invitations/{submitted.invitation_id}/withdraw"
+            client,
+            f"/recruiter/invitations/{submitted.invitation_id}/withdraw",
+            {"reason": "Invited to the wrong screen"},
         )
         unknown = await post_form(client, f"{base}/explode")
     finally:
         await client.__aexit__(None, None, None)
 
     assert resent.status_code == 303
+    assert resent.headers["location"].endswith("?done=resent")
     assert await count(db, OutboxEvent, OutboxEvent.kind == "invitation.email") == 3
     assert accommodated.status_code == 200
+    assert "The time allowed was changed" in accommodated.text
     assert out_of_range.status_code == 400
+    assert 'value="7"' in out_of_range.text  # kept, beside its message
+    assert "Accommodation is a time multiplier from 1 to 3" in out_of_range.text
     assert expired_resend.status_code == 409
     assert "extend it first" in expired_resend.text
     assert extended.status_code == 200
+    assert "The link was extended" in extended.text
     assert bad_days.status_code == 400
+    assert 'value="99"' in bad_days.text and "Extend by 1 to 30 days." in bad_days.text
     assert link_works.status_code == 200
     assert "45 minutes" in link_works.text  # 30 × 1.5
     assert withdrawn.status_code == 303

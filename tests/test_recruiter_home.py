@@ -1,8 +1,9 @@
-"""The recruiter's home page counts how many candidates ever reached each step.
+"""The recruiter's home page: where each screen's candidates are now.
 
-Cumulative, not current states: a passed candidate still counts as invited, started,
-submitted and decided; a withdrawn one as far as they got. One grouped query serves
-every screen, and the table keeps to six columns so it fits 1280 px.
+Open (invited or writing), waiting (submitted, in review, waiting for a lead), decided,
+the pass rate once there are enough decisions for one, the SLA, and one action: seven
+columns that fit 1280 px. The rest (every state, funnel, settings) is on the screen's
+own page. Grouped queries serve every screen at once.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from tests.support.staff import sign_in
 
 Client = AsyncTestClient[Litestar]
 DIMENSIONS = ("latency_vs_cost", "accuracy_vs_speed", "failure_modes", "first_week")
-STEPS = ["Invited", "Started", "Submitted", "Decided", "Passed"]
+COLUMNS = ["Screen", "Open", "Waiting", "Decided", "Pass rate", "SLA"]
 _CELL = re.compile(r"<td[^>]*>(\d+)</td>")
 
 
@@ -41,7 +42,7 @@ def row_counts(html: str, screen_id: int) -> list[int]:
     return [int(n) for n in _CELL.findall(row)]
 
 
-async def test_home_counts_are_cumulative_per_screen(
+async def test_home_shows_where_each_screens_candidates_are_now(
     client: Client, db: AsyncSession, settings: Settings, clock: FrozenClock
 ) -> None:
     now = clock.now()
@@ -77,7 +78,9 @@ async def test_home_counts_are_cumulative_per_screen(
     await attempts.start(db, started.invitation.attempt, started.invitation.invitation, screen, now)
     await db.commit()
     await db.refresh(started.invitation.invitation, ["attempt"])
-    await withdraw(db, started.invitation.invitation, now, actor=TEST_ACTOR)
+    await withdraw(
+        db, started.invitation.invitation, now, reason="Took another offer", actor=TEST_ACTOR
+    )
     await db.commit()
     # Invited only.
     await make_candidate(db, settings, now, screen=screen, name="Gus Invited")
@@ -88,6 +91,16 @@ async def test_home_counts_are_cumulative_per_screen(
 
     assert page.status_code == 200
     headers = re.findall(r'<th scope="col"[^>]*>([^<]+)</th>', page.text)
-    assert headers == ["Screen", *STEPS]  # six columns, not one per state
-    assert row_counts(page.text, screen.id) == [7, 6, 5, 3, 2]
-    assert row_counts(page.text, empty.id) == [0, 0, 0, 0, 0]
+    assert headers == COLUMNS  # and the action's column, named for screen readers
+    # Gus open; Dee (waiting for the lead) and Eve (submitted) waiting; Ada, Ben, Cy
+    # decided; Fay, withdrawn, in none of them.
+    assert row_counts(page.text, screen.id) == [1, 2, 3]
+    assert row_counts(page.text, empty.id) == [0, 0, 0]
+    # Three decisions are too few for a rate: the counts instead.
+    row = page.text[page.text.index(f'href="/recruiter/screens/{screen.id}"') :]
+    assert "2 of 3 passed" in row[: row.index("</tr>")]
+    assert "%" not in row[: row.index("</tr>")]
+    assert "on track" in row[: row.index("</tr>")]
+    assert f'href="/recruiter/screens/{screen.id}/invite"' in page.text
+    # The prompt by its title, not its slug.
+    assert screen.prompt.title in page.text

@@ -145,6 +145,9 @@ class Screen(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # CSV imports: the column roles last used per header set (see recruiting/csv_import.py),
+    # so the next export of the same shape arrives pre-mapped.
+    csv_mappings: Mapped[dict[str, list[str]] | None] = mapped_column(JSON)
 
     prompt: Mapped[Prompt] = relationship(lazy="raise")
 
@@ -654,6 +657,10 @@ class InvitationImport(Base):
     errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The upload's text until it is confirmed (a reassigned column is read again from it),
+    # and the role of each of its columns the rows above were checked with.
+    source: Mapped[str | None] = mapped_column(Text)
+    mapping: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class WebhookEndpoint(Base):

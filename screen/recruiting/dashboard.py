@@ -6,15 +6,19 @@ the dashboard is right even before the sweep has marked a lapsed link.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from xml.sax.saxutils import escape
 
+from markupsafe import Markup
 from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
 from reviewers.sla import add_business_days, business_days_between
-from screen.platform.models import Attempt, Decision, Invitation, Screen
+from screen.platform.models import Attempt, Decision, Invitation, Prompt, Screen, ScreenPrompt
 from screen.recruiting.invitations import link_state_column
 
 PAGE_SIZE = 25
@@ -190,3 +194,177 @@ async def decision_times(db: AsyncSession, screen_id: int) -> list[float]:
         round(business_days_between(invited, adjudicated or decided), 2)
         for invited, decided, adjudicated in rows
     ]
+
+
+# The recruiter's home page: where each screen's candidates are now.
+OPEN_STATES = ("invited", "opened", "started")
+WAITING_STATES = ("submitted", "auto_submitted", "in_review", "needs_adjudication")
+# Fewer decisions than this and a pass rate (or a distribution) says more about luck than
+# about the screen: the page shows the count and says so instead of a percentage.
+MIN_DECISIONS = 5
+
+
+@dataclass
+class ScreenSummary:
+    screen: Screen
+    prompts: list[Prompt] = field(default_factory=list)
+    open: int = 0
+    waiting: int = 0
+    passed: int = 0
+    failed: int = 0
+    breached: int = 0
+    at_risk: int = 0
+
+    @property
+    def decided(self) -> int:
+        return self.passed + self.failed
+
+    @property
+    def pass_rate(self) -> float | None:
+        """None until there are enough decisions for a rate to mean something."""
+        return self.passed / self.decided if self.decided >= MIN_DECISIONS else None
+
+
+async def screen_summaries(db: AsyncSession, now: datetime) -> list[ScreenSummary]:
+    """Every screen, newest first, with its candidates by where they stand now and how
+    many undecided ones have missed or are about to miss the SLA. Two grouped queries
+    and one of the undecided candidates' invitation times (the SLA is in business days,
+    which SQL does not count)."""
+    screens = list(
+        await db.scalars(
+            select(Screen).options(selectinload(Screen.prompt)).order_by(Screen.id.desc())
+        )
+    )
+    summaries = {screen.id: ScreenSummary(screen, [screen.prompt]) for screen in screens}
+    pools: dict[int, list[Prompt]] = defaultdict(list)
+    for screen_id, prompt in await db.execute(
+        select(ScreenPrompt.screen_id, Prompt)
+        .join(Prompt, Prompt.id == ScreenPrompt.prompt_id)
+        .order_by(ScreenPrompt.id)
+    ):
+        pools[screen_id].append(prompt)
+    for screen_id, pool in pools.items():
+        if screen_id in summaries:
+            primary = summaries[screen_id].screen.prompt
+            summaries[screen_id].prompts = [primary, *(p for p in pool if p.id != primary.id)]
+    state = link_state_column(now).label("state")
+    for screen_id, name, count in await db.execute(
+        select(Invitation.screen_id, state, func.count())
+        .join(Attempt, Attempt.invitation_id == Invitation.id)
+        .group_by(Invitation.screen_id, state)
+    ):
+        summary = summaries.get(screen_id)
+        if summary is None:
+            continue
+        if name in OPEN_STATES:
+            summary.open += count
+        elif name in WAITING_STATES:
+            summary.waiting += count
+        elif name == "passed":
+            summary.passed += count
+        elif name == "failed":
+            summary.failed += count
+    undecided = (*OPEN_STATES, *WAITING_STATES)
+    for screen_id, created_at in await db.execute(
+        select(Invitation.screen_id, Invitation.created_at)
+        .join(Attempt, Attempt.invitation_id == Invitation.id)
+        .where(link_state_column(now).in_(undecided))
+    ):
+        summary = summaries.get(screen_id)
+        if summary is None:
+            continue
+        due = add_business_days(created_at, summary.screen.sla_business_days)
+        status = sla_status("open", due, None, now)
+        if status == "breached":
+            summary.breached += 1
+        elif status == "at risk":
+            summary.at_risk += 1
+    return list(summaries.values())
+
+
+# Charts: drawn here by hand as inline SVG (presentation attributes only, so the page's
+# Content-Security-Policy holds), with the same numbers in a table beside each. Labels sit
+# in a column sized to the longest one, so none is ever cut; a bar is drawn only for a
+# value with enough data behind it, and the chart says so where it is not.
+INK, MUTED, BAR, PASS_BAR, GRID = "#1d2430", "#4a5566", "#1f4fd1", "#17663a", "#d5dbe4"
+CHAR_WIDTH = 8.2  # px per character at the 14 px font: generous, so labels never clip
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    value: int | None  # None: not enough data to draw
+    note: str = ""  # shown after the bar (or in place of it)
+
+
+def bars_svg(title: str, bars: list[Bar], *, width: int = 560) -> Markup:
+    """Horizontal bars with their labels at the left and the value (or the note) at the
+    right of each bar; `title` names the figure for assistive technology."""
+    label_width = max(len(bar.label) for bar in bars) * CHAR_WIDTH + 12
+    note_width = max(max(len(bar.note or str(bar.value)) for bar in bars) * CHAR_WIDTH, 40)
+    plot = max(width - label_width - note_width - 16, 120)
+    top, row = 8, 34
+    height = top * 2 + row * len(bars)
+    largest = max([bar.value or 0 for bar in bars] + [1])
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="bars" role="img" '
+        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'aria-label="{escape(title, {chr(34): "&quot;"})}">'
+    ]
+    x0 = label_width
+    parts.append(f'<line x1="{x0}" y1="{top}" x2="{x0}" y2="{height - top}" stroke="{GRID}" />')
+    for index, bar in enumerate(bars):
+        y = top + index * row
+        middle = y + row / 2 + 5
+        parts.append(
+            f'<text x="{x0 - 8}" y="{middle}" text-anchor="end" font-size="14" '
+            f'fill="{INK}">{escape(bar.label)}</text>'
+        )
+        if bar.value is None:
+            parts.append(
+                f'<text x="{x0 + 8}" y="{middle}" font-size="14" font-style="italic" '
+                f'fill="{MUTED}">{escape(bar.note or "not enough data")}</text>'
+            )
+            continue
+        length = plot * bar.value / largest
+        colour = PASS_BAR if bar.label.startswith("Passed") else BAR
+        if bar.value:
+            parts.append(
+                f'<rect x="{x0}" y="{y + 6}" width="{length:.1f}" height="{row - 12}" '
+                f'rx="3" fill="{colour}" />'
+            )
+        text = str(bar.value) + (f" {bar.note}" if bar.note else "")
+        parts.append(
+            f'<text x="{x0 + length + 8:.1f}" y="{middle}" font-size="14" '
+            f'fill="{INK}">{escape(text)}</text>'
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704 - every text in it went through escape()
+
+
+def funnel_bars(stages: list[tuple[str, int]]) -> list[Bar]:
+    invited = stages[0][1] if stages else 0
+    return [
+        Bar(label, count, f"({count / invited:.0%})" if invited and i else "")
+        for i, (label, count) in enumerate(stages)
+    ]
+
+
+TIME_BINS = ((0, 1), (1, 2), (2, 3), (3, 5), (5, 10), (10, None))
+
+
+def time_bins(days: list[float]) -> list[tuple[str, int]]:
+    bins = []
+    for low, high in TIME_BINS:
+        label = f"{low}–{high} days" if high is not None else f"{low}+ days"
+        count = sum(1 for d in days if d >= low and (high is None or d < high))
+        bins.append((label, count))
+    return bins
+
+
+def decision_time_bars(days: list[float]) -> list[Bar]:
+    """The distribution of business days to a decision; with fewer than MIN_DECISIONS
+    decisions its shape is noise, so nothing is drawn (the page says how many there are)."""
+    if len(days) < MIN_DECISIONS:
+        return []
+    return [Bar(label, count) for label, count in time_bins(days)]

@@ -461,8 +461,22 @@ async def set_accommodation(
     _audit_change(db, invitation, "accommodation", before, now, actor)
 
 
-async def withdraw(db: AsyncSession, invitation: Invitation, now: datetime, *, actor: str) -> None:
-    """Stop the candidate's screen: the link stops working and open review slots close."""
+MAX_REASON = 500
+
+
+async def withdraw(
+    db: AsyncSession, invitation: Invitation, now: datetime, *, reason: str, actor: str
+) -> None:
+    """Stop the candidate's screen: the link stops working and open review slots close.
+    The reason is required and recorded with the audit event (the invitation's history
+    shows it), because a withdrawal cannot be undone and someone will ask why."""
+    cleaned = one_line(reason)
+    if not cleaned:
+        raise InputError("Say why the invitation is withdrawn.", field="reason")
+    if len(cleaned) > MAX_REASON:
+        raise InputError(
+            f"Keep the reason to {MAX_REASON} characters (it has {len(cleaned)}).", field="reason"
+        )
     before = _snapshot(invitation)
     attempt = invitation.attempt
     if attempt.state in (AttemptState.PASSED, AttemptState.FAILED, AttemptState.WITHDRAWN):
@@ -476,4 +490,13 @@ async def withdraw(db: AsyncSession, invitation: Invitation, now: datetime, *, a
         )
     )
     await db.flush()
-    _audit_change(db, invitation, "withdraw", before, now, actor)
+    audit.record(
+        db,
+        actor=actor,
+        action="invitation.withdraw",
+        subject_type="invitation",
+        subject_id=invitation.id,
+        now=now,
+        before=before,
+        after={**_snapshot(invitation), "reason": cleaned},
+    )

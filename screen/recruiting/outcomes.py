@@ -71,6 +71,17 @@ async def latest_outcome(db: AsyncSession, invitation_id: int) -> CandidateOutco
     )
 
 
+async def outcome_history(db: AsyncSession, invitation_id: int) -> list[CandidateOutcome]:
+    """Every outcome recorded for the invitation, newest first (the latest is what counts)."""
+    return list(
+        await db.scalars(
+            select(CandidateOutcome)
+            .where(CandidateOutcome.invitation_id == invitation_id)
+            .order_by(CandidateOutcome.at.desc(), CandidateOutcome.id.desc())
+        )
+    )
+
+
 @dataclass(frozen=True)
 class OutcomeRow:
     decision: str

@@ -4,7 +4,6 @@ identities here; reviewers never reach these routes."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 from urllib.parse import urlencode
 
@@ -14,18 +13,19 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
 
 from screen.accounts.guards import RECRUITERS, Me, provide_user, requires
 from screen.platform import audit, charts
-from screen.platform.errors import InputError, NotFoundError
-from screen.platform.models import Attempt, AttemptState, Decision, Invitation, Prompt, Screen
+from screen.platform.errors import InputError, NotFoundError, ScreenError
+from screen.platform.forms import FormState
+from screen.platform.models import AttemptState, Decision, Prompt, Screen
 from screen.platform.text import one_line
 from screen.platform.web import DB, AppClock, AppSettings, small_number
 from screen.recruiting import (
     ai_policy,
     csv_import,
     dashboard,
+    history,
     invitations,
     outcomes,
     rotation,
@@ -33,13 +33,42 @@ from screen.recruiting import (
 )
 from screen.recruiting.reminders import parse_schedule
 
-MAX_UPLOAD = csv_import.MAX_BYTES + 64 * 1024
-# The recruiter's home page: how many of a screen's candidates ever reached each step.
-HOME_STEPS = ("invited", "started", "submitted", "decided", "passed")
+# Files up to this size reach our own check, which answers on the import page with the
+# limit; only a body larger still gets the framework's bare 413.
+MAX_UPLOAD = 2 * csv_import.MAX_BYTES
+# What a page says after a redirect, chosen by a fixed flag in the URL (never the URL's
+# own text, so a crafted link cannot put words on the page).
+DONE = {
+    "resent": "The invitation email is on its way again, with the same link.",
+    "extended": "The link was extended; the new expiry date is below.",
+    "accommodation": "The time allowed was changed; it applies when the candidate starts.",
+    "withdrawn": "The invitation was withdrawn: the link no longer works and open review "
+    "slots are closed. The reason is in the history below.",
+    "outcome": "The outcome was recorded.",
+    "invited": "Invitation sent: the email is on its way.",
+    "archived": "The screen is archived: it takes no new invitations. Candidates already "
+    "invited carry on, and you can restore it at any time.",
+    "restored": "The screen is restored: it takes invitations again.",
+    "created": "The screen is created. Invite your first candidates.",
+    "saved": "Your changes to the screen are saved.",
+}
 
 
 def _see_other(path: str) -> Redirect:
     return Redirect(path=path, status_code=HTTP_303_SEE_OTHER)
+
+
+def _notice(request: Request[Any, Any, Any]) -> str | None:
+    return DONE.get(request.query_params.get("done") or "")
+
+
+def _count_param(request: Request[Any, Any, Any], name: str) -> int | None:
+    return small_number(request.query_params.get(name) or "")
+
+
+def plural(count: int, one: str, many: str | None = None) -> str:
+    """ "1 candidate", "2 candidates", "1,200 candidates"."""
+    return f"{count:,} {one if count == 1 else (many or one + 's')}"
 
 
 def _int(form: Any, name: str, default: int | None = None) -> int:
@@ -96,6 +125,55 @@ async def _pool_context(db: DB, screen: Screen | None, form: Any = None) -> dict
     }
 
 
+def _screen_form(
+    me: Me, prompts: list[Prompt], screen: Screen | None, pool: dict[str, Any], state: FormState
+) -> Template:
+    return Template(
+        template_name="recruiter/screen_form.html",
+        context={
+            "me": me,
+            "prompts": prompts,
+            "screen": screen,
+            "state": state,
+            "values": state.values,
+            **pool,
+            "policies": ai_policy.WORDING,
+        },
+        status_code=state.status_code,
+    )
+
+
+def _invite_page(me: Me, screen: Screen, invite: FormState, upload: FormState) -> Template:
+    """The screen's invite page: one candidate by hand, or many from a CSV file."""
+    return Template(
+        template_name="recruiter/invite.html",
+        context={
+            "me": me,
+            "screen": screen,
+            "invite": invite,
+            "upload": upload,
+            "aliases": csv_import.ALIASES,
+        },
+        status_code=max(invite.status_code, upload.status_code),
+    )
+
+
+def _preview_page(me: Me, screen: Screen, preview: csv_import.Preview) -> Template:
+    return Template(
+        template_name="recruiter/import_preview.html",
+        context={
+            "me": me,
+            "screen": screen,
+            "preview": preview,
+            "staged": preview.staged,
+            "roles": csv_import.ROLES,
+            "plural": plural,
+        },
+        # Columns that cannot make invitations: the recruiter must choose (422).
+        status_code=422 if preview.problems else 200,
+    )
+
+
 class RecruiterController(Controller):
     path = "/recruiter"
     guards = [requires(*RECRUITERS)]  # noqa: RUF012 - Litestar reads this class attribute
@@ -103,50 +181,20 @@ class RecruiterController(Controller):
     include_in_schema = False
 
     @get("/", name="recruiter:home")
-    async def home(self, db: DB, me: Me) -> Template:
-        all_screens = list(
-            await db.scalars(
-                select(Screen).options(selectinload(Screen.prompt)).order_by(Screen.id.desc())
-            )
-        )
-        # Cumulative, not current states: how many ever reached each step, so the numbers
-        # only grow (a decided candidate still counts as started and submitted). One grouped
-        # query for every screen; count(column) counts the rows where it is set.
-        final = Decision.outcome.in_(("pass", "fail"))
-        rows = await db.execute(
-            select(
-                Invitation.screen_id,
-                func.count(Invitation.id).label("invited"),
-                func.count(Attempt.started_at).label("started"),
-                func.count(Attempt.submitted_at).label("submitted"),
-                func.count(Decision.id).filter(final).label("decided"),
-                func.count(Decision.id).filter(Decision.outcome == "pass").label("passed"),
-            )
-            .outerjoin(Attempt, Attempt.invitation_id == Invitation.id)
-            .outerjoin(Decision, Decision.attempt_id == Attempt.id)
-            .group_by(Invitation.screen_id)
-        )
-        counts: dict[int, dict[str, int]] = defaultdict(dict)
-        for row in rows:
-            counts[row.screen_id] = {step: int(getattr(row, step)) for step in HOME_STEPS}
+    async def home(self, db: DB, me: Me, clock: AppClock) -> Template:
         return Template(
             template_name="recruiter/home.html",
-            context={"me": me, "screens": all_screens, "counts": counts, "steps": HOME_STEPS},
+            context={
+                "me": me,
+                "summaries": await dashboard.screen_summaries(db, clock.now()),
+                "min_decisions": dashboard.MIN_DECISIONS,
+            },
         )
 
     @get("/screens/new", name="recruiter:new-screen")
     async def new_screen(self, db: DB, me: Me) -> Template:
-        return Template(
-            template_name="recruiter/screen_form.html",
-            context={
-                "me": me,
-                "prompts": await _latest_prompts(db),
-                "screen": None,
-                "error": None,
-                "values": {},
-                **await _pool_context(db, None),
-                "policies": ai_policy.WORDING,
-            },
+        return _screen_form(
+            me, await _latest_prompts(db), None, await _pool_context(db, None), FormState()
         )
 
     @post("/screens", name="recruiter:create-screen", status_code=HTTP_303_SEE_OTHER)
@@ -180,38 +228,21 @@ class RecruiterController(Controller):
                 now=clock.now(),
                 actor=audit.actor_of(me),
             )
-        except InputError as error:
+        except ScreenError as error:
             await db.rollback()
-            return Template(
-                template_name="recruiter/screen_form.html",
-                context={
-                    "me": me,
-                    "prompts": await _latest_prompts(db),
-                    "screen": None,
-                    "error": error.message,
-                    "values": dict(form),
-                    **await _pool_context(db, None, form),
-                    "policies": ai_policy.WORDING,
-                },
-                status_code=400,
+            return _screen_form(
+                me,
+                await _latest_prompts(db),
+                None,
+                await _pool_context(db, None, form),
+                FormState.refused(form, error),
             )
-        return _see_other(f"/recruiter/screens/{screen.id}")
+        return _see_other(f"/recruiter/screens/{screen.id}?done=created")
 
     @get("/screens/{screen_id:int}/edit", name="recruiter:edit-screen")
     async def edit_screen(self, screen_id: FromPath[int], db: DB, me: Me) -> Template:
         screen = await screens.get_screen(db, screen_id)
-        return Template(
-            template_name="recruiter/screen_form.html",
-            context={
-                "me": me,
-                "prompts": [],
-                "screen": screen,
-                "error": None,
-                "values": {},
-                **await _pool_context(db, screen),
-                "policies": ai_policy.WORDING,
-            },
-        )
+        return _screen_form(me, [], screen, await _pool_context(db, screen), FormState())
 
     @post(
         "/screens/{screen_id:int}/edit",
@@ -251,23 +282,26 @@ class RecruiterController(Controller):
                 now=clock.now(),
                 actor=audit.actor_of(me),
             )
-        except InputError as error:
+        except ScreenError as error:
             await db.rollback()
             screen = await screens.get_screen(db, screen_id)
-            return Template(
-                template_name="recruiter/screen_form.html",
-                context={
-                    "me": me,
-                    "prompts": [],
-                    "screen": screen,
-                    "error": error.message,
-                    "values": dict(form),
-                    **await _pool_context(db, screen, form),
-                    "policies": ai_policy.WORDING,
-                },
-                status_code=400,
+            return _screen_form(
+                me,
+                [],
+                screen,
+                await _pool_context(db, screen, form),
+                FormState.refused(form, error),
             )
-        return _see_other(f"/recruiter/screens/{screen.id}")
+        return _see_other(f"/recruiter/screens/{screen.id}?done=saved")
+
+    @get("/screens/{screen_id:int}/archive", name="recruiter:archive-confirm")
+    async def archive_confirm(self, screen_id: FromPath[int], db: DB, me: Me) -> Template:
+        """What archiving does, asked before it is done (a page: works without script)."""
+        screen = await screens.get_screen(db, screen_id)
+        return Template(
+            template_name="recruiter/archive_confirm.html",
+            context={"me": me, "screen": screen},
+        )
 
     @post(
         "/screens/{screen_id:int}/archive", name="recruiter:archive", status_code=HTTP_303_SEE_OTHER
@@ -284,7 +318,8 @@ class RecruiterController(Controller):
         form = await request.form()
         restore = form.get("restore") == "1"
         screens.set_archived(db, screen, not restore, clock.now(), audit.actor_of(me))
-        return _see_other(f"/recruiter/screens/{screen.id}")
+        done = "restored" if restore else "archived"
+        return _see_other(f"/recruiter/screens/{screen.id}?done={done}")
 
     @get("/screens/{screen_id:int}", name="recruiter:dashboard")
     async def dashboard(
@@ -326,6 +361,9 @@ class RecruiterController(Controller):
             merged = {**filters, **changes}
             return f"?{urlencode({k: v for k, v in merged.items() if v})}"
 
+        funnel = await dashboard.funnel(db, screen.id)
+        days = await dashboard.decision_times(db, screen.id)
+        time_bars = dashboard.decision_time_bars(days)
         return Template(
             template_name="recruiter/dashboard.html",
             context={
@@ -335,11 +373,23 @@ class RecruiterController(Controller):
                 "page": page,
                 "filters": filters,
                 "link": link,
-                "funnel": await dashboard.funnel(db, screen.id),
-                "decision_bins": charts.time_bins(await dashboard.decision_times(db, screen.id)),
+                "funnel": funnel,
+                "funnel_svg": dashboard.bars_svg(
+                    "Candidates by furthest step", dashboard.funnel_bars(funnel)
+                ),
+                "decisions": len(days),
+                "min_decisions": dashboard.MIN_DECISIONS,
+                "decision_bins": dashboard.time_bins(days),
+                "decision_svg": dashboard.bars_svg(
+                    "Business days from invitation to decision", time_bars
+                )
+                if time_bars
+                else None,
                 "now": now,
-                "import_result": params.get("imported"),
-                "import_skipped": params.get("skipped"),
+                "notice": _notice(request),
+                "imported": _count_param(request, "imported"),
+                "skipped": _count_param(request, "skipped"),
+                "plural": plural,
                 "hiring_managers": await screens.hiring_managers(db, screen.id),
                 "pool": await rotation.pool_summary(db, screen.id),
                 "ai_policy_label": ai_policy.wording(screen.ai_policy).label,
@@ -382,6 +432,7 @@ class RecruiterController(Controller):
 
     @get("/screens/{screen_id:int}/charts/{name:str}", name="recruiter:chart")
     async def chart(self, screen_id: FromPath[int], name: FromPath[str], db: DB) -> Response[str]:
+        """The charts as SVG documents of their own (the page draws its own inline)."""
         screen = await screens.get_screen(db, screen_id)
         if name == "funnel.svg":
             svg = charts.funnel_svg(await dashboard.funnel(db, screen.id))
@@ -394,6 +445,11 @@ class RecruiterController(Controller):
             media_type="image/svg+xml",
             headers={"Content-Security-Policy": charts.CHART_CSP, "Cache-Control": "no-store"},
         )
+
+    @get("/screens/{screen_id:int}/invite", name="recruiter:invite-page")
+    async def invite_page(self, screen_id: FromPath[int], db: DB, me: Me) -> Template:
+        screen = await screens.get_screen(db, screen_id)
+        return _invite_page(me, screen, FormState(), FormState())
 
     @post(
         "/screens/{screen_id:int}/invitations",
@@ -408,24 +464,29 @@ class RecruiterController(Controller):
         me: Me,
         clock: AppClock,
         settings: AppSettings,
-    ) -> Redirect:
+    ) -> Response[Any]:
         screen = await screens.get_screen(db, screen_id)
         form = await request.form()
         raw_accommodation = str(form.get("accommodation") or "").strip()
-        new = await invitations.invite(
-            db,
-            screen,
-            name=str(form.get("name") or ""),
-            email=str(form.get("email") or ""),
-            now=clock.now(),
-            base_url=settings.base_url,
-            secret_key=settings.secret_key,
-            accommodation=_float(form, "accommodation") if raw_accommodation else 1.0,
-            external_id=str(form.get("external_id") or "") or None,
-            created_by=me.email,
-            actor=audit.actor_of(me),
-        )
-        return _see_other(f"/recruiter/invitations/{new.invitation.id}")
+        try:
+            new = await invitations.invite(
+                db,
+                screen,
+                name=str(form.get("name") or ""),
+                email=str(form.get("email") or ""),
+                now=clock.now(),
+                base_url=settings.base_url,
+                secret_key=settings.secret_key,
+                accommodation=_float(form, "accommodation") if raw_accommodation else 1.0,
+                external_id=str(form.get("external_id") or "") or None,
+                created_by=me.email,
+                actor=audit.actor_of(me),
+            )
+        except ScreenError as error:
+            await db.rollback()
+            screen = await screens.get_screen(db, screen_id)
+            return _invite_page(me, screen, FormState.refused(form, error), FormState())
+        return _see_other(f"/recruiter/invitations/{new.invitation.id}?done=invited")
 
     @post(
         "/screens/{screen_id:int}/import",
@@ -443,16 +504,49 @@ class RecruiterController(Controller):
         screen = await screens.get_screen(db, screen_id)
         form = await request.form()
         upload = form.get("file")
-        if upload is None or not hasattr(upload, "read"):
-            raise InputError("Choose a CSV file to upload.", field="file")
-        data = await upload.read()
-        staged = await csv_import.stage(
-            db, screen, me, str(upload.filename or ""), data, clock.now()
-        )
-        return Template(
-            template_name="recruiter/import_preview.html",
-            context={"me": me, "screen": screen, "staged": staged},
-        )
+        try:
+            if upload is None or not hasattr(upload, "read"):
+                raise InputError("Choose a CSV file to upload.", field="file")
+            data = await upload.read()
+            preview = await csv_import.stage(
+                db, screen, me, str(upload.filename or ""), data, clock.now()
+            )
+        except ScreenError as error:
+            # A file-level problem: back to the import form with the reason beside it.
+            await db.rollback()
+            screen = await screens.get_screen(db, screen_id)
+            refused = FormState(
+                problems={error.field or "file": error.message}, status_code=error.status_code
+            )
+            return _invite_page(me, screen, FormState(), refused)
+        return _preview_page(me, screen, preview)
+
+    @get("/screens/{screen_id:int}/import/{import_id:int}", name="recruiter:import-preview")
+    async def import_preview(
+        self, screen_id: FromPath[int], import_id: FromPath[int], db: DB, me: Me
+    ) -> Template:
+        screen = await screens.get_screen(db, screen_id)
+        return _preview_page(me, screen, await csv_import.preview(db, screen, import_id))
+
+    @post(
+        "/screens/{screen_id:int}/import/{import_id:int}/columns",
+        name="recruiter:import-columns",
+    )
+    async def import_columns(
+        self,
+        screen_id: FromPath[int],
+        import_id: FromPath[int],
+        request: Request[Any, Any, Any],
+        db: DB,
+        me: Me,
+    ) -> Template:
+        """The recruiter reassigned columns on the preview: check the rows again."""
+        screen = await screens.get_screen(db, screen_id)
+        form = await request.form()
+        chosen = [str(form.get(f"column-{i}") or "") for i in range(csv_import.MAX_COLUMNS)]
+        count = small_number(str(form.get("columns") or "")) or 0
+        preview = await csv_import.remap(db, screen, import_id, chosen[:count])
+        return _preview_page(me, screen, preview)
 
     @post(
         "/screens/{screen_id:int}/import/{import_id:int}/confirm",
@@ -483,14 +577,25 @@ class RecruiterController(Controller):
             f"&skipped={len(result.skipped)}"
         )
 
-    @get("/invitations/{invitation_id:int}", name="recruiter:invitation")
-    async def invitation_page(
-        self, invitation_id: FromPath[int], db: DB, me: Me, clock: AppClock
+    async def _invitation_template(
+        self,
+        db: DB,
+        me: Me,
+        invitation_id: int,
+        now: Any,
+        *,
+        notice: str | None = None,
+        forms: dict[str, FormState] | None = None,
+        problem: str | None = None,
+        status_code: int = 200,
     ) -> Template:
         invitation = await invitations.get_invitation(db, invitation_id)
         decision = await db.scalar(
             select(Decision).where(Decision.attempt_id == invitation.attempt.id)
         )
+        outcome_rows = await outcomes.outcome_history(db, invitation.id)
+        names = await history.actor_names(db, (o.recorded_by for o in outcome_rows))
+        created_by = invitation.created_by
         return Template(
             template_name="recruiter/invitation.html",
             context={
@@ -499,13 +604,71 @@ class RecruiterController(Controller):
                 "attempt": invitation.attempt,
                 "screen": invitation.screen,
                 "decision": decision,
-                "now": clock.now(),
-                "expired": invitations.link_state(invitation, clock.now()) == AttemptState.EXPIRED,
-                "outcome": await outcomes.latest_outcome(db, invitation.id),
+                "now": now,
+                "expired": invitations.link_state(invitation, now) == AttemptState.EXPIRED,
+                "outcomes": [(o, names[o.recorded_by]) for o in outcome_rows],
                 "outcome_choices": outcomes.OUTCOMES,
                 "can_record_outcome": outcomes.can_record(invitation),
+                "history": await history.invitation_history(db, invitation.id),
+                "created_by": created_by,
+                "notice": notice,
+                "problem": problem,
+                "forms": forms or {},
             },
+            status_code=status_code,
         )
+
+    @get("/invitations/{invitation_id:int}", name="recruiter:invitation")
+    async def invitation_page(
+        self,
+        invitation_id: FromPath[int],
+        request: Request[Any, Any, Any],
+        db: DB,
+        me: Me,
+        clock: AppClock,
+    ) -> Template:
+        return await self._invitation_template(
+            db, me, invitation_id, clock.now(), notice=_notice(request)
+        )
+
+    @get("/invitations/{invitation_id:int}/withdraw", name="recruiter:withdraw-confirm")
+    async def withdraw_confirm(
+        self, invitation_id: FromPath[int], db: DB, me: Me, clock: AppClock
+    ) -> Template:
+        """Withdrawing cannot be undone: this page says what it does and asks why."""
+        invitation = await invitations.get_invitation(db, invitation_id)
+        return self._withdraw_page(me, invitation, FormState())
+
+    def _withdraw_page(self, me: Me, invitation: Any, state: FormState) -> Template:
+        return Template(
+            template_name="recruiter/withdraw_confirm.html",
+            context={
+                "me": me,
+                "invitation": invitation,
+                "screen": invitation.screen,
+                "attempt": invitation.attempt,
+                "state": state,
+                "max_reason": invitations.MAX_REASON,
+            },
+            status_code=state.status_code,
+        )
+
+    @post(
+        "/invitations/{invitation_id:int}/withdraw",
+        name="recruiter:withdraw",
+        status_code=HTTP_303_SEE_OTHER,
+    )
+    async def withdraw(
+        self,
+        invitation_id: FromPath[int],
+        request: Request[Any, Any, Any],
+        db: DB,
+        me: Me,
+        clock: AppClock,
+    ) -> Response[Any]:
+        # Its own route: the confirmation page's GET holds this path, and a path with a
+        # handler for one method does not fall through to the `{action}` route below.
+        return await self._act(invitation_id, "withdraw", request, db, me, clock)
 
     @post(
         "/invitations/{invitation_id:int}/{action:str}",
@@ -520,30 +683,68 @@ class RecruiterController(Controller):
         db: DB,
         me: Me,
         clock: AppClock,
-    ) -> Redirect:
+    ) -> Response[Any]:
+        return await self._act(invitation_id, action, request, db, me, clock)
+
+    async def _act(
+        self,
+        invitation_id: int,
+        action: str,
+        request: Request[Any, Any, Any],
+        db: DB,
+        me: Me,
+        clock: AppClock,
+    ) -> Response[Any]:
         now = clock.now()
         invitation = await invitations.get_invitation(db, invitation_id)
         form = await request.form()
         actor = audit.actor_of(me)
-        if action == "resend":
-            await invitations.resend(db, invitation, now, actor=actor)
-        elif action == "extend":
-            await invitations.extend(db, invitation, _int(form, "days"), now, actor=actor)
-        elif action == "accommodation":
-            await invitations.set_accommodation(
-                db, invitation, _float(form, "accommodation"), now, actor=actor
-            )
-        elif action == "withdraw":
-            await invitations.withdraw(db, invitation, now, actor=actor)
-        elif action == "outcome":
-            await outcomes.record_outcome(
-                db,
-                invitation,
-                str(form.get("outcome") or ""),
-                str(form.get("note") or ""),
-                actor,
-                now,
-            )
-        else:
+        done = {
+            "resend": "resent",
+            "extend": "extended",
+            "accommodation": "accommodation",
+            "withdraw": "withdrawn",
+            "outcome": "outcome",
+        }.get(action)
+        if done is None:
             raise NotFoundError("No such action.")
-        return _see_other(f"/recruiter/invitations/{invitation.id}")
+        try:
+            if action == "resend":
+                await invitations.resend(db, invitation, now, actor=actor)
+            elif action == "extend":
+                await invitations.extend(db, invitation, _int(form, "days"), now, actor=actor)
+            elif action == "accommodation":
+                await invitations.set_accommodation(
+                    db, invitation, _float(form, "accommodation"), now, actor=actor
+                )
+            elif action == "withdraw":
+                await invitations.withdraw(
+                    db, invitation, now, reason=str(form.get("reason") or ""), actor=actor
+                )
+            else:
+                await outcomes.record_outcome(
+                    db,
+                    invitation,
+                    str(form.get("outcome") or ""),
+                    str(form.get("note") or ""),
+                    actor,
+                    now,
+                )
+        except ScreenError as error:
+            await db.rollback()
+            if action == "withdraw" and error.field:
+                invitation = await invitations.get_invitation(db, invitation_id)
+                return self._withdraw_page(me, invitation, FormState.refused(form, error))
+            # The same page, with the problem beside the form that was used (or at the
+            # top when it is about the invitation, such as a link that has expired).
+            forms = {action: FormState.refused(form, error)} if error.field else {}
+            return await self._invitation_template(
+                db,
+                me,
+                invitation_id,
+                now,
+                forms=forms,
+                problem=None if error.field else error.message,
+                status_code=error.status_code,
+            )
+        return _see_other(f"/recruiter/invitations/{invitation.id}?done={done}")

@@ -173,7 +173,7 @@ async def test_sign_in_and_error_pages_are_accessible_in_the_same_style(
     async with app_server.db() as db:
         invitation = await find_by_token(db, link.rsplit("/", 1)[1], with_prompt=False)
         assert invitation is not None
-        await withdraw(db, invitation, app_server.now(), actor=TEST_ACTOR)
+        await withdraw(db, invitation, app_server.now(), reason="Test", actor=TEST_ACTOR)
         await db.commit()
     response = await page.goto(link)
     assert response is not None and response.status == 410
