@@ -84,7 +84,7 @@ async def test_a_recruiter_creates_a_screen_and_invites_a_candidate(
             },
             follow_redirects=False,
         )
-        screen_path = created.headers["location"].split("?")[0]
+        screen_path = created.headers["location"]
         dashboard = await client.get(created.headers["location"])
         invited = await post_form(
             client,

@@ -49,8 +49,6 @@ DONE = {
     "archived": "The screen is archived: it takes no new invitations. Candidates already "
     "invited carry on, and you can restore it at any time.",
     "restored": "The screen is restored: it takes invitations again.",
-    "created": "The screen is created. Invite your first candidates.",
-    "saved": "Your changes to the screen are saved.",
 }
 
 
@@ -237,7 +235,7 @@ class RecruiterController(Controller):
                 await _pool_context(db, None, form),
                 FormState.refused(form, error),
             )
-        return _see_other(f"/recruiter/screens/{screen.id}?done=created")
+        return _see_other(f"/recruiter/screens/{screen.id}")
 
     @get("/screens/{screen_id:int}/edit", name="recruiter:edit-screen")
     async def edit_screen(self, screen_id: FromPath[int], db: DB, me: Me) -> Template:
@@ -292,7 +290,7 @@ class RecruiterController(Controller):
                 await _pool_context(db, screen, form),
                 FormState.refused(form, error),
             )
-        return _see_other(f"/recruiter/screens/{screen.id}?done=saved")
+        return _see_other(f"/recruiter/screens/{screen.id}")
 
     @get("/screens/{screen_id:int}/archive", name="recruiter:archive-confirm")
     async def archive_confirm(self, screen_id: FromPath[int], db: DB, me: Me) -> Template:
