@@ -419,7 +419,7 @@ async def test_a_broken_csv_is_refused_with_a_message_and_writes_nothing(
     assert message in response.text
     assert '<p class="field-problem" id="file-problem">' in response.text
     assert '<h1 id="invite-page-title">Invite candidates</h1>' in response.text
-    assert 'href="/recruiter">Screens</a>' in response.text
+    assert 'class="staff-nav" aria-label="Main"' in response.text
     assert "`" not in response.text
     assert await count(db, Invitation) == 0
     assert await count(db, InvitationImport) == 0
