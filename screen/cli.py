@@ -504,17 +504,25 @@ def users_list() -> None:
         click.echo(line)
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, or one line saying why there is none (a busy port, mostly)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as error:
+        # create_server appends "(while attempting to bind on address ...)" to the
+        # system's words; the line already names the address.
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        raise click.ClickException(
+            f"Cannot listen on {host}:{port}: {reason}. "
+            "Stop what uses it, or choose another port with --port."
+        ) from None
+
+
 def _refuse_busy_port(host: str, port: int) -> None:
     """Say so before anything else happens: the demo would otherwise seed data and print
     links to whatever already answers on that port, then fail in uvicorn."""
-    try:
-        probe = socket.create_server((host, port))
-    except OSError as error:
-        raise click.ClickException(
-            f"Cannot listen on {host}:{port}: {error.strerror or error}. "
-            "Stop what uses it, or choose another port with --port."
-        ) from None
-    probe.close()
+    _listen(host, port).close()
 
 
 def _serve(settings: Settings, host: str, port: int, banner: list[str], workers: int = 1) -> None:
@@ -645,16 +653,23 @@ Not An Email,not-an-email,ats-1004,
 @click.option("--host", default="127.0.0.1", show_default=True)
 @_port_option
 def demo(host: str, port: int) -> None:
-    """Prepare demo data (prompts, a screen, candidates in several states) and serve it."""
+    """Prepare demo data (prompts, screens, candidates in every state) and serve it."""
     from screen.demo import prepare_demo
 
     settings = _settings()
     if settings.base_url == Settings().base_url:
         settings = settings.with_overrides(base_url=f"http://{host}:{port}")
-    _refuse_busy_port(host, port)
-    asyncio.run(_migrate(settings))
-    now = SystemClock().now()
-    links = _in_transaction(settings, lambda db: prepare_demo(db, settings, now))
+    # Held from here on, through seeding, to the server: a second `screen demo` started
+    # meanwhile is told at once that the port is taken, rather than seeding the same
+    # database and failing in uvicorn with a traceback after printing its links.
+    listener = _listen(host, port)
+    try:
+        asyncio.run(_migrate(settings))
+        now = SystemClock().now()
+        links = _in_transaction(settings, lambda db: prepare_demo(db, settings, now))
+    except BaseException:
+        listener.close()
+        raise
     base = settings.base_url
     banner = [
         "",
@@ -674,13 +689,77 @@ def demo(host: str, port: int) -> None:
         banner.append(f"    {account.role:<14} {account.email:<28} password: {account.password}")
     banner += [
         f"  Emails are written to:               {settings.mail_dir.resolve()}",
-        # Another terminal's `screen invite` reads the base URL from the environment; without
-        # it, its links would point at the default port rather than this server's.
-        f"  Invite from another terminal:        SCREEN_BASE_URL={base} screen invite …",
+        "  Invite from another terminal (paste as it is):",
+        *(f"    {line}" for line in _invite_command(settings, links.screen_id)),
         "Run `screen demo` again for another fresh candidate link. Ctrl+C stops the server.",
         "",
     ]
-    _serve(settings, host, port, banner)
+    _serve_demo(settings, listener, banner)
+
+
+def _invite_command(settings: Settings, screen_id: int) -> list[str]:
+    """A `screen invite` that works pasted into a new terminal: that terminal has neither
+    this one's variables nor, often, the virtualenv (where `screen` may even be GNU
+    screen), so it names this interpreter and every setting the command needs, with the
+    SQLite file's path made absolute so it works from any directory."""
+    import shlex
+
+    env = {"SCREEN_BASE_URL": settings.base_url}
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        env["SCREEN_DATABASE_URL"] = url.set(
+            database=str(Path(url.database).resolve())
+        ).render_as_string(hide_password=False)
+    elif url.password:
+        # Never print a password the user did not type into this command: they fill it in.
+        env["SCREEN_DATABASE_URL"] = _masked(settings.database_url)
+    else:
+        env["SCREEN_DATABASE_URL"] = settings.database_url
+    for name in ("SCREEN_PROMPTS_DIR", "SCREEN_REDIS_URL"):
+        if os.environ.get(name):
+            value = os.environ[name]
+            env[name] = str(Path(value).resolve()) if name.endswith("_DIR") else value
+    words = [f"{k}={shlex.quote(v)}" for k, v in env.items()]
+    words += [shlex.quote(sys.executable), "-m", "screen", "invite"]
+    words += ["--screen", str(screen_id), "--name", shlex.quote("Ada Lovelace")]
+    words += ["--email", "ada.lovelace@example.com"]
+    lines = [" ".join(words)]
+    if "***" in env["SCREEN_DATABASE_URL"]:
+        lines.append("(with the database password in place of ***)")
+    if os.environ.get("SCREEN_SECRET_KEY"):
+        # Not printed: the server unseals the emailed link with it, so it must match.
+        lines.append("(after `export SCREEN_SECRET_KEY=...` with this terminal's value)")
+    return lines
+
+
+def _serve_demo(settings: Settings, listener: socket.socket, banner: list[str]) -> None:
+    """Serve on the socket held since the start, and print the banner only once the server
+    accepts connections: "ready" then means a link opened at once works."""
+    import uvicorn
+
+    from screen.app import create_app
+
+    class _Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:
+                for line in banner:
+                    click.echo(line)
+                sys.stdout.flush()
+
+    # No access log: every candidate URL carries the candidate's secret link token.
+    config = uvicorn.Config(
+        create_app(settings),
+        log_level="info",
+        proxy_headers=True,
+        access_log=False,
+        timeout_graceful_shutdown=20,
+        log_config=None,
+    )
+    try:
+        _Server(config).run(sockets=[listener])
+    finally:
+        listener.close()
 
 
 @main.command("export")

@@ -1,0 +1,212 @@
+"""`screen demo` as a new user runs it: "ready" means the links work, a second demo on the
+same port is one line, the printed invite command works pasted into a new terminal, and the
+data is what a real team's would be (answers real candidates could have written, every
+state, months of decisions)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from screen.platform.paths import PROMPTS_DIR
+from tests.support.smtp import free_port
+
+LINK = re.compile(r"https?://[\w.:-]+/s/[A-Za-z0-9_-]{32}")
+READY = "Screen demo is ready"
+
+
+@dataclass
+class Demo:
+    port: int
+    workdir: Path
+    banner: str
+    first_try: httpx.Response
+    second: subprocess.CompletedProcess[str]
+    process: subprocess.Popen[str]
+
+
+def _clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("SCREEN_")}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """One `screen demo` for the module (it seeds for several seconds), and a second one
+    started on the same port while the first is still seeding."""
+    workdir = tmp_path_factory.mktemp("demo")
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "screen", "demo", "--port", str(port)],
+        cwd=workdir,
+        env=_clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        # The port is taken from the first moment, before the seeding is done.
+        give_up = time.monotonic() + 30
+        while True:
+            try:
+                with httpx.Client() as probe:
+                    probe.get(f"http://127.0.0.1:{port}/healthz", timeout=0.05)
+            except httpx.ConnectError:
+                assert time.monotonic() < give_up, "the demo never listened"
+                time.sleep(0.05)
+                continue
+            except httpx.TimeoutException:
+                pass  # listening, not yet answering: the socket is held while seeding
+            break
+        second = subprocess.run(
+            [sys.executable, "-m", "screen", "demo", "--port", str(port)],
+            cwd=tmp_path_factory.mktemp("second"),
+            env=_clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        banner = ""
+        assert process.stdout is not None
+        give_up = time.monotonic() + 120
+        while "Ctrl+C" not in banner and time.monotonic() < give_up:
+            banner += process.stdout.readline()
+        assert READY in banner, banner
+        # No retry: once "ready" is printed, the first request is answered.
+        first_try = httpx.get(LINK.findall(banner)[0], timeout=10)
+        yield Demo(port, workdir, banner, first_try, second, process)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+        if process.stdout:
+            process.stdout.close()
+
+
+@pytest.mark.slow  # the module's demo seeds and starts a server: about 15 s on 2 cores
+def test_ready_is_printed_only_once_the_server_answers(demo: Demo) -> None:
+    assert demo.first_try.status_code == 200
+    assert "Choose a retrieval architecture" in demo.first_try.text
+
+
+@pytest.mark.slow
+def test_a_second_demo_on_the_busy_port_says_so_in_one_line(demo: Demo) -> None:
+    lines = demo.second.stderr.strip().splitlines()
+
+    assert demo.second.returncode == 1
+    assert lines == [
+        f"Error: Cannot listen on 127.0.0.1:{demo.port}: Address already in use. "
+        "Stop what uses it, or choose another port with --port."
+    ]
+    assert READY not in demo.second.stdout
+
+
+@pytest.mark.slow
+def test_the_invite_hint_works_pasted_into_a_new_terminal(demo: Demo, tmp_path: Path) -> None:
+    lines = demo.banner.splitlines()
+    hint = lines[lines.index("  Invite from another terminal (paste as it is):") + 1].strip()
+    # A new terminal: another directory, no virtualenv on PATH, no SCREEN_* variables.
+    pasted = subprocess.run(
+        ["/bin/sh", "-c", hint],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert pasted.returncode == 0, pasted.stderr
+    assert "Invited Ada Lovelace <ada.lovelace@example.com>" in pasted.stdout
+    [link] = LINK.findall(pasted.stdout)
+    assert link.startswith(f"http://127.0.0.1:{demo.port}/s/")
+    landing = httpx.get(link, timeout=10)
+    assert landing.status_code == 200
+    assert "Choose a retrieval architecture" in landing.text
+    # The running demo emails the invitation to its mail folder.
+    give_up = time.monotonic() + 60
+    while not any(
+        "ada.lovelace@example.com" in p.read_text(errors="replace")
+        for p in (demo.workdir / "mail").glob("*.eml")
+    ):
+        assert time.monotonic() < give_up, "no invitation email for the pasted invite"
+        time.sleep(0.5)
+
+
+def _exemplar_paragraphs() -> set[str]:
+    paragraphs = set()
+    for path in PROMPTS_DIR.glob("*.exemplars.yaml"):
+        for exemplar in yaml.safe_load(path.read_text(encoding="utf-8"))["exemplars"]:
+            paragraphs |= {p.strip() for p in exemplar["answer"].split("\n\n")}
+    return paragraphs
+
+
+@pytest.mark.slow
+def test_every_demo_answer_is_one_a_candidate_wrote(demo: Demo) -> None:
+    """Paragraphs of the library's exemplars, whole: never words shuffled into nonsense."""
+    library = _exemplar_paragraphs()
+    with sqlite3.connect(demo.workdir / "screen.db") as database:
+        answers = database.execute(
+            "SELECT i.candidate_email, a.final_answer FROM attempts a"
+            " JOIN invitations i ON a.invitation_id = i.id JOIN screens s ON i.screen_id = s.id"
+            " WHERE a.final_answer IS NOT NULL AND s.ai_policy != 'ai_disclosed'"
+        ).fetchall()
+
+    assert len(answers) >= 40
+    for email, answer in answers:
+        foreign = [p for p in answer.split("\n\n") if p.strip() not in library]
+        assert not foreign, f"{email}: not from the library: {foreign[0][:80]!r}"
+
+
+@pytest.mark.slow
+def test_the_demo_holds_a_realistic_pipeline(demo: Demo) -> None:
+    with sqlite3.connect(demo.workdir / "screen.db") as database:
+        states = dict(
+            database.execute(
+                "SELECT a.state, count(*) FROM attempts a JOIN invitations i"
+                " ON a.invitation_id = i.id WHERE i.screen_id = 1 GROUP BY a.state"
+            ).fetchall()
+        )
+        months = dict(
+            database.execute(
+                "SELECT strftime('%Y-%m', a.submitted_at), count(*) FROM decisions d"
+                " JOIN attempts a ON a.id = d.attempt_id JOIN invitations i"
+                " ON a.invitation_id = i.id WHERE i.screen_id = 1"
+                " AND d.outcome IN ('pass', 'fail') GROUP BY 1 ORDER BY 1"
+            ).fetchall()
+        )
+        outcomes = database.execute("SELECT count(*) FROM candidate_outcomes").fetchone()[0]
+        planted = database.execute(
+            "SELECT a.final_answer FROM attempts a JOIN invitations i ON a.invitation_id = i.id"
+            " WHERE i.candidate_email = 'planted.copy@example.com'"
+        ).fetchone()[0]
+
+    assert sum(states.values()) >= 30
+    for state in (
+        "invited", "opened", "started", "submitted", "auto_submitted", "in_review",
+        "needs_adjudication", "passed", "failed", "withdrawn", "expired",
+    ):  # fmt: skip
+        assert states.get(state, 0) >= 1, (state, states)
+    assert states["needs_adjudication"] == 2
+    # Several months with enough decided answers for the agreement figures (10), and
+    # the oldest with too few, so the charts show a gap.
+    counts = list(months.values())
+    assert counts[0] < 10, months
+    assert sum(1 for c in counts if c >= 10) >= 3, months
+    assert outcomes >= 5
+    # The first answer a demo reviewer gets (the planted near-copy) answers the RAG prompt
+    # beside it: paragraphs of its first exemplar.
+    rag = yaml.safe_load((PROMPTS_DIR / "rag-support-assistant.exemplars.yaml").read_text())
+    first = {p.strip() for p in rag["exemplars"][0]["answer"].split("\n\n")}
+    assert all(p.strip() in first for p in planted.split("\n\n"))
