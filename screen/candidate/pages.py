@@ -26,10 +26,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from screen.authorship import record
 from screen.candidate import ai_use, attempts, follow_ups
 from screen.platform.errors import (
+    AlreadySubmittedError,
+    ConflictError,
     InputError,
     LinkExpiredError,
     NotFoundError,
     ScreenError,
+    TimeUpError,
     TooLargeError,
 )
 from screen.platform.models import (
@@ -41,6 +44,7 @@ from screen.platform.models import (
     Invitation,
     Screen,
 )
+from screen.platform.rendering import render_markdown
 from screen.platform.web import DB, AppClock, AppSettings, request_transaction
 from screen.recruiting import ai_policy, invitations
 from screen.recruiting.invitations import find_by_token
@@ -308,6 +312,65 @@ async def _refused_submit(
     )
 
 
+# Submitting early cannot be undone, so a page's Submit is confirmed while time remains;
+# in the last seconds the answer is taken at once (the clock would take it anyway).
+CONFIRM_AFTER_MS = 5000
+
+
+def time_left_text(ms: int) -> str:
+    """ "31 minutes", "1 minute", "less than a minute": whole minutes, rounded down, so the
+    confirmation never promises time the candidate does not have (attempt.js says the same)."""
+    minutes = ms // 60000
+    if minutes < 1:
+        return "less than a minute"
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+async def _confirm_submit(
+    db: AsyncSession,
+    token: str,
+    attempt: Attempt,
+    posted: _Posted,
+    now: datetime,
+    settings: Settings,
+) -> Response[Any]:
+    """The no-JavaScript confirmation: the answer is saved as the draft first (with the
+    record's last batches, as an autosave would), so going back to keep writing loses
+    nothing; the page posts the final submit with what was sent."""
+    base_revision = posted.base_revision
+    if posted.save_id is not None and attempt.last_save_id == posted.save_id:
+        base_revision = attempt.revision  # the page's lost save did land
+    # A reload of this page posts the same form again: the draft already holds the text.
+    if attempt.draft != posted.answer:
+        await attempts.save_draft(
+            db,
+            attempt.id,
+            base_revision,
+            posted.answer,
+            now,
+            grace_seconds=settings.grace_seconds,
+            max_bytes=settings.answer_max_bytes,
+        )
+        await db.refresh(attempt)
+    if posted.batches:
+        await record.store_final(db, attempt, posted.batches, settings.composition_max_bytes, now)
+    left = remaining_ms(attempt, now)
+    return _page(
+        "submit_confirm",
+        {
+            "token": token,
+            "attempt": attempt,
+            "answer": posted.answer,
+            "word_count": len(posted.answer.split()),
+            "remaining_ms": left,
+            "time_left": time_left_text(left),
+            "ai_disclosed": attempt.ai_policy == AiPolicy.AI_DISCLOSED,
+            "disclosure": posted.disclosure,
+            "conversation": posted.conversation,
+        },
+    )
+
+
 class CandidateController(Controller):
     path = "/s/{token:str}"
     include_in_schema = False
@@ -525,6 +588,9 @@ class CandidateController(Controller):
             return await _refused_submit(
                 db, token, invitation, attempt, posted, refused, now, settings
             )
+        if form.get("confirm") == "ask" and remaining_ms(attempt, now) > CONFIRM_AFTER_MS:
+            posted = _Posted(base_revision, answer, *disclosed, save_id, batches)
+            return await _confirm_submit(db, token, attempt, posted, now, settings)
         await attempts.submit(
             db,
             attempt.id,
@@ -540,6 +606,48 @@ class CandidateController(Controller):
         if disclosure is not None:
             await ai_use.store_disclosure(db, attempt.id, disclosure)
         return _see_other(f"/s/{token}/done")
+
+    @post(
+        "/preview",
+        name="candidate:preview",
+        status_code=200,
+        request_max_body_size=MAX_REQUEST_BODY,
+    )
+    async def preview(
+        self,
+        token: Token,
+        request: Request[Any, Any, Any],
+        db: DB,
+        clock: AppClock,
+        settings: AppSettings,
+    ) -> Response[dict[str, Any]]:
+        """The answer as reviewers will read it: the server's own Markdown renderer and
+        sanitiser, so the preview cannot differ from what is shown later. It saves nothing;
+        it answers only while the attempt runs, under the same link rules as autosave."""
+        now = clock.now()
+        data = await _json_body(request)
+        answer = normalise_answer(data.get("answer"))
+        size = len(answer.encode("utf-8"))
+        if size > settings.answer_max_bytes:
+            raise TooLargeError(
+                f"The answer is {size:,} bytes; the limit is {settings.answer_max_bytes:,} "
+                "bytes, so it cannot be previewed or submitted. Shorten it."
+            )
+        _, attempt = await _resolve(db, token, now, settings, with_prompt=False)
+        if attempt.state in NOT_STARTED:
+            raise ConflictError("The exercise has not started yet, so there is nothing to preview.")
+        if attempt.state == AttemptState.AUTO_SUBMITTED:
+            raise TimeUpError(
+                "Time is up: the last saved version of your answer was submitted for you."
+            )
+        if attempt.state in ENDED:
+            raise AlreadySubmittedError(
+                "This answer has already been submitted and can no longer be changed."
+            )
+        return Response(
+            {"html": str(render_markdown(answer)), "remaining_ms": remaining_ms(attempt, now)},
+            headers=NO_STORE,
+        )
 
     @get("/done", name="candidate:done")
     async def done(

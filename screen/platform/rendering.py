@@ -7,6 +7,7 @@ so text from candidates (or a careless prompt author) stays inert.
 from __future__ import annotations
 
 import functools
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -21,20 +22,47 @@ _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("
 _ALLOWED_URL_SCHEMES = {"http", "https", "mailto"}
 
 
-def _sanitised_html(text: str) -> str:
+_TABLE = re.compile(r"<table>(.*?)</table>", re.DOTALL)
+
+
+def _scrolling_tables(html: str, where: str) -> str:
+    """Each table in a labelled region that scrolls sideways and takes keyboard focus.
+
+    A wide table (a price sheet on a phone) must scroll inside the text, not widen the
+    page; a scrolling box that cannot be focused cannot be scrolled with the keyboard, and
+    not every browser makes it focusable itself (axe: scrollable-region-focusable). Done
+    on the sanitiser's output, whose tables are Markdown's own: text can only reach here
+    escaped, and Markdown tables never nest."""
+    count = 0
+
+    def wrap(match: re.Match[str]) -> str:
+        nonlocal count
+        count += 1
+        return (
+            f'<div class="table-scroll" role="region" tabindex="0" '
+            f'aria-label="Table {count} {where}">{match.group(0)}</div>'
+        )
+
+    return _TABLE.sub(wrap, html)
+
+
+def _sanitised_html(text: str, where: str) -> str:
     html = _markdown.render(text)
-    return nh3.clean(
-        html, url_schemes=_ALLOWED_URL_SCHEMES, link_rel="noopener noreferrer nofollow"
+    return _scrolling_tables(
+        nh3.clean(html, url_schemes=_ALLOWED_URL_SCHEMES, link_rel="noopener noreferrer nofollow"),
+        where,
     )
 
 
 def render_markdown(text: str) -> Markup:
-    return Markup(_sanitised_html(text))  # noqa: S704 - sanitised by nh3 in _sanitised_html
+    # Tables are labelled "in the answer", the prompt's "in the prompt": pages that show both
+    # keep their regions' names distinct.
+    return Markup(_sanitised_html(text, "in the answer"))  # noqa: S704 - sanitised by nh3
 
 
 @functools.lru_cache(maxsize=64)
 def _sanitised_prompt(body: str) -> str:
-    return _sanitised_html(body)
+    return _sanitised_html(body, "in the prompt")
 
 
 def render_prompt(body: str) -> Markup:

@@ -1,11 +1,14 @@
-// The attempt page's enhancements: countdown, autosave, integrity signals, and the
-// composition record (how the answer was written; format in reviewers/composition.py).
+// The attempt page's enhancements: countdown, autosave, integrity signals, the
+// composition record (how the answer was written; format in reviewers/composition.py),
+// the phone's Prompt/Answer tabs, the Markdown preview and the confirmation before Submit.
 // The server owns the deadline; this script only displays it and resynchronises
-// from every reply, so a wrong device clock cannot move it.
+// from every reply, so a wrong device clock cannot move it. The autosave loop itself is
+// shared with the follow-up page (autosave.js, loaded first).
 (function () {
   "use strict";
   var form = document.getElementById("answer-form");
-  if (!form) return;
+  var shared = window.ScreenCandidate;
+  if (!form || !shared) return;
   var editor = document.getElementById("answer");
   var revisionInput = document.getElementById("revision");
   var statusEl = document.getElementById("save-status");
@@ -18,27 +21,18 @@
   var submitButton = document.getElementById("submit-button");
   var compositionInput = document.getElementById("composition");
   var saveIdInput = document.getElementById("save-id");
+  var confirmInput = document.getElementById("confirm");
   var recordStatus = document.getElementById("record-status");
+  var byteLength = shared.byteLength;
 
   var SAVE_EVERY_MS = 10000;
+  var CONFIRM_AFTER_MS = 5000;  // as the server's CONFIRM_AFTER_MS
   var RESYNC_EVERY_MS = 60000;
   var KEEPALIVE_LIMIT = 60000;  // browsers cap keepalive bodies at 64 KiB
   var maxBytes = Number(form.dataset.maxBytes);
   var deadlineAt = performance.now() + Number(timerEl.dataset.remainingMs);
-  var revision = Number(revisionInput.value);
-  // A submit refused for a too-large AI disclosure gives back an answer it did not save.
-  var savedText = "unsaved" in form.dataset ? null : editor.value;
-  var inFlight = null;
-  var saveTimer = null;
-  var retryDelay = 2000;
-  var stopped = false;          // stale tab, time up or submitted: no more saves
   var submitting = false;
   var announced = {};
-  var failing = false;          // the last save did not reach the server
-  // A save whose outcome is unknown (no reply, or a server error): its retries resend the
-  // same text with the same id, so if it was committed the server acknowledges it instead
-  // of refusing the retry as a change from another tab.
-  var unanswered = null;        // { id, text, batch }
   var pendingEvents = [];
 
   // The composition record: one event per change of the text, sent in numbered batches
@@ -55,8 +49,6 @@
   var lastT = 0;
   var edits = [];
   var editBytes = 0;
-
-  function dirty() { return editor.value !== savedText; }
 
   function isHigh(code) { return code >= 0xd800 && code <= 0xdbff; }
   function isLow(code) { return code >= 0xdc00 && code <= 0xdfff; }
@@ -121,51 +113,20 @@
     recordStatus.hidden = false;
   }
 
-  function newSaveId() {
-    var bytes = new Uint8Array(16);
-    window.crypto.getRandomValues(bytes);
-    return Array.prototype.map.call(bytes, function (b) {
-      return (b < 16 ? "0" : "") + b.toString(16);
-    }).join("");
-  }
-
-  function setStatus(text, kind) {
-    if (statusEl.textContent === text && statusEl.dataset.state === kind) return;
-    statusEl.textContent = text;
-    statusEl.dataset.state = kind;
-  }
-
-  // Saving retries on its own, so a screen reader hears only when it starts failing
-  // and when it recovers, not every "Saving…" and "Saved".
-  function saveFailed() {
-    setStatus("Not saved — retrying", "error");
-    if (!failing) saveAnnouncer.textContent = "Your answer is not saved yet. Retrying.";
-    failing = true;
-    scheduleSave(retryDelay);
-    retryDelay = Math.min(retryDelay * 2, 15000);
-  }
-
   function showNotice(text) {
     noticeEl.textContent = text;
     noticeEl.hidden = false;
   }
 
-  function clockText(ms) {
-    var total = Math.max(0, Math.ceil(ms / 1000));
-    var h = Math.floor(total / 3600), m = Math.floor((total % 3600) / 60), s = total % 60;
-    var mm = (h ? String(m).padStart(2, "0") : String(m));
-    return (h ? h + ":" : "") + mm + ":" + String(s).padStart(2, "0");
-  }
+  function resyncMs(ms) { deadlineAt = performance.now() + ms; }
 
   function resync(reply) {
-    if (typeof reply.remaining_ms === "number") {
-      deadlineAt = performance.now() + reply.remaining_ms;
-    }
+    if (typeof reply.remaining_ms === "number") resyncMs(reply.remaining_ms);
   }
 
   function tick() {
     var left = deadlineAt - performance.now();
-    timerValue.textContent = clockText(left);
+    timerValue.textContent = shared.clockText(left);
     var minutesLeft = left / 60000;
     timerEl.dataset.urgency = minutesLeft <= 1 ? "critical" : minutesLeft <= 5 ? "low" : "ok";
     [10, 5, 1].forEach(function (mark) {
@@ -174,7 +135,7 @@
         announcer.textContent = mark + (mark === 1 ? " minute" : " minutes") + " left.";
       }
     });
-    if (left <= 0 && !stopped) {
+    if (left <= 0 && !autosave.stopped) {
       timeUp();
       return;
     }
@@ -193,7 +154,7 @@
   }
 
   function flushEvents() {
-    if (!pendingEvents.length || stopped) return;
+    if (!pendingEvents.length || autosave.stopped) return;
     var batch = pendingEvents.splice(0, pendingEvents.length);
     fetch(form.dataset.eventsUrl, {
       method: "POST",
@@ -203,18 +164,14 @@
     }).catch(function () { pendingEvents = batch.concat(pendingEvents); });
   }
 
-  function byteLength(text) {
-    return new TextEncoder().encode(text).length;
-  }
-
   function resyncClock() {
-    if (stopped) return;
+    if (autosave.stopped) return;
     fetch(form.dataset.clockUrl, { headers: { "Accept": "application/json" } })
       .then(function (response) { return response.ok ? response.json() : null; })
       .then(function (reply) {
         if (!reply) return;
         if (reply.state && reply.state !== "started") {
-          stopped = true;
+          autosave.stop();
           window.location.assign(form.dataset.doneUrl);
           return;
         }
@@ -223,117 +180,81 @@
       .catch(function () { /* offline: the next save or resync will catch up */ });
   }
 
-  function save(leaving) {
-    if (stopped) return Promise.resolve();
-    if (inFlight) return inFlight.then(function () { return dirty() ? save(leaving) : null; });
-    if (!dirty() && !unanswered) return Promise.resolve();
-    window.clearTimeout(saveTimer);
-    saveTimer = null;
-    if (!unanswered) unanswered = { id: newSaveId(), text: editor.value, batch: takeBatch() };
-    var text = unanswered.text;
-    var batch = unanswered.batch;
-    var payload = { revision: revision, answer: text, save_id: unanswered.id };
-    if (batch) payload.composition = wire(batch);
-    var body = JSON.stringify(payload);
-    if (!failing) setStatus("Saving…", "saving");
-    inFlight = fetch(form.dataset.draftUrl, {
-      method: "POST",
-      headers: { "Content-Type": "application/json", "Accept": "application/json" },
-      body: body,
-      // A save started as the tab hides or closes must outlive the page.
-      keepalive: Boolean(leaving) && body.length < KEEPALIVE_LIMIT
-    }).then(function (response) {
-      return response.json().catch(function () { return {}; }).then(function (reply) {
-        return { status: response.status, reply: reply };
-      });
-    }).then(function (result) {
-      inFlight = null;
-      handleReply(result.status, result.reply, text, batch);
-    }, function () {
-      inFlight = null;
-      saveFailed();
-    });
-    return inFlight;
-  }
-
-  function handleReply(status, reply, text, batch) {
-    // Any answer but a server error settles the save; a server error may have committed it.
-    if (status < 500) unanswered = null;
-    if (status === 200) {
-      if (batch) {
-        if (reply.composition === "incomplete") stopRecording();
-        else nextSeq = batch.seq + 1;
-        if (typeof reply.elapsed_ms === "number") {
-          startedAt = performance.now() - reply.elapsed_ms;
+  var autosave = shared.Autosave({
+    form: form,
+    editor: editor,
+    revisionInput: revisionInput,
+    statusEl: statusEl,
+    saveAnnouncer: saveAnnouncer,
+    noticeEl: noticeEl,
+    url: form.dataset.draftUrl,
+    every: SAVE_EVERY_MS,
+    keepaliveLimit: KEEPALIVE_LIMIT,
+    hideNoticeOnSave: true,
+    // A submit refused for a too-large AI disclosure gives back an answer it did not save.
+    savedText: "unsaved" in form.dataset ? null : editor.value,
+    take: takeBatch,
+    decorate: function (payload, batch) { if (batch) payload.composition = wire(batch); },
+    onClock: resyncMs,
+    onSaved: function (reply, batch) {
+      if (!batch) return;
+      if (reply.composition === "incomplete") stopRecording();
+      else nextSeq = batch.seq + 1;
+      if (typeof reply.elapsed_ms === "number") {
+        startedAt = performance.now() - reply.elapsed_ms;
+      }
+    },
+    onRefused: function (status, reply, batch) {
+      var message = reply.message || "Your answer could not be saved.";
+      if (reply.error === "stale_revision") {
+        message += " Copy anything from this page that you want to keep before reloading.";
+      }
+      if (status === 409 || status === 410) {
+        autosave.stop();
+        autosave.setStatus("Not saved", "error");
+        showNotice(message);
+        if (status === 410 || reply.error === "already_submitted") {
+          editor.readOnly = true;
+          window.setTimeout(function () { window.location.assign(form.dataset.doneUrl); }, 4000);
         }
+        return true;
       }
-      revision = reply.revision;
-      revisionInput.value = String(revision);
-      savedText = text;
-      retryDelay = 2000;
-      resync(reply);
-      var at = new Date(reply.saved_at);
-      setStatus("Saved " + at.toLocaleTimeString(), "saved");
-      // A retry resends the text of the save whose outcome was unknown; what was typed
-      // since (offline, say) goes straight after it, not at the next regular save.
-      var recovered = failing;
-      if (failing) saveAnnouncer.textContent = "Your answer is saved again.";
-      failing = false;
-      noticeEl.hidden = true;
-      if (dirty()) scheduleSave(recovered ? 0 : SAVE_EVERY_MS);
-      return;
-    }
-    var message = reply.message || "Your answer could not be saved.";
-    if (reply.error === "stale_revision") {
-      message += " Copy anything from this page that you want to keep before reloading.";
-    }
-    if (status === 409 || status === 410) {
-      stopped = true;
-      setStatus("Not saved", "error");
-      showNotice(message);
-      if (status === 410 || reply.error === "already_submitted") {
-        editor.readOnly = true;
-        window.setTimeout(function () { window.location.assign(form.dataset.doneUrl); }, 4000);
+      if (status === 413 || status === 400) {
+        if (reply.error === "invalid_composition" || reply.error === "composition_too_large") {
+          // The record is at fault, not the answer: drop the record, keep saving the text.
+          stopRecording();
+          autosave.schedule(0);
+          return true;
+        }
+        returnBatch(batch);
+        autosave.setStatus("Not saved", "error");
+        showNotice(message);
+        return true;
       }
-      return;
+      return false;
     }
-    if (status === 413 || status === 400) {
-      if (reply.error === "invalid_composition" || reply.error === "composition_too_large") {
-        // The record is at fault, not the answer: drop the record, keep saving the text.
-        stopRecording();
-        scheduleSave(0);
-        return;
-      }
-      returnBatch(batch);
-      setStatus("Not saved", "error");
-      showNotice(message);
-      return;
-    }
-    saveFailed();
-  }
-
-  function scheduleSave(delay) {
-    if (saveTimer || stopped) return;
-    saveTimer = window.setTimeout(function () { saveTimer = null; save(); }, delay);
-  }
+  });
 
   function timeUp() {
     timerValue.textContent = "0:00";
     announcer.textContent = "Time is up. Your answer is being submitted.";
     showNotice("Time is up. Your answer is being submitted…");
     editor.readOnly = true;
-    save().then(finalSubmit, finalSubmit);
+    autosave.save().then(finalSubmit, finalSubmit);
   }
 
   function finalSubmit() {
     if (submitting) return;
     submitting = true;
-    stopped = true;
-    revisionInput.value = String(revision);
+    autosave.stop();
+    revisionInput.value = String(autosave.revision);
+    // Asked in the dialog, or the clock ended it: no confirmation page.
+    confirmInput.value = "";
     // The record's last events, after those of a save whose reply never came (the server
     // skips that batch if the save was committed, and then takes this submission on it).
     var last = takeBatch();
-    var held = unanswered && unanswered.batch;
+    var unanswered = autosave.unanswered;
+    var held = unanswered && unanswered.extra;
     if (held && last) last.seq = held.seq + 1;
     var batches = [held, last].filter(Boolean).map(wire);
     if (batches.length) {
@@ -347,14 +268,14 @@
     captureEdit(event.inputType);
     // A large batch (a big paste, say) goes at once rather than growing for ten seconds.
     var flush = editBytes > RECORD_FLUSH_BYTES;
-    if (flush) { window.clearTimeout(saveTimer); saveTimer = null; }
+    if (flush) autosave.cancelScheduled();
     wordCount();
-    if (noticeEl.hidden === false && !stopped) noticeEl.hidden = true;
+    if (noticeEl.hidden === false && !autosave.stopped) noticeEl.hidden = true;
     // While saves are failing, keep saying so: new text is not saved either.
-    if (!failing && !stopped) setStatus("Unsaved changes", "dirty");
-    scheduleSave(flush ? 0 : SAVE_EVERY_MS);
+    if (!autosave.failing && !autosave.stopped) autosave.setStatus("Unsaved changes", "dirty");
+    autosave.schedule(flush ? 0 : SAVE_EVERY_MS);
   });
-  editor.addEventListener("blur", function () { save(); });
+  editor.addEventListener("blur", function () { autosave.save(); });
   editor.addEventListener("paste", function (event) {
     var pasted = (event.clipboardData && event.clipboardData.getData("text")) || "";
     pendingEvents.push({ kind: "paste", size: pasted.length, at: new Date().toISOString() });
@@ -367,12 +288,14 @@
     flushEvents();
   });
   document.addEventListener("visibilitychange", function () {
-    if (document.visibilityState === "hidden") { save(true); flushEvents(); }
+    if (document.visibilityState === "hidden") { autosave.save(true); flushEvents(); }
     else { resyncClock(); }
   });
-  window.addEventListener("online", function () { save(); });
+  window.addEventListener("online", function () { autosave.save(); });
   window.addEventListener("beforeunload", function (event) {
-    if (dirty() && !submitting && !stopped) { save(true); event.preventDefault(); event.returnValue = ""; }
+    if (autosave.dirty() && !submitting && !autosave.stopped) {
+      autosave.save(true); event.preventDefault(); event.returnValue = "";
+    }
   });
   // Under a policy that asks how AI tools were used: what the server would refuse is said
   // here, before anything is sent (the time-up submit skips this, and is accepted).
@@ -396,17 +319,132 @@
     event.preventDefault();
     var problem = disclosureProblem();
     if (problem) { showNotice(problem[1]); problem[0].focus(); return; }
-    submitButton.disabled = true;
-    // Wait for any save in flight so the posted revision is the latest one.
-    var pending = inFlight || Promise.resolve();
-    pending.then(function () { flushEvents(); finalSubmit(); }, finalSubmit);
+    // Submitting early cannot be undone: ask while time remains (in the last seconds the
+    // clock would take the answer anyway). The server asks the same without JavaScript.
+    var left = deadlineAt - performance.now();
+    var asked = left > CONFIRM_AFTER_MS ? shared.confirmSubmit(left) : Promise.resolve(true);
+    asked.then(function (yes) {
+      if (!yes || submitting) return;
+      submitButton.disabled = true;
+      // Wait for any save in flight so the posted revision is the latest one.
+      var pending = autosave.inFlight || Promise.resolve();
+      pending.then(function () { flushEvents(); finalSubmit(); }, finalSubmit);
+    });
+  });
+
+  // Phones: the prompt and the answer as two tabs in the sticky header, so the editor is
+  // one tap away however long the prompt. Wide screens keep both side by side, and so
+  // does a page without JavaScript (stacked, with a link to skip to the answer).
+  var layout = document.getElementById("attempt-layout");
+  var tabList = document.getElementById("attempt-tabs");
+  var tabs = [document.getElementById("tab-prompt"), document.getElementById("tab-answer")];
+  var panels = [document.getElementById("prompt-panel"), document.getElementById("answer-panel")];
+  var narrow = window.matchMedia("(max-width: 999.98px)");
+  var current = editor.value.trim() ? 1 : 0;  // a candidate who comes back returns to the answer
+
+  function selectTab(index, moveFocus) {
+    current = index;
+    tabs.forEach(function (tab, i) {
+      tab.setAttribute("aria-selected", String(i === index));
+      tab.tabIndex = i === index ? 0 : -1;
+      panels[i].dataset.active = String(i === index);
+    });
+    if (moveFocus) tabs[index].focus();
+  }
+
+  function applyLayout() {
+    var tabbed = narrow.matches;
+    tabList.hidden = !tabbed;
+    layout.classList.toggle("tabbed", tabbed);
+    panels.forEach(function (panel, i) {
+      if (tabbed) {
+        panel.setAttribute("role", "tabpanel");
+        panel.setAttribute("aria-labelledby", tabs[i].id);
+      } else {
+        panel.removeAttribute("role");
+        panel.removeAttribute("aria-labelledby");
+      }
+    });
+    selectTab(current, false);
+  }
+
+  tabs.forEach(function (tab, i) {
+    tab.addEventListener("click", function () {
+      selectTab(i, false);
+      window.scrollTo(0, 0);
+    });
+    tab.addEventListener("keydown", function (event) {
+      var next = null;
+      if (event.key === "ArrowRight" || event.key === "ArrowLeft") next = 1 - i;
+      else if (event.key === "Home") next = 0;
+      else if (event.key === "End") next = 1;
+      if (next === null) return;
+      event.preventDefault();
+      selectTab(next, true);
+      window.scrollTo(0, 0);
+    });
+  });
+  if (narrow.addEventListener) narrow.addEventListener("change", applyLayout);
+  applyLayout();
+
+  // The Markdown preview: rendered by the server with the same sanitiser the reviewers'
+  // pages use, so it shows exactly what they will read. Nothing is saved by it.
+  var previewToggle = document.getElementById("preview-toggle");
+  var preview = document.getElementById("answer-preview");
+  var previewing = false;
+
+  function showEditor() {
+    previewing = false;
+    preview.hidden = true;
+    preview.textContent = "";
+    editor.hidden = false;
+    previewToggle.textContent = "Preview";
+  }
+
+  function showPreview() {
+    previewing = true;
+    previewToggle.textContent = "Back to editing";
+    editor.hidden = true;
+    preview.hidden = false;
+    preview.setAttribute("aria-busy", "true");
+    preview.innerHTML = '<p class="hint">Rendering the preview…</p>';
+    fetch(previewToggle.dataset.previewUrl, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "Accept": "application/json" },
+      body: JSON.stringify({ answer: editor.value })
+    }).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (reply) {
+        return { status: response.status, reply: reply };
+      });
+    }).then(function (result) {
+      if (!previewing) return;
+      preview.removeAttribute("aria-busy");
+      if (result.status !== 200) {
+        showEditor();
+        showNotice(result.reply.message || "The preview could not be made. Your answer is unchanged.");
+        return;
+      }
+      resync(result.reply);
+      // Sanitised by the server (nh3), and the page's CSP allows no inline script.
+      preview.innerHTML = result.reply.html ||
+        '<p class="hint">Nothing written yet.</p>';
+    }, function () {
+      if (!previewing) return;
+      showEditor();
+      showNotice("The preview needs a connection. Your answer is unchanged.");
+    });
+  }
+
+  previewToggle.hidden = false;
+  previewToggle.addEventListener("click", function () {
+    if (previewing) { showEditor(); editor.focus(); } else { showPreview(); }
   });
 
   // A refused submit is answered with this page: a reload should show it, not post again.
   if (/\/submit$/.test(window.location.pathname)) {
     window.history.replaceState(null, "", window.location.pathname.replace(/\/submit$/, "/attempt"));
   }
-  if (dirty()) scheduleSave(0);
+  if (autosave.dirty()) autosave.schedule(0);
 
   window.setInterval(flushEvents, 15000);
   window.setInterval(resyncClock, RESYNC_EVERY_MS);

@@ -68,6 +68,11 @@ async def test_the_candidate_flow_works_with_the_keyboard_alone(
     await tab_to(page, "Submit answer")  # leaving the editor saves it
     await expect(page.locator("#save-status")).to_have_text(re.compile(r"^Saved"))
     await page.keyboard.press("Enter")
+    # The confirmation opens on "Keep writing"; the next button submits.
+    await expect(page.get_by_role("button", name="Keep writing")).to_be_focused()
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_role("button", name="Submit now")).to_be_focused()
+    await page.keyboard.press("Enter")
 
     await expect(page.get_by_role("heading", level=1)).to_have_text("Thank you — your answer is in")
     attempt = await stored_attempt(app_server, link)

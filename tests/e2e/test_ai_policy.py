@@ -91,6 +91,7 @@ async def test_a_candidate_acknowledges_the_policy_and_discloses_their_ai_use(
         "Me: is 1.2M × 2,600 tokens 3.1B?"
     )
     await page.get_by_role("button", name="Submit answer").click()
+    await page.get_by_role("dialog").get_by_role("button", name="Submit now").click()
     await expect(page).to_have_url(re.compile(r"/done$"))
 
     attempt = await stored_attempt(app_server, link)
@@ -127,6 +128,8 @@ async def test_without_javascript_a_refused_submit_keeps_every_word(
 
         await page.get_by_label(re.compile("^How you used AI tools")).fill(DISCLOSURE)
         await page.get_by_role("button", name="Submit answer").click()
+        # Without JavaScript an early submit is confirmed on a page that carries it all.
+        await page.get_by_role("button", name="Submit now").click()
         await expect(page).to_have_url(re.compile(r"/done$"))
         attempt = await stored_attempt(app_server, link)
         assert attempt.ai_disclosure == DISCLOSURE and attempt.final_answer == ANSWER

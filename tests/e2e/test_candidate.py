@@ -104,6 +104,7 @@ async def test_a_candidate_takes_the_screen_from_the_emailed_link(
     await check_axe(page, "candidate attempt")
 
     await page.get_by_role("button", name="Submit answer").click()
+    await page.get_by_role("dialog").get_by_role("button", name="Submit now").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Thank you — your answer is in")
     await snap(page, "candidate-thank-you")
     await check_axe(page, "candidate thank-you")
@@ -272,6 +273,8 @@ async def test_without_javascript_the_forms_still_post(
         await page.get_by_label("Your answer").fill("Plain form post.\nSecond line.")
         await snap(page, "candidate-attempt-no-js")
         await page.get_by_role("button", name="Submit answer").click()
+        await expect(page.get_by_role("heading", level=1)).to_have_text("Submit your answer now?")
+        await page.get_by_role("button", name="Submit now").click()
         await expect(page.get_by_role("heading", level=1)).to_have_text(
             "Thank you — your answer is in"
         )

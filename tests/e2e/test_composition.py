@@ -62,6 +62,7 @@ async def test_typing_pasting_and_editing_replay_exactly_to_the_submitted_answer
     answer = await editor.input_value()
 
     await page.get_by_role("button", name="Submit answer").click()
+    await page.get_by_role("dialog").get_by_role("button", name="Submit now").click()
     await expect(page).to_have_url(re.compile(r"/done$"))
 
     attempt = await stored_attempt(app_server, link)
@@ -114,6 +115,7 @@ async def test_a_full_record_says_so_in_one_calm_line_and_the_answer_still_saves
     await page.keyboard.press("Tab")
     await expect(page.locator("#save-status")).to_have_text(SAVED)
     await page.get_by_role("button", name="Submit answer").click()
+    await page.get_by_role("dialog").get_by_role("button", name="Submit now").click()
     await expect(page).to_have_url(re.compile(r"/done$"))
 
     after = await stored_attempt(app_server, link)

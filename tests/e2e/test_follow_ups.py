@@ -62,6 +62,7 @@ async def test_a_candidate_answers_the_follow_ups_and_cannot_paste(
     await page.get_by_role("button", name=re.compile(r"^Start")).click()
     await page.get_by_label("Your answer").fill("pgvector with HNSW; p95 under 300 ms.")
     await page.get_by_role("button", name="Submit answer").click()
+    await page.get_by_role("dialog").get_by_role("button", name="Submit now").click()
 
     await expect(page).to_have_url(re.compile(r"/follow-up$"))
     await expect(page.get_by_text("Follow-up question 1 of 2")).to_be_visible()
@@ -85,11 +86,20 @@ async def test_a_candidate_answers_the_follow_ups_and_cannot_paste(
     await check_axe(page, "candidate follow-up")
 
     await page.get_by_role("button", name="Submit and go to the next question").click()
+    # Ending a question early cannot be undone: asked first, as for the main answer.
+    dialog = page.get_by_role("dialog", name="Submit now?")
+    await expect(dialog.locator("#submit-dialog-text")).to_have_text(
+        re.compile(r"^You have (\d+ minutes?|less than a minute) left\. Submit now\?$")
+    )
+    await snap(page, "submit-confirm-follow-up")
+    await check_axe(page, "candidate follow-up, submit dialog")
+    await dialog.get_by_role("button", name="Submit now").click()
     await expect(page.get_by_text("Follow-up question 2 of 2")).to_be_visible()
     await page.get_by_label(SECOND_QUESTION).fill("BM25 alone, if recall held on the labelled set.")
     await snap(page, "candidate-follow-up-last")
     await check_axe(page, "candidate follow-up, last question")
     await page.get_by_role("button", name="Submit and finish").click()
+    await page.get_by_role("dialog").get_by_role("button", name="Submit now").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Thank you — your answer is in")
 
     attempt = await stored_attempt(app_server, link)

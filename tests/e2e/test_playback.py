@@ -223,6 +223,7 @@ async def test_what_a_candidate_types_in_the_browser_replays_for_the_reviewer(
     await candidate.keyboard.type("ll drops.", delay=5)
     answer = await editor.input_value()
     await candidate.get_by_role("button", name="Submit answer").click()
+    await candidate.get_by_role("dialog").get_by_role("button", name="Submit now").click()
     await expect(candidate).to_have_url(re.compile(r"/done$"))
 
     async with server.db() as db:
