@@ -160,6 +160,8 @@ async def test_the_preview_shows_the_answer_as_reviewers_will_read_it(
 ) -> None:
     link = await invite_to_rag(app_server, smtp, "pete@example.com", "Pete Preview")
     await page.set_viewport_size(WIDE)
+    await page.goto(link)
+    await no_violations(page, "candidate landing, 1280")
     await start_attempt(page, link)
     editor = page.get_by_label("Your answer")
     await editor.fill(MARKDOWN)
@@ -231,6 +233,7 @@ async def test_without_javascript_an_early_submit_asks_on_a_page_first(
         await start_attempt(page, link)
         # Both parts stacked, with a way past the long prompt to the editor.
         await expect(page.get_by_role("tablist")).to_be_hidden()
+        await expect(page.get_by_role("button", name="Preview")).to_be_hidden()  # needs JS
         await page.get_by_role("link", name="Skip to your answer").click()
         await expect(page.get_by_label("Your answer")).to_be_focused()
         assert await starts_in_viewport(page, "#answer")
@@ -280,3 +283,12 @@ async def test_the_confirmation_page_passes_axe(
     await no_violations(page, "candidate submit confirmation page, 1280")
     await page.set_viewport_size(PHONE_390)
     await no_violations(page, "candidate submit confirmation page, 390")
+
+    # This prompt asks follow-ups: the next page is the first question.
+    await page.get_by_role("button", name="Submit now").click()
+    await expect(page.get_by_text("Follow-up question 1 of 2")).to_be_visible()
+    await shot(page, "candidate-follow-up-390")
+    await no_violations(page, "candidate follow-up, 390")
+    await page.set_viewport_size(WIDE)
+    await shot(page, "candidate-follow-up-1280")
+    await no_violations(page, "candidate follow-up, 1280")
