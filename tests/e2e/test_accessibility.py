@@ -192,6 +192,7 @@ async def test_sign_in_and_error_pages_are_accessible_in_the_same_style(
     await expect(page.locator("#counter")).to_have_attribute("data-state", "over")
     async with page.expect_response(lambda r: r.url.endswith("/submit")) as submitted:
         await page.get_by_role("button", name="Submit answer").click()
+        await page.get_by_role("dialog").get_by_role("button", name="Submit now").click()
     assert (await submitted.value).status == 413
     await expect_error_page(page, 413, "That was too large", "error-413")
     await page.get_by_role("link", name="Back to your exercise").click()
