@@ -128,7 +128,9 @@ class AppServer:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        give_up = time.monotonic() + 30
+        # Generous: on a loaded CI machine (or seven suites on two cores) start-up is slow;
+        # a quick start waits no longer.
+        give_up = time.monotonic() + 90
         while time.monotonic() < give_up:
             if self.process.poll() is not None:
                 break
