@@ -536,7 +536,11 @@ class _Seeder:
         # Withdrawn by the recruiter before starting; links that lapsed unopened.
         withdrawn, _ = await self.invited(screen, now - timedelta(days=3), "Wendy Withdrawn")
         await withdraw(
-            db, withdrawn.invitation, now - timedelta(days=2), actor="recruiter@demo.screen"
+            db,
+            withdrawn.invitation,
+            now - timedelta(days=2),
+            reason="Accepted another offer before starting the screen.",
+            actor="recruiter@demo.screen",
         )
         for lapsed in ("Linus Expired", None):
             await self.invited(screen, now - timedelta(days=screen.link_valid_days + 2), lapsed)
