@@ -58,6 +58,7 @@ ROUTES = [
     ("POST", "/lead/prompts/999/retire", LEADS),
     ("GET", "/review/calibration/999", REVIEWERS),
     ("POST", "/review/calibration/999/999", REVIEWERS),
+    ("GET", "/lead/calibration", LEADS),
     ("POST", "/lead/calibration/waive", LEADS),
     ("GET", "/lead/attempts/999", ADJUDICATORS),
     ("GET", "/lead/attempts/999/composition.json", ADJUDICATORS),

@@ -91,32 +91,40 @@ async def test_a_lead_can_waive_calibration_with_a_reason(
     app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
 ) -> None:
     await gated_setup(db, settings, clock)
-    reviewer = await make_user(db, clock.now(), "reviewer", email="rev@staff.example")
+    reviewer = await make_user(
+        db, clock.now(), "reviewer", email="rev@staff.example", name="Rev Iewer"
+    )
     lead = await make_user(db, clock.now(), "lead", email="lead@staff.example")
     async with AsyncTestClient(app=app, base_url="http://testserver.local") as lead_client:
         await sign_in(lead_client, lead.email)
-        form_page = await lead_client.get("/lead")
+        form_page = await lead_client.get("/lead/calibration")
         short = await post_form(
             lead_client,
             "/lead/calibration/waive",
-            {"email": reviewer.email, "prompt": "sample-decision", "reason": "ok"},
+            {"reviewer": str(reviewer.id), "prompt": "sample-decision", "reason": "ok"},
         )
         waived = await post_form(
             lead_client,
             "/lead/calibration/waive",
             {
-                "email": reviewer.email,
+                "reviewer": str(reviewer.id),
                 "prompt": "sample-decision",
                 "reason": "Calibrated on the same rubric last quarter.",
             },
             follow_redirects=False,
         )
         confirmed = await lead_client.get(waived.headers["location"])
-        made_up = await lead_client.get("/lead?waived=<b>anyone</b>&prompt=sample-decision")
+        made_up = await lead_client.get(
+            "/lead/calibration?waived=<b>anyone</b>&prompt=sample-decision"
+        )
         own = await post_form(
             lead_client,
             "/lead/calibration/waive",
-            {"email": lead.email, "prompt": "sample-decision", "reason": "I trust myself enough."},
+            {
+                "reviewer": str(lead.id),
+                "prompt": "sample-decision",
+                "reason": "I trust myself enough.",
+            },
         )
     async with AsyncTestClient(
         app=app.state.make_app(), base_url="http://testserver.local"
@@ -124,12 +132,15 @@ async def test_a_lead_can_waive_calibration_with_a_reason(
         await sign_in(client, reviewer.email)
         live = await post_form(client, "/review/next", follow_redirects=False)
 
-    # The lead finds the form on their own page, with every prompt to choose from.
+    # The lead finds the form on its own page, with reviewers and prompts to pick from.
     assert 'action="/lead/calibration/waive"' in form_page.text
+    assert f'<option value="{reviewer.id}">Rev Iewer (rev@staff.example)</option>' in form_page.text
+    assert f'<option value="{lead.id}">' not in form_page.text  # never oneself
     assert '<option value="sample-decision">' in form_page.text
     assert short.status_code == 400
     assert waived.status_code == 303
-    assert "Calibration waived for rev@staff.example on sample-decision." in confirmed.text
+    title = "Pick a vector store for a 2M-document search feature"
+    assert f"Calibration waived for Rev Iewer on {title}." in confirmed.text
     assert "Calibration waived for" not in made_up.text  # only what the database holds
     assert own.status_code == 400
     assert "cannot waive their own calibration" in own.text

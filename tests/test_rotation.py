@@ -418,11 +418,12 @@ async def test_a_lead_retires_an_exposed_prompt_and_new_candidates_no_longer_dra
     finally:
         await lead.__aexit__(None, None, None)
 
-    assert f"Retire {SAMPLE_SLUG}-b v1" in library.text
+    variant_name = "Variant B: pick a vector store under a new budget, version 1"
+    assert f'Retire<span class="visually-hidden"> {variant_name}</span>' in library.text
     assert refused.status_code == 403
     assert unknown.status_code == 404
     assert retired.status_code == 200  # followed to the library
-    assert f"Restore {SAMPLE_SLUG}-b v1" in after.text
+    assert f'Restore<span class="visually-hidden"> {variant_name}</span>' in after.text
     event = await db.scalar(select(AuditEvent).where(AuditEvent.action == "prompt.retired"))
     assert event is not None and event.actor.startswith("user:")
     assert event.after == {"slug": f"{SAMPLE_SLUG}-b", "version": 1, "pools": [screen.id]}
@@ -529,7 +530,14 @@ async def test_the_library_and_agreement_pages_show_each_prompts_exposure(
     assert listed
     for slug in listed:
         seen, similar, leaked = exposure[slug]
-        assert f"seen by {seen}, {similar} similar, {leaked} leaked" in agreement.text
+        row = re.search(rf'\?prompt={slug}".*?</tr>', agreement.text, re.S)
+        assert row, slug
+        # Reviews, then seen by, similar and leaked.
+        assert re.findall(r"<td>(\d+)</td>", row.group(0))[1:] == [
+            str(seen),
+            str(similar),
+            str(leaked),
+        ]
 
 
 async def _expected_exposure(db: AsyncSession) -> dict[str, tuple[int, int, int]]:
@@ -555,7 +563,7 @@ async def _expected_exposure(db: AsyncSession) -> dict[str, tuple[int, int, int]
 def _library_rows(html: str) -> dict[str, list[str]]:
     rows = {}
     for row in re.findall(r"<tr id=\"prompt-\d+\".*?</tr>", html, re.S):
-        slug = re.search(r'<span class="sub">([a-z0-9-]+) v\d+</span>', row)
+        slug = re.search(r'<span class="sub">version \d+ · file ([a-z0-9-]+)</span>', row)
         assert slug
         cells = re.findall(r"<td>(\d+)</td>", row)
         rows[slug.group(1)] = cells[:3]

@@ -15,14 +15,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 from sqlalchemy import func, select
 
 from reviewers.agreement import (
+    MINIMUM_UNITS,
     AgreementReport,
+    DimensionAgreement,
     MonthlyAgreement,
     Rating,
     ReviewerStats,
@@ -31,9 +33,11 @@ from reviewers.agreement import (
     reviewer_stats,
 )
 from reviewers.rubric import Rubric, rubric_from_dict
+from reviewers.verdict import RULE, Verdict, enough, interval_verdict
 from screen.accounts.guards import LEADS, Me, provide_user, requires
-from screen.platform.charts import alpha_svg, trend_svg
-from screen.platform.errors import InputError, NotFoundError
+from screen.platform.charts import IntervalRow, TrendPoint, interval_svg, trend_svg
+from screen.platform.errors import InputError, NotFoundError, ScreenError
+from screen.platform.forms import FormState
 from screen.platform.models import (
     Attempt,
     Decision,
@@ -51,15 +55,66 @@ from screen.review import exposure, similar_answers
 
 
 @dataclass(frozen=True)
+class DimensionRow:
+    """One line of the "by dimension" table: the figure and the verdict it supports."""
+
+    name: str
+    figure: DimensionAgreement
+    verdict: Verdict
+
+    @property
+    def shown(self) -> bool:
+        return self.verdict != "not enough data"
+
+
+@dataclass(frozen=True)
 class AgreementView:
+    prompt: Prompt
     rubric: Rubric
     report: AgreementReport
+    rows: list[DimensionRow]
     reviewers: list[tuple[str, ReviewerStats]]
     trend: tuple[MonthlyAgreement, ...]
     decisions: int
     adjudicated: int
     chart: str
     trend_chart: str
+
+    @property
+    def gaps(self) -> list[str]:
+        """The months drawn as gaps: too little data to show a value."""
+        return [m.month.strftime("%Y-%m") for m in self.trend if not enough(m.attempts)]
+
+
+def dimension_rows(rubric: Rubric, report: AgreementReport) -> list[DimensionRow]:
+    names = {d.key: d.name for d in rubric.dimensions}
+    return [
+        DimensionRow(
+            names.get(figure.dimension, figure.dimension)
+            if figure is not report.overall
+            else "All dimensions",
+            figure,
+            interval_verdict(figure.interval, figure.attempts),
+        )
+        for figure in (*report.dimensions, report.overall)
+    ]
+
+
+def charts_of(rows: list[DimensionRow], trend: tuple[MonthlyAgreement, ...]) -> tuple[str, str]:
+    """The two charts, drawn only from figures that rest on enough data."""
+    chart = interval_svg(
+        [
+            IntervalRow(
+                row.name,
+                row.figure.alpha if row.shown else None,
+                row.figure.interval if row.shown else None,
+                row.verdict,
+            )
+            for row in rows
+        ]
+    )
+    points = [TrendPoint(m.month.strftime("%Y-%m"), m.alpha, enough(m.attempts)) for m in trend]
+    return svg_data_uri(chart), svg_data_uri(trend_svg(points))
 
 
 async def _ratings(
@@ -121,13 +176,13 @@ async def build_view(db: DB, *, slug: str | None, screen_id: int | None) -> Agre
             select(Decision.rule_outcome).where(Decision.attempt_id.in_(list(submitted) or [-1]))
         )
     )
-    names_by_dimension = {d.key: d.name for d in rubric.dimensions}
-    chart = alpha_svg(
-        [(names_by_dimension.get(d.dimension, d.dimension), d.alpha) for d in report.dimensions]
-    )
+    rows = dimension_rows(rubric, report)
+    chart, trend_chart = charts_of(rows, trend)
     return AgreementView(
+        prompt=prompt,
         rubric=rubric,
         report=report,
+        rows=rows,
         reviewers=sorted(
             ((names.get(int(str(r)), str(r)), s) for r, s in stats.items()),
             key=lambda item: item[0],
@@ -135,12 +190,12 @@ async def build_view(db: DB, *, slug: str | None, screen_id: int | None) -> Agre
         trend=trend,
         decisions=sum(decided.values()),
         adjudicated=decided.get("needs_adjudication", 0),
-        chart=_data_uri(chart),
-        trend_chart=_data_uri(trend_svg([(m.month.strftime("%Y-%m"), m.alpha) for m in trend])),
+        chart=chart,
+        trend_chart=trend_chart,
     )
 
 
-def _data_uri(svg: str) -> str:
+def svg_data_uri(svg: str) -> str:
     # An <img> of a data: URI: the page's CSP allows it, and an SVG shown as an image runs
     # no script and keeps its own inline styles away from the page.
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
@@ -161,13 +216,13 @@ class AgreementController(Controller):
         screen_id = int(raw_screen) if raw_screen else None
         prompts = list(
             await db.execute(
-                select(Prompt.slug, Prompt.title, func.count(Review.id))
+                select(Prompt.slug, func.max(Prompt.title), func.count(Review.id))
                 .join(Invitation, Invitation.prompt_id == Prompt.id)
                 .join(Attempt, Attempt.invitation_id == Invitation.id)
                 .join(Review, Review.attempt_id == Attempt.id)
                 .where(Review.status == ReviewStatus.SUBMITTED)
-                .group_by(Prompt.slug, Prompt.title)
-                .order_by(Prompt.slug)
+                .group_by(Prompt.slug)
+                .order_by(func.max(Prompt.title))
             )
         )
         view = None
@@ -184,6 +239,8 @@ class AgreementController(Controller):
                 "outcomes": await outcomes.outcome_table(db, slug) if slug else None,
                 "outcome_names": outcomes.OUTCOMES,
                 "exposure": await exposure.slug_exposure(db),
+                "rule": RULE,
+                "minimum": MINIMUM_UNITS,
             },
         )
 
@@ -194,26 +251,46 @@ class LeakController(Controller):
     dependencies = {"me": Provide(provide_user, sync_to_thread=False)}  # noqa: RUF012
     include_in_schema = False
 
-    @get("/", name="lead:leaks")
-    async def page(self, db: DB, me: Me) -> Template:
+    async def _page(self, db: DB, me: Me, state: FormState, added: bool = False) -> Template:
+        titles = dict(
+            (
+                await db.execute(select(Prompt.slug, func.max(Prompt.title)).group_by(Prompt.slug))
+            ).all()
+        )
         leaks = list(await db.scalars(select(LeakedAnswer).order_by(LeakedAnswer.id.desc())))
-        slugs = list(await db.scalars(select(Prompt.slug).distinct().order_by(Prompt.slug)))
         return Template(
             template_name="reviewer/leaks.html",
-            context={"me": me, "leaks": leaks, "slugs": slugs},
+            context={
+                "me": me,
+                "leaks": leaks,
+                "titles": titles,
+                "prompts": sorted(titles.items(), key=lambda item: item[1]),
+                "state": state,
+                "added": added,
+            },
+            status_code=state.status_code,
         )
 
-    @post("/", name="lead:leaks:add", status_code=HTTP_303_SEE_OTHER)
+    @get("/", name="lead:leaks")
+    async def page(self, request: Request[Any, Any, Any], db: DB, me: Me) -> Template:
+        return await self._page(db, me, FormState(), request.query_params.get("added") == "1")
+
+    @post("/", name="lead:leaks:add")
     async def add(
         self, request: Request[Any, Any, Any], db: DB, me: Me, clock: AppClock
-    ) -> Redirect:
+    ) -> Response[Any]:
         form = await request.form()
-        await similar_answers.add_leak(
-            db,
-            me,
-            str(form.get("prompt") or ""),
-            str(form.get("source") or ""),
-            str(form.get("text") or ""),
-            clock.now(),
-        )
-        return Redirect(path="/lead/leaks", status_code=HTTP_303_SEE_OTHER)
+        try:
+            await similar_answers.add_leak(
+                db,
+                me,
+                str(form.get("prompt") or ""),
+                str(form.get("source") or ""),
+                str(form.get("text") or ""),
+                clock.now(),
+            )
+        except ScreenError as error:
+            if isinstance(error, NotFoundError):  # a prompt that is not in the list
+                error = InputError("Choose a prompt from the list.", field="prompt")
+            return await self._page(db, me, FormState.refused(form, error))
+        return Redirect(path="/lead/leaks?added=1", status_code=HTTP_303_SEE_OTHER)

@@ -1,6 +1,10 @@
 """The lead's pages: the adjudication queue, reopening and releasing reviews, and a
 disputed submission's page with its decision (leads, and admins deciding in place of a lead).
 
+A refused form (a reason too short, no outcome chosen) comes back as the same page with
+what was typed and the problem beside its field, with a 4xx status, and nothing changed:
+the rules check everything before they change anything.
+
 Blind review holds for leads too: while a lead holds an unsubmitted slot of an attempt,
 the other reviews and any decision made of them stay hidden from that lead.
 """
@@ -9,19 +13,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
 from litestar.params import FromPath
-from litestar.response import Redirect, Template
-from litestar.status_codes import HTTP_303_SEE_OTHER
-from sqlalchemy import func, select
+from litestar.response import Template
+from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from reviewers.rubric import Rubric, rubric_from_dict
 from screen.accounts.guards import ADJUDICATORS, LEADS, Me, provide_user, requires
 from screen.authorship.follow_ups import follow_ups_for
 from screen.authorship.view import authorship_view
-from screen.platform.errors import NotFoundError
+from screen.platform.errors import NotFoundError, ScreenError
+from screen.platform.forms import FormState
 from screen.platform.models import (
     Attempt,
     AttemptState,
@@ -33,9 +37,9 @@ from screen.platform.models import (
     ReviewStatus,
     User,
 )
-from screen.platform.web import DB, AppClock, AppSettings
+from screen.platform.web import DB, AppClock, AppSettings, small_number
 from screen.recruiting import ai_policy
-from screen.review import calibration, decisions, reviews
+from screen.review import decisions, reviews
 from screen.review.authorship_pages import lead_log_url
 from screen.review.integrity import integrity_summary
 from screen.review.pages import (
@@ -56,42 +60,46 @@ class LeadController(Controller):
     guards = [requires(*LEADS)]  # noqa: RUF012
     dependencies = {"me": Provide(provide_user, sync_to_thread=False)}  # noqa: RUF012
 
-    @get("/", name="lead:queue")
-    async def queue(self, db: DB, me: Me, request: Request[Any, Any, Any]) -> Template:
+    async def _queue(
+        self,
+        db: DB,
+        me: Me,
+        settings: AppSettings,
+        release: dict[int, FormState] | None = None,
+        *,
+        released: bool = False,
+    ) -> Template:
+        titled = (
+            select(Decision, Prompt.title)
+            .join(Attempt, Decision.attempt_id == Attempt.id)
+            .join(Invitation, Attempt.invitation_id == Invitation.id)
+            .join(Prompt, Invitation.prompt_id == Prompt.id)
+        )
         waiting = list(
-            await db.scalars(
-                select(Decision)
-                .join(Attempt, Decision.attempt_id == Attempt.id)
-                .where(
+            await db.execute(
+                titled.where(
                     Decision.outcome == Outcome.NEEDS_ADJUDICATION,
                     Attempt.state != AttemptState.WITHDRAWN,
-                )
-                .order_by(Decision.decided_at)
+                ).order_by(Decision.decided_at)
             )
         )
         recent = list(
-            await db.scalars(
-                select(Decision)
-                .where(Decision.outcome != Outcome.NEEDS_ADJUDICATION)
+            await db.execute(
+                titled.where(Decision.outcome != Outcome.NEEDS_ADJUDICATION)
                 .order_by(Decision.decided_at.desc())
                 .limit(20)
             )
         )
         reopened = list(
             await db.execute(
-                select(Review, User.email)
+                select(Review, User.name, User.email)
                 .join(User, User.id == Review.reviewer_id)
                 .where(Review.status == ReviewStatus.REOPENED)
                 .order_by(Review.due_at)
             )
         )
-        prompts = list(
-            await db.execute(
-                select(Prompt.slug, func.max(Prompt.title))
-                .group_by(Prompt.slug)
-                .order_by(Prompt.slug)
-            )
-        )
+        states = release or {}
+        status = max((s.status_code for s in states.values()), default=200)
         return Template(
             template_name="reviewer/lead_queue.html",
             context={
@@ -99,14 +107,28 @@ class LeadController(Controller):
                 "waiting": waiting,
                 "recent": recent,
                 "reopened": reopened,
-                "prompts": prompts,
-                "waived": await calibration.waiver_note(
-                    db, request.query_params.get("waived"), request.query_params.get("prompt")
-                ),
+                "labels": {
+                    d.attempt_id: reviews.anonymous_label(settings.secret_key, d.attempt_id)
+                    for d, _ in [*waiting, *recent]
+                }
+                | {
+                    r.attempt_id: reviews.anonymous_label(settings.secret_key, r.attempt_id)
+                    for r, _, _ in reopened
+                },
+                "release": states,
+                "released": released,
             },
+            status_code=status,
         )
 
-    @post("/reviews/{review_id:int}/reopen", name="lead:reopen", status_code=HTTP_303_SEE_OTHER)
+    @get("/", name="lead:queue")
+    async def queue(
+        self, request: Request[Any, Any, Any], db: DB, me: Me, settings: AppSettings
+    ) -> Template:
+        released = request.query_params.get("released") == "1"
+        return await self._queue(db, me, settings, released=released)
+
+    @post("/reviews/{review_id:int}/reopen", name="lead:reopen")
     async def reopen(
         self,
         review_id: FromPath[int],
@@ -114,14 +136,23 @@ class LeadController(Controller):
         db: DB,
         me: Me,
         clock: AppClock,
-    ) -> Redirect:
+        settings: AppSettings,
+    ) -> Response[Any]:
         form = await request.form()
-        review = await decisions.reopen_review(
-            db, review_id, me, str(form.get("reason") or ""), clock.now()
-        )
-        return see_other(f"/lead/attempts/{review.attempt_id}")
+        try:
+            review = await decisions.reopen_review(
+                db, review_id, me, str(form.get("reason") or ""), clock.now()
+            )
+        except ScreenError as error:
+            attempt_id = await db.scalar(select(Review.attempt_id).where(Review.id == review_id))
+            if attempt_id is None:
+                raise
+            return await attempt_page_template(
+                db, attempt_id, me, settings, reopen={review_id: FormState.refused(form, error)}
+            )
+        return see_other(f"/lead/attempts/{review.attempt_id}?reopened={review.id}")
 
-    @post("/reviews/{review_id:int}/release", name="lead:release", status_code=HTTP_303_SEE_OTHER)
+    @post("/reviews/{review_id:int}/release", name="lead:release")
     async def release(
         self,
         review_id: FromPath[int],
@@ -129,12 +160,80 @@ class LeadController(Controller):
         db: DB,
         me: Me,
         clock: AppClock,
-    ) -> Redirect:
+        settings: AppSettings,
+    ) -> Response[Any]:
         form = await request.form()
-        await decisions.release_reopened(
-            db, review_id, me, str(form.get("reason") or ""), clock.now()
+        try:
+            await decisions.release_reopened(
+                db, review_id, me, str(form.get("reason") or ""), clock.now()
+            )
+        except ScreenError as error:
+            return await self._queue(
+                db, me, settings, release={review_id: FormState.refused(form, error)}
+            )
+        return see_other("/lead?released=1")
+
+
+async def attempt_page_template(
+    db: DB,
+    attempt_id: int,
+    me: Me,
+    settings: AppSettings,
+    *,
+    adjudication: FormState | None = None,
+    reopen: dict[int, FormState] | None = None,
+    notice: str | None = None,
+) -> Template:
+    """A disputed submission's page; with a refused form's state, that form shows what was
+    typed and the problem beside its field, and the page answers with the refusal's status."""
+    attempt = await db.scalar(
+        select(Attempt)
+        .where(Attempt.id == attempt_id)
+        .options(
+            joinedload(Attempt.invitation).joinedload(Invitation.screen),
+            joinedload(Attempt.invitation).joinedload(Invitation.prompt),
         )
-        return see_other("/lead")
+    )
+    if attempt is None:
+        raise NotFoundError("No such submission.")
+    all_reviews = list(
+        await db.scalars(
+            select(Review).where(Review.attempt_id == attempt_id).order_by(Review.slot)
+        )
+    )
+    decision = await db.scalar(select(Decision).where(Decision.attempt_id == attempt_id))
+    # Blind review holds for leads too: while this lead holds an unsubmitted slot of
+    # the attempt, the other reviews (and any decision made of them) stay hidden.
+    held = await decisions.held_review(db, attempt_id, me)
+    if held is not None:
+        all_reviews, decision = [], None
+    states = [s for s in [adjudication, *(reopen or {}).values()] if s is not None]
+    return Template(
+        template_name="reviewer/lead_attempt.html",
+        context={
+            "me": me,
+            "attempt": attempt,
+            "label": reviews.anonymous_label(settings.secret_key, attempt.id),
+            "prompt": attempt.invitation.prompt,
+            "rubric": rubric_of(attempt),
+            "held": held,
+            "reviews": all_reviews,
+            "decision": decision,
+            "adjudicators": await decisions.adjudicators(db, attempt_id),
+            "recommendations": RECOMMENDATION_LABELS,
+            "integrity": await integrity_summary(db, attempt.id),
+            "follow_ups": await follow_ups_for(db, attempt.id),
+            "similar": await similar_answer_context(db, attempt, settings.secret_key),
+            "authorship": await authorship_view(db, attempt, lead_log_url(attempt.id)),
+            "minutes_used": attempt.minutes_used,
+            "minutes_allowed": minutes_allowed(attempt),
+            "ai_use": ai_policy.ai_use(attempt),
+            "state": adjudication,
+            "reopen": reopen or {},
+            "notice": notice,
+        },
+        status_code=max((s.status_code for s in states), default=200),
+    )
 
 
 class AdjudicationController(Controller):
@@ -149,53 +248,21 @@ class AdjudicationController(Controller):
 
     @get("/{attempt_id:int}", name="lead:attempt")
     async def attempt_page(
-        self, attempt_id: FromPath[int], db: DB, me: Me, settings: AppSettings
+        self,
+        attempt_id: FromPath[int],
+        request: Request[Any, Any, Any],
+        db: DB,
+        me: Me,
+        settings: AppSettings,
     ) -> Template:
-        attempt = await db.scalar(
-            select(Attempt)
-            .where(Attempt.id == attempt_id)
-            .options(
-                joinedload(Attempt.invitation).joinedload(Invitation.screen),
-                joinedload(Attempt.invitation).joinedload(Invitation.prompt),
-            )
-        )
-        if attempt is None:
-            raise NotFoundError("No such submission.")
-        all_reviews = list(
-            await db.scalars(
-                select(Review).where(Review.attempt_id == attempt_id).order_by(Review.slot)
-            )
-        )
-        decision = await db.scalar(select(Decision).where(Decision.attempt_id == attempt_id))
-        # Blind review holds for leads too: while this lead holds an unsubmitted slot of
-        # the attempt, the other reviews (and any decision made of them) stay hidden.
-        held = await decisions.held_review(db, attempt_id, me)
-        if held is not None:
-            all_reviews, decision = [], None
-        return Template(
-            template_name="reviewer/lead_attempt.html",
-            context={
-                "me": me,
-                "attempt": attempt,
-                "label": reviews.anonymous_label(settings.secret_key, attempt.id),
-                "prompt": attempt.invitation.prompt,
-                "rubric": rubric_of(attempt),
-                "held": held,
-                "reviews": all_reviews,
-                "decision": decision,
-                "adjudicators": await decisions.adjudicators(db, attempt_id),
-                "recommendations": RECOMMENDATION_LABELS,
-                "integrity": await integrity_summary(db, attempt.id),
-                "follow_ups": await follow_ups_for(db, attempt.id),
-                "similar": await similar_answer_context(db, attempt, settings.secret_key),
-                "authorship": await authorship_view(db, attempt, lead_log_url(attempt.id)),
-                "minutes_used": attempt.minutes_used,
-                "minutes_allowed": minutes_allowed(attempt),
-                "ai_use": ai_policy.ai_use(attempt),
-            },
-        )
+        notice = None
+        if request.query_params.get("decided"):
+            notice = "Decision recorded."
+        elif small_number(request.query_params.get("reopened") or "") is not None:
+            notice = "Review reopened: it is back with its reviewer."
+        return await attempt_page_template(db, attempt_id, me, settings, notice=notice)
 
-    @post("/{attempt_id:int}/adjudicate", name="lead:adjudicate", status_code=HTTP_303_SEE_OTHER)
+    @post("/{attempt_id:int}/adjudicate", name="lead:adjudicate")
     async def adjudicate(
         self,
         attempt_id: FromPath[int],
@@ -203,15 +270,23 @@ class AdjudicationController(Controller):
         db: DB,
         me: Me,
         clock: AppClock,
-    ) -> Redirect:
+        settings: AppSettings,
+    ) -> Response[Any]:
         form = await request.form()
-        await decisions.adjudicate(
-            db,
-            attempt_id,
-            me,
-            str(form.get("outcome") or ""),
-            str(form.get("reason") or ""),
-            clock.now(),
-            override_reason=str(form.get("override_reason") or ""),
-        )
-        return see_other(f"/lead/attempts/{attempt_id}")
+        try:
+            await decisions.adjudicate(
+                db,
+                attempt_id,
+                me,
+                str(form.get("outcome") or ""),
+                str(form.get("reason") or ""),
+                clock.now(),
+                override_reason=str(form.get("override_reason") or ""),
+            )
+        except NotFoundError:
+            raise
+        except ScreenError as error:
+            return await attempt_page_template(
+                db, attempt_id, me, settings, adjudication=FormState.refused(form, error)
+            )
+        return see_other(f"/lead/attempts/{attempt_id}?decided=1")

@@ -27,12 +27,18 @@ class PromptLibraryController(Controller):
 
     @get("/", name="lead:prompts")
     async def page(self, request: Request[Any, Any, Any], db: DB, me: Me) -> Template:
+        rows = await exposure.library(db)
+        raw = request.query_params.get("changed") or ""
+        # Only a prompt the database holds is named, never text a link made up.
+        changed = next((r.prompt for r in rows if str(r.prompt.id) == raw), None)
         return Template(
             template_name="reviewer/prompt_library.html",
             context={
                 "me": me,
-                "rows": await exposure.library(db),
-                "changed": request.query_params.get("changed"),
+                "rows": rows,
+                "changed": changed is not None,
+                "changed_title": f"{changed.title}, version {changed.version}" if changed else "",
+                "changed_retired": changed is not None and changed.retired_at is not None,
             },
         )
 

@@ -49,8 +49,11 @@ async def test_a_recruiter_sees_the_pool_and_a_lead_retires_a_prompt(
     await expect(page.get_by_role("heading", level=1)).to_have_text("Prompt library")
     await snap(page, "prompt-library")
     await check_axe(page, "prompt library")
-    await page.get_by_role("button", name="Retire sample-decision-b v1").click()
-    await expect(page.get_by_role("status")).to_have_text("Saved.")
-    await expect(page.get_by_role("button", name="Restore sample-decision-b v1")).to_be_visible()
+    variant = "Variant B: pick a vector store under a new budget, version 1"
+    await page.get_by_role("button", name=f"Retire {variant}").click()
+    await expect(page.get_by_role("status")).to_have_text(
+        f"Saved: the rotation pools now leave out {variant}."
+    )
+    await expect(page.get_by_role("button", name=f"Restore {variant}")).to_be_visible()
     await snap(page, "prompt-library-retired")
     await check_axe(page, "prompt library after retiring")
