@@ -150,7 +150,7 @@ class Scale:
 
 def _axis_low(values: Sequence[float]) -> float:
     lowest = min([0.0, *values])
-    return max(-1.0, math.floor(lowest * 5 - 1e-9) / 5)
+    return max(-1.0, math.floor(lowest * 5 + 1e-9) / 5)
 
 
 @dataclass(frozen=True)
@@ -218,14 +218,24 @@ def interval_svg(
             fill=MUTED,
         )
     )
-    for threshold in thresholds:
+    for index, threshold in enumerate(thresholds):
         x = scale(threshold)
         body.append(
             f'<line x1="{x:.1f}" y1="{top - 6:.1f}" x2="{x:.1f}" y2="{axis_y:.1f}" '
             f'stroke="{MUTED}" stroke-dasharray="4 3"/>'
         )
+        # The cut-offs sit close together: the lower one's label reads leftwards from its
+        # line and the upper one's rightwards, so they never overlap.
+        lower = index < len(thresholds) - 1
         body.append(
-            _text(x, top - 12, f"{threshold:.3f}", size=SMALL_SIZE, anchor="middle", fill=MUTED)
+            _text(
+                x - 4 if lower else x + 4,
+                top - 12,
+                f"{threshold:.3f}",
+                size=SMALL_SIZE,
+                anchor="end" if lower else "start",
+                fill=MUTED,
+            )
         )
 
     y = top
