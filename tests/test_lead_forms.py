@@ -155,7 +155,7 @@ async def test_the_waiver_picker_refuses_anyone_not_in_it(
         )
 
     assert page.status_code == 200
-    assert '<a href="/lead/calibration">Calibration waivers</a>' in page.text  # in the nav
+    assert 'href="/lead/calibration" aria-current="page">Calibration waivers</a>' in page.text
     assert '<select id="reviewer" name="reviewer" required>' in page.text
     assert f'<option value="{recruiter.id}">' not in page.text
     for refused in (not_a_reviewer, garbage):
