@@ -297,7 +297,7 @@ class Bar:
     note: str = ""  # shown after the bar (or in place of it)
 
 
-def bars_svg(title: str, bars: list[Bar], *, width: int = 560) -> Markup:
+def bars_svg(title: str, bars: list[Bar], *, width: int = 440) -> Markup:
     """Horizontal bars with their labels at the left and the value (or the note) at the
     right of each bar; `title` names the figure for assistive technology."""
     label_width = max(len(bar.label) for bar in bars) * CHAR_WIDTH + 12
