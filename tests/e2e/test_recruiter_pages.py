@@ -19,10 +19,12 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.async_api import Browser, Page, ViewportSize, expect
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from screen.candidate import attempts
 from screen.platform import audit
-from screen.platform.models import Invitation
+from screen.platform.models import Attempt, Invitation
 from screen.recruiting import outcomes
 from screen.recruiting.invitations import withdraw
 from screen.recruiting.screens import set_archived
@@ -135,19 +137,25 @@ async def seed(server: AppServer) -> Seeded:
         decided = 0
         for _ in range(6):
             decided = await scored((3, 4))
-        passed = await db.get(Invitation, decided)
-        assert passed is not None
-        await db.refresh(passed, ["attempt"])
-        if passed.attempt.state == "passed":  # what happened next, by a person and the ATS
-            await outcomes.record_outcome(
-                db, passed, "advanced", "Onsite booked", audit.actor_of(recruiter), now
-            )
-            await outcomes.record_outcome(db, passed, "offer", "", "api:Greenhouse", now)
-            await db.commit()
         for _ in range(5):
             await scored((1, 2))
         for _ in range(2):  # reviewers disagree: a lead decides
             await scored((1, 4))
+        # What happened next to one who passed, recorded by a person and by the ATS.
+        passed = await db.scalar(
+            select(Invitation)
+            .join(Attempt, Attempt.invitation_id == Invitation.id)
+            .where(Invitation.screen_id == screen.id, Attempt.state == "passed")
+            .options(selectinload(Invitation.attempt))
+            .limit(1)
+        )
+        assert passed is not None
+        decided = passed.id
+        await outcomes.record_outcome(
+            db, passed, "advanced", "Onsite booked", audit.actor_of(recruiter), now
+        )
+        await outcomes.record_outcome(db, passed, "offer", "", "api:Greenhouse", now)
+        await db.commit()
         return Seeded(recruiter.email, screen.id, spare.id, decided, [invited[0].id, invited[1].id])
 
 
@@ -278,6 +286,9 @@ async def test_the_recruiters_pages_with_34_candidates(server: AppServer, browse
     # A decided candidate's page: the history names people.
     await page.goto(f"/recruiter/invitations/{seeded.decided_id}")
     await expect(page.locator("h1")).to_have_count(1)
+    await expect(page.locator(".outcome-history")).to_contain_text("API key Greenhouse")
+    await expect(page.locator(".outcome-history")).to_contain_text("Rina Recruiter")
+    await expect(page.locator("main")).not_to_contain_text("user:")
     await shots(page, "invitation")
     await axe_clean(page, "invitation")
     await context.close()
