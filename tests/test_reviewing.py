@@ -470,6 +470,7 @@ async def test_a_lead_reopens_a_review_with_a_reason_but_not_after_a_final_decis
     assert reopened.status_code == 303
     assert "Submit review" in editable.text
     assert "A lead reopened your review: “Evidence notes quote the wrong answer.”" in editable.text
+    assert "”." not in editable.text  # the reason's own full stop is not doubled
     assert 'value="3" checked' in editable.text  # the earlier scores are there to revise
     assert "reopened by a lead" in my_queue.text
     assert too_late.status_code == 409
@@ -564,3 +565,172 @@ async def test_auto_submitted_attempts_join_the_queue_by_sla(
     [review] = await fetch(db, Review, Review.id == int(page.rsplit("/", 1)[1]))
     assert review.attempt_id == older.invitation.attempt.id  # earliest SLA due first
     assert review.due_at - clock.now() < timedelta(days=7)
+
+
+def between(html: str, start: str, end: str) -> str:
+    """The part of a page from `start` to the next `end`: what one field's block holds."""
+    at = html.index(start)
+    return html[at : html.index(end, at)]
+
+
+async def test_review_next_after_a_submission_says_how_many_answers_wait_for_this_reviewer(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    reviewer = await make_user(db, clock.now(), "reviewer", email="counted@staff.example")
+    other = await make_user(db, clock.now(), "reviewer", email="decliner@staff.example")
+    for n in range(4):
+        await make_submitted(db, settings, clock.now(), name=f"Cand {n}", email=f"c{n}@example.com")
+
+    async with new_client(app) as a, new_client(app) as b:
+        await sign_in(a, reviewer.email)
+        await sign_in(b, other.email)
+        queue = await a.get("/review")
+        # The other reviewer declines one answer: it no longer waits for them, only for others.
+        declined = await review_next(b)
+        await post_form(b, f"{declined}/decline", {"reason": "I interviewed this person."})
+        others_queue = await b.get("/review")
+        page = await review_next(a)
+        await post_form(a, page, {**scores(3), "action": "submit"})
+        after_one = await a.get(page)
+        for _ in range(3):
+            next_page = await review_next(a)
+            await post_form(a, next_page, {**scores(3), "action": "submit"})
+        after_all = await a.get(next_page)
+
+    assert "4 answers waiting</strong> for you" in queue.text
+    assert "3 answers waiting</strong> for you" in others_queue.text
+    # Two slots of each answer wait, but one reviewer gets one of them: answers are counted.
+    assert "Your review is submitted" in after_one.text
+    assert "3 answers waiting</strong> for you" in after_one.text
+    assert 'action="/review/next"' in after_one.text
+    assert ">Review next</button>" in after_one.text
+    assert "Nothing else is waiting for you right now." in after_all.text
+    assert 'href="/review">Back to the queue</a>' in after_all.text
+    assert 'action="/review/next"' not in after_all.text.split("Your review is submitted")[1]
+
+
+async def test_a_refused_decline_keeps_the_reason_and_says_why_beside_it(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    reviewer = await make_user(db, clock.now(), "reviewer", email="decliner@staff.example")
+    await make_submitted(db, settings, clock.now())
+    too_long = "Conflict of interest: " + "I know this person well. " * 50
+
+    async with new_client(app) as client:
+        await sign_in(client, reviewer.email)
+        page = await review_next(client)
+        await post_form(client, page, {**scores(3), "action": "save"})
+        empty = await post_form(client, f"{page}/decline", {"reason": "  "})
+        long = await post_form(client, f"{page}/decline", {"reason": too_long})
+        still_mine = await client.get(page)
+        [review] = await fetch(db, Review, Review.reviewer_id == reviewer.id)
+        kept = (review.status, review.scores is not None, await fetch(db, ReviewDecline))
+        declined = await post_form(
+            client,
+            f"{page}/decline",
+            {"reason": "I interviewed them last year."},
+            follow_redirects=False,
+        )
+        queue = await client.get(declined.headers["location"])
+
+    message = "Say briefly why you are declining (3 to 1000 characters)."
+    for refused in (empty, long):
+        assert refused.status_code == 400
+        # The same page (navigation, the answer, the scores typed), the decline form open,
+        # the problem next to the reason and in the summary above the form.
+        assert "Review queue</a>" in refused.text
+        assert "We choose pgvector with HNSW" in refused.text
+        assert 'value="3" checked' in refused.text
+        assert '<details class="decline" id="decline" open>' in refused.text
+        block = between(refused.text, '<label for="reason">', "</textarea>")
+        assert f'<p class="field-problem" id="reason-problem">{message}</p>' in block
+        assert 'aria-invalid="true"' in block
+        assert f'<a href="#reason">{message}</a>' in refused.text
+    assert too_long.strip().replace("&", "&amp;") in long.text  # the reason as typed
+    assert still_mine.status_code == 200
+    assert "Score against the rubric" in still_mine.text
+    assert kept == (ReviewStatus.CLAIMED, True, [])  # nothing changed; the draft survived
+    assert declined.status_code == 303
+    assert declined.headers["location"] == "/review?done=declined"
+    assert "Declined; it goes to another reviewer." in queue.text
+    assert [d.reason for d in await fetch(db, ReviewDecline)] == ["I interviewed them last year."]
+
+
+async def test_returning_a_claim_puts_it_back_at_once_and_the_queue_says_so(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    reviewer = await make_user(db, clock.now(), "reviewer", email="busy@staff.example")
+    await make_submitted(db, settings, clock.now())
+
+    async with new_client(app) as client:
+        await sign_in(client, reviewer.email)
+        page = await review_next(client)
+        claimed = await client.get(page)
+        returned = await post_form(client, f"{page}/return", follow_redirects=False)
+        queue = await client.get(returned.headers["location"])
+        gone = await client.get(page)
+        forged = await client.get("/review?done=%3Cb%3Eowned%3C/b%3E")
+        again = await review_next(client)  # not a decline: it may come back to them
+
+    assert "Return to the queue</button>" in claimed.text
+    assert returned.headers["location"] == "/review?done=returned"
+    assert "Returned to the queue." in queue.text
+    assert gone.status_code == 404
+    assert "owned" not in forged.text and 'class="notice ok"' not in forged.text
+    assert again == page
+    [event] = await fetch(db, AuditEvent, AuditEvent.action == "review.returned")
+    assert event.actor.startswith(f"user:{reviewer.id}")
+
+
+async def test_scoring_problems_show_next_to_the_dimension_they_concern(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    reviewer = await make_user(db, clock.now(), "reviewer")
+    await make_submitted(db, settings, clock.now())
+    form = scores(3)
+    del form["level.failure_modes"]
+    form["evidence.first_week"] = "too short"
+    del form["recommendation"]
+
+    async with new_client(app) as client:
+        await sign_in(client, reviewer.email)
+        page = await review_next(client)
+        refused = await post_form(client, page, {**form, "action": "submit"})
+
+    assert refused.status_code == 400
+    html = refused.text
+    failure_modes = between(html, 'id="level.failure_modes"', "</fieldset>")
+    assert "Failure modes and detection: choose a level." in failure_modes
+    assert 'aria-describedby="level.failure_modes-problem"' in failure_modes
+    first_week = between(html, 'id="level.first_week"', "</fieldset>")
+    assert "First-week plan: the evidence note needs at least 20" in first_week
+    assert "too short</textarea>" in first_week  # kept as typed
+    assert "choose a level" not in first_week  # its level was given
+    assert "Choose an overall recommendation." in between(
+        html, 'id="recommendation"', "</fieldset>"
+    )
+    latency = between(html, 'id="level.latency_vs_cost"', "</fieldset>")
+    assert "field-problem" not in latency
+    # And the summary above the form links to each field.
+    assert '<a href="#level.failure_modes">' in html
+    assert '<a href="#evidence.first_week">' in html
+
+
+async def test_the_reviewers_own_review_is_headed_your_review(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    first = await make_user(db, clock.now(), "reviewer", email="first@staff.example")
+    second = await make_user(db, clock.now(), "reviewer", email="second@staff.example")
+    await make_submitted(db, settings, clock.now())
+
+    async with new_client(app) as a, new_client(app) as b:
+        await sign_in(a, first.email)
+        await sign_in(b, second.email)
+        first_page = await review_next(a)
+        second_page = await review_next(b)
+        await post_form(a, first_page, {**scores(3), "action": "submit"})
+        await post_form(b, second_page, {**scores(3), "action": "submit"})
+        seen_by_second = await b.get(second_page)
+
+    headers = re.findall(r'<th scope="col">([^<]+)</th>', seen_by_second.text)
+    assert headers == ["Dimension", "Your review", "Review 1"]

@@ -1,8 +1,13 @@
-"""Reviewer and lead pages: the queue, the blind scoring page, adjudication and reopening.
+"""The review desk: the reviewer's queue and the blind scoring page (the lead's pages are
+`lead_pages.py`).
 
 The scoring page never shows who the candidate is: no name, email, external id or
 invitation detail reaches these templates, only an anonymous label. Other
 reviews of the same attempt appear only after this reviewer has submitted.
+
+Every refusal comes back as the same page with what was typed kept and the problem next
+to its field (`FormState`); every success says so, by a redirect whose query flag maps to
+fixed text here (`DONE`), so no user text is ever echoed from a URL.
 """
 
 from __future__ import annotations
@@ -17,14 +22,16 @@ from litestar.di import Provide
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
 from reviewers.rubric import rubric_from_dict
 from screen.accounts.guards import REVIEWERS, Me, provide_user, requires
 from screen.authorship.follow_ups import follow_ups_for
 from screen.authorship.view import authorship_view
-from screen.platform.errors import NotFoundError
+from screen.platform.errors import InputError, NotFoundError
+from screen.platform.forms import FormState
 from screen.platform.models import (
+    AnswerBand,
     Attempt,
     Decision,
     LeakedAnswer,
@@ -47,6 +54,12 @@ RECOMMENDATION_LABELS = {
 
 
 CONTEXT_CHARS = 120
+
+# What the queue page says after an action succeeded (`/review?done=<key>`).
+DONE = {
+    "declined": "Declined; it goes to another reviewer.",
+    "returned": "Returned to the queue.",
+}
 
 
 @dataclass(frozen=True)
@@ -105,11 +118,14 @@ async def _review_page(
     reviewer: User,
     secret_key: str,
     *,
-    errors: list[str] | None = None,
+    scoring: FormState | None = None,
     form: reviews.ScoreForm | None = None,
-    status_code: int = 200,
+    decline: FormState | None = None,
+    saved: bool = False,
     now: datetime,
 ) -> Template:
+    """The scoring page. `scoring` carries a refused scoring form's problems by field
+    (its typed values are in `form`); `decline` a refused decline, with its reason."""
     attempt = review.attempt
     prompt = attempt.invitation.prompt  # the candidate's own: pinned, or drawn from a pool
     rubric = rubric_from_dict(prompt.rubric)
@@ -121,11 +137,15 @@ async def _review_page(
             recommendation=review.recommendation,
             probe=review.probe,
         )
+    submitted = review.status == ReviewStatus.SUBMITTED
     others = await reviews.other_reviews(db, review)
     decision = (
         await db.scalar(select(Decision).where(Decision.attempt_id == attempt.id))
-        if review.status == ReviewStatus.SUBMITTED
+        if submitted
         else None
+    )
+    status = max(
+        (state.status_code for state in (scoring, decline) if state is not None), default=200
     )
     return Template(
         template_name="reviewer/review.html",
@@ -142,20 +162,32 @@ async def _review_page(
             "integrity": await integrity_summary(db, attempt.id),
             "follow_ups": await follow_ups_for(db, attempt.id),
             "similar": await similar_answer_context(db, attempt, secret_key),
+            # "none found" only once the similarity check has indexed this answer.
+            "similar_checked": bool(
+                await db.scalar(select(exists().where(AnswerBand.attempt_id == attempt.id)))
+            ),
             "authorship": await authorship_view(db, attempt, review_log_url(review.id)),
             "rubric": rubric,
             "form": form,
-            "errors": errors or [],
+            "scoring": scoring,
+            "decline": decline,
+            "saved": saved,
             "others": others,
             "decision": decision,
+            # After submitting, the way on: "Review next" and what waits for this reviewer.
+            "waiting": await reviews.waiting_for(db, reviewer.id) if submitted else None,
+            "calibrate": (
+                await reviews.prompts_needing_calibration(db, reviewer, now) if submitted else []
+            ),
             "recommendations": RECOMMENDATION_LABELS,
             "max_evidence_chars": reviews.MAX_EVIDENCE_CHARS,
             "max_probe_chars": reviews.MAX_PROBE_CHARS,
+            "max_reason_chars": reviews.MAX_DECLINE_REASON_CHARS,
             "lease_expires_at": review.lease_expires_at,
             "reopened_because": await reviews.reopen_reason(db, review),
             "now": now,
         },
-        status_code=status_code,
+        status_code=status,
     )
 
 
@@ -188,7 +220,12 @@ class ReviewController(Controller):
 
     @get("/", name="review:queue")
     async def queue(
-        self, db: DB, me: Me, clock: AppClock, request: Request[Any, Any, Any]
+        self,
+        db: DB,
+        me: Me,
+        clock: AppClock,
+        settings: AppSettings,
+        request: Request[Any, Any, Any],
     ) -> Template:
         overview = await reviews.overview(db, me, clock.now())
         return Template(
@@ -196,9 +233,15 @@ class ReviewController(Controller):
             context={
                 "me": me,
                 "overview": overview,
+                "waiting": await reviews.waiting_for(db, me.id),
+                "labels": {
+                    claim.id: reviews.anonymous_label(settings.secret_key, claim.attempt_id)
+                    for claim in overview.my_claims
+                },
                 "calibrate": await reviews.prompts_needing_calibration(db, me, clock.now()),
                 "now": clock.now(),
                 "empty": request.query_params.get("empty") == "1",
+                "done": DONE.get(request.query_params.get("done") or ""),
             },
         )
 
@@ -211,10 +254,23 @@ class ReviewController(Controller):
 
     @get("/{review_id:int}", name="review:page")
     async def page(
-        self, review_id: FromPath[int], db: DB, me: Me, clock: AppClock, settings: AppSettings
+        self,
+        review_id: FromPath[int],
+        db: DB,
+        me: Me,
+        clock: AppClock,
+        settings: AppSettings,
+        request: Request[Any, Any, Any],
     ) -> Template:
         review = await reviews.review_for(db, review_id, me)
-        return await _review_page(db, review, me, settings.secret_key, now=clock.now())
+        return await _review_page(
+            db,
+            review,
+            me,
+            settings.secret_key,
+            saved=request.query_params.get("saved") == "1",
+            now=clock.now(),
+        )
 
     @post("/{review_id:int}", name="review:save", status_code=HTTP_303_SEE_OTHER)
     async def save(
@@ -248,22 +304,20 @@ class ReviewController(Controller):
                 review,
                 me,
                 settings.secret_key,
-                errors=error.problems,
+                scoring=FormState(raw, error.by_field, status_code=400),
                 form=error.kept,
-                status_code=400,
                 now=now,
             )
         if raw.get("action") == "submit":
-            missing = reviews.missing_for_submission(rubric, form)
+            missing = reviews.missing_by_field(rubric, form)
             if missing:
                 return await _review_page(
                     db,
                     review,
                     me,
                     settings.secret_key,
-                    errors=missing,
+                    scoring=FormState(raw, missing, status_code=400),
                     form=form,
-                    status_code=400,
                     now=now,
                 )
             await reviews.submit(db, review, me, rubric, form, now)
@@ -279,8 +333,28 @@ class ReviewController(Controller):
         db: DB,
         me: Me,
         clock: AppClock,
-    ) -> Redirect:
+        settings: AppSettings,
+    ) -> Response[Any]:
         review = await reviews.review_for(db, review_id, me)
         form = await request.form()
-        await reviews.decline(db, review, me, str(form.get("reason") or ""), clock.now())
-        return see_other("/review")
+        try:
+            await reviews.decline(db, review, me, str(form.get("reason") or ""), clock.now())
+        except InputError as error:
+            # The same page, the decline form open with the reason as typed and why not.
+            return await _review_page(
+                db,
+                review,
+                me,
+                settings.secret_key,
+                decline=FormState.refused(form, error),
+                now=clock.now(),
+            )
+        return see_other("/review?done=declined")
+
+    @post("/{review_id:int}/return", name="review:return", status_code=HTTP_303_SEE_OTHER)
+    async def give_back(
+        self, review_id: FromPath[int], db: DB, me: Me, clock: AppClock
+    ) -> Redirect:
+        review = await reviews.review_for(db, review_id, me)
+        await reviews.give_back(db, review, me, clock.now())
+        return see_other("/review?done=returned")

@@ -94,13 +94,10 @@ async def open_slots(db: AsyncSession, attempt_ids: Sequence[int], now: datetime
     return created
 
 
-# The most urgent open slot this reviewer may take, read in the order of the queue index
-# (status, due, queued, id) so the scan stops at the first such row. An OFFSET keeps each
-# NOT EXISTS a per-row probe of its unique index: flattened into an anti-join, the planner
-# read every review the reviewer ever held on every claim.
-_PICK = """
-    SELECT r.id FROM reviews r
-    WHERE r.status = 'open'
+# Which open slots this reviewer may take: one shared condition, so that the count on the
+# queue page ("3 answers waiting") never promises what "Review next" would refuse.
+_MAY_TAKE = """
+    r.status = 'open'
       AND NOT EXISTS (SELECT 1 FROM reviews m
                       WHERE m.attempt_id = r.attempt_id AND m.reviewer_id = :reviewer
                       LIMIT 1 OFFSET 0)
@@ -111,9 +108,18 @@ _PICK = """
            OR EXISTS (SELECT 1 FROM reviewer_calibrations c
                       WHERE c.reviewer_id = :reviewer AND c.prompt_slug = r.prompt_slug
                         AND c.share >= r.calibration_threshold))
+"""
+# The most urgent open slot this reviewer may take, read in the order of the queue index
+# (status, due, queued, id) so the scan stops at the first such row. An OFFSET keeps each
+# NOT EXISTS a per-row probe of its unique index: flattened into an anti-join, the planner
+# read every review the reviewer ever held on every claim.
+_PICK_WHERE = """
+    SELECT r.id FROM reviews r
+    WHERE {may_take}
     ORDER BY r.status, r.due_at, r.queued_at, r.id
     LIMIT 1
 """
+_PICK = _PICK_WHERE.format(may_take=_MAY_TAKE)
 _TAKE = """
     UPDATE reviews
     SET reviewer_id = :reviewer, status = 'claimed', claimed_at = :now, lease_expires_at = :lease
@@ -273,29 +279,36 @@ class ScoreForm:
 
 class ScoreFormError(InputError):
     """Every problem in a scoring form at once, with what the reviewer typed kept: a
-    refusal must not throw away five levels and notes because of one bad field."""
+    refusal must not throw away five levels and notes because of one bad field.
 
-    def __init__(self, problems: list[str], kept: ScoreForm) -> None:
-        super().__init__(" ".join(problems))
-        self.problems = problems
+    `by_field` names the form field each problem is about (`level.<key>`,
+    `evidence.<key>`, `recommendation`, `probe`), so the page can show it beside that
+    field; `problems` is the same messages in order."""
+
+    def __init__(self, by_field: Mapping[str, str], kept: ScoreForm) -> None:
+        super().__init__(" ".join(by_field.values()))
+        self.by_field = dict(by_field)
+        self.problems = list(by_field.values())
         self.kept = kept
 
 
 def parse_score_form(rubric: Rubric, form: Mapping[str, str]) -> ScoreForm:
     """Read `level.<key>`, `evidence.<key>`, `recommendation` and `probe`; partial is fine."""
-    problems: list[str] = []
+    problems: dict[str, str] = {}
     levels: dict[str, int] = {}
     evidence: dict[str, str] = {}
     for dimension in rubric.dimensions:
         raw_level = (form.get(f"level.{dimension.key}") or "").strip()
         if raw_level:
             if small_number(raw_level) is None or int(raw_level) not in rubric.levels:
-                problems.append(f"{dimension.name}: choose a level from 1 to {rubric.scale}.")
+                problems[f"level.{dimension.key}"] = (
+                    f"{dimension.name}: choose a level from 1 to {rubric.scale}."
+                )
             else:
                 levels[dimension.key] = int(raw_level)
         note = multi_line(form.get(f"evidence.{dimension.key}") or "")
         if len(note) > MAX_EVIDENCE_CHARS:
-            problems.append(
+            problems[f"evidence.{dimension.key}"] = (
                 f"{dimension.name}: the evidence note is {len(note):,} characters; "
                 f"shorten it to {MAX_EVIDENCE_CHARS:,} or fewer."
             )
@@ -303,11 +316,11 @@ def parse_score_form(rubric: Rubric, form: Mapping[str, str]) -> ScoreForm:
             evidence[dimension.key] = note
     recommendation = (form.get("recommendation") or "").strip() or None
     if recommendation is not None and recommendation not in RECOMMENDATIONS:
-        problems.append("Choose an overall recommendation from the list.")
+        problems["recommendation"] = "Choose an overall recommendation from the list."
         recommendation = None
     probe = multi_line(form.get("probe") or "")
     if len(probe) > MAX_PROBE_CHARS:
-        problems.append(_probe_too_long(probe))
+        problems["probe"] = _probe_too_long(probe)
     parsed = ScoreForm(levels, evidence, recommendation, probe or None)
     if problems:
         raise ScoreFormError(problems, kept=parsed)
@@ -352,20 +365,25 @@ async def save_draft(
     await db.flush()
 
 
-def missing_for_submission(rubric: Rubric, form: ScoreForm) -> list[str]:
-    problems = []
+def missing_by_field(rubric: Rubric, form: ScoreForm) -> dict[str, str]:
+    """What a submission still needs, by the form field it concerns (as `ScoreFormError`)."""
+    problems: dict[str, str] = {}
     for dimension in rubric.dimensions:
         if dimension.key not in form.levels:
-            problems.append(f"{dimension.name}: choose a level.")
+            problems[f"level.{dimension.key}"] = f"{dimension.name}: choose a level."
         note = form.evidence.get(dimension.key, "")
         if len(note) < rubric.min_evidence_chars:
-            problems.append(
+            problems[f"evidence.{dimension.key}"] = (
                 f"{dimension.name}: the evidence note needs at least {rubric.min_evidence_chars} "
                 "characters that point at the answer (a quote or a paraphrase)."
             )
     if form.recommendation is None:
-        problems.append("Choose an overall recommendation.")
+        problems["recommendation"] = "Choose an overall recommendation."
     return problems
+
+
+def missing_for_submission(rubric: Rubric, form: ScoreForm) -> list[str]:
+    return list(missing_by_field(rubric, form).values())
 
 
 async def submit(
@@ -429,6 +447,29 @@ async def decline(
         subject_id=review.id,
         now=now,
         after={"attempt_id": review.attempt_id, "reason": reason},
+    )
+    await db.flush()
+
+
+async def give_back(db: AsyncSession, review: Review, reviewer: User, now: datetime) -> None:
+    """Hand a claimed slot back without declining it ("not now"): it returns to the queue
+    at once, for anyone, this reviewer included, instead of waiting out the lease. Unlike
+    a decline it needs no reason and bars no one. A reopened review is the reviewer's own
+    to finish or decline (with a reason), so it cannot be handed back this way."""
+    _ensure_held(review, reviewer, now)
+    if review.status != ReviewStatus.CLAIMED:
+        raise ConflictError(
+            "A lead reopened this review for you: submit it again, or decline it with a reason."
+        )
+    review.return_to_queue()
+    audit.record(
+        db,
+        actor=audit.actor_of(reviewer),
+        action="review.returned",
+        subject_type="review",
+        subject_id=review.id,
+        now=now,
+        after={"attempt_id": review.attempt_id},
     )
     await db.flush()
 
@@ -506,3 +547,24 @@ async def prompts_needing_calibration(db: AsyncSession, reviewer: User, now: dat
         {"reviewer": reviewer.id},
     )
     return [slug for (slug,) in rows]
+
+
+# The count beside "Review next" looks at this many waiting slots at most: enough to say
+# "40 answers waiting" exactly in a normal week, and cheap with a million in the queue.
+WAITING_LOOK = 200
+_WAITING_WHERE = "SELECT r.attempt_id FROM reviews r WHERE {may_take} LIMIT {look}"
+_WAITING_FOR = text(_WAITING_WHERE.format(may_take=_MAY_TAKE, look=WAITING_LOOK))
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """Answers this reviewer could take with "Review next" now (each answer once: a
+    reviewer never gets two slots of one answer)."""
+
+    answers: int
+    at_least: bool  # the queue held more than was counted
+
+
+async def waiting_for(db: AsyncSession, reviewer_id: int) -> Waiting:
+    rows = list(await db.scalars(_WAITING_FOR, {"reviewer": reviewer_id}))
+    return Waiting(len(set(rows)), len(rows) >= WAITING_LOOK)

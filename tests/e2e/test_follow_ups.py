@@ -157,6 +157,10 @@ async def test_a_reviewer_reads_the_follow_ups_beside_the_answer(
     await sign_in(page, reviewer.email)
     await page.get_by_role("button", name="Review next").click()
     await expect(page).to_have_url(re.compile(r"/review/\d+$"))
+    # Folded below the answer, its summary saying what is inside.
+    fold = page.locator("#follow-ups > summary")
+    await expect(fold).to_have_text("Follow-up questions: 2 asked, 1 answered, context only")
+    await fold.click()
     section = page.get_by_role("region", name="Follow-up questions about the answer")
     await expect(section).to_contain_text(FIRST_QUESTION)
     await expect(section).to_contain_text("Recall <b>per</b> language.")
