@@ -50,6 +50,7 @@ ROUTES = [
     ("GET", "/review/999/composition.json", REVIEWERS),
     ("POST", "/review/999", REVIEWERS),
     ("POST", "/review/999/decline", REVIEWERS),
+    ("POST", "/review/999/return", REVIEWERS),
     ("GET", "/lead", LEADS),
     ("GET", "/lead/agreement", LEADS),
     ("GET", "/lead/leaks", LEADS),
