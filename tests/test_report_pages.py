@@ -268,7 +268,7 @@ async def test_a_share_link_shows_the_report_without_the_email_until_it_expires(
         assert match, created.text
         token = match.group(1)
         listed = await client.get(path)
-        assert "active" in listed.text
+        assert '<span class="tag ok">Active</span>' in listed.text
         assert token not in listed.text
 
     async with client_for(app) as stranger:

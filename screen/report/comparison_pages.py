@@ -258,7 +258,22 @@ class HiringController(Controller):
 
     @get("/", name="hiring:home")
     async def home(self, db: DB, me: Me) -> Template:
+        assigned = await screens.screens_for_hiring_manager(db, me)
+        # Per screen: how many passed, did not pass, and still wait for what happened next
+        # (a passed candidate with no outcome recorded is the manager's to-do).
+        tallies = []
+        for screen in assigned:
+            rows = await comparison_rows(db, screen)
+            passed = [row for row in rows if row.decision == "pass"]
+            tallies.append(
+                {
+                    "screen": screen,
+                    "passed": len(passed),
+                    "failed": len(rows) - len(passed),
+                    "to_decide": sum(1 for row in passed if row.outcome is None),
+                }
+            )
         return Template(
             template_name="report/hiring_home.html",
-            context={"me": me, "screens": await screens.screens_for_hiring_manager(db, me)},
+            context={"me": me, "screens": assigned, "tallies": tallies},
         )

@@ -107,6 +107,7 @@ async def look(page: Page, name: str) -> list[dict[str, Any]]:
     for viewport in (WIDE, NARROW):
         width = viewport["width"]
         await page.set_viewport_size(viewport)
+        await page.evaluate("() => window.scrollTo(0, 0)")  # the sticky header at the top
         await page.screenshot(path=SCREENSHOTS / f"{name}-{width}.png", full_page=True)
         overflow = await page.evaluate(
             "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
@@ -175,8 +176,10 @@ async def seed(server: AppServer) -> dict[str, Any]:
         await db.commit()
         for index, name in enumerate(FIRST):
             base = answers[index % 3]
-            # Every fourth answer is a light rewording of another: similar answers to flag.
-            answer = paraphrase(base, 0.08, seed=index) if index % 4 == 3 else base
+            # Each reworded in its own way; every eighth only lightly, a near-copy of
+            # another to flag as a similar answer.
+            share = 0.06 if index % 8 == 7 else 0.3 + (index % 5) * 0.08
+            answer = paraphrase(base, share, seed=index)
             await make_submitted(
                 db,
                 server.settings,
