@@ -4,10 +4,12 @@ with too little data, no label cut, and a verdict only where the interval suppor
 from __future__ import annotations
 
 import re
+from datetime import date
 from xml.etree import ElementTree
 
 import pytest
 
+from reviewers.agreement import MonthlyAgreement
 from reviewers.verdict import RULE, interval_verdict
 from screen.platform.charts import (
     LABEL_SIZE,
@@ -19,6 +21,7 @@ from screen.platform.charts import (
     trend_segments,
     trend_svg,
 )
+from screen.review.agreement_pages import every_month
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -151,3 +154,19 @@ def test_labels_are_escaped() -> None:
     svg = interval_svg([IntervalRow("<b>Cost & latency</b>", 0.5, (0.4, 0.6), "tentative")])
     assert "<b>" not in svg
     assert "&lt;b&gt;Cost &amp; latency&lt;/b&gt;" in svg
+
+
+def test_months_without_reviews_are_put_back_as_gaps() -> None:
+    trend = (
+        MonthlyAgreement(date(2026, 11, 1), 0.8, 30, 12),
+        MonthlyAgreement(date(2027, 2, 1), 0.7, 30, 11),
+    )
+    filled = every_month(trend)
+    assert [m.month for m in filled] == [
+        date(2026, 11, 1),
+        date(2026, 12, 1),
+        date(2027, 1, 1),
+        date(2027, 2, 1),
+    ]
+    assert [m.attempts for m in filled] == [12, 0, 0, 11]
+    assert every_month(()) == ()

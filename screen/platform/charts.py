@@ -96,7 +96,7 @@ SMALL_SIZE = 12
 # A generous average glyph width for system-ui (about 0.55 em measured; 0.62 leaves room
 # for wide letters), so a label's estimated width is never less than its drawn width.
 EM_PER_CHAR = 0.62
-WRAP_CHARS = 28  # a dimension's name longer than this wraps onto more lines
+WRAP_CHARS = 34  # a dimension's name longer than this wraps onto more lines
 
 
 def text_width(text: str, size: float = LABEL_SIZE) -> float:
@@ -176,23 +176,30 @@ def interval_svg(
 ) -> str:
     """Each row's alpha as a dot on its bootstrap interval, against the cut-offs.
 
-    The label column is as wide as the longest (wrapped) label, and the figures column
-    as wide as its longest text, so nothing is ever cut; rows without enough data show
-    the words, not a dot."""
+    Each row's label sits on its own line above its interval, with the figures at the
+    right, so the chart stays narrow enough to read on a phone when scaled to fit; the
+    canvas is as wide as the longest label line plus its figures, so nothing is ever
+    cut, and a long label wraps. Rows without enough data show the words, not a dot."""
     wrapped = [textwrap.wrap(r.label, WRAP_CHARS) or [""] for r in rows]
-    label_width = max([text_width(line) for lines in wrapped for line in lines] + [60.0])
     figures = [_interval_text(r) for r in rows]
-    figure_width = max([text_width(f, SMALL_SIZE) for f in figures] + [60.0])
-    pad, plot_width = 16.0, 320.0
-    left = pad + label_width + 12
+    pad, plot_width = 16.0, 360.0
+    tick_half = text_width("-0.0", SMALL_SIZE) / 2
+    left = pad + tick_half
     right = left + plot_width
-    width = right + 16 + figure_width + pad
+    widest_row = max(
+        [
+            max(text_width(line) for line in lines) + 24 + text_width(figure, SMALL_SIZE)
+            for lines, figure in zip(wrapped, figures, strict=True)
+        ]
+        + [0.0]
+    )
+    width = max(right + tick_half + pad, pad + widest_row + pad)
     top = 40.0
-    heights = [max(34.0, 18.0 * len(lines) + 14) for lines in wrapped]
+    heights = [18.0 * len(lines) + 30 for lines in wrapped]
     axis_y = top + sum(heights)
     height = axis_y + 44
     values = [v for r in rows if r.interval for v in r.interval]
-    scale = Scale(_axis_low(values), 1.0, left + 10, right - 10)
+    scale = Scale(_axis_low(values), 1.0, left, right)
 
     body: list[str] = []
     for tick in scale.ticks():
@@ -240,10 +247,30 @@ def interval_svg(
 
     y = top
     for row, lines, figure, row_height in zip(rows, wrapped, figures, heights, strict=True):
-        middle = y + row_height / 2
-        first = middle - 9 * (len(lines) - 1) + 4.5
+        # Labels and figures sit on a white ground, so grid and cut-off lines never run
+        # through their letters.
+        figure_width = text_width(figure, SMALL_SIZE)
+        body.append(
+            f'<rect x="{width - pad - figure_width - 4:.1f}" y="{y:.1f}" '
+            f'width="{figure_width + 8:.1f}" height="19" fill="#ffffff"/>'
+        )
         for index, line in enumerate(lines):
-            body.append(_text(left - 12, first + 18 * index, line, anchor="end"))
+            body.append(
+                f'<rect x="{pad - 4:.1f}" y="{y + 18 * index:.1f}" '
+                f'width="{text_width(line) + 8:.1f}" height="19" fill="#ffffff"/>'
+            )
+            body.append(_text(pad, y + 14 + 18 * index, line, weight="600"))
+        body.append(
+            _text(
+                width - pad,
+                y + 14,
+                figure,
+                size=SMALL_SIZE,
+                anchor="end",
+                fill=INK if row.alpha is not None else MUTED,
+            )
+        )
+        middle = y + 18 * len(lines) + 12
         colour = VERDICT_COLOURS.get(row.verdict, MUTED)
         if row.alpha is not None and row.interval is not None:
             low, high = (scale(v) for v in row.interval)
@@ -260,15 +287,6 @@ def interval_svg(
                 f'<circle class="point" cx="{scale(row.alpha):.1f}" cy="{middle:.1f}" '
                 f'r="5.5" fill="{colour}"/>'
             )
-        body.append(
-            _text(
-                right + 16,
-                middle + 4.5,
-                figure,
-                size=SMALL_SIZE,
-                fill=INK if row.alpha is not None else MUTED,
-            )
-        )
         y += row_height
     return _document(width, height, title, body)
 
@@ -297,6 +315,7 @@ def trend_segments(points: Sequence[TrendPoint]) -> list[list[int]]:
 
 
 GAP_NOTE = ("too little", "data")
+MIN_TREND_WIDTH = 400.0
 
 
 def trend_svg(
@@ -306,6 +325,8 @@ def trend_svg(
     are shaded and say so under the axis."""
     note_width = max(text_width(line, SMALL_SIZE) for line in GAP_NOTE)
     step = max([text_width(p.label, SMALL_SIZE) for p in points] + [note_width]) + 16
+    # A few months spread over a readable width rather than huddle at the left.
+    step = max(step, MIN_TREND_WIDTH / max(len(points), 1))
     left, pad = 16 + text_width("-0.0", SMALL_SIZE) + 10, 16.0
     width = left + step * max(len(points), 1) + pad
     top, plot_height = 20.0, 200.0

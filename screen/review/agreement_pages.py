@@ -12,7 +12,7 @@ import asyncio
 import base64
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
@@ -84,6 +84,20 @@ class AgreementView:
     def gaps(self) -> list[str]:
         """The months drawn as gaps: too little data to show a value."""
         return [m.month.strftime("%Y-%m") for m in self.trend if not enough(m.attempts)]
+
+
+def every_month(trend: tuple[MonthlyAgreement, ...]) -> tuple[MonthlyAgreement, ...]:
+    """The trend with the months that had no reviewed attempt put back in, as months with no
+    data: a chart that skipped them would draw November straight after September."""
+    if not trend:
+        return trend
+    known = {m.month: m for m in trend}
+    months: list[MonthlyAgreement] = []
+    month = trend[0].month
+    while month <= trend[-1].month:
+        months.append(known.get(month) or MonthlyAgreement(month, None, 0, 0))
+        month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    return tuple(months)
 
 
 def dimension_rows(rubric: Rubric, report: AgreementReport) -> list[DimensionRow]:
@@ -167,8 +181,10 @@ async def build_view(db: DB, *, slug: str | None, screen_id: int | None) -> Agre
     # The bootstrap takes a while on thousands of attempts: keep it off the event loop.
     report = await asyncio.to_thread(agreement_report, ratings, levels, keys)
     stats = await asyncio.to_thread(reviewer_stats, ratings)
-    trend = await asyncio.to_thread(
-        monthly_trend, ratings, levels, {a: t.date() for a, t in submitted.items() if t}
+    trend = every_month(
+        await asyncio.to_thread(
+            monthly_trend, ratings, levels, {a: t.date() for a, t in submitted.items() if t}
+        )
     )
     decided = Counter(
         rule
