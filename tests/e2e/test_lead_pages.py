@@ -186,7 +186,8 @@ async def test_the_lead_pages_read_as_pages_with_realistic_data(
     assert decided == Outcome.PASS
 
     # Agreement: verdicts the intervals support, a month of too little data as a gap.
-    await page.goto("/lead/agreement?prompt=sample-decision")
+    # The bootstrap (1,000 resamples per figure) takes seconds on a busy CI machine.
+    await page.goto("/lead/agreement?prompt=sample-decision", timeout=60_000)
     assert await h1(page) == "Pick a vector store for a 2M-document search feature"
     await expect(page.locator("#verdict-rule")).to_contain_text("only when the 95% interval")
     await expect(page.locator("#trend-gaps")).to_contain_text("too little data to draw a value")
