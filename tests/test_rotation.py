@@ -613,7 +613,7 @@ async def test_exports_and_the_recruiters_page_name_each_candidates_own_prompt(
         assert drawn_note == (slug != SAMPLE_SLUG)
     counted = Counter(drawn_by_id.values())
     assert (
-        f"Rotating among 2: {titles[SAMPLE_SLUG]} ({counted[SAMPLE_SLUG]} candidate"
+        f"Rotating among 2 prompts: {titles[SAMPLE_SLUG]} ({counted[SAMPLE_SLUG]} candidate"
     ) in dashboard.text.replace("&#39;", "'")
     assert f"{titles[SAMPLE_SLUG + '-b']} ({counted[SAMPLE_SLUG + '-b']} candidate" in (
         dashboard.text.replace("&#39;", "'")

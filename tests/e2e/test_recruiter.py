@@ -42,7 +42,10 @@ async def test_a_recruiter_creates_a_screen_invites_from_csv_and_exports(
     await check_axe(page, "recruiter screens")
     await page.get_by_role("link", name="New screen").click()
     prompt = page.get_by_label(re.compile(r"^Prompt"))
-    label = await prompt.locator("option", has_text="sample-decision").inner_text()
+    # Prompts are named by title; the sample prompt is "Pick a vector store …".
+    label = await prompt.locator(
+        "option", has_text=re.compile(r"^Pick a vector store")
+    ).inner_text()
     await prompt.select_option(label=label)
     await page.get_by_label("Title").fill("Platform engineer, winter")
     await snap(page, "recruiter-new-screen")
@@ -50,6 +53,7 @@ async def test_a_recruiter_creates_a_screen_invites_from_csv_and_exports(
     await page.get_by_role("button", name="Create screen").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Platform engineer, winter")
 
+    await page.get_by_role("link", name="Invite candidates").click()
     await page.get_by_label("CSV file").set_input_files(
         {"name": "candidates.csv", "mimeType": "text/csv", "buffer": CANDIDATES_CSV.encode()}
     )
@@ -133,7 +137,7 @@ async def test_long_unbroken_titles_names_and_ids_wrap_instead_of_widening_pages
     dashboard = await page_overflow(page)
     await page.get_by_role("link", name=name).click()
     invitation = await page_overflow(page)
-    await page.goto(f"/recruiter/screens/{screen.id}")
+    await page.goto(f"/recruiter/screens/{screen.id}/invite")
     await page.get_by_label("CSV file").set_input_files(
         {
             "name": "long.csv",
