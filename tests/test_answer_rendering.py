@@ -122,14 +122,12 @@ async def test_the_reviewer_page_shows_the_whole_corpus_inert(
 
     assert response.status_code == 200
     assert "alert(1)" in response.text  # the text is there, as text
-    answer = response.text.split('<div class="prose candidate-answer">', 1)[1].split("</section>")[
-        0
-    ]
-    # What follows the answer in its section is the page's own (how it was written).
-    answer = answer.split('<details class="authorship"', 1)[0]
+    answer = response.text.split('<div class="prose candidate-answer" id="the-answer">', 1)[1]
+    # What follows the answer is the page's own (the folded context below it).
+    answer = answer.split('<section class="desk-folds"', 1)[0]
     finder = DangerFinder()
     finder.feed(answer)
     assert finder.problems == []
-    whole_page = DangerFinder(allowed_scripts=("/static/localtime.js",))
+    whole_page = DangerFinder(allowed_scripts=("/static/localtime.js", "/static/review.js"))
     whole_page.feed(response.text)
     assert [p for p in whole_page.problems if p not in ("<form>", "<details>")] == []
