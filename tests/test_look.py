@@ -192,3 +192,4 @@ async def test_the_staff_header_names_the_role_and_marks_the_current_page(
     assert refused.status_code == 403
     assert 'aria-label="Main"' in refused.text and "Sign out" in refused.text
     assert "You do not have access to this page" in refused.text
+    assert "This page is for admin accounts; you are signed in as hiring manager." in refused.text

@@ -61,8 +61,19 @@ async def current_user(connection: ASGIConnection[Any, Any, Any, Any]) -> User |
     return user
 
 
+# Roles as a refusal says them (the header says them capitalised: staff/base.html).
+ROLE_WORDS = {
+    Role.ADMIN: "admin",
+    Role.RECRUITER: "recruiter",
+    Role.REVIEWER: "reviewer",
+    Role.LEAD: "lead reviewer",
+    Role.HIRING_MANAGER: "hiring manager",
+}
+
+
 def requires(*roles: Role) -> Guard:
-    allowed = ", ".join(roles)
+    words = [ROLE_WORDS.get(role, role) for role in roles]
+    allowed = ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else words[0]
 
     async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         user = await current_user(connection)
@@ -70,7 +81,8 @@ def requires(*roles: Role) -> Guard:
             raise SignInRequiredError("Please sign in to continue.")
         if user.role not in roles:
             raise ForbiddenError(
-                f"This page is for {allowed} accounts; you are signed in as {user.role}."
+                f"This page is for {allowed} accounts; you are signed in as "
+                f"{ROLE_WORDS.get(Role(user.role), user.role)}."
             )
 
     return guard
