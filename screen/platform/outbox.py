@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from screen.platform.db import is_postgres
@@ -181,8 +182,8 @@ async def deliver(ctx: JobContext, event_id: int) -> str:
                 return OutboxStatus.DONE
             error = None
         except Exception as exc:  # any failure is recorded on the row and retried
-            log.warning("outbox event %s (%s) failed: %s", event_id, event.kind, exc)
-            error = f"{type(exc).__name__}: {exc}"[:2000]
+            error = _failure_text(exc)
+            log.warning("outbox event %s (%s) failed: %s", event_id, event.kind, error)
             scrubbed = None
             unretryable = _unretryable(exc)
 
@@ -245,3 +246,12 @@ JOBS = (
     Job(deliver_outbox_event),
     Job(relay_outbox, cron_seconds=EVERY_5_SECONDS, run_at_startup=True),
 )
+
+
+def _failure_text(exc: Exception) -> str:
+    """The failure in one line: a database error's own message, without the SQL statement
+    and parameters SQLAlchemy appends (a locked SQLite file during the demo's first
+    seconds printed a screenful of SQL that read like a crash; the event is retried)."""
+    if isinstance(exc, StatementError) and exc.orig is not None:
+        return f"{type(exc.orig).__name__}: {exc.orig}"[:2000]
+    return f"{type(exc).__name__}: {exc}"[:2000]
