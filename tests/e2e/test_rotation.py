@@ -35,7 +35,7 @@ async def test_a_recruiter_sees_the_pool_and_a_lead_retires_a_prompt(
 
     await sign_in(page, recruiter.email)
     await page.goto(f"/recruiter/screens/{screen_id}")
-    await expect(page.get_by_text(re.compile(r"Rotating among 3: "))).to_be_visible()
+    await expect(page.get_by_text(re.compile(r"Rotating among 3 prompts: "))).to_be_visible()
     await page.goto(f"/recruiter/screens/{screen_id}/edit")
     pool = page.get_by_role("group", name="Rotation pool (optional)")
     await expect(pool.get_by_role("checkbox")).to_have_count(2)
