@@ -32,6 +32,8 @@ def test_a_fresh_worker_process_knows_every_outbox_handler() -> None:
     assert done.stdout.split() == [
         "ats.completed",
         "invitation.email",
+        "notify.chat",
+        "notify.email",
         "reminder.email",
         "similarity.check",
         "webhook.deliver",

@@ -142,6 +142,10 @@ async def test_the_lead_pages_read_as_pages_with_realistic_data(
 ) -> None:
     async with app_server.db() as db:
         seeded = await seed(db, app_server.settings, app_server.now())
+    # The server's runner works through the seed's similarity checks first, holding
+    # SQLite's write lock in turns; on a busy 2-core CI runner the sign-in's session
+    # write waited past the default 10 s.
+    page.set_default_timeout(30_000)
     await sign_in(page, LEAD)
 
     # The adjudication queue: one h1, tables, one primary action.

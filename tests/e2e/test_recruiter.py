@@ -44,7 +44,7 @@ async def test_a_recruiter_creates_a_screen_invites_from_csv_and_exports(
     prompt = page.get_by_label(re.compile(r"^Prompt"))
     # Prompts are named by title; the sample prompt is "Pick a vector store …".
     label = await prompt.locator(
-        "option", has_text=re.compile(r"^Pick a vector store")
+        "option", has_text=re.compile(r"^Pick a vector store for a 2M")
     ).inner_text()
     await prompt.select_option(label=label)
     await page.get_by_label("Title").fill("Platform engineer, winter")
