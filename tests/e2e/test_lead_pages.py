@@ -6,6 +6,7 @@ the refused forms keep what was typed; the screenshots are looked at."""
 from __future__ import annotations
 
 import base64
+import re
 from datetime import datetime, timedelta
 
 import yaml
@@ -241,8 +242,10 @@ async def test_the_lead_pages_read_as_pages_with_realistic_data(
     await shots(page, "waivers-refused")
     await page.get_by_label("Why").fill("Calibrated on the same rubric last quarter.")
     await page.get_by_role("button", name="Waive calibration").click()
+    # The prompt is the select's first, which depends on what earlier tests put on the
+    # shared server; the reviewer's name is what this test chose.
     await expect(page.get_by_role("status")).to_have_text(
-        "Calibration waived for Ada Okafor on Pick a vector store for a 2M-document search feature."
+        re.compile(r"^Calibration waived for Ada Okafor on .+\.$")
     )
 
 
