@@ -58,6 +58,25 @@ class Settings:
     # Browser tests only: every attempt started gets this many seconds instead of the
     # screen's duration, so a real page can reach its deadline within a test.
     test_duration_seconds: int | None = None
+    # Single sign-on with OpenID Connect (screen.accounts.oidc, docs/single-sign-on.md):
+    # on when an issuer is set. Roles come from a claim through a map ("group=role,..."),
+    # else the default role; `oidc_create_accounts` lets a first sign-in make the account.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_scopes: str = "openid email profile"
+    oidc_roles_claim: str | None = None
+    oidc_role_map: tuple[tuple[str, str], ...] = ()
+    oidc_default_role: str | None = None
+    oidc_create_accounts: bool = False
+    oidc_link_by_email: bool = True
+    oidc_clock_skew_seconds: int = 60
+    oidc_display_name: str = "single sign-on"
+    password_sign_in: bool = True
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return self.oidc_issuer is not None
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -104,7 +123,52 @@ class Settings:
             raise SettingsError("SCREEN_COMPOSITION_MAX_BYTES must be from 65536 to 67108864.")
         if not 0 <= self.grace_seconds <= 600:
             raise SettingsError("SCREEN_GRACE_SECONDS must be from 0 to 600.")
+        self._check_oidc()
         return self
+
+    def _check_oidc(self) -> None:
+        roles = ("admin", "recruiter", "reviewer", "lead", "hiring_manager")
+        if self.oidc_issuer is None:
+            if not self.password_sign_in:
+                raise SettingsError(
+                    "SCREEN_PASSWORD_SIGN_IN=0 needs single sign-on (SCREEN_OIDC_ISSUER): "
+                    "otherwise nobody could sign in."
+                )
+            return
+        if not self.oidc_issuer.startswith(("https://", "http://")):
+            raise SettingsError(
+                f"SCREEN_OIDC_ISSUER must be the provider's https:// URL; got {self.oidc_issuer!r}."
+            )
+        if self.production and not self.oidc_issuer.startswith("https://"):
+            raise SettingsError("SCREEN_OIDC_ISSUER must use https when SCREEN_ENV=production.")
+        if not self.oidc_client_id or not self.oidc_client_secret:
+            raise SettingsError(
+                "SCREEN_OIDC_CLIENT_ID and SCREEN_OIDC_CLIENT_SECRET must be set with "
+                "SCREEN_OIDC_ISSUER (register Screen as a confidential client at the provider)."
+            )
+        if "openid" not in self.oidc_scopes.split():
+            raise SettingsError(
+                f"SCREEN_OIDC_SCOPES must include openid; got {self.oidc_scopes!r}."
+            )
+        if not 0 <= self.oidc_clock_skew_seconds <= 60:
+            raise SettingsError("SCREEN_OIDC_CLOCK_SKEW_SECONDS must be from 0 to 60.")
+        if self.oidc_role_map and not self.oidc_roles_claim:
+            raise SettingsError(
+                "SCREEN_OIDC_ROLE_MAP needs SCREEN_OIDC_ROLES_CLAIM (which claim to read)."
+            )
+        for value, role in self.oidc_role_map:
+            if role not in roles:
+                raise SettingsError(
+                    f"SCREEN_OIDC_ROLE_MAP maps {value!r} to {role!r}, which is not a role; "
+                    f"roles are {', '.join(roles)}."
+                )
+        if self.oidc_default_role is not None and self.oidc_default_role not in roles:
+            raise SettingsError(
+                f"SCREEN_OIDC_DEFAULT_ROLE must be one of {', '.join(roles)}; "
+                f"got {self.oidc_default_role!r}."
+            )
+        if not 1 <= len(self.oidc_display_name) <= 60:
+            raise SettingsError("SCREEN_OIDC_DISPLAY_NAME must be 1 to 60 characters.")
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -125,6 +189,33 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a number, got {raw!r}.") from None
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be 1 or 0 (true or false), got {raw!r}.")
+
+
+def _role_map(raw: str) -> tuple[tuple[str, str], ...]:
+    """`value=role,value=role`: a value of the roles claim (a group name) and our role."""
+    pairs = []
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        value, equals, role = item.rpartition("=")
+        if not equals or not value.strip() or not role.strip():
+            raise SettingsError(
+                "SCREEN_OIDC_ROLE_MAP must be comma-separated value=role pairs such as "
+                f"'screen-leads=lead,screen-recruiters=recruiter'; got {item.strip()!r}."
+            )
+        pairs.append((value.strip(), role.strip().lower()))
+    return tuple(pairs)
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -162,5 +253,20 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             if env.get("SCREEN_TEST_DURATION_SECONDS")
             else None
         ),
+        oidc_issuer=(env.get("SCREEN_OIDC_ISSUER") or "").strip() or None,
+        oidc_client_id=env.get("SCREEN_OIDC_CLIENT_ID") or None,
+        oidc_client_secret=env.get("SCREEN_OIDC_CLIENT_SECRET") or None,
+        oidc_scopes=" ".join((env.get("SCREEN_OIDC_SCOPES") or defaults.oidc_scopes).split()),
+        oidc_roles_claim=env.get("SCREEN_OIDC_ROLES_CLAIM") or None,
+        oidc_role_map=_role_map(env.get("SCREEN_OIDC_ROLE_MAP") or ""),
+        oidc_default_role=(env.get("SCREEN_OIDC_DEFAULT_ROLE") or "").strip().lower() or None,
+        oidc_create_accounts=_bool(env, "SCREEN_OIDC_CREATE_ACCOUNTS", False),
+        oidc_link_by_email=_bool(env, "SCREEN_OIDC_LINK_BY_EMAIL", True),
+        oidc_clock_skew_seconds=_int(
+            env, "SCREEN_OIDC_CLOCK_SKEW_SECONDS", defaults.oidc_clock_skew_seconds
+        ),
+        oidc_display_name=(env.get("SCREEN_OIDC_DISPLAY_NAME") or "").strip()
+        or defaults.oidc_display_name,
+        password_sign_in=_bool(env, "SCREEN_PASSWORD_SIGN_IN", True),
     )
     return settings.check()

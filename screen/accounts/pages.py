@@ -13,6 +13,7 @@ from screen.accounts import users
 from screen.accounts.guards import HOME_BY_ROLE, SESSION_COOKIE, current_user
 from screen.platform.models import Role
 from screen.platform.web import DB, AppClock, AppSettings
+from screen.settings import Settings
 
 
 def safe_next(target: str | None, fallback: str) -> str:
@@ -22,10 +23,18 @@ def safe_next(target: str | None, fallback: str) -> str:
     return fallback
 
 
-def _session_cookie(token: str, secure: bool) -> Cookie:
+def session_cookie(token: str, secure: bool) -> Cookie:
     return Cookie(
         key=SESSION_COOKIE, value=token, httponly=True, secure=secure, samesite="lax", path="/"
     )
+
+
+def _ways_in(settings: Settings) -> dict[str, Any]:
+    """What the sign-in page offers: the provider's button, the password form, or both."""
+    return {
+        "sso_name": settings.oidc_display_name if settings.oidc_enabled else None,
+        "password_sign_in": settings.password_sign_in,
+    }
 
 
 class SignInController(Controller):
@@ -40,17 +49,29 @@ class SignInController(Controller):
         return Redirect(path=HOME_BY_ROLE[Role(user.role)], status_code=HTTP_303_SEE_OTHER)
 
     @get("/signin", name="signin")
-    async def signin_page(self, request: Request[Any, Any, Any]) -> Template:
+    async def signin_page(self, request: Request[Any, Any, Any], settings: AppSettings) -> Template:
         target = safe_next(request.query_params.get("next"), "")
         return Template(
             template_name="staff/signin.html",
-            context={"next": target, "error": None, "email": ""},
+            context={"next": target, "error": None, "email": "", **_ways_in(settings)},
         )
 
     @post("/signin", name="signin:post", status_code=HTTP_303_SEE_OTHER)
     async def signin(
         self, request: Request[Any, Any, Any], db: DB, clock: AppClock, settings: AppSettings
     ) -> Response[Any]:
+        if not settings.password_sign_in:
+            return Template(
+                template_name="staff/signin.html",
+                context={
+                    "next": "",
+                    "error": "Password sign-in is turned off here: use "
+                    f"“Sign in with {settings.oidc_display_name}”.",
+                    "email": "",
+                    **_ways_in(settings),
+                },
+                status_code=403,
+            )
         form = await request.form()
         email = str(form.get("email") or "").replace("\x00", "")
         password = str(form.get("password") or "")
@@ -69,13 +90,18 @@ class SignInController(Controller):
             # The failure row was committed before the password was checked.
             return Template(
                 template_name="staff/signin.html",
-                context={"next": safe_next(target, ""), "error": error.message, "email": email},
+                context={
+                    "next": safe_next(target, ""),
+                    "error": error.message,
+                    "email": email,
+                    **_ways_in(settings),
+                },
                 status_code=error.status_code,
             )
         home = HOME_BY_ROLE[Role(signed_in.user.role)]
         response = Redirect(path=safe_next(target, home), status_code=HTTP_303_SEE_OTHER)
         response.set_cookie(
-            _session_cookie(signed_in.session_token, settings.base_url.startswith("https"))
+            session_cookie(signed_in.session_token, settings.base_url.startswith("https"))
         )
         return response
 

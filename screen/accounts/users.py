@@ -355,6 +355,14 @@ async def sign_in(
         # The reservation stays: it is this failure's row.
         raise SignInError("That email and password do not match an active account.")
     await _release_attempt(db, reservation_id)
+    return await open_session(db, user, now=now, previous_token=previous_token)
+
+
+async def open_session(
+    db: AsyncSession, user: User, *, now: datetime, previous_token: str | None = None
+) -> SignedIn:
+    """A new session for a user whose identity is established (a password, or single
+    sign-on); the browser's previous session, if any, ends."""
     if previous_token:
         await end_session(db, previous_token)
     token = new_token()

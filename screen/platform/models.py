@@ -398,6 +398,38 @@ class SignInFailure(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class SsoIdentity(Base):
+    """A user's account at the OpenID provider: (issuer, subject) is the stable key an ID
+    token carries, so a changed email at the provider still finds the same user."""
+
+    __tablename__ = "sso_identities"
+    __table_args__ = (
+        UniqueConstraint("issuer", "subject", name="uq_sso_identities_issuer_subject"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    issuer: Mapped[str] = mapped_column(String(500))
+    subject: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_sign_in_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SsoLogin(Base):
+    """A sign-in sent to the provider and not yet back: what the callback must match (the
+    state, by hash), the nonce the ID token must carry and the PKCE verifier. Used once."""
+
+    __tablename__ = "sso_logins"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    nonce: Mapped[str] = mapped_column(String(100))
+    code_verifier: Mapped[str] = mapped_column(String(128))
+    next_path: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 # A slot back in the queue: nobody's, nothing scored. Declines, a lead's release and a
 # disabled reviewer all leave a review this way (the lease release job does it in SQL).
 UNCLAIMED_REVIEW: dict[str, Any] = {
