@@ -15,11 +15,18 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from screen.accounts.oidc import STATE_COOKIE
+from screen.accounts.oidc import STATE_COOKIE, roles_from_claims
 from screen.app import create_app
 from screen.platform.clock import FrozenClock, SystemClock
 from screen.platform.mail import FolderMailer
-from screen.platform.models import AuditEvent, SsoIdentity, SsoLogin, User, UserSession
+from screen.platform.models import (
+    AuditEvent,
+    Role,
+    SsoIdentity,
+    SsoLogin,
+    User,
+    UserSession,
+)
 from screen.settings import Settings, SettingsError, load_settings
 from tests.support.factories import make_user
 from tests.support.oidc import ACCOUNTS, REQUIRED, OidcProvider, missing_provider
@@ -106,6 +113,33 @@ def test_a_bad_setting_stops_start_up_with_the_variable_named(
 ) -> None:
     with pytest.raises(SettingsError, match=names):
         load_settings(env)
+
+
+@pytest.mark.parametrize(
+    ("claims", "roles"),
+    [
+        ({"groups": ["x", "screen-recruiters", "screen-leads"]}, [Role.LEAD, Role.RECRUITER]),
+        ({"groups": "screen-leads"}, [Role.LEAD]),
+        ({"groups": ["marketing"]}, [Role.REVIEWER]),
+        ({"groups": [1, None, {"a": 1}]}, [Role.REVIEWER]),
+        ({"realm_access": {"roles": ["screen-recruiters"]}}, [Role.RECRUITER]),
+        ({}, [Role.REVIEWER]),
+    ],
+)
+def test_roles_come_from_the_claim_through_the_map_else_the_default(
+    claims: dict[str, object], roles: list[Role]
+) -> None:
+    path = "realm_access.roles" if "realm_access" in claims else "groups"
+    settings = load_settings(
+        {
+            **BASE_ENV,
+            "SCREEN_OIDC_ROLES_CLAIM": path,
+            "SCREEN_OIDC_ROLE_MAP": "screen-leads=lead,screen-recruiters=recruiter",
+            "SCREEN_OIDC_DEFAULT_ROLE": "reviewer",
+        }
+    )
+    assert roles_from_claims(claims, settings) == roles
+    assert roles_from_claims({}, settings.with_overrides(oidc_default_role=None)) == []
 
 
 # ---- pages without a provider ----

@@ -475,9 +475,14 @@ async def _user_for(
         existing = await db.scalar(select(User).where(User.email == email))
         if existing is not None:
             if not (settings.oidc_link_by_email and claims.get("email_verified") is True):
+                why = (
+                    "the provider did not confirm the email is verified"
+                    if settings.oidc_link_by_email
+                    else "accounts are not linked by email here"
+                )
                 raise SsoRefusedError(
-                    f"A Screen account for {email} exists but is not linked to this sign-in, "
-                    "and the provider did not confirm the email is verified. Ask an admin."
+                    f"A Screen account for {email} exists but is not linked to this sign-in "
+                    f"({why}). Ask an admin."
                 )
             user = existing
             _link(db, user, issuer, subject, now)
