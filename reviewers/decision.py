@@ -48,6 +48,9 @@ class Decision:
     reasons: tuple[str, ...]
     rule_version: str
     reviews_count: int
+    # The threshold the weighted mean was held against, and where it came from.
+    pass_threshold: float = 0.0
+    threshold_source: Literal["rubric", "screen"] = "rubric"
 
     def explanation(self) -> str:
         return f"{self.outcome.replace('_', ' ')}: {'; '.join(self.reasons)}"
@@ -60,12 +63,37 @@ class Decision:
             "reasons": list(self.reasons),
             "rule_version": self.rule_version,
             "reviews_count": self.reviews_count,
+            "pass_threshold": self.pass_threshold,
+            "threshold_source": self.threshold_source,
             "explanation": self.explanation(),
         }
 
 
-def decide(rubric: Rubric, reviews: Sequence[ReviewInput]) -> Decision:
+def decide(
+    rubric: Rubric, reviews: Sequence[ReviewInput], *, stricter_threshold: float | None = None
+) -> Decision:
+    """`stricter_threshold`: a pass threshold a screen sets above its rubric's. It may
+    only raise the bar: one below the rubric's is refused (ValueError), one equal to it
+    changes nothing, and the explanation says where the threshold that applied came from."""
     _validate(rubric, reviews)
+    own = rubric.decision.pass_threshold
+    if stricter_threshold is not None and (
+        stricter_threshold != stricter_threshold  # NaN
+        or stricter_threshold < own - EPSILON
+        or stricter_threshold > rubric.scale
+    ):
+        raise ValueError(
+            f"stricter_threshold: {stricter_threshold!r} is not from the rubric's own "
+            f"{_number(own)} to {rubric.scale}; a screen may only raise the bar"
+        )
+    threshold = own
+    note = None
+    if stricter_threshold is not None and stricter_threshold > own + EPSILON:
+        threshold = stricter_threshold
+        note = (
+            f"pass threshold {format_threshold(threshold, own)} set on this screen, "
+            f"stricter than the rubric's {format_threshold(own, threshold)}"
+        )
     # Sums of whole numbers are exact, so the means cannot depend on the order of reviews.
     means = {
         d.key: sum(review.levels[d.key] for review in reviews) / len(reviews)
@@ -81,7 +109,10 @@ def decide(rubric: Rubric, reviews: Sequence[ReviewInput]) -> Decision:
     if reasons:
         outcome = "needs_adjudication"
     else:
-        outcome, reasons = _verdict(rubric, means, weighted)
+        outcome, reasons = _verdict(rubric, means, weighted, threshold)
+    if note is not None:
+        # Whoever reads the decision (or adjudicates it) must know the bar was raised.
+        reasons.append(note)
     return Decision(
         outcome=outcome,
         dimension_means=MappingProxyType({k: round(m, DECIMALS) for k, m in means.items()}),
@@ -89,6 +120,8 @@ def decide(rubric: Rubric, reviews: Sequence[ReviewInput]) -> Decision:
         reasons=tuple(reasons),
         rule_version=RULE_VERSION,
         reviews_count=len(reviews),
+        pass_threshold=threshold,
+        threshold_source="rubric" if note is None else "screen",
     )
 
 
@@ -173,7 +206,7 @@ def _side(recommendations: Sequence[str], labels: Mapping[str, list[str]]) -> st
 
 
 def _verdict(
-    rubric: Rubric, means: Mapping[str, float], weighted: float
+    rubric: Rubric, means: Mapping[str, float], weighted: float, threshold: float
 ) -> tuple[Outcome, list[str]]:
     gaps = [
         (d.floor - means[d.key], d.name, means[d.key], d.floor)
@@ -186,7 +219,6 @@ def _verdict(
         f"{name} {_number(mean, floor)} below floor {_number(floor, mean)}"
         for _, name, mean, floor in gaps
     ]
-    threshold = rubric.decision.pass_threshold
     if weighted < threshold - EPSILON:
         reasons.append(
             f"weighted score {_number(weighted, threshold)} "
@@ -209,3 +241,9 @@ def _number(value: float, against: float | None = None) -> str:
     while against is not None and places < 10 and round(value, places) == round(against, places):
         places += 1
     return f"{value:.{places}f}".rstrip("0").rstrip(".")
+
+
+def format_threshold(value: float, against: float | None = None) -> str:
+    """A threshold as people write one: at least one decimal place (3.0, 3.25)."""
+    text = _number(value, against)
+    return text if "." in text else f"{text}.0"

@@ -229,8 +229,44 @@ def test_to_dict_is_json_safe_and_complete() -> None:
         "reasons": ["Trade-off: latency vs cost 1.5 below floor 2"],
         "rule_version": RULE_VERSION,
         "reviews_count": 2,
+        "pass_threshold": 2.75,
+        "threshold_source": "rubric",
         "explanation": "fail: Trade-off: latency vs cost 1.5 below floor 2",
     }
+
+
+# A screen's stricter pass threshold: it may raise the rubric's bar, never lower it.
+
+
+def test_a_stricter_threshold_turns_a_pass_into_a_fail_and_says_where_it_came_from() -> None:
+    rubric = make_rubric(threshold=3.0)
+    reviews = [review("r1", [3, 3, 3, 4], "yes"), review("r2", [3, 3, 3, 3], "yes")]
+    assert decide(rubric, reviews).outcome == "pass"  # weighted 3.1 against the rubric's 3
+
+    decision = decide(rubric, reviews, stricter_threshold=3.2)
+
+    assert decision.outcome == "fail"
+    assert decision.pass_threshold == 3.2
+    assert decision.threshold_source == "screen"
+    assert decision.explanation() == (
+        "fail: weighted score 3.1 below threshold 3.2; "
+        "pass threshold 3.2 set on this screen, stricter than the rubric's 3.0"
+    )
+
+
+def test_a_threshold_equal_to_the_rubrics_changes_nothing() -> None:
+    rubric = make_rubric(threshold=3.0)
+    reviews = [review("r1", [3, 3, 3, 4], "yes"), review("r2", [3, 3, 3, 3], "yes")]
+
+    assert decide(rubric, reviews, stricter_threshold=3.0) == decide(rubric, reviews)
+
+
+@pytest.mark.parametrize("looser", [2.9, 0.0, -1.0, 4.5, float("nan")])
+def test_a_looser_or_impossible_threshold_is_refused(looser: float) -> None:
+    reviews = [review("r1", [3, 3, 3, 3], "yes")]
+
+    with pytest.raises(ValueError, match="a screen may only raise the bar"):
+        decide(make_rubric(threshold=3.0), reviews, stricter_threshold=looser)
 
 
 # Validation: every problem names the reviewer and the field.

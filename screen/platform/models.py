@@ -148,6 +148,9 @@ class Screen(Base):
     # CSV imports: the column roles last used per header set (see recruiting/csv_import.py),
     # so the next export of the same shape arrives pre-mapped.
     csv_mappings: Mapped[dict[str, list[str]] | None] = mapped_column(JSON)
+    # A weighted-score pass threshold stricter than the rubric's (never looser: the rule
+    # ignores it where a rubric's own is as high); None: the rubric's own threshold.
+    pass_threshold: Mapped[float | None] = mapped_column(Float)
 
     prompt: Mapped[Prompt] = relationship(lazy="raise")
 
@@ -479,6 +482,9 @@ class Review(Base):
     # with one indexed lookup; None means no calibration is required.
     prompt_slug: Mapped[str | None] = mapped_column(String(100))
     calibration_threshold: Mapped[float | None] = mapped_column(Float)
+    # Copied from the invitation when the slot opens, so claiming can check the screen's
+    # reviewer pool without joining attempts and invitations for every row it scans.
+    screen_id: Mapped[int | None] = mapped_column(ForeignKey("screens.id"))
 
     def return_to_queue(self) -> None:
         for name, value in UNCLAIMED_REVIEW.items():
@@ -796,6 +802,21 @@ class ScreenHiringManager(Base):
     screen_id: Mapped[int] = mapped_column(ForeignKey("screens.id"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     assigned_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ScreenReviewer(Base):
+    """A reviewer (or lead) in a screen's reviewer pool. A screen without pool rows may be
+    reviewed by every reviewer; with some, only by them (claims check it in SQL)."""
+
+    __tablename__ = "screen_reviewers"
+    # The unique key is also the index both probes of the claim read: "has this screen a
+    # pool" (its prefix) and "is this reviewer in it".
+    __table_args__ = (UniqueConstraint("screen_id", "user_id", name="uq_screen_reviewers"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    screen_id: Mapped[int] = mapped_column(ForeignKey("screens.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class ReportShare(Base):

@@ -14,6 +14,8 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 from sqlalchemy import func, select
 
+from reviewers.decision import format_threshold
+from reviewers.rubric import rubric_from_dict
 from screen.accounts.guards import RECRUITERS, Me, provide_user, requires
 from screen.platform import audit, charts
 from screen.platform.errors import InputError, NotFoundError, ScreenError
@@ -28,6 +30,7 @@ from screen.recruiting import (
     history,
     invitations,
     outcomes,
+    reviewer_pool,
     rotation,
     screens,
 )
@@ -49,6 +52,8 @@ DONE = {
     "archived": "The screen is archived: it takes no new invitations. Candidates already "
     "invited carry on, and you can restore it at any time.",
     "restored": "The screen is restored: it takes invitations again.",
+    "duplicated": "This is a copy: the same prompts, settings, reviewer pool and hiring "
+    "managers, and no candidates yet. Check its title and settings before inviting anyone.",
 }
 
 
@@ -123,6 +128,44 @@ async def _pool_context(db: DB, screen: Screen | None, form: Any = None) -> dict
     }
 
 
+async def _reviewers_context(db: DB, screen: Screen | None, form: Any = None) -> dict[str, Any]:
+    """The reviewer pool field: every active reviewer and lead (and whoever the pool holds
+    already, disabled or not), and which are ticked; plus the rubric's own threshold."""
+    current = await reviewer_pool.pool(db, screen.id) if screen else []
+    choices = {u.id: u for u in await reviewer_pool.reviewer_accounts(db)}
+    choices.update((u.id, u) for u in current)
+    chosen = (
+        {str(v) for v in form.getall("reviewers", [])}
+        if form is not None
+        else {str(u.id) for u in current}
+    )
+    rubric_threshold = None
+    if screen is not None:
+        rubric_threshold = max(
+            rubric_from_dict(p.rubric).decision.pass_threshold
+            for p in [screen.prompt, *await rotation.pool_prompts(db, screen.id)]
+        )
+    return {
+        "reviewer_choices": sorted(choices.values(), key=lambda u: (u.name.lower(), u.id)),
+        "reviewers_chosen": chosen,
+        "rubric_threshold": rubric_threshold,
+    }
+
+
+async def _threshold_note(db: DB, screen: Screen) -> str | None:
+    """The screen page's words for a stricter pass threshold (None: the rubric's own)."""
+    if screen.pass_threshold is None:
+        return None
+    prompts = [screen.prompt, *await rotation.pool_prompts(db, screen.id)]
+    own = max(rubric_from_dict(p.rubric).decision.pass_threshold for p in prompts)
+    if screen.pass_threshold <= own:
+        return f"{format_threshold(own)}, the rubric's own"
+    return (
+        f"{format_threshold(screen.pass_threshold)}, set on this screen "
+        f"(stricter than the rubric's {format_threshold(own)})"
+    )
+
+
 def _screen_form(
     me: Me, prompts: list[Prompt], screen: Screen | None, pool: dict[str, Any], state: FormState
 ) -> Template:
@@ -192,7 +235,11 @@ class RecruiterController(Controller):
     @get("/screens/new", name="recruiter:new-screen")
     async def new_screen(self, db: DB, me: Me) -> Template:
         return _screen_form(
-            me, await _latest_prompts(db), None, await _pool_context(db, None), FormState()
+            me,
+            await _latest_prompts(db),
+            None,
+            {**await _pool_context(db, None), **await _reviewers_context(db, None)},
+            FormState(),
         )
 
     @post("/screens", name="recruiter:create-screen", status_code=HTTP_303_SEE_OTHER)
@@ -226,13 +273,27 @@ class RecruiterController(Controller):
                 now=clock.now(),
                 actor=audit.actor_of(me),
             )
+            await screens.set_pass_threshold(
+                db,
+                screen,
+                screens.parse_pass_threshold(str(form.get("pass_threshold") or "")),
+                now=clock.now(),
+                actor=audit.actor_of(me),
+            )
+            await reviewer_pool.set_pool(
+                db,
+                screen,
+                reviewer_pool.parse_ids([str(v) for v in form.getall("reviewers", [])]),
+                now=clock.now(),
+                actor=audit.actor_of(me),
+            )
         except ScreenError as error:
             await db.rollback()
             return _screen_form(
                 me,
                 await _latest_prompts(db),
                 None,
-                await _pool_context(db, None, form),
+                {**await _pool_context(db, None, form), **await _reviewers_context(db, None, form)},
                 FormState.refused(form, error),
             )
         return _see_other(f"/recruiter/screens/{screen.id}")
@@ -240,7 +301,13 @@ class RecruiterController(Controller):
     @get("/screens/{screen_id:int}/edit", name="recruiter:edit-screen")
     async def edit_screen(self, screen_id: FromPath[int], db: DB, me: Me) -> Template:
         screen = await screens.get_screen(db, screen_id)
-        return _screen_form(me, [], screen, await _pool_context(db, screen), FormState())
+        return _screen_form(
+            me,
+            [],
+            screen,
+            {**await _pool_context(db, screen), **await _reviewers_context(db, screen)},
+            FormState(),
+        )
 
     @post(
         "/screens/{screen_id:int}/edit",
@@ -258,6 +325,15 @@ class RecruiterController(Controller):
         screen = await screens.get_screen(db, screen_id)
         form = await request.form()
         try:
+            # The rotation pool first: the pass threshold is checked against every prompt
+            # the screen can give, as it will be after this save.
+            await rotation.set_pool(
+                db,
+                screen,
+                rotation.parse_pool_ids([str(v) for v in form.getall("pool", [])]),
+                now=clock.now(),
+                actor=audit.actor_of(me),
+            )
             await screens.update_screen(
                 db,
                 screen,
@@ -270,13 +346,17 @@ class RecruiterController(Controller):
                 reminder_hours=parse_schedule(str(form.get("reminder_hours") or "")),
                 # Absent (an older form) keeps the screen's policy; unknown is refused.
                 ai_policy=None if form.get("ai_policy") is None else str(form.get("ai_policy")),
+                # Absent (an older form) keeps the screen's threshold; empty clears it.
+                pass_threshold=screens.KEEP
+                if form.get("pass_threshold") is None
+                else screens.parse_pass_threshold(str(form.get("pass_threshold"))),
                 now=clock.now(),
                 actor=audit.actor_of(me),
             )
-            await rotation.set_pool(
+            await reviewer_pool.set_pool(
                 db,
                 screen,
-                rotation.parse_pool_ids([str(v) for v in form.getall("pool", [])]),
+                reviewer_pool.parse_ids([str(v) for v in form.getall("reviewers", [])]),
                 now=clock.now(),
                 actor=audit.actor_of(me),
             )
@@ -287,7 +367,10 @@ class RecruiterController(Controller):
                 me,
                 [],
                 screen,
-                await _pool_context(db, screen, form),
+                {
+                    **await _pool_context(db, screen, form),
+                    **await _reviewers_context(db, screen, form),
+                },
                 FormState.refused(form, error),
             )
         return _see_other(f"/recruiter/screens/{screen.id}")
@@ -318,6 +401,18 @@ class RecruiterController(Controller):
         screens.set_archived(db, screen, not restore, clock.now(), audit.actor_of(me))
         done = "restored" if restore else "archived"
         return _see_other(f"/recruiter/screens/{screen.id}?done={done}")
+
+    @post(
+        "/screens/{screen_id:int}/duplicate",
+        name="recruiter:duplicate",
+        status_code=HTTP_303_SEE_OTHER,
+    )
+    async def duplicate(
+        self, screen_id: FromPath[int], db: DB, me: Me, clock: AppClock
+    ) -> Redirect:
+        screen = await screens.get_screen(db, screen_id)
+        copy = await screens.duplicate_screen(db, screen, now=clock.now(), actor=audit.actor_of(me))
+        return _see_other(f"/recruiter/screens/{copy.id}?done=duplicated")
 
     @get("/screens/{screen_id:int}", name="recruiter:dashboard")
     async def dashboard(
@@ -390,6 +485,9 @@ class RecruiterController(Controller):
                 "plural": plural,
                 "hiring_managers": await screens.hiring_managers(db, screen.id),
                 "pool": await rotation.pool_summary(db, screen.id),
+                "reviewers": await reviewer_pool.pool(db, screen.id),
+                "pool_health": await reviewer_pool.health(db, screen),
+                "threshold_note": await _threshold_note(db, screen),
                 "ai_policy_label": ai_policy.wording(screen.ai_policy).label,
             },
         )

@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from reviewers.decision import format_threshold
+from reviewers.rubric import rubric_from_dict
+from reviewers.sla import add_business_days
 from screen.platform import audit
 from screen.platform.errors import InputError, NotFoundError
-from screen.platform.models import Prompt, Role, Screen, ScreenHiringManager, User
+from screen.platform.models import (
+    Attempt,
+    Invitation,
+    Prompt,
+    Review,
+    ReviewStatus,
+    Role,
+    Screen,
+    ScreenHiringManager,
+    ScreenPrompt,
+    User,
+)
 from screen.platform.text import one_line
+from screen.recruiting import reviewer_pool, rotation
 from screen.recruiting.ai_policy import parse as parse_ai_policy
 from screen.recruiting.prompts import MAX_MINUTES, MIN_MINUTES, latest_version
 
@@ -112,6 +129,9 @@ def _check(
     return title
 
 
+KEEP: Any = object()  # "not given": an update leaves the setting as it is
+
+
 async def update_screen(
     db: AsyncSession,
     screen: Screen,
@@ -125,22 +145,36 @@ async def update_screen(
     now: datetime,
     actor: str,
     ai_policy: str | None = None,
+    pass_threshold: float | None = KEEP,
 ) -> Screen:
     """Change settings; they apply to what happens next (starts, new links, new slots).
     The AI-use policy too: an attempt copies it at Start, so one already started keeps the
-    policy its candidate acknowledged. None keeps the current policy."""
+    policy its candidate acknowledged. None keeps the current policy.
+
+    Two settings reach answers already waiting: the SLA moves the due date of every
+    review not yet submitted (the queue's order and the at-risk figures follow the
+    screen's SLA), and the pass threshold applies to every decision not yet made. The
+    number of reviews applies to answers submitted from now on: one already in review
+    keeps the slots it was given."""
     policy = None if ai_policy is None else parse_ai_policy(ai_policy)
     before = snapshot(screen)
     screen.title = _check(
         title, duration_minutes, screen.prompt, link_valid_days, reviews_required, sla_business_days
     )
+    if pass_threshold is not KEEP:
+        await check_pass_threshold(db, screen, pass_threshold)
+    sla_changed = screen.sla_business_days != sla_business_days
     screen.duration_minutes = duration_minutes
     screen.link_valid_days = link_valid_days
     screen.reviews_required = reviews_required
     screen.sla_business_days = sla_business_days
     screen.reminder_hours = reminder_hours
+    if pass_threshold is not KEEP:
+        screen.pass_threshold = pass_threshold
     if policy is not None:
         screen.ai_policy = policy.value
+    if sla_changed:
+        await _move_due_dates(db, screen)
     await db.flush()
     audit.record(
         db,
@@ -179,7 +213,138 @@ def snapshot(screen: Screen) -> dict[str, object]:
         "sla_business_days": screen.sla_business_days,
         "reminder_hours": list(screen.reminder_hours or []),
         "ai_policy": str(screen.ai_policy),
+        "pass_threshold": screen.pass_threshold,
     }
+
+
+async def _move_due_dates(db: AsyncSession, screen: Screen) -> None:
+    """Give every review of this screen not yet submitted the due date of the new SLA."""
+    rows = await db.execute(
+        select(Review, Invitation.created_at)
+        .join(Attempt, Attempt.id == Review.attempt_id)
+        .join(Invitation, Invitation.id == Attempt.invitation_id)
+        .where(Review.screen_id == screen.id, Review.status != ReviewStatus.SUBMITTED)
+    )
+    for review, invited_at in rows:
+        review.due_at = add_business_days(invited_at, screen.sla_business_days)
+
+
+THRESHOLD_FIELD = "pass_threshold"
+
+
+def parse_pass_threshold(raw: str) -> float | None:
+    """The form's text: empty for "the rubric's own", else a number with up to 2 decimals."""
+    raw = raw.strip().replace(",", ".")
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or len(raw) > 8 or round(value, 2) != value:
+        raise InputError(
+            "The pass threshold must be a number such as 3.2 (at most two decimals), or "
+            "empty for the rubric's own.",
+            field=THRESHOLD_FIELD,
+        )
+    return value
+
+
+async def check_pass_threshold(db: AsyncSession, screen: Screen, threshold: float | None) -> None:
+    """A screen may raise its rubrics' bar, never lower it: the threshold must be at least
+    the highest pass threshold among the prompts it can give (its own and its rotation
+    pool's) and at most the lowest top level of their scales."""
+    if threshold is None:
+        return
+    prompts = [screen.prompt, *await rotation.pool_prompts(db, screen.id)]
+    rubrics = [(p, rubric_from_dict(p.rubric)) for p in prompts]
+    strictest, strict_rubric = max(rubrics, key=lambda pr: pr[1].decision.pass_threshold)
+    own = strict_rubric.decision.pass_threshold
+    top = min(r.scale for _, r in rubrics)
+    if threshold < own:
+        raise InputError(
+            f"A screen's pass threshold may only be stricter than its rubric's: "
+            f"{format_threshold(threshold)} is looser than the {format_threshold(own)} of "
+            f"“{strictest.title}”. Leave it empty to use the rubric's own.",
+            field=THRESHOLD_FIELD,
+        )
+    if threshold > top:
+        raise InputError(
+            f"The pass threshold cannot be above {top}, the highest level of the rubric.",
+            field=THRESHOLD_FIELD,
+        )
+
+
+async def set_pass_threshold(
+    db: AsyncSession, screen: Screen, threshold: float | None, *, now: datetime, actor: str
+) -> None:
+    """Only the pass threshold (the CLI's and the tests' way; the form saves all at once)."""
+    await check_pass_threshold(db, screen, threshold)
+    if screen.pass_threshold == threshold:
+        return
+    before = snapshot(screen)
+    screen.pass_threshold = threshold
+    await db.flush()
+    audit.record(
+        db,
+        actor=actor,
+        action="screen.updated",
+        subject_type="screen",
+        subject_id=screen.id,
+        now=now,
+        before=before,
+        after=snapshot(screen),
+    )
+
+
+async def duplicate_screen(
+    db: AsyncSession, source: Screen, *, now: datetime, actor: str
+) -> Screen:
+    """A new screen with the source's prompt, rotation pool, settings, reviewer pool and
+    hiring managers, titled "Copy of …", with no candidates. An admin's chat webhook is not
+    copied: it is an admin's to give to a screen."""
+    copy = Screen(
+        title=one_line(f"Copy of {source.title}")[:200],
+        prompt_id=source.prompt_id,
+        duration_minutes=source.duration_minutes,
+        link_valid_days=source.link_valid_days,
+        reviews_required=source.reviews_required,
+        sla_business_days=source.sla_business_days,
+        reminder_hours=list(source.reminder_hours or []),
+        calibration_threshold=source.calibration_threshold,
+        ai_policy=source.ai_policy,
+        pass_threshold=source.pass_threshold,
+        csv_mappings=dict(source.csv_mappings) if source.csv_mappings else None,
+        created_at=now,
+    )
+    db.add(copy)
+    await db.flush()
+    copy.prompt = source.prompt
+    db.add_all(
+        ScreenPrompt(screen_id=copy.id, prompt_id=p.id)
+        for p in await rotation.pool_prompts(db, source.id)
+    )
+    db.add_all(
+        ScreenHiringManager(screen_id=copy.id, user_id=u.id, assigned_at=now)
+        for u in await hiring_managers(db, source.id)
+    )
+    await reviewer_pool.copy_pool(db, source, copy, now)
+    audit.record(
+        db,
+        actor=actor,
+        action="screen.duplicated",
+        subject_type="screen",
+        subject_id=copy.id,
+        now=now,
+        before={"from_screen": source.id},
+        after={
+            **snapshot(copy),
+            "prompt_pool": [p.id for p in await rotation.pool_prompts(db, copy.id)],
+            "reviewers": [u.id for u in await reviewer_pool.pool(db, copy.id)],
+            "hiring_managers": [u.id for u in await hiring_managers(db, copy.id)],
+        },
+    )
+    return copy
 
 
 async def get_screen(db: AsyncSession, screen_id: int) -> Screen:

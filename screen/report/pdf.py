@@ -408,7 +408,13 @@ def _decided(b: _Builder, report: Report, decision: Decision) -> None:
     rows = [
         ("Outcome", escape(decision.outcome.replace("_", " ").capitalize())),
         ("Weighted score", escape(_number(decision.weighted_score))),
-        ("Pass threshold", escape(_number(report.pass_threshold))),
+        (
+            "Pass threshold",
+            escape(
+                _number(report.pass_threshold)
+                + (f", {report.threshold_note}" if report.threshold_note else "")
+            ),
+        ),
         ("Explanation", w.lines(decision.final_explanation)),
     ]
     if decision.adjudicated_by_id is not None:

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
+from reviewers.decision import format_threshold
 from reviewers.rubric import Rubric, rubric_from_dict
 from reviewers.sla import add_business_days
 from screen.authorship.follow_ups import FollowUpsShown, follow_ups_for
@@ -39,6 +40,7 @@ from screen.platform.models import (
     User,
 )
 from screen.recruiting import ai_policy, invitations
+from screen.review.decisions import stricter_threshold
 from screen.review.integrity import IntegritySummary, integrity_summary
 from screen.review.similar_answers import matches_for
 
@@ -143,7 +145,21 @@ class Report:
 
     @property
     def pass_threshold(self) -> float:
-        return self.rubric.decision.pass_threshold
+        """The threshold the decision was held against: as the decision stored it (the
+        screen's setting may have changed since), or, before one, what would apply now."""
+        if self.decision is not None:
+            stored = ((self.decision.inputs or {}).get("result") or {}).get("pass_threshold")
+            if stored:
+                return float(stored)
+        return stricter_threshold(self.screen, self.rubric) or self.rubric.decision.pass_threshold
+
+    @property
+    def threshold_note(self) -> str | None:
+        """Said beside the threshold when the screen raised it above the rubric's."""
+        own = self.rubric.decision.pass_threshold
+        if self.pass_threshold <= own:
+            return None
+        return f"set on this screen, stricter than the rubric's {format_threshold(own)}"
 
     @property
     def ai_use(self) -> ai_policy.AiUse | None:

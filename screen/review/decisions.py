@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from reviewers.decision import ReviewInput, decide
-from reviewers.rubric import rubric_from_dict
+from reviewers.rubric import Rubric, rubric_from_dict
 from screen.platform import audit
 from screen.platform.errors import ConflictError, InputError, NotFoundError, ScreenError
 from screen.platform.models import (
@@ -29,6 +29,7 @@ from screen.platform.models import (
     Review,
     ReviewStatus,
     Role,
+    Screen,
     User,
 )
 from screen.platform.signals import DECISION_MADE, emit_signal, invitation_data
@@ -50,6 +51,16 @@ async def _attempt_with_prompt(db: AsyncSession, attempt_id: int) -> Attempt:
     if attempt is None:
         raise NotFoundError("No such submission.")
     return attempt
+
+
+def stricter_threshold(screen: Screen, rubric: Rubric) -> float | None:
+    """The screen's pass threshold where it is stricter than this rubric's, else None.
+    A screen's threshold is checked against every prompt it can draw when it is set, but
+    a prompt added to its rotation later may carry a higher bar of its own: then the
+    rubric's applies, as a screen may only ever raise the bar."""
+    if screen.pass_threshold is None or screen.pass_threshold > rubric.scale:
+        return None
+    return screen.pass_threshold if screen.pass_threshold > rubric.decision.pass_threshold else None
 
 
 def explained(decision: Decision) -> str:
@@ -102,7 +113,9 @@ async def decide_if_ready(db: AsyncSession, attempt_id: int, now: datetime) -> D
         )
         for r in reviews
     ]
-    result = decide(rubric, inputs)
+    result = decide(
+        rubric, inputs, stricter_threshold=stricter_threshold(attempt.invitation.screen, rubric)
+    )
     decision = Decision(
         attempt_id=attempt_id,
         outcome=result.outcome,
@@ -117,6 +130,10 @@ async def decide_if_ready(db: AsyncSession, attempt_id: int, now: datetime) -> D
                 for r in reviews
             ],
             "rubric": attempt.invitation.prompt.rubric,
+            # The screen's own threshold when it raised the bar (result.pass_threshold
+            # is the one that applied): the report reads it from here, not from the
+            # screen, whose setting may change after the decision.
+            "screen_pass_threshold": attempt.invitation.screen.pass_threshold,
             "result": result.to_dict(),
         },
         decided_at=now,

@@ -28,7 +28,7 @@ from reviewers.rubric import Rubric, rubric_from_dict
 from reviewers.sla import add_business_days
 from screen.platform import audit
 from screen.platform.db import HotStatement, UTCDateTime, is_postgres
-from screen.platform.errors import ConflictError, InputError, NotFoundError
+from screen.platform.errors import ConflictError, InputError, NotFoundError, ScreenError
 from screen.platform.models import (
     Attempt,
     AuditEvent,
@@ -39,6 +39,7 @@ from screen.platform.models import (
     ReviewDecline,
     ReviewStatus,
     Screen,
+    ScreenReviewer,
     User,
 )
 from screen.platform.text import multi_line, one_line
@@ -87,6 +88,7 @@ async def open_slots(db: AsyncSession, attempt_ids: Sequence[int], now: datetime
                     queued_at=submitted_at or now,
                     prompt_slug=prompt.slug,
                     calibration_threshold=threshold,
+                    screen_id=screen.id,
                 )
             )
             created += 1
@@ -95,7 +97,9 @@ async def open_slots(db: AsyncSession, attempt_ids: Sequence[int], now: datetime
 
 
 # Which open slots this reviewer may take: one shared condition, so that the count on the
-# queue page ("3 answers waiting") never promises what "Review next" would refuse.
+# queue page ("3 answers waiting") never promises what "Review next" would refuse. The
+# last clause is the screen's reviewer pool: none (anyone), or this reviewer in it; both
+# are probes of the pool's unique (screen_id, user_id) index.
 _MAY_TAKE = """
     r.status = 'open'
       AND NOT EXISTS (SELECT 1 FROM reviews m
@@ -108,6 +112,11 @@ _MAY_TAKE = """
            OR EXISTS (SELECT 1 FROM reviewer_calibrations c
                       WHERE c.reviewer_id = :reviewer AND c.prompt_slug = r.prompt_slug
                         AND c.share >= r.calibration_threshold))
+      AND (NOT EXISTS (SELECT 1 FROM screen_reviewers p
+                       WHERE p.screen_id = r.screen_id LIMIT 1 OFFSET 0)
+           OR EXISTS (SELECT 1 FROM screen_reviewers p
+                      WHERE p.screen_id = r.screen_id AND p.user_id = :reviewer
+                      LIMIT 1 OFFSET 0))
 """
 # The most urgent open slot this reviewer may take, read in the order of the queue index
 # (status, due, queued, id) so the scan stops at the first such row. An OFFSET keeps each
@@ -225,7 +234,27 @@ async def review_for(db: AsyncSession, review_id: int, reviewer: User) -> Review
     )
     if review is None or review.status == ReviewStatus.OPEN:
         raise NotFoundError("This review is not assigned to you.")
+    if not await in_pool(db, review.attempt.invitation.screen_id, reviewer.id):
+        raise NotInPoolError(
+            "This screen's answers are reviewed only by the reviewers chosen for it, and "
+            "you are not one of them now; ask its recruiter if you should be."
+        )
     return review
+
+
+class NotInPoolError(ScreenError):
+    status_code = 403
+    code = "forbidden"
+
+
+async def in_pool(db: AsyncSession, screen_id: int, reviewer_id: int) -> bool:
+    """May this reviewer review the screen's answers: it has no pool, or they are in it."""
+    members = set(
+        await db.scalars(
+            select(ScreenReviewer.user_id).where(ScreenReviewer.screen_id == screen_id)
+        )
+    )
+    return not members or reviewer_id in members
 
 
 async def rubric_for_attempt(db: AsyncSession, attempt_id: int) -> Rubric:
