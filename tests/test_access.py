@@ -73,6 +73,7 @@ ROUTES = [
     ("GET", "/recruiter/screens/999/edit", RECRUITERS),
     ("POST", "/recruiter/screens/999/edit", RECRUITERS),
     ("POST", "/recruiter/screens/999/archive", RECRUITERS),
+    ("POST", "/recruiter/screens/999/duplicate", RECRUITERS),
     ("GET", "/recruiter/screens/999/charts/funnel.svg", RECRUITERS),
     ("POST", "/recruiter/screens/999/invitations", RECRUITERS),
     ("POST", "/recruiter/screens/999/import", RECRUITERS),
