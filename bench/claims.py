@@ -148,7 +148,15 @@ async def _add_waiting(env: Env, fixture: ClaimsFixture, first: int, count: int)
             await copy_rows(
                 conn,
                 "reviews",
-                ("attempt_id", "slot", "status", "due_at", "queued_at", "prompt_slug"),
+                (
+                    "attempt_id",
+                    "slot",
+                    "status",
+                    "due_at",
+                    "queued_at",
+                    "prompt_slug",
+                    "screen_id",
+                ),
                 (
                     (
                         i,
@@ -157,6 +165,7 @@ async def _add_waiting(env: Env, fixture: ClaimsFixture, first: int, count: int)
                         now + timedelta(seconds=i),
                         now - timedelta(hours=1, minutes=20),
                         fixture.prompt_slug,
+                        fixture.screen_id,
                     )
                     for i in ids
                     for slot in range(1, SLOTS_PER_ATTEMPT + 1)
