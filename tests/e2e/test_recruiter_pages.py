@@ -1,6 +1,7 @@
 """The recruiter's pages in a browser with realistic data: 34 candidates in every state
 (invited, started, waiting, passed, failed, disputed, expired, withdrawn), the home table,
-the screen's page, the invite page and a refused invitation, an ATS export's column
+the screen's page and its settings (a refused and a saved pass threshold, a reviewer pool,
+a copy of the screen), the invite page and a refused invitation, an ATS export's column
 mapping, the invitation page, and withdraw and archive confirmed with and without
 JavaScript. axe-core at 1280 and 390 px with no violation of any impact; screenshots
 named `<page>-1280.png` and `<page>-390.png`."""
@@ -252,6 +253,33 @@ async def test_the_recruiters_pages_with_34_candidates(server: AppServer, browse
     await expect(page.get_by_role("img", name="Candidates by furthest step")).to_be_visible()
     await shots(page, "screen-dashboard")
     await axe_clean(page, "screen dashboard")
+
+    # Its settings: a looser pass threshold is refused beside the field, a stricter one and
+    # a reviewer pool are saved and shown on the screen's page; then a copy of the screen.
+    await page.get_by_role("link", name="Edit settings").click()
+    await page.get_by_label("Stricter pass threshold").fill("2.5")
+    await page.get_by_role("checkbox", name="Ravi").check()
+    await page.get_by_role("button", name="Save changes").click()
+    await expect(page.locator("#pass_threshold-problem")).to_contain_text("looser than the 2.75")
+    await expect(page.get_by_role("checkbox", name="Ravi")).to_be_checked()
+    await shots(page, "screen-settings-refused")
+    await axe_clean(page, "screen settings refused")
+    await page.get_by_label("Stricter pass threshold").fill("3.2")
+    await page.get_by_role("checkbox", name="Lou").check()
+    await page.get_by_role("button", name="Save changes").click()
+    facts = page.locator(".screen-facts")
+    await expect(facts).to_contain_text("3.2, set on this screen (stricter than the rubric's 2.75)")
+    await expect(facts).to_contain_text("only Lou, Ravi")
+    await page.get_by_role("link", name="Edit settings").click()
+    await shots(page, "screen-settings")
+    await axe_clean(page, "screen settings")
+    await page.goto(f"/recruiter/screens/{seeded.screen_id}")
+    await page.get_by_role("button", name="Duplicate").click()
+    await expect(page.locator("h1")).to_have_text("Copy of Senior ML engineer, winter hiring")
+    await expect(page.get_by_role("status")).to_contain_text("This is a copy")
+    await expect(page.locator(".screen-facts")).to_contain_text("only Lou, Ravi")
+    await shots(page, "screen-duplicated")
+    await page.goto(f"/recruiter/screens/{seeded.screen_id}")
 
     # Inviting one candidate with a mistyped address: the same page, the input kept.
     await page.get_by_role("link", name="Invite candidates").click()
