@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reviewers.rubric import Rubric, rubric_from_dict
+from screen.accounts import organisation
 from screen.accounts.users import create_user
 from screen.authorship.synthetic import demo_records
 from screen.candidate import ai_use, attempts, follow_ups
@@ -91,6 +92,23 @@ OUTCOME_NOTES = {
     "hired": "Accepted; starts in January.",
     "rejected_later": "Passed the screen but struggled to defend the cost figures live.",
 }
+
+
+# The employer candidates see (docs/administration.md): the admin can change it all.
+DEMO_ORGANISATION = {
+    "name": "Northwind Analytics",
+    "accent": "#0b6e4f",
+    "mail_sender_name": "Northwind Talent Team",
+    "reply_to": "talent@northwind.example",
+    "contact_line": "Questions about this exercise? Write to talent@northwind.example",
+    "privacy_url": "https://northwind.example/privacy/candidates",
+}
+DEMO_LOGO = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64" width="64" height="64">'
+    b'<rect width="64" height="64" rx="14" fill="#0b6e4f"/><path d="M19 45V19l26 26V19" '
+    b'fill="none" stroke="#fff" stroke-width="7" stroke-linecap="round" '
+    b'stroke-linejoin="round"/></svg>'
+)
 
 
 @dataclass(frozen=True)
@@ -234,6 +252,8 @@ async def prepare_demo(db: AsyncSession, settings: Settings, now: datetime) -> D
         await _seed_ai_disclosed(db, slug, settings, now)
         # How each answer was written, replayable; the first a reviewer gets holds a paste.
         await demo_records(db, now, paste_into=seeder.pasted)
+        await organisation.update_settings(db, DEMO_ORGANISATION, actor=DEMO_ACTOR, now=now)
+        await organisation.replace_logo(db, DEMO_LOGO, "northwind.svg", actor=DEMO_ACTOR, now=now)
     else:
         screen = await get_screen(db, screen_id)
     count = await db.scalar(select(func.count()).select_from(Invitation)) or 0

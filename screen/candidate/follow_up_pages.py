@@ -78,7 +78,8 @@ class FollowUpController(Controller):
         question = await follow_ups.open_question(db, attempt.id)
         if question is None:
             return _see_other(f"/s/{token}/done")
-        return _page(
+        return await _page(
+            db,
             "follow_up",
             {
                 "token": token,

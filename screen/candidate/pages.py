@@ -23,6 +23,7 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from screen.accounts import organisation
 from screen.authorship import record
 from screen.candidate import ai_use, attempts, follow_ups
 from screen.platform.errors import (
@@ -115,10 +116,13 @@ def _follow_up_limits(invitation: Invitation) -> list[timedelta]:
     return [timedelta(seconds=max(1, round(q.seconds * factor))) for q in spec.questions]
 
 
-def _page(name: str, context: dict[str, Any], status_code: int = 200) -> Template:
+async def _page(
+    db: AsyncSession, name: str, context: dict[str, Any], status_code: int = 200
+) -> Template:
+    """A candidate page, in the employer's name and colours (candidate/_frame.html)."""
     return Template(
         template_name=f"candidate/{name}.html",
-        context=context,
+        context={"org": await organisation.branding(db), **context},
         status_code=status_code,
         headers=NO_STORE,
     )
@@ -288,7 +292,8 @@ async def _refused_submit(
                 db, attempt, posted.batches, settings.composition_max_bytes, now
             )
     screen = invitation.screen
-    return _page(
+    return await _page(
+        db,
         "attempt",
         {
             "token": token,
@@ -355,7 +360,8 @@ async def _confirm_submit(
     if posted.batches:
         await record.store_final(db, attempt, posted.batches, settings.composition_max_bytes, now)
     left = remaining_ms(attempt, now)
-    return _page(
+    return await _page(
+        db,
         "submit_confirm",
         {
             "token": token,
@@ -402,10 +408,11 @@ class CandidateController(Controller):
         if attempt.state in ENDED:
             if await _follow_ups_open(db, attempt, now, settings):
                 return _see_other(f"/s/{token}/follow-up")
-            return _page("done", {"attempt": attempt, "already": True})
+            return await _page(db, "done", {"attempt": attempt, "already": True})
         await attempts.mark_opened(db, attempt, invitation, now)
         screen = invitation.screen
-        return _page(
+        return await _page(
+            db,
             "landing",
             {
                 "token": token,
@@ -419,6 +426,7 @@ class CandidateController(Controller):
                 "ai_policy": ai_policy.wording(screen.ai_policy),
                 "ai_policy_key": ai_policy.acknowledgement_key(screen.ai_policy),
                 "follow_up_limits": _follow_up_limits(invitation),
+                "contact": await organisation.contact_for(db, invitation),
             },
         )
 
@@ -462,8 +470,11 @@ class CandidateController(Controller):
         )
         # Rendered here rather than through Litestar's Template response, whose context
         # machinery (request, CSRF input) this page does not use: it was a tenth of its cost.
+        async with state.sessionmaker() as db:
+            org = await organisation.branding(db)
         html = state.templates.get_template("candidate/attempt.html").render(
             {
+                "org": org,
                 "token": token,
                 "prompt": {"title": running.prompt_title, "body": running.prompt_body},
                 "attempt": running,
@@ -486,7 +497,8 @@ class CandidateController(Controller):
         if attempt.state in ENDED:
             return _see_other(f"/s/{token}/done")
         screen = invitation.screen
-        return _page(
+        return await _page(
+            db,
             "attempt",
             {
                 "token": token,
@@ -659,7 +671,7 @@ class CandidateController(Controller):
             return _see_other(f"/s/{token}")
         if await _follow_ups_open(db, attempt, now, settings):
             return _see_other(f"/s/{token}/follow-up")
-        return _page("done", {"attempt": attempt, "already": False})
+        return await _page(db, "done", {"attempt": attempt, "already": False})
 
     @post("/events", name="candidate:events", status_code=200, request_max_body_size=64 * 1024)
     async def integrity_events(

@@ -268,6 +268,8 @@ def build_message(
     sender: str,
     to: tuple[str, str],
     message_id: str | None = None,
+    sender_name: str | None = None,
+    reply_to: tuple[str, str] | None = None,
 ) -> Message:
     """Render `email/<name>.subject.txt`, `.txt` and `.html` into one multipart message.
 
@@ -278,13 +280,19 @@ def build_message(
 
     The Message-ID is derived from the outbox event, so a retried job sends the
     same message and a receiving server can recognise the duplicate.
+
+    `sender_name` replaces only the display name of `sender`: the address stays the
+    server's own, which its domain's SPF and DKIM vouch for. `reply_to` is (display name,
+    address): where the recipient's reply goes instead.
     """
     subject = templates.get_template(f"email/{name}.subject.txt").render(context).strip()
     message = MIMEMultipart("alternative")
     message["Subject"] = _header("Subject", " ".join(subject.split()))
-    sender_name, sender_address = parseaddr(sender)
-    message["From"] = formataddr((sender_name, sender_address), charset="utf-8")
+    default_name, sender_address = parseaddr(sender)
+    message["From"] = formataddr((sender_name or default_name, sender_address), charset="utf-8")
     message["To"] = formataddr(to, charset="utf-8")
+    if reply_to is not None:
+        message["Reply-To"] = formataddr(reply_to, charset="utf-8")
     message["Message-ID"] = message_id or make_msgid(domain="screen.local")
     message["Date"] = formatdate(usegmt=True)
     message.attach(_text_part(templates.get_template(f"email/{name}.txt").render(context), "plain"))

@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -192,6 +193,8 @@ class Invitation(Base):
     # reminder or a resend may need it: scrubbed once the candidate starts or it expires.
     sealed_link: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[str | None] = mapped_column(String(200))
+    # The recruiter who chose, when inviting, to be named to the candidate as their contact.
+    contact_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
     screen: Mapped[Screen] = relationship(lazy="raise")
     prompt: Mapped[Prompt] = relationship(lazy="raise")
@@ -832,3 +835,24 @@ class ReportShare(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OrganisationSettings(Base):
+    """The employer's face on candidate pages and emails (screen.accounts.organisation):
+    at most one row, id 1. No row, or an empty field, keeps Screen's own look."""
+
+    __tablename__ = "organisation_settings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(100))
+    accent: Mapped[str | None] = mapped_column(String(7))
+    mail_sender_name: Mapped[str | None] = mapped_column(String(100))
+    reply_to: Mapped[str | None] = mapped_column(String(320))
+    contact_line: Mapped[str | None] = mapped_column(String(200))
+    privacy_url: Mapped[str | None] = mapped_column(String(500))
+    # The logo as checked on upload: PNG as sent, SVG re-written from its parsed tree.
+    logo: Mapped[bytes | None] = mapped_column(LargeBinary)
+    logo_type: Mapped[str | None] = mapped_column(String(20))
+    logo_sha256: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_by: Mapped[str | None] = mapped_column(String(400))

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from screen.accounts import organisation
 from screen.platform import audit, outbox
 from screen.platform.errors import ConflictError, InputError, NotFoundError
 from screen.platform.jobs import JobContext
@@ -140,6 +141,7 @@ async def invite(
     external_id: str | None = None,
     created_by: str | None = None,
     ats_callback_url: str | None = None,
+    contact_user_id: int | None = None,
     actor: str,
 ) -> NewInvitation:
     """Create the invitation, its attempt and its email event in the caller's transaction.
@@ -154,6 +156,10 @@ async def invite(
         created_by=created_by,
     )
     new.invitation.ats_callback_url = ats_callback_url
+    # Named to the candidate as their contact (landing page, email, Reply-To): the
+    # recruiter chose it on the invite form. Set before the email's job can read it: the
+    # event is in this same transaction.
+    new.invitation.contact_user_id = contact_user_id
     audit.record(
         db,
         actor=actor,
@@ -166,6 +172,7 @@ async def invite(
             "prompt_id": new.invitation.prompt_id,
             "external_id": new.invitation.external_id,
             "ats_callback_url": ats_callback_url,
+            "contact_user_id": contact_user_id,
         },
     )
     return new
@@ -336,6 +343,8 @@ async def send_invitation_email(
                 joinedload(Invitation.prompt),
             )
         )
+        org = await organisation.branding(db)
+        contact = await organisation.contact_for(db, invitation) if invitation else None
     if invitation is None:
         raise LookupError(f"invitation {event.payload['invitation_id']} no longer exists")
     state = invitation.attempt.state
@@ -348,7 +357,13 @@ async def send_invitation_email(
     if link is None:
         raise ValueError("the sealed link cannot be opened: was SCREEN_SECRET_KEY changed?")
     screen = invitation.screen
+    # A reply goes to the recruiter who named themselves, else to the organisation's address.
+    reply_to = (contact.name, contact.email) if contact else None
+    if reply_to is None and org.reply_to:
+        reply_to = (org.mail_sender_name or org.name or "", org.reply_to)
     context = {
+        "org": org,
+        "contact": contact,
         "candidate_name": invitation.candidate_name,
         "screen_title": screen.title,
         "prompt_title": invitation.prompt.title,
@@ -365,6 +380,8 @@ async def send_invitation_email(
         sender=ctx.settings.mail_from,
         to=(invitation.candidate_name, invitation.candidate_email),
         message_id=f"<{template}-{invitation.id}-event-{event.id}@screen.local>",
+        sender_name=org.mail_sender_name,
+        reply_to=reply_to,
     )
     done.payload = {"invitation_id": invitation.id, "sent_to": invitation.candidate_email}
     await ctx.mailer.send(message, commit_point=done)

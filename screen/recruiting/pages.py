@@ -576,6 +576,7 @@ class RecruiterController(Controller):
                 accommodation=_float(form, "accommodation") if raw_accommodation else 1.0,
                 external_id=str(form.get("external_id") or "") or None,
                 created_by=me.email,
+                contact_user_id=me.id if form.get("contact") == "me" else None,
                 actor=audit.actor_of(me),
             )
         except ScreenError as error:
