@@ -441,7 +441,7 @@ async def test_the_candidate_landing_page_is_in_the_employers_name(
     assert f'<link rel="stylesheet" href="{branding.theme_url}">' in landing.text
     assert "Questions? Write to talent@northwind.example" in landing.text
     assert 'href="https://northwind.example/privacy"' in landing.text
-    assert '>Privacy notice</a>' in landing.text
+    assert ">Privacy notice</a>" in landing.text
     assert '<p class="powered-by">Powered by Screen</p>' in landing.text
     assert theme.status_code == 200
     assert theme.headers["content-type"].startswith("text/css")
