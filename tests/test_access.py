@@ -28,6 +28,8 @@ PUBLIC = (
     "/healthz",
     "/readyz",
     "/metrics",
+    # The organisation's logo and colours: what every candidate is shown (no account).
+    "/organisation/",
 )
 REVIEWERS = {"reviewer", "lead"}
 LEADS = {"lead"}
@@ -109,6 +111,10 @@ ROUTES = [
     ("GET", "/admin/api-keys", ADMINS),
     ("POST", "/admin/api-keys", ADMINS),
     ("POST", "/admin/api-keys/999/revoke", ADMINS),
+    ("GET", "/admin/organisation", ADMINS),
+    ("POST", "/admin/organisation", ADMINS),
+    ("POST", "/admin/organisation/logo", ADMINS),
+    ("POST", "/admin/organisation/logo/remove", ADMINS),
     ("GET", "/admin/outbox", ADMINS),
     ("POST", "/admin/outbox/999/retry", ADMINS),
     ("GET", "/admin/notifications", ADMINS),
