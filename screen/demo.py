@@ -94,7 +94,7 @@ OUTCOME_NOTES = {
 }
 
 
-# The employer candidates see (docs/administration.md): the admin can change it all.
+# The employer candidates see (docs/organisation.md): the admin can change it all.
 DEMO_ORGANISATION = {
     "name": "Northwind Analytics",
     "accent": "#0b6e4f",

@@ -101,6 +101,25 @@ def test_ready_is_printed_only_once_the_server_answers(demo: Demo) -> None:
 
 
 @pytest.mark.slow
+def test_the_candidate_sees_the_demo_organisations_name_and_logo(demo: Demo) -> None:
+    landing = demo.first_try.text
+    logo_src = re.search(r'<img class="org-logo" src="(/organisation/logo\?v=[0-9a-f]+)"', landing)
+    assert logo_src, landing[:2000]
+    logo = httpx.get(f"http://127.0.0.1:{demo.port}{logo_src.group(1)}", timeout=10)
+
+    assert '<span class="org-name">Northwind Analytics</span>' in landing
+    assert "— Northwind Analytics</title>" in landing
+    assert "Powered by Screen" in landing
+    assert "talent@northwind.example" in landing
+    assert logo.status_code == 200
+    assert logo.headers["content-type"] == "image/svg+xml"
+    assert (
+        logo.headers["content-security-policy"] == "default-src 'none'; style-src 'unsafe-inline'"
+    )
+    assert logo.content.startswith(b"<?xml") and b"<svg" in logo.content
+
+
+@pytest.mark.slow
 def test_a_second_demo_on_the_busy_port_says_so_in_one_line(demo: Demo) -> None:
     lines = demo.second.stderr.strip().splitlines()
 
