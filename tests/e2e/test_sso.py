@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from screen.accounts.users import disable_user
 from screen.platform.models import AuditEvent, SsoIdentity, User
-from tests.e2e.harness import AppServer, check_axe
+from tests.e2e.harness import AppServer, check_axe, snap
 from tests.support.factories import make_user
 from tests.support.oidc import ACCOUNTS, REQUIRED, OidcProvider, missing_provider
 from tests.support.smtp import SmtpServer
@@ -79,6 +79,7 @@ async def test_first_sign_in_provisions_by_group_and_lands_on_the_roles_home(
     page = await new_page(sso_server)
     await page.goto("/signin")
     await check_axe(page, "signin-with-sso")
+    await snap(page, "signin-with-sso")
     response = await _provider_login(page, "lena")
     assert response.status == 303
     await page.wait_for_url("**/review")
