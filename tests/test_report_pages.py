@@ -478,6 +478,10 @@ async def test_recruiters_assign_and_unassign_hiring_managers_on_the_screen_page
             client, f"{dashboard}/hiring-managers", {"email": people.first.email}
         )
         assert wrong.status_code == 400
+        # The same page, the email kept and the reason beside the field.
+        assert 'id="email-problem">No active hiring manager account' in wrong.text
+        assert f'value="{people.first.email}"' in wrong.text
+        assert "Hana Manager" not in wrong.text.split('id="hm-title"')[1]
         assigned = await post_form(
             client,
             f"{dashboard}/hiring-managers",

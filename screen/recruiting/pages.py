@@ -4,6 +4,7 @@ identities here; reviewers never reach these routes."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -215,6 +216,86 @@ def _preview_page(me: Me, screen: Screen, preview: csv_import.Preview) -> Templa
     )
 
 
+async def _dashboard_page(
+    request: Request[Any, Any, Any],
+    db: DB,
+    me: Me,
+    now: datetime,
+    screen: Screen,
+    hiring_manager: FormState,
+) -> Template:
+    """The screen's page; `hiring_manager` is the state of its hiring-manager form (a
+    refused assignment comes back here, the email kept and the problem beside it)."""
+    params = request.query_params
+    state = params.get("state") or None
+    if state and state not in dashboard.STATE_ORDER:
+        raise InputError(f"Unknown state {state!r}.", field="state")
+    sort = params.get("sort") or "invited"
+    if sort not in dashboard.SORTS:
+        raise InputError(f"Cannot sort by {sort!r}.", field="sort")
+    order = params.get("order") or "desc"
+    raw_page = params.get("page") or "1"
+    page_number = small_number(raw_page) or 1
+    query = one_line(params.get("q") or "")[:100] or None
+    page = await dashboard.candidates(
+        db,
+        screen,
+        now,
+        state=state,
+        query=query,
+        sort=sort,
+        descending=order != "asc",
+        page=page_number,
+    )
+    filters = {
+        k: v for k, v in {"state": state, "q": query, "sort": sort, "order": order}.items() if v
+    }
+
+    def link(**changes: Any) -> str:
+        merged = {**filters, **changes}
+        return f"?{urlencode({k: v for k, v in merged.items() if v})}"
+
+    funnel = await dashboard.funnel(db, screen.id)
+    days = await dashboard.decision_times(db, screen.id)
+    time_bars = dashboard.decision_time_bars(days)
+    return Template(
+        template_name="recruiter/dashboard.html",
+        context={
+            "me": me,
+            "screen": screen,
+            "counts": await dashboard.state_counts(db, screen.id, now),
+            "page": page,
+            "filters": filters,
+            "link": link,
+            "funnel": funnel,
+            "funnel_svg": dashboard.bars_svg(
+                "Candidates by furthest step", dashboard.funnel_bars(funnel)
+            ),
+            "decisions": len(days),
+            "min_decisions": dashboard.MIN_DECISIONS,
+            "decision_bins": dashboard.time_bins(days),
+            "decision_svg": dashboard.bars_svg(
+                "Business days from invitation to decision", time_bars
+            )
+            if time_bars
+            else None,
+            "now": now,
+            "notice": _notice(request),
+            "imported": _count_param(request, "imported"),
+            "skipped": _count_param(request, "skipped"),
+            "plural": plural,
+            "hiring_managers": await screens.hiring_managers(db, screen.id),
+            "pool": await rotation.pool_summary(db, screen.id),
+            "reviewers": await reviewer_pool.pool(db, screen.id),
+            "pool_health": await reviewer_pool.health(db, screen),
+            "threshold_note": await _threshold_note(db, screen),
+            "ai_policy_label": ai_policy.wording(screen.ai_policy).label,
+            "hm_state": hiring_manager,
+        },
+        status_code=hiring_manager.status_code,
+    )
+
+
 class RecruiterController(Controller):
     path = "/recruiter"
     guards = [requires(*RECRUITERS)]  # noqa: RUF012 - Litestar reads this class attribute
@@ -423,74 +504,8 @@ class RecruiterController(Controller):
         me: Me,
         clock: AppClock,
     ) -> Template:
-        now = clock.now()
         screen = await screens.get_screen(db, screen_id)
-        params = request.query_params
-        state = params.get("state") or None
-        if state and state not in dashboard.STATE_ORDER:
-            raise InputError(f"Unknown state {state!r}.", field="state")
-        sort = params.get("sort") or "invited"
-        if sort not in dashboard.SORTS:
-            raise InputError(f"Cannot sort by {sort!r}.", field="sort")
-        order = params.get("order") or "desc"
-        raw_page = params.get("page") or "1"
-        page_number = small_number(raw_page) or 1
-        query = one_line(params.get("q") or "")[:100] or None
-        page = await dashboard.candidates(
-            db,
-            screen,
-            now,
-            state=state,
-            query=query,
-            sort=sort,
-            descending=order != "asc",
-            page=page_number,
-        )
-        filters = {
-            k: v for k, v in {"state": state, "q": query, "sort": sort, "order": order}.items() if v
-        }
-
-        def link(**changes: Any) -> str:
-            merged = {**filters, **changes}
-            return f"?{urlencode({k: v for k, v in merged.items() if v})}"
-
-        funnel = await dashboard.funnel(db, screen.id)
-        days = await dashboard.decision_times(db, screen.id)
-        time_bars = dashboard.decision_time_bars(days)
-        return Template(
-            template_name="recruiter/dashboard.html",
-            context={
-                "me": me,
-                "screen": screen,
-                "counts": await dashboard.state_counts(db, screen.id, now),
-                "page": page,
-                "filters": filters,
-                "link": link,
-                "funnel": funnel,
-                "funnel_svg": dashboard.bars_svg(
-                    "Candidates by furthest step", dashboard.funnel_bars(funnel)
-                ),
-                "decisions": len(days),
-                "min_decisions": dashboard.MIN_DECISIONS,
-                "decision_bins": dashboard.time_bins(days),
-                "decision_svg": dashboard.bars_svg(
-                    "Business days from invitation to decision", time_bars
-                )
-                if time_bars
-                else None,
-                "now": now,
-                "notice": _notice(request),
-                "imported": _count_param(request, "imported"),
-                "skipped": _count_param(request, "skipped"),
-                "plural": plural,
-                "hiring_managers": await screens.hiring_managers(db, screen.id),
-                "pool": await rotation.pool_summary(db, screen.id),
-                "reviewers": await reviewer_pool.pool(db, screen.id),
-                "pool_health": await reviewer_pool.health(db, screen),
-                "threshold_note": await _threshold_note(db, screen),
-                "ai_policy_label": ai_policy.wording(screen.ai_policy).label,
-            },
-        )
+        return await _dashboard_page(request, db, me, clock.now(), screen, FormState())
 
     @post(
         "/screens/{screen_id:int}/hiring-managers",
@@ -504,12 +519,19 @@ class RecruiterController(Controller):
         db: DB,
         me: Me,
         clock: AppClock,
-    ) -> Redirect:
+    ) -> Response[Any]:
         screen = await screens.get_screen(db, screen_id)
         form = await request.form()
-        await screens.assign_hiring_manager(
-            db, screen, str(form.get("email") or ""), actor=audit.actor_of(me), now=clock.now()
-        )
+        try:
+            await screens.assign_hiring_manager(
+                db, screen, str(form.get("email") or ""), actor=audit.actor_of(me), now=clock.now()
+            )
+        except ScreenError as error:
+            await db.rollback()
+            screen = await screens.get_screen(db, screen_id)
+            return await _dashboard_page(
+                request, db, me, clock.now(), screen, FormState.refused(form, error)
+            )
         return _see_other(f"/recruiter/screens/{screen.id}#hiring-managers")
 
     @post(

@@ -147,11 +147,12 @@ class Report:
     def pass_threshold(self) -> float:
         """The threshold the decision was held against: as the decision stored it (the
         screen's setting may have changed since), or, before one, what would apply now."""
+        own = self.rubric.decision.pass_threshold
         if self.decision is not None:
+            # Decisions made before screens could raise the bar stored none: the rubric's.
             stored = ((self.decision.inputs or {}).get("result") or {}).get("pass_threshold")
-            if stored:
-                return float(stored)
-        return stricter_threshold(self.screen, self.rubric) or self.rubric.decision.pass_threshold
+            return float(stored) if stored else own
+        return stricter_threshold(self.screen, self.rubric) or own
 
     @property
     def threshold_note(self) -> str | None:
