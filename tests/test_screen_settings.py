@@ -31,7 +31,7 @@ from screen.platform.models import (
 )
 from screen.recruiting import reviewer_pool
 from screen.recruiting.screens import assign_hiring_manager, get_screen
-from screen.review import decisions, reviews
+from screen.review import decisions, notifications, reviews
 from screen.settings import Settings
 from tests.support.factories import (
     TEST_ACTOR,
@@ -123,6 +123,22 @@ async def test_a_pool_restricts_claims_and_the_queue_and_an_empty_pool_lets_ever
     assert (await reviews.waiting_for(db, outside.id)).answers == 1
     again = await reviews.claim_next(db, outside.id, now)
     assert (await db.get(Review, again)).screen_id == pooled.id  # type: ignore[arg-type, union-attr]
+
+
+async def test_the_daily_digest_tells_only_the_pool_about_its_answers(
+    db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    now = clock.now()
+    pooled = await make_screen(db, now, title="Pooled")
+    inside = await make_user(db, now, "reviewer", email="in@staff.example")
+    outside = await make_user(db, now, "reviewer", email="out@staff.example")
+    await reviewer_pool.set_pool(db, pooled, [inside.id], now=now, actor=TEST_ACTOR)
+    await db.commit()
+    await make_submitted(db, settings, now, screen=pooled)
+
+    told = await notifications.digest_for(db, inside.id, now)
+    assert told is not None and told["waiting"] == 1
+    assert await notifications.digest_for(db, outside.id, now) is None
 
 
 async def test_outside_the_pool_a_review_cannot_be_opened_or_submitted_by_url(

@@ -55,6 +55,7 @@ from screen.platform.models import (
     Role,
     Screen,
     ScreenChatHook,
+    ScreenReviewer,
     User,
 )
 from screen.recruiting.dashboard import AT_RISK_BUSINESS_DAYS
@@ -146,10 +147,14 @@ def takeable(now: datetime) -> ColumnElement[bool]:
 def may_take(reviewer_id: int) -> ColumnElement[bool]:
     """Whether this reviewer could claim the slot: the conditions "Review next" applies
     (`screen.review.reviews._PICK`: not an answer they hold, scored or declined, calibrated
-    when the slot asks for it). The one place a per-screen reviewer pool will restrict who
-    is told: add the pool's membership test on `Invitation.screen_id` here."""
+    when the slot asks for it, and in the screen's reviewer pool when it has one)."""
     mine = aliased(Review)
+    member = aliased(ScreenReviewer)
     return and_(
+        or_(
+            ~exists().where(ScreenReviewer.screen_id == Review.screen_id),
+            exists().where(member.screen_id == Review.screen_id, member.user_id == reviewer_id),
+        ),
         ~exists().where(mine.attempt_id == Review.attempt_id, mine.reviewer_id == reviewer_id),
         ~exists().where(
             ReviewDecline.attempt_id == Review.attempt_id,
