@@ -283,11 +283,11 @@ async def test_the_recruiters_pages_with_34_candidates(server: AppServer, browse
 
     # Inviting one candidate with a mistyped address: the same page, the input kept.
     await page.get_by_role("link", name="Invite candidates").click()
-    await page.get_by_label("Name").fill("Ines Moreau")
+    await page.get_by_label("Name", exact=True).fill("Ines Moreau")
     await page.get_by_label("Email").fill("ines.moreau@example")
     await page.get_by_role("button", name="Send invitation").click()
     await expect(page.locator("#email-problem")).to_be_visible()
-    await expect(page.get_by_label("Name")).to_have_value("Ines Moreau")
+    await expect(page.get_by_label("Name", exact=True)).to_have_value("Ines Moreau")
     await shots(page, "invite-refused")
     await axe_clean(page, "invite refused")
 
