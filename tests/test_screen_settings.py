@@ -406,6 +406,37 @@ async def test_refused_settings_change_nothing_and_say_why_beside_the_field(
     assert await audit_rows(db, "screen.reviewer_pool_changed") == []
 
 
+async def test_a_new_screen_takes_its_pool_and_threshold_on_the_same_form(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    now = clock.now()
+    template = await make_screen(db, now)  # syncs the prompt library
+    recruiter = await make_user(db, now, "recruiter", email="rec@staff.example")
+    reviewer = await make_user(db, now, "reviewer", email="rev@staff.example")
+    form = {
+        "prompt_id": str(template.prompt_id),
+        "title": "Search engineer",
+        "reminder_hours": "48, 24",
+        "ai_policy": "no_ai",
+        "reviewers": [str(reviewer.id)],
+    }
+    async with client_for(app) as client:
+        await sign_in(client, recruiter.email)
+        await client.get("/recruiter/screens/new")
+        looser = await post_form(client, "/recruiter/screens", {**form, "pass_threshold": "2"})
+        made = await post_form(
+            client, "/recruiter/screens", {**form, "pass_threshold": "3"}, follow_redirects=False
+        )
+
+    assert looser.status_code == 400
+    assert 'id="pass_threshold-problem">' in looser.text
+    assert f'value="{reviewer.id}" checked' in looser.text  # the ticks are kept
+    assert made.status_code == 303
+    (screen,) = await fresh(db, Screen, Screen.title == "Search engineer")
+    assert screen.pass_threshold == 3.0
+    assert [u.id for u in await reviewer_pool.pool(db, screen.id)] == [reviewer.id]
+
+
 async def test_wrong_roles_are_refused(
     app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
 ) -> None:
