@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import struct
 import zlib
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -26,7 +25,7 @@ from screen.settings import Settings
 from tests.support.candidates import start
 from tests.support.factories import TEST_ACTOR, make_candidate, make_screen, make_user
 from tests.support.smtp import SmtpServer, html_part, text_part
-from tests.support.staff import csrf_token, post_form, sign_in
+from tests.support.staff import post_form, sign_in
 
 Client = AsyncTestClient[Litestar]
 SVG_OPEN = '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink"'
@@ -217,9 +216,7 @@ async def test_an_admin_saves_the_settings_and_the_change_is_audited(
     assert saved.status_code == 303
     assert row is not None
     assert {name: getattr(row, name) for name in SETTINGS} == SETTINGS
-    assert row.updated_by == "user:1:ada@staff.example" or row.updated_by.endswith(
-        ":ada@staff.example"
-    )
+    assert row.updated_by is not None and row.updated_by.endswith(":ada@staff.example")
     assert "Saved." in page.text and 'value="Northwind Analytics"' in page.text
     assert 'aria-current="page">Organisation<' in page.text
     assert event.action == "organisation.updated"
@@ -573,8 +570,8 @@ async def test_the_invite_form_names_the_recruiter_only_when_asked(
     assert [tuple(row) for row in rows] == [("Named", recruiter.id), ("Unnamed", None)]
 
 
-async def test_the_settings_row_stays_single(
-    client: Client, db: AsyncSession, clock: FrozenClock, settings: Settings
+async def test_the_settings_stay_one_row(
+    client: Client, db: AsyncSession, clock: FrozenClock
 ) -> None:
     await admin_client(client, db, clock)
     await post_form(client, "/admin/organisation", SETTINGS)
@@ -582,9 +579,8 @@ async def test_the_settings_row_stays_single(
     await post_form(client, "/admin/organisation", {**SETTINGS, "name": "Northwind"})
 
     count = await db.scalar(select(func.count()).select_from(OrganisationSettings))
-    token = await csrf_token(client, "/admin/organisation")
+    branding = await organisation.branding(db)
 
     assert count == 1
-    assert token
-    assert (await organisation.branding(db)).name == "Northwind"
-    assert replace(organisation.DEFAULT, name="x").title == "x"
+    assert branding.name == "Northwind"
+    assert branding.logo_url is not None  # saving the text settings keeps the logo

@@ -83,7 +83,7 @@ class Branding:
 DEFAULT = Branding()
 
 
-def _branding(row: OrganisationSettings | None) -> Branding:
+def branding_of(row: OrganisationSettings | None) -> Branding:
     if row is None:
         return DEFAULT
     return Branding(
@@ -104,7 +104,7 @@ async def settings_row(db: AsyncSession) -> OrganisationSettings | None:
 async def branding(db: AsyncSession) -> Branding:
     """One primary-key read per candidate page: settings change rarely, but a cache per
     process would show a change on one web process and not on the next."""
-    return _branding(await settings_row(db))
+    return branding_of(await settings_row(db))
 
 
 async def contact_for(db: AsyncSession, invitation: Invitation) -> Contact | None:
@@ -281,7 +281,7 @@ async def update_settings(
         before=before,
         after=_snapshot(row),
     )
-    return _branding(row)
+    return branding_of(row)
 
 
 async def replace_logo(
@@ -304,7 +304,7 @@ async def replace_logo(
         before=before,
         after=_snapshot(row),
     )
-    return _branding(row)
+    return branding_of(row)
 
 
 async def remove_logo(db: AsyncSession, *, actor: str, now: datetime) -> Branding:
@@ -323,4 +323,4 @@ async def remove_logo(db: AsyncSession, *, actor: str, now: datetime) -> Brandin
         before=before,
         after=_snapshot(row),
     )
-    return _branding(row)
+    return branding_of(row)

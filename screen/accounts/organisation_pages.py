@@ -67,7 +67,7 @@ class OrganisationAdminController(Controller):
                 "section": "organisation",
                 "state": state,
                 "logo_state": logo_state,
-                "org": organisation._branding(row),
+                "org": organisation.branding_of(row),
                 "logo_type": row.logo_type if row else None,
                 "notice": notice,
                 "limits": {
