@@ -169,7 +169,9 @@ def create_app(
             # Candidate routes are authorised by the unguessable link itself, not a cookie,
             # so a forging site cannot act on them without the link.
             # The ATS API authenticates every call with an API key, never a cookie.
-            exclude=["^/s/", "^/static/", "^/api/"],
+            # The organisation's logo and colours are read-only and loaded by candidate
+            # pages: a CSRF cookie set on them would make them uncacheable (no-store).
+            exclude=["^/s/", "^/static/", "^/api/", "^/organisation/"],
         ),
         exception_handlers={
             SignInRequiredError: handle_sign_in_required,

@@ -335,6 +335,7 @@ async def test_an_admin_uploads_a_logo_that_is_served_inert(
         "default-src 'none'; style-src 'unsafe-inline'"
     )
     assert served.headers["x-content-type-options"] == "nosniff"
+    assert served.headers["cache-control"] == "public, max-age=86400"
     assert served.content == check_logo(SAFE_SVG).content
     assert removed.status_code == 303
     assert gone.status_code == 404
@@ -441,8 +442,11 @@ async def test_the_candidate_landing_page_is_in_the_employers_name(
     assert ">Privacy notice</a>" in landing.text
     assert '<p class="powered-by">Powered by Screen</p>' in landing.text
     assert theme.status_code == 200
-    assert theme.headers["content-type"].startswith("text/css")
+    assert theme.headers["content-type"] == "text/css; charset=utf-8"
     assert "--accent: #0b6e4f" in theme.text
+    # A candidate has no CSRF cookie: none is set on these, so they stay cacheable.
+    assert "set-cookie" not in theme.headers
+    assert theme.headers["cache-control"] == "public, max-age=86400"
 
 
 async def test_the_attempt_page_carries_the_contacts_in_its_footer(

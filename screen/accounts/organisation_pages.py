@@ -154,6 +154,6 @@ class OrganisationPublicController(Controller):
         css = organisation.theme_css(branding.accent) if branding.accent else ""
         return Response(
             css,
-            media_type="text/css; charset=utf-8",
+            media_type="text/css",
             headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
         )
