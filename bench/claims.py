@@ -251,14 +251,14 @@ async def _real(env: Env, limit: int) -> Drained:
     from sqlalchemy import select, text
 
     from screen.platform.db import create_engine, create_sessionmaker
-    from screen.platform.models import User
+    from screen.platform.models import Role, User
     from screen.review import reviews
 
     engine = create_engine(env.database_url)
     maker = create_sessionmaker(engine)
     try:
         async with maker() as db:
-            users = list(await db.scalars(select(User).where(User.role == "reviewer")))
+            users = list(await db.scalars(select(User).where(User.holding(Role.REVIEWER))))
 
         async def hold() -> None:  # open the pool's connections before timing
             async with engine.connect() as conn:

@@ -154,7 +154,7 @@ async def _seed(env: Env) -> tuple[list[str], list[str], list[str], list[str]]:
                     db,
                     email=f"staff{index}@bench.example.com",
                     name=f"Staff {index}",
-                    role="reviewer",
+                    roles="reviewer",
                     password=STAFF_PASSWORD,
                     now=datetime.now(UTC),
                     actor="bench",

@@ -424,15 +424,27 @@ async def _refuse_taken(db: AsyncSession, email: str) -> None:
 @users.command("create")
 @click.option("--email", required=True)
 @click.option("--name", required=True)
-@click.option("--role", required=True, type=click.Choice(ROLES))
+@click.option(
+    "--role",
+    "roles",
+    required=True,
+    multiple=True,
+    help=f"One of {', '.join(ROLES)}; repeat it (or separate with commas) for several.",
+)
 @_password_option
-def users_create(email: str, name: str, role: str, password: str | None) -> None:
+def users_create(email: str, name: str, roles: tuple[str, ...], password: str | None) -> None:
     """Create a staff account."""
-    from screen.accounts.users import check_password_strength, create_user
+    from screen.accounts.users import (
+        check_password_strength,
+        create_user,
+        parse_roles,
+        role_list,
+    )
     from screen.platform.text import normalise_email
 
     settings = _settings()
     email = normalise_email(email).lower()  # as create_user stores it
+    chosen_roles = parse_roles(",".join(roles))
     if password is not None:
         check_password_strength(password)
     _in_transaction(settings, lambda db: _refuse_taken(db, email))
@@ -441,9 +453,16 @@ def users_create(email: str, name: str, role: str, password: str | None) -> None
 
     async def work(db: AsyncSession) -> str:
         user = await create_user(
-            db, email=email, name=name, role=role, password=chosen, now=now, actor=CLI_ACTOR
+            db,
+            email=email,
+            name=name,
+            roles=chosen_roles,
+            password=chosen,
+            now=now,
+            actor=CLI_ACTOR,
         )
-        return f"Created {user.role} {user.name} <{user.email}> (id {user.id})."
+        held = ",".join(role_list(user.roles))
+        return f"Created {held} {user.name} <{user.email}> (id {user.id})."
 
     click.echo(_in_transaction(settings, work))
 
@@ -491,12 +510,14 @@ def users_list() -> None:
     """List staff accounts."""
     from sqlalchemy import select
 
+    from screen.accounts.users import role_list
     from screen.platform.models import User
 
     async def work(db: AsyncSession) -> list[str]:
         rows = await db.scalars(select(User).order_by(User.id))
         return [
-            f"{u.id:>4}  {u.role:<9}  {u.email}  {u.name}{'  (disabled)' if u.disabled_at else ''}"
+            f"{u.id:>4}  {','.join(role_list(u.roles)):<16}  {u.email}  {u.name}"
+            f"{'  (disabled)' if u.disabled_at else ''}"
             for u in rows
         ]
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from screen.platform.clock import FrozenClock
-from screen.platform.models import Review, ReviewStatus, User
+from screen.platform.models import Review, ReviewStatus, Role, User
 from screen.review import reviews
 from screen.settings import Settings
 from tests.support.factories import make_screen, make_submitted
@@ -34,7 +34,7 @@ async def test_twenty_concurrent_claimers_share_the_queue_exactly(
         User(
             email=f"r{index}@staff.example",
             name=f"Reviewer {index}",
-            role="reviewer",
+            roles=frozenset({Role.REVIEWER}),
             password_hash="not-used-here",
             created_at=now,
             password_changed_at=now,

@@ -28,6 +28,8 @@ HOME_BY_ROLE = {
     Role.ADMIN: "/recruiter",
     Role.HIRING_MANAGER: "/hiring",
 }
+# Where an account holding several roles lands: the first of these it holds.
+HOME_PRECEDENCE = (Role.LEAD, Role.REVIEWER, Role.RECRUITER, Role.ADMIN, Role.HIRING_MANAGER)
 REVIEWERS = (Role.REVIEWER, Role.LEAD)
 LEADS = (Role.LEAD,)
 # Who decides a disputed submission: a lead, or an admin overriding with a reason.
@@ -71,6 +73,16 @@ ROLE_WORDS = {
 }
 
 
+def home_of(user: User) -> str:
+    return next(HOME_BY_ROLE[role] for role in HOME_PRECEDENCE if role in user.roles)
+
+
+def role_words(user: User) -> str:
+    """The roles an account holds as a sentence says them: "recruiter and admin"."""
+    words = [ROLE_WORDS[role] for role in HOME_PRECEDENCE if role in user.roles]
+    return " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words)
+
+
 def requires(*roles: Role) -> Guard:
     words = [ROLE_WORDS.get(role, role) for role in roles]
     allowed = ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else words[0]
@@ -79,10 +91,9 @@ def requires(*roles: Role) -> Guard:
         user = await current_user(connection)
         if user is None:
             raise SignInRequiredError("Please sign in to continue.")
-        if user.role not in roles:
+        if not user.holds(*roles):
             raise ForbiddenError(
-                f"This page is for {allowed} accounts; you are signed in as "
-                f"{ROLE_WORDS.get(Role(user.role), user.role)}."
+                f"This page is for {allowed} accounts; you are signed in as {role_words(user)}."
             )
 
     return guard

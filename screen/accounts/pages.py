@@ -10,8 +10,7 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from screen.accounts import users
-from screen.accounts.guards import HOME_BY_ROLE, SESSION_COOKIE, current_user
-from screen.platform.models import Role
+from screen.accounts.guards import SESSION_COOKIE, current_user, home_of
 from screen.platform.web import DB, AppClock, AppSettings
 from screen.settings import Settings
 
@@ -46,7 +45,7 @@ class SignInController(Controller):
         user = await current_user(request)
         if user is None:
             return Redirect(path="/signin", status_code=HTTP_303_SEE_OTHER)
-        return Redirect(path=HOME_BY_ROLE[Role(user.role)], status_code=HTTP_303_SEE_OTHER)
+        return Redirect(path=home_of(user), status_code=HTTP_303_SEE_OTHER)
 
     @get("/signin", name="signin")
     async def signin_page(self, request: Request[Any, Any, Any], settings: AppSettings) -> Template:
@@ -98,7 +97,7 @@ class SignInController(Controller):
                 },
                 status_code=error.status_code,
             )
-        home = HOME_BY_ROLE[Role(signed_in.user.role)]
+        home = home_of(signed_in.user)
         response = Redirect(path=safe_next(target, home), status_code=HTTP_303_SEE_OTHER)
         response.set_cookie(
             session_cookie(signed_in.session_token, settings.base_url.startswith("https"))

@@ -16,7 +16,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -166,12 +166,41 @@ def parse_role(value: str) -> Role:
         raise InputError(f"Role must be one of {roles}; got {value!r}.", field="role") from None
 
 
+# Reviewers and leads score blind; recruiters, hiring managers and admins see who the
+# candidate is. One account holding both would score people it can name, so the two
+# sides never meet on one account: such a person gets two.
+SCORING_ROLES = frozenset({Role.REVIEWER, Role.LEAD})
+NAMING_ROLES = frozenset({Role.RECRUITER, Role.HIRING_MANAGER, Role.ADMIN})
+
+
+def parse_roles(values: str | Iterable[str]) -> frozenset[Role]:
+    """Roles from a list or a comma-separated string ("recruiter,admin"), refused when
+    empty or when they would let one account both score and see names."""
+    items = values.split(",") if isinstance(values, str) else list(values)
+    roles = frozenset(parse_role(item) for item in items if item.strip())
+    if not roles:
+        raise InputError("Choose at least one role.", field="roles")
+    if roles & SCORING_ROLES and roles & NAMING_ROLES:
+        raise InputError(
+            "Reviewers and leads score blind, so one account cannot also be a recruiter, "
+            "hiring manager or admin (they see candidates' names). Give this person two "
+            "accounts, one for each side.",
+            field="roles",
+        )
+    return roles
+
+
+def role_list(roles: Iterable[Role]) -> list[str]:
+    """Roles in a stable order, for audit entries and listings."""
+    return sorted(str(role) for role in roles)
+
+
 async def create_user(
     db: AsyncSession,
     *,
     email: str,
     name: str,
-    role: str,
+    roles: str | Iterable[str],
     password: str,
     now: datetime,
     actor: str,
@@ -180,14 +209,14 @@ async def create_user(
     name = one_line(name)
     if not 1 <= len(name) <= 200:
         raise InputError("Name must be 1 to 200 characters.", field="name")
-    parsed_role = parse_role(role)
+    parsed_roles = parse_roles(roles)
     check_password_strength(password)
     if await db.scalar(select(User.id).where(User.email == email)) is not None:
         raise ConflictError(f"A user with email {email} already exists.", field="email")
     user = User(
         email=email,
         name=name,
-        role=parsed_role,
+        roles=parsed_roles,
         password_hash=await hash_password(password),
         created_at=now,
         password_changed_at=now,
@@ -201,9 +230,48 @@ async def create_user(
         subject_type="user",
         subject_id=user.id,
         now=now,
-        after={"email": user.email, "role": user.role},
+        after={"email": user.email, "roles": role_list(user.roles)},
     )
     return user
+
+
+async def set_roles(
+    db: AsyncSession, user: User, roles: str | Iterable[str], now: datetime, *, actor: str
+) -> None:
+    """Change what an account may do. Its sessions stay (the guard reads roles on every
+    request); a reviewer who loses reviewing hands back what they had claimed."""
+    parsed = parse_roles(roles)
+    before = role_list(user.roles)
+    if Role.ADMIN in user.roles and Role.ADMIN not in parsed:
+        await refuse_if_last_admin(db, user)
+    user.roles = parsed
+    if not parsed & SCORING_ROLES:
+        await _hand_back_reviews(db, user)
+    await db.flush()
+    audit.record(
+        db,
+        actor=actor,
+        action="user.roles_changed",
+        subject_type="user",
+        subject_id=user.id,
+        now=now,
+        before={"roles": before},
+        after={"roles": role_list(parsed)},
+    )
+
+
+async def refuse_if_last_admin(db: AsyncSession, user: User) -> None:
+    """Somebody must be left who can administer the deployment from the web."""
+    others = await db.scalar(
+        select(func.count())
+        .select_from(User)
+        .where(User.holding(Role.ADMIN), User.disabled_at.is_(None), User.id != user.id)
+    )
+    if not others:
+        raise ConflictError(
+            f"{user.email} is the last active admin: make another account an admin first.",
+            field="roles",
+        )
 
 
 async def get_user_by_email(db: AsyncSession, email: str) -> User:
@@ -234,8 +302,17 @@ async def set_password(
 async def disable_user(db: AsyncSession, user: User, now: datetime, *, actor: str) -> None:
     """Sign them out everywhere, and hand what they were reviewing back to the queue: a
     claim would wait out its lease and a reopened review (no lease) would wait forever."""
+    if Role.ADMIN in user.roles:
+        await refuse_if_last_admin(db, user)
     user.disabled_at = now
     await db.execute(delete(UserSession).where(UserSession.user_id == user.id))
+    await _hand_back_reviews(db, user)
+    audit.record(
+        db, actor=actor, action="user.disabled", subject_type="user", subject_id=user.id, now=now
+    )
+
+
+async def _hand_back_reviews(db: AsyncSession, user: User) -> None:
     await db.execute(
         update(Review)
         .where(
@@ -243,9 +320,6 @@ async def disable_user(db: AsyncSession, user: User, now: datetime, *, actor: st
             Review.status.in_([ReviewStatus.CLAIMED, ReviewStatus.REOPENED]),
         )
         .values(UNCLAIMED_REVIEW)
-    )
-    audit.record(
-        db, actor=actor, action="user.disabled", subject_type="user", subject_id=user.id, now=now
     )
 
 

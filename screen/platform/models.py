@@ -22,9 +22,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    select,
 )
 from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.elements import ColumnElement
 
 from screen.platform.db import Base, UTCDateTime
 
@@ -361,7 +363,6 @@ class User(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    role: Mapped[str] = mapped_column(String(20))
     password_hash: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -372,6 +373,39 @@ class User(Base):
     notify_digest: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
     notify_nudge: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
     notify_lead: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
+    # Loaded with the user: every guarded request asks which roles it holds.
+    role_rows: Mapped[list[UserRole]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", order_by="UserRole.role"
+    )
+
+    @property
+    def roles(self) -> frozenset[Role]:
+        return frozenset(Role(row.role) for row in self.role_rows)
+
+    @roles.setter
+    def roles(self, roles: frozenset[Role]) -> None:
+        held = {row.role: row for row in self.role_rows}
+        self.role_rows = [held.get(role) or UserRole(role=role) for role in sorted(roles)]
+
+    def holds(self, *roles: Role) -> bool:
+        return not self.roles.isdisjoint(roles)
+
+    @classmethod
+    def holding(cls, *roles: Role) -> ColumnElement[bool]:
+        """A filter for accounts holding any of these roles, for `select(User).where(...)`."""
+        return cls.id.in_(select(UserRole.user_id).where(UserRole.role.in_(roles)))
+
+
+class UserRole(Base):
+    """One role an account holds; an account holds one or more (see accounts/users.py for
+    which combinations are allowed)."""
+
+    __tablename__ = "user_roles"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(20), primary_key=True, index=True)
 
 
 class UserSession(Base):

@@ -372,7 +372,7 @@ async def assign_hiring_manager(
 ) -> User:
     """Let a hiring manager read this screen's reports (idempotent)."""
     user = await db.scalar(select(User).where(User.email == email.strip().lower()))
-    if user is None or user.role != Role.HIRING_MANAGER or user.disabled_at is not None:
+    if user is None or not user.holds(Role.HIRING_MANAGER) or user.disabled_at is not None:
         raise InputError(
             f"No active hiring manager account with email {email.strip()[:320]!r}.",
             field="email",

@@ -222,7 +222,7 @@ class ReportController(Controller):
         context = await report_context(
             db, report, shared=False, chart_url=f"/reports/{invitation.id}/chart.svg"
         )
-        may_share = me.role in RECRUITERS
+        may_share = me.holds(*RECRUITERS)
         share_list = await shares.shares_of(db, invitation.id) if may_share else []
         names = await actor_names(db, [share.created_by for share in share_list])
         return Template(

@@ -55,8 +55,10 @@ def report_path(invitation_id: int) -> str:
 
 
 async def may_read_screen(db: AsyncSession, user: User, screen_id: int) -> bool:
-    if user.role != Role.HIRING_MANAGER:
-        return user.role in READERS
+    if user.holds(Role.RECRUITER, Role.ADMIN, Role.LEAD):
+        return True
+    if not user.holds(Role.HIRING_MANAGER):
+        return False
     assigned = await db.scalar(
         select(ScreenHiringManager.id).where(
             ScreenHiringManager.screen_id == screen_id, ScreenHiringManager.user_id == user.id
@@ -78,7 +80,7 @@ async def readable_invitation(db: AsyncSession, user: User, invitation_id: int) 
     )
     if invitation is None or not await may_read_screen(db, user, invitation.screen_id):
         raise NotFoundError(NOT_FOUND)
-    if user.role == Role.LEAD and invitation.attempt.state not in FINAL:
+    if user.holds(Role.LEAD) and invitation.attempt.state not in FINAL:
         # Leads score and adjudicate: until the decision is final the answer may still
         # reach them blind, so the report (name, email) does not exist for them yet.
         raise NotFoundError(NOT_FOUND)

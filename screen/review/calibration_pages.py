@@ -104,7 +104,7 @@ async def _waiver_choices(
         for user in await db.scalars(
             select(User)
             .where(
-                User.role.in_((Role.REVIEWER, Role.LEAD)),
+                User.holding(Role.REVIEWER, Role.LEAD),
                 User.disabled_at.is_(None),
                 User.id != me.id,
             )

@@ -202,9 +202,9 @@ class Adjudicators:
     reviewing: tuple[User, ...] = ()  # active leads who hold one
 
     def may(self, user: User) -> bool:
-        if user.role == Role.ADMIN:
+        if user.holds(Role.ADMIN):
             return True
-        return user.role == Role.LEAD and (user.id not in self.reviewed or not self.others)
+        return user.holds(Role.LEAD) and (user.id not in self.reviewed or not self.others)
 
     def names(self) -> str:
         return ", ".join(f"{u.name} ({u.email})" for u in self.others)
@@ -230,7 +230,7 @@ async def adjudicators(db: AsyncSession, attempt_id: int) -> Adjudicators:
     )
     leads = await db.scalars(
         select(User)
-        .where(User.role == Role.LEAD, User.disabled_at.is_(None))
+        .where(User.holding(Role.LEAD), User.disabled_at.is_(None))
         .order_by(User.name, User.id)
     )
     active = tuple(leads)
@@ -266,7 +266,7 @@ async def adjudicate(
     await _refuse_if_withdrawn(db, attempt_id)
     who = await adjudicators(db, attempt_id)
     if not who.may(lead):
-        if lead.role != Role.LEAD:
+        if not lead.holds(Role.LEAD):
             raise NotAnAdjudicatorError("Only a lead or an admin decides a disputed submission.")
         raise NotAnAdjudicatorError(
             f"You reviewed this submission, so another lead decides it: {who.names()}. "
@@ -276,7 +276,7 @@ async def adjudicate(
         raise InputError("Choose pass or fail.", field="outcome")
     reason = _reason(reason)
     after: dict[str, Any] = {"outcome": outcome, "reason": reason}
-    if lead.role == Role.ADMIN:
+    if lead.holds(Role.ADMIN):
         override = one_line(override_reason)
         if not 10 <= len(override) <= MAX_REASON_CHARS:
             raise InputError(

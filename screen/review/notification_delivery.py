@@ -40,7 +40,7 @@ async def send_notification_email(
     if (
         user is None
         or user.disabled_at is not None
-        or user.role not in roles
+        or not user.holds(*roles)
         or not getattr(user, SWITCHES[kind])
     ):
         return {**payload, "skipped": "turned off, disabled or no longer in the role"}

@@ -29,9 +29,9 @@ from screen.settings import time_zone_names
 def _kinds_for(user: User) -> list[str]:
     """The switches that mean something for this user's role."""
     kinds = []
-    if user.role in REVIEWING_ROLES:
+    if user.holds(*REVIEWING_ROLES):
         kinds += ["digest", "nudge"]
-    if user.role in LEAD_ROLES:
+    if user.holds(*LEAD_ROLES):
         kinds.append("lead")
     return kinds
 

@@ -391,13 +391,13 @@ async def _wanted(db: AsyncSession, now: datetime, settings: Settings) -> list[D
     """Every (person or screen, kind) whose period has begun, switched on, not yet sent."""
     wanted: list[Due] = []
     users = await db.scalars(
-        select(User).where(User.disabled_at.is_(None), User.role.in_(REVIEWING_ROLES))
+        select(User).where(User.disabled_at.is_(None), User.holding(*REVIEWING_ROLES))
     )
     for user in users:
         day = due_day(now, zone_of(user, settings), settings.notify_hour)
         if day is None:
             continue
-        kinds = [DIGEST, NUDGE] + ([LEAD] if user.role in LEAD_ROLES else [])
+        kinds = [DIGEST, NUDGE] + ([LEAD] if user.holds(*LEAD_ROLES) else [])
         wanted += [
             Due(key_for(kind, user.id, day), kind, user.id)
             for kind in kinds

@@ -89,9 +89,10 @@ async def make_user(
 ) -> User:
     user = await create_user(
         db,
-        email=email or f"{role}-{now.timestamp():.0f}-{id(db) % 9973}@staff.example",
-        name=name or f"{role.title()} Person",
-        role=role,
+        email=email
+        or f"{role.replace(',', '-')}-{now.timestamp():.0f}-{id(db) % 9973}@staff.example",
+        name=name or f"{role.replace(',', ' and ').title()} Person",
+        roles=role,
         password=PASSWORD,
         now=now,
         actor=TEST_ACTOR,
