@@ -398,7 +398,7 @@ async def test_only_admins_set_chat_urls_and_every_staff_user_has_the_settings_p
 
     assert admin_page.status_code == 403
     assert own_page.status_code == 200
-    assert "No notifications go to recruiter accounts yet" in own_page.text
+    assert "No notifications go to recruiter, hiring manager or admin accounts yet" in own_page.text
     assert 'href="/account/notifications"' in own_page.text
     stored = await db.get(User, recruiter.id)
     assert stored is not None and stored.notify_digest is True

@@ -353,7 +353,7 @@ async def test_the_default_role_applies_when_no_group_maps(
     assert done.status_code == 303
     user = await db.scalar(select(User).where(User.email == ACCOUNTS["nora"]["email"]))
     assert user is not None
-    assert user.role == "reviewer"
+    assert user.roles == {"reviewer"}
 
 
 @pytest.mark.parametrize(

@@ -591,21 +591,18 @@ def roles_from_claims(claims: dict[str, Any], settings: Settings) -> list[Role]:
     return found
 
 
-# Until accounts hold several roles, a provisioned account gets the first of these it maps to.
-_PRECEDENCE = (Role.ADMIN, Role.LEAD, Role.RECRUITER, Role.REVIEWER, Role.HIRING_MANAGER)
-
-
 async def _create_sso_user(
     db: AsyncSession, *, email: str, name: str, roles: Sequence[Role], now: datetime
 ) -> User:
-    role = next(r for r in _PRECEDENCE if r in roles)
+    # Every role the claim maps to; users.parse_roles refuses a set that would both score
+    # and see names, with its reason, rather than choosing one of them for the person.
     # A password nobody knows: the account signs in through the provider (an admin can
     # set a password later if password sign-in is on).
     return await users.create_user(
         db,
         email=email,
         name=name,
-        role=role.value,
+        roles=[role.value for role in roles],
         password=new_token(),
         now=now,
         actor="sso",

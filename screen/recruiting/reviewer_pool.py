@@ -40,7 +40,7 @@ FIELD = "reviewers"
 
 def _reviews() -> ColumnElement[bool]:
     """The condition "this account reviews answers"."""
-    return User.role.in_(REVIEWING_ROLES)
+    return User.holding(*REVIEWING_ROLES)
 
 
 async def reviewer_accounts(db: AsyncSession) -> list[User]:
@@ -98,7 +98,7 @@ async def set_pool(
         user = found.get(user_id)
         if user is None:
             raise InputError(f"There is no account with id {user_id}.", field=FIELD)
-        if user.role not in REVIEWING_ROLES:
+        if not user.holds(*REVIEWING_ROLES):
             raise InputError(
                 f"{user.name} ({user.email}) does not review answers, so cannot be in a "
                 "reviewer pool.",
@@ -185,7 +185,7 @@ async def health(db: AsyncSession, screen: Screen) -> PoolHealth | None:
     members = await pool(db, screen.id)
     if not members:
         return None
-    active = [u for u in members if u.disabled_at is None and u.role in REVIEWING_ROLES]
+    active = [u for u in members if u.disabled_at is None and u.holds(*REVIEWING_ROLES)]
     slot = aliased(Review)
     other = aliased(Review)
     # The claim's own conditions, asked of each active member instead of one reviewer.

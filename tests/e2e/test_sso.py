@@ -86,7 +86,7 @@ async def test_first_sign_in_provisions_by_group_and_lands_on_the_roles_home(
     await page.get_by_text("Lena Lead").first.wait_for()
     user = await _user(sso_server, ACCOUNTS["lena"]["email"])
     assert user is not None
-    assert user.role == "lead"  # groups: staff, screen-leads → lead
+    assert user.roles == {"lead"}  # groups: staff, screen-leads → lead
     async with sso_server.db() as db:
         identity = await db.scalar(select(SsoIdentity).where(SsoIdentity.user_id == user.id))
         actions = set(await db.scalars(select(AuditEvent.action)))
@@ -116,7 +116,7 @@ async def test_a_recruiter_group_lands_on_the_recruiter_home(
     await page.wait_for_url("**/recruiter")
     user = await _user(sso_server, ACCOUNTS["rico"]["email"])
     assert user is not None
-    assert user.role == "recruiter"
+    assert user.roles == {"recruiter"}
 
 
 async def _callback_url(page: Page, login: str) -> str:
