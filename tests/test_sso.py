@@ -356,6 +356,22 @@ async def test_the_default_role_applies_when_no_group_maps(
     assert user.roles == {"reviewer"}
 
 
+async def test_groups_that_both_score_and_name_are_refused_with_the_reason(
+    provider: OidcProvider, settings: Settings, clock: FrozenClock, mail_dir: Path, db: AsyncSession
+) -> None:
+    clock.set(SystemClock().now())
+    app = _app(_provider_settings(settings, provider), clock, mail_dir)
+    async with AsyncTestClient(app, base_url="http://testserver.local") as client:
+        back = await _through_provider(client, "max")
+        refused = await client.get(back, follow_redirects=False)
+        again = await client.get(back, follow_redirects=False)
+    assert refused.status_code == 403
+    assert "lead, recruiter, which one account cannot hold" in refused.text
+    assert "screen_session" not in refused.cookies
+    assert await db.scalar(select(User.id)) is None
+    assert again.status_code == 400  # the state was used
+
+
 @pytest.mark.parametrize(
     ("behind_seconds", "accepted"), [(30, True), (120, False)], ids=["within-skew", "beyond-skew"]
 )

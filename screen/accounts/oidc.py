@@ -44,7 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from screen.accounts import users
 from screen.platform import audit
-from screen.platform.errors import ScreenError
+from screen.platform.errors import InputError, ScreenError
 from screen.platform.models import Role, SsoIdentity, SsoLogin, User
 from screen.platform.text import normalise_email
 from screen.platform.tokens import hash_token, new_token
@@ -598,12 +598,22 @@ async def _create_sso_user(
     # and see names, with its reason, rather than choosing one of them for the person.
     # A password nobody knows: the account signs in through the provider (an admin can
     # set a password later if password sign-in is on).
-    return await users.create_user(
-        db,
-        email=email,
-        name=name,
-        roles=[role.value for role in roles],
-        password=new_token(),
-        now=now,
-        actor="sso",
-    )
+    try:
+        return await users.create_user(
+            db,
+            email=email,
+            name=name,
+            roles=[role.value for role in roles],
+            password=new_token(),
+            now=now,
+            actor="sso",
+        )
+    except InputError as error:
+        if error.field != "roles":
+            raise
+        # Refused as a sign-in (403, the sign-in's state stays used), not as a form error.
+        raise SsoRefusedError(
+            f"Your groups at the provider give {email} the roles "
+            f"{', '.join(users.role_list(roles))}, which one account cannot hold: "
+            f"{error.message}"
+        ) from None

@@ -61,6 +61,12 @@ ACCOUNTS: dict[str, dict[str, Any]] = {
         "name": "Rita Reviewer",
         "groups": [],
     },
+    "max": {
+        "email": "max.mixed@example.test",
+        "email_verified": True,
+        "name": "Max Mixed",
+        "groups": ["screen-leads", "screen-recruiters"],
+    },
     "dora": {
         "email": "dora.disabled@example.test",
         "email_verified": True,
