@@ -5,17 +5,26 @@ one is needed. The browser flow itself is tests/e2e/test_sso.py."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import httpx
 import pytest
+from joserfc import jwt
+from joserfc.jwk import KeySet, OctKey, RSAKey
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from screen.accounts.oidc import STATE_COOKIE, roles_from_claims
+from screen.accounts.oidc import (
+    STATE_COOKIE,
+    OidcClient,
+    ProviderMetadata,
+    SsoError,
+    roles_from_claims,
+)
 from screen.app import create_app
 from screen.platform.clock import FrozenClock, SystemClock
 from screen.platform.mail import FolderMailer
@@ -140,6 +149,54 @@ def test_roles_come_from_the_claim_through_the_map_else_the_default(
     )
     assert roles_from_claims(claims, settings) == roles
     assert roles_from_claims({}, settings.with_overrides(oidc_default_role=None)) == []
+
+
+def _signed(key: RSAKey, claims: dict[str, object], **header: str) -> str:
+    return jwt.encode({"alg": "RS256", "kid": "k1", **header}, claims, key)
+
+
+async def test_only_a_token_signed_by_the_providers_key_with_the_right_claims_passes() -> None:
+    """The ID token checks on their own, with the keys a provider would publish (the
+    browser tests cover them against the real provider)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    at = int(now.timestamp())
+    key = RSAKey.generate_key(2048, parameters={"kid": "k1"})
+    client = OidcClient(load_settings(BASE_ENV))
+    meta = ProviderMetadata(BASE_ENV["SCREEN_OIDC_ISSUER"], "a", "t", "j", None, None, "basic")
+    client._metadata = meta
+    client._keys = KeySet([RSAKey.import_key(key.as_dict(private=False))])
+    client._keys_at = now  # fresh: no refetch for an unknown key
+    good = {
+        "iss": meta.issuer,
+        "aud": "screen",
+        "sub": "u1",
+        "exp": at + 60,
+        "iat": at,
+        "nonce": "n",
+    }
+    assert (await client.verify_id_token(meta, _signed(key, good), nonce="n", now=now))[
+        "sub"
+    ] == "u1"
+    bad = {
+        "alg none": "eyJhbGciOiJub25lIn0." + _signed(key, good).split(".")[1] + ".",
+        "HMAC": jwt.encode({"alg": "HS256"}, good, OctKey.generate_key(256)),
+        "another key": _signed(RSAKey.generate_key(2048), good),
+        "not a JWT": "abc.def",
+        "wrong issuer": _signed(key, {**good, "iss": "https://evil.example"}),
+        "wrong nonce": _signed(key, {**good, "nonce": "m"}),
+        "two audiences, no azp": _signed(key, {**good, "aud": ["screen", "other"]}),
+        "azp of another": _signed(key, {**good, "azp": "other"}),
+        "no subject": _signed(key, {k: v for k, v in good.items() if k != "sub"}),
+        "expired past the skew": _signed(key, {**good, "iat": at - 600, "exp": at - 61}),
+    }
+    for name, token in bad.items():
+        try:
+            await client.verify_id_token(meta, token, nonce="n", now=now)
+        except SsoError:
+            continue
+        pytest.fail(f"accepted: {name}")
+    within_skew = _signed(key, {**good, "iat": at - 600, "exp": at - 59})
+    assert await client.verify_id_token(meta, within_skew, nonce="n", now=now)
 
 
 # ---- pages without a provider ----

@@ -440,6 +440,10 @@ async def finish(
     if not code:
         raise SsoError("The sign-in provider sent no authorization code. Start again.")
     meta = await client.metadata(now)
+    # RFC 9207: a provider that names itself in the response must be the one we asked (a
+    # response from another provider, mixed up by the browser, is refused before any use).
+    if "iss" in params and params["iss"] != meta.issuer:
+        raise SsoError("This sign-in response came from another provider. Start again.")
     tokens = await client.exchange(meta, code, login.code_verifier)
     claims = await client.verify_id_token(meta, tokens["id_token"], nonce=login.nonce, now=now)
     if isinstance(tokens.get("access_token"), str):
