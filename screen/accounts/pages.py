@@ -36,6 +36,13 @@ def _ways_in(settings: Settings) -> dict[str, Any]:
     }
 
 
+# Where the pages behind emailed links send people once their password is set.
+SIGNIN_NOTICES = {
+    "welcome": "Your password is set. Sign in with your email and that password.",
+    "reset": "Your new password is set and you were signed out everywhere. Sign in with it.",
+}
+
+
 class SignInController(Controller):
     path = "/"
     include_in_schema = False
@@ -52,7 +59,13 @@ class SignInController(Controller):
         target = safe_next(request.query_params.get("next"), "")
         return Template(
             template_name="staff/signin.html",
-            context={"next": target, "error": None, "email": "", **_ways_in(settings)},
+            context={
+                "next": target,
+                "error": None,
+                "email": "",
+                "done": SIGNIN_NOTICES.get(request.query_params.get("done") or ""),
+                **_ways_in(settings),
+            },
         )
 
     @post("/signin", name="signin:post", status_code=HTTP_303_SEE_OTHER)

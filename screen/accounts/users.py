@@ -38,6 +38,7 @@ from screen.platform.models import (
     ReviewStatus,
     Role,
     SignInFailure,
+    StaffLink,
     User,
     UserSession,
 )
@@ -47,6 +48,8 @@ from screen.platform.tokens import hash_token, new_token
 IDLE_TIMEOUT = timedelta(hours=2)
 ABSOLUTE_TIMEOUT = timedelta(hours=12)
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
+# Changing who may do what asks an admin for their password again after this long.
+REAUTH_WINDOW = timedelta(minutes=15)
 MIN_PASSWORD_LENGTH = 10
 FAILURE_WINDOW = timedelta(minutes=15)
 MAX_FAILURES_PER_ACCOUNT = 5
@@ -201,23 +204,26 @@ async def create_user(
     email: str,
     name: str,
     roles: str | Iterable[str],
-    password: str,
+    password: str | None,
     now: datetime,
     actor: str,
 ) -> User:
+    """A new account; without a password it is invited (accounts.staff_links): it cannot
+    sign in until its owner sets one through the emailed link."""
     email = normalise_email(email).lower()
     name = one_line(name)
     if not 1 <= len(name) <= 200:
         raise InputError("Name must be 1 to 200 characters.", field="name")
     parsed_roles = parse_roles(roles)
-    check_password_strength(password)
+    if password is not None:
+        check_password_strength(password)
     if await db.scalar(select(User.id).where(User.email == email)) is not None:
         raise ConflictError(f"A user with email {email} already exists.", field="email")
     user = User(
         email=email,
         name=name,
         roles=parsed_roles,
-        password_hash=await hash_password(password),
+        password_hash=await hash_password(password) if password is not None else "",
         created_at=now,
         password_changed_at=now,
     )
@@ -230,7 +236,11 @@ async def create_user(
         subject_type="user",
         subject_id=user.id,
         now=now,
-        after={"email": user.email, "roles": role_list(user.roles)},
+        after={
+            "email": user.email,
+            "roles": role_list(user.roles),
+            **({"invited": True} if password is None else {}),
+        },
     )
     return user
 
@@ -307,8 +317,36 @@ async def disable_user(db: AsyncSession, user: User, now: datetime, *, actor: st
     user.disabled_at = now
     await db.execute(delete(UserSession).where(UserSession.user_id == user.id))
     await _hand_back_reviews(db, user)
+    # An invitation or reset link waiting in their inbox must not bring them back.
+    await db.execute(
+        update(StaffLink)
+        .where(
+            StaffLink.user_id == user.id,
+            StaffLink.used_at.is_(None),
+            StaffLink.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )
     audit.record(
         db, actor=actor, action="user.disabled", subject_type="user", subject_id=user.id, now=now
+    )
+
+
+async def enable_user(db: AsyncSession, user: User, now: datetime, *, actor: str) -> None:
+    """Let a disabled account sign in again, with the password it had (or, if it was
+    invited and never set one, through a new invitation link)."""
+    if user.disabled_at is None:
+        raise ConflictError(f"{user.email} is already active.")
+    before = user.disabled_at.isoformat()
+    user.disabled_at = None
+    audit.record(
+        db,
+        actor=actor,
+        action="user.enabled",
+        subject_type="user",
+        subject_id=user.id,
+        now=now,
+        before={"disabled_at": before},
     )
 
 
@@ -425,7 +463,8 @@ async def sign_in(
         await _release_attempt(db, reservation_id)
         await db.commit()
         raise
-    if user is None or not valid or user.disabled_at is not None:
+    # An invited account has no password yet ("" is no argon2 hash and never verifies).
+    if user is None or not valid or not user.password_hash or user.disabled_at is not None:
         # The reservation stays: it is this failure's row.
         raise SignInError("That email and password do not match an active account.")
     await _release_attempt(db, reservation_id)
@@ -447,8 +486,10 @@ async def open_session(
             created_at=now,
             last_seen_at=now,
             expires_at=now + ABSOLUTE_TIMEOUT,
+            authenticated_at=now,
         )
     )
+    user.last_signed_in_at = now
     await db.flush()
     return SignedIn(user, token)
 
@@ -475,3 +516,57 @@ async def user_for_session(db: AsyncSession, token: str, now: datetime) -> User 
     if now - session.last_seen_at >= LAST_SEEN_RESOLUTION:
         session.last_seen_at = now
     return user
+
+
+async def session_for(db: AsyncSession, token: str) -> UserSession | None:
+    return await db.scalar(select(UserSession).where(UserSession.token_hash == hash_token(token)))
+
+
+def last_proved(session: UserSession) -> datetime:
+    """When this browser last proved who is using it: its sign-in, or a later
+    re-authentication. The one place that decides it: a session opened by single sign-on
+    counts from its sign-in (authenticated_at, or its creation when that is unset)."""
+    return session.authenticated_at or session.created_at
+
+
+def proved_recently(session: UserSession | None, now: datetime) -> bool:
+    return session is not None and now - last_proved(session) < REAUTH_WINDOW
+
+
+class ReauthError(SignInError):
+    code = "reauth_failed"
+
+
+async def reauthenticate(
+    db: AsyncSession, *, token: str, password: str, client: str, now: datetime
+) -> None:
+    """Check the signed-in user's password again and mark the session as freshly proved.
+    Counted against the same limits as sign-in (a stolen session cannot guess faster)."""
+    session = await session_for(db, token)
+    if session is None:
+        raise ReauthError("Your session has ended. Please sign in again.")
+    user = session.user
+    reservation_id = await _reserve_attempt(db, account=user.email, client=client[:100], now=now)
+    await db.commit()
+    try:
+        valid = await verify_password(user.password_hash or _DUMMY_HASH, password)
+    except HashingBusyError:
+        await _release_attempt(db, reservation_id)
+        await db.commit()
+        raise
+    if not valid or not user.password_hash:
+        raise ReauthError("That password is not right. Nothing was changed.", field="password")
+    await _release_attempt(db, reservation_id)
+    session = await session_for(db, token)
+    if session is None:  # ended while the password was checked
+        raise ReauthError("Your session has ended. Please sign in again.")
+    session.authenticated_at = now
+    audit.record(
+        db,
+        actor=audit.actor_of(user),
+        action="user.reauthenticated",
+        subject_type="user",
+        subject_id=user.id,
+        now=now,
+    )
+    await db.flush()

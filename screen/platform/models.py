@@ -367,6 +367,8 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set at each successful sign-in; the admin's list of accounts shows it.
+    last_signed_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Notifications (screen.review.notifications): the user's own time zone (an IANA name;
     # None means SCREEN_NOTIFY_TIME_ZONE) and one switch per kind, on unless turned off.
     time_zone: Mapped[str | None] = mapped_column(String(64))
@@ -386,6 +388,11 @@ class User(Base):
     def roles(self, roles: frozenset[Role]) -> None:
         held = {row.role: row for row in self.role_rows}
         self.role_rows = [held.get(role) or UserRole(role=role) for role in sorted(roles)]
+
+    @property
+    def invited(self) -> bool:
+        """Invited by an admin and no password set yet: it cannot sign in."""
+        return not self.password_hash
 
     def holds(self, *roles: Role) -> bool:
         return not self.roles.isdisjoint(roles)
@@ -419,8 +426,29 @@ class UserSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When this browser last proved the password (sign-in or re-authentication); None
+    # means at its creation (see accounts.users.last_proved).
+    authenticated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class StaffLink(Base):
+    """A single-use link emailed to a member of staff: an invitation to set a first
+    password, or a password reset. Only the token's SHA-256 is stored; the link stops
+    working once used, revoked, superseded by a newer one of its kind, or expired."""
+
+    __tablename__ = "staff_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str] = mapped_column(String(400))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class SignInFailure(Base):

@@ -27,6 +27,7 @@ from screen.settings import Settings
 
 log = logging.getLogger(__name__)
 CANDIDATE_PATH = re.compile(r"/s/[^/?#]+")
+STAFF_LINK_PATH = re.compile(r"/staff/(welcome|reset)/[^/?#]+")
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -190,8 +191,9 @@ def _too_large_message(request: Request[Any, Any, Any]) -> str:
 
 
 def redact(path: str) -> str:
-    """Candidate links are credentials: never write one to a log."""
-    return CANDIDATE_PATH.sub("/s/<token>", path)
+    """Candidate links and staff invitation and reset links are credentials: never write
+    one to a log."""
+    return STAFF_LINK_PATH.sub(r"/staff/\1/<token>", CANDIDATE_PATH.sub("/s/<token>", path))
 
 
 def _id_out_of_range(exc: BaseException) -> bool:
