@@ -467,6 +467,41 @@ def users_create(email: str, name: str, roles: tuple[str, ...], password: str | 
     click.echo(_in_transaction(settings, work))
 
 
+@users.command("invite")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option(
+    "--role",
+    "roles",
+    required=True,
+    multiple=True,
+    help=f"One of {', '.join(ROLES)}; repeat it (or separate with commas) for several.",
+)
+def users_invite(email: str, name: str, roles: tuple[str, ...]) -> None:
+    """Invite a colleague: the account waits for them to choose a password through a link
+    that works once, for 48 hours (emailed by the running server, and printed)."""
+    from screen.accounts.staff_links import invite
+
+    settings = _settings()
+    now = SystemClock().now()
+
+    async def work(db: AsyncSession) -> str:
+        user, link = await invite(
+            db,
+            email=email,
+            name=name,
+            roles=",".join(roles),
+            actor=CLI_ACTOR,
+            sender="",
+            now=now,
+            base_url=settings.base_url,
+            secret_key=settings.secret_key,
+        )
+        return f"Invited {user.name} <{user.email}>. Their link (also emailed):\n{link}"
+
+    click.echo(_in_transaction(settings, work))
+
+
 @users.command("set-password")
 @click.option("--email", required=True)
 @_password_option
@@ -517,7 +552,7 @@ def users_list() -> None:
         rows = await db.scalars(select(User).order_by(User.id))
         return [
             f"{u.id:>4}  {','.join(role_list(u.roles)):<16}  {u.email}  {u.name}"
-            f"{'  (disabled)' if u.disabled_at else ''}"
+            f"{'  (disabled)' if u.disabled_at else '  (invited)' if u.invited else ''}"
             for u in rows
         ]
 

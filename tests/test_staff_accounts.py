@@ -8,15 +8,18 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from screen.accounts import staff_links, users
+from screen.cli import main
 from screen.platform.clock import FrozenClock
 from screen.platform.jobs import InProcessRunner
 from screen.platform.mail import SmtpMailer
@@ -523,3 +526,25 @@ async def test_the_list_shows_roles_status_and_last_sign_in(
     [ada] = [row for key, row in rows.items() if "Ada Admin" in key]
     assert "(you)" in ada and "never" not in ada
     assert f'href="/admin/users/{both.id}"' in page.text
+
+
+def test_the_command_line_invites_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCREEN_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("SCREEN_BASE_URL", "https://screen.example")
+    cli = CliRunner()
+    assert cli.invoke(main, ["db", "upgrade"]).exit_code == 0
+
+    invited = cli.invoke(
+        main, ["users", "invite", "--email", "kim@staff.example", "--name", "Kim", "--role", "lead"]
+    )
+    refused = cli.invoke(
+        main,
+        ["users", "invite", "--email", "bo@staff.example", "--name", "Bo", "--role", "lead,admin"],
+    )
+    listed = cli.invoke(main, ["users", "list"])
+
+    assert invited.exit_code == 0, invited.output
+    assert "Invited Kim <kim@staff.example>" in invited.output
+    assert re.search(r"https://screen\.example/staff/welcome/[A-Za-z0-9_-]{32}", invited.output)
+    assert refused.exit_code == 1 and "score blind" in refused.output
+    assert "kim@staff.example  Kim  (invited)" in listed.output

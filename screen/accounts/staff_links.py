@@ -78,9 +78,9 @@ async def _issue(
     sender: str,
     base_url: str,
     secret_key: str,
-) -> StaffLink:
-    """A new link of `kind` for the user, emailed through the outbox; the one before
-    it, if any, stops working."""
+) -> tuple[StaffLink, str]:
+    """A new link of `kind` for the user and its address, emailed through the outbox; the
+    one before it, if any, stops working."""
     await _revoke_live(db, user, now, kind)
     token = new_token()
     link = StaffLink(
@@ -93,17 +93,14 @@ async def _issue(
     )
     db.add(link)
     await db.flush()
+    url = link_url(base_url, kind, token)
     outbox.emit(
         db,
         STAFF_LINK_EMAIL,
-        {
-            "link_id": link.id,
-            "sealed_link": seal(secret_key, link_url(base_url, kind, token)),
-            "sender": sender,
-        },
+        {"link_id": link.id, "sealed_link": seal(secret_key, url), "sender": sender},
         now,
     )
-    return link
+    return link, url
 
 
 async def invite(
@@ -112,28 +109,29 @@ async def invite(
     name: str,
     email: str,
     roles: str | Iterable[str],
-    inviter: User,
+    actor: str,
+    sender: str,
     now: datetime,
     base_url: str,
     secret_key: str,
-) -> tuple[User, StaffLink]:
-    """An invited account (no password: it cannot sign in) and its emailed link."""
-    actor = audit.actor_of(inviter)
+) -> tuple[User, str]:
+    """An invited account (no password: it cannot sign in) and the address of the link
+    emailed to it. `sender` names who invites, in the email ("" to name nobody)."""
     user = await users.create_user(
         db, email=email, name=name, roles=roles, password=None, now=now, actor=actor
     )
-    link = await _issue(
+    link, url = await _issue(
         db,
         user,
         INVITE,
         now=now,
         actor=actor,
-        sender=inviter.name,
+        sender=sender,
         base_url=base_url,
         secret_key=secret_key,
     )
     _audit(db, actor, "user.invitation_sent", user, now, link)
-    return user, link
+    return user, url
 
 
 async def resend_invitation(
@@ -145,7 +143,7 @@ async def resend_invitation(
     if user.disabled_at is not None:
         raise ConflictError(f"{user.email} is disabled: enable the account first.")
     actor = audit.actor_of(by)
-    link = await _issue(
+    link, _ = await _issue(
         db,
         user,
         INVITE,
@@ -184,7 +182,7 @@ async def send_reset(
             f"{user.email} has not set a password yet: send the invitation again instead."
         )
     actor = audit.actor_of(by)
-    link = await _issue(
+    link, _ = await _issue(
         db,
         user,
         RESET,
@@ -233,7 +231,7 @@ async def request_reset(
     if user is None or user.disabled_at is not None or user.invited:
         return
     actor = f"forgot-password:{client[:90]}"
-    link = await _issue(
+    link, _ = await _issue(
         db,
         user,
         RESET,
@@ -293,8 +291,7 @@ async def use_link(
     if user is None:  # deleted since live_link looked
         raise GoneError("This link no longer works.")
     actor = f"link:{kind}:{link.id}"
-    await users.set_password(db, user, password, now, actor=actor)
-    await _revoke_live(db, user, now, None)
+    await users.set_password(db, user, password, now, actor=actor)  # ends its other links
     audit.record(
         db,
         actor=actor,

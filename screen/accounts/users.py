@@ -294,11 +294,13 @@ async def get_user_by_email(db: AsyncSession, email: str) -> User:
 async def set_password(
     db: AsyncSession, user: User, password: str, now: datetime, *, actor: str
 ) -> None:
-    """A new password ends every session of the user."""
+    """A new password ends every session of the user, and every invitation or reset link
+    it still had."""
     check_password_strength(password)
     user.password_hash = await hash_password(password)
     user.password_changed_at = now
     await db.execute(delete(UserSession).where(UserSession.user_id == user.id))
+    await _end_links(db, user, now)
     audit.record(
         db,
         actor=actor,
@@ -318,6 +320,13 @@ async def disable_user(db: AsyncSession, user: User, now: datetime, *, actor: st
     await db.execute(delete(UserSession).where(UserSession.user_id == user.id))
     await _hand_back_reviews(db, user)
     # An invitation or reset link waiting in their inbox must not bring them back.
+    await _end_links(db, user, now)
+    audit.record(
+        db, actor=actor, action="user.disabled", subject_type="user", subject_id=user.id, now=now
+    )
+
+
+async def _end_links(db: AsyncSession, user: User, now: datetime) -> None:
     await db.execute(
         update(StaffLink)
         .where(
@@ -326,9 +335,7 @@ async def disable_user(db: AsyncSession, user: User, now: datetime, *, actor: st
             StaffLink.revoked_at.is_(None),
         )
         .values(revoked_at=now)
-    )
-    audit.record(
-        db, actor=actor, action="user.disabled", subject_type="user", subject_id=user.id, now=now
+        .execution_options(synchronize_session=False)
     )
 
 
