@@ -548,3 +548,22 @@ def test_the_command_line_invites_too(tmp_path: Path, monkeypatch: pytest.Monkey
     assert re.search(r"https://screen\.example/staff/welcome/[A-Za-z0-9_-]{32}", invited.output)
     assert refused.exit_code == 1 and "score blind" in refused.output
     assert "kim@staff.example  Kim  (invited)" in listed.output
+
+
+async def test_hostile_input_gets_a_clear_answer(as_admin: Client, db: AsyncSession) -> None:
+    huge = "99999999999999999999"
+    assert (await as_admin.get(f"/admin/users/{huge}")).status_code in (400, 404)
+    assert (await post_form(as_admin, f"/admin/users/{huge}/disable")).status_code in (400, 404)
+    # NUL is dropped where the form is read; names are shown escaped.
+    odd = await invite(as_admin, "<script>alert(1)</script>\x00", "x\x00@staff.example", "lead")
+    assert odd.status_code == 303
+    listing = await as_admin.get("/admin/users")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in listing.text
+    assert "<script>alert" not in listing.text
+    assert (await fresh(db, "x@staff.example")).name == "<script>alert(1)</script>"
+    async with other_browser(as_admin.app) as visitor:  # type: ignore[arg-type]
+        await visitor.get("/signin/forgot")
+        for email in ("", "a" * 400 + "@x.example", "not an email"):
+            answer = await post_form(visitor, "/signin/forgot", {"email": email})
+            assert answer.status_code == 400, email
+            assert "Nothing was changed" in answer.text

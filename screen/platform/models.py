@@ -391,8 +391,9 @@ class User(Base):
 
     @property
     def invited(self) -> bool:
-        """Invited by an admin and no password set yet: it cannot sign in."""
-        return not self.password_hash
+        """Invited by an admin and not here yet: no password chosen, never signed in (a
+        single sign-on may bring them in without one)."""
+        return not self.password_hash and self.last_signed_in_at is None
 
     def holds(self, *roles: Role) -> bool:
         return not self.roles.isdisjoint(roles)
