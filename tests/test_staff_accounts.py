@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from screen.accounts import staff_links, users
+from screen.app import create_app
 from screen.cli import main
 from screen.platform.clock import FrozenClock
 from screen.platform.jobs import InProcessRunner
-from screen.platform.mail import SmtpMailer
+from screen.platform.mail import FolderMailer, SmtpMailer
 from screen.platform.models import AuditEvent, Review, ReviewStatus, Role, StaffLink, User
 from screen.review import reviews
 from screen.settings import Settings
@@ -567,3 +569,20 @@ async def test_hostile_input_gets_a_clear_answer(as_admin: Client, db: AsyncSess
             answer = await post_form(visitor, "/signin/forgot", {"email": email})
             assert answer.status_code == 400, email
             assert "Nothing was changed" in answer.text
+
+
+async def test_no_reset_is_offered_when_password_sign_in_is_off(
+    settings: Settings, clock: FrozenClock, mail_dir: Path, db: AsyncSession
+) -> None:
+    await make_user(db, clock.now(), "recruiter", email="rita@staff.example")
+    sso_only = replace(
+        settings, password_sign_in=False, oidc_display_name="Acme SSO", oidc_issuer="https://x"
+    )
+    app = create_app(sso_only, clock=clock, mailer=FolderMailer(mail_dir), run_jobs=False)
+    async with AsyncTestClient(app=app, base_url=BASE) as visitor:
+        assert 'href="/signin/forgot"' not in (await visitor.get("/signin")).text
+        page = await visitor.get("/signin/forgot")
+        assert page.status_code == 403 and "sign in with Acme SSO" in page.text
+        refused = await post_form(visitor, "/signin/forgot", {"email": "rita@staff.example"})
+        assert refused.status_code == 403
+    assert await db.scalar(select(StaffLink)) is None

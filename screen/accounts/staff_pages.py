@@ -21,6 +21,7 @@ from screen.platform.errors import NotFoundError, ScreenError
 from screen.platform.forms import FormState
 from screen.platform.models import Role, User
 from screen.platform.web import DB, NO_STORE, AppClock, AppSettings
+from screen.settings import Settings
 
 ROLE_CHOICES = (
     (Role.REVIEWER, "Reviewer", "scores submissions blind"),
@@ -400,6 +401,21 @@ LINK_PAGES = {
 }
 
 
+class PasswordSignInOffError(ScreenError):
+    status_code = 403
+    code = "password_sign_in_off"
+
+
+def _refuse_without_passwords(settings: Settings) -> None:
+    """With password sign-in turned off (single sign-on only) a password is no way in, so
+    nobody is offered to reset one."""
+    if not settings.password_sign_in:
+        raise PasswordSignInOffError(
+            "Password sign-in is turned off here: sign in with "
+            f"{settings.oidc_display_name} from the sign-in page."
+        )
+
+
 class StaffLinkController(Controller):
     """Public: the forgotten-password form, and the pages behind invitation and reset
     links. The link is the credential; CSRF still guards each form."""
@@ -408,7 +424,8 @@ class StaffLinkController(Controller):
     include_in_schema = False
 
     @get("/signin/forgot", name="signin:forgot")
-    async def forgot_form(self) -> Template:
+    async def forgot_form(self, settings: AppSettings) -> Template:
+        _refuse_without_passwords(settings)
         return Template(
             template_name="staff/forgot.html",
             context={"state": FormState(), "sent": False},
@@ -419,6 +436,7 @@ class StaffLinkController(Controller):
     async def forgot(
         self, request: Request[Any, Any, Any], db: DB, clock: AppClock, settings: AppSettings
     ) -> Template:
+        _refuse_without_passwords(settings)
         form = await request.form()
         email = str(form.get("email") or "").replace("\x00", "")
         try:
