@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from screen.accounts.staff_links import STAFF_LINK_EMAIL
 from screen.platform import outbox
 from screen.platform.feature import Feature
 from screen.platform.jobs import InProcessRunner, Job
@@ -24,6 +25,7 @@ def test_every_kind_of_outbox_event_the_app_writes_has_a_handler() -> None:
         ATS_COMPLETED,
         NOTIFY_EMAIL,
         NOTIFY_CHAT,
+        STAFF_LINK_EMAIL,
     }
     assert set(REGISTRY.outbox_handlers) == written
 
