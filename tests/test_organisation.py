@@ -449,6 +449,26 @@ async def test_the_candidate_landing_page_is_in_the_employers_name(
     assert theme.headers["cache-control"] == "public, max-age=86400"
 
 
+async def test_an_expired_link_says_so_in_the_employers_name_with_its_contacts(
+    client: Client, db: AsyncSession, clock: FrozenClock, settings: Settings
+) -> None:
+    await brand(db, clock)
+    candidate = await make_candidate(db, settings, clock.now())
+    unbranded = await client.get("/s/" + "x" * 43)
+    clock.advance(days=30)
+
+    expired = await client.get(candidate.path)
+
+    assert expired.status_code == 410
+    assert "This link has expired" in expired.text
+    assert "— Northwind Analytics</title>" in expired.text
+    assert '<span class="org-name">Northwind Analytics</span>' in expired.text
+    assert "Questions? Write to talent@northwind.example" in expired.text
+    # An unknown link is refused the same way, in the same name.
+    assert unbranded.status_code == 404
+    assert "Questions? Write to talent@northwind.example" in unbranded.text
+
+
 async def test_the_attempt_page_carries_the_contacts_in_its_footer(
     client: Client, db: AsyncSession, clock: FrozenClock, settings: Settings
 ) -> None:

@@ -128,6 +128,13 @@ async def _page(
     )
 
 
+async def _branded_refusal(request: Request[Any, Any, Any], db: AsyncSession) -> None:
+    """Let the error page that follows a refused link (expired, withdrawn, unknown) wear the
+    employer's name and contacts: the page a candidate most needs to know whom to ask.
+    Read only on the way out of a refusal, never on the pages' own path."""
+    request.state.org = await organisation.branding(db)
+
+
 def _see_other(path: str) -> Redirect:
     return Redirect(path=path, status_code=HTTP_303_SEE_OTHER, headers=NO_STORE)
 
@@ -399,10 +406,19 @@ class CandidateController(Controller):
 
     @get("/", name="candidate:landing")
     async def landing(
-        self, token: Token, db: DB, clock: AppClock, settings: AppSettings
+        self,
+        token: Token,
+        request: Request[Any, Any, Any],
+        db: DB,
+        clock: AppClock,
+        settings: AppSettings,
     ) -> Response[Any]:
         now = clock.now()
-        invitation, attempt = await _resolve(db, token, now, settings)
+        try:
+            invitation, attempt = await _resolve(db, token, now, settings)
+        except ScreenError:
+            await _branded_refusal(request, db)
+            raise
         if attempt.state == AttemptState.STARTED:
             return _see_other(f"/s/{token}/attempt")
         if attempt.state in ENDED:
@@ -663,10 +679,19 @@ class CandidateController(Controller):
 
     @get("/done", name="candidate:done")
     async def done(
-        self, token: Token, db: DB, clock: AppClock, settings: AppSettings
+        self,
+        token: Token,
+        request: Request[Any, Any, Any],
+        db: DB,
+        clock: AppClock,
+        settings: AppSettings,
     ) -> Response[Any]:
         now = clock.now()
-        _, attempt = await _resolve(db, token, now, settings)
+        try:
+            _, attempt = await _resolve(db, token, now, settings)
+        except ScreenError:
+            await _branded_refusal(request, db)
+            raise
         if attempt.state not in ENDED:
             return _see_other(f"/s/{token}")
         if await _follow_ups_open(db, attempt, now, settings):

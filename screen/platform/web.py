@@ -143,6 +143,9 @@ def error_response(
             # Signed-in staff keep the header and navigation (the guard has put them on
             # the request); candidates and visitors see the plain frame.
             "me": request.state.get("user"),
+            # A candidate's refused link: the employer's face, where the page put it there
+            # (screen.candidate.pages); otherwise Screen's own.
+            "org": request.state.get("org"),
         },
         status_code=status,
         headers=headers,
