@@ -735,6 +735,7 @@ def demo(host: str, port: int) -> None:
     if links.started_link:
         banner.append(f"  Candidate link (already started):    {links.started_link}")
     banner.append(f"  Staff sign-in:                       {base}/signin")
+    banner.append(f"  Invite staff (as admin):             {base}/admin/users/invite")
     banner.append(
         f"  Recruiter dashboard:                 {base}/recruiter/screens/{links.screen_id}"
     )

@@ -97,6 +97,12 @@ async def email_to(mail_dir: Path, address: str, within_seconds: float = 30.0) -
         await asyncio.sleep(0.2)
 
 
+async def clean(page: Page, name: str) -> None:
+    """axe-core at both widths finds nothing, of any impact."""
+    found = await check_axe(page, name)
+    assert not any(found.values()), f"axe on {name}: {found}"
+
+
 async def shots(page: Page, name: str) -> None:
     """Screenshots at 1280 and 390 px, with nothing wider than the phone's screen."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -123,7 +129,7 @@ async def test_the_admin_invites_a_reviewer_who_sets_a_password_and_calibrates(
     await expect(page.get_by_role("row", name=re.compile("Rui Reviewer"))).to_contain_text(
         "Reviewer"
     )
-    await check_axe(page, "admin staff accounts")
+    await clean(page, "admin staff accounts")
     await shots(page, "staff-accounts")
 
     await page.get_by_role("link", name="Invite a colleague").click()
@@ -136,13 +142,13 @@ async def test_the_admin_invites_a_reviewer_who_sets_a_password_and_calibrates(
     await page.get_by_role("button", name="Send invitation").click()
     await expect(page.locator("#roles-problem")).to_contain_text("score blind")
     await expect(page.get_by_label("Email")).to_have_value("noor@demo.screen")
-    await check_axe(page, "admin invite refused")
+    await clean(page, "admin invite refused")
     await shots(page, "staff-invite-refused")
     await page.get_by_role("checkbox", name=re.compile(r"^\s*Admin\b")).uncheck()
     await page.get_by_role("button", name="Send invitation").click()
     await expect(page.get_by_role("status")).to_contain_text("Invitation sent")
     await expect(page.get_by_text("link expires")).to_be_visible()
-    await check_axe(page, "admin manage account")
+    await clean(page, "admin manage account")
     await shots(page, "staff-account")
 
     message = await email_to(demo.mail_dir, "noor@demo.screen")
@@ -159,7 +165,7 @@ async def test_the_admin_invites_a_reviewer_who_sets_a_password_and_calibrates(
     await noor.get_by_label("The same password again").fill("too short")
     await noor.get_by_role("button", name="Set password").click()
     await expect(noor.locator("#password-problem")).to_contain_text("at least 10 characters")
-    await check_axe(noor, "staff set password refused")
+    await clean(noor, "staff set password refused")
     await shots(noor, "staff-set-password")
     await noor.get_by_label("New password").fill(NEW_PASSWORD)
     await noor.get_by_label("The same password again").fill(NEW_PASSWORD)
@@ -184,5 +190,26 @@ async def test_the_admin_invites_a_reviewer_who_sets_a_password_and_calibrates(
     # The used link is spent.
     response = await noor.goto(link)
     assert response is not None and response.status == 410
+    await clean(noor, "staff link used")
+    await shots(noor, "staff-link-used")
+
+    # The admin's "confirm it is you" page, and the forgotten-password page and its answer.
+    await page.goto("/reauth?next=/admin/users")
+    await clean(page, "staff reauth")
+    await shots(page, "staff-reauth")
+    await page.get_by_label("Your password").fill("admin-demo-pass")
+    await page.get_by_role("button", name="Confirm").click()
+    await page.wait_for_url(re.compile("/admin/users$"))
+    visitor = await browser.new_context(viewport=WIDTHS[1280], base_url=demo.base_url)
+    forgot = await visitor.new_page()
+    await forgot.goto("/signin")
+    await forgot.get_by_role("link", name="Forgot your password?").click()
+    await clean(forgot, "staff forgot password")
+    await shots(forgot, "staff-forgot")
+    await forgot.get_by_label("Email").fill("noor@demo.screen")
+    await forgot.get_by_role("button", name="Email me a link").click()
+    await expect(forgot.get_by_role("status")).to_contain_text("If an account exists")
+    await clean(forgot, "staff forgot password sent")
+    await visitor.close()
     await admin.close()
     await newcomer.close()
