@@ -704,6 +704,26 @@ class Decision(Base):
         )
 
 
+class SelfIdentification(Base):
+    """A candidate's voluntary answers about themselves, asked only after submitting.
+
+    Kept apart from the attempt, the reviews and the decision: nothing that scores, exports
+    one candidate or signals the pipeline reads this table; the fairness page reads it only
+    in aggregate, with small groups suppressed. `answers` maps a category key to an option
+    key of the deployment's categories (screen.review.self_identification); a category
+    left out was skipped. Erasing the invitation erases it (ON DELETE CASCADE).
+    """
+
+    __tablename__ = "self_identifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invitation_id: Mapped[int] = mapped_column(
+        ForeignKey("invitations.id", ondelete="CASCADE"), unique=True
+    )
+    answers: Mapped[dict[str, str]] = mapped_column(JSON)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class ReminderSent(Base):
     """One reminder of one invitation; the unique key is what makes "never twice" hold."""
 
