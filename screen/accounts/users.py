@@ -464,13 +464,14 @@ async def sign_in(
     # a queue of sign-ins never holds pooled connections the rest of the app needs.
     await db.commit()
     try:
-        valid = await verify_password(user.password_hash if user else _DUMMY_HASH, password)
+        # An invited account (no password yet) costs the same time as any other.
+        valid = await verify_password((user and user.password_hash) or _DUMMY_HASH, password)
     except HashingBusyError:
         # Refused before any check: the reservation guessed nothing, so it is not counted.
         await _release_attempt(db, reservation_id)
         await db.commit()
         raise
-    # An invited account has no password yet ("" is no argon2 hash and never verifies).
+    # An invited account has no password yet: nothing typed matches it.
     if user is None or not valid or not user.password_hash or user.disabled_at is not None:
         # The reservation stays: it is this failure's row.
         raise SignInError("That email and password do not match an active account.")
