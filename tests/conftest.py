@@ -50,12 +50,16 @@ CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    if REDIS_URL:
-        return
     skip = pytest.mark.skip(reason="set SCREEN_TEST_REDIS_URL to run arq")
     for item in items:
-        if item.get_closest_marker("redis"):
+        if not REDIS_URL and item.get_closest_marker("redis"):
             item.add_marker(skip)
+        # With `-n 2 --dist loadgroup` (the README's command) the browser tests run in one
+        # worker beside the rest in the other. They never share state: each browser test
+        # serves its own SQLite file, while the rest empty the shared test databases
+        # between tests and so must stay in one process.
+        group = "browser" if item.path.parent.name == "e2e" else "server"
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session", autouse=True)
