@@ -11,7 +11,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from screen.accounts import organisation
 from screen.accounts.logos import MAX_LOGO_BYTES, check_logo
@@ -484,6 +484,20 @@ async def test_the_attempt_page_carries_the_contacts_in_its_footer(
     assert "— Northwind Analytics</title>" in page.text
     assert "Questions? Write to talent@northwind.example" in page.text
     assert 'href="https://northwind.example/privacy"' in page.text
+
+
+async def test_the_attempt_pages_fast_path_reads_the_branding_at_most_once_per_ttl(
+    sessionmaker: async_sessionmaker[AsyncSession], db: AsyncSession, clock: FrozenClock
+) -> None:
+    kept = organisation.BrandingCache(ttl=3600)
+    fresh = organisation.BrandingCache(ttl=0)
+    before = (await kept.get(sessionmaker), await fresh.get(sessionmaker))
+
+    await brand(db, clock)
+
+    assert before == (organisation.DEFAULT, organisation.DEFAULT)
+    assert await kept.get(sessionmaker) == organisation.DEFAULT
+    assert (await fresh.get(sessionmaker)).name == "Northwind Analytics"
 
 
 async def sent(runner: InProcessRunner, smtp: SmtpServer) -> Any:

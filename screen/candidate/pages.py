@@ -486,8 +486,10 @@ class CandidateController(Controller):
         )
         # Rendered here rather than through Litestar's Template response, whose context
         # machinery (request, CSRF input) this page does not use: it was a tenth of its cost.
-        async with state.sessionmaker() as db:
-            org = await organisation.branding(db)
+        cache: organisation.BrandingCache | None = state.get("branding_cache")
+        if cache is None:
+            cache = state.branding_cache = organisation.BrandingCache()
+        org = await cache.get(state.sessionmaker)
         html = state.templates.get_template("candidate/attempt.html").render(
             {
                 "org": org,
