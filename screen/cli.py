@@ -248,8 +248,19 @@ def prompts_check(directory: Path | None) -> None:
 
 @prompts.command("sync")
 @_dir_option
-def prompts_sync(directory: Path | None) -> None:
-    """Store changed prompt files as new immutable versions."""
+@click.option(
+    "--take-back",
+    "take_back",
+    multiple=True,
+    metavar="SLUG",
+    help="Sync this prompt's folder file even though its newest version was saved in the "
+    "browser (repeatable).",
+)
+def prompts_sync(directory: Path | None, take_back: tuple[str, ...]) -> None:
+    """Store changed prompt files as new immutable versions.
+
+    A prompt whose newest version was uploaded or edited in the browser is left alone
+    (listed as `kept`) unless named with --take-back."""
     settings = _settings()
     result = check_library(_prompts_dir(settings, directory))
     for problem in result.problems:
@@ -257,11 +268,19 @@ def prompts_sync(directory: Path | None) -> None:
     if result.problems:
         raise click.ClickException("Fix the problems above; nothing was synced.")
     now = SystemClock().now()
-    synced = _in_transaction(settings, lambda db: sync_library(db, result.prompts, now))
+    synced = _in_transaction(
+        settings,
+        lambda db: sync_library(db, result.prompts, now, take_back=frozenset(take_back)),
+    )
     for slug, version in synced.created:
         click.echo(f"new version  {slug} v{version}")
     for slug, version in synced.unchanged:
         click.echo(f"unchanged    {slug} v{version}")
+    for slug, version, by in synced.kept:
+        click.echo(
+            f"kept         {slug} v{version} (saved in the browser by {by}; the folder file "
+            f"was not synced: --take-back {slug} to sync it)"
+        )
 
 
 @main.group()

@@ -38,6 +38,10 @@ LEADS = {"lead"}
 # A disputed submission: a lead decides it, or an admin in a lead's place, with a reason.
 ADJUDICATORS = {"lead", "admin"}
 RECRUITERS = {"recruiter", "admin"}
+# The prompt library: recruiters pick prompts for screens, so they browse and preview too;
+# leads and admins upload and edit.
+LIBRARY = {"lead", "recruiter", "admin"}
+AUTHORS = {"lead", "admin"}
 ADMINS = {"admin"}
 # One's own notification settings: every staff account has them.
 STAFF = {"admin", "recruiter", "reviewer", "lead", "hiring_manager"}
@@ -59,7 +63,14 @@ ROUTES = [
     ("GET", "/lead/agreement", LEADS),
     ("GET", "/lead/leaks", LEADS),
     ("POST", "/lead/leaks", LEADS),
-    ("GET", "/lead/prompts", LEADS),
+    ("GET", "/lead/prompts", LIBRARY),
+    ("GET", "/lead/prompts/999", LIBRARY),
+    ("GET", "/lead/prompts/999/candidate", LIBRARY),
+    ("GET", "/lead/prompts/999/candidate/attempt", LIBRARY),
+    ("GET", "/lead/prompts/upload", AUTHORS),
+    ("POST", "/lead/prompts/upload", AUTHORS),
+    ("GET", "/lead/prompts/999/edit", AUTHORS),
+    ("POST", "/lead/prompts/999/edit", AUTHORS),
     ("POST", "/lead/prompts/999/retire", LEADS),
     ("GET", "/review/calibration/999", REVIEWERS),
     ("POST", "/review/calibration/999/999", REVIEWERS),

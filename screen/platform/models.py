@@ -122,6 +122,14 @@ class Prompt(Base):
     # Set by a lead when the prompt is exposed (seen by many, or its answers leaked): a
     # retired version is drawn for no new candidate; those who had it keep it.
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Where the version came from: `folder` (synced from prompts/) or `ui` (uploaded or
+    # edited in the browser). The sync never adds a version on top of a `ui` one.
+    source: Mapped[str] = mapped_column(String(10), default="folder", server_default="folder")
+    # Who saved a `ui` version (their email); None for the folder's.
+    created_by: Mapped[str | None] = mapped_column(String(320))
+    # The prompt file's text as it was checked, so an edit starts from it; None for
+    # versions stored before it was kept (an edit then starts from the stored fields).
+    source_text: Mapped[str | None] = mapped_column(Text)
 
 
 class Screen(Base):

@@ -208,6 +208,7 @@ class PromptSource:
     change_note: str | None
     content_hash: str
     follow_ups: FollowUps | None = None
+    text: str | None = None  # the file as checked, kept with the version
 
 
 @dataclass
@@ -224,17 +225,32 @@ def _load_yaml(text: str) -> tuple[object, str | None]:
 
 
 def read_prompt_file(path: Path) -> tuple[PromptSource | None, list[FileProblem]]:
+    stem = path.name.removesuffix(".md")
+    try:
+        raw_bytes = path.read_bytes()
+    except OSError as error:
+        return None, [FileProblem(path.name, "file", f"cannot be read as UTF-8 ({error})")]
+    exemplars_path = path.with_name(stem + EXEMPLARS_SUFFIX)
+    exemplar_bytes = exemplars_path.read_bytes() if exemplars_path.exists() else None
+    return check_prompt_text(path.name, raw_bytes, exemplar_bytes)
+
+
+def check_prompt_text(
+    name: str, raw_bytes: bytes, exemplar_bytes: bytes | None
+) -> tuple[PromptSource | None, list[FileProblem]]:
+    """Every check `screen prompts check` makes of one prompt file (`name` as it is called,
+    its bytes, and its exemplars file's bytes if there is one): the folder's files and the
+    browser's uploads and edits go through this same function."""
     problems: list[FileProblem] = []
 
     def report(where: str, message: str) -> None:
-        problems.append(FileProblem(path.name, where, message))
+        problems.append(FileProblem(name, where, message))
 
-    stem = path.name.removesuffix(".md")
+    stem = name.removesuffix(".md")
     slug = stem
     try:
-        raw_bytes = path.read_bytes()
         text = raw_bytes.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as error:
+    except UnicodeDecodeError as error:
         report("file", f"cannot be read as UTF-8 ({error})")
         return None, problems
 
@@ -281,26 +297,22 @@ def read_prompt_file(path: Path) -> tuple[PromptSource | None, list[FileProblem]
         report("body", "missing: the prompt text the candidate reads")
 
     rubric, rubric_problems = parse_rubric(meta.get("rubric"))
-    problems.extend(FileProblem(path.name, p.field, p.message) for p in rubric_problems)
+    problems.extend(FileProblem(name, p.field, p.message) for p in rubric_problems)
     follow_ups, follow_up_problems = parse_follow_ups(meta.get("follow_ups"), rubric)
-    problems.extend(FileProblem(path.name, p.field, p.message) for p in follow_up_problems)
+    problems.extend(FileProblem(name, p.field, p.message) for p in follow_up_problems)
 
-    exemplars_path = path.with_name(stem + EXEMPLARS_SUFFIX)
-    exemplar_bytes = b""
     exemplars: list[dict[str, Any]] = []
-    if exemplars_path.exists():
-        exemplar_bytes = exemplars_path.read_bytes()
-        if rubric is not None:
-            exemplars, exemplar_problems = _read_exemplars(exemplar_bytes, rubric)
-            problems.extend(
-                FileProblem(exemplars_path.name, p.field, p.message) for p in exemplar_problems
-            )
+    if exemplar_bytes is not None and rubric is not None:
+        exemplars, exemplar_problems = _read_exemplars(exemplar_bytes, rubric)
+        problems.extend(
+            FileProblem(stem + EXEMPLARS_SUFFIX, p.field, p.message) for p in exemplar_problems
+        )
 
     if problems or rubric is None:
         return None, problems
     # The follow-ups are in the file's bytes, so they are part of the version: editing a
     # question makes a new version and screens pinned to the old one keep their questions.
-    digest = hashlib.sha256(raw_bytes + b"\0" + exemplar_bytes).hexdigest()
+    digest = hashlib.sha256(raw_bytes + b"\0" + (exemplar_bytes or b"")).hexdigest()
     if not (isinstance(title, str) and isinstance(area, str) and isinstance(duration, int)):
         return None, problems  # unreachable: each was reported above
     return (
@@ -316,6 +328,7 @@ def read_prompt_file(path: Path) -> tuple[PromptSource | None, list[FileProblem]
             change_note=change_note.strip() if isinstance(change_note, str) else None,
             content_hash=digest,
             follow_ups=follow_ups,
+            text=text,
         ),
         [],
     )
@@ -480,17 +493,41 @@ def timing_warnings(sources: list[PromptSource]) -> list[FileProblem]:
     return warnings
 
 
+# Where a version came from (`Prompt.source`).
+FROM_FOLDER = "folder"
+FROM_UI = "ui"
+
+
 @dataclass(frozen=True)
 class SyncResult:
     created: list[tuple[str, int]]
     unchanged: list[tuple[str, int]]
+    # Folder files left alone because the prompt's newest version was saved in the browser:
+    # (slug, that version, who saved it).
+    kept: list[tuple[str, int, str]] = field(default_factory=list)
 
 
-async def sync_library(db: AsyncSession, sources: list[PromptSource], now: datetime) -> SyncResult:
-    """Store each source as a new version unless a version with its content hash exists."""
+async def sync_library(
+    db: AsyncSession,
+    sources: list[PromptSource],
+    now: datetime,
+    *,
+    take_back: frozenset[str] = frozenset(),
+) -> SyncResult:
+    """Store each source as a new version unless a version with its content hash exists.
+
+    A prompt whose newest version was saved in the browser is the browser's: its folder
+    file is not synced (it is usually the older text, and a sync must not quietly put it
+    back in front of what a lead saved). `take_back` names the slugs whose folder file
+    should become the newest version again (`screen prompts sync --take-back SLUG`)."""
     created: list[tuple[str, int]] = []
     unchanged: list[tuple[str, int]] = []
+    kept: list[tuple[str, int, str]] = []
     for source in sources:
+        newest = await latest_version(db, source.slug)
+        if newest is not None and newest.source == FROM_UI and source.slug not in take_back:
+            kept.append((source.slug, newest.version, newest.created_by or "someone"))
+            continue
         existing = await db.scalar(
             select(Prompt.version).where(
                 Prompt.slug == source.slug, Prompt.content_hash == source.content_hash
@@ -516,11 +553,13 @@ async def sync_library(db: AsyncSession, sources: list[PromptSource], now: datet
                 change_note=source.change_note,
                 follow_ups=source.follow_ups.to_dict() if source.follow_ups else None,
                 created_at=now,
+                source=FROM_FOLDER,
+                source_text=source.text,
             )
         )
         created.append((source.slug, version))
     await db.flush()
-    return SyncResult(created, unchanged)
+    return SyncResult(created, unchanged, kept)
 
 
 async def latest_version(db: AsyncSession, slug: str) -> Prompt | None:

@@ -10,7 +10,14 @@ from dataclasses import dataclass
 from sqlalchemy import distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from screen.platform.models import Attempt, Invitation, Prompt, ScreenPrompt, SimilarityMatch
+from screen.platform.models import (
+    Attempt,
+    Invitation,
+    Prompt,
+    Screen,
+    ScreenPrompt,
+    SimilarityMatch,
+)
 
 # A match with another candidate's answer or with a calibration exemplar is "similar"; a
 # match with an answer a lead recorded as circulating outside is "leaked".
@@ -31,6 +38,8 @@ class PromptExposure:
     exposure: Exposure
     # Screens whose rotation pool holds this version.
     pools: int
+    # Screens using this version: pinned to it, or holding it in their pool.
+    screens: int = 0
 
 
 async def by_prompt_id(db: AsyncSession) -> dict[int, Exposure]:
@@ -95,8 +104,20 @@ async def library(db: AsyncSession) -> list[PromptExposure]:
             )
         ).all()
     )
+    using: dict[int, set[int]] = {}
+    for prompt_id, screen_id in [
+        *(await db.execute(select(Screen.prompt_id, Screen.id))).all(),
+        *(await db.execute(select(ScreenPrompt.prompt_id, ScreenPrompt.screen_id))).all(),
+    ]:
+        using.setdefault(prompt_id, set()).add(screen_id)
     return [
-        PromptExposure(p, exposures.get(p.id, Exposure()), int(pools.get(p.id, 0))) for p in prompts
+        PromptExposure(
+            p,
+            exposures.get(p.id, Exposure()),
+            int(pools.get(p.id, 0)),
+            len(using.get(p.id, ())),
+        )
+        for p in prompts
     ]
 
 
