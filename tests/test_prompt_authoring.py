@@ -6,23 +6,27 @@ them as a candidate and a reviewer see them. Through HTTP, as a browser would.""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import html
 import re
 from typing import Any
 
 import pytest
+from click.testing import CliRunner, Result
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from screen.cli import main
 from screen.platform.clock import FrozenClock
 from screen.platform.models import Attempt, AuditEvent, Invitation, Prompt, Screen
 from screen.platform.paths import PROMPTS_DIR
 from screen.recruiting.prompt_authoring import MAX_FILE_BYTES, file_text
 from screen.recruiting.prompts import check_library, check_prompt_text, sync_library
 from screen.recruiting.screens import get_screen
+from screen.settings import Settings
 from tests.support.factories import DATA, SAMPLE_SLUG, make_screen, make_user
 from tests.support.staff import csrf_token, post_form, sign_in
 
@@ -407,3 +411,42 @@ async def test_an_edit_of_a_version_stored_before_its_text_was_kept_starts_from_
         )
         assert source.rubric.to_dict() == prompt.rubric
         assert (source.follow_ups.to_dict() if source.follow_ups else None) == prompt.follow_ups
+
+
+async def test_the_sync_command_says_which_prompts_it_kept_and_takes_one_back(
+    app: Litestar,
+    db: AsyncSession,
+    clock: FrozenClock,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    screen = await make_screen(db, clock.now())
+    await db.commit()
+    lead = await _staff(app, db, clock, "lead")
+    try:
+        edited = SAMPLE.decode().replace("duration_minutes: 30", "duration_minutes: 40")
+        saved = await post_form(
+            lead, f"/lead/prompts/{screen.prompt_id}/edit", {"text": edited}, follow_redirects=False
+        )
+    finally:
+        await lead.__aexit__(None, None, None)
+    assert saved.status_code == 303
+    monkeypatch.setenv("SCREEN_DATABASE_URL", settings.database_url)
+    folder = str(DATA / "prompts")
+
+    def sync(*args: str) -> Result:
+        return CliRunner().invoke(main, ["prompts", "sync", "--dir", folder, *args])
+
+    kept = await asyncio.to_thread(sync)
+    taken = await asyncio.to_thread(sync, "--take-back", SAMPLE_SLUG)
+
+    assert kept.exit_code == 0, kept.output
+    assert re.search(
+        rf"kept +{SAMPLE_SLUG} v2 \(saved in the browser by lead-\S+; the folder file was not "
+        rf"synced: --take-back {SAMPLE_SLUG} to sync it\)",
+        kept.output,
+    ), kept.output
+    # The folder's file is version 1 already: nothing new to store, and it says so.
+    assert taken.exit_code == 0, taken.output
+    assert f"unchanged    {SAMPLE_SLUG} v1" in taken.output
+    assert await _count(db, Prompt) == 2
