@@ -956,3 +956,79 @@ def report_command(invitation_id: int, output: Path) -> None:
     finally:
         partial.unlink(missing_ok=True)
     click.echo(f"Wrote the report of invitation {invitation_id} to {output} ({len(pdf):,} bytes).")
+
+
+@main.group()
+def candidates() -> None:
+    """A candidate's data on request (erase, export-data) and the retention policy."""
+
+
+def _invitation_id(invitation_id: int) -> int:
+    if not 1 <= invitation_id <= MAX_ID:
+        raise NotFoundError(f"No invitation with id {invitation_id}.", field="invitation")
+    return invitation_id
+
+
+@candidates.command("erase")
+@click.argument("invitation_id", type=int)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def candidates_erase(invitation_id: int, yes: bool) -> None:
+    """Erase one candidate's personal data (docs/privacy.md says what goes and what stays).
+
+    Audited as an erasure by `cli`; the pipeline gets a `candidate.erased` webhook.
+    """
+    from screen.operations.erasure import erase_candidate
+
+    _invitation_id(invitation_id)
+    if not yes:
+        click.confirm(
+            f"Erase the personal data of invitation {invitation_id}? This cannot be undone",
+            abort=True,
+        )
+    settings = _settings()
+    started = time.perf_counter()
+
+    async def work(db: AsyncSession) -> dict[str, Any]:
+        counts = await erase_candidate(db, invitation_id, actor=CLI_ACTOR, now=SystemClock().now())
+        return counts.as_dict()
+
+    counts = _in_transaction(settings, work)
+    took = time.perf_counter() - started
+    deleted = sum(counts["deleted"].values())
+    click.echo(
+        f"Erased the personal data of invitation {invitation_id} "
+        f"({deleted} row(s) deleted, {took:.2f} s); its anonymous scores and decision stay."
+    )
+
+
+@candidates.command("export-data")
+@click.argument("invitation_id", type=int)
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False, writable=True),
+    help="File to write the JSON document to (default: stdout).",
+)
+def candidates_export_data(invitation_id: int, output: Path | None) -> None:
+    """Everything held about one candidate as one JSON document, for an access request;
+    recorded in the audit log (actor `cli`)."""
+    from screen.operations.data_access import candidate_data, encode
+
+    _invitation_id(invitation_id)
+    if output is not None and not output.parent.is_dir():
+        raise click.ClickException(f"No folder {output.parent} to write {output.name} into.")
+    settings = _settings()
+
+    async def work(db: AsyncSession) -> bytes:
+        return encode(
+            await candidate_data(db, invitation_id, actor=CLI_ACTOR, now=SystemClock().now())
+        )
+
+    body = _in_transaction(settings, work)
+    if output is None:
+        click.echo(body.decode("utf-8"))
+        return
+    try:
+        output.write_bytes(body)
+    except OSError as error:
+        raise click.ClickException(f"Cannot write {output}: {error.strerror or error}.") from None
+    click.echo(f"Wrote the data held about invitation {invitation_id} to {output}.", err=True)

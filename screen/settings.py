@@ -22,6 +22,10 @@ def time_zone_names() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
+# Retention periods anyone may set, in days: at least a day, at most ten years.
+MIN_RETAIN_DAYS, MAX_RETAIN_DAYS = 1, 3650
+
+
 class SettingsError(ValueError):
     """A configuration value is missing or wrong; the message names the variable."""
 
@@ -73,6 +77,11 @@ class Settings:
     oidc_clock_skew_seconds: int = 60
     oidc_display_name: str = "single sign-on"
     password_sign_in: bool = True
+    # Retention (screen.operations.retention, docs/privacy.md): a candidate's personal data
+    # is erased this many days after their decision, or after their link expired unused.
+    # An admin may set other values on the privacy page; these are the defaults.
+    retain_decided_days: int = 365
+    retain_unused_days: int = 90
 
     @property
     def oidc_enabled(self) -> bool:
@@ -167,6 +176,15 @@ class Settings:
                 f"SCREEN_OIDC_DEFAULT_ROLE must be one of {', '.join(roles)}; "
                 f"got {self.oidc_default_role!r}."
             )
+        for name, days in (
+            ("SCREEN_RETAIN_DECIDED_DAYS", self.retain_decided_days),
+            ("SCREEN_RETAIN_UNUSED_DAYS", self.retain_unused_days),
+        ):
+            if not MIN_RETAIN_DAYS <= days <= MAX_RETAIN_DAYS:
+                raise SettingsError(
+                    f"{name} must be a number of days from {MIN_RETAIN_DAYS} to "
+                    f"{MAX_RETAIN_DAYS}, got {days}."
+                )
         if not 1 <= len(self.oidc_display_name) <= 60:
             raise SettingsError("SCREEN_OIDC_DISPLAY_NAME must be 1 to 60 characters.")
 
@@ -268,5 +286,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         oidc_display_name=(env.get("SCREEN_OIDC_DISPLAY_NAME") or "").strip()
         or defaults.oidc_display_name,
         password_sign_in=_bool(env, "SCREEN_PASSWORD_SIGN_IN", True),
+        retain_decided_days=_int(env, "SCREEN_RETAIN_DECIDED_DAYS", defaults.retain_decided_days),
+        retain_unused_days=_int(env, "SCREEN_RETAIN_UNUSED_DAYS", defaults.retain_unused_days),
     )
     return settings.check()

@@ -96,6 +96,9 @@ ROUTES = [
     ("GET", "/recruiter/invitations/999", RECRUITERS),
     ("POST", "/recruiter/invitations/999/withdraw", RECRUITERS),
     ("GET", "/recruiter/invitations/999/withdraw", RECRUITERS),
+    ("GET", "/recruiter/invitations/999/erase", RECRUITERS),
+    ("POST", "/recruiter/invitations/999/erase", RECRUITERS),
+    ("GET", "/recruiter/invitations/999/data.json", RECRUITERS),
     ("GET", "/recruiter/screens/999/archive", RECRUITERS),
     ("GET", "/recruiter/screens/999/invite", RECRUITERS),
     ("GET", "/recruiter/screens/999/import/999", RECRUITERS),
@@ -189,7 +192,8 @@ def test_the_route_table_covers_every_guarded_route(app: Litestar) -> None:
         # Compare route shapes: every path parameter becomes {}.
         path = path.split("?")[0].rstrip("/") or "/"
         path = re.sub(r"\{[^}]+\}", "{}", path)
-        return re.sub(r"/(999|funnel\.svg|withdraw|disable|enable|retry|waive)(?=/|$)", "/{}", path)
+        last = r"999|funnel\.svg|withdraw|erase|data\.json|disable|enable|retry|waive"
+        return re.sub(rf"/({last})(?=/|$)", "/{}", path)
 
     table = {(method, shape(path)) for method, path, _ in ROUTES}
     assert {(m, shape(p)) for m, p in guarded} <= table

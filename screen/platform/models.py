@@ -205,6 +205,9 @@ class Invitation(Base):
     created_by: Mapped[str | None] = mapped_column(String(200))
     # The recruiter who chose, when inviting, to be named to the candidate as their contact.
     contact_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Set when the candidate's personal data was erased (screen.operations.erasure): the row
+    # stays as an anonymous placeholder so counts and statistics hold.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     screen: Mapped[Screen] = relationship(lazy="raise")
     prompt: Mapped[Prompt] = relationship(lazy="raise")
@@ -875,6 +878,7 @@ class AuditEvent(Base):
     """Who did what, when, with the state before and after."""
 
     __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_subject", "subject_type", "subject_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     actor: Mapped[str] = mapped_column(String(200))
@@ -947,3 +951,7 @@ class OrganisationSettings(Base):
     logo_sha256: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_by: Mapped[str | None] = mapped_column(String(400))
+    # The retention policy an admin set (screen.operations.retention); None: the
+    # deployment's SCREEN_RETAIN_DECIDED_DAYS / SCREEN_RETAIN_UNUSED_DAYS.
+    retain_decided_days: Mapped[int | None] = mapped_column(Integer)
+    retain_unused_days: Mapped[int | None] = mapped_column(Integer)

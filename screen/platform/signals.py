@@ -24,7 +24,10 @@ from screen.platform.rendering import iso_utc
 INVITATION_SENT = "invitation.sent"
 ATTEMPT_SUBMITTED = "attempt.submitted"
 DECISION_MADE = "decision.made"
-EVENT_TYPES = (INVITATION_SENT, ATTEMPT_SUBMITTED, DECISION_MADE)
+# A candidate's personal data was erased (on request or by the retention policy). Its data
+# holds only the invitation and screen ids: the external id it would name is erased too.
+CANDIDATE_ERASED = "candidate.erased"
+EVENT_TYPES = (INVITATION_SENT, ATTEMPT_SUBMITTED, DECISION_MADE, CANDIDATE_ERASED)
 
 WEBHOOK_DELIVER = "webhook.deliver"
 ATS_COMPLETED = "ats.completed"

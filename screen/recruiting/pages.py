@@ -49,6 +49,8 @@ DONE = {
     "withdrawn": "The invitation was withdrawn: the link no longer works and open review "
     "slots are closed. The reason is in the history below.",
     "outcome": "The outcome was recorded.",
+    "erased": "The candidate's personal data was erased. Their anonymous scores and decision "
+    "stay in the screen's figures.",
     "invited": "Invitation sent: the email is on its way.",
     "archived": "The screen is archived: it takes no new invitations. Candidates already "
     "invited carry on, and you can restore it at any time.",

@@ -1,0 +1,109 @@
+"""A candidate's data on request, from their invitation page: erase it (after a
+confirmation that names what goes) or download everything held about them as JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.di import Provide
+from litestar.params import FromPath
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_303_SEE_OTHER
+
+from screen.accounts.guards import RECRUITERS, Me, provide_user, requires
+from screen.operations import data_access, erasure
+from screen.platform import audit
+from screen.platform.errors import ConflictError, InputError, NotFoundError, ScreenError
+from screen.platform.forms import FormState
+from screen.platform.models import Invitation
+from screen.platform.web import DB, AppClock
+
+CONFIRM_WORD = "ERASE"
+
+
+def confirmed(typed: str, invitation: Invitation) -> bool:
+    """The confirmation: the word ERASE, or the candidate's own email address."""
+    typed = typed.strip()
+    return typed == CONFIRM_WORD or (
+        bool(typed) and typed.lower() == invitation.candidate_email.lower()
+    )
+
+
+async def _invitation(db: DB, invitation_id: int) -> Invitation:
+    invitation = await db.get(Invitation, invitation_id)
+    if invitation is None:
+        raise NotFoundError(f"No invitation with id {invitation_id}.")
+    return invitation
+
+
+class CandidateDataController(Controller):
+    path = "/recruiter/invitations"
+    guards = [requires(*RECRUITERS)]  # noqa: RUF012 - Litestar reads this class attribute
+    dependencies = {"me": Provide(provide_user, sync_to_thread=False)}  # noqa: RUF012
+    include_in_schema = False
+
+    def _confirm_page(self, me: Me, invitation: Invitation, state: FormState) -> Template:
+        return Template(
+            template_name="recruiter/erase_confirm.html",
+            context={
+                "me": me,
+                "invitation": invitation,
+                "state": state,
+                "confirm_word": CONFIRM_WORD,
+            },
+            status_code=state.status_code,
+        )
+
+    @get("/{invitation_id:int}/erase", name="recruiter:erase-confirm")
+    async def erase_confirm(self, invitation_id: FromPath[int], db: DB, me: Me) -> Template:
+        invitation = await _invitation(db, invitation_id)
+        return self._confirm_page(me, invitation, FormState())
+
+    @post("/{invitation_id:int}/erase", name="recruiter:erase", status_code=HTTP_303_SEE_OTHER)
+    async def erase(
+        self,
+        invitation_id: FromPath[int],
+        request: Request[Any, Any, Any],
+        db: DB,
+        me: Me,
+        clock: AppClock,
+    ) -> Response[Any]:
+        invitation = await _invitation(db, invitation_id)
+        form = FormState.typed(await request.form())
+        form.pop("_csrf_token", None)
+        try:
+            if invitation.erased_at is not None:
+                raise ConflictError("This candidate's personal data was already erased.")
+            if not confirmed(form.get("confirm", ""), invitation):
+                raise InputError(
+                    f"Type {CONFIRM_WORD} (or the candidate's email address) to confirm.",
+                    field="confirm",
+                )
+            await erasure.erase_candidate(
+                db, invitation_id, actor=audit.actor_of(me), now=clock.now()
+            )
+        except ScreenError as error:
+            await db.rollback()
+            invitation = await _invitation(db, invitation_id)
+            return self._confirm_page(me, invitation, FormState.refused(form, error))
+        return Redirect(
+            path=f"/recruiter/invitations/{invitation_id}?done=erased",
+            status_code=HTTP_303_SEE_OTHER,
+        )
+
+    @get("/{invitation_id:int}/data.json", name="recruiter:candidate-data")
+    async def data(
+        self, invitation_id: FromPath[int], db: DB, me: Me, clock: AppClock
+    ) -> Response[bytes]:
+        document = await data_access.candidate_data(
+            db, invitation_id, actor=audit.actor_of(me), now=clock.now()
+        )
+        return Response(
+            data_access.encode(document),
+            media_type="application/json",
+            headers={
+                "Content-Disposition": f'attachment; filename="candidate-{invitation_id}.json"',
+                "Cache-Control": "no-store",
+            },
+        )
