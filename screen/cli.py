@@ -1010,7 +1010,8 @@ def candidates_erase(invitation_id: int, yes: bool) -> None:
 )
 def candidates_export_data(invitation_id: int, output: Path | None) -> None:
     """Everything held about one candidate as one JSON document, for an access request;
-    recorded in the audit log (actor `cli`)."""
+    recorded in the audit log (actor `cli`). Unlike a recruiter's download it includes
+    the candidate's voluntary self-identification."""
     from screen.operations.data_access import candidate_data, encode
 
     _invitation_id(invitation_id)
@@ -1020,7 +1021,13 @@ def candidates_export_data(invitation_id: int, output: Path | None) -> None:
 
     async def work(db: AsyncSession) -> bytes:
         return encode(
-            await candidate_data(db, invitation_id, actor=CLI_ACTOR, now=SystemClock().now())
+            await candidate_data(
+                db,
+                invitation_id,
+                actor=CLI_ACTOR,
+                now=SystemClock().now(),
+                self_identification=True,
+            )
         )
 
     body = _in_transaction(settings, work)

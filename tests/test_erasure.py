@@ -32,6 +32,7 @@ from screen.platform.models import (
     LateContent,
     OutboxEvent,
     Review,
+    SelfIdentification,
     WebhookDelivery,
 )
 from screen.platform.signals import EVENT_TYPES
@@ -93,6 +94,13 @@ async def arrange(db: AsyncSession, settings: Settings, clock: FrozenClock) -> W
     stored = await write_record(db, target_candidate, now)
     await lose_focus(db, stored, 60_000)
     db.add(LateContent(attempt_id=stored.id, content=LATE, received_at=now))
+    db.add(
+        SelfIdentification(
+            invitation_id=target_candidate.invitation_id,
+            answers={"gender": "woman"},
+            recorded_at=now,
+        )
+    )
     db.add(
         FollowUpAnswer(
             attempt_id=stored.id,
@@ -233,6 +241,7 @@ async def test_an_erased_candidate_is_nowhere_in_the_database_and_the_figures_ho
     assert "Olaf Other" in after  # the other candidate is untouched
     assert await figures(db, world) == figures_before
 
+    assert await db.scalar(select(func.count()).select_from(SelfIdentification)) == 0
     invitation = await db.get_one(Invitation, target)
     assert invitation.candidate_name == erasure.ERASED_NAME
     assert invitation.candidate_email == erasure.erased_email(target)
@@ -338,6 +347,11 @@ async def test_the_access_document_holds_everything_about_them_and_round_trips(
     out = await cli(settings, "candidates", "export-data", str(target))
     assert out.exit_code == 0, out.output
     from_cli = json.loads(out.output)
+    # The self-identification: only said to be held in a recruiter's download, given by the CLI.
+    assert "kept apart" in document["other_records"].pop("self_identifications")
+    assert [r["answers"] for r in from_cli["other_records"].pop("self_identifications")] == [
+        {"gender": "woman"}
+    ]
     assert {k: v for k, v in from_cli.items() if k != "generated_at"} == {
         k: v for k, v in document.items() if k != "generated_at"
     }
@@ -370,6 +384,7 @@ async def test_every_table_tied_to_a_candidate_is_either_kept_scrubbed_or_erased
         "similarity_matches",
         "reminders_sent",
         "report_shares",
+        "self_identifications",
     } <= erased
 
 

@@ -8,8 +8,8 @@ reviewers it names no one: a review is its slot number. Of other candidates it s
 nothing (a similar-answer match is its score, not the other text).
 
 Tables tied to a candidate that this module does not know by name (added later, or the
-self-identification) are still exported, column by column, under `other_records`, so the
-document never silently misses what erasure would delete.
+self-identification: see SELF_IDENTIFICATION) are still exported, column by column, under
+`other_records`, so the document never silently misses what erasure would delete.
 """
 
 from __future__ import annotations
@@ -79,12 +79,26 @@ def _events(text: str) -> Any:
         return text
 
 
+# Answers given only for the fairness statistics, kept apart from everything that decides
+# (docs/privacy.md): a recruiter's download says it is held and leaves it out; the
+# command line, run by whoever operates the server, includes it.
+SELF_IDENTIFICATION = "self_identifications"
+
+
 async def _other_records(
-    db: AsyncSession, invitation_id: int, attempt_id: int
-) -> dict[str, list[dict[str, Any]]]:
-    found: dict[str, list[dict[str, Any]]] = {}
+    db: AsyncSession, invitation_id: int, attempt_id: int, *, self_identification: bool
+) -> dict[str, Any]:
+    found: dict[str, Any] = {}
     for table, keys in candidate_tables():
         if table.name in NAMED_TABLES:
+            continue
+        if table.name == SELF_IDENTIFICATION and not self_identification:
+            if await _rows(db, table, keys, invitation_id, attempt_id):
+                found[table.name] = (
+                    "Held, and left out of this download: it is kept apart from hiring "
+                    "decisions. An administrator exports it with `screen candidates "
+                    "export-data`."
+                )
             continue
         rows = await _rows(db, table, keys, invitation_id, attempt_id)
         if rows:
@@ -110,7 +124,12 @@ async def _rows(
 
 
 async def candidate_data(
-    db: AsyncSession, invitation_id: int, *, actor: str, now: datetime
+    db: AsyncSession,
+    invitation_id: int,
+    *,
+    actor: str,
+    now: datetime,
+    self_identification: bool = False,
 ) -> dict[str, Any]:
     """The document, as a JSON-ready dict; recorded in the audit log as an export."""
     invitation = await db.get(Invitation, invitation_id)
@@ -264,7 +283,9 @@ async def candidate_data(
             }
             for s in shares
         ],
-        "other_records": await _other_records(db, invitation_id, attempt_id),
+        "other_records": await _other_records(
+            db, invitation_id, attempt_id, self_identification=self_identification
+        ),
     }
     audit.record(
         db,
