@@ -14,6 +14,7 @@ from litestar.types import ControllerRouterHandler
 
 from screen.accounts import wiring as accounts
 from screen.candidate import wiring as candidate
+from screen.fairness import wiring as fairness
 from screen.operations import wiring as operations
 from screen.pipeline import wiring as pipeline
 from screen.platform import wiring as platform
@@ -34,6 +35,7 @@ FEATURES: tuple[Feature, ...] = (
     report.FEATURE,
     pipeline.FEATURE,
     operations.FEATURE,
+    fairness.FEATURE,
     platform.FEATURE,
 )
 

@@ -82,6 +82,12 @@ class Settings:
     # An admin may set other values on the privacy page; these are the defaults.
     retain_decided_days: int = 365
     retain_unused_days: int = 90
+    # Voluntary self-identification after submitting and the adverse-impact page
+    # (screen.fairness, docs/fairness.md): on unless turned off; the questions come from a
+    # JSON or YAML file when one is named; groups smaller than the minimum are never counted.
+    self_id: bool = True
+    self_id_categories: Path | None = None
+    fairness_minimum_group: int = 5
 
     @property
     def oidc_enabled(self) -> bool:
@@ -132,6 +138,8 @@ class Settings:
             raise SettingsError("SCREEN_COMPOSITION_MAX_BYTES must be from 65536 to 67108864.")
         if not 0 <= self.grace_seconds <= 600:
             raise SettingsError("SCREEN_GRACE_SECONDS must be from 0 to 600.")
+        if not 3 <= self.fairness_minimum_group <= 100:
+            raise SettingsError("SCREEN_FAIRNESS_MINIMUM_GROUP must be from 3 to 100.")
         self._check_oidc()
         return self
 
@@ -288,5 +296,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         password_sign_in=_bool(env, "SCREEN_PASSWORD_SIGN_IN", True),
         retain_decided_days=_int(env, "SCREEN_RETAIN_DECIDED_DAYS", defaults.retain_decided_days),
         retain_unused_days=_int(env, "SCREEN_RETAIN_UNUSED_DAYS", defaults.retain_unused_days),
+        self_id=_bool(env, "SCREEN_SELF_ID", True),
+        self_id_categories=Path(env["SCREEN_SELF_ID_CATEGORIES"])
+        if env.get("SCREEN_SELF_ID_CATEGORIES")
+        else None,
+        fairness_minimum_group=_int(
+            env, "SCREEN_FAIRNESS_MINIMUM_GROUP", defaults.fairness_minimum_group
+        ),
     )
     return settings.check()

@@ -48,6 +48,8 @@ STAFF = {"admin", "recruiter", "reviewer", "lead", "hiring_manager"}
 # Candidate reports: a hiring manager reads only assigned screens' (404 for any other).
 READERS = {"recruiter", "admin", "lead", "hiring_manager"}
 HIRING_MANAGERS = {"hiring_manager"}
+# The adverse-impact page: aggregates by self-identified group, for leads and admins.
+FAIRNESS = {"lead", "admin"}
 # The ATS API authenticates with API keys, not sessions: tests/test_ats_api.py walks
 # every /api/ route with no key, a wrong key and a revoked key.
 API = "/api/"
@@ -61,6 +63,8 @@ ROUTES = [
     ("POST", "/review/999/return", REVIEWERS),
     ("GET", "/lead", LEADS),
     ("GET", "/lead/agreement", LEADS),
+    ("GET", "/lead/fairness", FAIRNESS),
+    ("GET", "/lead/fairness/export.csv", FAIRNESS),
     ("GET", "/lead/leaks", LEADS),
     ("POST", "/lead/leaks", LEADS),
     ("GET", "/lead/prompts", LIBRARY),

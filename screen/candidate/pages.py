@@ -135,6 +135,14 @@ async def _branded_refusal(request: Request[Any, Any, Any], db: AsyncSession) ->
     request.state.org = await organisation.branding(db)
 
 
+def _done_context(
+    token: str, attempt: Attempt, settings: Settings, *, already: bool
+) -> dict[str, Any]:
+    # The optional self-identification questions (screen.fairness) are offered only here,
+    # once the answer is in, and only where the deployment asks them.
+    return {"attempt": attempt, "already": already, "token": token, "self_id": settings.self_id}
+
+
 def _see_other(path: str) -> Redirect:
     return Redirect(path=path, status_code=HTTP_303_SEE_OTHER, headers=NO_STORE)
 
@@ -424,7 +432,7 @@ class CandidateController(Controller):
         if attempt.state in ENDED:
             if await _follow_ups_open(db, attempt, now, settings):
                 return _see_other(f"/s/{token}/follow-up")
-            return await _page(db, "done", {"attempt": attempt, "already": True})
+            return await _page(db, "done", _done_context(token, attempt, settings, already=True))
         await attempts.mark_opened(db, attempt, invitation, now)
         screen = invitation.screen
         return await _page(
@@ -698,7 +706,7 @@ class CandidateController(Controller):
             return _see_other(f"/s/{token}")
         if await _follow_ups_open(db, attempt, now, settings):
             return _see_other(f"/s/{token}/follow-up")
-        return await _page(db, "done", {"attempt": attempt, "already": False})
+        return await _page(db, "done", _done_context(token, attempt, settings, already=False))
 
     @post("/events", name="candidate:events", status_code=200, request_max_body_size=64 * 1024)
     async def integrity_events(

@@ -1,0 +1,1 @@
+"""Voluntary self-identification after submitting, and the adverse-impact page built on it."""

@@ -1,0 +1,284 @@
+"""The adverse-impact figures of a screen, a prompt or everything: the submissions with
+their decisions and self-identification, gathered here and handed to `reviewers.fairness`.
+
+Only aggregates leave this module. A submission counts from the moment it is in; its
+pass or fail counts once the decision is final (a decision awaiting adjudication is not
+yet either). Withdrawn candidates are left out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reviewers.fairness import (
+    SMALL_SAMPLE,
+    CategoryFigures,
+    GroupFigures,
+    Record,
+    category_figures,
+)
+from screen.fairness.categories import Category
+from screen.pipeline.exports import Cell
+from screen.platform.errors import InputError, NotFoundError
+from screen.platform.models import (
+    Attempt,
+    AttemptState,
+    Decision,
+    EndedBy,
+    Invitation,
+    Outcome,
+    Prompt,
+    Screen,
+    SelfIdentification,
+    minutes_used,
+)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What the figures cover: one screen, one prompt (every version), or everything."""
+
+    screen: Screen | None = None
+    prompt: Prompt | None = None
+
+    @property
+    def title(self) -> str:
+        if self.screen is not None:
+            return f"Screen: {self.screen.title}"
+        if self.prompt is not None:
+            return f"Prompt: {self.prompt.title}"
+        return "All screens"
+
+    @property
+    def key(self) -> str:
+        if self.screen is not None:
+            return f"screen:{self.screen.id}"
+        if self.prompt is not None:
+            return f"prompt:{self.prompt.slug}"
+        return "overall"
+
+
+@dataclass(frozen=True)
+class CategoryView:
+    category: Category
+    figures: CategoryFigures
+
+
+@dataclass(frozen=True)
+class ImpactView:
+    scope: Scope
+    # Not how many answered: with a category's shown rows that total would give a hidden
+    # group away (everyone who answered, minus the shown groups).
+    submissions: int
+    categories: tuple[CategoryView, ...]
+    minimum: int
+
+
+async def scope_of(db: AsyncSession, screen: str | None, prompt: str | None) -> Scope:
+    """The scope a page or export asked for: `screen` (an id) or `prompt` (a slug), not both."""
+    if screen and prompt:
+        raise InputError("Choose a screen or a prompt, not both.", field="screen")
+    if screen:
+        if not screen.isascii() or not screen.isdigit() or len(screen) > 9:
+            raise InputError("`screen` must be a screen id.", field="screen")
+        found = await db.get(Screen, int(screen))
+        if found is None:
+            raise NotFoundError("No such screen.")
+        return Scope(screen=found)
+    if prompt:
+        latest = await db.scalar(
+            select(Prompt)
+            .where(Prompt.slug == prompt[:100])
+            .order_by(Prompt.version.desc())
+            .limit(1)
+        )
+        if latest is None:
+            raise NotFoundError("No such prompt.")
+        return Scope(prompt=latest)
+    return Scope()
+
+
+async def _rows(db: AsyncSession, scope: Scope) -> list[tuple[str, dict[str, str], Record]]:
+    query = (
+        select(
+            Invitation.candidate_email,
+            Invitation.accommodation,
+            Attempt.started_at,
+            Attempt.submitted_at,
+            Attempt.deadline,
+            Attempt.ended_by,
+            Decision.outcome,
+            Decision.rule_outcome,
+            SelfIdentification.answers,
+        )
+        .join(Attempt, Attempt.invitation_id == Invitation.id)
+        .outerjoin(Decision, Decision.attempt_id == Attempt.id)
+        .outerjoin(SelfIdentification, SelfIdentification.invitation_id == Invitation.id)
+        .where(Attempt.submitted_at.is_not(None), Attempt.state != AttemptState.WITHDRAWN)
+        .order_by(Invitation.id)
+    )
+    if scope.screen is not None:
+        query = query.where(Invitation.screen_id == scope.screen.id)
+    if scope.prompt is not None:
+        query = query.join(Prompt, Prompt.id == Invitation.prompt_id).where(
+            Prompt.slug == scope.prompt.slug
+        )
+    rows = []
+    for (
+        email,
+        accommodation,
+        started,
+        submitted,
+        deadline,
+        ended_by,
+        outcome,
+        rule,
+        answers,
+    ) in await db.execute(query):
+        passed = {Outcome.PASS.value: True, Outcome.FAIL.value: False}.get(outcome)
+        base = Record(
+            person=email.strip().lower(),
+            group=None,
+            passed=passed,
+            adjudicated=rule == Outcome.NEEDS_ADJUDICATION,
+            minutes_used=minutes_used(started, submitted, deadline),
+            auto_submitted=ended_by == EndedBy.DEADLINE,
+            accommodated=(accommodation or 1.0) != 1.0,
+        )
+        rows.append((email, dict(answers or {}), base))
+    return rows
+
+
+def _figures(
+    rows: list[tuple[str, dict[str, str], Record]],
+    categories: tuple[Category, ...],
+    minimum: int,
+) -> tuple[CategoryView, ...]:
+    views = []
+    for category in categories:
+        records = [
+            Record(**{**base.__dict__, "group": answers.get(category.key)})
+            for _, answers, base in rows
+        ]
+        groups = [option.key for option in category.options]
+        views.append(CategoryView(category, category_figures(records, groups, minimum=minimum)))
+    return tuple(views)
+
+
+async def impact_view(
+    db: AsyncSession, scope: Scope, categories: tuple[Category, ...], minimum: int
+) -> ImpactView:
+    rows = await _rows(db, scope)
+    # Exact tests for every group of every category: off the event loop.
+    views = await asyncio.to_thread(_figures, rows, categories, minimum)
+    return ImpactView(
+        scope=scope,
+        submissions=len(rows),
+        categories=views,
+        minimum=minimum,
+    )
+
+
+# The bias-audit summary table (the shape of a NYC Local Law 144 audit summary: category,
+# group, counts, selection rate, impact ratio), with the exact test and the notes beside.
+CSV_COLUMNS = (
+    "scope",
+    "category",
+    "group",
+    "candidates",
+    "submissions",
+    "decided",
+    "passed",
+    "pass_rate",
+    "impact_ratio",
+    "below_four_fifths",
+    "fisher_exact_p_two_sided",
+    "median_minutes_used",
+    "auto_submit_rate",
+    "accommodation_rate",
+    "adjudication_rate",
+    "note",
+)
+
+
+def hidden_text(why: str | None, minimum: int) -> str:
+    if why == "small":
+        return f"fewer than {minimum}"
+    return f"not shown (with a group of fewer than {minimum})"
+
+
+def row_notes(row: GroupFigures, minimum: int) -> list[str]:
+    """What to bear in mind reading a row, in words."""
+    if row.hidden:
+        if row.hidden == "small":
+            return [f"Fewer than {minimum} candidates: not shown, so no one can be identified."]
+        return [f"Not shown: with the total, it would give away a group of fewer than {minimum}."]
+    notes = []
+    if row.group is None:
+        notes.append("Counted, compared with no one: no answer, or prefer not to say.")
+        return notes
+    if row.small_sample:
+        notes.append(
+            f"Small sample: {row.submissions} submissions (fewer than {SMALL_SAMPLE}); the rate "
+            "can move a lot with one decision."
+        )
+    if row.tests_disagree:
+        notes.append(
+            "The four-fifths rule and Fisher's exact test disagree here"
+            + (
+                " (ratio below 0.8, difference not significant)"
+                if row.below_four_fifths
+                else " (ratio at least 0.8, difference significant)"
+            )
+            + ": neither settles it alone at this size."
+        )
+    return notes
+
+
+def _round(value: float | None, places: int) -> float | None:
+    return None if value is None else round(value, places)
+
+
+def summary_rows(view: ImpactView) -> list[list[Cell]]:
+    """One row per group of every category, hidden groups as words, never as counts."""
+    rows: list[list[Cell]] = []
+    for item in view.categories:
+        for row in item.figures.rows:
+            label = item.category.label(row.group)
+            if row.hidden:
+                rows.append(
+                    [
+                        view.scope.title,
+                        item.category.key,
+                        label,
+                        hidden_text(row.hidden, view.minimum),
+                        *([None] * 11),
+                        " ".join(row_notes(row, view.minimum)),
+                    ]
+                )
+                continue
+            rows.append(
+                [
+                    view.scope.title,
+                    item.category.key,
+                    label,
+                    row.candidates,
+                    row.submissions,
+                    row.decided,
+                    row.passed,
+                    _round(row.pass_rate, 4),
+                    _round(row.impact_ratio, 4),
+                    row.below_four_fifths if row.impact_ratio is not None else None,
+                    _round(row.p_value, 4),
+                    _round(row.median_minutes, 1),
+                    _round(row.auto_submit_rate, 4),
+                    _round(row.accommodation_rate, 4),
+                    _round(row.adjudication_rate, 4),
+                    " ".join(row_notes(row, view.minimum)),
+                ]
+            )
+    return rows

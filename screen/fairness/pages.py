@@ -1,0 +1,131 @@
+"""The adverse-impact page for leads and admins, and its CSV (a bias-audit summary table).
+
+Per screen, per prompt or overall, one table per self-identification category: counts,
+pass rates, the impact ratio against the highest group (flagged below 0.8), Fisher's
+exact test of each group against the others, and per group the median time used, the
+auto-submit, accommodation and adjudication rates. Small groups are words, never counts
+(reviewers.fairness.suppress). Only aggregates: no page here names or links a candidate.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from typing import Any
+
+from litestar import Controller, Request, Response, get
+from litestar.di import Provide
+from litestar.response import Template
+from sqlalchemy import func, select
+
+from reviewers.fairness import ALPHA, FOUR_FIFTHS, SMALL_SAMPLE
+from screen.accounts.guards import Me, provide_user, requires
+from screen.fairness import categories
+from screen.fairness.impact import (
+    CSV_COLUMNS,
+    ImpactView,
+    hidden_text,
+    impact_view,
+    row_notes,
+    scope_of,
+    summary_rows,
+)
+from screen.pipeline.exports import UTF8_BOM, neutralise
+from screen.platform import audit
+from screen.platform.models import Prompt, Role, Screen
+from screen.platform.web import DB, AppClock, AppSettings
+
+VIEWERS = (Role.LEAD, Role.ADMIN)
+
+
+async def _view(db: DB, request: Request[Any, Any, Any], settings: AppSettings) -> ImpactView:
+    scope = await scope_of(
+        db,
+        request.query_params.get("screen") or None,
+        request.query_params.get("prompt") or None,
+    )
+    return await impact_view(
+        db, scope, categories.configured(settings), settings.fairness_minimum_group
+    )
+
+
+class FairnessController(Controller):
+    path = "/lead/fairness"
+    guards = [requires(*VIEWERS)]  # noqa: RUF012 - Litestar reads this class attribute
+    dependencies = {"me": Provide(provide_user, sync_to_thread=False)}  # noqa: RUF012
+    include_in_schema = False
+
+    @get("/", name="lead:fairness")
+    async def page(
+        self, request: Request[Any, Any, Any], db: DB, me: Me, settings: AppSettings
+    ) -> Template:
+        view = await _view(db, request, settings)
+        screens = list(
+            await db.execute(
+                select(Screen.id, Screen.title).order_by(
+                    Screen.archived_at.is_not(None), Screen.title
+                )
+            )
+        )
+        prompts = list(
+            await db.execute(
+                select(Prompt.slug, func.max(Prompt.title))
+                .group_by(Prompt.slug)
+                .order_by(func.max(Prompt.title))
+            )
+        )
+        query = request.url.query
+        return Template(
+            template_name="staff/fairness.html",
+            context={
+                "me": me,
+                "view": view,
+                "screens": screens,
+                "prompts": prompts,
+                "query": query,
+                "enabled": settings.self_id,
+                "hidden_text": hidden_text,
+                "row_notes": row_notes,
+                "four_fifths": FOUR_FIFTHS,
+                "alpha": ALPHA,
+                "small_sample": SMALL_SAMPLE,
+            },
+        )
+
+    @get("/export.csv", name="lead:fairness-csv")
+    async def export(
+        self,
+        request: Request[Any, Any, Any],
+        db: DB,
+        me: Me,
+        clock: AppClock,
+        settings: AppSettings,
+    ) -> Response[bytes]:
+        view = await _view(db, request, settings)
+        rows = summary_rows(view)
+        audit.record(
+            db,
+            actor=audit.actor_of(me),
+            action="export.fairness_csv",
+            subject_type="fairness",
+            subject_id=view.scope.key,
+            now=clock.now(),
+            after={"rows": len(rows), "format": "csv"},
+        )
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(CSV_COLUMNS)
+        for row in rows:
+            writer.writerow(
+                [("true" if v else "false") if isinstance(v, bool) else neutralise(v) for v in row]
+            )
+        name = "adverse-impact-" + re.sub(r"[^A-Za-z0-9_-]+", "-", view.scope.key) + ".csv"
+        return Response(
+            (UTF8_BOM + buffer.getvalue()).encode(),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="{name}"',
+                "Cache-Control": "no-store",
+            },
+        )

@@ -1,0 +1,133 @@
+"""Voluntary self-identification: offered only after submitting, never required, checked
+strictly, and kept out of everything that scores, exports one candidate or signals the
+pipeline."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from screen.app import create_app
+from screen.platform.clock import FrozenClock
+from screen.platform.models import SelfIdentification
+from screen.settings import Settings
+from tests.support.candidates import start
+from tests.support.factories import make_candidate, make_submitted
+
+Client = AsyncTestClient[Litestar]
+
+
+async def stored(db: AsyncSession, invitation_id: int) -> dict[str, str] | None:
+    db.expire_all()
+    return await db.scalar(
+        select(SelfIdentification.answers).where(SelfIdentification.invitation_id == invitation_id)
+    )
+
+
+async def test_the_thank_you_page_offers_the_questions_and_the_form_says_why(
+    client: Client, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    candidate = await make_submitted(db, settings, clock.now())
+
+    done = await client.get(f"{candidate.path}/done")
+    assert "Answer the optional questions" in done.text
+    assert f'href="{candidate.path}/about-you"' in done.text
+
+    page = await client.get(f"{candidate.path}/about-you")
+    assert page.status_code == 200
+    assert "Nobody who scores your answer" in page.text
+    assert "Skipping changes nothing" in page.text
+    assert "<fieldset" in page.text and 'type="radio"' in page.text
+    for question in ("gender", "race or ethnicity", "age", "disability"):
+        assert question in page.text
+    assert page.text.count("Prefer not to say") == 4
+
+
+async def test_answers_are_stored_apart_and_can_be_changed_and_taken_back(
+    client: Client, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    candidate = await make_submitted(db, settings, clock.now())
+    path = f"{candidate.path}/about-you"
+
+    saved = await client.post(
+        path,
+        data={"gender": "woman", "age_band": "40_49", "disability": ""},
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303 and saved.headers["location"] == f"{path}?saved=1"
+    assert await stored(db, candidate.invitation_id) == {"gender": "woman", "age_band": "40_49"}
+    again = await client.get(f"{path}?saved=1")
+    assert "your answers are saved" in again.text
+    assert 'value="woman" checked' in again.text
+
+    await client.post(path, data={"gender": "prefer_not_to_say"})
+    assert await stored(db, candidate.invitation_id) == {"gender": "prefer_not_to_say"}
+
+    await client.post(path, data={"gender": ""})
+    assert await stored(db, candidate.invitation_id) is None
+
+
+async def test_unknown_questions_and_options_are_refused_whole(
+    client: Client, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    candidate = await make_submitted(db, settings, clock.now())
+    path = f"{candidate.path}/about-you"
+
+    for form in (
+        {"gender": "woman", "salary": "high"},
+        {"gender": "wizard"},
+        {"gender": "woman", "race_ethnicity": "<script>"},
+    ):
+        refused = await client.post(path, data=form)
+        assert refused.status_code == 400, form
+        assert "Nothing was changed" in refused.text
+        assert "<script>" not in refused.text
+        assert await stored(db, candidate.invitation_id) is None
+
+    twice = await client.post(
+        path,
+        content=b"gender=woman&gender=man",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert twice.status_code == 400
+    assert "one answer" in twice.text
+    assert await stored(db, candidate.invitation_id) is None
+
+
+async def test_never_before_submitting(
+    client: Client, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    candidate = await make_candidate(db, settings, clock.now())
+    path = f"{candidate.path}/about-you"
+
+    landing = await client.get(path, follow_redirects=False)
+    assert landing.status_code == 303 and landing.headers["location"] == candidate.path
+    await start(client, candidate)
+    posted = await client.post(path, data={"gender": "woman"}, follow_redirects=False)
+    assert posted.status_code == 303 and posted.headers["location"] == candidate.path
+    assert await stored(db, candidate.invitation_id) is None
+    attempt_page = await client.get(f"{candidate.path}/attempt")
+    assert "about-you" not in attempt_page.text
+
+
+async def test_an_unknown_link_is_the_plain_not_found(client: Client) -> None:
+    response = await client.get("/s/not-a-real-token/about-you")
+    assert response.status_code == 404
+    posted = await client.post("/s/not-a-real-token/about-you", data={"gender": "woman"})
+    assert posted.status_code == 404
+
+
+async def test_a_deployment_can_turn_it_off(
+    db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    app = create_app(settings.with_overrides(self_id=False), clock=clock, run_jobs=False)
+    candidate = await make_submitted(db, settings, clock.now())
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
+        done = await client.get(f"{candidate.path}/done")
+        assert "about-you" not in done.text
+        assert (await client.get(f"{candidate.path}/about-you")).status_code == 404
+        refused = await client.post(f"{candidate.path}/about-you", data={"gender": "woman"})
+        assert refused.status_code == 404
+    assert await stored(db, candidate.invitation_id) is None
