@@ -22,7 +22,6 @@ from screen.platform import audit
 from screen.platform.errors import ConflictError, InputError, NotFoundError
 from screen.platform.models import CalibrationAttempt, Prompt, ReviewerCalibration, User
 from screen.platform.text import one_line
-from screen.platform.web import small_number
 
 MAX_WAIVER_REASON = 1000
 
@@ -117,23 +116,6 @@ async def record(
     return CalibrationResult(
         exemplar, levels, within_one, len(rubric.dimensions), share, standing.share
     )
-
-
-async def waiver_note(db: AsyncSession, user_id: str | None, slug: str | None) -> str | None:
-    """ "<email> on <prompt>" for a waiver that exists, from ids in a redirect: the page says
-    only what the database holds, never text a link made up."""
-    if not user_id or not slug or small_number(user_id) is None:
-        return None
-    email = await db.scalar(
-        select(User.email)
-        .join(ReviewerCalibration, ReviewerCalibration.reviewer_id == User.id)
-        .where(
-            User.id == int(user_id),
-            ReviewerCalibration.prompt_slug == slug,
-            ReviewerCalibration.waived_by_id.is_not(None),
-        )
-    )
-    return f"{email} on {slug}" if email else None
 
 
 async def waive(
