@@ -283,20 +283,21 @@ async def _row_for_update(db: AsyncSession) -> OrganisationSettings:
     return row
 
 
-async def update_settings(
-    db: AsyncSession, form: dict[str, str], *, actor: str, now: datetime
+async def _change(
+    db: AsyncSession, action: str, changes: dict[str, Any], *, actor: str, now: datetime
 ) -> Branding:
-    values = checked_settings(form)
+    """Every change to the row is stamped and audited with the row before and after, so
+    the audit log can say what an admin changed, not only that they did."""
     row = await _row_for_update(db)
     before = _snapshot(row)
-    for name, value in values.items():
+    for name, value in changes.items():
         setattr(row, name, value)
     row.updated_at, row.updated_by = now, actor
     await db.flush()
     audit.record(
         db,
         actor=actor,
-        action="organisation.updated",
+        action=action,
         subject_type="organisation",
         subject_id=SETTINGS_ID,
         now=now,
@@ -304,45 +305,27 @@ async def update_settings(
         after=_snapshot(row),
     )
     return branding_of(row)
+
+
+async def update_settings(
+    db: AsyncSession, form: dict[str, str], *, actor: str, now: datetime
+) -> Branding:
+    values = checked_settings(form)
+    return await _change(db, "organisation.updated", values, actor=actor, now=now)
 
 
 async def replace_logo(
     db: AsyncSession, data: bytes, filename: str, *, actor: str, now: datetime
 ) -> Branding:
     checked = check_logo(data, filename)
-    row = await _row_for_update(db)
-    before = _snapshot(row)
-    row.logo, row.logo_type = checked.content, checked.media_type
-    row.logo_sha256 = hashlib.sha256(checked.content).hexdigest()
-    row.updated_at, row.updated_by = now, actor
-    await db.flush()
-    audit.record(
-        db,
-        actor=actor,
-        action="organisation.logo_replaced",
-        subject_type="organisation",
-        subject_id=SETTINGS_ID,
-        now=now,
-        before=before,
-        after=_snapshot(row),
-    )
-    return branding_of(row)
+    new_logo = {
+        "logo": checked.content,
+        "logo_type": checked.media_type,
+        "logo_sha256": hashlib.sha256(checked.content).hexdigest(),
+    }
+    return await _change(db, "organisation.logo_replaced", new_logo, actor=actor, now=now)
 
 
 async def remove_logo(db: AsyncSession, *, actor: str, now: datetime) -> Branding:
-    row = await _row_for_update(db)
-    before = _snapshot(row)
-    row.logo = row.logo_type = row.logo_sha256 = None
-    row.updated_at, row.updated_by = now, actor
-    await db.flush()
-    audit.record(
-        db,
-        actor=actor,
-        action="organisation.logo_removed",
-        subject_type="organisation",
-        subject_id=SETTINGS_ID,
-        now=now,
-        before=before,
-        after=_snapshot(row),
-    )
-    return branding_of(row)
+    no_logo = dict.fromkeys(("logo", "logo_type", "logo_sha256"))
+    return await _change(db, "organisation.logo_removed", no_logo, actor=actor, now=now)
