@@ -134,6 +134,33 @@ async def invite(
     return user, url
 
 
+async def _send_for(
+    db: AsyncSession,
+    user: User,
+    kind: str,
+    action: str,
+    *,
+    by: User,
+    now: datetime,
+    base_url: str,
+    secret_key: str,
+) -> StaffLink:
+    """A link an admin sends someone: the email names the admin, the audit log the link."""
+    actor = audit.actor_of(by)
+    link, _ = await _issue(
+        db,
+        user,
+        kind,
+        now=now,
+        actor=actor,
+        sender=by.name,
+        base_url=base_url,
+        secret_key=secret_key,
+    )
+    _audit(db, actor, action, user, now, link)
+    return link
+
+
 async def resend_invitation(
     db: AsyncSession, user: User, *, by: User, now: datetime, base_url: str, secret_key: str
 ) -> StaffLink:
@@ -142,19 +169,16 @@ async def resend_invitation(
         raise ConflictError(f"{user.email} has already set a password: send a reset link.")
     if user.disabled_at is not None:
         raise ConflictError(f"{user.email} is disabled: enable the account first.")
-    actor = audit.actor_of(by)
-    link, _ = await _issue(
+    return await _send_for(
         db,
         user,
         INVITE,
+        "user.invitation_resent",
+        by=by,
         now=now,
-        actor=actor,
-        sender=by.name,
         base_url=base_url,
         secret_key=secret_key,
     )
-    _audit(db, actor, "user.invitation_resent", user, now, link)
-    return link
 
 
 async def revoke_invitation(db: AsyncSession, user: User, *, by: User, now: datetime) -> None:
@@ -181,19 +205,16 @@ async def send_reset(
         raise ConflictError(
             f"{user.email} has not set a password yet: send the invitation again instead."
         )
-    actor = audit.actor_of(by)
-    link, _ = await _issue(
+    return await _send_for(
         db,
         user,
         RESET,
+        "user.password_reset_sent",
+        by=by,
         now=now,
-        actor=actor,
-        sender=by.name,
         base_url=base_url,
         secret_key=secret_key,
     )
-    _audit(db, actor, "user.password_reset_sent", user, now, link)
-    return link
 
 
 async def _count(db: AsyncSession, column: Any, key: str, since: datetime) -> int:

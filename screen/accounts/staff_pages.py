@@ -5,18 +5,20 @@ behind the emailed links (choose a password) and the forgotten-password form."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from litestar import Controller, Request, Response, get, post
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from screen.accounts import staff_links, users
 from screen.accounts.guards import SESSION_COOKIE, Me, provide_user, requires
 from screen.accounts.pages import safe_next
+from screen.platform.clock import Clock
 from screen.platform.errors import NotFoundError, ScreenError
 from screen.platform.forms import FormState
 from screen.platform.models import Role, User
@@ -89,24 +91,64 @@ async def confirm_it_is_you(
             problem, status = error.message, error.status_code
         except users.SignInError as error:
             problem, status = error.message, error.status_code
+    carried = [(k, str(v)) for k, v in form.multi_items() if k not in NOT_CARRIED]
+    return _reauth_page(
+        me, action=request.url.path, what=what, carried=carried, problem=problem, status=status
+    )
+
+
+def _reauth_page(
+    me: User,
+    *,
+    action: str = "/reauth",
+    what: str | None = None,
+    carried: list[tuple[str, str]] | None = None,
+    problem: str | None = None,
+    next_path: str = "",
+    status: int = 200,
+) -> Template:
+    """ "Confirm it's you": before an action (`what`, posting the form's fields back to
+    `action`), or on its own page (going on to `next_path`)."""
     return Template(
         template_name="staff/reauth.html",
         context={
             "me": me,
-            "action": request.url.path,
+            "action": action,
             "what": what,
-            "carried": [(k, str(v)) for k, v in form.multi_items() if k not in NOT_CARRIED],
+            "carried": carried or [],
             "problem": problem,
-            "next": "",
+            "next": next_path,
         },
         status_code=status,
     )
 
 
+class AdminRequest(NamedTuple):
+    """What every account action needs, gathered once rather than listed by each handler."""
+
+    request: Request[Any, Any, Any]
+    db: AsyncSession
+    me: User
+    clock: Clock
+    settings: Settings
+
+
+Admin = NamedDependency[AdminRequest]
+
+
+def provide_admin_request(
+    request: Request[Any, Any, Any], db: DB, me: Me, clock: AppClock, settings: AppSettings
+) -> AdminRequest:
+    return AdminRequest(request, db, me, clock, settings)
+
+
 class StaffAdminController(Controller):
     path = "/admin/users"
     guards = [requires(Role.ADMIN)]  # noqa: RUF012 - Litestar reads this class attribute
-    dependencies = {"me": Provide(provide_user, sync_to_thread=False)}  # noqa: RUF012
+    dependencies = {  # noqa: RUF012
+        "me": Provide(provide_user, sync_to_thread=False),
+        "admin": Provide(provide_admin_request, sync_to_thread=False),
+    }
     include_in_schema = False
 
     @get("/", name="admin:users")
@@ -135,14 +177,8 @@ class StaffAdminController(Controller):
         return self._invite_form(me, FormState(), [])
 
     @post("/invite", name="admin:users:invite:post", status_code=HTTP_303_SEE_OTHER)
-    async def invite(
-        self,
-        request: Request[Any, Any, Any],
-        db: DB,
-        me: Me,
-        clock: AppClock,
-        settings: AppSettings,
-    ) -> Response[Any]:
+    async def invite(self, admin: Admin) -> Response[Any]:
+        request, db, me, clock, settings = admin
         form = await request.form()
         roles = [str(v) for v in form.getall("roles", [])]
         typed = {"name": str(form.get("name") or ""), "email": str(form.get("email") or "")}
@@ -199,19 +235,11 @@ class StaffAdminController(Controller):
         return await self._manage(db, me, user, done=request.query_params.get("done"))
 
     async def _act(
-        self,
-        request: Request[Any, Any, Any],
-        db: DB,
-        me: User,
-        clock: AppClock,
-        settings: AppSettings,
-        user_id: int,
-        action: str,
-        *,
-        reauth: str | None,
+        self, admin: Admin, user_id: int, action: str, *, reauth: str | None
     ) -> Response[Any]:
         """One account action: the confirmation page first when it needs a fresh password,
         then the rule; a refusal re-renders the account's page with the reason."""
+        request, db, me, clock, settings = admin
         user = await _target(db, user_id)
         form = await request.form()
         roles = [str(v) for v in form.getall("roles", [])]
@@ -252,88 +280,34 @@ class StaffAdminController(Controller):
         )
 
     @post("/{user_id:int}/roles", name="admin:users:roles", status_code=HTTP_303_SEE_OTHER)
-    async def change_roles(
-        self,
-        user_id: FromPath[int],
-        request: Request[Any, Any, Any],
-        db: DB,
-        me: Me,
-        clock: AppClock,
-        settings: AppSettings,
-    ) -> Response[Any]:
-        return await self._act(
-            request, db, me, clock, settings, user_id, "roles", reauth="change roles"
-        )
+    async def change_roles(self, user_id: FromPath[int], admin: Admin) -> Response[Any]:
+        return await self._act(admin, user_id, "roles", reauth="change roles")
 
     @post("/{user_id:int}/disable", name="admin:users:disable", status_code=HTTP_303_SEE_OTHER)
-    async def disable(
-        self,
-        user_id: FromPath[int],
-        request: Request[Any, Any, Any],
-        db: DB,
-        me: Me,
-        clock: AppClock,
-        settings: AppSettings,
-    ) -> Response[Any]:
-        return await self._act(
-            request, db, me, clock, settings, user_id, "disabled", reauth="disable an account"
-        )
+    async def disable(self, user_id: FromPath[int], admin: Admin) -> Response[Any]:
+        return await self._act(admin, user_id, "disabled", reauth="disable an account")
 
     @post("/{user_id:int}/enable", name="admin:users:enable", status_code=HTTP_303_SEE_OTHER)
-    async def enable(
-        self,
-        user_id: FromPath[int],
-        request: Request[Any, Any, Any],
-        db: DB,
-        me: Me,
-        clock: AppClock,
-        settings: AppSettings,
-    ) -> Response[Any]:
-        return await self._act(
-            request, db, me, clock, settings, user_id, "enabled", reauth="enable an account"
-        )
+    async def enable(self, user_id: FromPath[int], admin: Admin) -> Response[Any]:
+        return await self._act(admin, user_id, "enabled", reauth="enable an account")
 
     @post("/{user_id:int}/reset", name="admin:users:reset", status_code=HTTP_303_SEE_OTHER)
-    async def reset(
-        self,
-        user_id: FromPath[int],
-        request: Request[Any, Any, Any],
-        db: DB,
-        me: Me,
-        clock: AppClock,
-        settings: AppSettings,
-    ) -> Response[Any]:
-        return await self._act(request, db, me, clock, settings, user_id, "reset", reauth=None)
+    async def reset(self, user_id: FromPath[int], admin: Admin) -> Response[Any]:
+        return await self._act(admin, user_id, "reset", reauth=None)
 
     @post(
         "/{user_id:int}/invitation", name="admin:users:invitation", status_code=HTTP_303_SEE_OTHER
     )
-    async def resend(
-        self,
-        user_id: FromPath[int],
-        request: Request[Any, Any, Any],
-        db: DB,
-        me: Me,
-        clock: AppClock,
-        settings: AppSettings,
-    ) -> Response[Any]:
-        return await self._act(request, db, me, clock, settings, user_id, "resent", reauth=None)
+    async def resend(self, user_id: FromPath[int], admin: Admin) -> Response[Any]:
+        return await self._act(admin, user_id, "resent", reauth=None)
 
     @post(
         "/{user_id:int}/invitation/revoke",
         name="admin:users:invitation:revoke",
         status_code=HTTP_303_SEE_OTHER,
     )
-    async def revoke(
-        self,
-        user_id: FromPath[int],
-        request: Request[Any, Any, Any],
-        db: DB,
-        me: Me,
-        clock: AppClock,
-        settings: AppSettings,
-    ) -> Response[Any]:
-        return await self._act(request, db, me, clock, settings, user_id, "revoked", reauth=None)
+    async def revoke(self, user_id: FromPath[int], admin: Admin) -> Response[Any]:
+        return await self._act(admin, user_id, "revoked", reauth=None)
 
 
 def _actor(user: User) -> str:
@@ -350,17 +324,7 @@ class ReauthController(Controller):
 
     @get("/", name="reauth")
     async def page(self, me: Me, request: Request[Any, Any, Any]) -> Template:
-        return Template(
-            template_name="staff/reauth.html",
-            context={
-                "me": me,
-                "action": "/reauth",
-                "what": None,
-                "carried": [],
-                "problem": None,
-                "next": safe_next(request.query_params.get("next"), "/"),
-            },
-        )
+        return _reauth_page(me, next_path=safe_next(request.query_params.get("next"), "/"))
 
     @post("/", name="reauth:post", status_code=HTTP_303_SEE_OTHER)
     async def confirm(
@@ -377,17 +341,8 @@ class ReauthController(Controller):
                 now=clock.now(),
             )
         except (users.SignInError, users.TooManyAttemptsError) as error:
-            return Template(
-                template_name="staff/reauth.html",
-                context={
-                    "me": me,
-                    "action": "/reauth",
-                    "what": None,
-                    "carried": [],
-                    "problem": error.message,
-                    "next": target,
-                },
-                status_code=error.status_code,
+            return _reauth_page(
+                me, problem=error.message, next_path=target, status=error.status_code
             )
         return Redirect(path=target, status_code=HTTP_303_SEE_OTHER)
 
@@ -416,6 +371,15 @@ def _refuse_without_passwords(settings: Settings) -> None:
         )
 
 
+def _forgot_page(state: FormState, *, sent: bool = False) -> Template:
+    return Template(
+        template_name="staff/forgot.html",
+        context={"state": state, "sent": sent},
+        status_code=state.status_code,
+        headers=LINK_HEADERS,
+    )
+
+
 class StaffLinkController(Controller):
     """Public: the forgotten-password form, and the pages behind invitation and reset
     links. The link is the credential; CSRF still guards each form."""
@@ -426,11 +390,7 @@ class StaffLinkController(Controller):
     @get("/signin/forgot", name="signin:forgot")
     async def forgot_form(self, settings: AppSettings) -> Template:
         _refuse_without_passwords(settings)
-        return Template(
-            template_name="staff/forgot.html",
-            context={"state": FormState(), "sent": False},
-            headers=LINK_HEADERS,
-        )
+        return _forgot_page(FormState())
 
     @post("/signin/forgot", name="signin:forgot:post", status_code=200)
     async def forgot(
@@ -450,18 +410,9 @@ class StaffLinkController(Controller):
             )
         except ScreenError as error:
             await db.rollback()
-            return Template(
-                template_name="staff/forgot.html",
-                context={"state": FormState.refused({"email": email}, error), "sent": False},
-                status_code=error.status_code,
-                headers=LINK_HEADERS,
-            )
+            return _forgot_page(FormState.refused({"email": email}, error))
         # The same page, words and status whether or not the address has an account.
-        return Template(
-            template_name="staff/forgot.html",
-            context={"state": FormState(), "sent": True},
-            headers=LINK_HEADERS,
-        )
+        return _forgot_page(FormState(), sent=True)
 
     async def _link_page(
         self, db: DB, clock: AppClock, kind: str, token: str, state: FormState | None = None
