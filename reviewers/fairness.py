@@ -24,7 +24,7 @@ Pure functions on plain records; `screen/` gathers the records and draws the pag
 from __future__ import annotations
 
 import statistics
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
@@ -87,7 +87,7 @@ class GroupFigures:
         return (
             self.group is not None
             and self.submissions is not None
-            and (self.submissions < SMALL_SAMPLE)
+            and 0 < self.submissions < SMALL_SAMPLE
         )
 
     @property
@@ -136,15 +136,18 @@ def fisher_p(passed: int, failed: int, rest_passed: int, rest_failed: int) -> fl
     return min(1.0, float(result.pvalue))
 
 
-def suppress(sizes: Mapping[K, int], minimum: int = DEFAULT_MINIMUM) -> dict[K, Hidden | None]:
+def suppress(
+    sizes: Mapping[K, int], minimum: int = DEFAULT_MINIMUM, *, first: Collection[K] = ()
+) -> dict[K, Hidden | None]:
     """Which groups of one partition to hide, so no count below `minimum` can be read or
     worked out from the total.
 
     A group of 1 to minimum - 1 is hidden ("small"; an empty group is shown: a 0 names no
     one). Then, while the hidden groups are a single group or together fewer than
-    `minimum` (the total minus the shown groups would give them away), the smallest shown
-    group is hidden too ("complement"). A partition whose total is below `minimum` is
-    hidden whole.
+    `minimum` (the total minus the shown groups would give them away), another group is
+    hidden too ("complement"): one of `first` if any is shown (the "not stated" row, which
+    is compared with no one), else the smallest shown. A partition whose total is below
+    `minimum` is hidden whole.
     """
     if minimum < 1:
         raise ValueError("minimum must be at least 1")
@@ -162,7 +165,7 @@ def suppress(sizes: Mapping[K, int], minimum: int = DEFAULT_MINIMUM) -> dict[K, 
             return hidden
         shown = sorted(
             (key for key, why in hidden.items() if not why and sizes[key] > 0),
-            key=lambda key: sizes[key],
+            key=lambda key: (key not in first, sizes[key]),
         )
         if not shown:
             return hidden
@@ -192,7 +195,7 @@ def category_figures(
     for record in records:
         by_group[record.group if record.group in groups else None].append(record)
     sizes = {key: len({r.person for r in rows}) for key, rows in by_group.items()}
-    hidden = suppress(sizes, minimum)
+    hidden = suppress(sizes, minimum, first=(None,))
 
     tallies = {
         key: (

@@ -26,6 +26,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from screen.fairness import categories as self_id_categories
 from screen.platform import migrate
 from screen.platform.clock import SystemClock
 from screen.platform.db import create_engine, create_sessionmaker
@@ -44,7 +45,11 @@ _log = logging.getLogger("screen.cli")
 
 def _settings() -> Settings:
     try:
-        return load_settings()
+        settings = load_settings()
+        # A deployment's self-identification questions are read now: a bad file stops the
+        # command with a message naming SCREEN_SELF_ID_CATEGORIES, not a page later on.
+        self_id_categories.configured(settings)
+        return settings
     except SettingsError as error:
         raise click.ClickException(str(error)) from None
 

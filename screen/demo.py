@@ -25,6 +25,7 @@ from screen.accounts import organisation
 from screen.accounts.users import create_user
 from screen.authorship.synthetic import demo_records
 from screen.candidate import ai_use, attempts, follow_ups
+from screen.fairness.demo_answers import seed_demo_answers
 from screen.platform.models import (
     Attempt,
     AttemptState,
@@ -250,6 +251,7 @@ async def prepare_demo(db: AsyncSession, settings: Settings, now: datetime) -> D
                 PLATFORM_PROMPT, load_exemplars(prompts_dir, PLATFORM_PROMPT)
             )
         await _seed_ai_disclosed(db, slug, settings, now)
+        await seed_demo_answers(db, settings, now)
         # How each answer was written, replayable; the first a reviewer gets holds a paste.
         await demo_records(db, now, paste_into=seeder.pasted)
         await organisation.update_settings(db, DEMO_ORGANISATION, actor=DEMO_ACTOR, now=now)

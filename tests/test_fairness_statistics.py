@@ -109,11 +109,11 @@ def test_impact_ratios_are_relative_to_the_highest_group(
 sizes = st.dictionaries(st.text(min_size=1, max_size=3), st.integers(0, 40), max_size=10)
 
 
-@given(sizes, st.integers(3, 10))
+@given(sizes, st.integers(3, 10), st.lists(st.text(min_size=1, max_size=3), max_size=2))
 def test_suppression_leaves_no_small_group_readable(
-    given_sizes: dict[str, int], minimum: int
+    given_sizes: dict[str, int], minimum: int, first: list[str]
 ) -> None:
-    hidden = suppress(given_sizes, minimum)
+    hidden = suppress(given_sizes, minimum, first=first)
     shown = {k: n for k, n in given_sizes.items() if not hidden[k]}
     withheld = {k: n for k, n in given_sizes.items() if hidden[k]}
     # No shown group is small, and an empty group names no one.
@@ -135,6 +135,13 @@ def test_suppression_hides_the_complement() -> None:
     }
     assert suppress({"a": 0, "b": 10, "c": 20}, 5) == {"a": None, "b": None, "c": None}
     assert suppress({"a": 1, "b": 3}, 5) == {"a": "small", "b": "small"}
+    # The row compared with no one goes first, though larger than a compared group.
+    assert suppress({"a": 3, "b": 10, "c": 20, None: 15}, 5, first=(None,)) == {
+        "a": "small",
+        "b": None,
+        "c": None,
+        None: "complement",
+    }
 
 
 def _records(spec: list[tuple[str | None, int, int]]) -> list[Record]:

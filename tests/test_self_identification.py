@@ -4,12 +4,19 @@ pipeline."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from screen.app import create_app
+from screen.fairness import categories
 from screen.platform.clock import FrozenClock
 from screen.platform.models import SelfIdentification
 from screen.settings import Settings
@@ -131,3 +138,52 @@ async def test_a_deployment_can_turn_it_off(
         refused = await client.post(f"{candidate.path}/about-you", data={"gender": "woman"})
         assert refused.status_code == 404
     assert await stored(db, candidate.invitation_id) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("categories: []", "a list of 1 to 10"),
+        ("categories: [{key: Gender, question: Q, options: []}]", "a category's key"),
+        ("categories: [{key: g, question: Q, options: [{key: a, label: A}]}]", "2 to 20 options"),
+        (
+            "categories: [{key: g, question: Q, options: "
+            "[{key: a, label: A}, {key: a, label: B}]}]",
+            "repeats an option key",
+        ),
+        (
+            "categories: [{key: g, question: Q, options: "
+            "[{key: prefer_not_to_say, label: A}, {key: b, label: B}]}]",
+            "an option of 'g'",
+        ),
+        ("categories: [{key: g, options: [{key: a, label: A}, {key: b, label: B}]}]", "question"),
+        ("{{{", "does not parse"),
+    ],
+)
+def test_a_bad_categories_file_stops_the_command_naming_the_variable(
+    tmp_path: Path, text: str, problem: str
+) -> None:
+    path = tmp_path / "categories.yaml"
+    path.write_text(text, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "screen", "prompts", "check"],
+        env={**os.environ, "SCREEN_SELF_ID_CATEGORIES": str(path)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "SCREEN_SELF_ID_CATEGORIES" in result.stderr and problem in result.stderr
+
+
+def test_a_deployments_own_questions_replace_the_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "categories.json"
+    path.write_text(
+        '{"categories": [{"key": "veteran", "question": "Are you a veteran?", "options": '
+        '[{"key": "yes", "label": "Yes"}, {"key": "no", "label": "No"}]}]}',
+        encoding="utf-8",
+    )
+    [veteran] = categories.configured(Settings(self_id_categories=path))
+    assert [o.key for o in veteran.choices] == ["yes", "no", "prefer_not_to_say"]
+    assert categories.configured(Settings()) == categories.DEFAULT_CATEGORIES
