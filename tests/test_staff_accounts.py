@@ -425,10 +425,27 @@ async def test_the_last_admin_is_neither_demoted_nor_disabled(
     demoted = await post_form(as_admin, f"/admin/users/{admin.id}/roles", {"roles": "recruiter"})
     assert demoted.status_code == 409
     assert "is the last active admin: make another account an admin first" in demoted.text
+    # From the web the last admin could only disable themselves, which is refused as such.
     disabled = await post_form(as_admin, f"/admin/users/{admin.id}/disable")
-    assert disabled.status_code == 409 and "last active admin" in disabled.text
+    assert disabled.status_code == 409 and "cannot disable your own account" in disabled.text
     me = await fresh(db, admin.email)
     assert me.roles == {Role.ADMIN} and me.disabled_at is None
+    assert await actions(db, admin.id) == ["user.created"]
+
+
+async def test_an_admin_cannot_disable_their_own_account_from_the_web(
+    as_admin: Client, admin: User, db: AsyncSession, clock: FrozenClock
+) -> None:
+    await make_user(db, clock.now(), "admin", email="bea@staff.example", name="Bea Admin")
+    await db.commit()
+    page = await as_admin.get(f"/admin/users/{admin.id}")
+    assert "another admin can disable it, you cannot" in page.text
+    assert f"/admin/users/{admin.id}/disable" not in page.text
+    refused = await post_form(as_admin, f"/admin/users/{admin.id}/disable")
+    assert refused.status_code == 409
+    assert "You cannot disable your own account" in refused.text
+    assert (await fresh(db, admin.email)).disabled_at is None
+    assert (await as_admin.get("/admin/users", follow_redirects=False)).status_code == 200
     assert await actions(db, admin.id) == ["user.created"]
 
 

@@ -19,7 +19,7 @@ from screen.accounts import staff_links, users
 from screen.accounts.guards import SESSION_COOKIE, Me, provide_user, requires
 from screen.accounts.pages import safe_next
 from screen.platform.clock import Clock
-from screen.platform.errors import NotFoundError, ScreenError
+from screen.platform.errors import ConflictError, NotFoundError, ScreenError
 from screen.platform.forms import FormState
 from screen.platform.models import Role, User
 from screen.platform.web import DB, NO_STORE, AppClock, AppSettings
@@ -243,6 +243,21 @@ class StaffAdminController(Controller):
         user = await _target(db, user_id)
         form = await request.form()
         roles = [str(v) for v in form.getall("roles", [])]
+        if action == "disabled" and user.id == me.id:
+            # One click would sign them out for good: only another admin (or the shell)
+            # could let them back in. Refused before the password is asked for.
+            return await self._manage(
+                db,
+                me,
+                user,
+                state=FormState.refused(
+                    {},
+                    ConflictError(
+                        "You cannot disable your own account: it would sign you out with no "
+                        "way back in. Another admin can disable it."
+                    ),
+                ),
+            )
         if reauth and (confirm := await confirm_it_is_you(request, db, me, clock, reauth)):
             return confirm
         now = clock.now()
