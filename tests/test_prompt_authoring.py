@@ -209,6 +209,25 @@ async def test_a_bad_upload_lists_its_problems_and_saves_nothing(
     assert await db.scalar(select(AuditEvent).where(AuditEvent.action.like("prompt.%"))) is None
 
 
+async def test_a_file_saved_with_a_byte_order_mark_is_read_as_the_text_it_is(
+    app: Litestar, db: AsyncSession, clock: FrozenClock
+) -> None:
+    """Notepad on Windows writes UTF-8 with an invisible BOM; refusing it as "must start
+    with ---" would tell the lead to fix what they cannot see."""
+    lead = await _staff(app, db, clock, "lead")
+    try:
+        saved = await _upload(lead, f"{NEW_SLUG}.md", b"\xef\xbb\xbf" + NEW_FILE)
+        assert saved.status_code == 303, _problems(saved.text)
+        page = await lead.get(saved.headers["location"])
+    finally:
+        await lead.__aexit__(None, None, None)
+    assert "Pick a vector store under a hard budget" in page.text
+    prompt = await db.scalar(select(Prompt).where(Prompt.slug == NEW_SLUG))
+    assert prompt is not None and prompt.title == "Pick a vector store under a hard budget"
+    source, problems = check_prompt_text(f"{NEW_SLUG}.md", b"\xef\xbb\xbf" + NEW_FILE, None)
+    assert problems == [] and source is not None and not source.text.startswith("\ufeff")
+
+
 async def test_an_edit_saves_the_next_version_and_old_screens_keep_theirs(
     app: Litestar, db: AsyncSession, clock: FrozenClock
 ) -> None:

@@ -249,7 +249,9 @@ def check_prompt_text(
     stem = name.removesuffix(".md")
     slug = stem
     try:
-        text = raw_bytes.decode("utf-8")
+        # utf-8-sig: editors on Windows save a byte-order mark nobody can see, and "the
+        # file must start with ---" would then be refused for a file that does.
+        text = raw_bytes.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         report("file", f"cannot be read as UTF-8 ({error})")
         return None, problems
@@ -336,7 +338,7 @@ def check_prompt_text(
 
 def _read_exemplars(raw: bytes, rubric: Rubric) -> tuple[list[dict[str, Any]], list[Problem]]:
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         return [], [Problem("file", "cannot be read as UTF-8")]
     data, error = _load_yaml(text)
