@@ -16,6 +16,7 @@ from scipy.stats import fisher_exact
 from reviewers.fairness import (
     FOUR_FIFTHS,
     Record,
+    below_four_fifths,
     category_figures,
     fisher_p,
     impact_ratios,
@@ -65,6 +66,15 @@ def test_the_classic_four_fifths_example() -> None:
     assert ratios["b"] is not None and ratios["b"] < FOUR_FIFTHS
     # 50% against 60% is 0.833: not flagged by the rule.
     assert impact_ratios({"a": 0.6, "b": 0.5})["b"] == pytest.approx(0.8333, abs=1e-4)
+
+
+def test_exactly_four_fifths_is_not_below_it() -> None:
+    # 4 of 6 against 5 of 6: a ratio of exactly 0.8, which floating point makes 0.7999….
+    figures = category_figures(_records([("a", 5, 1), ("b", 4, 2)]), ["a", "b"], minimum=3)
+    b = figures.rows[1]
+    assert b.impact_ratio == pytest.approx(0.8)
+    assert not b.below_four_fifths
+    assert below_four_fifths(0.79) and not below_four_fifths(None)
 
 
 def test_no_one_passed_leaves_the_ratio_undefined() -> None:
