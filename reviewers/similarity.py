@@ -162,10 +162,12 @@ def signature(text: str, k: int = K) -> Signature:
 
 def jaccard(text_a: str, text_b: str, k: int = K) -> float:
     """Exact Jaccard similarity of the shingle sets; 0.0 when either text has no words."""
-    return _jaccard(shingles(text_a, k), shingles(text_b, k))
+    return shingle_jaccard(shingles(text_a, k), shingles(text_b, k))
 
 
-def _jaccard(a: set[str], b: set[str]) -> float:
+def shingle_jaccard(a: set[str], b: set[str]) -> float:
+    """`jaccard` of shingle sets already made: one answer checked against many shingles
+    once, not once per candidate."""
     # Two empty answers share nothing a reviewer could read, so they are not copies.
     if not a or not b:
         return 0.0
@@ -332,7 +334,7 @@ class SimilarityIndex:
         if to_check:
             own = shingles(text, self.k)
             for key in to_check:
-                score = _jaccard(own, shingles(self._entries[key].text, self.k))
+                score = shingle_jaccard(own, shingles(self._entries[key].text, self.k))
                 if score >= self.threshold:
                     matches.append(Match(key, score, estimates[key]))
         # Ties in insertion order, so results do not depend on set iteration order.

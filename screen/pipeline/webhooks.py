@@ -280,10 +280,17 @@ async def _cancel_queued(db: AsyncSession, endpoint_id: int, now: datetime) -> l
         event.status = OutboxStatus.DONE
         event.done_at = now
         event.last_error = "cancelled: the endpoint was disabled"
+    # The endpoint's waiting deliveries by their own condition, not a list of ids: an
+    # endpoint down for weeks can have more than the 32,767 PostgreSQL binds in a statement.
+    cancelled = set(delivery_ids)
     for delivery in await db.scalars(
-        select(WebhookDelivery).where(WebhookDelivery.id.in_(delivery_ids))
+        select(WebhookDelivery).where(
+            WebhookDelivery.endpoint_id == endpoint_id,
+            WebhookDelivery.status.in_((PENDING, FAILED)),
+        )
     ):
-        delivery.status = CANCELLED
+        if delivery.id in cancelled:
+            delivery.status = CANCELLED
     return delivery_ids
 
 

@@ -25,26 +25,29 @@ MAX_HOURS = 24 * 30
 async def send_due_reminders(db: AsyncSession, now: datetime) -> int:
     """Queue every reminder that is due; returns how many emails were queued."""
     horizon = now + timedelta(hours=MAX_HOURS)
+    waiting = (
+        Attempt.state.in_(NOT_STARTED),
+        Invitation.expires_at > now,
+        Invitation.expires_at <= horizon,
+        Invitation.sealed_link.is_not(None),
+    )
     rows = await db.execute(
         select(Invitation, Screen.reminder_hours)
         .join(Attempt, Attempt.invitation_id == Invitation.id)
         .join(Screen, Invitation.screen_id == Screen.id)
-        .where(
-            Attempt.state.in_(NOT_STARTED),
-            Invitation.expires_at > now,
-            Invitation.expires_at <= horizon,
-            Invitation.sealed_link.is_not(None),
-        )
+        .where(*waiting)
     )
     candidates = list(rows)
     if not candidates:
         return 0
-    ids = [invitation.id for invitation, _ in candidates]
     sent: dict[int, set[int]] = {}
+    # Joined on the same conditions, not a list of ids: a big campaign's waiting candidates
+    # can outnumber the 32,767 parameters PostgreSQL binds in one statement.
     for invitation_id, hours in await db.execute(
-        select(ReminderSent.invitation_id, ReminderSent.hours_before).where(
-            ReminderSent.invitation_id.in_(ids)
-        )
+        select(ReminderSent.invitation_id, ReminderSent.hours_before)
+        .join(Invitation, ReminderSent.invitation_id == Invitation.id)
+        .join(Attempt, Attempt.invitation_id == Invitation.id)
+        .where(*waiting)
     ):
         sent.setdefault(invitation_id, set()).add(hours)
     queued = 0

@@ -68,6 +68,12 @@ async def readable_screen(db: AsyncSession, me: User, screen_id: int) -> Screen:
 
 async def comparison_rows(db: AsyncSession, screen: Screen) -> list[ComparisonRow]:
     """The screen's decided candidates (pass or fail, adjudicated or not)."""
+    decided = (
+        select(Invitation.id)
+        .join(Attempt, Attempt.invitation_id == Invitation.id)
+        .join(Decision, Decision.attempt_id == Attempt.id)
+        .where(Invitation.screen_id == screen.id, Attempt.state.in_(FINAL))
+    )
     rows = (
         await db.execute(
             select(Invitation, Decision)
@@ -77,12 +83,13 @@ async def comparison_rows(db: AsyncSession, screen: Screen) -> list[ComparisonRo
             .options(joinedload(Invitation.attempt))
         )
     ).all()
-    ids = [invitation.id for invitation, _ in rows]
     latest: dict[int, str] = {}
-    if ids:
+    if rows:
+        # The same set as a subquery: a screen's decided candidates can outnumber the
+        # 32,767 parameters PostgreSQL binds in one statement.
         for invitation_id, outcome in await db.execute(
             select(CandidateOutcome.invitation_id, CandidateOutcome.outcome)
-            .where(CandidateOutcome.invitation_id.in_(ids))
+            .where(CandidateOutcome.invitation_id.in_(decided))
             .order_by(CandidateOutcome.at, CandidateOutcome.id)
         ):
             latest[invitation_id] = outcome

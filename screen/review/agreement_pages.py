@@ -19,7 +19,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
 from reviewers.agreement import (
     MINIMUM_UNITS,
@@ -131,20 +131,36 @@ def charts_of(rows: list[DimensionRow], trend: tuple[MonthlyAgreement, ...]) -> 
     return svg_data_uri(chart), svg_data_uri(trend_svg(points))
 
 
-async def _ratings(
-    db: DB, *, slug: str | None, screen_id: int | None
-) -> tuple[list[Rating], dict[int, datetime], dict[int, str]]:
+def _reviewed(query: Select[Any], *, slug: str | None, screen_id: int | None) -> Select[Any]:
+    """The submitted reviews behind a figure, as a condition on `query` (which selects from
+    Review): the ratings and the decisions behind them are one set, taken by the database
+    itself rather than as a list of ids bound one per parameter (PostgreSQL takes at most
+    32,767 of those)."""
     query = (
-        select(Review.attempt_id, Review.reviewer_id, Review.scores, Attempt.submitted_at)
-        .join(Attempt, Review.attempt_id == Attempt.id)
+        query.join(Attempt, Review.attempt_id == Attempt.id)
         .join(Invitation, Attempt.invitation_id == Invitation.id)
         .join(Prompt, Invitation.prompt_id == Prompt.id)
-        .where(Review.status == ReviewStatus.SUBMITTED, Prompt.slug == slug)
+        .where(
+            Review.status == ReviewStatus.SUBMITTED,
+            Review.reviewer_id.is_not(None),
+            Prompt.slug == slug,
+        )
     )
     # Per screen, still one prompt at a time: a rotating screen's prompts have rubrics of
     # their own, and agreement is only defined over the same dimensions.
     if screen_id:
         query = query.where(Invitation.screen_id == screen_id)
+    return query
+
+
+async def _ratings(
+    db: DB, *, slug: str | None, screen_id: int | None
+) -> tuple[list[Rating], dict[int, datetime], dict[int, str]]:
+    query = _reviewed(
+        select(Review.attempt_id, Review.reviewer_id, Review.scores, Attempt.submitted_at),
+        slug=slug,
+        screen_id=screen_id,
+    )
     ratings: list[Rating] = []
     submitted: dict[int, datetime] = {}
     reviewer_ids: set[int] = set()
@@ -189,7 +205,11 @@ async def build_view(db: DB, *, slug: str | None, screen_id: int | None) -> Agre
     decided = Counter(
         rule
         for (rule,) in await db.execute(
-            select(Decision.rule_outcome).where(Decision.attempt_id.in_(list(submitted) or [-1]))
+            select(Decision.rule_outcome).where(
+                Decision.attempt_id.in_(
+                    _reviewed(select(Review.attempt_id), slug=prompt.slug, screen_id=screen_id)
+                )
+            )
         )
     )
     rows = dimension_rows(rubric, report)

@@ -81,51 +81,49 @@ async def check(db: AsyncSession, attempt_id: int, now: datetime) -> int:
         AnswerBand(attempt_id=attempt_id, prompt_slug=slug, band=band, hash=value)
         for band, value in enumerate(hashes)
     )
-    candidates = set(
-        await db.scalars(
-            select(AnswerBand.attempt_id).where(
-                AnswerBand.prompt_slug == slug,
-                AnswerBand.attempt_id != attempt_id,
-                AnswerBand.hash.in_(hashes),
-            )
-        )
+    # The candidates as a subquery: on a popular prompt they can number more than the
+    # 32,767 parameters PostgreSQL binds in one statement.
+    candidates = select(AnswerBand.attempt_id).where(
+        AnswerBand.prompt_slug == slug,
+        AnswerBand.attempt_id != attempt_id,
+        AnswerBand.hash.in_(hashes),  # one per band: a fixed, small number
     )
     found = 0
-    if candidates:
-        others = await db.execute(
-            select(Attempt.id, Attempt.final_answer).where(Attempt.id.in_(candidates))
+    others = await db.execute(
+        select(Attempt.id, Attempt.final_answer).where(Attempt.id.in_(candidates))
+    )
+    mine = similarity.shingles(answer)
+    for other_id, other_answer in others:
+        score = similarity.shingle_jaccard(mine, similarity.shingles(other_answer or ""))
+        if score < similarity.THRESHOLD:
+            continue
+        await db.execute(
+            delete(SimilarityMatch).where(
+                SimilarityMatch.attempt_id == other_id,
+                SimilarityMatch.other_attempt_id == attempt_id,
+            )
         )
-        for other_id, other_answer in others:
-            score = similarity.jaccard(answer, other_answer or "")
-            if score < similarity.THRESHOLD:
-                continue
-            await db.execute(
-                delete(SimilarityMatch).where(
-                    SimilarityMatch.attempt_id == other_id,
-                    SimilarityMatch.other_attempt_id == attempt_id,
-                )
+        db.add(
+            SimilarityMatch(
+                attempt_id=attempt_id,
+                other_kind="attempt",
+                other_attempt_id=other_id,
+                score=score,
+                passages=_passages(answer, other_answer or ""),
+                found_at=now,
             )
-            db.add(
-                SimilarityMatch(
-                    attempt_id=attempt_id,
-                    other_kind="attempt",
-                    other_attempt_id=other_id,
-                    score=score,
-                    passages=_passages(answer, other_answer or ""),
-                    found_at=now,
-                )
+        )
+        db.add(
+            SimilarityMatch(
+                attempt_id=other_id,
+                other_kind="attempt",
+                other_attempt_id=attempt_id,
+                score=score,
+                passages=_passages(other_answer or "", answer),
+                found_at=now,
             )
-            db.add(
-                SimilarityMatch(
-                    attempt_id=other_id,
-                    other_kind="attempt",
-                    other_attempt_id=attempt_id,
-                    score=score,
-                    passages=_passages(other_answer or "", answer),
-                    found_at=now,
-                )
-            )
-            found += 1
+        )
+        found += 1
     for exemplar in exemplars or []:
         score = similarity.jaccard(answer, exemplar.get("answer", ""))
         if score >= similarity.THRESHOLD:
@@ -186,17 +184,14 @@ async def add_leak(
     db.add(leak)
     await db.flush()
     signature = await asyncio.to_thread(similarity.signature, text)
-    candidates = set(
-        await db.scalars(
-            select(AnswerBand.attempt_id).where(
-                AnswerBand.prompt_slug == slug, AnswerBand.hash.in_(signature.band_hashes())
-            )
-        )
+    candidates = select(AnswerBand.attempt_id).where(
+        AnswerBand.prompt_slug == slug, AnswerBand.hash.in_(signature.band_hashes())
     )
+    leaked = similarity.shingles(text)
     for attempt_id, answer in await db.execute(
         select(Attempt.id, Attempt.final_answer).where(Attempt.id.in_(candidates))
     ):
-        score = similarity.jaccard(answer or "", text)
+        score = similarity.shingle_jaccard(similarity.shingles(answer or ""), leaked)
         if score >= similarity.THRESHOLD:
             db.add(
                 SimilarityMatch(
