@@ -22,8 +22,6 @@ from sqlalchemy.orm import joinedload
 
 from reviewers.rubric import Rubric, rubric_from_dict
 from screen.accounts.guards import ADJUDICATORS, LEADS, Me, provide_user, requires
-from screen.authorship.follow_ups import follow_ups_for
-from screen.authorship.view import authorship_view
 from screen.platform.errors import NotFoundError, ScreenError
 from screen.platform.forms import FormState
 from screen.platform.models import (
@@ -38,16 +36,9 @@ from screen.platform.models import (
     User,
 )
 from screen.platform.web import DB, AppClock, AppSettings, small_number
-from screen.recruiting import ai_policy
 from screen.review import decisions, reviews
 from screen.review.authorship_pages import lead_log_url
-from screen.review.integrity import integrity_summary
-from screen.review.pages import (
-    RECOMMENDATION_LABELS,
-    minutes_allowed,
-    see_other,
-    similar_answer_context,
-)
+from screen.review.pages import RECOMMENDATION_LABELS, answer_context, see_other
 
 
 def rubric_of(attempt: Attempt) -> Rubric:
@@ -221,13 +212,7 @@ async def attempt_page_template(
             "decision": decision,
             "adjudicators": await decisions.adjudicators(db, attempt_id),
             "recommendations": RECOMMENDATION_LABELS,
-            "integrity": await integrity_summary(db, attempt.id),
-            "follow_ups": await follow_ups_for(db, attempt.id),
-            "similar": await similar_answer_context(db, attempt, settings.secret_key),
-            "authorship": await authorship_view(db, attempt, lead_log_url(attempt.id)),
-            "minutes_used": attempt.minutes_used,
-            "minutes_allowed": minutes_allowed(attempt),
-            "ai_use": ai_policy.ai_use(attempt),
+            **await answer_context(db, attempt, settings.secret_key, lead_log_url(attempt.id)),
             "state": adjudication,
             "reopen": reopen or {},
             "notice": notice,

@@ -112,6 +112,23 @@ def minutes_allowed(attempt: Attempt) -> float:
     return round(allowed.total_seconds() / 60, 1)
 
 
+async def answer_context(
+    db: DB, attempt: Attempt, secret_key: str, authorship_log_url: str
+) -> dict[str, Any]:
+    """What the review desk and the lead's page show beside an answer, read the same way
+    for both: its time, the AI-use policy, integrity signals, follow-ups, similar answers
+    and how it was written (`authorship_log_url`: where this page's keystroke log is)."""
+    return {
+        "minutes_used": attempt.minutes_used,
+        "minutes_allowed": minutes_allowed(attempt),
+        "ai_use": ai_policy.ai_use(attempt),
+        "integrity": await integrity_summary(db, attempt.id),
+        "follow_ups": await follow_ups_for(db, attempt.id),
+        "similar": await similar_answer_context(db, attempt, secret_key),
+        "authorship": await authorship_view(db, attempt, authorship_log_url),
+    }
+
+
 async def _review_page(
     db: DB,
     review: Review,
@@ -155,18 +172,12 @@ async def _review_page(
             "label": reviews.anonymous_label(secret_key, attempt.id),
             "prompt": prompt,
             "answer": attempt.final_answer or "",
-            "minutes_used": attempt.minutes_used,
-            "minutes_allowed": minutes_allowed(attempt),
             "ended_by": attempt.ended_by,
-            "ai_use": ai_policy.ai_use(attempt),
-            "integrity": await integrity_summary(db, attempt.id),
-            "follow_ups": await follow_ups_for(db, attempt.id),
-            "similar": await similar_answer_context(db, attempt, secret_key),
+            **await answer_context(db, attempt, secret_key, review_log_url(review.id)),
             # "none found" only once the similarity check has indexed this answer.
             "similar_checked": bool(
                 await db.scalar(select(exists().where(AnswerBand.attempt_id == attempt.id)))
             ),
-            "authorship": await authorship_view(db, attempt, review_log_url(review.id)),
             "rubric": rubric,
             "form": form,
             "scoring": scoring,
