@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from pypdf import PdfReader
 from scipy.stats import fisher_exact
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +26,7 @@ from tests.support.factories import Candidate, make_submitted, make_user
 from tests.support.reports import Cast, cast, decided, same, score
 from tests.support.staff import sign_in
 from tests.support.webhooks import add_endpoint
+from tests.support.xlsx import parse_xlsx
 
 Client = AsyncTestClient[Litestar]
 # A custom category whose option is a word found nowhere else: wherever it turns up, the
@@ -152,6 +154,23 @@ async def test_the_csv_is_a_bias_audit_table_neutralised_and_audited(
     assert event.after == {"rows": 4, "format": "csv"}
 
 
+async def test_a_prompt_and_all_screens_count_the_same_candidates(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    people, _ = await arrange(app, db, settings, clock)
+    async with new_client(app) as client:
+        await sign_in(client, people.lead.email)
+        pages = {
+            scope: (await client.get(f"/lead/fairness{scope}")).text
+            for scope in ("", "?prompt=sample-decision", f"?screen={people.screen.id}")
+        }
+    for scope, html in pages.items():
+        assert "16 submissions in this view" in html, scope
+        assert cells(html, "Zyxwq people")[:5] == ["6", "6", "6", "5", "83.3%"], scope
+    assert '<h1 id="fairness-title">All screens</h1>' in pages[""]
+    assert "Prompt: " in pages["?prompt=sample-decision"]
+
+
 @pytest.mark.parametrize(
     ("query", "status"),
     [
@@ -217,6 +236,13 @@ async def test_self_identification_reaches_nothing_that_scores_exports_or_signal
             export = await client.get(f"/recruiter/screens/{people.screen.id}/export?format={fmt}")
             assert export.status_code == 200
             seen[f"export {fmt}"] = export.content.decode("utf-8-sig")
+        xlsx = await client.get(f"/recruiter/screens/{people.screen.id}/export?format=xlsx")
+        seen["export xlsx"] = json.dumps(parse_xlsx(xlsx.content)[0], default=str)
+        pdf = await client.get(f"/reports/{invitation_id}.pdf")
+        seen["report pdf"] = "\n".join(
+            p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages
+        )
+        assert "pgvector" in seen["report pdf"]
         assert "Sam Submitter" in seen["export csv"]
     async with new_client(app) as client:
         status = await client.get(
