@@ -17,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from screen.app import create_app
 from screen.fairness import categories
+from screen.fairness.demo_answers import seed_demo_answers
 from screen.platform.clock import FrozenClock
 from screen.platform.models import SelfIdentification
-from screen.settings import Settings
+from screen.settings import Settings, SettingsError, load_settings
 from tests.support.candidates import start
 from tests.support.factories import make_candidate, make_submitted
 
@@ -187,3 +188,41 @@ def test_a_deployments_own_questions_replace_the_defaults(tmp_path: Path) -> Non
     [veteran] = categories.configured(Settings(self_id_categories=path))
     assert [o.key for o in veteran.choices] == ["yes", "no", "prefer_not_to_say"]
     assert categories.configured(Settings()) == categories.DEFAULT_CATEGORIES
+
+
+async def test_the_demo_answers_only_for_submitted_candidates_and_once(
+    db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    waiting = await make_candidate(db, settings, clock.now(), name="Wen Waiting")
+    screen = waiting.screen
+    submitted = [
+        await make_submitted(db, settings, clock.now(), screen=screen, name=f"Sub{i} Mitter")
+        for i in range(12)
+    ]
+
+    stored_now = await seed_demo_answers(db, settings, clock.now())
+    await db.commit()
+    again = await seed_demo_answers(db, settings, clock.now())
+
+    assert 0 < stored_now <= len(submitted) and again == 0
+    assert await stored(db, waiting.invitation_id) is None
+    keys = {c.key: {o.key for o in c.choices} for c in categories.DEFAULT_CATEGORIES}
+    for candidate in submitted:
+        for key, value in (await stored(db, candidate.invitation_id) or {}).items():
+            assert value in keys[key]
+    assert await seed_demo_answers(db, settings.with_overrides(self_id=False), clock.now()) == 0
+
+
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        ({"SCREEN_SELF_ID": "maybe"}, "SCREEN_SELF_ID must be 1 or 0"),
+        ({"SCREEN_FAIRNESS_MINIMUM_GROUP": "2"}, "SCREEN_FAIRNESS_MINIMUM_GROUP must be from 3"),
+        ({"SCREEN_FAIRNESS_MINIMUM_GROUP": "five"}, "must be a whole number"),
+    ],
+)
+def test_settings_name_the_variable(env: dict[str, str], problem: str) -> None:
+    with pytest.raises(SettingsError, match=problem):
+        load_settings(env)
+    assert load_settings({"SCREEN_SELF_ID": "off"}).self_id is False
+    assert load_settings({}).fairness_minimum_group == 5

@@ -44,7 +44,6 @@ async def seed_demo_answers(db: AsyncSession, settings: Settings, now: datetime)
     if not settings.self_id:
         return 0
     asked = categories.configured(settings)
-    rng = random.Random(20)  # noqa: S311 - demo data, not a secret
     rows = await db.execute(
         select(Attempt.invitation_id)
         .outerjoin(SelfIdentification, SelfIdentification.invitation_id == Attempt.invitation_id)
@@ -57,6 +56,8 @@ async def seed_demo_answers(db: AsyncSession, settings: Settings, now: datetime)
     )
     stored = 0
     for (invitation_id,) in rows.all():
+        # Each candidate's own draw: running the seeding again decides the same way.
+        rng = random.Random(f"demo-self-id:{invitation_id}")  # noqa: S311 - demo data
         if rng.random() > ANSWERS_AT_ALL:
             continue
         chosen: dict[str, str] = {}
