@@ -15,6 +15,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from screen import asgi
 from screen.app import create_app
 from screen.fairness import categories
 from screen.fairness.demo_answers import seed_demo_answers
@@ -226,3 +227,13 @@ def test_settings_name_the_variable(env: dict[str, str], problem: str) -> None:
         load_settings(env)
     assert load_settings({"SCREEN_SELF_ID": "off"}).self_id is False
     assert load_settings({}).fairness_minimum_group == 5
+
+
+def test_the_asgi_factory_refuses_a_bad_questions_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "categories.yaml"
+    path.write_text("categories: nope", encoding="utf-8")
+    monkeypatch.setenv("SCREEN_SELF_ID_CATEGORIES", str(path))
+    with pytest.raises(SettingsError, match="SCREEN_SELF_ID_CATEGORIES"):
+        asgi.create()
