@@ -24,6 +24,7 @@ from screen.platform.models import SelfIdentification
 from screen.settings import Settings, SettingsError, load_settings
 from tests.support.candidates import start
 from tests.support.factories import make_candidate, make_submitted
+from tests.support.follow_ups import make_follow_up_screen
 
 Client = AsyncTestClient[Litestar]
 
@@ -119,6 +120,27 @@ async def test_never_before_submitting(
     assert await stored(db, candidate.invitation_id) is None
     attempt_page = await client.get(f"{candidate.path}/attempt")
     assert "about-you" not in attempt_page.text
+
+
+async def test_not_while_the_follow_up_questions_are_open(
+    client: Client, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    screen = await make_follow_up_screen(db, clock.now())
+    candidate = await make_candidate(db, settings, clock.now(), screen=screen)
+    await start(client, candidate)
+    submitted = await client.post(
+        f"{candidate.path}/submit", data={"revision": "0", "answer": "My answer."}
+    )
+    assert submitted.status_code == 200
+    path = f"{candidate.path}/about-you"
+
+    page = await client.get(path, follow_redirects=False)
+    posted = await client.post(path, data={"gender": "woman"}, follow_redirects=False)
+
+    for response in (page, posted):
+        assert response.status_code == 303
+        assert response.headers["location"] == f"{candidate.path}/follow-up"
+    assert await stored(db, candidate.invitation_id) is None
 
 
 async def test_an_unknown_link_is_the_plain_not_found(client: Client) -> None:

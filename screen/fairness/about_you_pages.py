@@ -16,7 +16,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from screen.candidate.pages import _page, _resolve, _see_other
+from screen.candidate.pages import _follow_ups_open, _page, _resolve, _see_other
 from screen.fairness import answers, categories
 from screen.platform.errors import InputError, NotFoundError
 from screen.platform.forms import FormState
@@ -35,9 +35,13 @@ async def _ready(
     not in yet (None: the questions may be shown)."""
     if not settings.self_id:
         raise NotFoundError(TURNED_OFF)
-    invitation, attempt = await _resolve(db, token, clock.now(), settings, with_prompt=False)
+    now = clock.now()
+    invitation, attempt = await _resolve(db, token, now, settings, with_prompt=False)
     if attempt.state not in ENDED:
         return invitation, attempt, f"/s/{token}"
+    # The follow-up questions about the answer are part of the work: not asked before them.
+    if await _follow_ups_open(db, attempt, now, settings):
+        return invitation, attempt, f"/s/{token}/follow-up"
     return invitation, attempt, None
 
 
