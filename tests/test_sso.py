@@ -5,7 +5,7 @@ one is needed. The browser flow itself is tests/e2e/test_sso.py."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
@@ -15,7 +15,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet, OctKey, RSAKey
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from screen.accounts.oidc import (
@@ -327,10 +327,10 @@ def _provider_settings(settings: Settings, provider: OidcProvider, **changes: ob
     )
 
 
-async def _through_provider(client: Client, login: str) -> str:
+async def _through_provider(client: Client, login: str, start_at: str = "/signin/oidc") -> str:
     """Start at Screen, log in at the provider as a browser would (its own cookie jar),
     and return the path and query the provider sends back to Screen."""
-    start = await client.get("/signin/oidc", follow_redirects=False)
+    start = await client.get(start_at, follow_redirects=False)
     assert start.status_code == 303, start.text
     url = start.headers["location"]
     async with httpx.AsyncClient(timeout=10) as browser:
@@ -452,3 +452,44 @@ async def test_clock_skew_is_bounded(
     else:
         assert done.status_code == 400
         assert "issue time is in the future" in done.text
+
+
+async def test_an_admin_without_a_screen_password_confirms_by_signing_in_again(
+    provider: OidcProvider, settings: Settings, clock: FrozenClock, mail_dir: Path, db: AsyncSession
+) -> None:
+    """Past the 15 minutes, "enter your password again" alone would stop an admin who only
+    ever signs in at the provider from every account action."""
+    clock.set(SystemClock().now())
+    admin_id = (await make_user(db, clock.now(), "admin", email=ACCOUNTS["nora"]["email"])).id
+    colleague = (await make_user(db, clock.now(), "recruiter", email="rosa@staff.example")).id
+    await db.commit()
+    app = _app(_provider_settings(settings, provider, oidc_create_accounts=False), clock, mail_dir)
+    page = f"/admin/users/{colleague}"
+    async with AsyncTestClient(app, base_url="http://testserver.local") as client:
+        await client.get(await _through_provider(client, "nora"), follow_redirects=False)
+        # 16 minutes since the sign-in (the provider's clock is real time, so Screen's
+        # cannot be moved on instead: its next token would look 16 minutes old).
+        await db.execute(
+            update(UserSession)
+            .where(UserSession.user_id == admin_id)
+            .values(authenticated_at=clock.now() - timedelta(minutes=16))
+        )
+        await db.commit()
+        await client.get(page)
+        asked = await post_form(client, f"{page}/roles", {"roles": "admin"})
+        assert asked.status_code == 200 and "Confirm it is you" in asked.text
+        assert "Sign in again with single sign-on" in asked.text
+        start = f"/signin/oidc?next=/admin/users/{colleague}"
+        assert f'href="{start}"' in asked.text
+        back = await client.get(
+            await _through_provider(client, "nora", start), follow_redirects=False
+        )
+        assert back.status_code == 303 and back.headers["location"] == page
+        await client.get(page)
+        done = await post_form(client, f"{page}/roles", {"roles": "admin"}, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == f"{page}?done=roles"
+    user = await db.scalar(
+        select(User).where(User.id == colleague).execution_options(populate_existing=True)
+    )
+    assert user is not None and user.roles == {Role.ADMIN}
+    assert admin_id != colleague

@@ -4,6 +4,7 @@ behind the emailed links (choose a password) and the forgotten-password form."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -93,8 +94,21 @@ async def confirm_it_is_you(
             problem, status = error.message, error.status_code
     carried = [(k, str(v)) for k, v in form.multi_items() if k not in NOT_CARRIED]
     return _reauth_page(
-        me, action=request.url.path, what=what, carried=carried, problem=problem, status=status
+        me,
+        action=request.url.path,
+        what=what,
+        carried=carried,
+        problem=problem,
+        status=status,
+        sso=_sso_name(request),
     )
+
+
+def _sso_name(request: Request[Any, Any, Any]) -> str | None:
+    """An account brought in by single sign-on has no Screen password to enter again; signing
+    in again at the provider proves it as well (a new session counts from its sign-in)."""
+    settings: Settings = request.app.state.settings
+    return settings.oidc_display_name if settings.oidc_enabled else None
 
 
 def _reauth_page(
@@ -106,6 +120,7 @@ def _reauth_page(
     problem: str | None = None,
     next_path: str = "",
     status: int = 200,
+    sso: str | None = None,
 ) -> Template:
     """ "Confirm it's you": before an action (`what`, posting the form's fields back to
     `action`), or on its own page (going on to `next_path`)."""
@@ -118,6 +133,9 @@ def _reauth_page(
             "carried": carried or [],
             "problem": problem,
             "next": next_path,
+            "sso": sso,
+            # Where a fresh single sign-on returns to: the page, not the form's POST address.
+            "sso_next": next_path or re.sub(r"/(roles|disable|enable|reset)$", "", action),
         },
         status_code=status,
     )
@@ -339,7 +357,9 @@ class ReauthController(Controller):
 
     @get("/", name="reauth")
     async def page(self, me: Me, request: Request[Any, Any, Any]) -> Template:
-        return _reauth_page(me, next_path=safe_next(request.query_params.get("next"), "/"))
+        return _reauth_page(
+            me, next_path=safe_next(request.query_params.get("next"), "/"), sso=_sso_name(request)
+        )
 
     @post("/", name="reauth:post", status_code=HTTP_303_SEE_OTHER)
     async def confirm(
@@ -357,7 +377,11 @@ class ReauthController(Controller):
             )
         except (users.SignInError, users.TooManyAttemptsError) as error:
             return _reauth_page(
-                me, problem=error.message, next_path=target, status=error.status_code
+                me,
+                problem=error.message,
+                next_path=target,
+                status=error.status_code,
+                sso=_sso_name(request),
             )
         return Redirect(path=target, status_code=HTTP_303_SEE_OTHER)
 
