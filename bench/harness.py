@@ -69,6 +69,7 @@ class Sizes:
     export_rows_small: int
     export_rows_large: int
     emails: int
+    privacy_candidates: int = 100_000
 
     @classmethod
     def full(cls) -> Sizes:
@@ -96,6 +97,7 @@ class Sizes:
             export_rows_small=200,
             export_rows_large=2_000,
             emails=60,
+            privacy_candidates=200,
         )
 
 

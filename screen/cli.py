@@ -1044,3 +1044,55 @@ def candidates_export_data(invitation_id: int, output: Path | None) -> None:
     except OSError as error:
         raise click.ClickException(f"Cannot write {output}: {error.strerror or error}.") from None
     click.echo(f"Wrote the data held about invitation {invitation_id} to {output}.", err=True)
+
+
+@candidates.command("retention")
+@click.option("--dry-run", is_flag=True, help="List what the run would erase; change nothing.")
+@click.option("--all", "show_all", is_flag=True, help="With --dry-run, list every candidate.")
+def candidates_retention(dry_run: bool, show_all: bool) -> None:
+    """Apply the retention policy now (the daily job does this too), or show what it would
+    erase. A run that erases anyone is audited with its counts (actor `cli`)."""
+    from screen.accounts.privacy import retention_policy
+    from screen.operations import retention
+
+    settings = _settings()
+    now = SystemClock().now()
+    if dry_run:
+        listed = None if show_all else 50
+
+        async def look(db: AsyncSession) -> list[str]:
+            policy = await retention_policy(db, settings)
+            counts = await retention.due_counts(db, policy, now)
+            total = counts[retention.DECIDED_RULE] + counts[retention.UNUSED_RULE]
+            lines = [
+                f"Policy: {policy.decided_days} days after the screen ended, "
+                f"{policy.unused_days} days after an unused link expired.",
+                f"The next run would erase {total} candidate(s): "
+                f"{counts[retention.DECIDED_RULE]} ended, {counts[retention.UNUSED_RULE]} unused.",
+            ]
+            for due in await retention.due(db, policy, now, limit=listed):
+                why = "ended" if due.rule == retention.DECIDED_RULE else "link expired"
+                lines.append(
+                    f"{due.invitation_id}\t{due.state}\t{why} {due.since:%Y-%m-%d}\t"
+                    f"{due.screen_title}"
+                )
+            if listed is not None and total > listed:
+                lines.append(f"... and {total - listed} more (--all lists them).")
+            return lines
+
+        click.echo("\n".join(_in_transaction(settings, look)))
+        return
+
+    async def run() -> tuple[int, int, float]:
+        started = time.perf_counter()
+        async with _database(settings) as engine:
+            done = await retention.apply(
+                create_sessionmaker(engine), settings, now, actor=CLI_ACTOR
+            )
+        return len(done.erased), done.batches, time.perf_counter() - started
+
+    erased, batches, took = asyncio.run(run())
+    click.echo(
+        f"Erased the personal data of {erased} candidate(s) in {batches} batch(es), "
+        f"{took:.1f} s; their anonymous scores and decisions stay."
+    )

@@ -21,11 +21,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reviewers.rubric import Rubric, rubric_from_dict
-from screen.accounts import organisation
+from screen.accounts import organisation, privacy
 from screen.accounts.users import create_user
 from screen.authorship.synthetic import demo_records
 from screen.candidate import ai_use, attempts, follow_ups
 from screen.fairness.demo_answers import seed_demo_answers
+from screen.operations import retention
 from screen.platform.models import (
     Attempt,
     AttemptState,
@@ -85,6 +86,8 @@ LAST_NAMES = (
 # Decided answers per calendar month, oldest first, ending with last month: the oldest
 # month has too few for the agreement figures (MINIMUM_UNITS, 10), the others enough.
 HISTORY_PER_MONTH = (3, 10, 10, 11)
+# Days: decided candidates after 90, unused links after 30 (the defaults are 365 and 90).
+DEMO_RETENTION = {"retain_decided_days": "90", "retain_unused_days": "30"}
 # Hours from submission to each review, cycled: most within the SLA, a few late.
 REVIEW_DELAYS_HOURS = (5, 20, 30, 52, 75, 100, 150, 210)
 OUTCOME_NOTES = {
@@ -261,8 +264,14 @@ async def prepare_demo(db: AsyncSession, settings: Settings, now: datetime) -> D
         await demo_records(db, now, paste_into=seeder.pasted)
         await organisation.update_settings(db, DEMO_ORGANISATION, actor=DEMO_ACTOR, now=now)
         await organisation.replace_logo(db, DEMO_LOGO, "northwind.svg", actor=DEMO_ACTOR, now=now)
+        # A short retention policy, so the privacy page's dry run lists the oldest history
+        # (its anonymous scores would stay) and a link that lapsed long ago.
+        await privacy.set_retention(db, DEMO_RETENTION, settings, actor=DEMO_ACTOR, now=now)
+        await seeder.invited(screen, now - timedelta(days=60), "Nora Lapsed")
     else:
         screen = await get_screen(db, screen_id)
+    # Today's retention run counts as done: the demo shows what it would erase, tomorrow.
+    await retention.postpone_today(db, now)
     count = await db.scalar(select(func.count()).select_from(Invitation)) or 0
     fresh = await invite(
         db,

@@ -135,6 +135,8 @@ ROUTES = [
     ("POST", "/admin/organisation", ADMINS),
     ("POST", "/admin/organisation/logo", ADMINS),
     ("POST", "/admin/organisation/logo/remove", ADMINS),
+    ("GET", "/admin/privacy", ADMINS),
+    ("POST", "/admin/privacy", ADMINS),
     ("GET", "/admin/outbox", ADMINS),
     ("POST", "/admin/outbox/999/retry", ADMINS),
     ("GET", "/admin/notifications", ADMINS),

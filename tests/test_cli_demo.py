@@ -229,3 +229,38 @@ def test_the_demo_holds_a_realistic_pipeline(demo: Demo) -> None:
     rag = yaml.safe_load((PROMPTS_DIR / "rag-support-assistant.exemplars.yaml").read_text())
     first = {p.strip() for p in rag["exemplars"][0]["answer"].split("\n\n")}
     assert all(p.strip() in first for p in planted.split("\n\n"))
+
+
+@pytest.mark.slow
+def test_the_demo_shows_retention_and_erases_a_candidate(demo: Demo, tmp_path: Path) -> None:
+    """The retention dry run lists what the demo's short policy would erase, and erasing
+    one of them removes the candidate: on a copy of the demo's database, so the other
+    tests here read it untouched."""
+    copy = tmp_path / "copy.db"
+    with sqlite3.connect(demo.workdir / "screen.db") as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+    env = {**_clean_env(), "SCREEN_DATABASE_URL": f"sqlite+aiosqlite:///{copy}"}
+
+    def screen(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "screen", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return done.stdout
+
+    dry = screen("candidates", "retention", "--dry-run")
+    assert re.search(r"The next run would erase [1-9]\d* candidate\(s\)", dry), dry
+    invitation_id = dry.splitlines()[2].split("\t")[0]
+    with sqlite3.connect(copy) as database:
+        (name,) = database.execute(
+            "SELECT candidate_name FROM invitations WHERE id = ?", (invitation_id,)
+        ).fetchone()
+    erased = screen("candidates", "erase", invitation_id, "--yes")
+    assert f"Erased the personal data of invitation {invitation_id}" in erased
+    with sqlite3.connect(copy) as database:
+        text = "\n".join(line for line in database.iterdump())
+    assert name not in text

@@ -41,6 +41,7 @@ def test_the_arq_worker_runs_exactly_the_registry_s_jobs_and_crons() -> None:
         "send_reminders",
         "release_review_leases",
         "send_notifications",
+        "apply_retention",
         "relay_outbox",
     }
     # What arq must not retry on its own is said in code: a job's tries and timeout.
@@ -51,7 +52,7 @@ def test_the_arq_worker_runs_exactly_the_registry_s_jobs_and_crons() -> None:
 def test_in_one_in_process_tick_the_relay_runs_last() -> None:
     runner = InProcessRunner(REGISTRY.jobs, interval_seconds=3600)
     assert runner.periodic[-1].name == "relay_outbox"
-    assert len(runner.periodic) == 5
+    assert len(runner.periodic) == 6
 
 
 async def _noop(ctx: object) -> None:

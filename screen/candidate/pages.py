@@ -23,7 +23,7 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from screen.accounts import organisation
+from screen.accounts import organisation, privacy
 from screen.authorship import record
 from screen.candidate import ai_use, attempts, follow_ups
 from screen.platform.errors import (
@@ -451,6 +451,7 @@ class CandidateController(Controller):
                 "ai_policy_key": ai_policy.acknowledgement_key(screen.ai_policy),
                 "follow_up_limits": _follow_up_limits(invitation),
                 "contact": await organisation.contact_for(db, invitation),
+                "retention": await privacy.retention_policy(db, settings),
             },
         )
 

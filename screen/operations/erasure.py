@@ -286,30 +286,32 @@ async def erase_many(
 async def _scrub_outbox(
     db: AsyncSession, ids: list[int], attempt_ids: list[int], counts: Counts
 ) -> None:
+    # One pass over the outbox (its payloads have no index): what is about them.
     about = or_(
         OutboxEvent.payload["invitation_id"].as_integer().in_(ids),
         OutboxEvent.payload["attempt_id"].as_integer().in_(attempt_ids),
     )
-    # Not yet done: an email to them (or a check of their answer) that must not happen now.
-    result = await db.execute(
-        delete(OutboxEvent).where(about, OutboxEvent.status != OutboxStatus.DONE)
-    )
-    counts.deleted["outbox_events"] = result.rowcount or 0  # type: ignore[attr-defined]
-    done = (await db.execute(select(OutboxEvent.id, OutboxEvent.payload).where(about))).all()
-    if done:
+    rows = (
         await db.execute(
-            update(OutboxEvent),
-            [
-                {
-                    "id": event_id,
-                    "payload": {
-                        k: v for k, v in payload.items() if k in ("invitation_id", "attempt_id")
-                    }
-                    | {"erased": True},
-                }
-                for event_id, payload in done
-            ],
+            select(OutboxEvent.id, OutboxEvent.status, OutboxEvent.payload).where(about)
         )
+    ).all()
+    # Not yet done: an email to them (or a check of their answer) that must not happen now.
+    unsent = [event_id for event_id, status, _ in rows if status != OutboxStatus.DONE]
+    if unsent:
+        await db.execute(delete(OutboxEvent).where(OutboxEvent.id.in_(unsent)))
+    done = [
+        {
+            "id": event_id,
+            "payload": {k: v for k, v in payload.items() if k in ("invitation_id", "attempt_id")}
+            | {"erased": True},
+        }
+        for event_id, status, payload in rows
+        if status == OutboxStatus.DONE
+    ]
+    if done:
+        await db.execute(update(OutboxEvent), done)
+    counts.deleted["outbox_events"] = len(unsent)
     counts.scrubbed["outbox_events"] = len(done)
 
 

@@ -1,8 +1,10 @@
 """A candidate's data on request, from their invitation page: erase it (after a
-confirmation that names what goes) or download everything held about them as JSON."""
+confirmation that names what goes) or download everything held about them as JSON; and
+the admin's privacy page: the retention policy and what its next run would erase."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
@@ -10,14 +12,17 @@ from litestar.di import Provide
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
+from sqlalchemy import select
 
 from screen.accounts.guards import RECRUITERS, Me, provide_user, requires
-from screen.operations import data_access, erasure
+from screen.accounts.privacy import RetentionPolicy, retention_policy, set_retention
+from screen.operations import data_access, erasure, retention
 from screen.platform import audit
 from screen.platform.errors import ConflictError, InputError, NotFoundError, ScreenError
 from screen.platform.forms import FormState
-from screen.platform.models import Invitation
-from screen.platform.web import DB, AppClock
+from screen.platform.models import AuditEvent, Invitation, Role
+from screen.platform.web import DB, AppClock, AppSettings
+from screen.settings import MAX_RETAIN_DAYS, MIN_RETAIN_DAYS, Settings
 
 CONFIRM_WORD = "ERASE"
 
@@ -107,3 +112,92 @@ class CandidateDataController(Controller):
                 "Cache-Control": "no-store",
             },
         )
+
+
+LISTED = 50
+ADMIN_NOTICES = {"saved": "Saved. The next retention run and what candidates are told use it."}
+
+
+def _policy_values(policy: RetentionPolicy) -> dict[str, str]:
+    return {
+        "retain_decided_days": str(policy.decided_days) if policy.decided_set else "",
+        "retain_unused_days": str(policy.unused_days) if policy.unused_set else "",
+    }
+
+
+class PrivacyAdminController(Controller):
+    """The retention policy, what its next run would erase (the dry run), and past runs."""
+
+    path = "/admin/privacy"
+    guards = [requires(Role.ADMIN)]  # noqa: RUF012 - Litestar reads this class attribute
+    dependencies = {"me": Provide(provide_user, sync_to_thread=False)}  # noqa: RUF012
+    include_in_schema = False
+
+    async def _page(
+        self,
+        db: DB,
+        me: Me,
+        settings: Settings,
+        now: datetime,
+        *,
+        state: FormState | None = None,
+        notice: str | None = None,
+    ) -> Template:
+        policy = await retention_policy(db, settings)
+        runs = list(
+            await db.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.action == retention.APPLIED)
+                .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+                .limit(10)
+            )
+        )
+        return Template(
+            template_name="admin/privacy.html",
+            context={
+                "me": me,
+                "section": "privacy",
+                "policy": policy,
+                "defaults": settings,
+                "state": state or FormState(values=_policy_values(policy)),
+                "notice": notice,
+                "due": await retention.due(db, policy, now, limit=LISTED),
+                "due_counts": await retention.due_counts(db, policy, now),
+                "runs": runs,
+                "listed": LISTED,
+                "limits": (MIN_RETAIN_DAYS, MAX_RETAIN_DAYS),
+            },
+            status_code=(state or FormState()).status_code,
+        )
+
+    @get("/", name="admin:privacy")
+    async def index(
+        self,
+        db: DB,
+        me: Me,
+        settings: AppSettings,
+        clock: AppClock,
+        request: Request[Any, Any, Any],
+    ) -> Template:
+        notice = ADMIN_NOTICES.get(request.query_params.get("done", ""))
+        return await self._page(db, me, settings, clock.now(), notice=notice)
+
+    @post("/", name="admin:privacy:save", status_code=HTTP_303_SEE_OTHER)
+    async def save(
+        self,
+        request: Request[Any, Any, Any],
+        db: DB,
+        me: Me,
+        settings: AppSettings,
+        clock: AppClock,
+    ) -> Response[Any]:
+        form = FormState.typed(await request.form())
+        form.pop("_csrf_token", None)
+        try:
+            await set_retention(db, form, settings, actor=audit.actor_of(me), now=clock.now())
+        except ScreenError as error:
+            await db.rollback()
+            return await self._page(
+                db, me, settings, clock.now(), state=FormState.refused(form, error)
+            )
+        return Redirect(path="/admin/privacy?done=saved", status_code=HTTP_303_SEE_OTHER)

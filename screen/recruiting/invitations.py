@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from screen.accounts import organisation
+from screen.accounts import organisation, privacy
 from screen.platform import audit, outbox
 from screen.platform.errors import ConflictError, InputError, NotFoundError
 from screen.platform.jobs import JobContext
@@ -345,6 +345,7 @@ async def send_invitation_email(
         )
         org = await organisation.branding(db)
         contact = await organisation.contact_for(db, invitation) if invitation else None
+        retention = await privacy.retention_policy(db, ctx.settings)
     if invitation is None:
         raise LookupError(f"invitation {event.payload['invitation_id']} no longer exists")
     state = invitation.attempt.state
@@ -371,6 +372,7 @@ async def send_invitation_email(
         "expires_at": invitation.expires_at,
         "link": link,
         "ai_policy": ai_policy.wording(screen.ai_policy),
+        "retention": retention,
     }
     template = "reminder" if event.kind == REMINDER_EMAIL else "invitation"
     message = build_message(
