@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
+from email.parser import BytesParser
+from email.policy import default
+from pathlib import Path
 
 from click.testing import CliRunner, Result
 from litestar import Litestar
@@ -207,3 +210,27 @@ async def test_candidates_are_told_what_is_kept_and_for_how_long(
     assert "We keep your name, email and answers for 200 days after the decision" in landing.text
     assert "90 days after this link expires if you do not start" in landing.text
     assert 'href="https://example.com/privacy"' in landing.text
+
+
+async def test_the_invitation_email_tells_the_policy_and_links_the_notice(
+    db: AsyncSession,
+    runner: InProcessRunner,
+    settings: Settings,
+    clock: FrozenClock,
+    mail_dir: Path,
+) -> None:
+    db.add(OrganisationSettings(id=1, privacy_url="https://example.com/privacy"))
+    await db.commit()
+    await make_candidate(db, settings, clock.now())
+    await runner.tick()
+    await runner.drain()
+    [sent] = list(mail_dir.glob("*.eml"))
+    message = BytesParser(policy=default).parsebytes(sent.read_bytes())
+    parts = [
+        part.get_content() for part in message.walk() if part.get_content_type().startswith("text/")
+    ]
+    assert len(parts) == 2
+    for body in parts:
+        flat = " ".join(body.split())
+        assert "We keep your name, email and answers for 365 days after the decision" in flat
+        assert "https://example.com/privacy" in flat
