@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from screen.candidate import attempts
 from screen.cli import main
+from screen.fairness.categories import DEFAULT_CATEGORIES
+from screen.fairness.impact import ImpactView, Scope, impact_view
 from screen.operations import erasure
 from screen.platform.clock import FrozenClock
 from screen.platform.db import Base
@@ -401,3 +403,37 @@ async def test_a_reviewer_cannot_erase_or_export(
         assert refused.status_code == 403
     db.expire_all()
     assert NAME in await dump(db)
+
+
+async def fairness(db: AsyncSession) -> ImpactView:
+    return await impact_view(db, Scope(), DEFAULT_CATEGORIES, minimum=1)
+
+
+async def test_fairness_figures_hold_and_a_self_identified_candidate_becomes_not_stated(
+    db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    now = clock.now()
+    people = await cast(db, now)
+    named = await decided(db, settings, now, people, (same(4), same(4)), name="Wren Woman")
+    quiet = await decided(db, settings, now, people, (same(2), same(2)), name="Quinn Quiet")
+    await decided(db, settings, now, people, (same(3), same(3)), name="Otto Other")
+    db.add(
+        SelfIdentification(
+            invitation_id=named.invitation_id, answers={"gender": "woman"}, recorded_at=now
+        )
+    )
+    await db.commit()
+    before = await fairness(db)
+
+    # Who never answered the questions: every fairness figure stays as it was.
+    await erasure.erase_candidate(db, quiet.invitation_id, actor="test", now=now)
+    await db.commit()
+    assert await fairness(db) == before
+
+    # Who answered: their answers go with the rest, so they count as "not stated" now; their
+    # decision still counts in every pass rate.
+    await erasure.erase_candidate(db, named.invitation_id, actor="test", now=now)
+    await db.commit()
+    after = await fairness(db)
+    assert after.submissions == before.submissions
+    assert after != before

@@ -6,9 +6,8 @@ transaction, so one candidate or a batch of 500 costs the same number of stateme
 
 What goes (docs/privacy.md says it to people):
 
-- the invitation's name, email, external id, ATS callback address, sealed link and time
-  accommodation (it can say something about health); the link's hash is replaced, so an
-  old link finds nothing;
+- the invitation's name, email, external id, ATS callback address and sealed link; the
+  link's hash is replaced, so an old link finds nothing;
 - the answer's text, drafts, AI-use disclosure and pasted conversation;
 - every row tied to the invitation or its attempt that is not kept below: late content,
   the composition record, follow-up answers, integrity events, similar-answer
@@ -21,10 +20,12 @@ What goes (docs/privacy.md says it to people):
 - the before/after of every audit record about the invitation, its attempt and its
   reviews, and the address wherever a screen's audit record or CSV import lists it.
 
-What stays, anonymous: the invitation row (a placeholder name and an `@invalid` address),
-the attempt's state and times, every review's levels and recommendation, the decision and
-its rule, the outcomes: so pass rates, agreement, calibration and fairness figures are the
-same before and after. The audit log says that an erasure happened, by whom and when;
+What stays, anonymous: the invitation row (a placeholder name and an `@invalid` address;
+the time accommodation, which the fairness page counts), the attempt's state and times,
+every review's levels and recommendation, the decision and its rule, the outcomes: so pass
+rates, agreement and calibration are the same before and after. The self-identification
+goes (as the issue asks), so a candidate who had answered it counts as "not stated" on the
+fairness page from then on. The audit log says that an erasure happened, by whom and when;
 never what was erased.
 
 An attempt still in progress (invited, started, in review) is withdrawn first, as a
@@ -240,7 +241,6 @@ async def erase_many(
             external_id=None,
             ats_callback_url=None,
             sealed_link=None,
-            accommodation=1.0,
             erased_at=now,
         ),
         [{"b_id": i, "b_email": erased_email(i), "b_token": hash_token(new_token())} for i in ids],
