@@ -192,6 +192,11 @@ async def test_an_admin_sets_the_policy_and_the_cli_shows_then_applies_it(
         await db.scalars(select(AuditEvent).where(AuditEvent.action == retention.APPLIED))
     )
     assert record.actor == "cli"
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
+        await sign_in(client, admin.email)
+        page = await client.get("/admin/privacy")
+    past = page.text.split("Past runs", 1)[1]
+    assert "<td>3</td><td>30 / 90</td><td>command line</td>" in past
 
 
 async def test_candidates_are_told_what_is_kept_and_for_how_long(

@@ -22,6 +22,7 @@ from screen.platform.errors import ConflictError, InputError, NotFoundError, Scr
 from screen.platform.forms import FormState
 from screen.platform.models import AuditEvent, Invitation, Role
 from screen.platform.web import DB, AppClock, AppSettings
+from screen.recruiting import history
 from screen.settings import MAX_RETAIN_DAYS, MIN_RETAIN_DAYS, Settings
 
 CONFIRM_WORD = "ERASE"
@@ -164,6 +165,7 @@ class PrivacyAdminController(Controller):
                 "due": await retention.due(db, policy, now, limit=LISTED),
                 "due_counts": await retention.due_counts(db, policy, now),
                 "runs": runs,
+                "actors": await history.actor_names(db, (r.actor for r in runs)),
                 "listed": LISTED,
                 "limits": (MIN_RETAIN_DAYS, MAX_RETAIN_DAYS),
             },
