@@ -143,6 +143,7 @@ async def test_an_admin_sets_the_policy_and_the_cli_shows_then_applies_it(
     clock.set(SystemClock().now() - timedelta(days=400))
     people = await cohort(db, settings, clock)
     admin = await make_user(db, clock.now(), "admin")
+    admin_email = admin.email
     async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
         await sign_in(client, admin.email)
         page = await client.get("/admin/privacy")
@@ -193,7 +194,7 @@ async def test_an_admin_sets_the_policy_and_the_cli_shows_then_applies_it(
     )
     assert record.actor == "cli"
     async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
-        await sign_in(client, admin.email)
+        await sign_in(client, admin_email)
         page = await client.get("/admin/privacy")
     past = page.text.split("Past runs", 1)[1]
     assert "<td>3</td><td>30 / 90</td><td>command line</td>" in past
