@@ -308,7 +308,8 @@ async def _app_statement_raw(env: Env, limit: int) -> Drained:
     pool = await asyncpg.create_pool(env.dsn, min_size=REVIEWERS, max_size=REVIEWERS)
     try:
         reviewer_ids = [
-            int(r[0]) for r in await pool.fetch("SELECT id FROM users WHERE role = 'reviewer'")
+            int(r[0])
+            for r in await pool.fetch("SELECT user_id FROM user_roles WHERE role = 'reviewer'")
         ]
         connections = [await pool.acquire() for _ in reviewer_ids]
 

@@ -356,12 +356,14 @@ async def add_staff(env: Env, role: str, count: int, prefix: str) -> list[tuple[
         out = []
         for index in range(count):
             user_id = await conn.fetchval(
-                "INSERT INTO users (email, name, role, password_hash, created_at, "
-                "password_changed_at) VALUES ($1, $2, $3, '-', $4, $4) RETURNING id",
+                "INSERT INTO users (email, name, password_hash, created_at, "
+                "password_changed_at) VALUES ($1, $2, '-', $3, $3) RETURNING id",
                 f"{prefix}{index}@bench.example.com",
                 f"{prefix.title()} {index}",
-                role,
                 now,
+            )
+            await conn.execute(
+                "INSERT INTO user_roles (user_id, role) VALUES ($1, $2)", user_id, role
             )
             token = new_token()
             await conn.execute(
