@@ -372,8 +372,14 @@ async def test_refused_settings_change_nothing_and_say_why_beside_the_field(
             ("nan", "must be a number such as 3.2"),
             ("4.5", "cannot be above 4"),
         ],
-        "reviews_required": [("9", "must be 1 to 5"), ("two", "must be a whole number")],
-        "sla_business_days": [("0", "must be 1 to 30"), ("-3", "must be a whole number")],
+        "reviews_required": [
+            ("9", "must be 1 to 5"),
+            ("two", "Reviews per submission must be a whole number in digits"),
+        ],
+        "sla_business_days": [
+            ("0", "must be 1 to 30"),
+            ("-3", "The SLA in business days must be a whole number in digits, like 5."),
+        ],
         "reviewers": [
             ("x1", "is not a reviewer&#39;s id"),
             ("987654", "There is no account with id 987654"),

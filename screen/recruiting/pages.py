@@ -77,14 +77,23 @@ def plural(count: int, one: str, many: str | None = None) -> str:
     return f"{count:,} {one if count == 1 else (many or one + 's')}"
 
 
+# The fields' names as their labels say them ("Sla business days" read as a typo).
+_NUMBER_LABELS = {
+    "prompt_id": "The prompt",
+    "duration_minutes": "The duration in minutes",
+    "link_valid_days": "How long the link is valid (days)",
+    "reviews_required": "Reviews per submission",
+    "sla_business_days": "The SLA in business days",
+}
+
+
 def _int(form: Any, name: str, default: int | None = None) -> int:
     raw = str(form.get(name) or "").strip()
     if not raw and default is not None:
         return default
     if small_number(raw) is None or len(raw) > 6:
-        raise InputError(
-            f"{name.replace('_', ' ').capitalize()} must be a whole number.", field=name
-        )
+        label = _NUMBER_LABELS.get(name, name.replace("_", " ").capitalize())
+        raise InputError(f"{label} must be a whole number in digits, like 5.", field=name)
     return int(raw)
 
 
