@@ -63,6 +63,7 @@ ROUTES = [
     ("POST", "/review/999/return", REVIEWERS),
     ("GET", "/lead", LEADS),
     ("GET", "/lead/agreement", LEADS),
+    ("POST", "/lead/agreement/recompute", LEADS),
     ("GET", "/lead/fairness", FAIRNESS),
     ("GET", "/lead/fairness/export.csv", FAIRNESS),
     ("GET", "/lead/leaks", LEADS),

@@ -7,13 +7,27 @@ import re
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from reviewers.agreement import Rating, agreement_report, monthly_trend, reviewer_stats
 from screen.platform.clock import FrozenClock
-from screen.platform.models import User
+from screen.platform.jobs import InProcessRunner
+from screen.platform.models import (
+    AgreementSnapshot,
+    Attempt,
+    AuditEvent,
+    OutboxEvent,
+    OutboxStatus,
+    Review,
+    Screen,
+    User,
+)
+from screen.review import agreement_snapshots
+from screen.review.agreement_snapshots import AGREEMENT_COMPUTE
 from screen.settings import Settings
 from tests.support.factories import make_screen, make_submitted, make_user, score_next
-from tests.support.staff import sign_in
+from tests.support.staff import agreement_page, post_form, sign_in
 
 DIMENSIONS = ("latency_vs_cost", "accuracy_vs_speed", "failure_modes", "first_week")
 
@@ -23,7 +37,11 @@ async def score(db: AsyncSession, reviewer: User, levels: list[int], clock: Froz
 
 
 async def test_the_lead_sees_alpha_per_dimension_with_its_attempt_count(
-    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+    app: Litestar,
+    db: AsyncSession,
+    settings: Settings,
+    clock: FrozenClock,
+    runner: InProcessRunner,
 ) -> None:
     screen = await make_screen(db, clock.now())
     await db.commit()
@@ -48,7 +66,7 @@ async def test_the_lead_sees_alpha_per_dimension_with_its_attempt_count(
     async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
         await sign_in(client, lead.email)
         index_page = await client.get("/lead/agreement")
-        page = await client.get("/lead/agreement?prompt=sample-decision")
+        page = await agreement_page(client, runner, "/lead/agreement?prompt=sample-decision")
         bad = await client.get("/lead/agreement?screen=abc")
 
     assert "sample-decision" in index_page.text
@@ -64,7 +82,11 @@ async def test_the_lead_sees_alpha_per_dimension_with_its_attempt_count(
 
 
 async def test_below_the_minimum_the_page_says_not_enough_data(
-    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+    app: Litestar,
+    db: AsyncSession,
+    settings: Settings,
+    clock: FrozenClock,
+    runner: InProcessRunner,
 ) -> None:
     screen = await make_screen(db, clock.now())
     await db.commit()
@@ -85,14 +107,18 @@ async def test_below_the_minimum_the_page_says_not_enough_data(
 
     async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
         await sign_in(client, lead.email)
-        page = await client.get("/lead/agreement?prompt=sample-decision")
+        page = await agreement_page(client, runner, "/lead/agreement?prompt=sample-decision")
 
     assert page.text.count("not enough data") >= 5
     assert "<td>3</td>" in page.text
 
 
 async def test_a_month_with_too_little_data_is_a_gap_and_verdicts_follow_the_interval(
-    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+    app: Litestar,
+    db: AsyncSession,
+    settings: Settings,
+    clock: FrozenClock,
+    runner: InProcessRunner,
 ) -> None:
     screen = await make_screen(db, clock.now())
     await db.commit()
@@ -115,7 +141,7 @@ async def test_a_month_with_too_little_data_is_a_gap_and_verdicts_follow_the_int
 
     async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
         await sign_in(client, lead.email)
-        page = await client.get("/lead/agreement?prompt=sample-decision")
+        page = await agreement_page(client, runner, "/lead/agreement?prompt=sample-decision")
 
     text = page.text
     assert page.status_code == 200
@@ -140,3 +166,187 @@ async def test_a_month_with_too_little_data_is_a_gap_and_verdicts_follow_the_int
                 assert high < 0.667
             if verdict == "reliable":
                 assert low >= 0.8
+
+
+async def _twelve_scored(
+    db: AsyncSession,
+    settings: Settings,
+    clock: FrozenClock,
+    screen: Screen,
+    first: User,
+    second: User,
+    start: int = 0,
+    count: int = 12,
+) -> None:
+    patterns = [[1, 2, 3, 4], [2, 2, 3, 3], [4, 4, 3, 1], [3, 3, 2, 2]]
+    for index in range(start, start + count):
+        await make_submitted(
+            db, settings, clock.now(), screen=screen, name=f"C {index}", email=f"c{index}@x.org"
+        )
+        levels = patterns[index % 4]
+        await score(db, first, levels, clock)
+        await score(db, second, [*levels[:3], min(4, levels[3] + index % 2)], clock)
+
+
+async def test_the_page_shows_the_stored_figures_until_they_are_recomputed(
+    app: Litestar,
+    db: AsyncSession,
+    settings: Settings,
+    clock: FrozenClock,
+    runner: InProcessRunner,
+) -> None:
+    screen = await make_screen(db, clock.now())
+    await db.commit()
+    first = await make_user(db, clock.now(), "reviewer", email="ana@staff.example", name="Ana")
+    second = await make_user(db, clock.now(), "reviewer", email="ben@staff.example", name="Ben")
+    lead = await make_user(db, clock.now(), "lead", email="lea@staff.example")
+    await _twelve_scored(db, settings, clock, screen, first, second)
+    path = "/lead/agreement?prompt=sample-decision"
+
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
+        await sign_in(client, lead.email)
+        waiting = await client.get(path)
+        asked_again = await client.get(path)
+        await runner.tick()
+        await runner.drain()
+        computed = await client.get(path)
+        clock.advance(minutes=5)
+        # Four more answers decided: the page still shows the stored figures, and says so.
+        await _twelve_scored(db, settings, clock, screen, first, second, start=12, count=4)
+        stale = await client.get(path)
+        recompute = await post_form(
+            client,
+            "/lead/agreement/recompute",
+            {"prompt": "sample-decision"},
+            follow_redirects=False,
+        )
+        pending = await client.get(path)
+        twice = await post_form(
+            client,
+            "/lead/agreement/recompute",
+            {"prompt": "sample-decision"},
+            follow_redirects=False,
+        )
+        waiting_events = await db.scalar(
+            select(func.count())
+            .select_from(OutboxEvent)
+            .where(
+                OutboxEvent.kind == AGREEMENT_COMPUTE, OutboxEvent.status == OutboxStatus.PENDING
+            )
+        )
+        await runner.tick()
+        await runner.drain()
+        fresh = await client.get(path)
+
+    assert "The figures are being computed" in waiting.text
+    assert "<td>1.000</td>" not in waiting.text
+    assert "being computed" in asked_again.text
+    assert "Computed at" in computed.text and "from 12 decided answers" in computed.text
+    assert "of 12 decisions" in computed.text
+    assert "<td>1.000</td>" in computed.text  # the first dimension, perfect agreement
+    assert "from 12 decided answers" in stale.text and "of 12 decisions" in stale.text
+    assert "4 decisions were made since" in stale.text
+    assert recompute.status_code == 303
+    assert recompute.headers["location"] == path
+    assert "A computation is waiting" in pending.text
+    assert twice.status_code == 303
+    assert waiting_events == 1  # one computation waits per prompt, however often asked
+    assert "from 16 decided answers" in fresh.text and "were made since" not in fresh.text
+    asked = list(
+        await db.scalars(select(AuditEvent).where(AuditEvent.action == "agreement.recompute"))
+    )
+    assert [(a.actor, a.subject_id, a.after) for a in asked] == [
+        (
+            f"user:{lead.id}:{lead.email}",
+            "sample-decision",
+            {"prompt": "sample-decision", "queued": q},
+        )
+        for q in (True, False)
+    ]
+
+
+async def test_the_job_computes_what_the_page_used_to_compute_itself(
+    db: AsyncSession,
+    settings: Settings,
+    clock: FrozenClock,
+    runner: InProcessRunner,
+) -> None:
+    screen = await make_screen(db, clock.now())
+    await db.commit()
+    first = await make_user(db, clock.now(), "reviewer", email="ana@staff.example", name="Ana")
+    second = await make_user(db, clock.now(), "reviewer", email="ben@staff.example", name="Ben")
+    await _twelve_scored(db, settings, clock, screen, first, second)
+    clock.advance(days=40)
+    await _twelve_scored(db, settings, clock, screen, first, second, start=12)
+    await agreement_snapshots.request(db, "sample-decision", None, clock.now())
+    await db.commit()
+    await runner.tick()
+    await runner.drain()
+
+    snapshot = await agreement_snapshots.latest(db, "sample-decision", None)
+    assert snapshot is not None
+    stored = agreement_snapshots.Figures.from_json(snapshot.data)
+    # What the page computed on every view before: the same rules over the same reviews.
+    ratings: list[Rating] = []
+    submitted = {}
+    for review, submitted_at in await db.execute(
+        select(Review, Attempt.submitted_at)
+        .join(Attempt)
+        .where(Review.status == "submitted")
+        .order_by(Review.attempt_id, Review.id)
+    ):
+        submitted[review.attempt_id] = submitted_at.date()
+        ratings += [
+            Rating(review.attempt_id, review.reviewer_id, key, value["level"])
+            for key, value in review.scores.items()
+        ]
+    levels = [1, 2, 3, 4]
+    assert stored.report == agreement_report(ratings, levels, list(DIMENSIONS))
+    assert stored.trend == monthly_trend(ratings, levels, submitted)
+    stats = reviewer_stats(ratings)
+    assert stored.reviewers == [("Ana", stats[first.id]), ("Ben", stats[second.id])]
+    assert (stored.decisions, snapshot.decisions) == (24, 24)
+    assert stored.report.overall.interval is not None  # the bootstrap ran, in the job
+
+
+async def test_recompute_is_refused_without_the_role_the_token_or_a_real_prompt(
+    app: Litestar, db: AsyncSession, clock: FrozenClock
+) -> None:
+    await make_screen(db, clock.now())
+    await db.commit()
+    reviewer = await make_user(db, clock.now(), "reviewer", email="ana@staff.example")
+    lead = await make_user(db, clock.now(), "lead", email="lea@staff.example")
+    form = {"prompt": "sample-decision"}
+
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
+        await sign_in(client, reviewer.email)
+        wrong_role = await post_form(client, "/lead/agreement/recompute", form)
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
+        await sign_in(client, lead.email)
+        no_token = await client.post("/lead/agreement/recompute", data=form)
+        unknown = await post_form(client, "/lead/agreement/recompute", {"prompt": "nope"})
+        bad_screen = await post_form(client, "/lead/agreement/recompute", {"screen": "abc"})
+        nothing = await post_form(client, "/lead/agreement/recompute", {})
+
+    assert wrong_role.status_code == 403
+    assert no_token.status_code == 403
+    assert unknown.status_code == 404
+    assert bad_screen.status_code == 400 and "screen id" in bad_screen.text
+    assert nothing.status_code == 400 and "which prompt" in nothing.text
+    assert (
+        await db.scalar(
+            select(func.count())
+            .select_from(OutboxEvent)
+            .where(OutboxEvent.kind == AGREEMENT_COMPUTE)
+        )
+        == 0
+    )
+    assert await db.scalar(select(func.count()).select_from(AgreementSnapshot)) == 0
+    assert (
+        await db.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "agreement.recompute")
+        )
+        == 0
+    )

@@ -4,8 +4,8 @@ PostgreSQL binds at most 32,767 parameters in one statement, so a query that pas
 parameter per id from a Python list failed once a prompt, a screen or a campaign had
 more rows than that. These tests seed 40,000 candidates in the shape the product writes
 them (one arranged through the real code, the rest copied in bulk) and call the real code
-paths: the agreement page over HTTP, the similarity check and a leak's check, the
-reminder sweep, the hiring manager's comparison, disabling a long-failing endpoint.
+paths: the agreement page over HTTP and the job behind it, the similarity check and a
+leak's check, the reminder sweep.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from screen.platform.clock import FrozenClock
+from screen.platform.jobs import InProcessRunner
 from screen.platform.models import Decision, ReminderSent
 from screen.recruiting.reminders import send_due_reminders
 from screen.review import similar_answers
@@ -31,7 +32,7 @@ from tests.support.factories import (
     make_user,
     score_next,
 )
-from tests.support.staff import sign_in
+from tests.support.staff import agreement_page, sign_in
 
 MANY = 40_000  # past PostgreSQL's 32,767 bound parameters per statement
 ANSWER = (
@@ -50,7 +51,11 @@ def _postgres_only(engine: AsyncEngine) -> None:
 
 
 async def test_the_agreement_page_and_the_similarity_check_answer_over_40k_attempts(
-    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+    app: Litestar,
+    db: AsyncSession,
+    settings: Settings,
+    clock: FrozenClock,
+    runner: InProcessRunner,
 ) -> None:
     screen = await make_screen(db, clock.now())
     await db.commit()
@@ -91,9 +96,11 @@ async def test_the_agreement_page_and_the_similarity_check_answer_over_40k_attem
 
     async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
         await sign_in(client, lead.email)
-        page = await client.get("/lead/agreement?prompt=sample-decision")
+        # The figures come from the job; the decisions since, from the page itself.
+        page = await agreement_page(client, runner, "/lead/agreement?prompt=sample-decision")
     assert page.status_code == 200, page.text[:500]
     assert f"of {MANY + 1} decisions" in page.text
+    assert f"from {MANY + 1} decided answers" in page.text
 
 
 async def test_the_reminder_sweep_answers_over_40k_waiting_candidates(

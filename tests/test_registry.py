@@ -11,6 +11,7 @@ from screen.platform.jobs import InProcessRunner, Job
 from screen.platform.signals import ATS_COMPLETED, WEBHOOK_DELIVER
 from screen.recruiting.invitations import INVITATION_EMAIL, REMINDER_EMAIL
 from screen.registry import FEATURES, REGISTRY, build
+from screen.review.agreement_snapshots import AGREEMENT_COMPUTE
 from screen.review.notifications import NOTIFY_CHAT, NOTIFY_EMAIL
 from screen.review.similar_answers import SIMILARITY_CHECK
 from screen.worker import WorkerSettings
@@ -26,6 +27,7 @@ def test_every_kind_of_outbox_event_the_app_writes_has_a_handler() -> None:
         NOTIFY_EMAIL,
         NOTIFY_CHAT,
         STAFF_LINK_EMAIL,
+        AGREEMENT_COMPUTE,
     }
     assert set(REGISTRY.outbox_handlers) == written
 
@@ -42,6 +44,7 @@ def test_the_arq_worker_runs_exactly_the_registry_s_jobs_and_crons() -> None:
         "release_review_leases",
         "send_notifications",
         "apply_retention",
+        "refresh_agreement",
         "relay_outbox",
     }
     # What arq must not retry on its own is said in code: a job's tries and timeout.
@@ -52,7 +55,7 @@ def test_the_arq_worker_runs_exactly_the_registry_s_jobs_and_crons() -> None:
 def test_in_one_in_process_tick_the_relay_runs_last() -> None:
     runner = InProcessRunner(REGISTRY.jobs, interval_seconds=3600)
     assert runner.periodic[-1].name == "relay_outbox"
-    assert len(runner.periodic) == 6
+    assert len(runner.periodic) == 7
 
 
 async def _noop(ctx: object) -> None:

@@ -955,3 +955,20 @@ class OrganisationSettings(Base):
     # deployment's SCREEN_RETAIN_DECIDED_DAYS / SCREEN_RETAIN_UNUSED_DAYS.
     retain_decided_days: Mapped[int | None] = mapped_column(Integer)
     retain_unused_days: Mapped[int | None] = mapped_column(Integer)
+
+
+class AgreementSnapshot(Base):
+    """The agreement page's figures for one scope, as a job computed them
+    (screen.review.agreement_snapshots): the bootstrap over all history is too heavy for a
+    page view, so the page shows the latest snapshot and says when it was computed."""
+
+    __tablename__ = "agreement_snapshots"
+    __table_args__ = (Index("ix_agreement_snapshots_scope", "scope", "computed_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # "prompt:<slug>" or "screen:<id>:<slug>"
+    scope: Mapped[str] = mapped_column(String(200))
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Decided answers the figures rest on, and the newest decision among them.
+    decisions: Mapped[int] = mapped_column(Integer)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)

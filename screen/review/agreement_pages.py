@@ -3,14 +3,14 @@
 Krippendorff's alpha (ordinal) per rubric dimension and overall with its bootstrap
 interval, each reviewer's severity and agreement rates, how often adjudication was
 needed, and the trend by month. Every figure says how many attempts it rests on,
-and below the minimum it says "not enough data" instead of a number.
+and below the minimum it says "not enough data" instead of a number. The figures come
+from the latest snapshot a job computed (screen.review.agreement_snapshots); the page
+never runs the statistics itself, and says when they were computed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
-from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -19,18 +19,14 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, select
 
 from reviewers.agreement import (
     MINIMUM_UNITS,
     AgreementReport,
     DimensionAgreement,
     MonthlyAgreement,
-    Rating,
     ReviewerStats,
-    agreement_report,
-    monthly_trend,
-    reviewer_stats,
 )
 from reviewers.rubric import Rubric, rubric_from_dict
 from reviewers.verdict import RULE, Verdict, enough, interval_verdict
@@ -39,19 +35,18 @@ from screen.platform.charts import IntervalRow, TrendPoint, interval_svg, trend_
 from screen.platform.errors import InputError, NotFoundError, ScreenError
 from screen.platform.forms import FormState
 from screen.platform.models import (
+    AgreementSnapshot,
     Attempt,
-    Decision,
     Invitation,
     LeakedAnswer,
     Prompt,
     Review,
     ReviewStatus,
     Screen,
-    User,
 )
 from screen.platform.web import DB, AppClock, small_number
 from screen.recruiting import outcomes
-from screen.review import exposure, similar_answers
+from screen.review import agreement_snapshots, exposure, similar_answers
 
 
 @dataclass(frozen=True)
@@ -79,6 +74,7 @@ class AgreementView:
     adjudicated: int
     chart: str
     trend_chart: str
+    computed_at: datetime
 
     @property
     def gaps(self) -> list[str]:
@@ -131,104 +127,70 @@ def charts_of(rows: list[DimensionRow], trend: tuple[MonthlyAgreement, ...]) -> 
     return svg_data_uri(chart), svg_data_uri(trend_svg(points))
 
 
-def _reviewed(query: Select[Any], *, slug: str | None, screen_id: int | None) -> Select[Any]:
-    """The submitted reviews behind a figure, as a condition on `query` (which selects from
-    Review): the ratings and the decisions behind them are one set, taken by the database
-    itself rather than as a list of ids bound one per parameter (PostgreSQL takes at most
-    32,767 of those)."""
-    query = (
-        query.join(Attempt, Review.attempt_id == Attempt.id)
-        .join(Invitation, Attempt.invitation_id == Invitation.id)
-        .join(Prompt, Invitation.prompt_id == Prompt.id)
-        .where(
-            Review.status == ReviewStatus.SUBMITTED,
-            Review.reviewer_id.is_not(None),
-            Prompt.slug == slug,
-        )
-    )
-    # Per screen, still one prompt at a time: a rotating screen's prompts have rubrics of
-    # their own, and agreement is only defined over the same dimensions.
-    if screen_id:
-        query = query.where(Invitation.screen_id == screen_id)
-    return query
-
-
-async def _ratings(
-    db: DB, *, slug: str | None, screen_id: int | None
-) -> tuple[list[Rating], dict[int, datetime], dict[int, str]]:
-    query = _reviewed(
-        select(Review.attempt_id, Review.reviewer_id, Review.scores, Attempt.submitted_at),
-        slug=slug,
-        screen_id=screen_id,
-    )
-    ratings: list[Rating] = []
-    submitted: dict[int, datetime] = {}
-    reviewer_ids: set[int] = set()
-    for attempt_id, reviewer_id, scores, submitted_at in await db.execute(query):
-        if reviewer_id is None:
-            continue
-        reviewer_ids.add(reviewer_id)
-        submitted[attempt_id] = submitted_at
-        for key, value in (scores or {}).items():
-            if isinstance(value, dict) and isinstance(value.get("level"), int):
-                ratings.append(Rating(attempt_id, reviewer_id, key, value["level"]))
-    names = dict(
-        (await db.execute(select(User.id, User.name).where(User.id.in_(reviewer_ids)))).all()
-    )
-    return ratings, submitted, names
-
-
-async def build_view(db: DB, *, slug: str | None, screen_id: int | None) -> AgreementView:
+async def scope_prompt(db: DB, *, slug: str | None, screen_id: int | None) -> Prompt:
     screen = await db.get(Screen, screen_id) if screen_id else None
     if screen_id and screen is None:
         raise NotFoundError("No such screen.")
     if screen is not None and not slug:
         prompt = await db.get(Prompt, screen.prompt_id)
     else:
-        prompt = await db.scalar(
-            select(Prompt).where(Prompt.slug == slug).order_by(Prompt.version.desc()).limit(1)
-        )
+        prompt = await agreement_snapshots.prompt_for(db, slug or "", screen_id)
     if prompt is None:
         raise NotFoundError("No such prompt.")
+    return prompt
+
+
+def view_of(
+    prompt: Prompt, figures: agreement_snapshots.Figures, snapshot: AgreementSnapshot
+) -> AgreementView:
+    """The page's tables and charts, drawn from computed figures (cheap: no statistics)."""
     rubric = rubric_from_dict(prompt.rubric)
-    ratings, submitted, names = await _ratings(db, slug=prompt.slug, screen_id=screen_id)
-    keys = [d.key for d in rubric.dimensions]
-    levels = list(rubric.levels)
-    # The bootstrap takes a while on thousands of attempts: keep it off the event loop.
-    report = await asyncio.to_thread(agreement_report, ratings, levels, keys)
-    stats = await asyncio.to_thread(reviewer_stats, ratings)
-    trend = every_month(
-        await asyncio.to_thread(
-            monthly_trend, ratings, levels, {a: t.date() for a, t in submitted.items() if t}
-        )
-    )
-    decided = Counter(
-        rule
-        for (rule,) in await db.execute(
-            select(Decision.rule_outcome).where(
-                Decision.attempt_id.in_(
-                    _reviewed(select(Review.attempt_id), slug=prompt.slug, screen_id=screen_id)
-                )
-            )
-        )
-    )
-    rows = dimension_rows(rubric, report)
+    rows = dimension_rows(rubric, figures.report)
+    trend = every_month(figures.trend)
     chart, trend_chart = charts_of(rows, trend)
     return AgreementView(
         prompt=prompt,
         rubric=rubric,
-        report=report,
+        report=figures.report,
         rows=rows,
-        reviewers=sorted(
-            ((names.get(int(str(r)), str(r)), s) for r, s in stats.items()),
-            key=lambda item: item[0],
-        ),
+        reviewers=figures.reviewers,
         trend=trend,
-        decisions=sum(decided.values()),
-        adjudicated=decided.get("needs_adjudication", 0),
+        decisions=figures.decisions,
+        adjudicated=figures.adjudicated,
         chart=chart,
         trend_chart=trend_chart,
+        computed_at=snapshot.computed_at,
     )
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How the figures on the page relate to now: when computed, decisions since, and
+    whether a computation is waiting."""
+
+    prompt: Prompt
+    screen_id: int | None
+    computed_at: datetime | None
+    newer: int
+    pending: bool
+
+
+async def build_view(
+    db: DB, *, slug: str | None, screen_id: int | None, now: datetime
+) -> tuple[AgreementView | None, Freshness]:
+    """The latest snapshot of the scope, never a computation: with none yet, one is asked
+    for and the page says it is being computed."""
+    prompt = await scope_prompt(db, slug=slug, screen_id=screen_id)
+    snapshot = await agreement_snapshots.latest(db, prompt.slug, screen_id)
+    if snapshot is None:
+        await agreement_snapshots.request(db, prompt.slug, screen_id, now)
+        return None, Freshness(prompt, screen_id, None, 0, True)
+    view = view_of(prompt, agreement_snapshots.Figures.from_json(snapshot.data), snapshot)
+    newer = await agreement_snapshots.decided_since(
+        db, prompt.slug, screen_id, snapshot.computed_at
+    )
+    pending = await agreement_snapshots.pending(db, prompt.slug, screen_id)
+    return view, Freshness(prompt, screen_id, snapshot.computed_at, newer, pending)
 
 
 def svg_data_uri(svg: str) -> str:
@@ -244,7 +206,9 @@ class AgreementController(Controller):
     include_in_schema = False
 
     @get("/", name="lead:agreement")
-    async def page(self, request: Request[Any, Any, Any], db: DB, me: Me) -> Template:
+    async def page(
+        self, request: Request[Any, Any, Any], db: DB, me: Me, clock: AppClock
+    ) -> Template:
         slug = request.query_params.get("prompt") or None
         raw_screen = request.query_params.get("screen") or ""
         if raw_screen and small_number(raw_screen) is None:
@@ -261,15 +225,16 @@ class AgreementController(Controller):
                 .order_by(func.max(Prompt.title))
             )
         )
-        view = None
+        view, freshness = None, None
         if slug or screen_id:
-            view = await build_view(db, slug=slug, screen_id=screen_id)
+            view, freshness = await build_view(db, slug=slug, screen_id=screen_id, now=clock.now())
         return Template(
             template_name="reviewer/agreement.html",
             context={
                 "me": me,
                 "prompts": prompts,
                 "view": view,
+                "freshness": freshness,
                 "slug": slug,
                 "screen_id": screen_id,
                 "outcomes": await outcomes.outcome_table(db, slug) if slug else None,
@@ -279,6 +244,26 @@ class AgreementController(Controller):
                 "minimum": MINIMUM_UNITS,
             },
         )
+
+    @post("/recompute", name="lead:agreement:recompute")
+    async def recompute(
+        self, request: Request[Any, Any, Any], db: DB, me: Me, clock: AppClock
+    ) -> Redirect:
+        """Ask for the figures again now (debounced: one computation waits per scope)."""
+        form = await request.form()
+        raw_screen = str(form.get("screen") or "")
+        if raw_screen and small_number(raw_screen) is None:
+            raise InputError("`screen` must be a screen id.", field="screen")
+        screen_id = int(raw_screen) if raw_screen else None
+        slug = str(form.get("prompt") or "") or None
+        if not slug and not screen_id:
+            raise InputError("Say which prompt or screen to recompute.", field="prompt")
+        prompt = await scope_prompt(db, slug=slug, screen_id=screen_id)
+        await agreement_snapshots.request(db, prompt.slug, screen_id, clock.now(), lead=me)
+        query = f"screen={screen_id}" if screen_id else f"prompt={prompt.slug}"
+        if screen_id and slug:
+            query += f"&prompt={prompt.slug}"
+        return Redirect(path=f"/lead/agreement?{query}", status_code=HTTP_303_SEE_OTHER)
 
 
 class LeakController(Controller):

@@ -1,9 +1,16 @@
 """What the review feature contributes: the reviewer's and lead's pages, the lease
-release, the similar-answer check that runs after each submission, and the notifications
+release, the similar-answer check that runs after each submission, the agreement figures
+computed off the page, and the notifications
 (digest, nudge, lead's list, a screen's chat channel) with their settings pages."""
 
 from screen.platform.feature import Feature
-from screen.review import jobs, notification_delivery, notifications, similar_answers
+from screen.review import (
+    agreement_snapshots,
+    jobs,
+    notification_delivery,
+    notifications,
+    similar_answers,
+)
 from screen.review.agreement_pages import AgreementController, LeakController
 from screen.review.authorship_pages import LeadRecordController, ReviewRecordController
 from screen.review.calibration_pages import CalibrationController, CalibrationWaiverController
@@ -31,6 +38,7 @@ FEATURE = Feature(
     jobs=jobs.JOBS,
     outbox_handlers={
         similar_answers.SIMILARITY_CHECK: similar_answers.run_check,
+        agreement_snapshots.AGREEMENT_COMPUTE: agreement_snapshots.run_compute,
         notifications.NOTIFY_EMAIL: notification_delivery.send_notification_email,
         notifications.NOTIFY_CHAT: notification_delivery.post_to_chat,
     },

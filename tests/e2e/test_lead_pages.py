@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import re
+import time
 from datetime import datetime, timedelta
 
 import yaml
@@ -191,9 +192,17 @@ async def test_the_lead_pages_read_as_pages_with_realistic_data(
     assert decided == Outcome.PASS
 
     # Agreement: verdicts the intervals support, a month of too little data as a gap.
-    # The bootstrap (1,000 resamples per figure) takes seconds on a busy CI machine.
-    await page.goto("/lead/agreement?prompt=sample-decision", timeout=60_000)
+    # The first view asks for the figures; the server's job runner computes them (the
+    # bootstrap, 1,000 resamples per figure, takes seconds on a busy CI machine) and a
+    # later view shows them with when they were computed.
+    await page.goto("/lead/agreement?prompt=sample-decision")
     assert await h1(page) == "Pick a vector store for a 2M-document search feature"
+    await expect(page.locator("#computed-waiting")).to_contain_text("being computed")
+    give_up = time.monotonic() + 60
+    while not await page.locator("#computed-at").count() and time.monotonic() < give_up:
+        await page.wait_for_timeout(500)
+        await page.reload()
+    await expect(page.locator("#computed-at")).to_contain_text("decided answers")
     await expect(page.locator("#verdict-rule")).to_contain_text("only when the 95% interval")
     await expect(page.locator("#trend-gaps")).to_contain_text("too little data to draw a value")
     trend = await page.locator("img.trend-chart").get_attribute("src")

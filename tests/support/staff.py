@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from screen.platform.jobs import InProcessRunner
 from tests.support.factories import PASSWORD
 
 Client = AsyncTestClient[Litestar]
@@ -37,3 +38,13 @@ async def post_form(
     token = client.cookies.get("screen_csrf")
     assert token, "no CSRF cookie yet: load a page first"
     return await client.post(path, data={**(data or {}), "_csrf_token": token}, **kw)
+
+
+async def agreement_page(client: Client, runner: InProcessRunner, path: str) -> Any:
+    """The agreement page once its figures are computed, the way a lead gets them: the
+    first view asks for a computation, the job runs it, the next view shows it."""
+    first = await client.get(path)
+    assert first.status_code == 200, first.text[:300]
+    await runner.tick()
+    await runner.drain()
+    return await client.get(path)

@@ -1,0 +1,314 @@
+"""Agreement snapshots: the agreement page's figures, computed by a job and kept.
+
+Krippendorff's alpha with bootstrap intervals needs every submitted review of a prompt,
+and 1,000 resamples of it: about 30 s at 10k invitations, minutes beyond. A page view
+cannot pay that, so an outbox job computes the figures (the bootstrap in a worker
+thread, never on an event loop) and stores them as an `AgreementSnapshot`; the page
+shows the latest one with the time it was computed and how many decisions came since.
+
+A computation is asked for when the page finds no snapshot, when a lead clicks
+"Recompute now", and by the schedule (`refresh_agreement`, for scopes someone has looked
+at, once their snapshot is older than `REFRESH_AFTER` and new decisions exist). At most
+one waits per scope: asking again while one is pending adds nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reviewers.agreement import (
+    AgreementReport,
+    DimensionAgreement,
+    MonthlyAgreement,
+    Rating,
+    ReviewerStats,
+    agreement_report,
+    monthly_trend,
+    reviewer_stats,
+)
+from reviewers.rubric import rubric_from_dict
+from screen.platform import audit, outbox
+from screen.platform.jobs import JobContext
+from screen.platform.models import (
+    AgreementSnapshot,
+    Attempt,
+    Decision,
+    Invitation,
+    OutboxEvent,
+    OutboxStatus,
+    Prompt,
+    Review,
+    ReviewStatus,
+    User,
+)
+
+AGREEMENT_COMPUTE = "agreement.compute"
+REFRESH_AFTER = timedelta(hours=1)
+
+
+def scope_of(slug: str, screen_id: int | None) -> str:
+    return f"screen:{screen_id}:{slug}" if screen_id else f"prompt:{slug}"
+
+
+def reviewed(query: Select[Any], *, slug: str, screen_id: int | None) -> Select[Any]:
+    """The submitted reviews behind a figure, as a condition on `query` (which selects from
+    Review): the ratings and the decisions behind them are one set, taken by the database
+    itself rather than as a list of ids bound one per parameter (PostgreSQL takes at most
+    32,767 of those)."""
+    query = (
+        query.join(Attempt, Review.attempt_id == Attempt.id)
+        .join(Invitation, Attempt.invitation_id == Invitation.id)
+        .join(Prompt, Invitation.prompt_id == Prompt.id)
+        .where(
+            Review.status == ReviewStatus.SUBMITTED,
+            Review.reviewer_id.is_not(None),
+            Prompt.slug == slug,
+        )
+    )
+    # Per screen, still one prompt at a time: a rotating screen's prompts have rubrics of
+    # their own, and agreement is only defined over the same dimensions.
+    if screen_id:
+        query = query.where(Invitation.screen_id == screen_id)
+    return query
+
+
+def _decided(slug: str, screen_id: int | None) -> Any:
+    return Decision.attempt_id.in_(
+        reviewed(select(Review.attempt_id), slug=slug, screen_id=screen_id)
+    )
+
+
+async def _ratings(
+    db: AsyncSession, *, slug: str, screen_id: int | None
+) -> tuple[list[Rating], dict[int, datetime], dict[int, str]]:
+    query = reviewed(
+        select(Review.attempt_id, Review.reviewer_id, Review.scores, Attempt.submitted_at),
+        slug=slug,
+        screen_id=screen_id,
+    ).order_by(Review.attempt_id, Review.id)  # the bootstrap draws by position: a fixed order
+    ratings: list[Rating] = []
+    submitted: dict[int, datetime] = {}
+    reviewer_ids: set[int] = set()
+    for attempt_id, reviewer_id, scores, submitted_at in await db.execute(query):
+        reviewer_ids.add(reviewer_id)
+        submitted[attempt_id] = submitted_at
+        for key, value in (scores or {}).items():
+            if isinstance(value, dict) and isinstance(value.get("level"), int):
+                ratings.append(Rating(attempt_id, reviewer_id, key, value["level"]))
+    # Staff, not history: a handful of ids.
+    names = dict(
+        (await db.execute(select(User.id, User.name).where(User.id.in_(reviewer_ids)))).all()
+    )
+    return ratings, submitted, names
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What the page draws: the report, each reviewer's figures by name, the trend, and
+    the decisions (and adjudications) behind them."""
+
+    report: AgreementReport
+    reviewers: list[tuple[str, ReviewerStats]]
+    trend: tuple[MonthlyAgreement, ...]
+    decisions: int
+    adjudicated: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dimensions": [asdict(d) for d in self.report.dimensions],
+            "overall": asdict(self.report.overall),
+            "reviewers": [[name, asdict(stats)] for name, stats in self.reviewers],
+            "trend": [{**asdict(m), "month": m.month.isoformat()} for m in self.trend],
+            "decisions": self.decisions,
+            "adjudicated": self.adjudicated,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Figures:
+        def dimension(d: dict[str, Any]) -> DimensionAgreement:
+            interval = tuple(d["interval"]) if d["interval"] is not None else None
+            return DimensionAgreement(**{**d, "interval": interval})
+
+        return cls(
+            report=AgreementReport(
+                tuple(dimension(d) for d in data["dimensions"]), dimension(data["overall"])
+            ),
+            reviewers=[(name, ReviewerStats(**stats)) for name, stats in data["reviewers"]],
+            trend=tuple(
+                MonthlyAgreement(**{**m, "month": date.fromisoformat(m["month"])})
+                for m in data["trend"]
+            ),
+            decisions=data["decisions"],
+            adjudicated=data["adjudicated"],
+        )
+
+
+def _figures(
+    ratings: list[Rating],
+    levels: list[int],
+    keys: list[str],
+    submitted: dict[int, datetime],
+    names: dict[int, str],
+) -> tuple[AgreementReport, list[tuple[str, ReviewerStats]], tuple[MonthlyAgreement, ...]]:
+    """The CPU-heavy part, in one call so a worker thread runs all of it."""
+    report = agreement_report(ratings, levels, keys)
+    stats = reviewer_stats(ratings)
+    trend = monthly_trend(ratings, levels, {a: t.date() for a, t in submitted.items() if t})
+    reviewers = sorted(
+        ((names.get(int(str(r)), str(r)), s) for r, s in stats.items()),
+        key=lambda item: item[0],
+    )
+    return report, reviewers, trend
+
+
+async def figures(db: AsyncSession, prompt: Prompt, screen_id: int | None) -> Figures:
+    """Every figure of the agreement page for one scope, from all its history."""
+    rubric = rubric_from_dict(prompt.rubric)
+    ratings, submitted, names = await _ratings(db, slug=prompt.slug, screen_id=screen_id)
+    keys = [d.key for d in rubric.dimensions]
+    # The bootstrap is seconds to minutes of CPU: in a thread, so the loop it is called
+    # from (the in-process runner shares the web process's) keeps serving.
+    report, reviewers, trend = await asyncio.to_thread(
+        _figures, ratings, list(rubric.levels), keys, submitted, names
+    )
+    decided = Counter(
+        rule
+        for (rule,) in await db.execute(
+            select(Decision.rule_outcome).where(_decided(prompt.slug, screen_id))
+        )
+    )
+    return Figures(
+        report=report,
+        reviewers=reviewers,
+        trend=trend,
+        decisions=sum(decided.values()),
+        adjudicated=decided.get("needs_adjudication", 0),
+    )
+
+
+async def compute(
+    db: AsyncSession, prompt: Prompt, screen_id: int | None, now: datetime
+) -> AgreementSnapshot:
+    result = await figures(db, prompt, screen_id)
+    snapshot = AgreementSnapshot(
+        scope=scope_of(prompt.slug, screen_id),
+        computed_at=now,
+        decisions=result.decisions,
+        data=result.to_json(),
+    )
+    db.add(snapshot)
+    await db.flush()
+    return snapshot
+
+
+async def latest(db: AsyncSession, slug: str, screen_id: int | None) -> AgreementSnapshot | None:
+    return await db.scalar(
+        select(AgreementSnapshot)
+        .where(AgreementSnapshot.scope == scope_of(slug, screen_id))
+        .order_by(AgreementSnapshot.computed_at.desc(), AgreementSnapshot.id.desc())
+        .limit(1)
+    )
+
+
+async def decided_since(db: AsyncSession, slug: str, screen_id: int | None, since: datetime) -> int:
+    """Decisions the snapshot does not include yet."""
+    return int(
+        await db.scalar(
+            select(func.count())
+            .select_from(Decision)
+            .where(Decision.decided_at > since, _decided(slug, screen_id))
+        )
+        or 0
+    )
+
+
+def _pending(slug: str, screen_id: int | None) -> Any:
+    return select(OutboxEvent.id).where(
+        OutboxEvent.kind == AGREEMENT_COMPUTE,
+        OutboxEvent.status.in_((OutboxStatus.PENDING, OutboxStatus.DISPATCHED)),
+        OutboxEvent.payload["scope"].as_string() == scope_of(slug, screen_id),
+    )
+
+
+async def pending(db: AsyncSession, slug: str, screen_id: int | None) -> bool:
+    return await db.scalar(_pending(slug, screen_id).limit(1)) is not None
+
+
+async def request(
+    db: AsyncSession,
+    slug: str,
+    screen_id: int | None,
+    now: datetime,
+    *,
+    lead: User | None = None,
+) -> bool:
+    """Ask for a computation of this scope; False when one is already waiting. A lead's
+    request is audited (whether it queued one or joined the one waiting)."""
+    queued = not await pending(db, slug, screen_id)
+    if queued:
+        outbox.emit(
+            db,
+            AGREEMENT_COMPUTE,
+            {"scope": scope_of(slug, screen_id), "prompt": slug, "screen_id": screen_id},
+            now,
+        )
+    if lead is not None:
+        audit.record(
+            db,
+            actor=audit.actor_of(lead),
+            action="agreement.recompute",
+            subject_type="screen" if screen_id else "prompt",
+            subject_id=screen_id or slug,
+            now=now,
+            after={"prompt": slug, "queued": queued},
+        )
+    await db.flush()
+    return queued
+
+
+async def prompt_for(db: AsyncSession, slug: str, screen_id: int | None) -> Prompt | None:
+    """The rubric a scope is read against: its prompt's newest version."""
+    del screen_id  # a screen's figures are still one prompt's, by slug
+    return await db.scalar(
+        select(Prompt).where(Prompt.slug == slug).order_by(Prompt.version.desc()).limit(1)
+    )
+
+
+async def run_compute(ctx: JobContext, event: OutboxEvent, _done: outbox.DoneMarker) -> None:
+    slug = str(event.payload["prompt"])
+    raw_screen = event.payload.get("screen_id")
+    screen_id = int(raw_screen) if raw_screen else None
+    async with ctx.sessionmaker() as db, db.begin():
+        prompt = await prompt_for(db, slug, screen_id)
+        if prompt is not None:
+            await compute(db, prompt, screen_id, ctx.clock.now())
+
+
+async def refresh_due(db: AsyncSession, now: datetime) -> int:
+    """Queue a computation for every scope with a snapshot older than `REFRESH_AFTER` and
+    decisions since; returns how many were queued."""
+    newest = (
+        select(AgreementSnapshot.scope, func.max(AgreementSnapshot.computed_at).label("at"))
+        .group_by(AgreementSnapshot.scope)
+        .subquery()
+    )
+    queued = 0
+    for scope, at in await db.execute(select(newest.c.scope, newest.c.at)):
+        if at > now - REFRESH_AFTER:
+            continue
+        kind, _, rest = scope.partition(":")
+        if kind == "screen":
+            raw_id, _, slug = rest.partition(":")
+            screen_id: int | None = int(raw_id)
+        else:
+            slug, screen_id = rest, None
+        if await decided_since(db, slug, screen_id, at) and await request(db, slug, screen_id, now):
+            queued += 1
+    return queued
