@@ -213,6 +213,8 @@ async def test_the_page_shows_the_stored_figures_until_they_are_recomputed(
         clock.advance(minutes=5)
         # Four more answers decided: the page still shows the stored figures, and says so.
         await _twelve_scored(db, settings, clock, screen, first, second, start=12, count=4)
+        first.name = "Ana Bell"  # a snapshot keeps no names: the page shows today's
+        await db.commit()
         stale = await client.get(path)
         recompute = await post_form(
             client,
@@ -246,6 +248,7 @@ async def test_the_page_shows_the_stored_figures_until_they_are_recomputed(
     assert "<td>1.000</td>" in computed.text  # the first dimension, perfect agreement
     assert "from 12 decided answers" in stale.text and "of 12 decisions" in stale.text
     assert "4 decisions were made since" in stale.text
+    assert "Ana Bell" in stale.text
     assert recompute.status_code == 303
     assert recompute.headers["location"] == path
     assert "A computation is waiting" in pending.text
@@ -304,7 +307,11 @@ async def test_the_job_computes_what_the_page_used_to_compute_itself(
     assert stored.report == agreement_report(ratings, levels, list(DIMENSIONS))
     assert stored.trend == monthly_trend(ratings, levels, submitted)
     stats = reviewer_stats(ratings)
-    assert stored.reviewers == [("Ana", stats[first.id]), ("Ben", stats[second.id])]
+    assert stored.reviewers == (stats[first.id], stats[second.id])
+    assert await agreement_snapshots.named(db, stored.reviewers) == [
+        ("Ana", stats[first.id]),
+        ("Ben", stats[second.id]),
+    ]
     assert (stored.decisions, snapshot.decisions) == (24, 24)
     assert stored.report.overall.interval is not None  # the bootstrap ran, in the job
 

@@ -141,7 +141,10 @@ async def scope_prompt(db: DB, *, slug: str | None, screen_id: int | None) -> Pr
 
 
 def view_of(
-    prompt: Prompt, figures: agreement_snapshots.Figures, snapshot: AgreementSnapshot
+    prompt: Prompt,
+    figures: agreement_snapshots.Figures,
+    reviewers: list[tuple[str, ReviewerStats]],
+    snapshot: AgreementSnapshot,
 ) -> AgreementView:
     """The page's tables and charts, drawn from computed figures (cheap: no statistics)."""
     rubric = rubric_from_dict(prompt.rubric)
@@ -153,7 +156,7 @@ def view_of(
         rubric=rubric,
         report=figures.report,
         rows=rows,
-        reviewers=figures.reviewers,
+        reviewers=reviewers,
         trend=trend,
         decisions=figures.decisions,
         adjudicated=figures.adjudicated,
@@ -185,7 +188,9 @@ async def build_view(
     if snapshot is None:
         await agreement_snapshots.request(db, prompt.slug, screen_id, now)
         return None, Freshness(prompt, screen_id, None, 0, True)
-    view = view_of(prompt, agreement_snapshots.Figures.from_json(snapshot.data), snapshot)
+    figures = agreement_snapshots.Figures.from_json(snapshot.data)
+    reviewers = await agreement_snapshots.named(db, figures.reviewers)
+    view = view_of(prompt, figures, reviewers, snapshot)
     newer = await agreement_snapshots.decided_since(
         db, prompt.slug, screen_id, snapshot.computed_at
     )

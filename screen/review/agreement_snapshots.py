@@ -87,7 +87,7 @@ def _decided(slug: str, screen_id: int | None) -> Any:
 
 async def _ratings(
     db: AsyncSession, *, slug: str, screen_id: int | None
-) -> tuple[list[Rating], dict[int, datetime], dict[int, str]]:
+) -> tuple[list[Rating], dict[int, datetime]]:
     query = reviewed(
         select(Review.attempt_id, Review.reviewer_id, Review.scores, Attempt.submitted_at),
         slug=slug,
@@ -95,27 +95,23 @@ async def _ratings(
     ).order_by(Review.attempt_id, Review.id)  # the bootstrap draws by position: a fixed order
     ratings: list[Rating] = []
     submitted: dict[int, datetime] = {}
-    reviewer_ids: set[int] = set()
     for attempt_id, reviewer_id, scores, submitted_at in await db.execute(query):
-        reviewer_ids.add(reviewer_id)
         submitted[attempt_id] = submitted_at
         for key, value in (scores or {}).items():
             if isinstance(value, dict) and isinstance(value.get("level"), int):
                 ratings.append(Rating(attempt_id, reviewer_id, key, value["level"]))
-    # Staff, not history: a handful of ids.
-    names = dict(
-        (await db.execute(select(User.id, User.name).where(User.id.in_(reviewer_ids)))).all()
-    )
-    return ratings, submitted, names
+    return ratings, submitted
 
 
 @dataclass(frozen=True)
 class Figures:
-    """What the page draws: the report, each reviewer's figures by name, the trend, and
-    the decisions (and adjudications) behind them."""
+    """What the page draws: the report, each reviewer's figures, the trend, and the
+    decisions (and adjudications) behind them. Reviewers are kept by id and named when
+    shown, so a snapshot holds no one's name (a renamed or removed account reads as it is
+    now)."""
 
     report: AgreementReport
-    reviewers: list[tuple[str, ReviewerStats]]
+    reviewers: tuple[ReviewerStats, ...]
     trend: tuple[MonthlyAgreement, ...]
     decisions: int
     adjudicated: int
@@ -124,7 +120,7 @@ class Figures:
         return {
             "dimensions": [asdict(d) for d in self.report.dimensions],
             "overall": asdict(self.report.overall),
-            "reviewers": [[name, asdict(stats)] for name, stats in self.reviewers],
+            "reviewers": [asdict(stats) for stats in self.reviewers],
             "trend": [{**asdict(m), "month": m.month.isoformat()} for m in self.trend],
             "decisions": self.decisions,
             "adjudicated": self.adjudicated,
@@ -140,7 +136,7 @@ class Figures:
             report=AgreementReport(
                 tuple(dimension(d) for d in data["dimensions"]), dimension(data["overall"])
             ),
-            reviewers=[(name, ReviewerStats(**stats)) for name, stats in data["reviewers"]],
+            reviewers=tuple(ReviewerStats(**stats) for stats in data["reviewers"]),
             trend=tuple(
                 MonthlyAgreement(**{**m, "month": date.fromisoformat(m["month"])})
                 for m in data["trend"]
@@ -151,32 +147,37 @@ class Figures:
 
 
 def _figures(
-    ratings: list[Rating],
-    levels: list[int],
-    keys: list[str],
-    submitted: dict[int, datetime],
-    names: dict[int, str],
-) -> tuple[AgreementReport, list[tuple[str, ReviewerStats]], tuple[MonthlyAgreement, ...]]:
+    ratings: list[Rating], levels: list[int], keys: list[str], submitted: dict[int, datetime]
+) -> tuple[AgreementReport, tuple[ReviewerStats, ...], tuple[MonthlyAgreement, ...]]:
     """The CPU-heavy part, in one call so a worker thread runs all of it."""
     report = agreement_report(ratings, levels, keys)
-    stats = reviewer_stats(ratings)
+    stats = tuple(reviewer_stats(ratings).values())
     trend = monthly_trend(ratings, levels, {a: t.date() for a, t in submitted.items() if t})
-    reviewers = sorted(
-        ((names.get(int(str(r)), str(r)), s) for r, s in stats.items()),
+    return report, stats, trend
+
+
+async def named(
+    db: AsyncSession, reviewers: tuple[ReviewerStats, ...]
+) -> list[tuple[str, ReviewerStats]]:
+    """Each reviewer's figures under their name, by name, as the page lists them."""
+    ids = [int(str(s.reviewer)) for s in reviewers]
+    # Staff, not history: a handful of ids.
+    names = dict((await db.execute(select(User.id, User.name).where(User.id.in_(ids)))).all())
+    return sorted(
+        ((names.get(int(str(s.reviewer)), str(s.reviewer)), s) for s in reviewers),
         key=lambda item: item[0],
     )
-    return report, reviewers, trend
 
 
 async def figures(db: AsyncSession, prompt: Prompt, screen_id: int | None) -> Figures:
     """Every figure of the agreement page for one scope, from all its history."""
     rubric = rubric_from_dict(prompt.rubric)
-    ratings, submitted, names = await _ratings(db, slug=prompt.slug, screen_id=screen_id)
+    ratings, submitted = await _ratings(db, slug=prompt.slug, screen_id=screen_id)
     keys = [d.key for d in rubric.dimensions]
     # The bootstrap is seconds to minutes of CPU: in a thread, so the loop it is called
     # from (the in-process runner shares the web process's) keeps serving.
     report, reviewers, trend = await asyncio.to_thread(
-        _figures, ratings, list(rubric.levels), keys, submitted, names
+        _figures, ratings, list(rubric.levels), keys, submitted
     )
     decided = Counter(
         rule
