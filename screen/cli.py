@@ -400,7 +400,7 @@ def invite_command(
 
 @main.group()
 def users() -> None:
-    """Staff accounts: admin, recruiter, reviewer, lead."""
+    """Staff accounts: admin, recruiter, hiring manager, reviewer, lead."""
 
 
 # Not click's own prompt: that asks while the command line is read, before the command
@@ -560,6 +560,22 @@ def users_disable(email: str) -> None:
         user = await get_user_by_email(db, email)
         await disable_user(db, user, now, actor=CLI_ACTOR)
         return f"Disabled {user.email}."
+
+    click.echo(_in_transaction(_settings(), work))
+
+
+@users.command("enable")
+@click.option("--email", required=True)
+def users_enable(email: str) -> None:
+    """Let a disabled account sign in again (an admin locked out of the web needs this)."""
+    from screen.accounts.users import enable_user, get_user_by_email
+
+    now = SystemClock().now()
+
+    async def work(db: AsyncSession) -> str:
+        user = await get_user_by_email(db, email)
+        await enable_user(db, user, now, actor=CLI_ACTOR)
+        return f"Enabled {user.email}; they sign in with the password they had."
 
     click.echo(_in_transaction(_settings(), work))
 

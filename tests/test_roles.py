@@ -131,3 +131,30 @@ async def test_the_migration_keeps_each_account_s_one_role(tmp_path: Path) -> No
         await engine.dispose()
 
     assert [tuple(row) for row in rows] == [("a@x.example", "admin"), ("l@x.example", "lead")]
+
+
+def test_the_command_line_enables_a_disabled_account_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCREEN_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
+    runner = CliRunner()
+    assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0
+    create = ["users", "create", "--name", "Pat", "--password", "a long enough password"]
+    assert (
+        runner.invoke(main, [*create, "--email", "a@x.example", "--role", "admin"]).exit_code == 0
+    )
+    assert (
+        runner.invoke(main, [*create, "--email", "r@x.example", "--role", "reviewer"]).exit_code
+        == 0
+    )
+
+    disabled = runner.invoke(main, ["users", "disable", "--email", "r@x.example"])
+    enabled = runner.invoke(main, ["users", "enable", "--email", "r@x.example"])
+    again = runner.invoke(main, ["users", "enable", "--email", "r@x.example"])
+    listed = runner.invoke(main, ["users", "list"])
+
+    assert disabled.exit_code == 0 and enabled.exit_code == 0, enabled.output
+    assert "Enabled r@x.example" in enabled.output
+    assert again.exit_code == 1 and "r@x.example is already active." in again.output
+    assert "Traceback" not in again.output
+    assert "(disabled)" not in listed.output
