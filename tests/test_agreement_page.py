@@ -357,3 +357,38 @@ async def test_recompute_is_refused_without_the_role_the_token_or_a_real_prompt(
         )
         == 0
     )
+
+
+async def test_the_schedule_recomputes_only_figures_an_hour_old_with_decisions_since(
+    db: AsyncSession,
+    settings: Settings,
+    clock: FrozenClock,
+    runner: InProcessRunner,
+) -> None:
+    screen = await make_screen(db, clock.now())
+    await db.commit()
+    first = await make_user(db, clock.now(), "reviewer", email="ana@staff.example", name="Ana")
+    second = await make_user(db, clock.now(), "reviewer", email="ben@staff.example", name="Ben")
+    await _twelve_scored(db, settings, clock, screen, first, second)
+    nothing_viewed = await agreement_snapshots.refresh_due(db, clock.now())
+    await agreement_snapshots.request(db, "sample-decision", None, clock.now())
+    await agreement_snapshots.request(db, "sample-decision", screen.id, clock.now())
+    await db.commit()
+    await runner.tick()
+    await runner.drain()
+    clock.advance(minutes=20)
+    await _twelve_scored(db, settings, clock, screen, first, second, start=12, count=2)
+    too_soon = await agreement_snapshots.refresh_due(db, clock.now())
+    clock.advance(hours=1)
+    due = await agreement_snapshots.refresh_due(db, clock.now())
+    already_waiting = await agreement_snapshots.refresh_due(db, clock.now())
+    await db.commit()
+    await runner.tick()
+    await runner.drain()
+    clock.advance(hours=2)
+    nothing_new = await agreement_snapshots.refresh_due(db, clock.now())
+
+    assert (nothing_viewed, too_soon, due, already_waiting, nothing_new) == (0, 0, 2, 0, 0)
+    for screen_id in (None, screen.id):
+        latest = await agreement_snapshots.latest(db, "sample-decision", screen_id)
+        assert latest is not None and latest.decisions == 14
