@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import re
 
+import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
@@ -27,7 +28,9 @@ from screen.review import agreement_snapshots
 from screen.review.agreement_snapshots import AGREEMENT_COMPUTE
 from screen.settings import Settings
 from tests.support.factories import make_screen, make_submitted, make_user, score_next
+from tests.support.smtp import SmtpServer
 from tests.support.staff import agreement_page, post_form, sign_in
+from tests.support.worker import run_worker_burst, worker_env
 
 DIMENSIONS = ("latency_vs_cost", "accuracy_vs_speed", "failure_modes", "first_week")
 
@@ -392,3 +395,29 @@ async def test_the_schedule_recomputes_only_figures_an_hour_old_with_decisions_s
     for screen_id in (None, screen.id):
         latest = await agreement_snapshots.latest(db, "sample-decision", screen_id)
         assert latest is not None and latest.decisions == 14
+
+
+@pytest.mark.redis
+async def test_a_real_arq_worker_computes_the_figures(
+    monkeypatch: pytest.MonkeyPatch,
+    smtp: SmtpServer,
+    redis_url: str,
+    settings: Settings,
+    db: AsyncSession,
+    clock: FrozenClock,
+) -> None:
+    screen = await make_screen(db, clock.now())
+    await db.commit()
+    first = await make_user(db, clock.now(), "reviewer", email="ana@staff.example", name="Ana")
+    second = await make_user(db, clock.now(), "reviewer", email="ben@staff.example", name="Ben")
+    await _twelve_scored(db, settings, clock, screen, first, second)
+    await agreement_snapshots.request(db, "sample-decision", None, clock.now())
+    await db.commit()
+    worker_env(monkeypatch, settings, smtp, redis_url)
+
+    await run_worker_burst(redis_url)
+
+    snapshot = await agreement_snapshots.latest(db, "sample-decision", None)
+    assert snapshot is not None and snapshot.decisions == 12
+    stored = agreement_snapshots.Figures.from_json(snapshot.data)
+    assert stored.report.overall.interval is not None
