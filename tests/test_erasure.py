@@ -39,8 +39,7 @@ from screen.platform.models import (
 )
 from screen.platform.signals import EVENT_TYPES
 from screen.recruiting import outcomes
-from screen.review import similar_answers
-from screen.review.agreement_pages import build_view
+from screen.review import agreement_snapshots, similar_answers
 from screen.settings import Settings
 from tests.support.composition import lose_focus, write_record
 from tests.support.factories import SAMPLE_SLUG, Candidate, make_candidate, make_user
@@ -169,7 +168,9 @@ async def dump(db: AsyncSession, *, pg_dump: bool = True) -> str:
 
 async def figures(db: AsyncSession, world: World) -> tuple[object, ...]:
     """What the screen's statistics are made of: agreement, decisions, pass counts."""
-    view = await build_view(db, slug=SAMPLE_SLUG, screen_id=None)
+    prompt = await agreement_snapshots.prompt_for(db, SAMPLE_SLUG, None)
+    assert prompt is not None
+    agreement = await agreement_snapshots.figures(db, prompt, None)
     decisions = (
         await db.execute(
             select(Decision.outcome, Decision.weighted_score, Decision.dimension_means).order_by(
@@ -179,10 +180,7 @@ async def figures(db: AsyncSession, world: World) -> tuple[object, ...]:
     ).all()
     levels = (await db.execute(select(Review.id, Review.scores).order_by(Review.id))).all()
     return (
-        view.report,
-        view.rows,
-        view.reviewers,
-        view.decisions,
+        agreement,
         [tuple(d) for d in decisions],
         [(rid, {k: v["level"] for k, v in (s or {}).items()}) for rid, s in levels],
         await outcomes.outcome_table(db, SAMPLE_SLUG),
