@@ -229,6 +229,9 @@ async def test_an_erased_candidate_is_nowhere_in_the_database_and_the_figures_ho
         )
         assert again.status_code == 409
         assert "already erased" in again.text
+        # Said as a fact, not as a question about "Erased candidate".
+        assert "This candidate's personal data is erased</h1>" in again.text
+        assert "Erase Erased candidate" not in again.text
         missing = await post_form(
             client, "/recruiter/invitations/987654/erase", {"confirm": "ERASE"}
         )

@@ -247,3 +247,6 @@ async def test_the_invitation_email_tells_the_policy_and_links_the_notice(
         flat = " ".join(body.split())
         assert "We keep your name, email and answers for 365 days after the decision" in flat
         assert "https://example.com/privacy" in flat
+    # In the plain text the address ends its line, so a mail client links exactly it.
+    assert "Privacy notice: https://example.com/privacy\n" in parts[0].replace("\r\n", "\n")
+    assert "\nGood luck!" in parts[0].replace("\r\n", "\n")
