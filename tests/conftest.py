@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
@@ -37,6 +38,11 @@ from screen.settings import Settings
 from tests.support.smtp import SmtpServer
 from tests.support.worker import REDIS_URL
 
+try:
+    from xdist.scheduler import LoadScopeScheduling
+except ImportError:  # pytest-xdist is a test extra; without it the suite runs in one process
+    LoadScopeScheduling = None
+
 DATA = Path(__file__).parent / "data"
 PG_URL = os.environ.get("SCREEN_TEST_DATABASE_URL")
 BACKENDS = [
@@ -49,22 +55,29 @@ BACKENDS = [
 CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if REDIS_URL:
+        return
     skip = pytest.mark.skip(reason="set SCREEN_TEST_REDIS_URL to run arq")
-    # The marker exists only with pytest-xdist installed (--strict-markers refuses it
-    # otherwise): a venv made before it joined the test extras still runs the suite.
-    grouped = config.pluginmanager.hasplugin("xdist")
     for item in items:
-        if not REDIS_URL and item.get_closest_marker("redis"):
+        if item.get_closest_marker("redis"):
             item.add_marker(skip)
-        if not grouped:
-            continue
-        # With `-n 2 --dist loadgroup` (the README's command) the browser tests run in one
-        # worker beside the rest in the other. They never share state: each browser test
-        # serves its own SQLite file, while the rest empty the shared test databases
-        # between tests and so must stay in one process.
-        group = "browser" if item.path.parent.name == "e2e" else "server"
-        item.add_marker(pytest.mark.xdist_group(group))
+
+
+if LoadScopeScheduling is not None:
+
+    class BrowserTestsBeside(LoadScopeScheduling):  # type: ignore[misc]
+        """With `-n 2` (the README's command) the browser tests run in one worker beside
+        the rest in the other. They never share state: each browser test serves its own
+        SQLite file, while the rest empty the shared test databases between tests and so
+        must all stay in one process. (xdist's own `--dist loadgroup` markers are ignored
+        under pytest 9, which spread the rest over both workers.)"""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return "browser" if nodeid.startswith("tests/e2e/") else "server"
+
+    def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+        return BrowserTestsBeside(config, log)
 
 
 @pytest.fixture(scope="session", autouse=True)
