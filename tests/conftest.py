@@ -76,6 +76,8 @@ if LoadScopeScheduling is not None:
         def _split_scope(self, nodeid: str) -> str:
             return "browser" if nodeid.startswith("tests/e2e/") else "server"
 
+    # optionalhook: `-p no:xdist` leaves xdist importable but its hooks unknown.
+    @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         return BrowserTestsBeside(config, log)
 

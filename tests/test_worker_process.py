@@ -30,12 +30,14 @@ def test_a_fresh_worker_process_knows_every_outbox_handler() -> None:
     probe = "import screen.worker as w;print(' '.join(sorted(w.REGISTRY.outbox_handlers)))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.split() == [
+        "agreement.compute",
         "ats.completed",
         "invitation.email",
         "notify.chat",
         "notify.email",
         "reminder.email",
         "similarity.check",
+        "staff_link_email",
         "webhook.deliver",
     ]
 
