@@ -275,6 +275,10 @@ async def test_the_confirmation_page_passes_axe(
     await page.set_viewport_size(WIDE)
     await start_attempt(page, link)
     await page.get_by_label("Your answer").fill("An answer to confirm.")
+    # The autosave moves the form's revision on; posting before it lands is a stale save.
+    await expect(page.locator("#save-status")).to_have_text(
+        re.compile(r"^Saved \d"), timeout=20_000
+    )
     await page.evaluate(
         "() => { document.getElementById('confirm').value = 'ask';"
         " document.getElementById('answer-form').submit(); }"
