@@ -101,6 +101,7 @@ class InProcessRunner:
         self.context: JobContext | None = None
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self._ticker: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     async def enqueue(self, function: str, job_id: str, **kwargs: Any) -> None:
         if job_id in self._tasks:
@@ -124,18 +125,28 @@ class InProcessRunner:
             await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
 
     def start(self) -> None:
+        self._stopping.clear()
         self._ticker = asyncio.create_task(self._tick_forever(), name="screen-periodic-jobs")
 
     async def _tick_forever(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             await self.tick()
-            await asyncio.sleep(self.interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=self.interval)
 
     async def stop(self) -> None:
         if self._ticker:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
+            # Let the tick in flight finish rather than cancel it: a job cut off between
+            # its first write and its commit leaves the aiosqlite connection (and so
+            # SQLite's one write lock) open until garbage collection, and every writer
+            # after it waits out the busy timeout and fails with "database is locked".
+            self._stopping.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._ticker), timeout=10)
+            except TimeoutError:
+                self._ticker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._ticker
         # Give in-flight deliveries a moment to finish; what is cut off stays in the
         # outbox as dispatched and is re-dispatched by the next relay.
         with contextlib.suppress(TimeoutError):
