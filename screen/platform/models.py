@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     select,
+    text,
 )
 from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -621,6 +622,18 @@ class SimilarityMatch(Base):
     """A confirmed near-copy of an answer: another submission or a calibration exemplar."""
 
     __tablename__ = "similarity_matches"
+    # One row per side of a pair of answers: two checks that find the same pair at once
+    # update it rather than add a copy.
+    __table_args__ = (
+        Index(
+            "ux_similarity_matches_pair",
+            "attempt_id",
+            "other_attempt_id",
+            unique=True,
+            postgresql_where=text("other_kind = 'attempt'"),
+            sqlite_where=text("other_kind = 'attempt'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"), index=True)

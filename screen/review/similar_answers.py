@@ -2,9 +2,10 @@
 and with the prompt's calibration exemplars, without comparing all pairs.
 
 When an attempt is submitted an outbox job computes its MinHash signature, stores
-its LSH band hashes, looks up earlier answers sharing a band (an indexed equality
-join), confirms each candidate with the exact shingle Jaccard, and records matches
-above the threshold on both attempts with the overlapping passages. Reviewers see
+its LSH band hashes and commits them, then looks up the answers sharing a band (an
+indexed equality join), ranks them by how many bands they share, confirms the best
+`MAX_CONFIRMED` with the exact shingle Jaccard, and records matches above the
+threshold on both attempts with the overlapping passages. Reviewers see
 a match as context (the other candidate stays anonymous); it never fails anyone.
 """
 
@@ -15,8 +16,11 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import Select, delete, func, select, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from reviewers import similarity
 from screen.platform import audit, outbox
@@ -36,8 +40,11 @@ from screen.platform.models import (
 from screen.platform.text import multi_line, one_line
 
 SIMILARITY_CHECK = "similarity.check"
-SIMILARITY_LOCK_SPACE = 7302
 MAX_PASSAGES = 12
+# Candidates confirmed per check, best-ranked first (`ranked_candidates`): a copy or a
+# close paraphrase ranks near the top, so confirming more only costs time that would grow
+# with the prompt's history.
+MAX_CONFIRMED = 50
 
 
 def queue_check(db: AsyncSession, attempt_ids: list[int], now: datetime) -> None:
@@ -50,9 +57,8 @@ def _passages(a: str, b: str) -> list[dict[str, Any]]:
     return [asdict(p) for p in sorted(found, key=lambda p: -p.words)[:MAX_PASSAGES]]
 
 
-async def check(db: AsyncSession, attempt_id: int, now: datetime) -> int:
-    """Index one answer and record its matches; running it twice changes nothing."""
-    row = (
+async def _answer(db: AsyncSession, attempt_id: int) -> Any:
+    return (
         await db.execute(
             select(Attempt.final_answer, Prompt.slug, Prompt.exemplars)
             .join(Invitation, Attempt.invitation_id == Invitation.id)
@@ -60,68 +66,112 @@ async def check(db: AsyncSession, attempt_id: int, now: datetime) -> int:
             .where(Attempt.id == attempt_id)
         )
     ).first()
+
+
+async def index_answer(db: AsyncSession, attempt_id: int) -> bool:
+    """Store the answer's band hashes (replacing any earlier ones, and the matches found
+    for it before); False when there is nothing to index. The first half of a check: the
+    job commits it before `find_matches` looks for the others."""
+    row = await _answer(db, attempt_id)
+    await db.execute(delete(AnswerBand).where(AnswerBand.attempt_id == attempt_id))
+    await db.execute(delete(SimilarityMatch).where(SimilarityMatch.attempt_id == attempt_id))
+    if row is None or not row.final_answer:
+        return False
+    # The hashing is CPU work: keep it off the event loop.
+    signature = await asyncio.to_thread(similarity.signature, row.final_answer)
+    if signature.empty:
+        return False
+    db.add_all(
+        AnswerBand(attempt_id=attempt_id, prompt_slug=row.slug, band=band, hash=value)
+        for band, value in enumerate(signature.band_hashes())
+    )
+    await db.flush()
+    return True
+
+
+def ranked_candidates(slug: str, attempt_id: int, limit: int = MAX_CONFIRMED) -> Select[int, int]:
+    """The answers sharing most bands with this one's stored bands, most first.
+
+    Two answers with Jaccard s share each band with probability s², so the count of
+    shared bands ranks candidates by their likely similarity: an exact copy shares all
+    64, a 30% paraphrase about 2.6, an unrelated answer that happens to share a common
+    phrase 1. Grouping the band rows in the database costs little even when thousands
+    share a band; loading and shingling their texts is what grew with history, so only
+    the first `limit` are confirmed. Ties go to the newest answer."""
+    mine = aliased(AnswerBand)
+    shared = func.count().label("shared")
+    return (
+        select(AnswerBand.attempt_id, shared)
+        .join(
+            mine,
+            (mine.band == AnswerBand.band)
+            & (mine.hash == AnswerBand.hash)
+            & (mine.prompt_slug == AnswerBand.prompt_slug),
+        )
+        .where(
+            mine.attempt_id == attempt_id,
+            AnswerBand.prompt_slug == slug,
+            AnswerBand.attempt_id != attempt_id,
+        )
+        .group_by(AnswerBand.attempt_id)
+        .order_by(shared.desc(), AnswerBand.attempt_id.desc())
+        .limit(limit)
+    )
+
+
+async def _record_pair(
+    db: AsyncSession, attempt_id: int, other_id: int, score: float, passages: Any, now: datetime
+) -> None:
+    """One side of a match. Two checks running at once can each find the same pair, so a
+    second writer of a side updates it instead of adding a copy (a unique index keeps one
+    row per pair)."""
+    values = {
+        "attempt_id": attempt_id,
+        "other_kind": "attempt",
+        "other_attempt_id": other_id,
+        "score": score,
+        "passages": passages,
+        "found_at": now,
+    }
+    insert = postgresql_insert if is_postgres(db) else sqlite_insert
+    statement = insert(SimilarityMatch).values(**values)
+    await db.execute(
+        statement.on_conflict_do_update(
+            index_elements=["attempt_id", "other_attempt_id"],
+            index_where=text("other_kind = 'attempt'"),
+            set_={
+                "score": statement.excluded.score,
+                "passages": statement.excluded.passages,
+                "found_at": statement.excluded.found_at,
+            },
+        )
+    )
+
+
+async def find_matches(db: AsyncSession, attempt_id: int, now: datetime) -> int:
+    """Confirm the best candidates among the answers indexed so far, the exemplars and the
+    known leaks, and record each match on both attempts; returns how many were found."""
+    row = await _answer(db, attempt_id)
     if row is None or not row.final_answer:
         return 0
     answer, slug, exemplars = row
-    if is_postgres(db):
-        # Checks of one prompt run one at a time, so two answers submitted together each
-        # see the other's bands (SQLite serialises writers by itself).
-        await db.execute(
-            text("SELECT pg_advisory_xact_lock(:space, hashtext(:slug))"),
-            {"space": SIMILARITY_LOCK_SPACE, "slug": slug},
-        )
-    # The hashing is CPU work: keep it off the event loop.
-    signature = await asyncio.to_thread(similarity.signature, answer)
-    await db.execute(delete(AnswerBand).where(AnswerBand.attempt_id == attempt_id))
-    await db.execute(delete(SimilarityMatch).where(SimilarityMatch.attempt_id == attempt_id))
-    if signature.empty:
-        return 0
-    hashes = signature.band_hashes()
-    db.add_all(
-        AnswerBand(attempt_id=attempt_id, prompt_slug=slug, band=band, hash=value)
-        for band, value in enumerate(hashes)
-    )
-    # The candidates as a subquery: on a popular prompt they can number more than the
-    # 32,767 parameters PostgreSQL binds in one statement.
-    candidates = select(AnswerBand.attempt_id).where(
-        AnswerBand.prompt_slug == slug,
-        AnswerBand.attempt_id != attempt_id,
-        AnswerBand.hash.in_(hashes),  # one per band: a fixed, small number
-    )
-    found = 0
+    ranked = ranked_candidates(slug, attempt_id).subquery()
     others = await db.execute(
-        select(Attempt.id, Attempt.final_answer).where(Attempt.id.in_(candidates))
+        select(Attempt.id, Attempt.final_answer)
+        .join(ranked, ranked.c.attempt_id == Attempt.id)
+        .order_by(ranked.c.shared.desc(), Attempt.id.desc())
     )
     mine = similarity.shingles(answer)
+    found = 0
     for other_id, other_answer in others:
         score = similarity.shingle_jaccard(mine, similarity.shingles(other_answer or ""))
         if score < similarity.THRESHOLD:
             continue
-        await db.execute(
-            delete(SimilarityMatch).where(
-                SimilarityMatch.attempt_id == other_id,
-                SimilarityMatch.other_attempt_id == attempt_id,
-            )
+        await _record_pair(
+            db, attempt_id, other_id, score, _passages(answer, other_answer or ""), now
         )
-        db.add(
-            SimilarityMatch(
-                attempt_id=attempt_id,
-                other_kind="attempt",
-                other_attempt_id=other_id,
-                score=score,
-                passages=_passages(answer, other_answer or ""),
-                found_at=now,
-            )
-        )
-        db.add(
-            SimilarityMatch(
-                attempt_id=other_id,
-                other_kind="attempt",
-                other_attempt_id=attempt_id,
-                score=score,
-                passages=_passages(other_answer or "", answer),
-                found_at=now,
-            )
+        await _record_pair(
+            db, other_id, attempt_id, score, _passages(other_answer or "", answer), now
         )
         found += 1
     for exemplar in exemplars or []:
@@ -154,6 +204,15 @@ async def check(db: AsyncSession, attempt_id: int, now: datetime) -> int:
             found += 1
     await db.flush()
     return found
+
+
+async def check(db: AsyncSession, attempt_id: int, now: datetime) -> int:
+    """Index one answer and record its matches in the caller's transaction; running it
+    twice changes nothing. The job (`run_check`) commits between the two halves instead,
+    so checks of one prompt can run side by side."""
+    if not await index_answer(db, attempt_id):
+        return 0
+    return await find_matches(db, attempt_id, now)
 
 
 async def add_leak(
@@ -217,8 +276,16 @@ async def add_leak(
 
 
 async def run_check(ctx: JobContext, event: OutboxEvent, _done: outbox.DoneMarker) -> None:
+    """Index, commit, then look: of two answers checked at the same moment, whichever
+    looks second sees the other's committed bands, so the pair is found without a lock
+    that would make a prompt's checks wait for each other. A second run repeats both
+    halves and ends with the same rows."""
+    attempt_id = int(event.payload["attempt_id"])
     async with ctx.sessionmaker() as db, db.begin():
-        await check(db, int(event.payload["attempt_id"]), ctx.clock.now())
+        indexed = await index_answer(db, attempt_id)
+    if indexed:
+        async with ctx.sessionmaker() as db, db.begin():
+            await find_matches(db, attempt_id, ctx.clock.now())
 
 
 async def matches_for(db: AsyncSession, attempt_id: int) -> list[SimilarityMatch]:
