@@ -3,7 +3,9 @@ their decisions and self-identification, gathered here and handed to `reviewers.
 
 Only aggregates leave this module. A submission counts from the moment it is in; its
 pass or fail counts once the decision is final (a decision awaiting adjudication is not
-yet either). Withdrawn candidates are left out.
+yet either). Withdrawn candidates are left out. Erased candidates count through the
+anonymous facts their erasure kept (screen.operations.fairness_facts), so an erasure moves
+no figure.
 """
 
 from __future__ import annotations
@@ -22,20 +24,10 @@ from reviewers.fairness import (
     category_figures,
 )
 from screen.fairness.categories import Category
+from screen.operations import fairness_facts
 from screen.pipeline.exports import Cell
 from screen.platform.errors import InputError, NotFoundError
-from screen.platform.models import (
-    Attempt,
-    AttemptState,
-    Decision,
-    EndedBy,
-    Invitation,
-    Outcome,
-    Prompt,
-    Screen,
-    SelfIdentification,
-    minutes_used,
-)
+from screen.platform.models import Prompt, Screen
 
 
 @dataclass(frozen=True)
@@ -103,54 +95,27 @@ async def scope_of(db: AsyncSession, screen: str | None, prompt: str | None) -> 
 
 
 async def _rows(db: AsyncSession, scope: Scope) -> list[tuple[str, dict[str, str], Record]]:
-    query = (
-        select(
-            Invitation.candidate_email,
-            Invitation.accommodation,
-            Attempt.started_at,
-            Attempt.submitted_at,
-            Attempt.deadline,
-            Attempt.ended_by,
-            Decision.outcome,
-            Decision.rule_outcome,
-            SelfIdentification.answers,
-        )
-        .join(Attempt, Attempt.invitation_id == Invitation.id)
-        .outerjoin(Decision, Decision.attempt_id == Attempt.id)
-        .outerjoin(SelfIdentification, SelfIdentification.invitation_id == Invitation.id)
-        .where(Attempt.submitted_at.is_not(None), Attempt.state != AttemptState.WITHDRAWN)
-        .order_by(Invitation.id)
+    found = await fairness_facts.facts(
+        db,
+        screen_id=scope.screen.id if scope.screen is not None else None,
+        prompt_slug=scope.prompt.slug if scope.prompt is not None else None,
     )
-    if scope.screen is not None:
-        query = query.where(Invitation.screen_id == scope.screen.id)
-    if scope.prompt is not None:
-        query = query.join(Prompt, Prompt.id == Invitation.prompt_id).where(
-            Prompt.slug == scope.prompt.slug
+    return [
+        (
+            fact.person,
+            fact.answers,
+            Record(
+                person=fact.person,
+                group=None,
+                passed=fact.passed,
+                adjudicated=fact.adjudicated,
+                minutes_used=fact.minutes_used,
+                auto_submitted=fact.auto_submitted,
+                accommodated=fact.accommodated,
+            ),
         )
-    rows = []
-    for (
-        email,
-        accommodation,
-        started,
-        submitted,
-        deadline,
-        ended_by,
-        outcome,
-        rule,
-        answers,
-    ) in await db.execute(query):
-        passed = {Outcome.PASS.value: True, Outcome.FAIL.value: False}.get(outcome)
-        base = Record(
-            person=email.strip().lower(),
-            group=None,
-            passed=passed,
-            adjudicated=rule == Outcome.NEEDS_ADJUDICATION,
-            minutes_used=minutes_used(started, submitted, deadline),
-            auto_submitted=ended_by == EndedBy.DEADLINE,
-            accommodated=(accommodation or 1.0) != 1.0,
-        )
-        rows.append((email, dict(answers or {}), base))
-    return rows
+        for fact in found
+    ]
 
 
 def _figures(

@@ -24,9 +24,13 @@ What stays, anonymous: the invitation row (a placeholder name and an `@invalid` 
 the time accommodation, which the fairness page counts), the attempt's state and times,
 every review's levels and recommendation, the decision and its rule, the outcomes: so pass
 rates, agreement and calibration are the same before and after. The self-identification
-goes (as the issue asks), so a candidate who had answered it counts as "not stated" on the
-fairness page from then on. The audit log says that an erasure happened, by whom and when;
-never what was erased.
+row goes; first, what the fairness figures count of each counted submission (the answers,
+pass or fail, time used, auto-submitted, accommodated, adjudicated) is added to an
+anonymous pool per screen and prompt with no invitation id, timestamp or order
+(`fairness_facts.keep_anonymously`), and the fairness page counts erased candidates from
+there. So the fairness figures are unchanged too, and comparing them before and after an
+erasure says nothing about the person's answers. The audit log says that an erasure
+happened, by whom and when; never what was erased.
 
 An attempt still in progress (invited, started, in review) is withdrawn first, as a
 recruiter's withdrawal would: nobody should go on scoring an answer that is gone.
@@ -42,6 +46,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, case, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from screen.operations import fairness_facts
 from screen.platform import audit
 from screen.platform.db import Base, is_postgres
 from screen.platform.errors import ConflictError, NotFoundError
@@ -208,6 +213,9 @@ async def erase_many(
             )
         )
         counts.deleted["reviews"] = result.rowcount or 0  # type: ignore[attr-defined]
+
+    # What the fairness figures count of them, kept unlinked, before their answers go.
+    counts.scrubbed["fairness_facts"] = await fairness_facts.keep_anonymously(db, ids)
 
     # Everything else tied to them, children first (self-identification included).
     for table, keys in candidate_tables():

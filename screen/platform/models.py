@@ -735,7 +735,8 @@ class SelfIdentification(Base):
     one candidate or signals the pipeline reads this table; the fairness page reads it only
     in aggregate, with small groups suppressed. `answers` maps a category key to an option
     key of the deployment's categories (screen.review.self_identification); a category
-    left out was skipped. Erasing the invitation erases it (ON DELETE CASCADE).
+    left out was skipped. Erasing the invitation moves the answers, unlinked, into
+    `ErasedFairnessFacts` and deletes this row.
     """
 
     __tablename__ = "self_identifications"
@@ -746,6 +747,28 @@ class SelfIdentification(Base):
     )
     answers: Mapped[dict[str, str]] = mapped_column(JSON)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ErasedFairnessFacts(Base):
+    """What the fairness figures count of erased candidates, tied to no one: one row per
+    screen and prompt version, holding a list of facts (the self-identification answers,
+    pass or fail, adjudicated, minutes used, auto-submitted, accommodated, and a random
+    per-erasure person key) kept sorted by content.
+
+    No invitation or attempt id, no timestamp, no row per candidate: a fact's place in the
+    list says nothing of when it was written, so neither insertion order nor ids line it up
+    with the audit log's erasures (screen.operations.fairness_facts, docs/privacy.md).
+    """
+
+    __tablename__ = "erased_fairness_facts"
+    __table_args__ = (
+        UniqueConstraint("screen_id", "prompt_id", name="uq_erased_fairness_facts_scope"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    screen_id: Mapped[int] = mapped_column(ForeignKey("screens.id"))
+    prompt_id: Mapped[int] = mapped_column(ForeignKey("prompts.id"))
+    facts: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
 
 
 class ReminderSent(Base):

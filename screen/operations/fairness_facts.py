@@ -1,0 +1,174 @@
+"""The per-submission facts the fairness figures count, from live candidates and from the
+anonymous pool erasure leaves behind.
+
+Erasing a candidate must not move a fairness figure: if their answers simply went, their
+group's counts would drop by one, and comparing the page before and after would tell
+anyone which group they had chosen. So `keep_anonymously` (called by the erasure, before
+the self-identification row is deleted) copies what the figures use of each erased
+submission into `ErasedFairnessFacts`, and `facts` adds those to the live ones.
+
+What the pool holds is chosen so that it cannot be tied back to an invitation by its
+shape: no invitation or attempt id, no timestamp, one row per screen and prompt version
+(not per candidate, so no row id or insertion order lines up with the audit log's
+erasures), its list re-sorted by content on every write. The person key, which lets one
+person with several submissions count once, is random and made per erasure. What remains
+is docs/privacy.md's caveat: the facts are the ones the anonymous attempt row still holds
+(pass or fail, minutes used), so with database access and few erasures in a screen a fact
+can be matched to an erased, anonymous invitation.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import Select, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from screen.platform.db import is_postgres
+from screen.platform.models import (
+    Attempt,
+    AttemptState,
+    Decision,
+    EndedBy,
+    ErasedFairnessFacts,
+    Invitation,
+    Outcome,
+    Prompt,
+    SelfIdentification,
+    minutes_used,
+)
+
+# The keys of one fact in the pool, and nothing else (tests/test_erasure.py names them).
+FACT_KEYS = frozenset(
+    {"person", "answers", "passed", "adjudicated", "minutes_used", "auto_submitted", "accommodated"}
+)
+_ERASED_PERSON = "erased:"  # cannot be an email address, so never one of a live person
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One submission as the fairness figures see it, with its self-identification."""
+
+    person: str
+    answers: dict[str, str]
+    passed: bool | None
+    adjudicated: bool
+    minutes_used: float | None
+    auto_submitted: bool
+    accommodated: bool
+
+
+def _live(scope_screen: int | None, scope_prompt: str | None) -> Select[Any]:
+    query: Any = (
+        select(
+            Invitation.screen_id,
+            Invitation.prompt_id,
+            Invitation.candidate_email,
+            Invitation.accommodation,
+            Attempt.started_at,
+            Attempt.submitted_at,
+            Attempt.deadline,
+            Attempt.ended_by,
+            Decision.outcome,
+            Decision.rule_outcome,
+            SelfIdentification.answers,
+        )
+        .join(Attempt, Attempt.invitation_id == Invitation.id)
+        .outerjoin(Decision, Decision.attempt_id == Attempt.id)
+        .outerjoin(SelfIdentification, SelfIdentification.invitation_id == Invitation.id)
+        .where(Attempt.submitted_at.is_not(None), Attempt.state != AttemptState.WITHDRAWN)
+        .order_by(Invitation.id)
+    )
+    if scope_screen is not None:
+        query = query.where(Invitation.screen_id == scope_screen)
+    if scope_prompt is not None:
+        query = query.join(Prompt, Prompt.id == Invitation.prompt_id).where(
+            Prompt.slug == scope_prompt
+        )
+    return cast("Select[Any]", query)
+
+
+def _fact(row: Any, person: str) -> Fact:
+    return Fact(
+        person=person,
+        answers=dict(row.answers or {}),
+        passed={Outcome.PASS.value: True, Outcome.FAIL.value: False}.get(row.outcome),
+        adjudicated=row.rule_outcome == Outcome.NEEDS_ADJUDICATION,
+        minutes_used=minutes_used(row.started_at, row.submitted_at, row.deadline),
+        auto_submitted=row.ended_by == EndedBy.DEADLINE,
+        accommodated=(row.accommodation or 1.0) != 1.0,
+    )
+
+
+async def facts(db: AsyncSession, *, screen_id: int | None, prompt_slug: str | None) -> list[Fact]:
+    """Every submission in the scope (one screen, one prompt's every version, or all):
+    live candidates', then erased candidates' from the pool."""
+    live = _live(screen_id, prompt_slug).where(Invitation.erased_at.is_(None))
+    found = [_fact(row, row.candidate_email.strip().lower()) for row in await db.execute(live)]
+    pools = select(ErasedFairnessFacts.facts)
+    if screen_id is not None:
+        pools = pools.where(ErasedFairnessFacts.screen_id == screen_id)
+    if prompt_slug is not None:
+        pools = pools.join(Prompt, Prompt.id == ErasedFairnessFacts.prompt_id).where(
+            Prompt.slug == prompt_slug
+        )
+    for pool in await db.scalars(pools.order_by(ErasedFairnessFacts.id)):
+        found.extend(
+            Fact(**{**item, "person": _ERASED_PERSON + str(item["person"])}) for item in pool
+        )
+    return found
+
+
+def _canonical(item: dict[str, Any]) -> str:
+    return json.dumps(item, sort_keys=True)
+
+
+async def keep_anonymously(db: AsyncSession, invitation_ids: list[int]) -> int:
+    """Add the facts of these (not yet erased) candidates' counted submissions to the pool
+    of their screen and prompt; returns how many. Call before their answers are deleted."""
+    query = _live(None, None).where(Invitation.id.in_(invitation_ids))
+    # One random key per person in this erasure: their submissions still count as one
+    # person's, and the key says nothing about who.
+    people: dict[str, str] = {}
+    by_scope: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
+    for row in await db.execute(query):
+        email = row.candidate_email.strip().lower()
+        person = people.setdefault(email, secrets.token_hex(8))
+        fact = _fact(row, person)
+        by_scope[(row.screen_id, row.prompt_id)].append(dict(fact.__dict__))
+    if not by_scope:
+        return 0
+    scopes = sorted(by_scope)
+    values = [{"screen_id": s, "prompt_id": p, "facts": []} for s, p in scopes]
+    # Create the missing pools without racing a concurrent erasure of the same scope, then
+    # lock them (in one order, so two erasures cannot deadlock) and merge.
+    dialect_insert = postgresql.insert if is_postgres(db) else sqlite.insert
+    await db.execute(
+        dialect_insert(ErasedFairnessFacts)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["screen_id", "prompt_id"])
+    )
+    pools = (
+        select(ErasedFairnessFacts)
+        .where(
+            ErasedFairnessFacts.screen_id.in_(sorted({s for s, _ in scopes})),
+            ErasedFairnessFacts.prompt_id.in_(sorted({p for _, p in scopes})),
+        )
+        .order_by(ErasedFairnessFacts.screen_id, ErasedFairnessFacts.prompt_id)
+    )
+    if is_postgres(db):
+        pools = pools.with_for_update()
+    kept = 0
+    for pool in await db.scalars(pools):
+        added = by_scope.get((pool.screen_id, pool.prompt_id))
+        if added is None:
+            continue
+        pool.facts = sorted([*pool.facts, *added], key=_canonical)
+        kept += len(added)
+    await db.flush()
+    return kept

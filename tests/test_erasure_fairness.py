@@ -1,0 +1,117 @@
+"""Erasing a self-identified candidate moves no fairness figure (so comparing the page
+before and after says nothing about their answers), and what the figures keep of them is
+tied to no invitation."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from screen.operations import erasure, fairness_facts
+from screen.platform.clock import FrozenClock
+from screen.platform.models import ErasedFairnessFacts, Invitation, SelfIdentification
+from screen.settings import Settings
+from tests.support.factories import SAMPLE_SLUG
+from tests.support.reports import Cast, cast, decided, same
+from tests.support.staff import sign_in
+
+# Two groups of five besides the target, so the target's group is shown with a count.
+PLAN = [("woman", "asian", True)] * 3 + [("woman", "white", False)] * 2
+PLAN += [("man", "white", True)] * 2 + [("man", "asian", False)] * 3
+
+
+async def arrange(db: AsyncSession, settings: Settings, clock: FrozenClock) -> tuple[Cast, int]:
+    now = clock.now()
+    people = await cast(db, now)
+    target = 0
+    for i, (gender, race, passes) in enumerate([("woman", "asian", True), *PLAN]):
+        level = same(4) if passes else same(1)
+        candidate = await decided(db, settings, now, people, (level, level), name=f"Pat{i} Test")
+        db.add(
+            SelfIdentification(
+                invitation_id=candidate.invitation_id,
+                answers={"gender": gender, "race_ethnicity": race},
+                recorded_at=now,
+            )
+        )
+        target = target or candidate.invitation_id
+    await db.commit()
+    return people, target
+
+
+async def views(app: Litestar, lead: str, screen_id: int) -> list[bytes]:
+    """The page and its CSV, overall, for the screen and for the prompt."""
+    found = []
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
+        await sign_in(client, lead)
+        for query in ("", f"?screen={screen_id}", f"?prompt={SAMPLE_SLUG}"):
+            for path in ("/lead/fairness", "/lead/fairness/export.csv"):
+                response = await client.get(path + query)
+                assert response.status_code == 200, response.text
+                # The sign-out form's token is the session's, not the page's.
+                found.append(re.sub(rb'name="_csrf_token" value="[^"]+"', b"", response.content))
+    return found
+
+
+async def test_the_page_and_csv_are_byte_identical_after_erasing_a_self_identified_candidate(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    people, target = await arrange(db, settings, clock)
+    lead, screen_id = people.lead.email, people.screen.id
+    before = await views(app, lead, screen_id)
+    assert b"Woman" in before[0] and b",6,6,6,4," in before[1]  # the target's group, 6 strong
+
+    await erasure.erase_candidate(db, target, actor="test", now=clock.now())
+    await db.commit()
+    assert await views(app, lead, screen_id) == before
+
+    # The answers are no longer linked to the invitation: no self-identification row, and
+    # the pool they moved to has no invitation or attempt key, no timestamp, no row of
+    # its own per candidate.
+    db.expire_all()
+    assert (
+        await db.scalar(
+            select(func.count())
+            .select_from(SelfIdentification)
+            .where(SelfIdentification.invitation_id == target)
+        )
+        == 0
+    )
+    columns = {c.name for c in ErasedFairnessFacts.__table__.columns}
+    assert columns == {"id", "screen_id", "prompt_id", "facts"}
+    pools = list(await db.scalars(select(ErasedFairnessFacts)))
+    assert len(pools) == 1
+    (fact,) = pools[0].facts
+    assert set(fact) == fairness_facts.FACT_KEYS
+    assert fact["answers"] == {"gender": "woman", "race_ethnicity": "asian"}
+    assert fact["passed"] is True
+    invitation = await db.get_one(Invitation, target)
+    assert invitation.candidate_email not in json.dumps(fact)
+
+
+async def test_the_pool_keeps_no_order_of_erasure(
+    db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    """Erasures one at a time (as the audit log lists them) leave the facts sorted by
+    content, not in the order they were erased."""
+    people, _ = await arrange(db, settings, clock)
+    ids = list(
+        await db.scalars(
+            select(Invitation.id)
+            .where(Invitation.screen_id == people.screen.id)
+            .order_by(Invitation.id.desc())
+        )
+    )
+    for invitation_id in ids[:4]:
+        await erasure.erase_candidate(db, invitation_id, actor="test", now=clock.now())
+        await db.commit()
+    db.expire_all()
+    (pool,) = list(await db.scalars(select(ErasedFairnessFacts)))
+    assert len(pool.facts) == 4
+    assert pool.facts == sorted(pool.facts, key=lambda f: json.dumps(f, sort_keys=True))
+    assert len({f["person"] for f in pool.facts}) == 4
