@@ -1,14 +1,14 @@
 """erased fairness facts: what the fairness figures count of erased candidates, unlinked
 
-Revision ID: 0024
-Revises: 0023
+Revision ID: 0025
+Revises: 0024
 Create Date: 2026-12-05 12:30:00
 
 Erasure deleted the self-identification, so the erased person's group lost one on the
 fairness page, and comparing it before and after gave their answers away. The erasure now
 moves what the figures count into this table, with no invitation id, timestamp or order.
 
-Candidates erased before this revision had already lost their answers and counted as "not
+Candidates erased before this revision (0025) had already lost their answers and counted as "not
 stated"; the fairness page now reads erased candidates from this table only, so they are
 copied here as "not stated", keeping every figure as it was.
 """
@@ -25,8 +25,8 @@ from alembic import op
 
 from screen.platform.models import minutes_used
 
-revision: str = "0024"
-down_revision: str | None = "0023"
+revision: str = "0025"
+down_revision: str | None = "0024"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
