@@ -27,14 +27,13 @@ from screen.candidate.pages import (
     _resolve,
     _revision,
     _save_id,
-    _see_other,
     ms_between,
     normalise_answer,
     save_reply,
 )
 from screen.platform.errors import AlreadySubmittedError, InputError
 from screen.platform.models import ENDED, NOT_STARTED, Attempt
-from screen.platform.web import DB, AppClock, AppSettings
+from screen.platform.web import DB, AppClock, AppSettings, see_other
 from screen.settings import Settings
 
 Token = FromPath[str]
@@ -74,10 +73,10 @@ class FollowUpController(Controller):
         now = clock.now()
         attempt, elsewhere = await _resolve_ended(db, token, now, settings)
         if elsewhere:
-            return _see_other(elsewhere)
+            return see_other(elsewhere, headers=NO_STORE)
         question = await follow_ups.open_question(db, attempt.id)
         if question is None:
-            return _see_other(f"/s/{token}/done")
+            return see_other(f"/s/{token}/done", headers=NO_STORE)
         return await _page(
             db,
             "follow_up",
@@ -145,7 +144,7 @@ class FollowUpController(Controller):
         answer = normalise_answer(form.get("answer"))
         attempt, elsewhere = await _resolve_ended(db, token, now, settings)
         if elsewhere:
-            return _see_other(elsewhere)
+            return see_other(elsewhere, headers=NO_STORE)
         # A second click or a second tab: the answer stands; show what comes next.
         with suppress(AlreadySubmittedError):
             await follow_ups.submit(
@@ -157,7 +156,7 @@ class FollowUpController(Controller):
                 now,
                 grace_seconds=settings.grace_seconds,
             )
-        return _see_other(f"/s/{token}/follow-up")
+        return see_other(f"/s/{token}/follow-up", headers=NO_STORE)
 
     @post(
         "/{position:int}/paste",

@@ -19,7 +19,7 @@ from typing import Any
 from litestar import Controller, MediaType, Request, Response, get, head, post
 from litestar.datastructures import State
 from litestar.params import FromPath
-from litestar.response import Redirect, Template
+from litestar.response import Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -46,7 +46,7 @@ from screen.platform.models import (
     Screen,
 )
 from screen.platform.rendering import render_markdown
-from screen.platform.web import DB, AppClock, AppSettings, request_transaction
+from screen.platform.web import DB, AppClock, AppSettings, request_transaction, see_other
 from screen.recruiting import ai_policy, invitations
 from screen.recruiting.invitations import find_by_token
 from screen.recruiting.prompts import follow_ups_from_dict
@@ -141,10 +141,6 @@ def _done_context(
     # The optional self-identification questions (screen.fairness) are offered only here,
     # once the answer is in, and only where the deployment asks them.
     return {"attempt": attempt, "already": already, "token": token, "self_id": settings.self_id}
-
-
-def _see_other(path: str) -> Redirect:
-    return Redirect(path=path, status_code=HTTP_303_SEE_OTHER, headers=NO_STORE)
 
 
 def ms_between(start: datetime, end: datetime) -> int:
@@ -428,10 +424,10 @@ class CandidateController(Controller):
             await _branded_refusal(request, db)
             raise
         if attempt.state == AttemptState.STARTED:
-            return _see_other(f"/s/{token}/attempt")
+            return see_other(f"/s/{token}/attempt", headers=NO_STORE)
         if attempt.state in ENDED:
             if await _follow_ups_open(db, attempt, now, settings):
-                return _see_other(f"/s/{token}/follow-up")
+                return see_other(f"/s/{token}/follow-up", headers=NO_STORE)
             return await _page(db, "done", _done_context(token, attempt, settings, already=True))
         await attempts.mark_opened(db, attempt, invitation, now)
         screen = invitation.screen
@@ -476,7 +472,7 @@ class CandidateController(Controller):
                 # Still the server's deadline, only shorter: the page keeps displaying it.
                 attempt.deadline = now + _allowed(settings, invitation.screen, invitation)
                 await db.flush()
-        return _see_other(f"/s/{token}/attempt")
+        return see_other(f"/s/{token}/attempt", headers=NO_STORE)
 
     @get("/attempt", name="candidate:attempt")
     async def attempt_page(self, token: Token, state: State) -> Response[Any]:
@@ -520,9 +516,9 @@ class CandidateController(Controller):
     ) -> Response[Any]:
         invitation, attempt = await _resolve(db, token, now, settings)
         if attempt.state in NOT_STARTED:
-            return _see_other(f"/s/{token}")
+            return see_other(f"/s/{token}", headers=NO_STORE)
         if attempt.state in ENDED:
-            return _see_other(f"/s/{token}/done")
+            return see_other(f"/s/{token}/done", headers=NO_STORE)
         screen = invitation.screen
         return await _page(
             db,
@@ -618,7 +614,7 @@ class CandidateController(Controller):
         batches = _final_batches(form.get("composition"), settings)
         invitation, attempt = await _resolve(db, token, now, settings)
         if attempt.state in ENDED:
-            return _see_other(f"/s/{token}/done")
+            return see_other(f"/s/{token}/done", headers=NO_STORE)
         disclosed = (_form_text(form, "ai_disclosure"), _form_text(form, "ai_conversation"))
         try:
             disclosure = ai_use.disclosure_for_submit(attempt, *disclosed, now)
@@ -644,7 +640,7 @@ class CandidateController(Controller):
         )
         if disclosure is not None:
             await ai_use.store_disclosure(db, attempt.id, disclosure)
-        return _see_other(f"/s/{token}/done")
+        return see_other(f"/s/{token}/done", headers=NO_STORE)
 
     @post(
         "/preview",
@@ -704,9 +700,9 @@ class CandidateController(Controller):
             await _branded_refusal(request, db)
             raise
         if attempt.state not in ENDED:
-            return _see_other(f"/s/{token}")
+            return see_other(f"/s/{token}", headers=NO_STORE)
         if await _follow_ups_open(db, attempt, now, settings):
-            return _see_other(f"/s/{token}/follow-up")
+            return see_other(f"/s/{token}/follow-up", headers=NO_STORE)
         return await _page(db, "done", _done_context(token, attempt, settings, already=False))
 
     @post("/events", name="candidate:events", status_code=200, request_max_body_size=64 * 1024)

@@ -16,12 +16,12 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from screen.candidate.pages import _follow_ups_open, _page, _resolve, _see_other
+from screen.candidate.pages import NO_STORE, _follow_ups_open, _page, _resolve
 from screen.fairness import answers, categories
 from screen.platform.errors import InputError, NotFoundError
 from screen.platform.forms import FormState
 from screen.platform.models import ENDED, Attempt, Invitation
-from screen.platform.web import DB, AppClock, AppSettings
+from screen.platform.web import DB, AppClock, AppSettings, see_other
 from screen.settings import Settings
 
 Token = FromPath[str]
@@ -83,7 +83,7 @@ class AboutYouController(Controller):
     ) -> Response[Any]:
         invitation, _, elsewhere = await _ready(db, token, settings, clock)
         if elsewhere:
-            return _see_other(elsewhere)
+            return see_other(elsewhere, headers=NO_STORE)
         chosen = await answers.answers_of(db, invitation.id)
         saved = request.query_params.get("saved") == "1"
         return await _form(db, token, settings, chosen, saved=saved)
@@ -100,7 +100,7 @@ class AboutYouController(Controller):
         form = await request.form()
         invitation, _, elsewhere = await _ready(db, token, settings, clock)
         if elsewhere:
-            return _see_other(elsewhere)
+            return see_other(elsewhere, headers=NO_STORE)
         posted = list(form.multi_items())
         try:
             if len({name for name, _ in posted}) != len(posted):
@@ -113,4 +113,4 @@ class AboutYouController(Controller):
                 db, token, settings, typed, state=FormState.refused(dict(posted), error)
             )
         await answers.record(db, invitation.id, chosen, clock.now())
-        return _see_other(f"/s/{token}/about-you?saved=1")
+        return see_other(f"/s/{token}/about-you?saved=1", headers=NO_STORE)

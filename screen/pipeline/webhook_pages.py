@@ -25,12 +25,7 @@ from screen.platform.errors import InputError
 from screen.platform.forms import FormState
 from screen.platform.models import Role, User, WebhookEndpoint
 from screen.platform.signals import EVENT_TYPES
-from screen.platform.web import DB, NO_STORE, AppClock, AppSettings
-
-
-def _see_other(path: str) -> Redirect:
-    return Redirect(path=path, status_code=HTTP_303_SEE_OTHER)
-
+from screen.platform.web import DB, NO_STORE, AppClock, AppSettings, see_other
 
 # What the endpoint page says after an action, keyed by the `done` query parameter.
 DONE_NOTICES = {
@@ -136,12 +131,12 @@ class WebhookAdminController(Controller):
         self, endpoint_id: FromPath[int], db: DB, me: Me, clock: AppClock
     ) -> Redirect:
         await set_enabled(db, endpoint_id, False, me, clock.now())
-        return _see_other(f"/admin/webhooks/{endpoint_id}?done=disabled")
+        return see_other(f"/admin/webhooks/{endpoint_id}?done=disabled")
 
     @post("/{endpoint_id:int}/enable", name="admin:webhooks:enable", status_code=303)
     async def enable(self, endpoint_id: FromPath[int], db: DB, me: Me, clock: AppClock) -> Redirect:
         await set_enabled(db, endpoint_id, True, me, clock.now())
-        return _see_other(f"/admin/webhooks/{endpoint_id}?done=enabled")
+        return see_other(f"/admin/webhooks/{endpoint_id}?done=enabled")
 
     @post(
         "/deliveries/{delivery_id:int}/redeliver",
@@ -152,4 +147,4 @@ class WebhookAdminController(Controller):
         self, delivery_id: FromPath[int], db: DB, me: Me, clock: AppClock
     ) -> Redirect:
         delivery = await redeliver(db, delivery_id, me, clock.now())
-        return _see_other(f"/admin/webhooks/{delivery.endpoint_id}?redelivered={delivery.id}")
+        return see_other(f"/admin/webhooks/{delivery.endpoint_id}?redelivered={delivery.id}")

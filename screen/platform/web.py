@@ -6,7 +6,7 @@ import errno
 import logging
 import re
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import quote
@@ -16,7 +16,11 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException
 from litestar.response import Redirect, Template
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
+from litestar.status_codes import (
+    HTTP_303_SEE_OTHER,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
 from litestar.types import Message, Scope
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -99,6 +103,11 @@ def provide_clock(state: State) -> Clock:
 DB = NamedDependency[AsyncSession]
 AppSettings = NamedDependency[Settings]
 AppClock = NamedDependency[Clock]
+
+
+def see_other(path: str, headers: Mapping[str, str] | None = None) -> Redirect:
+    """After a form's POST: the browser GETs `path`, so a reload does not post again."""
+    return Redirect(path=path, status_code=HTTP_303_SEE_OTHER, headers=headers)
 
 
 def wants_json(request: Request[Any, Any, Any]) -> bool:

@@ -23,7 +23,7 @@ from screen.platform.errors import InputError, NotFoundError, ScreenError
 from screen.platform.forms import FormState
 from screen.platform.models import AttemptState, Decision, Prompt, Screen
 from screen.platform.text import one_line
-from screen.platform.web import DB, AppClock, AppSettings, small_number
+from screen.platform.web import DB, AppClock, AppSettings, see_other, small_number
 from screen.recruiting import (
     ai_policy,
     csv_import,
@@ -58,10 +58,6 @@ DONE = {
     "duplicated": "This is a copy: the same prompts, settings, reviewer pool and hiring "
     "managers, and no candidates yet. Check its title and settings before inviting anyone.",
 }
-
-
-def _see_other(path: str) -> Redirect:
-    return Redirect(path=path, status_code=HTTP_303_SEE_OTHER)
 
 
 def _notice(request: Request[Any, Any, Any]) -> str | None:
@@ -388,7 +384,7 @@ class RecruiterController(Controller):
                 {**await _pool_context(db, None, form), **await _reviewers_context(db, None, form)},
                 FormState.refused(form, error),
             )
-        return _see_other(f"/recruiter/screens/{screen.id}")
+        return see_other(f"/recruiter/screens/{screen.id}")
 
     @get("/screens/{screen_id:int}/edit", name="recruiter:edit-screen")
     async def edit_screen(self, screen_id: FromPath[int], db: DB, me: Me) -> Template:
@@ -465,7 +461,7 @@ class RecruiterController(Controller):
                 },
                 FormState.refused(form, error),
             )
-        return _see_other(f"/recruiter/screens/{screen.id}")
+        return see_other(f"/recruiter/screens/{screen.id}")
 
     @get("/screens/{screen_id:int}/archive", name="recruiter:archive-confirm")
     async def archive_confirm(self, screen_id: FromPath[int], db: DB, me: Me) -> Template:
@@ -492,7 +488,7 @@ class RecruiterController(Controller):
         restore = form.get("restore") == "1"
         screens.set_archived(db, screen, not restore, clock.now(), audit.actor_of(me))
         done = "restored" if restore else "archived"
-        return _see_other(f"/recruiter/screens/{screen.id}?done={done}")
+        return see_other(f"/recruiter/screens/{screen.id}?done={done}")
 
     @post(
         "/screens/{screen_id:int}/duplicate",
@@ -504,7 +500,7 @@ class RecruiterController(Controller):
     ) -> Redirect:
         screen = await screens.get_screen(db, screen_id)
         copy = await screens.duplicate_screen(db, screen, now=clock.now(), actor=audit.actor_of(me))
-        return _see_other(f"/recruiter/screens/{copy.id}?done=duplicated")
+        return see_other(f"/recruiter/screens/{copy.id}?done=duplicated")
 
     @get("/screens/{screen_id:int}", name="recruiter:dashboard")
     async def dashboard(
@@ -543,7 +539,7 @@ class RecruiterController(Controller):
             return await _dashboard_page(
                 request, db, me, clock.now(), screen, FormState.refused(form, error)
             )
-        return _see_other(f"/recruiter/screens/{screen.id}#hiring-managers")
+        return see_other(f"/recruiter/screens/{screen.id}#hiring-managers")
 
     @post(
         "/screens/{screen_id:int}/hiring-managers/{user_id:int}/remove",
@@ -557,7 +553,7 @@ class RecruiterController(Controller):
         await screens.unassign_hiring_manager(
             db, screen, user_id, actor=audit.actor_of(me), now=clock.now()
         )
-        return _see_other(f"/recruiter/screens/{screen.id}#hiring-managers")
+        return see_other(f"/recruiter/screens/{screen.id}#hiring-managers")
 
     @get("/screens/{screen_id:int}/charts/{name:str}", name="recruiter:chart")
     async def chart(self, screen_id: FromPath[int], name: FromPath[str], db: DB) -> Response[str]:
@@ -616,7 +612,7 @@ class RecruiterController(Controller):
             await db.rollback()
             screen = await screens.get_screen(db, screen_id)
             return _invite_page(me, screen, FormState.refused(form, error), FormState())
-        return _see_other(f"/recruiter/invitations/{new.invitation.id}?done=invited")
+        return see_other(f"/recruiter/invitations/{new.invitation.id}?done=invited")
 
     @post(
         "/screens/{screen_id:int}/import",
@@ -702,7 +698,7 @@ class RecruiterController(Controller):
             base_url=settings.base_url,
             secret_key=settings.secret_key,
         )
-        return _see_other(
+        return see_other(
             f"/recruiter/screens/{screen.id}?imported={result.invited}"
             f"&skipped={len(result.skipped)}"
         )
@@ -877,4 +873,4 @@ class RecruiterController(Controller):
                 problem=None if error.field else error.message,
                 status_code=error.status_code,
             )
-        return _see_other(f"/recruiter/invitations/{invitation.id}?done={done}")
+        return see_other(f"/recruiter/invitations/{invitation.id}?done={done}")

@@ -29,7 +29,7 @@ from screen.platform.clock import Clock
 from screen.platform.errors import InputError, NotFoundError
 from screen.platform.forms import FormState
 from screen.platform.models import Invitation, LeakedAnswer, Screen, User
-from screen.platform.web import DB, NO_STORE, AppClock, AppSettings, small_number
+from screen.platform.web import DB, NO_STORE, AppClock, AppSettings, see_other, small_number
 from screen.recruiting import outcomes
 from screen.report import charts, reports, shares
 from screen.report.pdf import render_report_pdf
@@ -73,10 +73,6 @@ async def actor_names(db: AsyncSession, actors: Iterable[str]) -> dict[str, str]
         else:
             names[actor] = ACTOR_WORDS.get(actor, actor)
     return names
-
-
-def _see_other(path: str) -> Redirect:
-    return Redirect(path=path, status_code=HTTP_303_SEE_OTHER)
 
 
 async def similar_context(db: AsyncSession, report: Report) -> list[dict[str, Any]]:
@@ -280,7 +276,7 @@ class ReportController(Controller):
             audit.actor_of(me),
             clock.now(),
         )
-        return _see_other(f"/reports/{invitation.id}#outcomes")
+        return see_other(f"/reports/{invitation.id}#outcomes")
 
     @post(
         "/{invitation_id:int}/shares",
@@ -336,7 +332,7 @@ class ReportController(Controller):
         await shares.revoke_share(
             db, invitation, share_id, actor=audit.actor_of(me), now=clock.now()
         )
-        return _see_other(f"/reports/{invitation.id}#shares")
+        return see_other(f"/reports/{invitation.id}#shares")
 
 
 async def _shared_report(db: AsyncSession, token: str, now: Any) -> tuple[Any, Report]:

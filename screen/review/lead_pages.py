@@ -35,10 +35,10 @@ from screen.platform.models import (
     ReviewStatus,
     User,
 )
-from screen.platform.web import DB, AppClock, AppSettings, small_number
+from screen.platform.web import DB, AppClock, AppSettings, see_other, small_number
 from screen.review import decisions, reviews
 from screen.review.authorship_pages import lead_log_url
-from screen.review.pages import RECOMMENDATION_LABELS, answer_context, see_other
+from screen.review.pages import RECOMMENDATION_LABELS, answer_context
 
 
 def rubric_of(attempt: Attempt) -> Rubric:

@@ -39,7 +39,7 @@ from screen.platform.models import (
     ReviewStatus,
     User,
 )
-from screen.platform.web import DB, AppClock, AppSettings
+from screen.platform.web import DB, AppClock, AppSettings, see_other
 from screen.recruiting import ai_policy, invitations
 from screen.review import reviews, similar_answers
 from screen.review.authorship_pages import review_log_url
@@ -200,10 +200,6 @@ async def _review_page(
         },
         status_code=status,
     )
-
-
-def see_other(path: str) -> Redirect:
-    return Redirect(path=path, status_code=HTTP_303_SEE_OTHER)
 
 
 def _form_dict(form: Any) -> dict[str, str]:
