@@ -13,19 +13,31 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
+from alembic.script import ScriptDirectory
 from click.testing import CliRunner
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from screen.accounts import staff_links, users
 from screen.app import create_app
 from screen.cli import main
+from screen.platform import migrate
 from screen.platform.clock import FrozenClock
 from screen.platform.jobs import InProcessRunner
 from screen.platform.mail import FolderMailer, SmtpMailer
-from screen.platform.models import AuditEvent, Review, ReviewStatus, Role, StaffLink, User
+from screen.platform.models import (
+    AuditEvent,
+    OutboxEvent,
+    Review,
+    ReviewStatus,
+    Role,
+    StaffLink,
+    User,
+)
 from screen.review import reviews
 from screen.settings import Settings
 from tests.support.factories import PASSWORD, TEST_ACTOR, make_submitted, make_user
@@ -604,3 +616,36 @@ async def test_no_reset_is_offered_when_password_sign_in_is_off(
         refused = await post_form(visitor, "/signin/forgot", {"email": "rita@staff.example"})
         assert refused.status_code == 403
     assert await db.scalar(select(StaffLink)) is None
+
+
+async def test_an_invitation_email_queued_under_the_old_kind_is_still_sent(
+    as_admin: Client,
+    engine: AsyncEngine,
+    db: AsyncSession,
+    runner: InProcessRunner,
+    mail: SmtpServer,
+) -> None:
+    """A migration renamed the outbox kind `staff_link_email` to `staff_link.email`; an
+    email written before it, still waiting for the relay, goes out after the upgrade."""
+    assert (await invite(as_admin, "Olga Older", "olga@staff.example", "reviewer")).is_redirect
+    config = migrate.alembic_config()
+    scripts = ScriptDirectory.from_config(config)
+    rename = next(r for r in scripts.walk_revisions() if "staff_link_email_kind" in str(r.path))
+
+    def before_the_rename(connection: Connection) -> None:
+        config.attributes["connection"] = connection
+        command.downgrade(config, str(rename.down_revision))
+
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(before_the_rename)
+        kinds = list(await db.scalars(select(OutboxEvent.kind)))
+        assert kinds == ["staff_link_email"]
+    finally:
+        await db.rollback()
+        await migrate.upgrade(engine)
+
+    await deliver(runner)
+    [message] = mail.inbox.messages
+    assert message["To"] == "Olga Older <olga@staff.example>"
+    assert link_in(message, WELCOME).startswith("/staff/welcome/")

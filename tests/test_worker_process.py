@@ -37,7 +37,7 @@ def test_a_fresh_worker_process_knows_every_outbox_handler() -> None:
         "notify.email",
         "reminder.email",
         "similarity.check",
-        "staff_link_email",
+        "staff_link.email",
         "webhook.deliver",
     ]
 

@@ -34,7 +34,7 @@ INVITE = "invite"
 RESET = "reset"
 LINK_LIFETIME = timedelta(hours=48)
 PATHS = {INVITE: "/staff/welcome/", RESET: "/staff/reset/"}
-STAFF_LINK_EMAIL = "staff_link_email"
+STAFF_LINK_EMAIL = "staff_link.email"
 UNKNOWN = "There is nothing at this address. Check that the whole link was copied from the email."
 
 # Forgotten-password requests: a person who mistypes tries again a few times; a script
