@@ -70,6 +70,8 @@ class Sizes:
     export_rows_large: int
     emails: int
     privacy_candidates: int = 100_000
+    scale_small: int = 10_000
+    scale_large: int = 200_000
 
     @classmethod
     def full(cls) -> Sizes:
@@ -98,6 +100,8 @@ class Sizes:
             export_rows_large=2_000,
             emails=60,
             privacy_candidates=200,
+            scale_small=200,
+            scale_large=2_000,
         )
 
 

@@ -65,6 +65,10 @@ SCENARIOS = {
         "bench.privacy:run",
         "s of a retention run over 100k decided candidates vs plain SQL; ms to erase one",
     ),
+    "scale": (
+        "bench.scale:run",
+        "ms of each staff page and the similarity check at 200k vs 10k invitations",
+    ),
 }
 
 

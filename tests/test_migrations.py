@@ -10,11 +10,14 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from screen.platform.db import Base
+from screen.platform.models import include_in_comparison
 
 
 async def test_models_and_migrations_agree(engine: AsyncEngine) -> None:
     def differences(connection: Connection) -> list[Any]:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_object": include_in_comparison}
+        )
         return list(compare_metadata(context, Base.metadata))
 
     async with engine.connect() as connection:

@@ -574,7 +574,11 @@ async def test_the_dashboard_counts_filters_sorts_and_pages(
     path = f"/recruiter/screens/{screen.id}"
     try:
         first_page = await client.get(path)
-        second_page = await client.get(path + "?page=2")
+        [after] = re.findall(r'after=(\d+)">Next', first_page.text)
+        second_page = await client.get(f"{path}?after={after}")
+        [before] = re.findall(r'before=(\d+)">← Previous', second_page.text)
+        back = await client.get(f"{path}?before={before}")
+        stale = await client.get(f"{path}?after=999999")
         submitted_only = await client.get(path + "?state=submitted")
         searched = await client.get(path + "?q=person 1")
         by_name = await client.get(path + "?sort=name&order=asc")
@@ -588,9 +592,15 @@ async def test_the_dashboard_counts_filters_sorts_and_pages(
     finally:
         await client.__aexit__(None, None, None)
 
-    assert "28 candidates · page 1 of 2" in first_page.text
+    assert "28 candidates · 25 on this page" in first_page.text
     assert first_page.text.count("/recruiter/invitations/") == 25
     assert second_page.text.count("/recruiter/invitations/") == 3
+    assert "Next →" not in second_page.text
+    # Back from the second page is the first page again, row for row.
+    rows = re.compile(r"/recruiter/invitations/\d+")
+    assert rows.findall(back.text) == rows.findall(first_page.text)
+    assert "← Previous" not in back.text
+    assert rows.findall(stale.text) == rows.findall(first_page.text)
     assert submitted_only.text.count("/recruiter/invitations/") == 1
     assert "Zed Submitted" in submitted_only.text
     assert "10 candidates" in searched.text  # Person 10..19

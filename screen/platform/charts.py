@@ -26,7 +26,6 @@ from pygal.style import Style
 sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "PluginImportFixer"]
 
 CHART_CSP = "default-src 'none'; style-src 'unsafe-inline'"
-TIME_BINS = ((0, 1), (1, 2), (2, 3), (3, 5), (5, 10), (10, None))
 
 _STYLE = Style(
     background="#ffffff",
@@ -63,18 +62,9 @@ def funnel_svg(stages: list[tuple[str, int]]) -> str:
     return str(chart.render(is_unicode=True))
 
 
-def time_bins(days: list[float]) -> list[tuple[str, int]]:
-    bins = []
-    for low, high in TIME_BINS:
-        label = f"{low}–{high} days" if high is not None else f"{low}+ days"
-        count = sum(1 for d in days if d >= low and (high is None or d < high))
-        bins.append((label, count))
-    return bins
-
-
-def decision_time_svg(days: list[float]) -> str:
+def decision_time_svg(bins: list[tuple[str, int]]) -> str:
+    """Decided candidates by business days to decision, binned (label, count)."""
     chart = pygal.Bar(**_config("Business days from invitation to decision"))
-    bins = time_bins(days)
     chart.x_labels = [label for label, _ in bins]
     chart.add("Decisions", [count for _, count in bins])
     return str(chart.render(is_unicode=True))

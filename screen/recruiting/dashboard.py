@@ -1,24 +1,37 @@
 """Where every candidate of a screen stands: counts, the candidates table, SLA status, funnel.
 
-Read-only queries for the recruiter dashboard. "Expired" is derived here too, so
-the dashboard is right even before the sweep has marked a lapsed link.
+Read-only queries for the recruiter dashboard. Counts come from counters the database
+keeps in the transaction of every change (`ScreenCount`), the candidates table is paged by
+keyset, so a view costs the same at 200,000 candidates as at 10,000. "Expired" is derived
+here too, so the dashboard is right even before the sweep has marked a lapsed link.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from xml.sax.saxutils import escape
 
 from markupsafe import Markup
-from sqlalchemy import Select, case, func, or_, select
+from sqlalchemy import Select, func, literal, literal_column, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
+from sqlalchemy.sql.elements import ColumnElement
 
 from reviewers.sla import add_business_days, business_days_between
-from screen.platform.models import Attempt, Decision, Invitation, Prompt, Screen, ScreenPrompt
+from screen.platform.models import (
+    NOT_STARTED,
+    Attempt,
+    Decision,
+    Invitation,
+    Prompt,
+    Screen,
+    ScreenCount,
+    ScreenPrompt,
+)
 from screen.recruiting.invitations import link_state_column
 
 PAGE_SIZE = 25
@@ -40,24 +53,63 @@ SORTS = {
     "name": func.lower(Invitation.candidate_name),
     "state": Attempt.state,
     "in_state": Attempt.state_changed_at,
-    "score": Decision.weighted_score,
+    # Undecided last when highest first: one order on both backends, and a keyset
+    # needs a value on every row.
+    "score": func.coalesce(Decision.weighted_score, -1.0),
 }
 AT_RISK_BUSINESS_DAYS = 1.0
 
 
-async def state_counts(db: AsyncSession, screen_id: int, now: datetime) -> dict[str, int]:
-    state = link_state_column(now).label("state")
-    rows = await db.execute(
-        select(state, func.count())
-        .select_from(Invitation)
-        .join(Attempt, Attempt.invitation_id == Invitation.id)
-        .where(Invitation.screen_id == screen_id)
-        .group_by(state)
+async def stored_counts(
+    db: AsyncSession, screen_ids: Sequence[int] | None = None
+) -> dict[int, dict[str, int]]:
+    """The counters the database keeps per screen (`ScreenCount`), shards summed: a read
+    of a few dozen rows, however many candidates a screen has."""
+    statement = select(ScreenCount.screen_id, ScreenCount.name, func.sum(ScreenCount.n)).group_by(
+        ScreenCount.screen_id, ScreenCount.name
     )
+    if screen_ids is not None:
+        statement = statement.where(ScreenCount.screen_id.in_(screen_ids))
+    out: dict[int, dict[str, int]] = defaultdict(dict)
+    for screen_id, name, n in await db.execute(statement):
+        out[screen_id][name] = int(n or 0)
+    return out
+
+
+async def lapsed_links(
+    db: AsyncSession, now: datetime, screen_id: int | None = None
+) -> dict[tuple[int, str], int]:
+    """Links that ran out unstarted but that the sweep has not marked expired yet, by
+    screen and by the state their attempt still records. Only unstarted attempts are
+    read (through the attempts' state index), so this follows the links still open, not
+    the screen's history."""
+    statement = (
+        select(Invitation.screen_id, Attempt.state, func.count())
+        .join(Attempt, Attempt.invitation_id == Invitation.id)
+        .where(Attempt.state.in_(NOT_STARTED), Invitation.expires_at <= now)
+        .group_by(Invitation.screen_id, Attempt.state)
+    )
+    if screen_id is not None:
+        statement = statement.where(Invitation.screen_id == screen_id)
+    return {(sid, str(state)): int(n) for sid, state, n in await db.execute(statement)}
+
+
+def _states(stored: dict[str, int], lapsed: dict[tuple[int, str], int]) -> dict[str, int]:
     counts = dict.fromkeys(STATE_ORDER, 0)
-    for name, count in rows:
-        counts[name] = count
+    for name, n in stored.items():
+        if name.startswith("state:"):
+            state = name.removeprefix("state:")
+            counts[state] = counts.get(state, 0) + n
+    # A lapsed link is expired whatever its row says yet (`link_state`).
+    for (_, state), n in lapsed.items():
+        counts[state] = counts.get(state, 0) - n
+        counts["expired"] += n
     return counts
+
+
+async def state_counts(db: AsyncSession, screen_id: int, now: datetime) -> dict[str, int]:
+    stored = (await stored_counts(db, [screen_id])).get(screen_id, {})
+    return _states(stored, await lapsed_links(db, now, screen_id))
 
 
 @dataclass(frozen=True)
@@ -84,10 +136,32 @@ def sla_status(state: str, due: datetime, decided_at: datetime | None, now: date
 
 @dataclass(frozen=True)
 class Page:
+    """One page of the candidates table. `total` is exact from the counters without a
+    search; with one, it stops at COUNT_LIMIT (`capped`), so a broad search over 200,000
+    candidates does not count them all."""
+
     rows: list[CandidateRow]
     total: int
-    page: int
-    pages: int
+    capped: bool
+    previous: bool  # there are rows before this page
+    more: bool  # there are rows after it
+
+    @property
+    def first_id(self) -> int | None:
+        return self.rows[0].invitation.id if self.rows else None
+
+    @property
+    def last_id(self) -> int | None:
+        return self.rows[-1].invitation.id if self.rows else None
+
+
+COUNT_LIMIT = 1000
+# The search runs over one text per candidate. The same expression is indexed with
+# pg_trgm on PostgreSQL (migration 0025), so it must stay exactly this SQL; SQLite scans.
+SEARCH_TEXT: ColumnElement[str] = literal_column(
+    "lower(invitations.candidate_name || ' ' || invitations.candidate_email || ' ' || "
+    "coalesce(invitations.external_id, ''))"
+)
 
 
 def _filtered(screen_id: int, now: datetime, state: str | None, query: str | None) -> Select[Any]:
@@ -102,15 +176,23 @@ def _filtered(screen_id: int, now: datetime, state: str | None, query: str | Non
     if query:
         # % and _ are literal characters in a search box, not wildcards.
         escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        like = f"%{escaped}%"
-        statement = statement.where(
-            or_(
-                func.lower(Invitation.candidate_name).like(like, escape="\\"),
-                func.lower(Invitation.candidate_email).like(like, escape="\\"),
-                func.lower(func.coalesce(Invitation.external_id, "")).like(like, escape="\\"),
-            )
-        )
+        statement = statement.where(SEARCH_TEXT.like(f"%{escaped}%", escape="\\"))
     return statement
+
+
+async def _cursor_value(db: AsyncSession, screen_id: int, column: Any, cursor: int) -> Any:
+    """The sort value of the row a page starts after (or ends before); None if that row is
+    not this screen's (a stale or edited link starts again from the first page)."""
+    row = (
+        await db.execute(
+            select(column)
+            .select_from(Invitation)
+            .join(Attempt, Attempt.invitation_id == Invitation.id)
+            .outerjoin(Decision, Decision.attempt_id == Attempt.id)
+            .where(Invitation.id == cursor, Invitation.screen_id == screen_id)
+        )
+    ).first()
+    return None if row is None else row[0]
 
 
 async def candidates(
@@ -122,19 +204,45 @@ async def candidates(
     query: str | None = None,
     sort: str = "invited",
     descending: bool = True,
-    page: int = 1,
+    after: int | None = None,
+    before: int | None = None,
 ) -> Page:
+    """A page of the candidates table by keyset: the rows after (or before) a given
+    candidate in the chosen order, never OFFSET, so the last page costs what the first
+    does. The default order (newest first) walks an index on (screen, invited, id)."""
     statement = _filtered(screen.id, now, state, query)
-    total = int(await db.scalar(select(func.count()).select_from(statement.subquery())) or 0)
-    pages = max(1, -(-total // PAGE_SIZE))
-    page = min(max(1, page), pages)
+    if query:
+        found = await db.scalar(
+            select(func.count()).select_from(
+                statement.with_only_columns(Invitation.id).limit(COUNT_LIMIT + 1).subquery()
+            )
+        )
+        total, capped = min(int(found or 0), COUNT_LIMIT), int(found or 0) > COUNT_LIMIT
+    else:
+        counts = await state_counts(db, screen.id, now)
+        total, capped = (counts.get(state, 0) if state else sum(counts.values())), False
     column = SORTS.get(sort, SORTS["invited"])
-    ordering = column.desc() if descending else column.asc()
-    rows = await db.execute(
-        statement.order_by(ordering, Invitation.id.desc() if descending else Invitation.id)
-        .limit(PAGE_SIZE)
-        .offset((page - 1) * PAGE_SIZE)
+    key = tuple_(column, Invitation.id)
+    cursor = before if before is not None else after
+    value = None if cursor is None else await _cursor_value(db, screen.id, column, cursor)
+    backwards = value is not None and before is not None
+    if value is not None:
+        mark = tuple_(literal(value, type_=getattr(column, "type", None)), literal(cursor))
+        # Rows after the cursor in the page order, or before it when going back.
+        statement = statement.where(key < mark if descending != backwards else key > mark)
+    down = descending != backwards
+    rows = list(
+        await db.execute(
+            statement.order_by(
+                column.desc() if down else column.asc(),
+                Invitation.id.desc() if down else Invitation.id.asc(),
+            ).limit(PAGE_SIZE + 1)
+        )
     )
+    beyond = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    if backwards:
+        rows.reverse()
     result = []
     for invitation, attempt, decision, effective in rows:
         due = add_business_days(invitation.created_at, screen.sla_business_days)
@@ -158,42 +266,35 @@ async def candidates(
                 ),
             )
         )
-    return Page(result, total, page, pages)
+    return Page(
+        result,
+        total,
+        capped,
+        previous=beyond if backwards else value is not None,
+        more=True if backwards else beyond,
+    )
+
+
+FUNNEL = (
+    ("Opened", "opened"),
+    ("Started", "started"),
+    ("Submitted", "submitted"),
+    ("Decided", "decided"),
+    ("Passed", "passed"),
+)
 
 
 async def funnel(db: AsyncSession, screen_id: int) -> list[tuple[str, int]]:
-    row = (
-        await db.execute(
-            select(
-                func.count(),
-                func.count(Invitation.opened_at),
-                func.count(Attempt.started_at),
-                func.count(Attempt.submitted_at),
-                func.count(case((Decision.outcome.in_(("pass", "fail")), 1))),
-                func.count(case((Decision.outcome == "pass", 1))),
-            )
-            .select_from(Invitation)
-            .join(Attempt, Attempt.invitation_id == Invitation.id)
-            .outerjoin(Decision, Decision.attempt_id == Attempt.id)
-            .where(Invitation.screen_id == screen_id)
-        )
-    ).one()
-    labels = ("Invited", "Opened", "Started", "Submitted", "Decided", "Passed")
-    return list(zip(labels, (int(v) for v in row), strict=True))
+    stored = (await stored_counts(db, [screen_id])).get(screen_id, {})
+    invited = sum(n for name, n in stored.items() if name.startswith("state:"))
+    return [("Invited", invited), *((label, stored.get(key, 0)) for label, key in FUNNEL)]
 
 
-async def decision_times(db: AsyncSession, screen_id: int) -> list[float]:
-    """Business days from invitation to a final decision, per decided candidate."""
-    rows = await db.execute(
-        select(Invitation.created_at, Decision.decided_at, Decision.adjudicated_at)
-        .join(Attempt, Attempt.invitation_id == Invitation.id)
-        .join(Decision, Decision.attempt_id == Attempt.id)
-        .where(Invitation.screen_id == screen_id, Decision.outcome.in_(("pass", "fail")))
-    )
-    return [
-        round(business_days_between(invited, adjudicated or decided), 2)
-        for invited, decided, adjudicated in rows
-    ]
+async def decision_bins(db: AsyncSession, screen_id: int) -> list[tuple[str, int]]:
+    """Decided candidates by business days from invitation to the final decision, from
+    the counters (each decision's days are stored when it becomes final)."""
+    stored = (await stored_counts(db, [screen_id])).get(screen_id, {})
+    return [(label, stored.get(f"days:{low}", 0)) for label, (low, _) in _bin_labels()]
 
 
 # The recruiter's home page: where each screen's candidates are now.
@@ -227,9 +328,9 @@ class ScreenSummary:
 
 async def screen_summaries(db: AsyncSession, now: datetime) -> list[ScreenSummary]:
     """Every screen, newest first, with its candidates by where they stand now and how
-    many undecided ones have missed or are about to miss the SLA. Two grouped queries
-    and one of the undecided candidates' invitation times (the SLA is in business days,
-    which SQL does not count)."""
+    many undecided ones have missed or are about to miss the SLA: the screens, their
+    counters, and the undecided candidates' invitation times (the SLA is in business
+    days, which SQL does not count)."""
     screens = list(
         await db.scalars(
             select(Screen).options(selectinload(Screen.prompt)).order_by(Screen.id.desc())
@@ -247,31 +348,35 @@ async def screen_summaries(db: AsyncSession, now: datetime) -> list[ScreenSummar
         if screen_id in summaries:
             primary = summaries[screen_id].screen.prompt
             summaries[screen_id].prompts = [primary, *(p for p in pool if p.id != primary.id)]
-    state = link_state_column(now).label("state")
-    for screen_id, name, count in await db.execute(
-        select(Invitation.screen_id, state, func.count())
+    # Counts from the counters; the SLA from the undecided candidates alone (found through
+    # the attempts' state index), so the page follows what is in flight, not history.
+    for screen_id, stored in (await stored_counts(db)).items():
+        summary = summaries.get(screen_id)
+        if summary is None:
+            continue
+        for name, count in stored.items():
+            if not name.startswith("state:"):
+                continue
+            state = name.removeprefix("state:")
+            if state in OPEN_STATES:
+                summary.open += count
+            elif state in WAITING_STATES:
+                summary.waiting += count
+            elif state == "passed":
+                summary.passed += count
+            elif state == "failed":
+                summary.failed += count
+    undecided = (*OPEN_STATES, *WAITING_STATES)
+    for screen_id, created_at, expires_at, state in await db.execute(
+        select(Invitation.screen_id, Invitation.created_at, Invitation.expires_at, Attempt.state)
         .join(Attempt, Attempt.invitation_id == Invitation.id)
-        .group_by(Invitation.screen_id, state)
+        .where(Attempt.state.in_(undecided))
     ):
         summary = summaries.get(screen_id)
         if summary is None:
             continue
-        if name in OPEN_STATES:
-            summary.open += count
-        elif name in WAITING_STATES:
-            summary.waiting += count
-        elif name == "passed":
-            summary.passed += count
-        elif name == "failed":
-            summary.failed += count
-    undecided = (*OPEN_STATES, *WAITING_STATES)
-    for screen_id, created_at in await db.execute(
-        select(Invitation.screen_id, Invitation.created_at)
-        .join(Attempt, Attempt.invitation_id == Invitation.id)
-        .where(link_state_column(now).in_(undecided))
-    ):
-        summary = summaries.get(screen_id)
-        if summary is None:
+        if state in NOT_STARTED and expires_at <= now:
+            summary.open -= 1  # lapsed: expired, though the sweep has not said so yet
             continue
         due = add_business_days(created_at, summary.screen.sla_business_days)
         status = sla_status("open", due, None, now)
@@ -353,18 +458,16 @@ def funnel_bars(stages: list[tuple[str, int]]) -> list[Bar]:
 TIME_BINS = ((0, 1), (1, 2), (2, 3), (3, 5), (5, 10), (10, None))
 
 
-def time_bins(days: list[float]) -> list[tuple[str, int]]:
-    bins = []
-    for low, high in TIME_BINS:
-        label = f"{low}–{high} days" if high is not None else f"{low}+ days"
-        count = sum(1 for d in days if d >= low and (high is None or d < high))
-        bins.append((label, count))
-    return bins
+def _bin_labels() -> list[tuple[str, tuple[int, int | None]]]:
+    return [
+        (f"{low}–{high} days" if high is not None else f"{low}+ days", (low, high))
+        for low, high in TIME_BINS
+    ]
 
 
-def decision_time_bars(days: list[float]) -> list[Bar]:
+def decision_time_bars(bins: list[tuple[str, int]]) -> list[Bar]:
     """The distribution of business days to a decision; with fewer than MIN_DECISIONS
     decisions its shape is noise, so nothing is drawn (the page says how many there are)."""
-    if len(days) < MIN_DECISIONS:
+    if sum(count for _, count in bins) < MIN_DECISIONS:
         return []
-    return [Bar(label, count) for label, count in time_bins(days)]
+    return [Bar(label, count) for label, count in bins]

@@ -241,8 +241,10 @@ async def _dashboard_page(
     if sort not in dashboard.SORTS:
         raise InputError(f"Cannot sort by {sort!r}.", field="sort")
     order = params.get("order") or "desc"
-    raw_page = params.get("page") or "1"
-    page_number = small_number(raw_page) or 1
+    # Keyset pages: ?after=<id> (next) or ?before=<id> (previous); a number that is no
+    # candidate of this screen starts again from the first page.
+    after = small_number(params.get("after") or "") if params.get("after") else None
+    before = small_number(params.get("before") or "") if params.get("before") else None
     query = one_line(params.get("q") or "")[:100] or None
     page = await dashboard.candidates(
         db,
@@ -252,7 +254,8 @@ async def _dashboard_page(
         query=query,
         sort=sort,
         descending=order != "asc",
-        page=page_number,
+        after=after,
+        before=before,
     )
     filters = {
         k: v for k, v in {"state": state, "q": query, "sort": sort, "order": order}.items() if v
@@ -263,8 +266,8 @@ async def _dashboard_page(
         return f"?{urlencode({k: v for k, v in merged.items() if v})}"
 
     funnel = await dashboard.funnel(db, screen.id)
-    days = await dashboard.decision_times(db, screen.id)
-    time_bars = dashboard.decision_time_bars(days)
+    bins = await dashboard.decision_bins(db, screen.id)
+    time_bars = dashboard.decision_time_bars(bins)
     return Template(
         template_name="recruiter/dashboard.html",
         context={
@@ -278,9 +281,9 @@ async def _dashboard_page(
             "funnel_svg": dashboard.bars_svg(
                 "Candidates by furthest step", dashboard.funnel_bars(funnel)
             ),
-            "decisions": len(days),
+            "decisions": sum(count for _, count in bins),
             "min_decisions": dashboard.MIN_DECISIONS,
-            "decision_bins": dashboard.time_bins(days),
+            "decision_bins": bins,
             "decision_svg": dashboard.bars_svg(
                 "Business days from invitation to decision", time_bars
             )
@@ -562,7 +565,7 @@ class RecruiterController(Controller):
         if name == "funnel.svg":
             svg = charts.funnel_svg(await dashboard.funnel(db, screen.id))
         elif name == "decision-time.svg":
-            svg = charts.decision_time_svg(await dashboard.decision_times(db, screen.id))
+            svg = charts.decision_time_svg(await dashboard.decision_bins(db, screen.id))
         else:
             raise NotFoundError("No such chart.")
         return Response(

@@ -18,6 +18,7 @@ from sqlalchemy.orm import joinedload
 
 from reviewers.decision import ReviewInput, decide
 from reviewers.rubric import Rubric, rubric_from_dict
+from reviewers.sla import business_days_between
 from screen.platform import audit
 from screen.platform.errors import ConflictError, InputError, NotFoundError, ScreenError
 from screen.platform.models import (
@@ -37,6 +38,12 @@ from screen.platform.text import one_line
 
 FINAL_STATES = {Outcome.PASS: AttemptState.PASSED, Outcome.FAIL: AttemptState.FAILED}
 MAX_REASON_CHARS = 2000
+
+
+def days_to_decision(invited: datetime, decided: datetime) -> float:
+    """Business days from invitation to the final decision, as the dashboard's chart bins
+    them (stored on the decision: SQL cannot count business days on both backends)."""
+    return round(business_days_between(invited, decided), 2)
 
 
 async def _attempt_with_prompt(db: AsyncSession, attempt_id: int) -> Attempt:
@@ -137,6 +144,9 @@ async def decide_if_ready(db: AsyncSession, attempt_id: int, now: datetime) -> D
             "result": result.to_dict(),
         },
         decided_at=now,
+        days_to_decision=days_to_decision(attempt.invitation.created_at, now)
+        if result.outcome in (Outcome.PASS, Outcome.FAIL)
+        else None,
     )
     db.add(decision)
     attempt.state = FINAL_STATES.get(Outcome(result.outcome), AttemptState.NEEDS_ADJUDICATION)
@@ -291,6 +301,7 @@ async def adjudicate(
     decision.adjudication_reason = reason
     decision.adjudicated_at = now
     attempt = await _attempt_with_prompt(db, attempt_id)
+    decision.days_to_decision = days_to_decision(attempt.invitation.created_at, now)
     attempt.state = FINAL_STATES[Outcome(outcome)]
     attempt.state_changed_at = now
     audit.record(

@@ -7,7 +7,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-import screen.platform.models  # noqa: F401  (registers every table on the metadata)
+import screen.platform.models
 from screen.platform.db import Base, create_engine
 from screen.settings import load_settings
 
@@ -20,6 +20,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=screen.platform.models.include_in_comparison,
     )
     with context.begin_transaction():
         context.run_migrations()
