@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
 import random
 import statistics
 import time
@@ -248,13 +249,16 @@ async def seed(
     conn = await connect(env)
     answers = 0
     recent_units: list[list[int]] = []
+    _CORPUS[:] = [corpus]  # inherited by the forked workers
+    pool = multiprocessing.get_context("fork").Pool(WORKERS)
     try:
         prompt_id = await conn.fetchval("SELECT prompt_id FROM screens WHERE id = $1", screen_id)
         step = 1440 / PER_DAY
         for start in range(ages.start, ages.stop, COPY_BATCH):
             began = time.monotonic()
             batch = range(start, min(ages.stop, start + COPY_BATCH))
-            invitations, attempts, reviews, decisions, bands = [], [], [], [], []
+            invitations, attempts, reviews, decisions = [], [], [], []
+            pending: list[tuple[int, list[int]]] = []
             for k in batch:
                 rng = random.Random(k)
                 i = ID_BASE + k
@@ -304,9 +308,7 @@ async def seed(
                     recent_units.append(units)
                     del recent_units[:-500]
                     answer = corpus.text(units)
-                    bands.extend(
-                        (i, slug, band, value) for band, value in enumerate(corpus.bands(units))
-                    )
+                    pending.append((i, units))
                     answers += 1
                 decided_at = (
                     submitted + timedelta(days=2) if submitted and state in DECIDED else None
@@ -375,6 +377,13 @@ async def seed(
                             else None,
                         )
                     )
+            # The signatures are most of the seeding's CPU: both cores compute them.
+            hashes = pool.map(_bands_of, [units for _, units in pending], chunksize=256)
+            bands = [
+                (i, slug, band, value)
+                for (i, _), values in zip(pending, hashes, strict=True)
+                for band, value in enumerate(values)
+            ]
             await copy_rows(conn, "invitations", INVITATION_COLUMNS, invitations)
             await copy_rows(conn, "attempts", ATTEMPT_COLUMNS, attempts)
             await copy_rows(conn, "reviews", REVIEW_COLUMNS, reviews)
@@ -391,8 +400,17 @@ async def seed(
         )
         await conn.execute("VACUUM ANALYZE")
     finally:
+        pool.terminate()
         await conn.close()
     return answers
+
+
+WORKERS = 2
+_CORPUS: list[Corpus] = []
+
+
+def _bands_of(units: list[int]) -> list[str]:
+    return _CORPUS[0].bands(units)
 
 
 SURNAMES = ("Okafor", "Lindqvist", "Haddad", "Moreau", "Tanaka", "Silva", "Kowalski", "Ng")

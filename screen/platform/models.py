@@ -1033,11 +1033,11 @@ class AgreementSnapshot(Base):
 
 class ScreenCount(Base):
     """One counter of a screen's candidates: `state:<attempt state>`, `opened`, `started`,
-    `submitted`, `decided`, `passed`, or `days:<bin>` (decisions by business days to
-    decision). Kept by database triggers (migration 0025) in the transaction of every
-    change to attempts, invitations and decisions, and spread over a few shards so that
-    concurrent changes of one screen rarely wait on one row; a figure is the sum of its
-    shards."""
+    `submitted`, `decided`, `passed`, `prompt:<prompt id>` (invitations that drew it), or
+    `days:<bin>` (decisions by business days to decision). Kept by database triggers
+    (migration 0025) in the transaction of every change to attempts, invitations and
+    decisions, and spread over a few shards so that concurrent changes of one screen
+    rarely wait on one row; a figure is the sum of its shards."""
 
     __tablename__ = "screen_counts"
 

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from screen.platform import audit
 from screen.platform.db import is_postgres
 from screen.platform.errors import ConflictError, InputError, NotFoundError
-from screen.platform.models import Invitation, Prompt, Screen, ScreenPrompt
+from screen.platform.models import Prompt, Screen, ScreenCount, ScreenPrompt
 
 # Ties go to a random least-drawn prompt: a fixed order would give the first prompt of
 # the pool to every candidate invited while the counts are equal, which is predictable.
@@ -56,16 +56,20 @@ async def pool_summary(db: AsyncSession, screen_id: int) -> list[tuple[Prompt, i
     pool = await pool_prompts(db, screen_id)
     if not pool:
         return []
-    drawn = dict(
-        (
-            await db.execute(
-                select(Invitation.prompt_id, func.count(Invitation.id))
-                .where(Invitation.screen_id == screen_id)
-                .group_by(Invitation.prompt_id)
-            )
-        ).all()
+    drawn = await _drawn(db, screen_id)
+    return [(p, drawn.get(p.id, 0)) for p in pool]
+
+
+async def _drawn(db: AsyncSession, screen_id: int) -> dict[int, int]:
+    """How many of the screen's invitations drew each prompt, from the screen's counters
+    (`ScreenCount`, kept by triggers in the transaction of each invitation): a read of a
+    few rows rather than a count of every invitation the screen ever had."""
+    rows = await db.execute(
+        select(ScreenCount.name, func.sum(ScreenCount.n))
+        .where(ScreenCount.screen_id == screen_id, ScreenCount.name.like("prompt:%"))
+        .group_by(ScreenCount.name)
     )
-    return [(p, int(drawn.get(p.id, 0))) for p in pool]
+    return {int(name.removeprefix("prompt:")): int(n or 0) for name, n in rows}
 
 
 def parse_pool_ids(values: Sequence[str]) -> list[int]:
@@ -161,14 +165,9 @@ async def draw(db: AsyncSession, screen: Screen, count: int) -> list[int]:
             field="pool",
         )
     await _lock_screen(db, screen.id)
-    drawn = dict.fromkeys(active, 0)
-    rows = await db.execute(
-        select(Invitation.prompt_id, func.count(Invitation.id))
-        .where(Invitation.screen_id == screen.id, Invitation.prompt_id.in_(active))
-        .group_by(Invitation.prompt_id)
-    )
-    for prompt_id, n in rows:
-        drawn[prompt_id] = int(n)
+    # Under the screen's lock, so the counters include every invitation committed before.
+    counted = await _drawn(db, screen.id)
+    drawn = {prompt_id: counted.get(prompt_id, 0) for prompt_id in active}
     chosen: list[int] = []
     for _ in range(count):
         fewest = min(drawn.values())

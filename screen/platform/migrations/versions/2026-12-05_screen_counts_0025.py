@@ -9,8 +9,8 @@ funnel, decision times) and paged with COUNT(*) and OFFSET, so at 200,000 invita
 view took two seconds. Now:
 
 - `screen_counts` holds, per screen, how many candidates are in each attempt state, how
-  many opened, started, submitted, were decided and passed, and how many decisions fell
-  in each bin of business days to decision. Triggers on attempts, invitations and
+  many opened, started, submitted, were decided and passed, how many drew each prompt of
+  a rotation pool, and how many decisions fell in each bin of business days to decision. Triggers on attempts, invitations and
   decisions keep it in the transaction of every change, whichever code (or bulk load)
   makes it; the rows are spread over 8 shards by id so that concurrent changes of one
   screen (claims, submits) rarely wait on the same counter row.
@@ -59,6 +59,7 @@ def _contributions(row: str) -> dict[str, list[tuple[str, str, str]]]:
         ],
         "invitations": [
             ("'opened'", f"{row}.id % {SHARDS}", f"{row}.opened_at IS NOT NULL"),
+            (f"'prompt:' || {row}.prompt_id", f"{row}.id % {SHARDS}", "1 = 1"),
         ],
         "decisions": [
             ("'decided'", f"{row}.attempt_id % {SHARDS}", final),
