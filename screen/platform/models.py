@@ -199,7 +199,7 @@ class Invitation(Base):
     __table_args__ = (
         Index("ix_invitations_screen_email", "screen_id", "candidate_email"),
         # The dashboard's keyset pages, newest first. (Its search uses a pg_trgm index on
-        # PostgreSQL, made by migration 0025 only: see recruiting.md.)
+        # PostgreSQL, made by migration 0027 only: see recruiting.md.)
         Index("ix_invitations_screen_created", "screen_id", "created_at", "id"),
     )
 
@@ -1035,7 +1035,7 @@ class ScreenCount(Base):
     """One counter of a screen's candidates: `state:<attempt state>`, `opened`, `started`,
     `submitted`, `decided`, `passed`, `prompt:<prompt id>` (invitations that drew it), or
     `days:<bin>` (decisions by business days to decision). Kept by database triggers
-    (migration 0025) in the transaction of every change to attempts, invitations and
+    (migration 0027) in the transaction of every change to attempts, invitations and
     decisions, and spread over a few shards so that concurrent changes of one screen
     rarely wait on one row; a figure is the sum of its shards."""
 

@@ -157,7 +157,7 @@ class Page:
 
 COUNT_LIMIT = 1000
 # The search runs over one text per candidate. The same expression is indexed with
-# pg_trgm on PostgreSQL (migration 0025), so it must stay exactly this SQL; SQLite scans.
+# pg_trgm on PostgreSQL (migration 0027), so it must stay exactly this SQL; SQLite scans.
 SEARCH_TEXT: ColumnElement[str] = literal_column(
     "lower(invitations.candidate_name || ' ' || invitations.candidate_email || ' ' || "
     "coalesce(invitations.external_id, ''))"

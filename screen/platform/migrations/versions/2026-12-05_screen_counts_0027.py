@@ -1,7 +1,7 @@
 """screen counts: the dashboard's figures kept up to date instead of counted per view
 
-Revision ID: 0025
-Revises: 0024
+Revision ID: 0027
+Revises: 0026
 Create Date: 2026-12-05 12:50:00
 
 The recruiter dashboard counted every candidate of a screen on each view (states,
@@ -30,8 +30,8 @@ from alembic import op
 from reviewers.sla import business_days_between
 from screen.platform.db import UTCDateTime
 
-revision: str = "0025"
-down_revision: str | None = "0024"
+revision: str = "0027"
+down_revision: str | None = "0026"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
