@@ -34,9 +34,11 @@ async def test_a_static_file_is_served(client: Client) -> None:
     assert "text/css" in response.headers["content-type"]
 
 
-@pytest.mark.parametrize("name", ["autosave.js", "attempt.js", "follow_up.js"])
+@pytest.mark.parametrize(
+    "name", ["countdown.js", "autosave.js", "attempt.js", "attempt_tabs.js", "follow_up.js"]
+)
 async def test_the_candidate_scripts_are_served_as_javascript(client: Client, name: str) -> None:
-    # The attempt and follow-up pages load autosave.js first: the loop both share.
+    # The attempt and follow-up pages load countdown.js and autosave.js before their own.
     response = await client.get(f"/static/{name}")
 
     assert response.status_code == 200

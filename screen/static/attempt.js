@@ -1,14 +1,15 @@
 // The attempt page's enhancements: countdown, autosave, integrity signals, the
 // composition record (how the answer was written; format in reviewers/composition.py),
-// the phone's Prompt/Answer tabs, the Markdown preview and the confirmation before Submit.
-// The server owns the deadline; this script only displays it and resynchronises
-// from every reply, so a wrong device clock cannot move it. The autosave loop itself is
-// shared with the follow-up page (autosave.js, loaded first).
+// the Markdown preview and the confirmation before Submit. The server owns the deadline;
+// this script only displays it and resynchronises from every reply, so a wrong device
+// clock cannot move it. The autosave loop is shared with the follow-up page (autosave.js)
+// and the countdown with every timed page (countdown.js), both loaded first; the phone's
+// Prompt/Answer tabs are attempt_tabs.js.
 (function () {
   "use strict";
   var form = document.getElementById("answer-form");
   var shared = window.ScreenCandidate;
-  if (!form || !shared) return;
+  if (!form || !shared || !window.ScreenCountdown) return;
   var editor = document.getElementById("answer");
   var revisionInput = document.getElementById("revision");
   var statusEl = document.getElementById("save-status");
@@ -30,7 +31,11 @@
   var RESYNC_EVERY_MS = 60000;
   var KEEPALIVE_LIMIT = 60000;  // browsers cap keepalive bodies at 64 KiB
   var maxBytes = Number(form.dataset.maxBytes);
-  var deadlineAt = performance.now() + Number(timerEl.dataset.remainingMs);
+  var countdown = window.ScreenCountdown.Countdown(timerEl, timerValue, {
+    lowMs: 5 * 60000,
+    criticalMs: 60000,
+    onTick: announceTimeLeft
+  });
   var submitting = false;
   var announced = {};
   var pendingEvents = [];
@@ -118,17 +123,12 @@
     noticeEl.hidden = false;
   }
 
-  function resyncMs(ms) { deadlineAt = performance.now() + ms; }
-
   function resync(reply) {
-    if (typeof reply.remaining_ms === "number") resyncMs(reply.remaining_ms);
+    if (typeof reply.remaining_ms === "number") countdown.resync(reply.remaining_ms);
   }
 
-  function tick() {
-    var left = deadlineAt - performance.now();
-    timerValue.textContent = shared.clockText(left);
+  function announceTimeLeft(left) {
     var minutesLeft = left / 60000;
-    timerEl.dataset.urgency = minutesLeft <= 1 ? "critical" : minutesLeft <= 5 ? "low" : "ok";
     [10, 5, 1].forEach(function (mark) {
       if (minutesLeft <= mark && minutesLeft > mark - 0.5 && !announced[mark]) {
         announced[mark] = true;
@@ -137,9 +137,9 @@
     });
     if (left <= 0 && !autosave.stopped) {
       timeUp();
-      return;
+      return false;
     }
-    window.setTimeout(tick, 250);
+    return true;
   }
 
   function wordCount() {
@@ -195,7 +195,7 @@
     savedText: "unsaved" in form.dataset ? null : editor.value,
     take: takeBatch,
     decorate: function (payload, batch) { if (batch) payload.composition = wire(batch); },
-    onClock: resyncMs,
+    onClock: countdown.resync,
     onSaved: function (reply, batch) {
       if (!batch) return;
       if (reply.composition === "incomplete") stopRecording();
@@ -321,7 +321,7 @@
     if (problem) { showNotice(problem[1]); problem[0].focus(); return; }
     // Submitting early cannot be undone: ask while time remains (in the last seconds the
     // clock would take the answer anyway). The server asks the same without JavaScript.
-    var left = deadlineAt - performance.now();
+    var left = countdown.left();
     var asked = left > CONFIRM_AFTER_MS ? shared.confirmSubmit(left) : Promise.resolve(true);
     asked.then(function (yes) {
       if (!yes || submitting) return;
@@ -331,61 +331,6 @@
       pending.then(function () { flushEvents(); finalSubmit(); }, finalSubmit);
     });
   });
-
-  // Phones: the prompt and the answer as two tabs in the sticky header, so the editor is
-  // one tap away however long the prompt. Wide screens keep both side by side, and so
-  // does a page without JavaScript (stacked, with a link to skip to the answer).
-  var layout = document.getElementById("attempt-layout");
-  var tabList = document.getElementById("attempt-tabs");
-  var tabs = [document.getElementById("tab-prompt"), document.getElementById("tab-answer")];
-  var panels = [document.getElementById("prompt-panel"), document.getElementById("answer-panel")];
-  var narrow = window.matchMedia("(max-width: 999.98px)");
-  var current = editor.value.trim() ? 1 : 0;  // a candidate who comes back returns to the answer
-
-  function selectTab(index, moveFocus) {
-    current = index;
-    tabs.forEach(function (tab, i) {
-      tab.setAttribute("aria-selected", String(i === index));
-      tab.tabIndex = i === index ? 0 : -1;
-      panels[i].dataset.active = String(i === index);
-    });
-    if (moveFocus) tabs[index].focus();
-  }
-
-  function applyLayout() {
-    var tabbed = narrow.matches;
-    tabList.hidden = !tabbed;
-    layout.classList.toggle("tabbed", tabbed);
-    panels.forEach(function (panel, i) {
-      if (tabbed) {
-        panel.setAttribute("role", "tabpanel");
-        panel.setAttribute("aria-labelledby", tabs[i].id);
-      } else {
-        panel.removeAttribute("role");
-        panel.removeAttribute("aria-labelledby");
-      }
-    });
-    selectTab(current, false);
-  }
-
-  tabs.forEach(function (tab, i) {
-    tab.addEventListener("click", function () {
-      selectTab(i, false);
-      window.scrollTo(0, 0);
-    });
-    tab.addEventListener("keydown", function (event) {
-      var next = null;
-      if (event.key === "ArrowRight" || event.key === "ArrowLeft") next = 1 - i;
-      else if (event.key === "Home") next = 0;
-      else if (event.key === "End") next = 1;
-      if (next === null) return;
-      event.preventDefault();
-      selectTab(next, true);
-      window.scrollTo(0, 0);
-    });
-  });
-  if (narrow.addEventListener) narrow.addEventListener("change", applyLayout);
-  applyLayout();
 
   // The Markdown preview: rendered by the server with the same sanitiser the reviewers'
   // pages use, so it shows exactly what they will read. Nothing is saved by it.
@@ -449,5 +394,5 @@
   window.setInterval(flushEvents, 15000);
   window.setInterval(resyncClock, RESYNC_EVERY_MS);
   wordCount();
-  tick();
+  countdown.start();
 })();

@@ -1,5 +1,5 @@
 // What the candidate's two writing pages share (attempt.js, follow_up.js): the autosave
-// loop, the clock's text and the confirmation before an irreversible Submit. Loaded before
+// loop and the confirmation before an irreversible Submit. Loaded before
 // either page's script, it only defines `window.ScreenCandidate`; each page decides what a
 // save carries and what a refusal means for it.
 (function () {
@@ -15,14 +15,6 @@
 
   function byteLength(text) {
     return new TextEncoder().encode(text).length;
-  }
-
-  // "38:05", or "1:02:07" past an hour.
-  function clockText(ms) {
-    var total = Math.max(0, Math.ceil(ms / 1000));
-    var h = Math.floor(total / 3600), m = Math.floor((total % 3600) / 60), s = total % 60;
-    var mm = (h ? String(m).padStart(2, "0") : String(m));
-    return (h ? h + ":" : "") + mm + ":" + String(s).padStart(2, "0");
   }
 
   // Whole minutes, rounded down, as the server's confirmation page says them
@@ -190,7 +182,6 @@
   window.ScreenCandidate = {
     Autosave: Autosave,
     byteLength: byteLength,
-    clockText: clockText,
     confirmSubmit: confirmSubmit,
     newSaveId: newSaveId,
     timeLeftText: timeLeftText

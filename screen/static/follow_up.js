@@ -2,12 +2,13 @@
 // The server owns the deadline; this script only displays it and resynchronises from
 // every reply. Pasting and dropping text are refused here, since the question asks about
 // the candidate's own answer, and each refusal is reported so reviewers see the attempt.
-// The autosave loop is shared with the attempt page (autosave.js, loaded first).
+// The autosave loop is shared with the attempt page (autosave.js) and the countdown with
+// every timed page (countdown.js), both loaded first.
 (function () {
   "use strict";
   var form = document.getElementById("answer-form");
   var shared = window.ScreenCandidate;
-  if (!form || !shared) return;
+  if (!form || !shared || !window.ScreenCountdown) return;
   var editor = document.getElementById("answer");
   var revisionInput = document.getElementById("revision");
   var noticeEl = document.getElementById("notice");
@@ -19,7 +20,11 @@
 
   var SAVE_EVERY_MS = 5000;
   var CONFIRM_AFTER_MS = 5000;
-  var deadlineAt = performance.now() + Number(timerEl.dataset.remainingMs);
+  var countdown = window.ScreenCountdown.Countdown(timerEl, timerValue, {
+    lowMs: 60000,
+    criticalMs: 30000,
+    onTick: announceTimeLeft
+  });
   var submitting = false;
   var announced = false;
 
@@ -38,7 +43,7 @@
     url: form.dataset.draftUrl,
     every: SAVE_EVERY_MS,
     savedText: editor.value,
-    onClock: function (ms) { deadlineAt = performance.now() + ms; },
+    onClock: countdown.resync,
     onRefused: function (status, reply) {
       var message = reply.message || "Your answer could not be saved.";
       if (status === 409 || status === 410) {
@@ -58,16 +63,13 @@
     }
   });
 
-  function tick() {
-    var left = deadlineAt - performance.now();
-    timerValue.textContent = shared.clockText(left);
-    timerEl.dataset.urgency = left <= 30000 ? "critical" : left <= 60000 ? "low" : "ok";
+  function announceTimeLeft(left) {
     if (left <= 60000 && left > 30000 && !announced) {
       announced = true;
       announcer.textContent = "1 minute left for this question.";
     }
-    if (left <= 0 && !autosave.stopped) { timeUp(); return; }
-    window.setTimeout(tick, 250);
+    if (left <= 0 && !autosave.stopped) { timeUp(); return false; }
+    return true;
   }
 
   function wordCount() {
@@ -130,7 +132,7 @@
     if (submitting) return;
     event.preventDefault();
     // Ending a question early cannot be undone: ask while its time remains.
-    var left = deadlineAt - performance.now();
+    var left = countdown.left();
     var asked = left > CONFIRM_AFTER_MS ? shared.confirmSubmit(left) : Promise.resolve(true);
     asked.then(function (yes) {
       if (!yes || submitting) return;
@@ -140,6 +142,6 @@
   });
 
   wordCount();
-  tick();
+  countdown.start();
   editor.focus();
 })();
