@@ -15,8 +15,10 @@ the test disagree, and the page shows the counts beside both.
 
 Groups smaller than a minimum are never shown as counts (`suppress`), and a second group
 is hidden with them when one hidden group could be recovered by subtraction from the
-total. Hidden groups take no part in any other group's figures: a ratio or a p-value
-computed against them could be solved back for their counts.
+total. Across the views offered (all screens, each screen, each prompt) a group is shown
+everywhere or nowhere (`suppress_views`), so no view's hidden count is a difference of
+other views' shown ones. Hidden groups take no part in any other group's figures: a ratio
+or a p-value computed against them could be solved back for their counts.
 
 Pure functions on plain records; `screen/` gathers the records and draws the page.
 """
@@ -40,7 +42,9 @@ SMALL_SAMPLE = 30
 # Groups with fewer candidates than this are shown as "fewer than N" (configurable).
 DEFAULT_MINIMUM = 5
 
-Hidden = Literal["small", "complement"]
+# small: fewer than the minimum here; complement: hidden with a small group of this view, so
+# the view's total cannot give it away; elsewhere: small (or hidden) in another view offered.
+Hidden = Literal["small", "complement", "elsewhere"]
 
 
 @dataclass(frozen=True)
@@ -143,22 +147,28 @@ def fisher_p(passed: int, failed: int, rest_passed: int, rest_failed: int) -> fl
 
 
 def suppress(
-    sizes: Mapping[K, int], minimum: int = DEFAULT_MINIMUM, *, first: Collection[K] = ()
+    sizes: Mapping[K, int],
+    minimum: int = DEFAULT_MINIMUM,
+    *,
+    first: Collection[K] = (),
+    forced: Collection[K] = (),
 ) -> dict[K, Hidden | None]:
     """Which groups of one partition to hide, so no count below `minimum` can be read or
     worked out from the total.
 
     A group of 1 to minimum - 1 is hidden ("small"; an empty group is shown: a 0 names no
-    one). Then, while the hidden groups are a single group or together fewer than
-    `minimum` (the total minus the shown groups would give them away), another group is
-    hidden too ("complement"): one of `first` if any is shown (the "not stated" row, which
-    is compared with no one), else the smallest shown. A partition whose total is below
-    `minimum` is hidden whole.
+    one). The groups in `forced` are hidden too ("elsewhere", unless small here): another
+    view hides them (`suppress_views`). Then, while the hidden groups hold someone and are
+    a single group or together fewer than `minimum` (the total minus the shown groups would
+    give them away), another group is hidden too ("complement"): one of `first` if any is
+    shown (the "not stated" row, which is compared with no one), else the smallest shown.
+    A partition whose total is below `minimum` is hidden whole.
     """
     if minimum < 1:
         raise ValueError("minimum must be at least 1")
     hidden: dict[K, Hidden | None] = {
-        key: ("small" if 0 < size < minimum else None) for key, size in sizes.items()
+        key: ("small" if 0 < size < minimum else ("elsewhere" if key in forced else None))
+        for key, size in sizes.items()
     }
     if 0 < sum(sizes.values()) < minimum:
         return {key: hidden[key] or ("complement" if sizes[key] else None) for key in sizes}
@@ -167,7 +177,8 @@ def suppress(
         if not hidden_keys:
             return hidden
         together = sum(sizes[key] for key in hidden_keys)
-        if len(hidden_keys) >= 2 and together >= minimum:
+        # Nothing hidden holds anyone: the total minus the shown groups is 0, which names no one.
+        if together == 0 or (len(hidden_keys) >= 2 and together >= minimum):
             return hidden
         shown = sorted(
             (key for key, why in hidden.items() if not why and sizes[key] > 0),
@@ -176,6 +187,34 @@ def suppress(
         if not shown:
             return hidden
         hidden[shown[0]] = "complement"
+
+
+def suppress_views(
+    views: Mapping[Hashable, Mapping[K, int]],
+    minimum: int = DEFAULT_MINIMUM,
+    *,
+    first: Collection[K] = (),
+) -> frozenset[K]:
+    """The groups to hide in every view of one category, when the views offered are a
+    whole and partitions of it (all screens; each screen; each prompt).
+
+    Hiding a group in one view only is undone by differencing: all screens 7, screen A 6,
+    screen B hidden gives B's 1. So a group is shown in every view or hidden in every view
+    (the groups `suppress` hides in any view, with `forced` these, until no view adds one).
+    Then no subtraction of shown counts involves a hidden count: a partition's children
+    and its whole show a group together or not at all, and within each view `suppress`
+    leaves the hidden groups at least two holding `minimum` together, or holding no one.
+    """
+    hidden: frozenset[K] = frozenset()
+    while True:
+        found = set(hidden)
+        for sizes in views.values():
+            found.update(
+                k for k, why in suppress(sizes, minimum, first=first, forced=hidden).items() if why
+            )
+        if found == hidden:
+            return hidden
+        hidden = frozenset(found)
 
 
 def _rate(count: int, total: int) -> float | None:
@@ -191,17 +230,31 @@ def _withheld(group: str | None, why: Hidden | None) -> GroupFigures:
     return GroupFigures(group, why, *([None] * 11))
 
 
+def group_sizes(records: Iterable[Record], groups: Sequence[str]) -> dict[str | None, int]:
+    """Distinct candidates per group of one category, "not stated" (None) last: what
+    suppression is decided on."""
+    people: dict[str | None, set[str]] = {key: set() for key in (*groups, None)}
+    for record in records:
+        people[record.group if record.group in groups else None].add(record.person)
+    return {key: len(found) for key, found in people.items()}
+
+
 def category_figures(
-    records: Sequence[Record], groups: Sequence[str], *, minimum: int = DEFAULT_MINIMUM
+    records: Sequence[Record],
+    groups: Sequence[str],
+    *,
+    minimum: int = DEFAULT_MINIMUM,
+    forced: Collection[str | None] = (),
 ) -> CategoryFigures:
     """The figures of one category: a row per group in `groups` and one "not stated" row
     (no answer, "prefer not to say", or an option no longer configured). Ratios and exact
-    tests compare the shown groups only; "not stated" is counted but compared with no one."""
+    tests compare the shown groups only; "not stated" is counted but compared with no one.
+    `forced`: groups another view offered hides (`suppress_views`)."""
     by_group: dict[str | None, list[Record]] = {key: [] for key in (*groups, None)}
     for record in records:
         by_group[record.group if record.group in groups else None].append(record)
-    sizes = {key: len({r.person for r in rows}) for key, rows in by_group.items()}
-    hidden = suppress(sizes, minimum, first=(None,))
+    sizes = group_sizes(records, groups)
+    hidden = suppress(sizes, minimum, first=(None,), forced=forced)
 
     tallies = {
         key: (

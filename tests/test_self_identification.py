@@ -4,6 +4,7 @@ pipeline."""
 
 from __future__ import annotations
 
+import inspect
 import os
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from screen import asgi
 from screen.app import create_app
-from screen.fairness import categories
+from screen.fairness import about_you_pages, categories
 from screen.fairness.demo_answers import seed_demo_answers
 from screen.platform.clock import FrozenClock
 from screen.platform.models import SelfIdentification
@@ -141,6 +142,15 @@ async def test_not_while_the_follow_up_questions_are_open(
         assert response.status_code == 303
         assert response.headers["location"] == f"{candidate.path}/follow-up"
     assert await stored(db, candidate.invitation_id) is None
+
+
+def test_the_link_is_resolved_by_the_candidate_pages_own_function() -> None:
+    """One rule for "is the work done?" (answer in, follow-ups closed), shared with the
+    thank-you page, not a copy that could drift from it."""
+    source = inspect.getsource(about_you_pages)
+    assert "finished_attempt(" in source
+    for copied in ("_resolve(", "_follow_ups_open(", "ENDED"):
+        assert copied not in source, copied
 
 
 async def test_an_unknown_link_is_the_plain_not_found(client: Client) -> None:

@@ -99,6 +99,21 @@ async def _follow_ups_open(
     return await follow_ups.pending(db, attempt.id)
 
 
+async def finished_attempt(
+    db: AsyncSession, token: str, now: datetime, settings: Settings, *, with_prompt: bool = True
+) -> tuple[Invitation, Attempt, str | None]:
+    """The link's invitation and attempt for a page shown once the work is done (the
+    thank-you page, the optional questions), and where to send a candidate whose answer
+    is not in yet or whose follow-up questions are still open (None: show the page).
+    A link that is unknown, withdrawn or expired is refused as `_resolve` refuses it."""
+    invitation, attempt = await _resolve(db, token, now, settings, with_prompt=with_prompt)
+    if attempt.state not in ENDED:
+        return invitation, attempt, f"/s/{token}"
+    if await _follow_ups_open(db, attempt, now, settings):
+        return invitation, attempt, f"/s/{token}/follow-up"
+    return invitation, attempt, None
+
+
 def _allowed(settings: Settings, screen: Screen, invitation: Invitation) -> timedelta:
     if settings.test_duration_seconds is not None:
         # Browser tests only (refused in production): a deadline a test can reach.
@@ -693,16 +708,13 @@ class CandidateController(Controller):
         clock: AppClock,
         settings: AppSettings,
     ) -> Response[Any]:
-        now = clock.now()
         try:
-            _, attempt = await _resolve(db, token, now, settings)
+            _, attempt, elsewhere = await finished_attempt(db, token, clock.now(), settings)
         except ScreenError:
             await _branded_refusal(request, db)
             raise
-        if attempt.state not in ENDED:
-            return see_other(f"/s/{token}", headers=NO_STORE)
-        if await _follow_ups_open(db, attempt, now, settings):
-            return see_other(f"/s/{token}/follow-up", headers=NO_STORE)
+        if elsewhere:
+            return see_other(elsewhere, headers=NO_STORE)
         return await _page(db, "done", _done_context(token, attempt, settings, already=False))
 
     @post("/events", name="candidate:events", status_code=200, request_max_body_size=64 * 1024)

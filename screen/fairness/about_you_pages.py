@@ -2,10 +2,10 @@
 
 Never before submitting and never required: the thank-you page offers them, the form
 says why they are asked, who sees the answers (nobody who scores) and that skipping
-them changes nothing. The link's token is the only credential, resolved exactly as the
-attempt's pages resolve it. Answers can be changed, or taken back by leaving every
-question blank, while the link works. A form naming a question or an option that is not
-offered is refused whole (400) and nothing is stored.
+them changes nothing. The link's token is the only credential, resolved by the candidate
+pages' own `finished_attempt`, as the thank-you page resolves it. Answers can be changed,
+or taken back by leaving every question blank, while the link works. A form naming a
+question or an option that is not offered is refused whole (400) and nothing is stored.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from screen.candidate.pages import NO_STORE, _follow_ups_open, _page, _resolve
+from screen.candidate.pages import NO_STORE, _page, finished_attempt
 from screen.fairness import answers, categories
 from screen.platform.errors import InputError, NotFoundError
 from screen.platform.forms import FormState
-from screen.platform.models import ENDED, Attempt, Invitation
+from screen.platform.models import Attempt, Invitation
 from screen.platform.web import DB, AppClock, AppSettings, see_other
 from screen.settings import Settings
 
@@ -32,17 +32,11 @@ async def _ready(
     db: AsyncSession, token: str, settings: Settings, clock: AppClock
 ) -> tuple[Invitation, Attempt, str | None]:
     """The link's invitation and attempt, and where to send a candidate whose answer is
-    not in yet (None: the questions may be shown)."""
+    not in yet (None: the questions may be shown): as the thank-you page decides it, since
+    the follow-up questions are part of the work and these come after them."""
     if not settings.self_id:
         raise NotFoundError(TURNED_OFF)
-    now = clock.now()
-    invitation, attempt = await _resolve(db, token, now, settings, with_prompt=False)
-    if attempt.state not in ENDED:
-        return invitation, attempt, f"/s/{token}"
-    # The follow-up questions about the answer are part of the work: not asked before them.
-    if await _follow_ups_open(db, attempt, now, settings):
-        return invitation, attempt, f"/s/{token}/follow-up"
-    return invitation, attempt, None
+    return await finished_attempt(db, token, clock.now(), settings, with_prompt=False)
 
 
 async def _form(

@@ -11,6 +11,7 @@ no figure.
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -22,6 +23,8 @@ from reviewers.fairness import (
     GroupFigures,
     Record,
     category_figures,
+    group_sizes,
+    suppress_views,
 )
 from screen.fairness.categories import Category
 from screen.operations import fairness_facts
@@ -94,55 +97,74 @@ async def scope_of(db: AsyncSession, screen: str | None, prompt: str | None) -> 
     return Scope()
 
 
-async def _rows(db: AsyncSession, scope: Scope) -> list[tuple[str, dict[str, str], Record]]:
-    found = await fairness_facts.facts(
-        db,
-        screen_id=scope.screen.id if scope.screen is not None else None,
-        prompt_slug=scope.prompt.slug if scope.prompt is not None else None,
+def _record(fact: fairness_facts.Fact, category: str) -> Record:
+    return Record(
+        person=fact.person,
+        group=fact.answers.get(category),
+        passed=fact.passed,
+        adjudicated=fact.adjudicated,
+        minutes_used=fact.minutes_used,
+        auto_submitted=fact.auto_submitted,
+        accommodated=fact.accommodated,
     )
-    return [
-        (
-            fact.person,
-            fact.answers,
-            Record(
-                person=fact.person,
-                group=None,
-                passed=fact.passed,
-                adjudicated=fact.adjudicated,
-                minutes_used=fact.minutes_used,
-                auto_submitted=fact.auto_submitted,
-                accommodated=fact.accommodated,
-            ),
-        )
-        for fact in found
-    ]
 
 
 def _figures(
-    rows: list[tuple[str, dict[str, str], Record]],
+    found: list[fairness_facts.Fact],
+    screen_id: int | None,
+    prompt: str | None,
     categories: tuple[Category, ...],
     minimum: int,
 ) -> tuple[CategoryView, ...]:
+    # Every view the page offers, so a group is hidden in all of them or in none.
+    offered: dict[tuple[str, object], list[fairness_facts.Fact]] = defaultdict(list)
+    for fact in found:
+        offered[("overall", None)].append(fact)
+        offered[("screen", fact.screen_id)].append(fact)
+        offered[("prompt", fact.prompt)].append(fact)
+    if screen_id is not None:
+        shown = offered[("screen", screen_id)]
+    elif prompt is not None:
+        shown = offered[("prompt", prompt)]
+    else:
+        shown = found
     views = []
     for category in categories:
-        records = [
-            Record(**{**base.__dict__, "group": answers.get(category.key)})
-            for _, answers, base in rows
-        ]
         groups = [option.key for option in category.options]
-        views.append(CategoryView(category, category_figures(records, groups, minimum=minimum)))
+        forced = suppress_views(
+            {
+                view: group_sizes((_record(f, category.key) for f in members), groups)
+                for view, members in offered.items()
+            },
+            minimum,
+            first=(None,),
+        )
+        records = [_record(f, category.key) for f in shown]
+        views.append(
+            CategoryView(
+                category, category_figures(records, groups, minimum=minimum, forced=forced)
+            )
+        )
     return tuple(views)
 
 
 async def impact_view(
     db: AsyncSession, scope: Scope, categories: tuple[Category, ...], minimum: int
 ) -> ImpactView:
-    rows = await _rows(db, scope)
+    found = await fairness_facts.facts(db)
+    screen_id = scope.screen.id if scope.screen is not None else None
+    prompt = scope.prompt.slug if scope.prompt is not None else None
     # Exact tests for every group of every category: off the event loop.
-    views = await asyncio.to_thread(_figures, rows, categories, minimum)
+    views = await asyncio.to_thread(_figures, found, screen_id, prompt, categories, minimum)
+    if screen_id is not None:
+        submissions = sum(1 for f in found if f.screen_id == screen_id)
+    elif prompt is not None:
+        submissions = sum(1 for f in found if f.prompt == prompt)
+    else:
+        submissions = len(found)
     return ImpactView(
         scope=scope,
-        submissions=len(rows),
+        submissions=submissions,
         categories=views,
         minimum=minimum,
     )
@@ -173,6 +195,8 @@ CSV_COLUMNS = (
 def hidden_text(why: str | None, minimum: int) -> str:
     if why == "small":
         return f"fewer than {minimum}"
+    if why == "elsewhere":
+        return f"not shown (fewer than {minimum} in another view)"
     return f"not shown (with a group of fewer than {minimum})"
 
 
@@ -181,6 +205,11 @@ def row_notes(row: GroupFigures, minimum: int) -> list[str]:
     if row.hidden:
         if row.hidden == "small":
             return [f"Fewer than {minimum} candidates: not shown, so no one can be identified."]
+        if row.hidden == "elsewhere":
+            return [
+                "Not shown: it is hidden in another view (a screen, a prompt or all screens), "
+                "and comparing the views would give that count away."
+            ]
         return [f"Not shown: with the total, it would give away a group of fewer than {minimum}."]
     notes = []
     if row.group is None:

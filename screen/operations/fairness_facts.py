@@ -54,6 +54,8 @@ _ERASED_PERSON = "erased:"  # cannot be an email address, so never one of a live
 class Fact:
     """One submission as the fairness figures see it, with its self-identification."""
 
+    screen_id: int
+    prompt: str  # the prompt's slug: a prompt view covers every version
     person: str
     answers: dict[str, str]
     passed: bool | None
@@ -63,11 +65,12 @@ class Fact:
     accommodated: bool
 
 
-def _live(scope_screen: int | None, scope_prompt: str | None) -> Select[Any]:
+def _live() -> Select[Any]:
     query: Any = (
         select(
             Invitation.screen_id,
             Invitation.prompt_id,
+            Prompt.slug,
             Invitation.candidate_email,
             Invitation.accommodation,
             Attempt.started_at,
@@ -79,22 +82,19 @@ def _live(scope_screen: int | None, scope_prompt: str | None) -> Select[Any]:
             SelfIdentification.answers,
         )
         .join(Attempt, Attempt.invitation_id == Invitation.id)
+        .join(Prompt, Prompt.id == Invitation.prompt_id)
         .outerjoin(Decision, Decision.attempt_id == Attempt.id)
         .outerjoin(SelfIdentification, SelfIdentification.invitation_id == Invitation.id)
         .where(Attempt.submitted_at.is_not(None), Attempt.state != AttemptState.WITHDRAWN)
         .order_by(Invitation.id)
     )
-    if scope_screen is not None:
-        query = query.where(Invitation.screen_id == scope_screen)
-    if scope_prompt is not None:
-        query = query.join(Prompt, Prompt.id == Invitation.prompt_id).where(
-            Prompt.slug == scope_prompt
-        )
     return cast("Select[Any]", query)
 
 
 def _fact(row: Any, person: str) -> Fact:
     return Fact(
+        screen_id=row.screen_id,
+        prompt=row.slug,
         person=person,
         answers=dict(row.answers or {}),
         passed={Outcome.PASS.value: True, Outcome.FAIL.value: False}.get(row.outcome),
@@ -105,21 +105,25 @@ def _fact(row: Any, person: str) -> Fact:
     )
 
 
-async def facts(db: AsyncSession, *, screen_id: int | None, prompt_slug: str | None) -> list[Fact]:
-    """Every submission in the scope (one screen, one prompt's every version, or all):
-    live candidates', then erased candidates' from the pool."""
-    live = _live(screen_id, prompt_slug).where(Invitation.erased_at.is_(None))
+async def facts(db: AsyncSession) -> list[Fact]:
+    """Every counted submission, each with its screen and prompt: live candidates', then
+    erased candidates' from the pool. All of them, whatever view is asked for: which
+    groups a view may show depends on every other view (reviewers.fairness.suppress_views)."""
+    live = _live().where(Invitation.erased_at.is_(None))
     found = [_fact(row, row.candidate_email.strip().lower()) for row in await db.execute(live)]
-    pools = select(ErasedFairnessFacts.facts)
-    if screen_id is not None:
-        pools = pools.where(ErasedFairnessFacts.screen_id == screen_id)
-    if prompt_slug is not None:
-        pools = pools.join(Prompt, Prompt.id == ErasedFairnessFacts.prompt_id).where(
-            Prompt.slug == prompt_slug
-        )
-    for pool in await db.scalars(pools.order_by(ErasedFairnessFacts.id)):
+    pools = (
+        select(ErasedFairnessFacts.screen_id, Prompt.slug, ErasedFairnessFacts.facts)
+        .join(Prompt, Prompt.id == ErasedFairnessFacts.prompt_id)
+        .order_by(ErasedFairnessFacts.id)
+    )
+    for screen_id, slug, pool in await db.execute(pools):
         found.extend(
-            Fact(**{**item, "person": _ERASED_PERSON + str(item["person"])}) for item in pool
+            Fact(
+                screen_id=screen_id,
+                prompt=slug,
+                **{**item, "person": _ERASED_PERSON + str(item["person"])},
+            )
+            for item in pool
         )
     return found
 
@@ -131,7 +135,7 @@ def _canonical(item: dict[str, Any]) -> str:
 async def keep_anonymously(db: AsyncSession, invitation_ids: list[int]) -> int:
     """Add the facts of these (not yet erased) candidates' counted submissions to the pool
     of their screen and prompt; returns how many. Call before their answers are deleted."""
-    query = _live(None, None).where(Invitation.id.in_(invitation_ids))
+    query = _live().where(Invitation.id.in_(invitation_ids))
     # One random key per person in this erasure: their submissions still count as one
     # person's, and the key says nothing about who.
     people: dict[str, str] = {}
@@ -140,7 +144,9 @@ async def keep_anonymously(db: AsyncSession, invitation_ids: list[int]) -> int:
         email = row.candidate_email.strip().lower()
         person = people.setdefault(email, secrets.token_hex(8))
         fact = _fact(row, person)
-        by_scope[(row.screen_id, row.prompt_id)].append(dict(fact.__dict__))
+        by_scope[(row.screen_id, row.prompt_id)].append(
+            {key: getattr(fact, key) for key in sorted(FACT_KEYS)}
+        )
     if not by_scope:
         return 0
     scopes = sorted(by_scope)
