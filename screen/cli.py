@@ -1030,9 +1030,9 @@ def candidates_erase(invitation_id: int, yes: bool) -> None:
     help="File to write the JSON document to (default: stdout).",
 )
 def candidates_export_data(invitation_id: int, output: Path | None) -> None:
-    """Everything held about one candidate as one JSON document, for an access request;
-    recorded in the audit log (actor `cli`). Unlike a recruiter's download it includes
-    the candidate's voluntary self-identification."""
+    """Everything held about one candidate as one JSON document, for an access request:
+    the same document as the recruiter's download, to hand to the candidate; recorded in
+    the audit log (actor `cli`)."""
     from screen.operations.data_access import candidate_data, encode
 
     _invitation_id(invitation_id)
@@ -1047,7 +1047,7 @@ def candidates_export_data(invitation_id: int, output: Path | None) -> None:
                 invitation_id,
                 actor=CLI_ACTOR,
                 now=SystemClock().now(),
-                self_identification=True,
+                via="cli",
             )
         )
 

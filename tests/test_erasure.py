@@ -323,6 +323,7 @@ async def test_the_access_document_holds_everything_about_them_and_round_trips(
         response = await client.get(f"/recruiter/invitations/{target}/data.json")
         assert response.status_code == 200
         assert response.headers["content-disposition"].startswith("attachment;")
+        assert response.headers["x-content-type-options"] == "nosniff"
         missing = await client.get("/recruiter/invitations/987654/data.json")
         assert missing.status_code == 404
     document = json.loads(response.content)
@@ -346,24 +347,40 @@ async def test_the_access_document_holds_everything_about_them_and_round_trips(
         assert staff not in raw
     assert "Olaf Other" not in raw
     assert "Other text." not in raw
-    # The CLI writes the same document.
+    # The composition record reads as named fields, not bare arrays.
+    edit = document["composition_record"][0]["edits"][0]
+    assert set(edit) == {
+        "ms_after_start",
+        "position",
+        "characters_deleted",
+        "inserted",
+        "pasted",
+    }
+    # The document is the candidate's, so it is complete: their self-identification too.
+    assert document["self_identification"]["answers"] == {"gender": "woman"}
+    assert "self_identifications" not in document["other_records"]
+    # The CLI writes the same document (one function makes both).
     out = await cli(settings, "candidates", "export-data", str(target))
     assert out.exit_code == 0, out.output
     from_cli = json.loads(out.output)
-    # The self-identification: only said to be held in a recruiter's download, given by the CLI.
-    assert "kept apart" in document["other_records"].pop("self_identifications")
-    assert [r["answers"] for r in from_cli["other_records"].pop("self_identifications")] == [
-        {"gender": "woman"}
-    ]
     assert {k: v for k, v in from_cli.items() if k != "generated_at"} == {
         k: v for k, v in document.items() if k != "generated_at"
     }
-    exports = await db.scalar(
-        select(func.count())
-        .select_from(AuditEvent)
-        .where(AuditEvent.action == "candidate.data_exported")
+    # Each download is audited, saying how it was made.
+    exports = list(
+        await db.scalars(
+            select(AuditEvent.after)
+            .where(AuditEvent.action == "candidate.data_exported")
+            .order_by(AuditEvent.id)
+        )
     )
-    assert exports == 2
+    assert exports == [{"via": "web"}, {"via": "cli"}]
+    # The recruiter's page offers it as a download only, and says whose it is.
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
+        await sign_in(client, world.recruiter_email)
+        page = await client.get(f"/recruiter/invitations/{target}")
+    assert "Send the file to them without opening it" in page.text
+    assert "woman" not in page.text.lower()
 
 
 async def test_every_table_tied_to_a_candidate_is_either_kept_scrubbed_or_erased() -> None:

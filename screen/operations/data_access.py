@@ -7,9 +7,15 @@ levels, evidence notes and probes about their answer, the decision, outcomes). O
 reviewers it names no one: a review is its slot number. Of other candidates it says
 nothing (a similar-answer match is its score, not the other text).
 
-Tables tied to a candidate that this module does not know by name (added later, or the
-self-identification: see SELF_IDENTIFICATION) are still exported, column by column, under
-`other_records`, so the document never silently misses what erasure would delete.
+Tables tied to a candidate that this module does not know by name (added later) are still
+exported, column by column, under `other_records`, so the document never silently misses
+what erasure would delete.
+
+The document is the candidate's: a recruiter (or an operator, `screen candidates
+export-data`) downloads it to hand it to them, and both get the same document from
+`candidate_data`. It holds the self-identification, which no one at the company is meant
+to read, so the recruiter's page offers it only as a download (never shown on a page)
+and every download is audited.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Any
 from sqlalchemy import Table, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from reviewers.composition import CompositionError, parse_events
 from screen.operations.erasure import candidate_tables
 from screen.platform import audit
 from screen.platform.errors import NotFoundError
@@ -40,6 +47,7 @@ from screen.platform.models import (
     Review,
     ReviewStatus,
     Screen,
+    SelfIdentification,
     SimilarityMatch,
 )
 
@@ -50,6 +58,7 @@ NAMED_TABLES = frozenset(
     {
         "late_content",
         "composition_batches",
+        "self_identifications",
         "follow_up_answers",
         "integrity_events",
         "similarity_matches",
@@ -79,31 +88,33 @@ def _events(text: str) -> Any:
         return text
 
 
-# Answers given only for the fairness statistics, kept apart from everything that decides
-# (docs/privacy.md): a recruiter's download says it is held and leaves it out; the
-# command line, run by whoever operates the server, includes it.
-SELF_IDENTIFICATION = "self_identifications"
-
-
-async def _other_records(
-    db: AsyncSession, invitation_id: int, attempt_id: int, *, self_identification: bool
-) -> dict[str, Any]:
+async def _other_records(db: AsyncSession, invitation_id: int, attempt_id: int) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for table, keys in candidate_tables():
         if table.name in NAMED_TABLES:
-            continue
-        if table.name == SELF_IDENTIFICATION and not self_identification:
-            if await _rows(db, table, keys, invitation_id, attempt_id):
-                found[table.name] = (
-                    "Held, and left out of this download: it is kept apart from hiring "
-                    "decisions. An administrator exports it with `screen candidates "
-                    "export-data`."
-                )
             continue
         rows = await _rows(db, table, keys, invitation_id, attempt_id)
         if rows:
             found[table.name] = rows
     return found
+
+
+def _edits(text: str) -> Any:
+    """A batch's events as named fields (the stored form is compact arrays: see
+    reviewers.composition); a batch not in that form is given as stored."""
+    try:
+        return [
+            {
+                "ms_after_start": edit.t,
+                "position": edit.pos,
+                "characters_deleted": edit.deleted,
+                "inserted": edit.inserted,
+                "pasted": edit.pasted,
+            }
+            for edit in parse_events(_events(text))
+        ]
+    except CompositionError:
+        return _events(text)
 
 
 async def _rows(
@@ -129,9 +140,11 @@ async def candidate_data(
     *,
     actor: str,
     now: datetime,
-    self_identification: bool = False,
+    via: str,
 ) -> dict[str, Any]:
-    """The document, as a JSON-ready dict; recorded in the audit log as an export."""
+    """The document, as a JSON-ready dict, the same whoever asks (a recruiter's download,
+    the command line): it is the candidate's copy, so it holds everything, their voluntary
+    self-identification included. Recorded in the audit log as an export, with `via`."""
     invitation = await db.get(Invitation, invitation_id)
     if invitation is None:
         raise NotFoundError(f"No invitation with id {invitation_id}.", field="invitation")
@@ -172,6 +185,9 @@ async def candidate_data(
     )
     shares = list(
         await db.scalars(select(ReportShare).where(ReportShare.invitation_id == invitation_id))
+    )
+    about_you = await db.scalar(
+        select(SelfIdentification).where(SelfIdentification.invitation_id == invitation_id)
     )
     document: dict[str, Any] = {
         "format": FORMAT,
@@ -230,7 +246,7 @@ async def candidate_data(
             for late in await all_of(LateContent, LateContent.received_at, LateContent.id)
         ],
         "composition_record": [
-            {"seq": b.seq, "received_at": _time(b.received_at), "events": _events(b.events)}
+            {"seq": b.seq, "received_at": _time(b.received_at), "edits": _edits(b.events)}
             for b in await all_of(CompositionBatch, CompositionBatch.seq)
         ],
         "integrity_events": [
@@ -283,9 +299,19 @@ async def candidate_data(
             }
             for s in shares
         ],
-        "other_records": await _other_records(
-            db, invitation_id, attempt_id, self_identification=self_identification
+        "self_identification": (
+            {
+                "answers": about_you.answers,
+                "recorded_at": _time(about_you.recorded_at),
+                "note": (
+                    "Your voluntary answers to the optional questions after your answer: "
+                    "kept apart from everything that decides, counted only in totals."
+                ),
+            }
+            if about_you
+            else None
         ),
+        "other_records": await _other_records(db, invitation_id, attempt_id),
     }
     audit.record(
         db,
@@ -294,6 +320,7 @@ async def candidate_data(
         subject_type="invitation",
         subject_id=invitation_id,
         now=now,
+        after={"via": via},
     )
     await db.flush()
     return document

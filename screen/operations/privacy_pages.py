@@ -103,14 +103,17 @@ class CandidateDataController(Controller):
         self, invitation_id: FromPath[int], db: DB, me: Me, clock: AppClock
     ) -> Response[bytes]:
         document = await data_access.candidate_data(
-            db, invitation_id, actor=audit.actor_of(me), now=clock.now()
+            db, invitation_id, actor=audit.actor_of(me), now=clock.now(), via="web"
         )
+        # A download, never a page: the file is the candidate's (it holds their
+        # self-identification), handed on to them unread.
         return Response(
             data_access.encode(document),
             media_type="application/json",
             headers={
                 "Content-Disposition": f'attachment; filename="candidate-{invitation_id}.json"',
                 "Cache-Control": "no-store",
+                "X-Content-Type-Options": "nosniff",
             },
         )
 
