@@ -779,6 +779,8 @@ def demo(host: str, port: int) -> None:
     banner.append(
         f"  Recruiter dashboard:                 {base}/recruiter/screens/{links.screen_id}"
     )
+    banner.append(f"  Adverse impact (lead, admin):        {base}/lead/fairness")
+    banner.append(f"  Privacy and retention (admin):       {base}/admin/privacy")
     sample = Path("demo-candidates.csv")
     sample.write_text(DEMO_CSV, encoding="utf-8")
     banner.append(f"  Sample CSV to upload:                {sample.resolve()}")
@@ -990,6 +992,13 @@ def _invitation_id(invitation_id: int) -> int:
     return invitation_id
 
 
+async def _erasure_subject(db: AsyncSession, invitation_id: int) -> str:
+    """Who an erasure would erase, in words; refused as the erasure itself would be."""
+    from screen.operations.erasure import erasure_subject
+
+    return await erasure_subject(db, invitation_id)
+
+
 @candidates.command("erase")
 @click.argument("invitation_id", type=int)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
@@ -1001,12 +1010,14 @@ def candidates_erase(invitation_id: int, yes: bool) -> None:
     from screen.operations.erasure import erase_candidate
 
     _invitation_id(invitation_id)
+    settings = _settings()
     if not yes:
+        # Named, so a mistyped id is caught before it erases someone else.
+        who = _in_transaction(settings, lambda db: _erasure_subject(db, invitation_id))
         click.confirm(
-            f"Erase the personal data of invitation {invitation_id}? This cannot be undone",
+            f"Erase the personal data of {who}? This cannot be undone",
             abort=True,
         )
-    settings = _settings()
     started = time.perf_counter()
 
     async def work(db: AsyncSession) -> dict[str, Any]:

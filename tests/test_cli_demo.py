@@ -101,6 +101,13 @@ def test_ready_is_printed_only_once_the_server_answers(demo: Demo) -> None:
 
 
 @pytest.mark.slow
+def test_the_banner_lists_the_fairness_and_privacy_pages(demo: Demo) -> None:
+    base = f"http://127.0.0.1:{demo.port}"
+    assert f"{base}/lead/fairness" in demo.banner
+    assert f"{base}/admin/privacy" in demo.banner
+
+
+@pytest.mark.slow
 def test_the_candidate_sees_the_demo_organisations_name_and_logo(demo: Demo) -> None:
     landing = demo.first_try.text
     logo_src = re.search(r'<img class="org-logo" src="(/organisation/logo\?v=[0-9a-f]+)"', landing)

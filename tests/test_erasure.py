@@ -68,6 +68,11 @@ async def cli(settings: Settings, *args: str) -> Result:
     return await asyncio.to_thread(CliRunner().invoke, main, list(args), env=env)
 
 
+async def cli_typing(settings: Settings, typed: str, *args: str) -> Result:
+    env = {"SCREEN_DATABASE_URL": settings.database_url}
+    return await asyncio.to_thread(CliRunner().invoke, main, list(args), input=typed, env=env)
+
+
 @dataclass
 class World:
     people: Cast
@@ -300,6 +305,17 @@ async def test_the_cli_erases_once_and_refuses_twice(
     db: AsyncSession, settings: Settings, clock: FrozenClock
 ) -> None:
     candidate = await make_candidate(db, settings, clock.now(), name=NAME, email=EMAIL)
+    # The confirmation names who would be erased; answering no erases nothing.
+    declined = await cli_typing(
+        settings, "n\n", "candidates", "erase", str(candidate.invitation_id)
+    )
+    assert declined.exit_code == 1
+    assert (
+        f"Erase the personal data of {NAME} <{EMAIL}> (invitation {candidate.invitation_id}, "
+        "screen “Backend engineer, autumn”)? This cannot be undone"
+    ) in declined.output
+    db.expire_all()
+    assert NAME in await dump(db, pg_dump=False)
     first = await cli(settings, "candidates", "erase", str(candidate.invitation_id), "--yes")
     assert first.exit_code == 0, first.output
     assert f"Erased the personal data of invitation {candidate.invitation_id}" in first.output
@@ -307,6 +323,9 @@ async def test_the_cli_erases_once_and_refuses_twice(
     assert second.exit_code == 1
     assert "already erased" in second.output
     unknown = await cli(settings, "candidates", "erase", "987654", "--yes")
+    assert unknown.exit_code == 1
+    assert "No invitation with id 987654" in unknown.output
+    unknown = await cli(settings, "candidates", "erase", "987654")
     assert unknown.exit_code == 1
     assert "No invitation with id 987654" in unknown.output
     db.expire_all()

@@ -22,7 +22,7 @@ from screen.accounts.api_keys import create_api_key
 from screen.platform.clock import FrozenClock
 from screen.platform.models import AuditEvent, OutboxEvent, WebhookDelivery
 from screen.settings import Settings
-from tests.support.factories import Candidate, make_submitted, make_user
+from tests.support.factories import SAMPLE_SLUG, Candidate, make_submitted, make_user
 from tests.support.reports import Cast, cast, decided, same, score
 from tests.support.staff import sign_in
 from tests.support.webhooks import add_endpoint
@@ -102,8 +102,11 @@ async def test_the_page_shows_rates_ratios_exact_tests_and_hides_small_groups(
     assert "Which heritage group describes you?" in html
     zyx = cells(html, "Zyxwq people")
     other = cells(html, "=Other people")
-    assert zyx[:5] == ["6", "6", "6", "5", "83.3%"]
-    assert other[:5] == ["5", "5", "5", "1", "20.0%"]
+    assert zyx[:5] == ["6", "6", "6", "5", "5"]
+    assert other[:5] == ["5", "5", "5", "1", "1"]
+    # Rates of a handful of people are counts, not "83.3%".
+    assert '<td class="num">5 of 6</td>' in html and '<td class="num">1 of 5</td>' in html
+    assert "83.3%" not in html and "20.0%" not in html
     assert zyx[5] == "1.00" and other[5] == "0.24"
     expected = fisher_exact([[1, 4], [5, 1]]).pvalue
     assert other[6] == f"{expected:.3f}"
@@ -166,9 +169,26 @@ async def test_a_prompt_and_all_screens_count_the_same_candidates(
         }
     for scope, html in pages.items():
         assert "16 submissions in this view" in html, scope
-        assert cells(html, "Zyxwq people")[:5] == ["6", "6", "6", "5", "83.3%"], scope
+        assert cells(html, "Zyxwq people")[:5] == ["6", "6", "6", "5", "5"], scope
     assert '<h1 id="fairness-title">All screens</h1>' in pages[""]
     assert "Prompt: " in pages["?prompt=sample-decision"]
+
+
+async def test_a_screen_and_a_prompt_together_are_refused_on_the_page_with_the_form_kept(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    people = await cast(db, clock.now())
+    async with new_client(app) as client:
+        await sign_in(client, people.lead.email)
+        page = await client.get(f"/lead/fairness?screen={people.screen.id}&prompt={SAMPLE_SLUG}")
+    assert page.status_code == 400
+    assert "Choose a screen or a prompt, not both" in page.text
+    assert 'role="alert"' in page.text
+    # The page and its form, with both choices still selected to change one.
+    assert '<form method="get" action="/lead/fairness"' in page.text
+    assert f'<option value="{people.screen.id}" selected>' in page.text
+    assert f'<option value="{SAMPLE_SLUG}" selected>' in page.text
+    assert "Adverse impact by" not in page.text
 
 
 @pytest.mark.parametrize(

@@ -60,7 +60,19 @@ class FairnessController(Controller):
     async def page(
         self, request: Request[Any, Any, Any], db: DB, me: Me, settings: AppSettings
     ) -> Template:
-        view = await _view(db, request, settings)
+        chosen_screen = request.query_params.get("screen") or ""
+        chosen_prompt = request.query_params.get("prompt") or ""
+        view: ImpactView | None = None
+        problem: str | None = None
+        if chosen_screen and chosen_prompt:
+            # Not a view on offer (its cells would need suppressing against every other
+            # view too): said on the page, with both choices kept to change one.
+            problem = (
+                "Choose a screen or a prompt, not both: the figures are per screen, per "
+                "prompt or for all screens. Set one of the two back to “All”."
+            )
+        else:
+            view = await _view(db, request, settings)
         screens = list(
             await db.execute(
                 select(Screen.id, Screen.title).order_by(
@@ -81,6 +93,9 @@ class FairnessController(Controller):
             context={
                 "me": me,
                 "view": view,
+                "problem": problem,
+                "chosen_screen": chosen_screen,
+                "chosen_prompt": chosen_prompt,
                 "screens": screens,
                 "prompts": prompts,
                 "query": query,
@@ -90,7 +105,9 @@ class FairnessController(Controller):
                 "four_fifths": FOUR_FIFTHS,
                 "alpha": ALPHA,
                 "small_sample": SMALL_SAMPLE,
+                "minimum": settings.fairness_minimum_group,
             },
+            status_code=400 if problem else 200,
         )
 
     @get("/export.csv", name="lead:fairness-csv")

@@ -63,6 +63,7 @@ from screen.platform.models import (
     Review,
     ReviewDecline,
     ReviewStatus,
+    Screen,
     WebhookDelivery,
 )
 from screen.platform.signals import CANDIDATE_ERASED, emit_signal, webhook_subscriptions
@@ -481,6 +482,28 @@ async def _scrub_screen_records(
             scrubbed += 1
     await db.flush()
     counts.scrubbed["screen_records"] = scrubbed
+
+
+async def erasure_subject(db: AsyncSession, invitation_id: int) -> str:
+    """The candidate an erasure of `invitation_id` would erase, as a confirmation names
+    them; refused (404, 409) as `erase_candidate` would refuse it."""
+    found = (
+        await db.execute(
+            select(Invitation.candidate_name, Invitation.candidate_email, Invitation.erased_at)
+            .add_columns(Screen.title)
+            .join(Screen, Screen.id == Invitation.screen_id)
+            .where(Invitation.id == invitation_id)
+        )
+    ).first()
+    if found is None:
+        raise NotFoundError(f"No invitation with id {invitation_id}.", field="invitation")
+    name, email, erased_at, title = found
+    if erased_at is not None:
+        raise ConflictError(
+            f"Invitation {invitation_id}'s personal data was already erased "
+            f"({erased_at:%Y-%m-%d %H:%M} UTC); there is nothing more to erase."
+        )
+    return f"{name} <{email}> (invitation {invitation_id}, screen “{title}”)"
 
 
 async def erase_candidate(
