@@ -6,14 +6,21 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
+from alembic import command
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from screen.fairness.categories import DEFAULT_CATEGORIES
+from screen.fairness.impact import Scope, impact_view
 from screen.operations import erasure, fairness_facts
+from screen.platform import migrate
 from screen.platform.clock import FrozenClock
+from screen.platform.db import create_engine, create_sessionmaker
 from screen.platform.models import ErasedFairnessFacts, Invitation, SelfIdentification
 from screen.settings import Settings
 from tests.support.factories import SAMPLE_SLUG
@@ -115,3 +122,39 @@ async def test_the_pool_keeps_no_order_of_erasure(
     assert len(pool.facts) == 4
     assert pool.facts == sorted(pool.facts, key=lambda f: json.dumps(f, sort_keys=True))
     assert len({f["person"] for f in pool.facts}) == 4
+
+
+async def test_candidates_erased_before_the_pool_existed_still_count(
+    tmp_path: Path, settings: Settings, clock: FrozenClock
+) -> None:
+    """Revision 0025 copies candidates erased before it into the pool (as "not stated",
+    as they counted then): the fairness page, which now reads erased candidates from the
+    pool only, loses no one."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'older.db'}")
+    try:
+        await migrate.upgrade(engine)
+        sessions = create_sessionmaker(engine)
+        now = clock.now()
+        async with sessions() as db:
+            people = await cast(db, now)
+            erased = await decided(db, settings, now, people, (same(4), same(4)), name="Ann Early")
+            await decided(db, settings, now, people, (same(1), same(1)), name="Bob Later")
+            await erasure.erase_candidate(db, erased.invitation_id, actor="test", now=now)
+            await db.commit()
+            before = await impact_view(db, Scope(), DEFAULT_CATEGORIES, minimum=3)
+            assert before.submissions == 2
+
+        def back_to_0024(connection: Connection) -> None:
+            config = migrate.alembic_config()
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0024")  # the pool goes, as before it existed
+
+        async with engine.begin() as connection:
+            await connection.run_sync(back_to_0024)
+        await migrate.upgrade(engine)
+        async with sessions() as db:
+            (pool,) = list(await db.scalars(select(ErasedFairnessFacts)))
+            assert [(f["answers"], f["passed"]) for f in pool.facts] == [({}, True)]
+            assert await impact_view(db, Scope(), DEFAULT_CATEGORIES, minimum=3) == before
+    finally:
+        await engine.dispose()
