@@ -21,22 +21,15 @@ from screen.platform.models import (
     OutboxEvent,
     OutboxStatus,
     Review,
-    Screen,
-    User,
 )
 from screen.review import agreement_snapshots
 from screen.review.agreement_snapshots import AGREEMENT_COMPUTE
 from screen.settings import Settings
-from tests.support.factories import make_screen, make_submitted, make_user, score_next
+from tests.support.agreement import DIMENSIONS, panel, score, score_answers
+from tests.support.factories import make_submitted
 from tests.support.smtp import SmtpServer
 from tests.support.staff import agreement_page, post_form, sign_in
 from tests.support.worker import run_worker_burst, worker_env
-
-DIMENSIONS = ("latency_vs_cost", "accuracy_vs_speed", "failure_modes", "first_week")
-
-
-async def score(db: AsyncSession, reviewer: User, levels: list[int], clock: FrozenClock) -> None:
-    await score_next(db, reviewer, dict(zip(DIMENSIONS, levels, strict=True)), clock.now())
 
 
 async def test_the_lead_sees_alpha_per_dimension_with_its_attempt_count(
@@ -46,25 +39,17 @@ async def test_the_lead_sees_alpha_per_dimension_with_its_attempt_count(
     clock: FrozenClock,
     runner: InProcessRunner,
 ) -> None:
-    screen = await make_screen(db, clock.now())
-    await db.commit()
-    first = await make_user(db, clock.now(), "reviewer", email="ana@staff.example", name="Ana")
-    second = await make_user(db, clock.now(), "reviewer", email="ben@staff.example", name="Ben")
-    lead = await make_user(db, clock.now(), "lead", email="lea@staff.example")
-    patterns = [[1, 2, 3, 4], [2, 2, 3, 3], [4, 4, 3, 1], [3, 3, 2, 2]]
-    for index in range(12):
-        await make_submitted(
-            db,
-            settings,
-            clock.now(),
-            screen=screen,
-            name=f"C {index}",
-            email=f"c{index}@example.com",
-        )
-        levels = patterns[index % 4]
-        await score(db, first, levels, clock)
-        # Ben agrees with Ana except one level higher on the last dimension.
-        await score(db, second, [*levels[:3], min(4, levels[3] + 1)], clock)
+    screen, first, second, lead = await panel(db, clock.now())
+    # Ben agrees with Ana except one level higher on the last dimension.
+    await score_answers(
+        db,
+        settings,
+        clock,
+        screen,
+        first,
+        second,
+        seconds=lambda _, levels: [*levels[:3], min(4, levels[3] + 1)],
+    )
 
     async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
         await sign_in(client, lead.email)
@@ -91,11 +76,7 @@ async def test_below_the_minimum_the_page_says_not_enough_data(
     clock: FrozenClock,
     runner: InProcessRunner,
 ) -> None:
-    screen = await make_screen(db, clock.now())
-    await db.commit()
-    first = await make_user(db, clock.now(), "reviewer", email="ana@staff.example")
-    second = await make_user(db, clock.now(), "reviewer", email="ben@staff.example")
-    lead = await make_user(db, clock.now(), "lead", email="lea@staff.example")
+    screen, first, second, lead = await panel(db, clock.now())
     for index in range(3):
         await make_submitted(
             db,
@@ -105,8 +86,8 @@ async def test_below_the_minimum_the_page_says_not_enough_data(
             name=f"C {index}",
             email=f"c{index}@example.com",
         )
-        await score(db, first, [1, 2, 3, 4], clock)
-        await score(db, second, [2, 2, 3, 4], clock)
+        await score(db, first, [1, 2, 3, 4], clock.now())
+        await score(db, second, [2, 2, 3, 4], clock.now())
 
     async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
         await sign_in(client, lead.email)
@@ -123,23 +104,17 @@ async def test_a_month_with_too_little_data_is_a_gap_and_verdicts_follow_the_int
     clock: FrozenClock,
     runner: InProcessRunner,
 ) -> None:
-    screen = await make_screen(db, clock.now())
-    await db.commit()
-    first = await make_user(db, clock.now(), "reviewer", email="ana@staff.example", name="Ana")
-    second = await make_user(db, clock.now(), "reviewer", email="ben@staff.example", name="Ben")
-    lead = await make_user(db, clock.now(), "lead", email="lea@staff.example")
-    patterns = [[1, 2, 3, 4], [2, 2, 3, 3], [4, 4, 3, 1], [3, 3, 2, 2]]
+    screen, first, second, lead = await panel(db, clock.now())
+
+    def wildly_on_the_last(index: int, levels: list[int]) -> list[int]:
+        return [*levels[:3], 5 - levels[3] if index % 3 else levels[3]]
+
     first_month = clock.now().strftime("%Y-%m")
-    for index in range(15):
-        if index == 12:  # the last three a month later: too little data for that month
-            clock.advance(days=35)
-        await make_submitted(
-            db, settings, clock.now(), screen=screen, name=f"C {index}", email=f"c{index}@x.org"
-        )
-        levels = patterns[index % 4]
-        await score(db, first, levels, clock)
-        # Ben disagrees wildly on the last dimension only.
-        await score(db, second, [*levels[:3], 5 - levels[3] if index % 3 else levels[3]], clock)
+    await score_answers(db, settings, clock, screen, first, second, seconds=wildly_on_the_last)
+    clock.advance(days=35)  # the last three a month later: too little data for that month
+    await score_answers(
+        db, settings, clock, screen, first, second, start=12, count=3, seconds=wildly_on_the_last
+    )
     second_month = clock.now().strftime("%Y-%m")
 
     async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
@@ -171,26 +146,6 @@ async def test_a_month_with_too_little_data_is_a_gap_and_verdicts_follow_the_int
                 assert low >= 0.8
 
 
-async def _twelve_scored(
-    db: AsyncSession,
-    settings: Settings,
-    clock: FrozenClock,
-    screen: Screen,
-    first: User,
-    second: User,
-    start: int = 0,
-    count: int = 12,
-) -> None:
-    patterns = [[1, 2, 3, 4], [2, 2, 3, 3], [4, 4, 3, 1], [3, 3, 2, 2]]
-    for index in range(start, start + count):
-        await make_submitted(
-            db, settings, clock.now(), screen=screen, name=f"C {index}", email=f"c{index}@x.org"
-        )
-        levels = patterns[index % 4]
-        await score(db, first, levels, clock)
-        await score(db, second, [*levels[:3], min(4, levels[3] + index % 2)], clock)
-
-
 async def test_the_page_shows_the_stored_figures_until_they_are_recomputed(
     app: Litestar,
     db: AsyncSession,
@@ -198,12 +153,8 @@ async def test_the_page_shows_the_stored_figures_until_they_are_recomputed(
     clock: FrozenClock,
     runner: InProcessRunner,
 ) -> None:
-    screen = await make_screen(db, clock.now())
-    await db.commit()
-    first = await make_user(db, clock.now(), "reviewer", email="ana@staff.example", name="Ana")
-    second = await make_user(db, clock.now(), "reviewer", email="ben@staff.example", name="Ben")
-    lead = await make_user(db, clock.now(), "lead", email="lea@staff.example")
-    await _twelve_scored(db, settings, clock, screen, first, second)
+    screen, first, second, lead = await panel(db, clock.now())
+    await score_answers(db, settings, clock, screen, first, second)
     path = "/lead/agreement?prompt=sample-decision"
 
     async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
@@ -215,7 +166,7 @@ async def test_the_page_shows_the_stored_figures_until_they_are_recomputed(
         computed = await client.get(path)
         clock.advance(minutes=5)
         # Four more answers decided: the page still shows the stored figures, and says so.
-        await _twelve_scored(db, settings, clock, screen, first, second, start=12, count=4)
+        await score_answers(db, settings, clock, screen, first, second, start=12, count=4)
         first.name = "Ana Bell"  # a snapshot keeps no names: the page shows today's
         await db.commit()
         stale = await client.get(path)
@@ -277,13 +228,10 @@ async def test_the_job_computes_what_the_page_used_to_compute_itself(
     clock: FrozenClock,
     runner: InProcessRunner,
 ) -> None:
-    screen = await make_screen(db, clock.now())
-    await db.commit()
-    first = await make_user(db, clock.now(), "reviewer", email="ana@staff.example", name="Ana")
-    second = await make_user(db, clock.now(), "reviewer", email="ben@staff.example", name="Ben")
-    await _twelve_scored(db, settings, clock, screen, first, second)
+    screen, first, second, _ = await panel(db, clock.now())
+    await score_answers(db, settings, clock, screen, first, second)
     clock.advance(days=40)
-    await _twelve_scored(db, settings, clock, screen, first, second, start=12)
+    await score_answers(db, settings, clock, screen, first, second, start=12)
     await agreement_snapshots.request(db, "sample-decision", None, clock.now())
     await db.commit()
     await runner.tick()
@@ -322,10 +270,7 @@ async def test_the_job_computes_what_the_page_used_to_compute_itself(
 async def test_recompute_is_refused_without_the_role_the_token_or_a_real_prompt(
     app: Litestar, db: AsyncSession, clock: FrozenClock
 ) -> None:
-    await make_screen(db, clock.now())
-    await db.commit()
-    reviewer = await make_user(db, clock.now(), "reviewer", email="ana@staff.example")
-    lead = await make_user(db, clock.now(), "lead", email="lea@staff.example")
+    _, reviewer, _, lead = await panel(db, clock.now())
     form = {"prompt": "sample-decision"}
 
     async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
@@ -368,11 +313,8 @@ async def test_the_schedule_recomputes_only_figures_an_hour_old_with_decisions_s
     clock: FrozenClock,
     runner: InProcessRunner,
 ) -> None:
-    screen = await make_screen(db, clock.now())
-    await db.commit()
-    first = await make_user(db, clock.now(), "reviewer", email="ana@staff.example", name="Ana")
-    second = await make_user(db, clock.now(), "reviewer", email="ben@staff.example", name="Ben")
-    await _twelve_scored(db, settings, clock, screen, first, second)
+    screen, first, second, _ = await panel(db, clock.now())
+    await score_answers(db, settings, clock, screen, first, second)
     nothing_viewed = await agreement_snapshots.refresh_due(db, clock.now())
     await agreement_snapshots.request(db, "sample-decision", None, clock.now())
     await agreement_snapshots.request(db, "sample-decision", screen.id, clock.now())
@@ -380,7 +322,7 @@ async def test_the_schedule_recomputes_only_figures_an_hour_old_with_decisions_s
     await runner.tick()
     await runner.drain()
     clock.advance(minutes=20)
-    await _twelve_scored(db, settings, clock, screen, first, second, start=12, count=2)
+    await score_answers(db, settings, clock, screen, first, second, start=12, count=2)
     too_soon = await agreement_snapshots.refresh_due(db, clock.now())
     clock.advance(hours=1)
     due = await agreement_snapshots.refresh_due(db, clock.now())
@@ -406,11 +348,8 @@ async def test_a_real_arq_worker_computes_the_figures(
     db: AsyncSession,
     clock: FrozenClock,
 ) -> None:
-    screen = await make_screen(db, clock.now())
-    await db.commit()
-    first = await make_user(db, clock.now(), "reviewer", email="ana@staff.example", name="Ana")
-    second = await make_user(db, clock.now(), "reviewer", email="ben@staff.example", name="Ben")
-    await _twelve_scored(db, settings, clock, screen, first, second)
+    screen, first, second, _ = await panel(db, clock.now())
+    await score_answers(db, settings, clock, screen, first, second)
     await agreement_snapshots.request(db, "sample-decision", None, clock.now())
     await db.commit()
     worker_env(monkeypatch, settings, smtp, redis_url)

@@ -24,12 +24,12 @@ from screen.platform.models import Decision, ReminderSent
 from screen.recruiting.reminders import send_due_reminders
 from screen.review import similar_answers
 from screen.settings import Settings
+from tests.support.agreement import panel
 from tests.support.bulk import copy_candidate
 from tests.support.factories import (
     make_candidate,
     make_screen,
     make_submitted,
-    make_user,
     score_next,
 )
 from tests.support.staff import agreement_page, sign_in
@@ -57,11 +57,7 @@ async def test_the_agreement_page_and_the_similarity_check_answer_over_40k_attem
     clock: FrozenClock,
     runner: InProcessRunner,
 ) -> None:
-    screen = await make_screen(db, clock.now())
-    await db.commit()
-    ana = await make_user(db, clock.now(), "reviewer", email="ana@staff.example", name="Ana")
-    ben = await make_user(db, clock.now(), "reviewer", email="ben@staff.example", name="Ben")
-    lead = await make_user(db, clock.now(), "lead", email="lea@staff.example")
+    screen, ana, ben, lead = await panel(db, clock.now())
     first = await make_submitted(db, settings, clock.now(), screen=screen, answer=ANSWER)
     attempt_id = first.invitation.attempt.id
     await score_next(db, ana, LEVELS, clock.now())
