@@ -16,9 +16,8 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import httpx
 from playwright.async_api import Page, ViewportSize
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +28,7 @@ from screen.platform.models import Attempt
 from screen.recruiting.invitations import find_by_token
 from screen.settings import Settings
 from tests.support.factories import PASSWORD, make_candidate
+from tests.support.processes import LoggedProcess
 from tests.support.smtp import Inbox, SmtpServer, free_port, text_part
 
 REPO = Path(__file__).resolve().parents[2]
@@ -79,6 +79,10 @@ class AppServer:
     """`python -m screen serve` on a free loopback port, on its own SQLite file,
     sending mail over SMTP to the test's aiosmtpd server."""
 
+    # Generous: on a loaded CI machine (or seven suites on two cores) start-up is slow;
+    # a quick start waits no longer.
+    start_within = 90.0
+
     def __init__(self, workdir: Path, smtp_url: str, **extra_env: str) -> None:
         self.workdir = workdir
         self.port = free_port()
@@ -103,8 +107,7 @@ class AppServer:
             SCREEN_ALLOW_PRIVATE_TARGETS="1",
             **extra_env,
         )
-        self.process: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
+        self.child = LoggedProcess("the server", workdir / "server.log", stop_within=25)
 
     def cli(self, *args: str) -> str:
         done = subprocess.run(
@@ -121,42 +124,19 @@ class AppServer:
         # Only `db upgrade`, `serve` and `demo` migrate; `prompts sync` needs the schema.
         self.cli("db", "upgrade")
         self.cli("prompts", "sync")
-        self._log = (self.workdir / "server.log").open("wb")
-        self.process = subprocess.Popen(
+        self.child.start(
             [sys.executable, "-m", "screen", "serve", "--port", str(self.port)],
+            ready_url=self.base_url + "/healthz",
+            within=self.start_within,
             env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
         )
-        # Generous: on a loaded CI machine (or seven suites on two cores) start-up is slow;
-        # a quick start waits no longer.
-        give_up = time.monotonic() + 90
-        while time.monotonic() < give_up:
-            if self.process.poll() is not None:
-                break
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(self.base_url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            time.sleep(0.1)
-        self.stop()
-        raise AssertionError(f"the server did not start:\n{self.log_tail()}")
+        return self
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=25)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-            self.process = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        self.child.stop()
 
     def log_tail(self, lines: int = 40) -> str:
-        path = self.workdir / "server.log"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        return self.child.log_tail(lines)
 
     @contextlib.asynccontextmanager
     async def db(self) -> AsyncIterator[AsyncSession]:

@@ -8,16 +8,11 @@ named `<page>-1280.png` and `<page>-390.png`."""
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.async_api import Browser, Page, ViewportSize, expect
 from sqlalchemy import select
@@ -164,24 +159,7 @@ class OwnServer(AppServer):
     """The harness's server with more patience at start: on a loaded two-core CI machine
     importing the app alone has taken over 20 seconds."""
 
-    def start(self) -> AppServer:
-        self.cli("db", "upgrade")
-        self.cli("prompts", "sync")
-        self._log = (self.workdir / "server.log").open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "screen", "serve", "--port", str(self.port)],
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        give_up = time.monotonic() + 120
-        while time.monotonic() < give_up and self.process.poll() is None:
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(self.base_url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            time.sleep(0.2)
-        self.stop()
-        raise AssertionError(f"the server did not start:\n{self.log_tail()}")
+    start_within = 120.0
 
 
 @pytest.fixture

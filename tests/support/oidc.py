@@ -8,18 +8,14 @@ tests that need it skip with the reason, and fail under SCREEN_E2E_REQUIRED=1 (C
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import httpx
-
+from tests.support.processes import LoggedProcess
 from tests.support.smtp import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -108,8 +104,10 @@ class OidcProvider:
     redirect_uris: list[str]
     log_path: Path
     port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-    _log: IO[bytes] | None = None
+    child: LoggedProcess = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.child = LoggedProcess("the OpenID provider", self.log_path, stop_within=10)
 
     @property
     def issuer(self) -> str:
@@ -147,34 +145,12 @@ class OidcProvider:
             ],
             "accounts": ACCOUNTS,
         }
-        self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            ["node", str(LAUNCHER), json.dumps(config)],  # noqa: S607 - node from PATH
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
+        self.child.start(
+            ["node", str(LAUNCHER), json.dumps(config)],
+            ready_url=self.issuer + "/.well-known/openid-configuration",
+            within=30,
         )
-        give_up = time.monotonic() + 30
-        while time.monotonic() < give_up and self.process.poll() is None:
-            with contextlib.suppress(httpx.TransportError):
-                url = self.issuer + "/.well-known/openid-configuration"
-                if httpx.get(url, timeout=1).status_code == 200:
-                    return self
-            time.sleep(0.05)
-        self.stop()
-        raise AssertionError(f"the OpenID provider did not start:\n{self.log_tail()}")
+        return self
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-            self.process = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def log_tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        self.child.stop()
