@@ -21,8 +21,10 @@ HUGE = "99999999999999999999"
         f"/recruiter/screens/{HUGE}",
         f"/recruiter/invitations/{HUGE}",
         f"/recruiter/screens/{HUGE}/export?format=csv",
-        "/recruiter/screens/1?page=²",
-        "/recruiter/screens/1?page=-1",
+        "/recruiter/screens/1?after=²",
+        "/recruiter/screens/1?before=-1",
+        f"/recruiter/screens/1?after={HUGE}",
+        "/recruiter/screens/1?sort=score&before=1",
     ],
 )
 async def test_odd_numbers_in_urls_get_a_clear_answer(
