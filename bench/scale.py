@@ -102,7 +102,7 @@ class Corpus:
         return units
 
     def paraphrase(self, units: list[int]) -> list[int]:
-        """Another variant of one sentence in five: a close paraphrase (Jaccard ≈ 0.6)."""
+        """Another variant of one sentence in five: a close paraphrase (Jaccard ≈ 0.75)."""
         out = list(units)
         for position in self.rng.sample(range(len(out)), max(1, len(out) // 5)):
             base = out[position] // self.variants
