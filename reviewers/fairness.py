@@ -162,7 +162,7 @@ def suppress(
     a single group or together fewer than `minimum` (the total minus the shown groups would
     give them away), another group is hidden too ("complement"): one of `first` if any is
     shown (the "not stated" row, which is compared with no one), else the smallest shown.
-    A partition whose total is below `minimum` is hidden whole.
+    A partition whose total is below `minimum` is hidden whole, its empty groups too.
     """
     if minimum < 1:
         raise ValueError("minimum must be at least 1")
@@ -171,7 +171,9 @@ def suppress(
         for key, size in sizes.items()
     }
     if 0 < sum(sizes.values()) < minimum:
-        return {key: hidden[key] or ("complement" if sizes[key] else None) for key in sizes}
+        # Every row, the empty ones too: with the empty groups shown as 0, the rows left
+        # hold all of a handful of people, and one candidate's row would be their answer.
+        return {key: hidden[key] or "complement" for key in sizes}
     while True:
         hidden_keys = [key for key, why in hidden.items() if why]
         if not hidden_keys:
@@ -209,8 +211,13 @@ def suppress_views(
     while True:
         found = set(hidden)
         for sizes in views.values():
+            # Only groups holding someone here: a tiny view hides its empty groups too, and
+            # forcing those everywhere would blank the page for one small screen; a 0 there is
+            # 0 by subtraction anyway, which names no one.
             found.update(
-                k for k, why in suppress(sizes, minimum, first=first, forced=hidden).items() if why
+                k
+                for k, why in suppress(sizes, minimum, first=first, forced=hidden).items()
+                if why and sizes[k]
             )
         if found == hidden:
             return hidden

@@ -119,6 +119,28 @@ async def test_the_page_shows_rates_ratios_exact_tests_and_hides_small_groups(
     assert "Small sample: 5 submissions" in html
 
 
+async def test_hidden_rows_read_alike_whatever_hid_them(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    """Third (2 people) is hidden as small, not stated (3) only beside it: had the rows said
+    which, "fewer than 5" would mean 1 to 4 here and the other 0 or 5 and more, and on a
+    screen of two candidates two "fewer than 5" rows would name both (found in a walk)."""
+    people, _ = await arrange(app, db, settings, clock)
+    lead = await make_user(db, clock.now(), "lead", email="lead-alike@staff.example")
+    async with new_client(app) as client:
+        await sign_in(client, lead.email)
+        page = await client.get(f"/lead/fairness?screen={people.screen.id}")
+        export = await client.get(f"/lead/fairness/export.csv?screen={people.screen.id}")
+    third = re.search(r'<th scope="row">Third people</th>(.*?)</tr>', page.text, re.S)
+    unstated = re.search(r'<th scope="row">Not stated</th>(.*?)</tr>', page.text, re.S)
+    assert third and unstated
+    assert third.group(1) == unstated.group(1)
+    assert "not shown (fewer than 5 here or in another view)" in third.group(1)
+    rows = list(csv.reader(io.StringIO(export.content.decode("utf-8-sig"))))
+    hidden = [row[3:] for row in rows[1:] if row[2] in ("Third people", "Not stated")]
+    assert len(hidden) == 2 and hidden[0] == hidden[1]
+
+
 async def test_the_csv_is_a_bias_audit_table_neutralised_and_audited(
     app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
 ) -> None:
@@ -148,9 +170,9 @@ async def test_the_csv_is_a_bias_audit_table_neutralised_and_audited(
     # A label that begins like a formula is text in a spreadsheet.
     assert "'=Other people" in by_group
     assert by_group["'=Other people"][9] == "true"
-    assert by_group["Third people"][3] == "fewer than 5"
+    assert by_group["Third people"][3] == "not shown (fewer than 5 here or in another view)"
     assert by_group["Third people"][4:15] == [""] * 11
-    assert by_group["Not stated"][3] == "fewer than 5"
+    assert by_group["Not stated"][3] == "not shown (fewer than 5 here or in another view)"
     db.expire_all()
     event = await db.scalar(select(AuditEvent).where(AuditEvent.action == "export.fairness_csv"))
     assert event is not None and event.subject_id == f"screen:{screen_id}"

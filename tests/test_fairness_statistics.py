@@ -145,6 +145,12 @@ def test_suppression_hides_the_complement() -> None:
     }
     assert suppress({"a": 0, "b": 10, "c": 20}, 5) == {"a": None, "b": None, "c": None}
     assert suppress({"a": 1, "b": 3}, 5) == {"a": "small", "b": "small"}
+    # One person in all: their group is not the one row left hidden beside rows of 0.
+    assert suppress({"a": 1, "b": 0, "c": 0}, 5) == {
+        "a": "small",
+        "b": "complement",
+        "c": "complement",
+    }
     # The row compared with no one goes first, though larger than a compared group.
     assert suppress({"a": 3, "b": 10, "c": 20, None: 15}, 5, first=(None,)) == {
         "a": "small",

@@ -193,24 +193,20 @@ CSV_COLUMNS = (
 
 
 def hidden_text(why: str | None, minimum: int) -> str:
-    if why == "small":
-        return f"fewer than {minimum}"
-    if why == "elsewhere":
-        return f"not shown (fewer than {minimum} in another view)"
-    return f"not shown (with a group of fewer than {minimum})"
+    """The same words for every hidden row, whatever hid it. Saying why per row would give
+    counts away: "fewer than N" says 1 to N - 1 here, "in another view" says 0 or N and
+    more here, so a screen of 2 candidates whose rows read "fewer than 5" twice names them."""
+    return f"not shown (fewer than {minimum} here or in another view)"
 
 
 def row_notes(row: GroupFigures, minimum: int) -> list[str]:
     """What to bear in mind reading a row, in words."""
     if row.hidden:
-        if row.hidden == "small":
-            return [f"Fewer than {minimum} candidates: not shown, so no one can be identified."]
-        if row.hidden == "elsewhere":
-            return [
-                "Not shown: it is hidden in another view (a screen, a prompt or all screens), "
-                "and comparing the views would give that count away."
-            ]
-        return [f"Not shown: with the total, it would give away a group of fewer than {minimum}."]
+        return [
+            f"Not shown: this group, or one its count would give away, has fewer than "
+            f"{minimum} candidates in this view or another (all screens, a screen or a "
+            "prompt). Which of these it is is not said, as that would tell how many."
+        ]
     notes = []
     if row.group is None:
         notes.append("Counted, compared with no one: no answer, or prefer not to say.")
