@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -143,11 +145,18 @@ async def _page(
     )
 
 
-async def _branded_refusal(request: Request[Any, Any, Any], db: AsyncSession) -> None:
+@asynccontextmanager
+async def _branded_refusal(
+    request: Request[Any, Any, Any], db: AsyncSession
+) -> AsyncIterator[None]:
     """Let the error page that follows a refused link (expired, withdrawn, unknown) wear the
     employer's name and contacts: the page a candidate most needs to know whom to ask.
     Read only on the way out of a refusal, never on the pages' own path."""
-    request.state.org = await organisation.branding(db)
+    try:
+        yield
+    except ScreenError:
+        request.state.org = await organisation.branding(db)
+        raise
 
 
 def _done_context(
@@ -433,11 +442,8 @@ class CandidateController(Controller):
         settings: AppSettings,
     ) -> Response[Any]:
         now = clock.now()
-        try:
+        async with _branded_refusal(request, db):
             invitation, attempt = await _resolve(db, token, now, settings)
-        except ScreenError:
-            await _branded_refusal(request, db)
-            raise
         if attempt.state == AttemptState.STARTED:
             return see_other(f"/s/{token}/attempt", headers=NO_STORE)
         if attempt.state in ENDED:
@@ -708,11 +714,8 @@ class CandidateController(Controller):
         clock: AppClock,
         settings: AppSettings,
     ) -> Response[Any]:
-        try:
+        async with _branded_refusal(request, db):
             _, attempt, elsewhere = await finished_attempt(db, token, clock.now(), settings)
-        except ScreenError:
-            await _branded_refusal(request, db)
-            raise
         if elsewhere:
             return see_other(elsewhere, headers=NO_STORE)
         return await _page(db, "done", _done_context(token, attempt, settings, already=False))
