@@ -23,7 +23,7 @@ from screen.platform.clock import FrozenClock
 from screen.platform.db import create_engine, create_sessionmaker
 from screen.platform.models import ErasedFairnessFacts, Invitation, SelfIdentification
 from screen.settings import Settings
-from tests.support.factories import SAMPLE_SLUG
+from tests.support.factories import SAMPLE_SLUG, make_submitted
 from tests.support.reports import Cast, cast, decided, same
 from tests.support.staff import sign_in
 
@@ -99,6 +99,33 @@ async def test_the_page_and_csv_are_byte_identical_after_erasing_a_self_identifi
     assert fact["passed"] is True
     invitation = await db.get_one(Invitation, target)
     assert invitation.candidate_email not in json.dumps(fact)
+
+
+async def test_erasing_an_answer_still_in_review_moves_no_figure(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    """Erasure withdraws a screen in progress, and the figures leave withdrawn candidates
+    out: kept too late, the answer dropped from its group's row (found in a walk: Under 30
+    went from 14 submissions to 13 when one under-30 candidate in review was erased)."""
+    people, _ = await arrange(db, settings, clock)
+    pending = await make_submitted(
+        db, settings, clock.now(), screen=people.screen, name="Quinn Pending"
+    )
+    db.add(
+        SelfIdentification(
+            invitation_id=pending.invitation_id,
+            answers={"gender": "woman", "race_ethnicity": "asian"},
+            recorded_at=clock.now(),
+        )
+    )
+    await db.commit()
+    lead, screen_id = people.lead.email, people.screen.id
+    before = await views(app, lead, screen_id)
+    assert b",7,7,6,4," in before[1]  # the woman's row: 7 submissions, 6 decided
+
+    await erasure.erase_candidate(db, pending.invitation_id, actor="test", now=clock.now())
+    await db.commit()
+    assert await views(app, lead, screen_id) == before
 
 
 async def test_the_pool_keeps_no_order_of_erasure(

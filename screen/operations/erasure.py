@@ -197,6 +197,11 @@ async def erase_many(
     emails = {row.candidate_email.lower() for row in rows if row.candidate_email}
     counts.candidates = len(rows)
 
+    # What the fairness figures count of them, kept unlinked, before their answers go, and
+    # before the withdrawal below: the figures leave withdrawn candidates out, so a
+    # submission still in review would drop from its group's row and name that group.
+    counts.scrubbed["fairness_facts"] = await fairness_facts.keep_anonymously(db, ids)
+
     # In progress: withdrawn first, its open review slots closed (as `withdraw` does).
     live = [row.attempt_id for row in rows if row.state not in SETTLED]
     if live:
@@ -214,9 +219,6 @@ async def erase_many(
             )
         )
         counts.deleted["reviews"] = result.rowcount or 0  # type: ignore[attr-defined]
-
-    # What the fairness figures count of them, kept unlinked, before their answers go.
-    counts.scrubbed["fairness_facts"] = await fairness_facts.keep_anonymously(db, ids)
 
     # Everything else tied to them, children first (self-identification included).
     for table, keys in candidate_tables():
