@@ -5,6 +5,9 @@
 * `POST /upsert/{key}` decodes the same JSON body the autosave endpoint gets and does
   one raw asyncpg `INSERT … ON CONFLICT DO UPDATE` of the ~2 KB draft, returning the new
   revision: the baseline of autosave.
+* `POST /claim` runs the textbook `UPDATE reviews … WHERE id = (SELECT … FOR UPDATE SKIP
+  LOCKED) RETURNING id` on asyncpg and answers with the redirect `POST /review/next` gives
+  (to the claimed review, or to the empty queue): the baseline of a reviewer's click.
 
 Served by uvicorn in one process with the options `screen serve` uses
 (`bench.procs.SERVER_OPTIONS`), so only the handler differs.
@@ -23,6 +26,7 @@ from typing import Any
 
 import asyncpg
 from litestar import Litestar, MediaType, Request, get, post
+from litestar.response import Redirect
 
 from bench.procs import SERVER_OPTIONS
 
@@ -40,6 +44,15 @@ UPSERT = f"""
     ON CONFLICT (id) DO UPDATE
     SET draft = EXCLUDED.draft, revision = {TABLE}.revision + 1, saved_at = now()
     RETURNING revision
+"""
+# `reviewer_id` is left NULL: the textbook statement has no per-reviewer exclusion, so
+# setting it would trip the one-reviewer-per-attempt key.
+CLAIM = """
+    UPDATE reviews SET status = 'claimed', claimed_at = now(),
+           lease_expires_at = now() + interval '30 minutes'
+    WHERE id = (SELECT id FROM reviews WHERE status = 'open'
+                ORDER BY due_at, queued_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
+    RETURNING id
 """
 # The app's SQLAlchemy pool holds up to 10 + 10 connections (screen.db.create_engine).
 POOL_SIZE = 20
@@ -67,7 +80,14 @@ def create(dsn: str | None) -> Litestar:
         revision = await request.app.state.pool.fetchval(UPSERT, key, data["answer"])
         return {"revision": revision}
 
-    return Litestar(route_handlers=[ok, upsert], lifespan=[lifespan])
+    @post("/claim", status_code=303)
+    async def claim(request: Request[Any, Any, Any]) -> Redirect:
+        claimed = await request.app.state.pool.fetchval(CLAIM)
+        return Redirect(
+            "/review?empty=1" if claimed is None else f"/review/{claimed}", status_code=303
+        )
+
+    return Litestar(route_handlers=[ok, upsert, claim], lifespan=[lifespan])
 
 
 def main() -> None:
