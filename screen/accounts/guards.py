@@ -57,8 +57,7 @@ async def current_user(connection: ASGIConnection[Any, Any, Any, Any]) -> User |
     token = connection.cookies.get(SESSION_COOKIE)
     if token and len(token) <= 128:
         clock: Clock = connection.app.state.clock
-        async with connection.app.state.sessionmaker() as db, db.begin():
-            user = await users.user_for_session(db, token, clock.now())
+        user = await users.user_for_session_lean(connection.app.state.engine, token, clock.now())
     connection.state.user = user
     return user
 

@@ -123,6 +123,15 @@ class HotStatement:
         return self._asyncpg
 
     async def first(self, engine: AsyncEngine, **params: Any) -> Sequence[Any] | None:
+        rows = await self._run(engine, params, many=False)
+        return rows[0] if rows else None
+
+    async def all(self, engine: AsyncEngine, **params: Any) -> Sequence[Sequence[Any]]:
+        return await self._run(engine, params, many=True)
+
+    async def _run(
+        self, engine: AsyncEngine, params: dict[str, Any], *, many: bool
+    ) -> Sequence[Sequence[Any]]:
         if engine.dialect.name == "postgresql":
             sql, names, literals = self._compiled(engine.dialect)
             arguments = [params[name] if name in params else literals[name] for name in names]
@@ -132,8 +141,11 @@ class HotStatement:
             pooled = await greenlet_spawn(engine.sync_engine.raw_connection)
             try:
                 driver: Any = pooled.driver_connection
+                if many:
+                    rows: Sequence[Sequence[Any]] = await driver.fetch(sql, *arguments)
+                    return rows
                 row: Sequence[Any] | None = await driver.fetchrow(sql, *arguments)
-                return row
+                return [] if row is None else [row]
             except asyncio.CancelledError:
                 # Cancelled mid-statement: this connection's state is unknown, the others
                 # are fine.
@@ -154,4 +166,10 @@ class HotStatement:
                 await greenlet_spawn(pooled.close)
         async with engine.connect() as connection:
             autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            return (await autocommit.execute(self.statement, params)).first()
+            result = await autocommit.execute(self.statement, params)
+            if not result.returns_rows:  # a DELETE or UPDATE without RETURNING
+                return []
+            if many:
+                return list(result.all())
+            first = result.first()
+            return [] if first is None else [first]
