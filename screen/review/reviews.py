@@ -197,7 +197,7 @@ _CLAIM_HOT = HotStatement(_CLAIM_PG.bindparams(*_TIMES))
 
 
 async def claim_for_reviewer(
-    engine: AsyncEngine, db: AsyncSession, reviewer_id: int, now: datetime
+    engine: AsyncEngine, db: AsyncSession | None, reviewer_id: int, now: datetime
 ) -> int | None:
     """What "Review next" runs. On PostgreSQL the claim is one autocommitted statement of
     its own (the claim stands as soon as it is made, like a lease should); on SQLite it
@@ -214,6 +214,8 @@ async def claim_for_reviewer(
                     raise
                 continue
             return None if row is None else int(row[0])
+    if db is None:
+        raise ValueError("claiming on this database needs the request's session")
     try:
         return await claim_next(db, reviewer_id, now)
     except IntegrityError:
