@@ -170,6 +170,72 @@ async def test_a_second_run_of_a_delivered_event_sends_nothing(
     assert len(smtp.inbox.messages) == 1
 
 
+async def test_invitations_go_out_in_batches_and_a_batch_run_twice_sends_each_once(
+    smtp: SmtpServer,
+    runner: InProcessRunner,
+    settings: Settings,
+    db: AsyncSession,
+    clock: FrozenClock,
+) -> None:
+    assert runner.context is not None
+    runner.context.mailer = SmtpMailer.from_url(smtp.url, keep_connections=1)
+    for index in range(3):
+        await make_candidate(
+            db, settings, clock.now(), name=f"Batch {index}", email=f"batch{index}@example.com"
+        )
+    # The relay's batch, recorded as it enqueues it, then run a second time (arq runs a
+    # job at least once).
+    enqueued: list[dict[str, object]] = []
+    enqueue = runner.enqueue
+
+    async def recording(function: str, job_id: str, **kwargs: object) -> None:
+        if function == "deliver_outbox_batch":
+            enqueued.append(kwargs)
+        await enqueue(function, job_id, **kwargs)
+
+    runner.enqueue = recording  # type: ignore[method-assign]
+    await runner.tick()
+    await runner.drain()
+    [batch] = enqueued
+    await enqueue("deliver_outbox_batch", job_id="again", **batch)
+    await runner.drain()
+
+    assert sorted(m["To"] for m in smtp.inbox.messages) == [
+        f"Batch {index} <batch{index}@example.com>" for index in range(3)
+    ]
+    assert [e.status for e in await outbox_rows(db)] == [OutboxStatus.DONE] * 3
+    await runner.context.mailer.close()
+
+
+async def test_a_batch_whose_relay_did_not_commit_sends_nothing(
+    smtp: SmtpServer,
+    runner: InProcessRunner,
+    settings: Settings,
+    db: AsyncSession,
+    clock: FrozenClock,
+) -> None:
+    """A relay that enqueued a batch and then failed leaves its rows pending: the orphan job
+    must leave them to the next relay's batch rather than send them alongside it."""
+    assert runner.context is not None
+    runner.context.mailer = SmtpMailer.from_url(smtp.url)
+    await make_candidate(db, settings, clock.now())
+    [event] = await outbox_rows(db)
+
+    await runner.enqueue(
+        "deliver_outbox_batch",
+        job_id="orphan",
+        event_ids=[event.id],
+        dispatched_at=clock.now().isoformat(),
+    )
+    await runner.drain()
+    assert smtp.inbox.messages == []
+    assert (await outbox_rows(db))[0].status == OutboxStatus.PENDING
+
+    await runner.tick()
+    await runner.drain()
+    assert len(smtp.inbox.messages) == 1
+
+
 def test_smtp_urls_are_parsed_with_credentials_and_tls() -> None:
     plain = SmtpMailer.from_url("smtp://mail.internal:2525")
     secure = SmtpMailer.from_url("smtps://user%40corp:p%3Ass@smtp.corp.example")

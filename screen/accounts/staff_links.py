@@ -353,6 +353,7 @@ def role_words(roles: Iterable[str]) -> str:
     return " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words)
 
 
+@outbox.batched
 async def send_link_email(
     ctx: JobContext, event: OutboxEvent, done: outbox.DoneMarker
 ) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import StatementError
@@ -41,6 +41,23 @@ MAX_RELAY_BATCHES = 100
 GAVE_UP_AT_ONCE = "Gave up at once, a retry cannot succeed: "
 
 Handler = Callable[[JobContext, OutboxEvent, "DoneMarker"], Awaitable[dict[str, Any] | None]]
+# Events of a batched kind go out several to a job (`deliver_outbox_batch`): one arq job per
+# email cost as much in Redis round trips as the whole SMTP exchange. Only kinds whose
+# handler is quick and bounded opt in (emails); a webhook waiting out its receiver's
+# timeout would hold up the rest of its batch.
+DELIVERY_BATCH = 25
+_BATCHED = "_outbox_batched"
+H = TypeVar("H", bound=Callable[..., Any])
+
+
+def batched(handler: H) -> H:
+    """Mark an outbox handler as one whose events may be delivered in batches."""
+    setattr(handler, _BATCHED, True)
+    return handler
+
+
+def is_batched(handler: Callable[..., Any] | None) -> bool:
+    return bool(getattr(handler, _BATCHED, False))
 
 
 def emit(db: AsyncSession, kind: str, payload: dict[str, Any], now: datetime) -> OutboxEvent:
@@ -58,9 +75,9 @@ def emit(db: AsyncSession, kind: str, payload: dict[str, Any], now: datetime) ->
 
 async def claim_due(
     db: AsyncSession, now: datetime, limit: int = RELAY_BATCH
-) -> list[tuple[int, int]]:
-    """Mark due rows dispatched and return their (id, tries so far); rows dispatched long
-    ago count as due."""
+) -> list[tuple[int, int, str]]:
+    """Mark due rows dispatched and return their (id, tries so far, kind); rows dispatched
+    long ago count as due."""
     query = (
         select(OutboxEvent)
         .where(
@@ -84,7 +101,7 @@ async def claim_due(
     # transaction's flush at commit. (PostgreSQL holds the rows locked; SQLite takes its
     # write lock here, so a delivery's "done" waits for the commit.)
     await db.flush()
-    return [(event.id, event.tries) for event in events]
+    return [(event.id, event.tries, event.kind) for event in events]
 
 
 class DoneMarker:
@@ -228,22 +245,96 @@ async def relay_outbox(ctx: JobContext) -> int:
     relayed = 0
     for _ in range(MAX_RELAY_BATCHES):
         async with ctx.sessionmaker() as db, db.begin():
-            due = await claim_due(db, ctx.clock.now())
-            for event_id, tries in due:
+            now = ctx.clock.now()
+            due = await claim_due(db, now)
+            batches: dict[str, list[int]] = {}
+            for event_id, tries, kind in due:
+                if is_batched(ctx.outbox_handlers.get(kind)):
+                    batches.setdefault(kind, []).append(event_id)
+                    continue
                 # A retry needs an id of its own: arq refuses a job id whose result it
                 # still keeps, and keeps results longer than the first retry's delay.
                 await ctx.queue.enqueue(
                     "deliver_outbox_event", job_id=job_id(event_id, tries), event_id=event_id
                 )
+            for ids in batches.values():
+                for start in range(0, len(ids), DELIVERY_BATCH):
+                    chunk = ids[start : start + DELIVERY_BATCH]
+                    # Unique per dispatch: the job takes only rows this very relay
+                    # dispatched (`_take`), so no event is in two live batches.
+                    await ctx.queue.enqueue(
+                        "deliver_outbox_batch",
+                        job_id=f"outbox-batch-{chunk[0]}-{now.timestamp():.6f}",
+                        event_ids=chunk,
+                        dispatched_at=now.isoformat(),
+                    )
         relayed += len(due)
         if len(due) < RELAY_BATCH:
             break
     return relayed
 
 
+async def _take(ctx: JobContext, event_ids: list[int], dispatched_at: datetime) -> list[int]:
+    """The events of this batch that are still dispatched by the very relay that enqueued
+    it. A batch whose relay rolled back finds its rows pending again, or dispatched anew
+    into another batch, and leaves them alone; a second run of the job (arq's, after its
+    worker died) finds what the first did not finish. A job may start before its relay
+    commits, so it first waits for the relay's rows, then reads them as committed."""
+    async with ctx.sessionmaker() as db, db.begin():
+        if is_postgres(db):
+            # The locking read waits for the relay and returns the rows as it left them
+            # (a filter on status or time would skip rows whose older version does not
+            # match, without waiting).
+            rows = (
+                await db.execute(
+                    select(OutboxEvent.id, OutboxEvent.status, OutboxEvent.dispatched_at)
+                    .where(OutboxEvent.id.in_(event_ids))
+                    .with_for_update()
+                )
+            ).all()
+        else:
+            # SQLite: a write first waits for the relay's write lock; what it reads after
+            # is what the relay committed.
+            await db.execute(
+                update(OutboxEvent)
+                .where(OutboxEvent.id.in_(event_ids))
+                .values(dispatched_at=OutboxEvent.dispatched_at),
+                execution_options={"synchronize_session": False},
+            )
+            rows = (
+                await db.execute(
+                    select(OutboxEvent.id, OutboxEvent.status, OutboxEvent.dispatched_at).where(
+                        OutboxEvent.id.in_(event_ids)
+                    )
+                )
+            ).all()
+    return sorted(
+        event_id
+        for event_id, status, dispatched in rows
+        if status == OutboxStatus.DISPATCHED and dispatched == dispatched_at
+    )
+
+
+async def deliver_outbox_batch(
+    ctx: JobContext, event_ids: list[int], dispatched_at: str
+) -> dict[str, int]:
+    """Deliver several events of a batched kind one after another (an email each, over the
+    worker's kept SMTP connection), each exactly as `deliver` does alone: its own read, its
+    own done mark at the instant its effect is final, its own retry on failure. A batch
+    left unfinished by a worker that died is run again by arq and sends what is not yet
+    marked done, as a single event's job would; failing that, the relay hands its rows
+    out again after `REDISPATCH_AFTER`."""
+    counts: dict[str, int] = {}
+    for event_id in await _take(ctx, event_ids, datetime.fromisoformat(dispatched_at)):
+        status = await deliver(ctx, event_id)
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
 EVERY_5_SECONDS = frozenset(range(0, 60, 5))
 JOBS = (
     Job(deliver_outbox_event),
+    Job(deliver_outbox_batch, timeout_seconds=300),
     Job(relay_outbox, cron_seconds=EVERY_5_SECONDS, run_at_startup=True),
 )
 

@@ -324,6 +324,7 @@ def queue_email(db: AsyncSession, invitation: Invitation, kind: str, now: dateti
     )
 
 
+@outbox.batched
 async def send_invitation_email(
     ctx: JobContext, event: OutboxEvent, done: outbox.DoneMarker
 ) -> dict[str, Any]:

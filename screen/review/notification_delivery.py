@@ -18,7 +18,7 @@ from screen.platform import outbound
 from screen.platform.jobs import JobContext
 from screen.platform.mail import build_message
 from screen.platform.models import OutboxEvent, ScreenChatHook, User
-from screen.platform.outbox import DoneMarker
+from screen.platform.outbox import DoneMarker, batched
 from screen.review.notifications import LEAD, LEAD_ROLES, REVIEWING_ROLES, SWITCHES, zone_of
 
 TIMEOUT_SECONDS = 10.0
@@ -29,6 +29,7 @@ class ChatPostFailedError(Exception):
     """The channel did not answer 2xx; raised so the outbox retries with its backoff."""
 
 
+@batched
 async def send_notification_email(
     ctx: JobContext, event: OutboxEvent, done: DoneMarker
 ) -> dict[str, Any] | None:
