@@ -78,8 +78,7 @@ _IN_PROGRESS = HotStatement(
         Attempt.draft_saved_at,
         Screen.duration_minutes,
         Invitation.accommodation,
-        Prompt.title,
-        Prompt.body,
+        Invitation.prompt_id,
         Attempt.started_at,
         Attempt.composition_seq,
         Attempt.composition_capped_at,
@@ -87,9 +86,28 @@ _IN_PROGRESS = HotStatement(
     )
     .join(Invitation, Attempt.invitation_id == Invitation.id)
     .join(Screen, Invitation.screen_id == Screen.id)
-    .join(Prompt, Invitation.prompt_id == Prompt.id)
     .where(Invitation.token_hash == bindparam("token_hash"))
 )
+_PROMPT_TEXT = HotStatement(
+    select(Prompt.title, Prompt.body).where(Prompt.id == bindparam("prompt_id"))
+)
+# A prompt version never changes (an edit is a new version), so its text is read once per
+# process, not carried by every reload of every candidate's page; the same string object
+# also keeps the rendered-Markdown cache's lookup from hashing the whole body each time.
+_PROMPT_TEXTS: dict[int, tuple[str, str]] = {}
+_PROMPT_TEXTS_MAX = 256
+
+
+async def _prompt_text(engine: AsyncEngine, prompt_id: int) -> tuple[str, str] | None:
+    known = _PROMPT_TEXTS.get(prompt_id)
+    if known is None:
+        row = await _PROMPT_TEXT.first(engine, prompt_id=prompt_id)
+        if row is None:
+            return None
+        if len(_PROMPT_TEXTS) >= _PROMPT_TEXTS_MAX:
+            _PROMPT_TEXTS.clear()
+        known = _PROMPT_TEXTS[prompt_id] = (row[0], row[1])
+    return known
 
 
 async def in_progress(
@@ -106,7 +124,24 @@ async def in_progress(
     deadline: datetime = row[1]
     if now >= deadline + timedelta(seconds=grace_seconds):
         return None  # due: the full path auto-submits it
-    return AttemptInProgress(deadline, *row[2:])
+    text = await _prompt_text(engine, row[7])
+    if text is None:
+        return None
+    title, body = text
+    return AttemptInProgress(
+        deadline=deadline,
+        draft=row[2],
+        revision=row[3],
+        draft_saved_at=row[4],
+        duration_minutes=row[5],
+        accommodation=row[6],
+        prompt_title=title,
+        prompt_body=body,
+        started_at=row[8],
+        composition_seq=row[9],
+        composition_capped_at=row[10],
+        ai_policy=row[11],
+    )
 
 
 def check_answer_size(content: str, max_bytes: int) -> None:
