@@ -1082,6 +1082,9 @@ def candidates_retention(dry_run: bool, show_all: bool) -> None:
     from screen.accounts.privacy import retention_policy
     from screen.operations import retention
 
+    if show_all and not dry_run:
+        # `--all` reads as "list them all"; alone it would have erased everyone due.
+        raise click.UsageError("--all only lists: add --dry-run. Nothing was erased.")
     settings = _settings()
     now = SystemClock().now()
     if dry_run:

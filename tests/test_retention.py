@@ -192,6 +192,11 @@ async def test_an_admin_sets_the_policy_and_the_cli_shows_then_applies_it(
         people.in_review.invitation_id: "Ivo Inreview",
         people.fresh_pass.invitation_id: "Fay Fresh",
     }
+    # "--all" alone reads as a listing: refused, nothing erased (a walk ran it and erased).
+    listing = await cli(settings, "candidates", "retention", "--all")
+    assert listing.exit_code == 2
+    assert "--all only lists: add --dry-run. Nothing was erased." in listing.output
+    assert (await names(db))[people.passed.invitation_id] == "Pam Past"
     done = await cli(settings, "candidates", "retention")
     assert done.exit_code == 0, done.output
     assert "Erased the personal data of 3 candidate(s)" in done.output
