@@ -255,3 +255,5 @@ async def test_the_invitation_email_tells_the_policy_and_links_the_notice(
     # In the plain text the address ends its line, so a mail client links exactly it.
     assert "Privacy notice: https://example.com/privacy\n" in parts[0].replace("\r\n", "\n")
     assert "\nGood luck!" in parts[0].replace("\r\n", "\n")
+    # And the policy is a bullet of its own, not glued to the line before (found in a walk).
+    assert "please do not share it.\n- We keep your name" in parts[0].replace("\r\n", "\n")
