@@ -51,7 +51,7 @@ Hidden = Literal["small", "complement", "elsewhere"]
 class Record:
     """One submission as the fairness figures see it: no answer, no score, no name."""
 
-    person: str  # who, for counting distinct candidates (one person may sit several screens)
+    person: str  # the candidacy, for counting candidates (one per invitation)
     group: str | None  # the option chosen in this category; None: not stated
     passed: bool | None  # the final decision; None while there is none
     adjudicated: bool  # the decision needed a lead's adjudication
@@ -238,7 +238,7 @@ def _withheld(group: str | None, why: Hidden | None) -> GroupFigures:
 
 
 def group_sizes(records: Iterable[Record], groups: Sequence[str]) -> dict[str | None, int]:
-    """Distinct candidates per group of one category, "not stated" (None) last: what
+    """Candidates (candidacies) per group of one category, "not stated" (None) last: what
     suppression is decided on."""
     people: dict[str | None, set[str]] = {key: set() for key in (*groups, None)}
     for record in records:

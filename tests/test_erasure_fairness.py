@@ -11,7 +11,7 @@ from pathlib import Path
 from alembic import command
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -99,6 +99,28 @@ async def test_the_page_and_csv_are_byte_identical_after_erasing_a_self_identifi
     assert fact["passed"] is True
     invitation = await db.get_one(Invitation, target)
     assert invitation.candidate_email not in json.dumps(fact)
+
+
+async def test_erasing_one_of_a_persons_two_candidacies_moves_no_figure(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    """Counting people by email made the erased candidacy a second person afterwards: the
+    group's count rose by one, and the difference named the person's group."""
+    people, target = await arrange(db, settings, clock)
+    target_email = (await db.get_one(Invitation, target)).candidate_email
+    twin = await db.scalar(
+        select(Invitation.id).where(Invitation.id != target).order_by(Invitation.id).limit(1)
+    )
+    await db.execute(
+        update(Invitation).where(Invitation.id == twin).values(candidate_email=target_email)
+    )
+    await db.commit()
+    lead, screen_id = people.lead.email, people.screen.id
+    before = await views(app, lead, screen_id)
+
+    await erasure.erase_candidate(db, target, actor="test", now=clock.now())
+    await db.commit()
+    assert await views(app, lead, screen_id) == before
 
 
 async def test_erasing_an_answer_still_in_review_moves_no_figure(

@@ -10,8 +10,10 @@ submission into `ErasedFairnessFacts`, and `facts` adds those to the live ones.
 What the pool holds is chosen so that it cannot be tied back to an invitation by its
 shape: no invitation or attempt id, no timestamp, one row per screen and prompt version
 (not per candidate, so no row id or insertion order lines up with the audit log's
-erasures), its list re-sorted by content on every write. The person key, which lets one
-person with several submissions count once, is random and made per erasure. What remains
+erasures), its list re-sorted by content on every write. Each candidacy (invitation) counts
+as one candidate, live or erased, and an erased one's key is random: counting people across
+screens by email would make a person erased on one screen but not another count twice
+afterwards, and the before/after difference would name their group. What remains
 is docs/privacy.md's caveat: the facts are the ones the anonymous attempt row still holds
 (pass or fail, minutes used), so with database access and few erasures in a screen a fact
 can be matched to an erased, anonymous invitation.
@@ -68,10 +70,10 @@ class Fact:
 def _live() -> Select[Any]:
     query: Any = (
         select(
+            Invitation.id,
             Invitation.screen_id,
             Invitation.prompt_id,
             Prompt.slug,
-            Invitation.candidate_email,
             Invitation.accommodation,
             Attempt.started_at,
             Attempt.submitted_at,
@@ -110,7 +112,7 @@ async def facts(db: AsyncSession) -> list[Fact]:
     erased candidates' from the pool. All of them, whatever view is asked for: which
     groups a view may show depends on every other view (reviewers.fairness.suppress_views)."""
     live = _live().where(Invitation.erased_at.is_(None))
-    found = [_fact(row, row.candidate_email.strip().lower()) for row in await db.execute(live)]
+    found = [_fact(row, f"candidacy:{row.id}") for row in await db.execute(live)]
     pools = (
         select(ErasedFairnessFacts.screen_id, Prompt.slug, ErasedFairnessFacts.facts)
         .join(Prompt, Prompt.id == ErasedFairnessFacts.prompt_id)
@@ -136,14 +138,10 @@ async def keep_anonymously(db: AsyncSession, invitation_ids: list[int]) -> int:
     """Add the facts of these (not yet erased) candidates' counted submissions to the pool
     of their screen and prompt; returns how many. Call before their answers are deleted."""
     query = _live().where(Invitation.id.in_(invitation_ids))
-    # One random key per person in this erasure: their submissions still count as one
-    # person's, and the key says nothing about who.
-    people: dict[str, str] = {}
     by_scope: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
     for row in await db.execute(query):
-        email = row.candidate_email.strip().lower()
-        person = people.setdefault(email, secrets.token_hex(8))
-        fact = _fact(row, person)
+        # A random key per candidacy, as a live one counts once per invitation.
+        fact = _fact(row, secrets.token_hex(8))
         by_scope[(row.screen_id, row.prompt_id)].append(
             {key: getattr(fact, key) for key in sorted(FACT_KEYS)}
         )
