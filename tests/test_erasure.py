@@ -22,7 +22,7 @@ from screen.candidate import attempts
 from screen.cli import main
 from screen.fairness.categories import DEFAULT_CATEGORIES
 from screen.fairness.impact import ImpactView, Scope, impact_view
-from screen.operations import erasure
+from screen.operations import data_access, erasure
 from screen.platform.clock import FrozenClock
 from screen.platform.db import Base
 from screen.platform.models import (
@@ -378,6 +378,9 @@ async def test_the_access_document_holds_everything_about_them_and_round_trips(
     # The document is the candidate's, so it is complete: their self-identification too.
     assert document["self_identification"]["answers"] == {"gender": "woman"}
     assert "self_identifications" not in document["other_records"]
+    # A similar-answer match says in words what it was like, for every kind the check
+    # writes (screen.review.similar_answers), never which other candidate.
+    assert set(data_access._LIKE) == {"attempt", "exemplar", "leak"}
     # The CLI writes the same document (one function makes both).
     out = await cli(settings, "candidates", "export-data", str(target))
     assert out.exit_code == 0, out.output

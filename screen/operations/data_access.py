@@ -88,6 +88,15 @@ def _events(text: str) -> Any:
         return text
 
 
+# What a similar-answer match compared the answer with, in words the candidate can read
+# (the stored kinds are the reviewers' shorthand).
+_LIKE = {
+    "attempt": "another candidate's answer (not named here)",
+    "exemplar": "one of the prompt's example answers",
+    "leak": "an answer known to circulate publicly",
+}
+
+
 async def _other_records(db: AsyncSession, invitation_id: int, attempt_id: int) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for table, keys in candidate_tables():
@@ -254,7 +263,11 @@ async def candidate_data(
             for e in await all_of(IntegrityEvent, IntegrityEvent.occurred_at, IntegrityEvent.id)
         ],
         "similar_answers": [
-            {"found_at": _time(m.found_at), "score": m.score, "other": m.other_kind}
+            {
+                "found_at": _time(m.found_at),
+                "score": m.score,
+                "like": _LIKE.get(m.other_kind, m.other_kind),
+            }
             for m in await all_of(SimilarityMatch, SimilarityMatch.id)
         ],
         "reviews": [
