@@ -1,10 +1,11 @@
 """Agreement snapshots: the agreement page's figures, computed by a job and kept.
 
-Krippendorff's alpha with bootstrap intervals needs every submitted review of a prompt,
-and 1,000 resamples of it: about 30 s at 10k invitations, minutes beyond. A page view
-cannot pay that, so an outbox job computes the figures (the bootstrap in a worker
-thread, never on an event loop) and stores them as an `AgreementSnapshot`; the page
-shows the latest one with the time it was computed and how many decisions came since.
+Krippendorff's alpha with bootstrap intervals needs every submitted review of a prompt:
+at 200k invitations some 270,000 reviews and a million ratings, seconds of loading and
+of numpy. A page view cannot pay that, so an outbox job computes the figures (the
+ratings read as integer columns in batches, the statistics in a worker thread, never on
+an event loop) and stores them as an `AgreementSnapshot`; the page shows the latest one
+with the time it was computed and how many decisions came since.
 
 A computation is asked for when the page finds no snapshot, when a lead clicks
 "Recompute now", and by the schedule (`refresh_agreement`, for scopes someone has looked
@@ -15,11 +16,12 @@ one waits per scope: asking again while one is pending adds nothing.
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,7 +29,7 @@ from reviewers.agreement import (
     AgreementReport,
     DimensionAgreement,
     MonthlyAgreement,
-    Rating,
+    RatingTable,
     ReviewerStats,
     agreement_report,
     monthly_trend,
@@ -85,22 +87,76 @@ def _decided(slug: str, screen_id: int | None) -> Any:
     )
 
 
-async def _ratings(
-    db: AsyncSession, *, slug: str, screen_id: int | None
-) -> tuple[list[Rating], dict[int, datetime]]:
+# Rows of reviews read per round trip: the job's memory holds one batch of rows at a time
+# beside the growing integer columns.
+BATCH = 5_000
+
+
+async def _dimension_keys(db: AsyncSession, slug: str, current: list[str]) -> list[str]:
+    """The current rubric's keys, then any only an older version of the prompt had: the
+    reviewer figures and the trend count ratings on retired dimensions too."""
+    keys = list(current)
+    for (rubric,) in await db.execute(
+        select(Prompt.rubric).where(Prompt.slug == slug).order_by(Prompt.version)
+    ):
+        for dimension in (rubric or {}).get("dimensions") or []:
+            key = str(dimension.get("key"))
+            if key not in keys:
+                keys.append(key)
+    return keys
+
+
+async def _table(
+    db: AsyncSession, *, slug: str, screen_id: int | None, keys: list[str]
+) -> RatingTable:
+    """Every submitted rating of the scope as integer columns. Only the levels are read,
+    taken out of each review's JSON by the database (the evidence notes beside them are
+    most of its size), in batches, in a fixed order (the bootstrap's draws are seeded)."""
+    level_columns = [Review.scores[key]["level"].as_integer() for key in keys]
     query = reviewed(
-        select(Review.attempt_id, Review.reviewer_id, Review.scores, Attempt.submitted_at),
+        select(Review.attempt_id, Review.reviewer_id, Attempt.submitted_at, *level_columns),
         slug=slug,
         screen_id=screen_id,
-    ).order_by(Review.attempt_id, Review.id)  # the bootstrap draws by position: a fixed order
-    ratings: list[Rating] = []
-    submitted: dict[int, datetime] = {}
-    for attempt_id, reviewer_id, scores, submitted_at in await db.execute(query):
-        submitted[attempt_id] = submitted_at
-        for key, value in (scores or {}).items():
-            if isinstance(value, dict) and isinstance(value.get("level"), int):
-                ratings.append(Rating(attempt_id, reviewer_id, key, value["level"]))
-    return ratings, submitted
+    ).order_by(Review.attempt_id, Review.id)
+    width = len(keys)
+    parts: list[npt.NDArray[np.int64]] = []
+    result = await db.stream(query.execution_options(yield_per=BATCH))
+    async for rows in result.partitions(BATCH):
+        block = np.array(
+            [
+                (
+                    attempt,
+                    reviewer,
+                    submitted.year * 12 + submitted.month - 1 if submitted else -1,
+                    *(-1 if level is None else level for level in levels),
+                )
+                for attempt, reviewer, submitted, *levels in rows
+            ],
+            dtype=np.int64,
+        ).reshape(-1, 3 + width)
+        # One row per rating: repeat each review once per dimension, keep the rated ones.
+        level = block[:, 3:].reshape(-1)
+        rated = level >= 0
+        parts.append(
+            np.stack(
+                [
+                    np.repeat(block[:, 0], width)[rated],
+                    np.repeat(block[:, 1], width)[rated],
+                    np.tile(np.arange(width), len(block))[rated],
+                    level[rated],
+                    np.repeat(block[:, 2], width)[rated],
+                ]
+            )
+        )
+    columns = np.concatenate(parts, axis=1) if parts else np.zeros((5, 0), dtype=np.int64)
+    return RatingTable(
+        attempt=columns[0],
+        reviewer=columns[1],
+        dimension=columns[2],
+        level=columns[3],
+        dimensions=tuple(keys),
+        month=columns[4],
+    )
 
 
 @dataclass(frozen=True)
@@ -147,12 +203,12 @@ class Figures:
 
 
 def _figures(
-    ratings: list[Rating], levels: list[int], keys: list[str], submitted: dict[int, datetime]
+    table: RatingTable, levels: list[int], keys: list[str]
 ) -> tuple[AgreementReport, tuple[ReviewerStats, ...], tuple[MonthlyAgreement, ...]]:
     """The CPU-heavy part, in one call so a worker thread runs all of it."""
-    report = agreement_report(ratings, levels, keys)
-    stats = tuple(reviewer_stats(ratings).values())
-    trend = monthly_trend(ratings, levels, {a: t.date() for a, t in submitted.items() if t})
+    report = agreement_report(table, levels, keys)
+    stats = tuple(reviewer_stats(table).values())
+    trend = monthly_trend(table, levels)
     return report, stats, trend
 
 
@@ -172,25 +228,32 @@ async def named(
 async def figures(db: AsyncSession, prompt: Prompt, screen_id: int | None) -> Figures:
     """Every figure of the agreement page for one scope, from all its history."""
     rubric = rubric_from_dict(prompt.rubric)
-    ratings, submitted = await _ratings(db, slug=prompt.slug, screen_id=screen_id)
     keys = [d.key for d in rubric.dimensions]
-    # The bootstrap is seconds to minutes of CPU: in a thread, so the loop it is called
-    # from (the in-process runner shares the web process's) keeps serving.
-    report, reviewers, trend = await asyncio.to_thread(
-        _figures, ratings, list(rubric.levels), keys, submitted
+    table = await _table(
+        db,
+        slug=prompt.slug,
+        screen_id=screen_id,
+        keys=await _dimension_keys(db, prompt.slug, keys),
     )
-    decided = Counter(
-        rule
-        for (rule,) in await db.execute(
-            select(Decision.rule_outcome).where(_decided(prompt.slug, screen_id))
-        )
+    # Seconds of CPU at 200k candidates: in a thread, so the loop it is called from (the
+    # in-process runner shares the web process's) keeps serving; numpy lets go of the GIL
+    # in its heavy loops.
+    report, reviewers, trend = await asyncio.to_thread(_figures, table, list(rubric.levels), keys)
+    decided = dict(
+        (
+            await db.execute(
+                select(Decision.rule_outcome, func.count())
+                .where(_decided(prompt.slug, screen_id))
+                .group_by(Decision.rule_outcome)
+            )
+        ).all()
     )
     return Figures(
         report=report,
         reviewers=reviewers,
         trend=trend,
-        decisions=sum(decided.values()),
-        adjudicated=decided.get("needs_adjudication", 0),
+        decisions=int(sum(decided.values())),
+        adjudicated=int(decided.get("needs_adjudication", 0)),
     )
 
 
