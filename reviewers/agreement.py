@@ -337,7 +337,9 @@ def reviewer_stats(ratings: Iterable[Rating] | RatingTable) -> dict[Hashable, Re
     size = len(codes)
 
     def per_reviewer(values: npt.NDArray[Any]) -> Floats:
-        return np.bincount(slot[shared], weights=values[shared], minlength=size)
+        return np.bincount(slot[shared], weights=values[shared], minlength=size).astype(
+            np.float64
+        )
 
     comparisons = np.bincount(slot[shared], minlength=size)
     differences = per_reviewer(difference)
@@ -472,8 +474,8 @@ def _unit_coincidences(counts: Counts) -> Floats:
     unit rated m times (Krippendorff 2011, C.1); zero for a unit rated once."""
     levels = counts.shape[1]
     raters = counts.sum(axis=1).astype(np.float64)
-    flat = np.einsum("ui,uj->uij", counts, counts).reshape(len(counts), levels * levels)
-    flat = flat.astype(np.float64)
+    pairs = np.einsum("ui,uj->uij", counts, counts).reshape(len(counts), levels * levels)
+    flat: Floats = pairs.astype(np.float64)
     flat[:, :: levels + 1] -= counts
     flat /= np.maximum(raters - 1, 1)[:, np.newaxis]
     return flat
