@@ -337,9 +337,7 @@ def reviewer_stats(ratings: Iterable[Rating] | RatingTable) -> dict[Hashable, Re
     size = len(codes)
 
     def per_reviewer(values: npt.NDArray[Any]) -> Floats:
-        return np.bincount(slot[shared], weights=values[shared], minlength=size).astype(
-            np.float64
-        )
+        return np.bincount(slot[shared], weights=values[shared], minlength=size).astype(np.float64)
 
     comparisons = np.bincount(slot[shared], minlength=size)
     differences = per_reviewer(difference)
