@@ -69,6 +69,10 @@ SCENARIOS = {
         "bench.scale:run",
         "ms of each staff page and the similarity check at 200k vs 10k invitations",
     ),
+    "statistics": (
+        "bench.statistics:run",
+        "ms of the agreement, fairness and calibration pages at 200k invitations vs 10k",
+    ),
 }
 
 
