@@ -66,6 +66,7 @@ ROUTES = [
     ("POST", "/lead/agreement/recompute", LEADS),
     ("GET", "/lead/fairness", FAIRNESS),
     ("GET", "/lead/fairness/export.csv", FAIRNESS),
+    ("POST", "/lead/fairness/recompute", FAIRNESS),
     ("GET", "/lead/leaks", LEADS),
     ("POST", "/lead/leaks", LEADS),
     ("GET", "/lead/prompts", LIBRARY),

@@ -19,12 +19,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from screen.accounts.api_keys import create_api_key
+from screen.fairness import snapshots
 from screen.platform.clock import FrozenClock
+from screen.platform.jobs import InProcessRunner
 from screen.platform.models import AuditEvent, OutboxEvent, WebhookDelivery
 from screen.settings import Settings
 from tests.support.factories import SAMPLE_SLUG, Candidate, make_submitted, make_user
 from tests.support.reports import Cast, cast, decided, same, score
-from tests.support.staff import sign_in
+from tests.support.staff import fairness_page, post_form, sign_in
 from tests.support.webhooks import add_endpoint
 from tests.support.xlsx import parse_xlsx
 
@@ -91,12 +93,16 @@ def cells(html: str, label: str) -> list[str]:
 
 
 async def test_the_page_shows_rates_ratios_exact_tests_and_hides_small_groups(
-    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+    app: Litestar,
+    db: AsyncSession,
+    settings: Settings,
+    clock: FrozenClock,
+    runner: InProcessRunner,
 ) -> None:
     people, _ = await arrange(app, db, settings, clock)
     async with new_client(app) as client:
         await sign_in(client, people.lead.email)
-        page = await client.get(f"/lead/fairness?screen={people.screen.id}")
+        page = await fairness_page(client, runner, f"/lead/fairness?screen={people.screen.id}")
     assert page.status_code == 200
     html = page.text
     assert "Which heritage group describes you?" in html
@@ -181,13 +187,17 @@ async def test_the_csv_is_a_bias_audit_table_neutralised_and_audited(
 
 
 async def test_a_prompt_and_all_screens_count_the_same_candidates(
-    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+    app: Litestar,
+    db: AsyncSession,
+    settings: Settings,
+    clock: FrozenClock,
+    runner: InProcessRunner,
 ) -> None:
     people, _ = await arrange(app, db, settings, clock)
     async with new_client(app) as client:
         await sign_in(client, people.lead.email)
         pages = {
-            scope: (await client.get(f"/lead/fairness{scope}")).text
+            scope: (await fairness_page(client, runner, f"/lead/fairness{scope}")).text
             for scope in ("", "?prompt=sample-decision", f"?screen={people.screen.id}")
         }
     for scope, html in pages.items():
@@ -242,7 +252,11 @@ async def test_a_bad_scope_is_a_clear_4xx(
 
 
 async def test_self_identification_reaches_nothing_that_scores_exports_or_signals(
-    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+    app: Litestar,
+    db: AsyncSession,
+    settings: Settings,
+    clock: FrozenClock,
+    runner: InProcessRunner,
 ) -> None:
     people = await cast(db, clock.now())
     await add_endpoint(
@@ -270,7 +284,7 @@ async def test_self_identification_reaches_nothing_that_scores_exports_or_signal
         seen["lead attempt"] = (await client.get(f"/lead/attempts/{attempt_id}")).text
         assert "pgvector" in seen["lead attempt"]
         seen["lead queue"] = (await client.get("/lead")).text
-        seen["fairness"] = (await client.get("/lead/fairness")).text
+        seen["fairness"] = (await fairness_page(client, runner, "/lead/fairness")).text
     async with new_client(app) as client:
         await sign_in(client, people.recruiter.email)
         seen["report"] = (await client.get(f"/reports/{invitation_id}")).text
@@ -305,3 +319,75 @@ async def test_self_identification_reaches_nothing_that_scores_exports_or_signal
     assert "Zyxwq people" in seen.pop("fairness")
     leaked = [where for where, text in seen.items() if re.search("zyxwq|heritage", text, re.I)]
     assert leaked == []
+
+
+async def test_the_page_shows_stored_figures_with_their_age_and_a_lead_can_recompute(
+    app: Litestar,
+    db: AsyncSession,
+    settings: Settings,
+    clock: FrozenClock,
+    runner: InProcessRunner,
+) -> None:
+    people, _ = await arrange(app, db, settings, clock)
+    screen_id = people.screen.id
+    path = f"/lead/fairness?screen={screen_id}"
+    async with new_client(app) as client:
+        await sign_in(client, people.lead.email)
+        first = await client.get(path)
+        # No figures yet: the page asks a job for them and computes nothing itself.
+        assert first.status_code == 200
+        assert "The figures are being computed" in first.text
+        assert "Zyxwq people" not in first.text
+        assert "disabled>Recompute now" in first.text
+        again = await client.get(path)
+        waiting = list(
+            await db.scalars(select(OutboxEvent).where(OutboxEvent.kind == "fairness.compute"))
+        )
+        assert len(waiting) == 1  # a second view adds no second computation
+        await runner.tick()
+        await runner.drain()
+        clock.advance(minutes=5)
+        shown = await client.get(path)
+        assert "Computed at" in shown.text and "(5 minutes ago)" in shown.text
+        assert cells(shown.text, "Zyxwq people")[:5] == ["6", "6", "6", "5", "83.3%"]
+
+    # A new submission shows only once recomputed; the lead's button asks for that.
+    late = await decided(db, settings, clock.now(), people, (same(4), same(4)), name="Late")
+    await answer(app, late, "zyxwq_group")
+    async with new_client(app) as client:
+        await sign_in(client, people.lead.email)
+        assert cells((await client.get(path)).text, "Zyxwq people")[:2] == ["6", "6"]
+        asked = await post_form(
+            client, "/lead/fairness/recompute", {"screen": str(screen_id)}, follow_redirects=False
+        )
+        assert asked.status_code == 303
+        assert asked.headers["location"] == path
+        await runner.tick()
+        await runner.drain()
+        assert cells((await client.get(path)).text, "Zyxwq people")[:2] == ["7", "7"]
+    assert again.status_code == 200
+    db.expire_all()
+    audited = await db.scalar(select(AuditEvent).where(AuditEvent.action == "fairness.recompute"))
+    assert audited is not None and audited.subject_id == f"screen:{screen_id}"
+
+
+async def test_the_schedule_recomputes_figures_an_hour_old_once_something_changed(
+    app: Litestar,
+    db: AsyncSession,
+    settings: Settings,
+    clock: FrozenClock,
+    runner: InProcessRunner,
+) -> None:
+    people, _ = await arrange(app, db, settings, clock)
+    path = f"/lead/fairness?screen={people.screen.id}"
+    async with new_client(app) as client:
+        await sign_in(client, people.lead.email)
+        await fairness_page(client, runner, path)
+    assert await snapshots.refresh_due(db, clock.now()) == 0  # just computed
+    clock.advance(hours=2)
+    assert await snapshots.refresh_due(db, clock.now()) == 0  # nothing new since
+    late = await decided(db, settings, clock.now(), people, (same(1), same(1)), name="Later")
+    await answer(app, late, "other_group")
+    clock.advance(minutes=1)
+    assert await snapshots.refresh_due(db, clock.now()) == 1
+    assert await snapshots.refresh_due(db, clock.now()) == 0  # one waits already

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from screen.accounts.staff_links import STAFF_LINK_EMAIL
+from screen.fairness.snapshots import FAIRNESS_COMPUTE
 from screen.platform import outbox
 from screen.platform.feature import Feature
 from screen.platform.jobs import InProcessRunner, Job
@@ -28,6 +29,7 @@ def test_every_kind_of_outbox_event_the_app_writes_has_a_handler() -> None:
         NOTIFY_CHAT,
         STAFF_LINK_EMAIL,
         AGREEMENT_COMPUTE,
+        FAIRNESS_COMPUTE,
     }
     assert set(REGISTRY.outbox_handlers) == written
 
@@ -45,6 +47,7 @@ def test_the_arq_worker_runs_exactly_the_registry_s_jobs_and_crons() -> None:
         "send_notifications",
         "apply_retention",
         "refresh_agreement",
+        "refresh_fairness",
         "relay_outbox",
     }
     # What arq must not retry on its own is said in code: a job's tries and timeout.
@@ -55,7 +58,7 @@ def test_the_arq_worker_runs_exactly_the_registry_s_jobs_and_crons() -> None:
 def test_in_one_in_process_tick_the_relay_runs_last() -> None:
     runner = InProcessRunner(REGISTRY.jobs, interval_seconds=3600)
     assert runner.periodic[-1].name == "relay_outbox"
-    assert len(runner.periodic) == 7
+    assert len(runner.periodic) == 8
 
 
 async def _noop(ctx: object) -> None:

@@ -32,6 +32,7 @@ def test_a_fresh_worker_process_knows_every_outbox_handler() -> None:
     assert done.stdout.split() == [
         "agreement.compute",
         "ats.completed",
+        "fairness.compute",
         "invitation.email",
         "notify.chat",
         "notify.email",

@@ -12,19 +12,23 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
-from litestar import Controller, Request, Response, get
+from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
-from litestar.response import Template
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_303_SEE_OTHER
 from sqlalchemy import func, select
 
 from reviewers.fairness import ALPHA, FOUR_FIFTHS, SMALL_SAMPLE
 from screen.accounts.guards import Me, provide_user, requires
-from screen.fairness import categories
+from screen.fairness import categories, snapshots
 from screen.fairness.impact import (
     CSV_COLUMNS,
     ImpactView,
+    Scope,
     hidden_text,
     impact_view,
     row_notes,
@@ -39,15 +43,32 @@ from screen.platform.web import DB, AppClock, AppSettings
 VIEWERS = (Role.LEAD, Role.ADMIN)
 
 
+async def _scope(db: DB, params: Mapping[str, Any]) -> Scope:
+    return await scope_of(
+        db, str(params.get("screen") or "") or None, str(params.get("prompt") or "") or None
+    )
+
+
 async def _view(db: DB, request: Request[Any, Any, Any], settings: AppSettings) -> ImpactView:
-    scope = await scope_of(
-        db,
-        request.query_params.get("screen") or None,
-        request.query_params.get("prompt") or None,
-    )
     return await impact_view(
-        db, scope, categories.configured(settings), settings.fairness_minimum_group
+        db,
+        await _scope(db, request.query_params),
+        categories.configured(settings),
+        settings.fairness_minimum_group,
     )
+
+
+def age(moment: datetime, now: datetime) -> str:
+    """How old the figures are, in words: "computed 3 minutes ago"."""
+    minutes = max(0, int((now - moment).total_seconds() // 60))
+    if minutes < 1:
+        return "less than a minute ago"
+    if minutes < 60:
+        return f"{minutes} minute{'' if minutes == 1 else 's'} ago"
+    hours = minutes // 60
+    if hours < 48:
+        return f"{hours} hour{'' if hours == 1 else 's'} ago"
+    return f"{hours // 24} days ago"
 
 
 class FairnessController(Controller):
@@ -58,11 +79,19 @@ class FairnessController(Controller):
 
     @get("/", name="lead:fairness")
     async def page(
-        self, request: Request[Any, Any, Any], db: DB, me: Me, settings: AppSettings
+        self,
+        request: Request[Any, Any, Any],
+        db: DB,
+        me: Me,
+        clock: AppClock,
+        settings: AppSettings,
     ) -> Template:
         chosen_screen = request.query_params.get("screen") or ""
         chosen_prompt = request.query_params.get("prompt") or ""
+        now = clock.now()
         view: ImpactView | None = None
+        scope: Scope | None = None
+        freshness: snapshots.Freshness | None = None
         problem: str | None = None
         if chosen_screen and chosen_prompt:
             # Not a view on offer (its cells would need suppressing against every other
@@ -72,7 +101,12 @@ class FairnessController(Controller):
                 "prompt or for all screens. Set one of the two back to “All”."
             )
         else:
-            view = await _view(db, request, settings)
+            scope = await _scope(db, request.query_params)
+            # The figures a job computed (every submission and an exact test per group is
+            # too much for a page view): the latest snapshot, or a request for one.
+            view, freshness = await snapshots.shown(
+                db, scope, categories.configured(settings), settings.fairness_minimum_group, now
+            )
         screens = list(
             await db.execute(
                 select(Screen.id, Screen.title).order_by(
@@ -96,6 +130,11 @@ class FairnessController(Controller):
                 "problem": problem,
                 "chosen_screen": chosen_screen,
                 "chosen_prompt": chosen_prompt,
+                "scope": scope,
+                "freshness": freshness,
+                "age": age(freshness.computed_at, now)
+                if freshness and freshness.computed_at
+                else None,
                 "screens": screens,
                 "prompts": prompts,
                 "query": query,
@@ -109,6 +148,19 @@ class FairnessController(Controller):
             },
             status_code=400 if problem else 200,
         )
+
+    @post("/recompute", name="lead:fairness:recompute")
+    async def recompute(
+        self, request: Request[Any, Any, Any], db: DB, me: Me, clock: AppClock
+    ) -> Redirect:
+        """Ask for the figures again now (one computation waits per scope at most)."""
+        form = await request.form()
+        scope = await _scope(db, form)
+        await snapshots.request(db, scope, clock.now(), by=me)
+        query = {"screen": str(scope.screen.id)} if scope.screen is not None else {}
+        if scope.prompt is not None:
+            query = {"prompt": scope.prompt.slug}
+        return Redirect(path="/lead/fairness", query_params=query, status_code=HTTP_303_SEE_OTHER)
 
     @get("/export.csv", name="lead:fairness-csv")
     async def export(

@@ -1046,3 +1046,20 @@ class ScreenCount(Base):
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     shard: Mapped[int] = mapped_column(Integer, primary_key=True)
     n: Mapped[int] = mapped_column(Integer)
+
+
+class FairnessSnapshot(Base):
+    """The adverse-impact page's figures for one scope, as a job computed them
+    (screen.fairness.snapshots): every submission of the scope and an exact test per group
+    are too much for a page view, so the page shows the latest snapshot and its age."""
+
+    __tablename__ = "fairness_snapshots"
+    __table_args__ = (Index("ix_fairness_snapshots_scope", "scope", "computed_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # "overall", "screen:<id>" or "prompt:<slug>" (impact.Scope.key)
+    scope: Mapped[str] = mapped_column(String(200))
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    submissions: Mapped[int] = mapped_column(Integer)
+    # The figures per category, and the categories and minimum they were computed for.
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)

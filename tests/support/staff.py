@@ -48,3 +48,9 @@ async def agreement_page(client: Client, runner: InProcessRunner, path: str) -> 
     await runner.tick()
     await runner.drain()
     return await client.get(path)
+
+
+async def fairness_page(client: Client, runner: InProcessRunner, path: str) -> Any:
+    """The adverse-impact page once its figures are computed: as the agreement page, the
+    first view asks for them, the job computes them, the next view shows them."""
+    return await agreement_page(client, runner, path)
