@@ -225,10 +225,13 @@ def bootstrap_interval(
     keys = [index if cluster is None else cluster(units[index]) for index in pairable.tolist()]
     numbered: dict[Hashable, int] = {}
     block = np.array([numbered.setdefault(key, len(numbered)) for key in keys], dtype=np.int64)
+    units = _unit_coincidences(counts[pairable])
+    per_block = np.zeros((len(numbered), units.shape[1] + 1))
+    np.add.at(per_block, block, np.c_[units, np.ones(len(units))])  # last: units in the block
+    kinds, _, members = _group_rows(per_block)
     return _bootstrap(
-        _unit_coincidences(counts[pairable]),
-        block,
-        len(numbered),
+        kinds,
+        members,
         domain,
         measurement,
         resamples=resamples,
@@ -267,26 +270,40 @@ def agreement_report(
     domain = _domain(rubric_levels)
     cells = _cells(table, domain)
     pairable = cells.counts.sum(axis=1) >= 2
-    coincidences = _unit_coincidences(cells.counts[pairable])
+    # Cells rated alike are alike to alpha: their coincidence matrices are computed once per
+    # kind of cell (a few dozen), never once per cell.
+    kinds, kind_of, _ = _group_rows(cells.counts[pairable])
+    kind_matrix = np.c_[_unit_coincidences(kinds), np.ones(len(kinds))]  # last: units
     attempt = cells.attempt[pairable]
     dimension = cells.dimension[pairable]
+    index = {name: position for position, name in enumerate(table.dimensions)}
+    wanted = [index[key] for key in dimensions if key in index]
 
     def summarise(name: str, chosen: npt.NDArray[np.bool_], clustered: bool) -> DimensionAgreement:
-        units = coincidences[chosen]
         of_attempt = attempt[chosen]
-        # Cells are sorted by attempt, so an attempt's units are next to each other and
-        # numbering the runs numbers the clusters in order of first appearance.
         if clustered:
-            block = np.cumsum(np.r_[True, of_attempt[1:] != of_attempt[:-1]]) - 1
+            # A block is one attempt's cells (sorted by attempt, so next to each other),
+            # written as the kind of cell it has in each dimension (0: none).
+            starts = np.r_[True, of_attempt[1:] != of_attempt[:-1]]
+            block = np.cumsum(starts) - 1
+            column = np.searchsorted(wanted, dimension[chosen]) if wanted else dimension[chosen]
+            layout = np.zeros((int(starts.sum()), max(len(wanted), 1)), dtype=np.int64)
+            layout[block, column] = kind_of[chosen] + 1
+            # Only the multiset of kinds matters to the summed matrix: sorted, two attempts
+            # rated alike in different dimensions are one kind of block (and the sums are
+            # taken in one order, so equal blocks have bit-for-bit equal matrices).
+            layouts, _, members = _group_rows(np.sort(layout, axis=1))
+            blocks = np.r_[np.zeros((1, kind_matrix.shape[1])), kind_matrix][layouts].sum(axis=1)
         else:
-            block = np.arange(len(units), dtype=np.int64)
-        blocks = int(block[-1]) + 1 if len(block) else 0
+            members = np.bincount(kind_of[chosen], minlength=len(kinds))
+            blocks = kind_matrix
+        total = members @ blocks
         attempts = len(np.unique(of_attempt))
-        value = _alpha_or_none(units.sum(axis=0), len(units), domain, "ordinal")
+        units = int(chosen.sum())
+        value = _alpha_or_none(total[:-1], units, domain, "ordinal")
         interval = _bootstrap(
-            units,
-            block,
             blocks,
+            members,
             domain,
             "ordinal",
             resamples=resamples,
@@ -294,15 +311,13 @@ def agreement_report(
             seed=seed,
         )
         status = agreement_status(value, attempts, minimum_units)
-        return DimensionAgreement(name, value, interval, len(units), attempts, status)
+        return DimensionAgreement(name, value, interval, units, attempts, status)
 
-    index = {name: position for position, name in enumerate(table.dimensions)}
     per_dimension = tuple(
         summarise(key, dimension == index.get(key, -1), clustered=False) for key in dimensions
     )
     # Pooled, each (attempt, dimension) is a unit. The status needs `minimum_units`
     # distinct attempts, not pairs: six dimensions of one attempt are not six samples.
-    wanted = [index[key] for key in dimensions if key in index]
     overall = summarise(OVERALL, np.isin(dimension, wanted), clustered=True)
     return AgreementReport(per_dimension, overall)
 
@@ -344,8 +359,11 @@ def reviewer_stats(ratings: Iterable[Rating] | RatingTable) -> dict[Hashable, Re
     pairs = per_reviewer(others.astype(np.float64))
     exacts = per_reviewer(exact.astype(np.float64))
     adjacents = per_reviewer(adjacent.astype(np.float64))
-    reviewed = np.unique(np.stack([slot[shared], table.attempt[shared]]), axis=1)
-    attempts = np.bincount(reviewed[0], minlength=size)
+    # Distinct (reviewer, attempt) pairs, as one integer each (sorting pairs of columns
+    # with `np.unique(axis=…)` is many times slower).
+    attempt_codes, attempt_index = np.unique(table.attempt[shared], return_inverse=True)
+    pairs_seen = np.unique(slot[shared] * len(attempt_codes) + attempt_index.reshape(-1))
+    attempts = np.bincount(pairs_seen // max(len(attempt_codes), 1), minlength=size)
 
     stats: dict[Hashable, ReviewerStats] = {}
     for code in order.tolist():
@@ -394,20 +412,26 @@ def monthly_trend(
         )
     month, counts, attempt = month[chosen], cells.counts[chosen], cells.attempt[chosen]
     pairable = counts.sum(axis=1) >= 2
-    coincidences = _unit_coincidences(counts[pairable])
-    trend: list[MonthlyAgreement] = []
-    for value in np.unique(month).tolist():
-        mine = month[pairable] == value
-        units = int(mine.sum())
-        trend.append(
-            MonthlyAgreement(
-                month=date(value // 12, value % 12 + 1, 1),
-                alpha=_alpha_or_none(coincidences[mine].sum(axis=0), units, domain, "ordinal"),
-                units=units,
-                attempts=len(np.unique(attempt[pairable][mine])),
-            )
+    kinds, kind_of, _ = _group_rows(counts[pairable])
+    coincidences = _unit_coincidences(kinds)
+    months = np.unique(month)
+    slot = np.searchsorted(months, month[pairable])
+    per_month = np.zeros((len(months), len(kinds)))
+    np.add.at(per_month, (slot, kind_of), 1)
+    summed = per_month @ coincidences
+    units = np.bincount(slot, minlength=len(months))
+    attempt_codes, attempt_index = np.unique(attempt[pairable], return_inverse=True)
+    seen = np.unique(slot * max(len(attempt_codes), 1) + attempt_index.reshape(-1))
+    attempts = np.bincount(seen // max(len(attempt_codes), 1), minlength=len(months))
+    return tuple(
+        MonthlyAgreement(
+            month=date(int(value) // 12, int(value) % 12 + 1, 1),
+            alpha=_alpha_or_none(summed[at], int(units[at]), domain, "ordinal"),
+            units=int(units[at]),
+            attempts=int(attempts[at]),
         )
-    return tuple(trend)
+        for at, value in enumerate(months.tolist())
+    )
 
 
 # Coincidences and alpha ------------------------------------------------------------------
@@ -538,9 +562,8 @@ def _check_bootstrap(resamples: int, confidence: float) -> None:
 
 
 def _bootstrap(
-    units: Floats,
-    block: Counts,
-    blocks: int,
+    kinds: Floats,
+    members: Counts,
     domain: Counts,
     measurement: Measurement,
     *,
@@ -550,25 +573,43 @@ def _bootstrap(
 ) -> tuple[float, float] | None:
     """The percentile interval of alpha over resamples of whole blocks of units.
 
-    A resample draws `blocks` blocks with replacement, and only its summed coincidence
-    matrix matters. Blocks with the same matrix are interchangeable (two reviewers on a
-    4-level scale make at most 10 kinds of unit), so a resample is drawn as how many
-    blocks of each kind it holds: a multinomial over the kinds, weighted by how many
-    blocks are of that kind, which is exactly the distribution of drawing blocks one by
-    one. Its matrix is then a row of counts times the kinds' matrices: 1,000 resamples
-    are one matrix product, whatever the number of units.
+    `kinds` holds each kind of block as its summed coincidence matrix (flattened) and, in
+    its last column, how many units it holds; `members` says how many blocks are of each
+    kind. A resample draws all the blocks again with replacement, and only its summed
+    matrix matters; blocks of one kind are interchangeable (two reviewers on a 4-level
+    scale make at most 10 kinds of unit), so a resample is drawn as how many blocks of each
+    kind it holds: a multinomial over the kinds, weighted by their members, which is
+    exactly the distribution of drawing blocks one by one. Its matrix is then a row of
+    counts times the kinds' matrices: 1,000 resamples are one matrix product, whatever the
+    number of units.
     """
-    if not bool(_defined(units.sum(axis=0), len(units))):
+    present = members > 0
+    kinds, members = kinds[present], members[present]
+    blocks = int(members.sum())
+    total = members @ kinds
+    if not blocks or not bool(_defined(total[:-1], total[-1])):
         return None
-    per_block = np.zeros((blocks, units.shape[1] + 1))
-    np.add.at(per_block, block, np.c_[units, np.ones(len(units))])  # last: units in the block
-    kinds, members = _distinct_rows(per_block)
     rng = np.random.default_rng(seed)
+    # Few blocks per kind (three reviewers, many levels): drawing blocks one by one costs
+    # less than a multinomial over that many kinds. Both draw from the same distribution.
+    one_by_one = len(kinds) * 8 > blocks
+    kind_of_block = np.repeat(np.arange(len(kinds)), members)
     chunk = max(1, WEIGHT_CELLS // len(kinds))
     estimates: list[Floats] = []
     for start in range(0, resamples, chunk):
-        drawn = rng.multinomial(blocks, members / blocks, size=min(chunk, resamples - start))
-        sampled = drawn @ kinds
+        rows = min(chunk, resamples - start)
+        if one_by_one:
+            drawn = np.stack(
+                [
+                    np.bincount(
+                        kind_of_block[rng.integers(0, blocks, size=blocks)], minlength=len(kinds)
+                    )
+                    for _ in range(rows)
+                ]
+            )
+        else:
+            drawn = rng.multinomial(blocks, members / blocks, size=rows)
+        sampled = drawn.astype(np.float64) @ kinds
         defined = _defined(sampled[:, :-1], sampled[:, -1])
         estimates.append(_alpha(sampled[defined, :-1], domain, measurement))
     values = np.concatenate(estimates)
@@ -581,13 +622,19 @@ def _bootstrap(
     return float(low), float(high)
 
 
-def _distinct_rows(rows: Floats) -> tuple[Floats, Counts]:
-    """The distinct rows and how many times each occurs (`np.unique(axis=0)` sorts rows as
-    raw bytes, some 20 times slower than sorting column by column)."""
+def _group_rows(rows: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], Counts, Counts]:
+    """The distinct rows, each row's group among them, and each group's size
+    (`np.unique(axis=0)` sorts rows as raw bytes, many times slower than sorting column by
+    column)."""
+    if not len(rows):
+        return rows, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     order = np.lexsort(rows.T[::-1])
     ordered = rows[order]
-    starts = np.flatnonzero(np.r_[True, np.any(ordered[1:] != ordered[:-1], axis=1)])
-    return ordered[starts], np.diff(np.r_[starts, len(rows)])
+    new = np.r_[True, np.any(ordered[1:] != ordered[:-1], axis=1)]
+    group = np.empty(len(rows), dtype=np.int64)
+    group[order] = np.cumsum(new) - 1
+    starts = np.flatnonzero(new)
+    return ordered[starts], group, np.diff(np.r_[starts, len(rows)]).astype(np.int64)
 
 
 def _domain(levels: Sequence[int]) -> Counts:
