@@ -225,9 +225,10 @@ def bootstrap_interval(
     keys = [index if cluster is None else cluster(units[index]) for index in pairable.tolist()]
     numbered: dict[Hashable, int] = {}
     block = np.array([numbered.setdefault(key, len(numbered)) for key in keys], dtype=np.int64)
-    units = _unit_coincidences(counts[pairable])
-    per_block = np.zeros((len(numbered), units.shape[1] + 1))
-    np.add.at(per_block, block, np.c_[units, np.ones(len(units))])  # last: units in the block
+    matrices = _unit_coincidences(counts[pairable])
+    per_block = np.zeros((len(numbered), matrices.shape[1] + 1))
+    # The last column: how many units each block holds.
+    np.add.at(per_block, block, np.c_[matrices, np.ones(len(matrices))])
     kinds, _, members = _group_rows(per_block)
     return _bootstrap(
         kinds,
