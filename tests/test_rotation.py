@@ -48,7 +48,7 @@ from tests.support.factories import (
     make_user,
 )
 from tests.support.rotation import OTHER_AREA_SLUG, make_variants, prompt_id, variant_key
-from tests.support.staff import sign_in
+from tests.support.staff import agreement_page, sign_in
 
 Client = AsyncTestClient[Litestar]
 _STAFF = itertools.count(1)
@@ -517,6 +517,10 @@ async def test_the_library_and_agreement_pages_show_each_prompts_exposure(
     async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
         await sign_in(client, lead_user.email)
         library = await client.get("/lead/prompts")
+        before = await client.get("/lead/agreement")
+        # The list of prompts shows what each prompt's latest figures counted: compute them.
+        for slug in exposure:
+            await agreement_page(client, runner, f"/lead/agreement?prompt={slug}")
         agreement = await client.get("/lead/agreement")
 
     rows = _library_rows(library.text)
@@ -528,11 +532,13 @@ async def test_the_library_and_agreement_pages_show_each_prompts_exposure(
     assert sum(e[1] for e in exposure.values()) == 4
     listed = [slug for slug in exposure if f'?prompt={slug}"' in agreement.text]
     assert listed
+    # Before any figures, a prompt is listed as not computed yet (never counted on the view).
+    assert "not computed yet" in before.text
     for slug in listed:
         seen, similar, leaked = exposure[slug]
         row = re.search(rf'\?prompt={slug}".*?</tr>', agreement.text, re.S)
         assert row, slug
-        # Reviews, then seen by, similar and leaked.
+        # Decided answers, then seen by, similar and leaked.
         assert re.findall(r"<td>(\d+)</td>", row.group(0))[1:] == [
             str(seen),
             str(similar),

@@ -718,7 +718,8 @@ class Decision(Base):
     explanation: Mapped[str] = mapped_column(Text)
     rule_version: Mapped[str] = mapped_column(String(100))
     inputs: Mapped[dict[str, Any]] = mapped_column(JSON)
-    decided_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Indexed: the statistics pages count the decisions made since their figures.
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     adjudicated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     adjudication_reason: Mapped[str | None] = mapped_column(Text)
     adjudicated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -36,17 +36,13 @@ from screen.platform.errors import InputError, NotFoundError, ScreenError
 from screen.platform.forms import FormState
 from screen.platform.models import (
     AgreementSnapshot,
-    Attempt,
-    Invitation,
     LeakedAnswer,
     Prompt,
-    Review,
-    ReviewStatus,
     Screen,
 )
 from screen.platform.web import DB, AppClock, small_number
 from screen.recruiting import outcomes
-from screen.review import agreement_snapshots, exposure, similar_answers
+from screen.review import agreement_snapshots, similar_answers
 
 
 @dataclass(frozen=True)
@@ -219,17 +215,17 @@ class AgreementController(Controller):
         if raw_screen and small_number(raw_screen) is None:
             raise InputError("`screen` must be a screen id.", field="screen")
         screen_id = int(raw_screen) if raw_screen else None
-        prompts = list(
+        # Every prompt of the library, with what its latest figures counted: counting
+        # reviews or exposure here would read all history on every view.
+        titles = list(
             await db.execute(
-                select(Prompt.slug, func.max(Prompt.title), func.count(Review.id))
-                .join(Invitation, Invitation.prompt_id == Prompt.id)
-                .join(Attempt, Attempt.invitation_id == Invitation.id)
-                .join(Review, Review.attempt_id == Attempt.id)
-                .where(Review.status == ReviewStatus.SUBMITTED)
+                select(Prompt.slug, func.max(Prompt.title))
                 .group_by(Prompt.slug)
                 .order_by(func.max(Prompt.title))
             )
         )
+        counted = await agreement_snapshots.prompt_summaries(db)
+        prompts = [(slug, title, counted.get(slug)) for slug, title in titles]
         view, freshness = None, None
         if slug or screen_id:
             view, freshness = await build_view(db, slug=slug, screen_id=screen_id, now=clock.now())
@@ -244,7 +240,6 @@ class AgreementController(Controller):
                 "screen_id": screen_id,
                 "outcomes": await outcomes.outcome_table(db, slug) if slug else None,
                 "outcome_names": outcomes.OUTCOMES,
-                "exposure": await exposure.slug_exposure(db),
                 "rule": RULE,
                 "minimum": MINIMUM_UNITS,
             },

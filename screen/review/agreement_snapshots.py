@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Select, func, select
+from sqlalchemy import Integer, Select, cast, func, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reviewers.agreement import (
@@ -50,6 +51,8 @@ from screen.platform.models import (
     ReviewStatus,
     User,
 )
+from screen.review import exposure
+from screen.review.exposure import Exposure
 
 AGREEMENT_COMPUTE = "agreement.compute"
 REFRESH_AFTER = timedelta(hours=1)
@@ -106,18 +109,63 @@ async def _dimension_keys(db: AsyncSession, slug: str, current: list[str]) -> li
     return keys
 
 
+def _month(submitted: datetime | int | None) -> int:
+    """year × 12 + month − 1 of the submission in UTC (PostgreSQL's query says it already)."""
+    if submitted is None:
+        return -1
+    if isinstance(submitted, int):
+        return submitted
+    return submitted.year * 12 + submitted.month - 1
+
+
+def _postgresql_levels(slug: str, screen_id: int | None, keys: list[str]) -> Select[Any]:
+    """The levels out of `scores` (a `json` column: every `->` parses the whole text again,
+    evidence notes and all) with one parse per review: cast to `jsonb` once in a subquery
+    that OFFSET 0 keeps the planner from folding back into each lookup. The month is taken
+    in SQL too, in UTC, so no datetime is built per row."""
+    inner = (
+        reviewed(
+            select(
+                Review.id.label("review_id"),
+                Review.attempt_id.label("attempt_id"),
+                Review.reviewer_id.label("reviewer_id"),
+                cast(
+                    func.extract("year", func.timezone("UTC", Attempt.submitted_at)) * 12
+                    + func.extract("month", func.timezone("UTC", Attempt.submitted_at))
+                    - 1,
+                    Integer,
+                ).label("month"),
+                cast(Review.scores, JSONB).label("scores"),
+            ),
+            slug=slug,
+            screen_id=screen_id,
+        )
+        .offset(0)
+        .subquery()
+    )
+    return select(
+        inner.c.attempt_id,
+        inner.c.reviewer_id,
+        inner.c.month,
+        *(inner.c.scores[key]["level"].astext.cast(Integer) for key in keys),
+    ).order_by(inner.c.attempt_id, inner.c.review_id)
+
+
 async def _table(
     db: AsyncSession, *, slug: str, screen_id: int | None, keys: list[str]
 ) -> RatingTable:
     """Every submitted rating of the scope as integer columns. Only the levels are read,
     taken out of each review's JSON by the database (the evidence notes beside them are
     most of its size), in batches, in a fixed order (the bootstrap's draws are seeded)."""
-    level_columns = [Review.scores[key]["level"].as_integer() for key in keys]
-    query = reviewed(
-        select(Review.attempt_id, Review.reviewer_id, Attempt.submitted_at, *level_columns),
-        slug=slug,
-        screen_id=screen_id,
-    ).order_by(Review.attempt_id, Review.id)
+    if db.get_bind().dialect.name == "postgresql":
+        query = _postgresql_levels(slug, screen_id, keys)
+    else:
+        level_columns = [Review.scores[key]["level"].as_integer() for key in keys]
+        query = reviewed(
+            select(Review.attempt_id, Review.reviewer_id, Attempt.submitted_at, *level_columns),
+            slug=slug,
+            screen_id=screen_id,
+        ).order_by(Review.attempt_id, Review.id)
     width = len(keys)
     parts: list[npt.NDArray[np.int64]] = []
     result = await db.stream(query.execution_options(yield_per=BATCH))
@@ -127,7 +175,7 @@ async def _table(
                 (
                     attempt,
                     reviewer,
-                    submitted.year * 12 + submitted.month - 1 if submitted else -1,
+                    _month(submitted),
                     *(-1 if level is None else level for level in levels),
                 )
                 for attempt, reviewer, submitted, *levels in rows
@@ -171,6 +219,9 @@ class Figures:
     trend: tuple[MonthlyAgreement, ...]
     decisions: int
     adjudicated: int
+    # How exposed the prompt is (candidates who saw it, answers flagged), for the page's
+    # list of prompts; None in snapshots made before it was kept.
+    exposure: Exposure | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -180,6 +231,7 @@ class Figures:
             "trend": [{**asdict(m), "month": m.month.isoformat()} for m in self.trend],
             "decisions": self.decisions,
             "adjudicated": self.adjudicated,
+            "exposure": asdict(self.exposure) if self.exposure is not None else None,
         }
 
     @classmethod
@@ -199,6 +251,7 @@ class Figures:
             ),
             decisions=data["decisions"],
             adjudicated=data["adjudicated"],
+            exposure=Exposure(**data["exposure"]) if data.get("exposure") else None,
         )
 
 
@@ -254,6 +307,7 @@ async def figures(db: AsyncSession, prompt: Prompt, screen_id: int | None) -> Fi
         trend=trend,
         decisions=int(sum(decided.values())),
         adjudicated=int(decided.get("needs_adjudication", 0)),
+        exposure=(await exposure.slug_exposure(db)).get(prompt.slug, exposure.Exposure()),
     )
 
 
@@ -272,6 +326,33 @@ async def compute(
     return snapshot
 
 
+@dataclass(frozen=True)
+class PromptSummary:
+    """What the latest figures of a prompt (all screens) counted, for the list of prompts."""
+
+    decisions: int
+    exposure: Exposure | None
+    computed_at: datetime
+
+
+async def prompt_summaries(db: AsyncSession) -> dict[str, PromptSummary]:
+    """Each prompt's latest snapshot, by slug: one row per prompt, however long history is."""
+    newest = (
+        select(func.max(AgreementSnapshot.id))
+        .where(AgreementSnapshot.scope.like("prompt:%"))
+        .group_by(AgreementSnapshot.scope)
+    )
+    summaries = {}
+    for snapshot in await db.scalars(
+        select(AgreementSnapshot).where(AgreementSnapshot.id.in_(newest))
+    ):
+        raw = snapshot.data.get("exposure")
+        summaries[snapshot.scope.removeprefix("prompt:")] = PromptSummary(
+            snapshot.decisions, Exposure(**raw) if raw else None, snapshot.computed_at
+        )
+    return summaries
+
+
 async def latest(db: AsyncSession, slug: str, screen_id: int | None) -> AgreementSnapshot | None:
     return await db.scalar(
         select(AgreementSnapshot)
@@ -282,15 +363,30 @@ async def latest(db: AsyncSession, slug: str, screen_id: int | None) -> Agreemen
 
 
 async def decided_since(db: AsyncSession, slug: str, screen_id: int | None, since: datetime) -> int:
-    """Decisions the snapshot does not include yet."""
-    return int(
-        await db.scalar(
-            select(func.count())
-            .select_from(Decision)
-            .where(Decision.decided_at > since, _decided(slug, screen_id))
+    """Decisions the snapshot does not include yet: from the decisions made since (by the
+    index on decided_at), never from every review of the scope, so a page view that asks
+    costs the same at any size of history."""
+    query = (
+        select(func.count())
+        .select_from(Decision)
+        .join(Attempt, Decision.attempt_id == Attempt.id)
+        .join(Invitation, Attempt.invitation_id == Invitation.id)
+        .join(Prompt, Invitation.prompt_id == Prompt.id)
+        .where(
+            Decision.decided_at > since,
+            Prompt.slug == slug,
+            select(Review.id)
+            .where(
+                Review.attempt_id == Decision.attempt_id,
+                Review.status == ReviewStatus.SUBMITTED,
+                Review.reviewer_id.is_not(None),
+            )
+            .exists(),
         )
-        or 0
     )
+    if screen_id:
+        query = query.where(Invitation.screen_id == screen_id)
+    return int(await db.scalar(query) or 0)
 
 
 def _pending(slug: str, screen_id: int | None) -> Any:

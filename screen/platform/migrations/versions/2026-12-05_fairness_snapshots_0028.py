@@ -8,6 +8,9 @@ The adverse-impact figures need every submission of their scope (and an exact te
 group); computing them on every page view took the web process most of a second at 10k
 invitations and grew with history. A job computes them and keeps one row per
 computation; the page reads the latest of its scope.
+
+Also an index on decisions.decided_at: the statistics pages count the decisions made since
+their figures were computed, which must not scan every decision ever made.
 """
 
 from collections.abc import Sequence
@@ -32,8 +35,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_fairness_snapshots")),
     )
     op.create_index("ix_fairness_snapshots_scope", "fairness_snapshots", ["scope", "computed_at"])
+    op.create_index("ix_decisions_decided_at", "decisions", ["decided_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_decisions_decided_at", table_name="decisions")
     op.drop_index("ix_fairness_snapshots_scope", table_name="fairness_snapshots")
     op.drop_table("fairness_snapshots")
