@@ -8,7 +8,8 @@ At each size:
 
 - the agreement computation, `agreement_snapshots.compute` for the prompt, in a child
   process of its own (as an arq worker runs it): seconds, and the child's peak resident
-  memory beyond what it held before (imports, engine);
+  memory beyond what it held before (imports, engine); then the screen's adverse-impact
+  figures as the fairness job computes them (seconds);
 - `screen serve` (one process, PostgreSQL, Redis so jobs are left to workers) answers a
   signed-in lead, one request at a time, 20 of each page per run after 3 to warm up
   (interleaved): the agreement page (from the snapshot), the adverse-impact page of the
@@ -79,6 +80,7 @@ class AtSize:
     seed_seconds: float = 0.0
     compute_seconds: float = 0.0
     compute_peak_mib: float = 0.0
+    fairness_seconds: float = 0.0
     medians: dict[str, list[float]] = field(default_factory=dict)
     rss_mib: float = 0.0
     peak_rss_mib: float = 0.0
@@ -95,11 +97,15 @@ def _memory_kib(field_name: str) -> int:
     return 0
 
 
-async def _compute(database_url: str, slug: str) -> dict[str, Any]:
+async def _compute(database_url: str, slug: str, screen_id: int) -> dict[str, Any]:
     from sqlalchemy import text
 
+    from screen.fairness import impact
+    from screen.fairness import snapshots as fairness_snapshots
+    from screen.fairness.categories import DEFAULT_CATEGORIES
     from screen.platform.db import create_engine, create_sessionmaker
     from screen.review import agreement_snapshots
+    from screen.settings import Settings
 
     engine = create_engine(database_url)
     try:
@@ -111,19 +117,38 @@ async def _compute(database_url: str, slug: str) -> dict[str, Any]:
             started = time.perf_counter()
             snapshot = await agreement_snapshots.compute(db, prompt, None, datetime.now(UTC))
             seconds = time.perf_counter() - started
-            return {
-                "seconds": seconds,
-                "peak_above_start_kib": _memory_kib("VmHWM") - before,
-                "decisions": snapshot.decisions,
-                "overall": snapshot.data["overall"],
-            }
+            peak = _memory_kib("VmHWM") - before
+        # The adverse-impact figures of the screen, as the fairness job computes them (with
+        # the default questions and minimum group, as the server is configured).
+        async with create_sessionmaker(engine)() as db, db.begin():
+            started = time.perf_counter()
+            scope = await impact.scope_of(db, str(screen_id), None)
+            await fairness_snapshots.compute(
+                db, scope, DEFAULT_CATEGORIES, Settings().fairness_minimum_group, datetime.now(UTC)
+            )
+            fairness_seconds = time.perf_counter() - started
+        return {
+            "seconds": seconds,
+            "peak_above_start_kib": peak,
+            "decisions": snapshot.decisions,
+            "overall": snapshot.data["overall"],
+            "fairness_seconds": fairness_seconds,
+        }
     finally:
         await engine.dispose()
 
 
-def compute_in_child(env: Env, slug: str) -> dict[str, Any]:
+def compute_in_child(env: Env, slug: str, screen_id: int) -> dict[str, Any]:
     completed = subprocess.run(
-        [sys.executable, "-m", "bench.statistics", "--compute", env.database_url, slug],
+        [
+            sys.executable,
+            "-m",
+            "bench.statistics",
+            "--compute",
+            env.database_url,
+            slug,
+            str(screen_id),
+        ],
         env=procs.python_env(),
         capture_output=True,
         text=True,
@@ -151,8 +176,8 @@ async def _time_pages(
             shown = await client.get(path)
             if shown.status_code != 200:
                 raise RuntimeError(f"{name} page: {shown.status_code} {shown.text[:300]}")
-            if name == "agreement" and "Computed at" not in shown.text:
-                raise RuntimeError("the agreement page shows no computed figures")
+            if name in ("agreement", "fairness") and "Computed at" not in shown.text:
+                raise RuntimeError(f"the {name} page shows no computed figures")
 
         async def timed(path: str) -> float:
             nonlocal errors
@@ -176,14 +201,16 @@ async def _time_pages(
 
 
 def measure_size(env: Env, screen: SeedScreen, cookie: str, at: AtSize) -> tuple[AtSize, int]:
-    computed = compute_in_child(env, screen.slug)
+    computed = compute_in_child(env, screen.slug, screen.screen_id)
     at.compute_seconds = computed["seconds"]
     at.compute_peak_mib = computed["peak_above_start_kib"] / 1024
     env.log(
         f"  {at.invitations:,} invitations: agreement computed in {at.compute_seconds:.1f} s, "
         f"peak +{at.compute_peak_mib:.0f} MiB, from {computed['decisions']:,} decisions "
-        f"(overall α {computed['overall']['alpha']})"
+        f"(overall α {computed['overall']['alpha']:.3f}); fairness figures in "
+        f"{computed['fairness_seconds']:.1f} s"
     )
+    at.fairness_seconds = computed["fairness_seconds"]
     server = procs.start_app(env.app_env(), env.workdir, name=f"stats-serve-{at.invitations}")
     try:
         at.medians, errors = run_async(_time_pages(env, server, cookie, pages(screen)))
@@ -344,6 +371,7 @@ def run(env: Env) -> Result:
                     "seed_seconds": round(at.seed_seconds, 1),
                     "agreement_compute_seconds": round(at.compute_seconds, 2),
                     "agreement_compute_peak_mib": round(at.compute_peak_mib, 1),
+                    "fairness_compute_seconds": round(at.fairness_seconds, 2),
                     "page_median_ms": at.medians,
                     "web_rss_mib": round(at.rss_mib, 1),
                     "web_peak_rss_mib": round(at.peak_rss_mib, 1),
@@ -372,8 +400,8 @@ def run(env: Env) -> Result:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--compute":
-        print(json.dumps(asyncio.run(_compute(sys.argv[2], sys.argv[3]))))
+    if len(sys.argv) == 5 and sys.argv[1] == "--compute":
+        print(json.dumps(asyncio.run(_compute(sys.argv[2], sys.argv[3], int(sys.argv[4])))))
     else:
         from bench.runner import main
 
