@@ -109,12 +109,10 @@ async def _dimension_keys(db: AsyncSession, slug: str, current: list[str]) -> li
     return keys
 
 
-def _month(submitted: datetime | int | None) -> int:
-    """year × 12 + month − 1 of the submission in UTC (PostgreSQL's query says it already)."""
+def _month(submitted: datetime | None) -> int:
+    """year × 12 + month − 1 of the submission, in UTC as stored."""
     if submitted is None:
         return -1
-    if isinstance(submitted, int):
-        return submitted
     return submitted.year * 12 + submitted.month - 1
 
 
@@ -157,7 +155,8 @@ async def _table(
     """Every submitted rating of the scope as integer columns. Only the levels are read,
     taken out of each review's JSON by the database (the evidence notes beside them are
     most of its size), in batches, in a fixed order (the bootstrap's draws are seeded)."""
-    if db.get_bind().dialect.name == "postgresql":
+    postgresql = db.get_bind().dialect.name == "postgresql"
+    if postgresql:
         query = _postgresql_levels(slug, screen_id, keys)
     else:
         level_columns = [Review.scores[key]["level"].as_integer() for key in keys]
@@ -170,18 +169,23 @@ async def _table(
     parts: list[npt.NDArray[np.int64]] = []
     result = await db.stream(query.execution_options(yield_per=BATCH))
     async for rows in result.partitions(BATCH):
-        block = np.array(
-            [
-                (
-                    attempt,
-                    reviewer,
-                    _month(submitted),
-                    *(-1 if level is None else level for level in levels),
-                )
-                for attempt, reviewer, submitted, *levels in rows
-            ],
-            dtype=np.int64,
-        ).reshape(-1, 3 + width)
+        if postgresql:
+            # All numbers already (the month too): one conversion for the batch, NULL as NaN.
+            raw = np.array(rows, dtype=np.float64).reshape(-1, 3 + width)
+            block = np.nan_to_num(raw, nan=-1).astype(np.int64)
+        else:
+            block = np.array(
+                [
+                    (
+                        attempt,
+                        reviewer,
+                        _month(submitted),
+                        *(-1 if level is None else level for level in levels),
+                    )
+                    for attempt, reviewer, submitted, *levels in rows
+                ],
+                dtype=np.int64,
+            ).reshape(-1, 3 + width)
         # One row per rating: repeat each review once per dimension, keep the rated ones.
         level = block[:, 3:].reshape(-1)
         rated = level >= 0
