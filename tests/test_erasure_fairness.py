@@ -21,11 +21,17 @@ from screen.operations import erasure, fairness_facts
 from screen.platform import migrate
 from screen.platform.clock import FrozenClock
 from screen.platform.db import create_engine, create_sessionmaker
-from screen.platform.models import ErasedFairnessFacts, Invitation, SelfIdentification
+from screen.platform.jobs import InProcessRunner
+from screen.platform.models import (
+    ErasedFairnessFacts,
+    FairnessSnapshot,
+    Invitation,
+    SelfIdentification,
+)
 from screen.settings import Settings
 from tests.support.factories import SAMPLE_SLUG, make_submitted
 from tests.support.reports import Cast, cast, decided, same
-from tests.support.staff import sign_in
+from tests.support.staff import fairness_page, post_form, sign_in
 
 # Two groups of five besides the target, so the target's group is shown with a count.
 PLAN = [("woman", "asian", True)] * 3 + [("woman", "white", False)] * 2
@@ -51,14 +57,29 @@ async def arrange(db: AsyncSession, settings: Settings, clock: FrozenClock) -> t
     return people, target
 
 
-async def views(app: Litestar, lead: str, screen_id: int) -> list[bytes]:
-    """The page and its CSV, overall, for the screen and for the prompt."""
+async def views(
+    app: Litestar, runner: InProcessRunner, lead: str, screen_id: int, *, recompute: bool = False
+) -> list[bytes]:
+    """The page (its figures computed by the job, recomputed first if asked) and its CSV,
+    overall, for the screen and for the prompt."""
     found = []
     async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
         await sign_in(client, lead)
-        for query in ("", f"?screen={screen_id}", f"?prompt={SAMPLE_SLUG}"):
+        for query, form in (
+            ("", {}),
+            (f"?screen={screen_id}", {"screen": str(screen_id)}),
+            (f"?prompt={SAMPLE_SLUG}", {"prompt": SAMPLE_SLUG}),
+        ):
+            if recompute:
+                asked = await post_form(
+                    client, "/lead/fairness/recompute", form, follow_redirects=False
+                )
+                assert asked.status_code == 303
             for path in ("/lead/fairness", "/lead/fairness/export.csv"):
-                response = await client.get(path + query)
+                if path == "/lead/fairness":
+                    response = await fairness_page(client, runner, path + query)
+                else:
+                    response = await client.get(path + query)
                 assert response.status_code == 200, response.text
                 # The sign-out form's token is the session's, not the page's.
                 found.append(re.sub(rb'name="_csrf_token" value="[^"]+"', b"", response.content))
@@ -66,16 +87,22 @@ async def views(app: Litestar, lead: str, screen_id: int) -> list[bytes]:
 
 
 async def test_the_page_and_csv_are_byte_identical_after_erasing_a_self_identified_candidate(
-    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+    app: Litestar,
+    db: AsyncSession,
+    settings: Settings,
+    clock: FrozenClock,
+    runner: InProcessRunner,
 ) -> None:
     people, target = await arrange(db, settings, clock)
     lead, screen_id = people.lead.email, people.screen.id
-    before = await views(app, lead, screen_id)
+    before = await views(app, runner, lead, screen_id)
     assert b"Woman" in before[0] and b",6,6,6,4," in before[1]  # the target's group, 6 strong
 
     await erasure.erase_candidate(db, target, actor="test", now=clock.now())
     await db.commit()
-    assert await views(app, lead, screen_id) == before
+    # Figures computed again after the erasure, not the snapshot from before it.
+    assert await views(app, runner, lead, screen_id, recompute=True) == before
+    assert await db.scalar(select(func.count()).select_from(FairnessSnapshot)) == 6
 
     # The answers are no longer linked to the invitation: no self-identification row, and
     # the pool they moved to has no invitation or attempt key, no timestamp, no row of
