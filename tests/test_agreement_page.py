@@ -198,6 +198,7 @@ async def test_the_page_shows_the_stored_figures_until_they_are_recomputed(
     assert "<td>1.000</td>" not in waiting.text
     assert "being computed" in asked_again.text
     assert "Computed at" in computed.text and "from 12 decided answers" in computed.text
+    assert "(less than a minute ago) from 12" in computed.text  # the age, in words
     assert "of 12 decisions" in computed.text
     assert "<td>1.000</td>" in computed.text  # the first dimension, perfect agreement
     assert "from 12 decided answers" in stale.text and "of 12 decisions" in stale.text

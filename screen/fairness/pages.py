@@ -13,7 +13,6 @@ import csv
 import io
 import re
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
@@ -37,6 +36,7 @@ from screen.fairness.impact import (
 )
 from screen.pipeline.exports import UTF8_BOM, neutralise
 from screen.platform import audit
+from screen.platform.clock import ago
 from screen.platform.models import Prompt, Role, Screen
 from screen.platform.web import DB, AppClock, AppSettings
 
@@ -56,19 +56,6 @@ async def _view(db: DB, request: Request[Any, Any, Any], settings: AppSettings) 
         categories.configured(settings),
         settings.fairness_minimum_group,
     )
-
-
-def age(moment: datetime, now: datetime) -> str:
-    """How old the figures are, in words: "computed 3 minutes ago"."""
-    minutes = max(0, int((now - moment).total_seconds() // 60))
-    if minutes < 1:
-        return "less than a minute ago"
-    if minutes < 60:
-        return f"{minutes} minute{'' if minutes == 1 else 's'} ago"
-    hours = minutes // 60
-    if hours < 48:
-        return f"{hours} hour{'' if hours == 1 else 's'} ago"
-    return f"{hours // 24} days ago"
 
 
 class FairnessController(Controller):
@@ -132,7 +119,7 @@ class FairnessController(Controller):
                 "chosen_prompt": chosen_prompt,
                 "scope": scope,
                 "freshness": freshness,
-                "age": age(freshness.computed_at, now)
+                "age": ago(freshness.computed_at, now)
                 if freshness and freshness.computed_at
                 else None,
                 "screens": screens,

@@ -32,6 +32,7 @@ from reviewers.rubric import Rubric, rubric_from_dict
 from reviewers.verdict import RULE, Verdict, enough, interval_verdict
 from screen.accounts.guards import LEADS, Me, provide_user, requires
 from screen.platform.charts import IntervalRow, TrendPoint, interval_svg, trend_svg
+from screen.platform.clock import ago
 from screen.platform.errors import InputError, NotFoundError, ScreenError
 from screen.platform.forms import FormState
 from screen.platform.models import (
@@ -236,6 +237,9 @@ class AgreementController(Controller):
                 "prompts": prompts,
                 "view": view,
                 "freshness": freshness,
+                "age": ago(freshness.computed_at, clock.now())
+                if freshness and freshness.computed_at
+                else None,
                 "slug": slug,
                 "screen_id": screen_id,
                 "outcomes": await outcomes.outcome_table(db, slug) if slug else None,
