@@ -88,6 +88,22 @@ class Settings:
     self_id: bool = True
     self_id_categories: Path | None = None
     fairness_minimum_group: int = 5
+    # The model rater (screen.review.model_rater, docs/model-rater.md): off unless a base URL
+    # of an OpenAI-compatible Chat Completions server is set (".../v1"). It rates answers
+    # as one more rater, stored apart from the human reviews; it never decides.
+    model_url: str | None = None
+    model_name: str = "default"
+    model_api_key: str | None = None
+    model_timeout_seconds: float = 60.0
+    # The validity rule: what the model must show on a prompt before its rating may ask
+    # for one more human review (reviewers.model_agreement.validity).
+    model_min_answers: int = 50
+    model_min_alpha: float = 0.70
+    model_min_adjacent: float = 0.90
+
+    @property
+    def model_enabled(self) -> bool:
+        return self.model_url is not None
 
     @property
     def oidc_enabled(self) -> bool:
@@ -138,10 +154,28 @@ class Settings:
             raise SettingsError("SCREEN_COMPOSITION_MAX_BYTES must be from 65536 to 67108864.")
         if not 0 <= self.grace_seconds <= 600:
             raise SettingsError("SCREEN_GRACE_SECONDS must be from 0 to 600.")
+        self._check_model()
         if not 3 <= self.fairness_minimum_group <= 100:
             raise SettingsError("SCREEN_FAIRNESS_MINIMUM_GROUP must be from 3 to 100.")
         self._check_oidc()
         return self
+
+    def _check_model(self) -> None:
+        if self.model_url is not None and not self.model_url.startswith(("http://", "https://")):
+            raise SettingsError(
+                "SCREEN_MODEL_URL must be the http(s) base URL of an OpenAI-compatible server, "
+                f"such as http://127.0.0.1:8080/v1; got {self.model_url!r}."
+            )
+        if not 1 <= self.model_timeout_seconds <= 600:
+            raise SettingsError("SCREEN_MODEL_TIMEOUT_SECONDS must be from 1 to 600.")
+        if not self.model_name.strip() or len(self.model_name) > 100:
+            raise SettingsError("SCREEN_MODEL_NAME must be 1 to 100 characters.")
+        if self.model_min_answers < 1:
+            raise SettingsError("SCREEN_MODEL_MIN_ANSWERS must be at least 1.")
+        if not (0 <= self.model_min_alpha <= 1 and 0 <= self.model_min_adjacent <= 1):
+            raise SettingsError(
+                "SCREEN_MODEL_MIN_ALPHA and SCREEN_MODEL_MIN_ADJACENT must be from 0 to 1."
+            )
 
     def _check_oidc(self) -> None:
         roles = ("admin", "recruiter", "reviewer", "lead", "hiring_manager")
@@ -303,5 +337,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         fairness_minimum_group=_int(
             env, "SCREEN_FAIRNESS_MINIMUM_GROUP", defaults.fairness_minimum_group
         ),
+        model_url=(env.get("SCREEN_MODEL_URL") or "").strip().rstrip("/") or None,
+        model_name=(env.get("SCREEN_MODEL_NAME") or "").strip() or defaults.model_name,
+        model_api_key=env.get("SCREEN_MODEL_API_KEY") or None,
+        model_timeout_seconds=_float(
+            env, "SCREEN_MODEL_TIMEOUT_SECONDS", defaults.model_timeout_seconds
+        ),
+        model_min_answers=_int(env, "SCREEN_MODEL_MIN_ANSWERS", defaults.model_min_answers),
+        model_min_alpha=_float(env, "SCREEN_MODEL_MIN_ALPHA", defaults.model_min_alpha),
+        model_min_adjacent=_float(env, "SCREEN_MODEL_MIN_ADJACENT", defaults.model_min_adjacent),
     )
     return settings.check()

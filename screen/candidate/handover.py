@@ -1,4 +1,5 @@
-"""What follows a finished attempt: review slots, the similarity check and the signal.
+"""What follows a finished attempt: review slots, the similarity check, the model's rating
+(when a model rater is configured) and the signal.
 
 An attempt is finished when its main answer has ended (by the candidate or the clock)
 and, for a prompt with follow-up questions, when those have ended too; reviewers then
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from screen.platform.models import Attempt, Invitation
 from screen.platform.rendering import iso_utc
 from screen.platform.signals import ATTEMPT_SUBMITTED, emit_signal, invitation_data
-from screen.review import reviews, similar_answers
+from screen.review import model_rater, reviews, similar_answers
 
 
 async def ready_for_review(db: AsyncSession, attempt_ids: Sequence[int], now: datetime) -> None:
@@ -25,6 +26,7 @@ async def ready_for_review(db: AsyncSession, attempt_ids: Sequence[int], now: da
         return
     await reviews.open_slots(db, attempt_ids, now)
     similar_answers.queue_check(db, list(attempt_ids), now)
+    model_rater.queue_rating(db, list(attempt_ids), now)
     rows = await db.execute(
         select(Attempt, Invitation)
         .join(Invitation, Attempt.invitation_id == Invitation.id)

@@ -58,6 +58,7 @@ from screen.platform.models import (
     Decision,
     Invitation,
     InvitationImport,
+    ModelRating,
     OutboxEvent,
     OutboxStatus,
     Review,
@@ -361,6 +362,20 @@ async def _scrub_reviews(db: AsyncSession, attempt_ids: list[int], counts: Count
             ],
         )
     counts.scrubbed["reviews"] = len(rows)
+    # A model's evidence quotes the answer, like a reviewer's note: its levels stay.
+    model_rows = (
+        await db.execute(
+            select(ModelRating.id, ModelRating.ratings).where(
+                ModelRating.attempt_id.in_(attempt_ids)
+            )
+        )
+    ).all()
+    if model_rows:
+        await db.execute(
+            update(ModelRating),
+            [{"id": row_id, "ratings": _without_evidence(r)} for row_id, r in model_rows],
+        )
+    counts.scrubbed["model_ratings"] = len(model_rows)
 
 
 async def _scrub_decisions(db: AsyncSession, attempt_ids: list[int], counts: Counts) -> None:

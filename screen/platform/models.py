@@ -1064,3 +1064,46 @@ class FairnessSnapshot(Base):
     submissions: Mapped[int] = mapped_column(Integer)
     # The figures per category, and the categories and minimum they were computed for.
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ModelRating(Base):
+    """One rating by a model rater (screen.review.model_rater), kept apart from the human
+    reviews so it can never count toward a decision.
+
+    A live answer's rating has `attempt_id`; a calibration exemplar's has `exemplar_key`
+    and the share of dimensions within one level of the experts (`calibration_share`),
+    the measure a human reviewer is held to. `status` is `rated`, `failed` (the model
+    answered twice with something that is not a valid rating, or never answered; nothing
+    is guessed) or `not_calibrated` (the model has not passed the prompt's gate, so the
+    live answer was not sent to it).
+    """
+
+    __tablename__ = "model_ratings"
+    __table_args__ = (
+        UniqueConstraint("rater", "attempt_id", name="uq_model_ratings_rater_attempt"),
+        UniqueConstraint(
+            "rater", "prompt_id", "exemplar_key", name="uq_model_ratings_rater_exemplar"
+        ),
+        Index("ix_model_ratings_slug", "prompt_slug", "rater"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # "model: <name>", the identity the pages show.
+    rater: Mapped[str] = mapped_column(String(120))
+    prompt_id: Mapped[int] = mapped_column(ForeignKey("prompts.id"))
+    prompt_slug: Mapped[str] = mapped_column(String(100))
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("attempts.id"))
+    exemplar_key: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20))
+    # {dimension key: {"level": int, "evidence": quote from the answer}}
+    ratings: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    weighted_score: Mapped[float | None] = mapped_column(Float)
+    calibration_share: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
+    # Model calls this rating took (2 when the first reply was rejected), their total
+    # latency and the tokens the server reported.
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    latency_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

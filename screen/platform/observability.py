@@ -47,6 +47,20 @@ QUEUE_OLDEST = Gauge("screen_review_queue_oldest_seconds", "Age of the oldest wa
 OUTBOX = Gauge("screen_outbox_events", "Outbox events by status", ["status"])
 JOB_DURATION = Histogram("screen_job_duration_seconds", "Job run time", ["job"])
 JOB_FAILURES = Counter("screen_job_failures_total", "Jobs that raised", ["job"])
+# The model rater (screen.review.model_client): every call to the model server, by
+# outcome (ok, malformed, http_error, timeout, unreachable), its latency and its tokens.
+MODEL_CALLS = Counter("screen_model_calls_total", "Model rater calls by outcome", ["outcome"])
+MODEL_CALL_SECONDS = Histogram(
+    "screen_model_call_seconds",
+    "Model rater call latency",
+    buckets=(0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120),
+)
+MODEL_TOKENS = Counter("screen_model_tokens_total", "Tokens the model server reported", ["kind"])
+MODEL_RATINGS = Counter(
+    "screen_model_ratings_total",
+    "Model ratings recorded, by status (rated, failed, not_calibrated)",
+    ["status"],
+)
 REDIS_UP = Gauge(
     "screen_redis_up",
     "1 when this web process last reached Redis (the job queue) at a scrape or /readyz, "

@@ -7,6 +7,7 @@ from screen.platform.feature import Feature
 from screen.review import (
     agreement_snapshots,
     jobs,
+    model_rater,
     notification_delivery,
     notifications,
     similar_answers,
@@ -38,6 +39,7 @@ FEATURE = Feature(
     jobs=jobs.JOBS,
     outbox_handlers={
         similar_answers.SIMILARITY_CHECK: similar_answers.run_check,
+        model_rater.MODEL_RATE: model_rater.rate_attempt,
         agreement_snapshots.AGREEMENT_COMPUTE: agreement_snapshots.run_compute,
         notifications.NOTIFY_EMAIL: notification_delivery.send_notification_email,
         notifications.NOTIFY_CHAT: notification_delivery.post_to_chat,

@@ -1,0 +1,164 @@
+"""The model rater's client: one Chat Completions call per rating, checked, retried once.
+
+Plain `httpx` rather than the `openai` package: a rating is one POST to
+`<SCREEN_MODEL_URL>/chat/completions` with a JSON-schema `response_format`, which every
+OpenAI-compatible server we target (vLLM, llama.cpp's server, Ollama, TGI, hosted
+APIs) accepts; httpx is already a dependency (webhooks, the ATS callback), and the
+`openai` package would add a dependency tree and its own retry policy on top of the
+outbox's, for nothing we use.
+
+The reply is checked by `reviewers.model_rating.parse_rating` (the schema, and that every
+evidence quote occurs in the answer). A rejected reply gets one retry that tells the
+model what was wrong; a second rejection is returned as a failure and recorded as such,
+never repaired. A server that cannot be reached, times out or answers with an HTTP error
+raises `ModelUnavailable`, so the outbox retries the rating with its backoff.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from reviewers.model_rating import (
+    MalformedRating,
+    Rating,
+    build_messages,
+    parse_rating,
+    response_schema,
+    retry_message,
+)
+from reviewers.rubric import Rubric
+from screen.platform.observability import MODEL_CALL_SECONDS, MODEL_CALLS, MODEL_TOKENS
+from screen.settings import Settings
+
+MAX_TOKENS = 1024
+# Enough of a refusal to see why on the outbox page.
+ERROR_EXCERPT = 300
+USER_AGENT = "Screen-ModelRater/1"
+
+
+class ModelUnavailable(Exception):
+    """No usable answer from the server this time (down, slow, HTTP error): retry later."""
+
+
+@dataclass
+class CallOutcome:
+    """What one rating took: the rating, or why there is none after the retry."""
+
+    rating: Rating | None
+    error: str | None
+    calls: int = 0
+    latency_seconds: float = 0.0
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+    def add_usage(self, usage: object) -> None:
+        if not isinstance(usage, dict):
+            return
+        for field, kind in (("prompt_tokens", "prompt"), ("completion_tokens", "completion")):
+            value = usage.get(field)
+            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                setattr(self, field, (getattr(self, field) or 0) + value)
+                MODEL_TOKENS.labels(kind).inc(value)
+
+
+def rater_identity(settings: Settings) -> str:
+    return f"model: {settings.model_name}"
+
+
+def _strip_fence(text: str) -> str:
+    """A reply wrapped in one Markdown code fence is the same reply; nothing else is
+    repaired."""
+    stripped = text.strip()
+    if stripped.startswith("```") and stripped.endswith("```"):
+        stripped = stripped[3:-3]
+        if stripped.startswith("json"):
+            stripped = stripped[4:]
+    return stripped.strip()
+
+
+async def _post(
+    client: httpx.AsyncClient,
+    settings: Settings,
+    messages: list[dict[str, str]],
+    schema: dict[str, Any],
+    outcome: CallOutcome,
+) -> str:
+    if settings.model_url is None:
+        raise ModelUnavailable("no model server is configured (SCREEN_MODEL_URL)")
+    headers = {"User-Agent": USER_AGENT}
+    if settings.model_api_key:
+        headers["Authorization"] = f"Bearer {settings.model_api_key}"
+    body = {
+        "model": settings.model_name,
+        "messages": messages,
+        "temperature": 0,
+        "max_tokens": MAX_TOKENS,
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "rating", "strict": True, "schema": schema},
+        },
+    }
+    started = time.perf_counter()
+    outcome.calls += 1
+    try:
+        response = await client.post(
+            settings.model_url + "/chat/completions", json=body, headers=headers
+        )
+    except httpx.TimeoutException:
+        MODEL_CALLS.labels("timeout").inc()
+        raise ModelUnavailable(
+            f"the model server did not answer within {settings.model_timeout_seconds:g} s"
+        ) from None
+    except httpx.TransportError as exc:
+        MODEL_CALLS.labels("unreachable").inc()
+        raise ModelUnavailable(f"the model server is unreachable ({type(exc).__name__})") from None
+    finally:
+        elapsed = time.perf_counter() - started
+        outcome.latency_seconds += elapsed
+        MODEL_CALL_SECONDS.observe(elapsed)
+    if response.status_code != 200:
+        MODEL_CALLS.labels("http_error").inc()
+        raise ModelUnavailable(
+            f"the model server answered HTTP {response.status_code}: "
+            + response.text[:ERROR_EXCERPT]
+        )
+    try:
+        data = response.json()
+        outcome.add_usage(data.get("usage"))
+        content = data["choices"][0]["message"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        MODEL_CALLS.labels("http_error").inc()
+        raise ModelUnavailable("the server's reply is not a Chat Completions response") from None
+    return content if isinstance(content, str) else ""
+
+
+async def rate(
+    settings: Settings, rubric: Rubric, title: str, body: str, masked_answer: str
+) -> CallOutcome:
+    """Rate one (already masked) answer; `ModelUnavailable` when the server fails."""
+    messages = build_messages(title, body, rubric, masked_answer)
+    schema = response_schema(rubric)
+    outcome = CallOutcome(rating=None, error=None)
+    timeout = httpx.Timeout(settings.model_timeout_seconds)
+    async with httpx.AsyncClient(timeout=timeout) as client:
+        for try_number in (1, 2):
+            reply = await _post(client, settings, messages, schema, outcome)
+            try:
+                outcome.rating = parse_rating(_strip_fence(reply), rubric, masked_answer)
+            except MalformedRating as exc:
+                MODEL_CALLS.labels("malformed").inc()
+                outcome.error = f"malformed reply ({try_number} of 2): {exc}"
+                messages = [
+                    *messages,
+                    {"role": "assistant", "content": reply[:4000]},
+                    retry_message(str(exc)),
+                ]
+                continue
+            MODEL_CALLS.labels("ok").inc()
+            outcome.error = None
+            return outcome
+    return outcome

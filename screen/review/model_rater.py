@@ -1,0 +1,257 @@
+"""The model rater: a configured model rates each submitted answer as one more rater.
+
+Submitting an answer writes a `model.rate` outbox event in the submit's transaction
+(`queue_rating`); the outbox delivers it like an email or a webhook, so a slow or
+dead model server delays nothing else: review slots are opened by the same
+transaction, and no query that decides ever reads `ModelRating`.
+
+Before its first live answer of a prompt, the model is held to the prompt's
+calibration gate exactly as a reviewer is (`screen.review.calibration.compare`: the
+share of dimensions within one level of the experts, against the screen's threshold,
+0.8 when the screen sets none). It scores the exemplars it has not tried, best share
+kept, until it passes or none is left; an uncalibrated model's live answer is
+recorded `not_calibrated` and never sent.
+
+Every rating is stored with the rater's identity ("model: <name>"); one that failed
+twice on malformed output, or whose last outbox try found the server down, is recorded
+`failed`. Nothing is guessed. The handler is idempotent: a second run finds the row.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reviewers.model_rating import mask_identity, weighted_score
+from reviewers.rubric import Rubric, rubric_from_dict
+from screen.platform import outbox
+from screen.platform.jobs import JobContext
+from screen.platform.models import Attempt, Invitation, ModelRating, OutboxEvent, Prompt, Screen
+from screen.platform.observability import MODEL_RATINGS
+from screen.review import calibration
+from screen.review.model_client import CallOutcome, ModelUnavailable, rate, rater_identity
+from screen.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MODEL_RATE = "model.rate"
+RATED, FAILED, NOT_CALIBRATED = "rated", "failed", "not_calibrated"
+# The gate a screen without its own threshold holds the model to: the screens' default.
+DEFAULT_THRESHOLD = 0.8
+
+
+def queue_rating(db: AsyncSession, attempt_ids: list[int], now: datetime) -> None:
+    """One rating event per finished answer. Written whether or not a model is configured,
+    so turning the rater on later needs no backfill of events; with none configured the
+    handler finishes at once."""
+    for attempt_id in attempt_ids:
+        outbox.emit(db, MODEL_RATE, {"attempt_id": attempt_id}, now)
+
+
+def _row(
+    outcome: CallOutcome | None,
+    *,
+    rater: str,
+    prompt: Prompt,
+    rubric: Rubric,
+    now: datetime,
+    attempt_id: int | None = None,
+    exemplar_key: str | None = None,
+    status: str | None = None,
+    error: str | None = None,
+) -> ModelRating:
+    rating = outcome.rating if outcome else None
+    row = ModelRating(
+        rater=rater,
+        prompt_id=prompt.id,
+        prompt_slug=prompt.slug,
+        attempt_id=attempt_id,
+        exemplar_key=exemplar_key,
+        status=status or (RATED if rating else FAILED),
+        ratings=rating.to_dict() if rating else None,
+        weighted_score=round(weighted_score(rubric, rating.levels()), 4) if rating else None,
+        error=(error or (outcome.error if outcome else None) or None),
+        calls=outcome.calls if outcome else 0,
+        latency_seconds=round(outcome.latency_seconds, 4) if outcome else 0.0,
+        prompt_tokens=outcome.prompt_tokens if outcome else None,
+        completion_tokens=outcome.completion_tokens if outcome else None,
+        created_at=now,
+    )
+    if exemplar_key is not None and rating is not None:
+        exemplar = next(e for e in prompt.exemplars if e["key"] == exemplar_key)
+        row.calibration_share = calibration.compare(rubric, exemplar, rating.levels()) / len(
+            rubric.dimensions
+        )
+    return row
+
+
+async def _save(ctx: JobContext, row: ModelRating) -> None:
+    """Store one rating in its own transaction; a row a concurrent run stored first wins."""
+    async with ctx.sessionmaker() as db:
+        db.add(row)
+        try:
+            await db.commit()
+        except IntegrityError:
+            await db.rollback()
+            return
+    MODEL_RATINGS.labels(row.status).inc()
+
+
+async def best_share(db: AsyncSession, rater: str, slug: str) -> float | None:
+    return await db.scalar(
+        select(func.max(ModelRating.calibration_share)).where(
+            ModelRating.rater == rater,
+            ModelRating.prompt_slug == slug,
+            ModelRating.exemplar_key.is_not(None),
+        )
+    )
+
+
+async def _tried_exemplars(db: AsyncSession, rater: str, prompt_id: int) -> set[str]:
+    return {
+        key
+        for key in await db.scalars(
+            select(ModelRating.exemplar_key).where(
+                ModelRating.rater == rater,
+                ModelRating.prompt_id == prompt_id,
+                ModelRating.exemplar_key.is_not(None),
+            )
+        )
+        if key is not None
+    }
+
+
+async def _calibrate(
+    ctx: JobContext, settings: Settings, prompt: Prompt, rubric: Rubric, threshold: float
+) -> float:
+    """Score exemplars until the model passes or none is left; returns the best share."""
+    rater = rater_identity(settings)
+    while True:
+        async with ctx.sessionmaker() as db:
+            best = await best_share(db, rater, prompt.slug) or 0.0
+            tried = await _tried_exemplars(db, rater, prompt.id)
+        exemplar = calibration.next_exemplar(prompt, tried)
+        if best >= threshold or exemplar is None:
+            return best
+        # Exemplars hold no candidate, so there is nothing to mask.
+        outcome = await rate(settings, rubric, prompt.title, prompt.body, exemplar["answer"])
+        now = ctx.clock.now()
+        await _save(
+            ctx,
+            _row(
+                outcome,
+                rater=rater,
+                prompt=prompt,
+                rubric=rubric,
+                now=now,
+                exemplar_key=exemplar["key"],
+            ),
+        )
+
+
+async def rate_attempt(
+    ctx: JobContext, event: OutboxEvent, marker: outbox.DoneMarker
+) -> dict[str, Any] | None:
+    """The `model.rate` handler."""
+    del marker  # no instant to mark: the rating row is the effect, stored idempotently
+    settings = ctx.settings
+    if not settings.model_enabled:
+        return {**event.payload, "skipped": "no model configured"}
+    attempt_id = int(event.payload["attempt_id"])
+    rater = rater_identity(settings)
+    async with ctx.sessionmaker() as db:
+        found = (
+            await db.execute(
+                select(Attempt, Invitation, Prompt, Screen.calibration_threshold)
+                .join(Invitation, Attempt.invitation_id == Invitation.id)
+                .join(Prompt, Invitation.prompt_id == Prompt.id)
+                .join(Screen, Invitation.screen_id == Screen.id)
+                .where(Attempt.id == attempt_id)
+            )
+        ).first()
+        if found is None:
+            return {**event.payload, "skipped": "no such attempt"}
+        attempt, invitation, prompt, screen_threshold = found
+        done = await db.scalar(
+            select(ModelRating.id).where(
+                ModelRating.rater == rater, ModelRating.attempt_id == attempt_id
+            )
+        )
+    if done is not None:
+        return None
+    if invitation.erased_at is not None or not attempt.final_answer:
+        return {**event.payload, "skipped": "no answer to rate"}
+    rubric = rubric_from_dict(prompt.rubric)
+    threshold = screen_threshold if screen_threshold is not None else DEFAULT_THRESHOLD
+    last_try = event.tries + 1 >= outbox.MAX_TRIES
+    try:
+        if not prompt.exemplars:
+            await _save(
+                ctx,
+                _row(
+                    None,
+                    rater=rater,
+                    prompt=prompt,
+                    rubric=rubric,
+                    now=ctx.clock.now(),
+                    attempt_id=attempt_id,
+                    status=NOT_CALIBRATED,
+                    error="the prompt has no calibration exemplars to pass",
+                ),
+            )
+            return None
+        best = await _calibrate(ctx, settings, prompt, rubric, threshold)
+        if best < threshold:
+            await _save(
+                ctx,
+                _row(
+                    None,
+                    rater=rater,
+                    prompt=prompt,
+                    rubric=rubric,
+                    now=ctx.clock.now(),
+                    attempt_id=attempt_id,
+                    status=NOT_CALIBRATED,
+                    error=f"calibration best share {best:.0%} is below the gate's {threshold:.0%}",
+                ),
+            )
+            return None
+        masked = mask_identity(
+            attempt.final_answer,
+            [invitation.candidate_name, invitation.candidate_email, invitation.external_id],
+        )
+        outcome = await rate(settings, rubric, prompt.title, prompt.body, masked)
+    except ModelUnavailable as exc:
+        if last_try:
+            # The outbox marks the event dead after this; the rating says so too.
+            await _save(
+                ctx,
+                _row(
+                    None,
+                    rater=rater,
+                    prompt=prompt,
+                    rubric=rubric,
+                    now=ctx.clock.now(),
+                    attempt_id=attempt_id,
+                    status=FAILED,
+                    error=f"gave up after {outbox.MAX_TRIES} tries: {exc}",
+                ),
+            )
+        raise
+    await _save(
+        ctx,
+        _row(
+            outcome,
+            rater=rater,
+            prompt=prompt,
+            rubric=rubric,
+            now=ctx.clock.now(),
+            attempt_id=attempt_id,
+        ),
+    )
+    return None

@@ -1,0 +1,221 @@
+"""The model rater through the outbox, against a real Chat Completions peer on loopback:
+identity never leaves, replies are checked and retried once, failures end dead, and the
+human pipeline never waits for the model."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from screen.platform.clock import FrozenClock
+from screen.platform.jobs import InProcessRunner
+from screen.platform.models import Decision, ModelRating, OutboxEvent, OutboxStatus, Review
+from screen.platform.outbox import MAX_TRIES, RETRY_DELAYS
+from screen.review.model_rater import MODEL_RATE
+from screen.settings import Settings
+from tests.support.factories import make_screen, make_submitted, make_user, score_next
+from tests.support.model_server import ChatPeer, malformed, rating, stall, status
+from tests.support.smtp import free_port
+from tests.support.staff import sign_in
+
+Client = AsyncTestClient[Litestar]
+KEYS = ("latency_vs_cost", "accuracy_vs_speed", "failure_modes", "first_week")
+NAME, EMAIL, EXTERNAL = "Ada Lovelace", "ada.lovelace@example.com", "GH-77123"
+ANSWER = (
+    "I am Ada Lovelace (ada.lovelace@example.com, GH-77123). We choose pgvector with HNSW "
+    "because the p95 budget is 300 ms and $4,000 a month rules out a managed store. Ada "
+    "would revisit this past 10M documents."
+)
+
+
+async def fetch(db: AsyncSession, model: type[Any], *where: ColumnElement[bool]) -> list[Any]:
+    query = select(model).where(*where).order_by(model.id)
+    return list(await db.scalars(query.execution_options(populate_existing=True)))
+
+
+async def run_jobs(runner: InProcessRunner) -> None:
+    await runner.tick()
+    await runner.drain()
+
+
+def use_model(runner: InProcessRunner, settings: Settings, url: str, **more: Any) -> Settings:
+    assert runner.context is not None
+    configured = settings.with_overrides(model_url=url, model_name="peer-7b", **more)
+    runner.context.settings = configured
+    return configured
+
+
+async def submit(
+    db: AsyncSession, settings: Settings, clock: FrozenClock, threshold: float | None = 0.8
+) -> int:
+    screen = await make_screen(db, clock.now(), calibration_threshold=threshold)
+    candidate = await make_submitted(
+        db, settings, clock.now(), screen=screen, name=NAME, email=EMAIL,
+        answer=ANSWER, external_id=EXTERNAL,
+    )  # fmt: skip
+    return candidate.invitation.attempt.id
+
+
+async def test_off_by_default_the_event_finishes_and_nothing_is_rated(
+    runner: InProcessRunner, settings: Settings, db: AsyncSession, clock: FrozenClock
+) -> None:
+    await submit(db, settings, clock)
+    await run_jobs(runner)
+    [event] = await fetch(db, OutboxEvent, OutboxEvent.kind == MODEL_RATE)
+    assert event.status == OutboxStatus.DONE
+    assert event.payload["skipped"] == "no model configured"
+    assert await fetch(db, ModelRating) == []
+
+
+async def test_the_model_calibrates_then_rates_the_masked_answer_as_its_own_rater(
+    runner: InProcessRunner,
+    settings: Settings,
+    db: AsyncSession,
+    clock: FrozenClock,
+    client: Client,
+) -> None:
+    async with ChatPeer(default=rating(3)) as peer:
+        use_model(runner, settings, peer.url)
+        attempt_id = await submit(db, settings, clock)
+        await run_jobs(runner)
+
+    calibration, live = await fetch(db, ModelRating)
+    # The strong exemplar's experts said 4, 3, 3, 3: all within one of 3, so it passes.
+    assert (calibration.exemplar_key, calibration.calibration_share) == ("strong", 1.0)
+    assert live.rater == "model: peer-7b"
+    assert (live.attempt_id, live.status, live.calls) == (attempt_id, "rated", 1)
+    assert {k: v["level"] for k, v in live.ratings.items()} == dict.fromkeys(KEYS, 3)
+    assert live.ratings["first_week"]["evidence"] == "I am [redacted] ([redacted], [redacted]). We"
+    assert (live.prompt_tokens, live.completion_tokens) == (100, 20)
+    assert live.weighted_score == 3.0
+
+    # What left Screen: the rubric's anchored descriptors and the answer, never identity.
+    sent = peer.raw[-1].decode()
+    for identity in ("Ada", "Lovelace", "ada.lovelace", "example.com", "GH-77123"):
+        assert identity not in sent
+    assert "Compares alternatives on p95 latency and monthly cost" in sent
+    assert "pgvector with HNSW" in sent
+    request = peer.requests[-1]
+    assert request["model"] == "peer-7b"
+    assert request["response_format"]["type"] == "json_schema"
+
+    # Stored apart: the human slots are untouched and no decision counts the model.
+    reviews = await fetch(db, Review, Review.attempt_id == attempt_id)
+    assert reviews and all(r.reviewer_id is None and r.scores is None for r in reviews)
+    assert await fetch(db, Decision) == []
+
+    metrics = (await client.get("/metrics")).text
+    assert 'screen_model_calls_total{outcome="ok"}' in metrics
+    assert "screen_model_call_seconds_bucket" in metrics
+    assert 'screen_model_tokens_total{kind="prompt"}' in metrics
+
+
+async def test_a_malformed_reply_is_retried_once_then_the_rating_is_recorded_failed(
+    runner: InProcessRunner, settings: Settings, db: AsyncSession, clock: FrozenClock
+) -> None:
+    async with ChatPeer(script=[rating(3), malformed(), rating(2)]) as peer:
+        use_model(runner, settings, peer.url)
+        first = await submit(db, settings, clock)
+        await run_jobs(runner)
+        [_, rated] = await fetch(db, ModelRating)
+        assert (rated.attempt_id, rated.status, rated.calls) == (first, "rated", 2)
+        # The retry told the model what was wrong with its first reply.
+        retry = peer.requests[2]["messages"]
+        assert retry[-1]["content"].startswith("That reply was rejected:")
+
+        peer.script[:] = [malformed("not json at all"), malformed("{}")]
+        second = await submit(db, settings, clock)
+        await run_jobs(runner)
+
+    [failed] = await fetch(db, ModelRating, ModelRating.attempt_id == second)
+    assert (failed.status, failed.calls, failed.ratings) == ("failed", 2, None)
+    assert failed.error.startswith("malformed reply (2 of 2):")
+    [event, _] = await fetch(db, OutboxEvent, OutboxEvent.kind == MODEL_RATE)
+    assert event.status == OutboxStatus.DONE  # the model answered: nothing to retry
+
+
+async def test_a_model_that_fails_calibration_never_sees_live_answers(
+    runner: InProcessRunner, settings: Settings, db: AsyncSession, clock: FrozenClock
+) -> None:
+    # Level 1 on the strong exemplar (experts: 4, 3, 3, 3) and 4 on the weak (1, 1, 1, 2).
+    async with ChatPeer(script=[rating(1), rating(4)]) as peer:
+        use_model(runner, settings, peer.url)
+        attempt_id = await submit(db, settings, clock)
+        await run_jobs(runner)
+        assert len(peer.requests) == 2  # the two exemplars, never the answer
+
+    [live] = await fetch(db, ModelRating, ModelRating.attempt_id == attempt_id)
+    assert live.status == "not_calibrated"
+    assert live.error == "calibration best share 0% is below the gate's 80%"
+
+
+async def test_a_dead_model_server_backs_off_ends_dead_and_never_delays_the_humans(
+    runner: InProcessRunner,
+    settings: Settings,
+    db: AsyncSession,
+    clock: FrozenClock,
+    client: Client,
+) -> None:
+    use_model(runner, settings, f"http://127.0.0.1:{free_port()}/v1")  # nothing listens
+    # Reviewers need no calibration here; the model is held to the default 80% regardless.
+    attempt_id = await submit(db, settings, clock, threshold=None)
+    await run_jobs(runner)
+    [event] = await fetch(db, OutboxEvent, OutboxEvent.kind == MODEL_RATE)
+    assert event.status == OutboxStatus.PENDING
+    assert "unreachable" in (event.last_error or "")
+
+    # The humans score and the rule decides while the model is down.
+    for n in range(2):
+        reviewer = await make_user(db, clock.now(), "reviewer", email=f"r{n}@staff.example")
+        await score_next(db, reviewer, dict.fromkeys(KEYS, 3), clock.now())
+    [decision] = await fetch(db, Decision, Decision.attempt_id == attempt_id)
+    assert decision.outcome == "pass"
+
+    for delay in RETRY_DELAYS:
+        clock.advance(seconds=delay.total_seconds())
+        await run_jobs(runner)
+    [event] = await fetch(db, OutboxEvent, OutboxEvent.kind == MODEL_RATE)
+    assert (event.status, event.tries) == (OutboxStatus.DEAD, MAX_TRIES)
+    [failed] = await fetch(db, ModelRating)
+    assert failed.status == "failed"
+    assert failed.error.startswith(
+        f"gave up after {MAX_TRIES} tries: the model server is unreachable"
+    )
+
+    admin = await make_user(db, clock.now(), "admin")
+    await sign_in(client, admin.email)
+    page = (await client.get("/admin/outbox")).text
+    assert MODEL_RATE in page and "the model server is unreachable" in page
+
+
+async def test_a_slow_or_failing_server_is_retried_later(
+    runner: InProcessRunner, settings: Settings, db: AsyncSession, clock: FrozenClock
+) -> None:
+    async with ChatPeer(script=[stall(3), status(503), rating(3), rating(3)]) as peer:
+        use_model(runner, settings, peer.url, model_timeout_seconds=1)
+        await submit(db, settings, clock)
+        await run_jobs(runner)
+        [event] = await fetch(db, OutboxEvent, OutboxEvent.kind == MODEL_RATE)
+        assert event.last_error == "ModelUnavailable: the model server did not answer within 1 s"
+
+        clock.advance(seconds=RETRY_DELAYS[0].total_seconds())
+        await run_jobs(runner)
+        [event] = await fetch(db, OutboxEvent, OutboxEvent.kind == MODEL_RATE)
+        assert event.last_error is not None and "HTTP 503" in event.last_error
+
+        clock.advance(seconds=RETRY_DELAYS[1].total_seconds())
+        await run_jobs(runner)
+    [event] = await fetch(db, OutboxEvent, OutboxEvent.kind == MODEL_RATE)
+    assert event.status == OutboxStatus.DONE
+    statuses = [r.status for r in await fetch(db, ModelRating)]
+    assert statuses == ["rated", "rated"]
+
+
+def test_the_request_body_is_json_the_server_can_read() -> None:
+    # Guards the peer's own parsing against the client: compact JSON, one object.
+    assert json.loads(b'{"a": 1}') == {"a": 1}
