@@ -94,7 +94,12 @@ class Settings:
     model_url: str | None = None
     model_name: str = "default"
     model_api_key: str | None = None
-    model_timeout_seconds: float = 60.0
+    # Per call. A rating is at most two calls (a reply and its one retry), and both must
+    # fit the outbox job's 60 s, hence at most 28 s.
+    model_timeout_seconds: float = 25.0
+    # How the reply's JSON Schema is sent: OpenAI's `json_schema` (vLLM, llama.cpp's C++
+    # server, hosted APIs) or `json_object` with a `schema` key (llama-cpp-python's server).
+    model_response_format: str = "json_schema"
     # The validity rule: what the model must show on a prompt before its rating may ask
     # for one more human review (reviewers.model_agreement.validity).
     model_min_answers: int = 50
@@ -166,8 +171,16 @@ class Settings:
                 "SCREEN_MODEL_URL must be the http(s) base URL of an OpenAI-compatible server, "
                 f"such as http://127.0.0.1:8080/v1; got {self.model_url!r}."
             )
-        if not 1 <= self.model_timeout_seconds <= 600:
-            raise SettingsError("SCREEN_MODEL_TIMEOUT_SECONDS must be from 1 to 600.")
+        if not 1 <= self.model_timeout_seconds <= 28:
+            raise SettingsError(
+                "SCREEN_MODEL_TIMEOUT_SECONDS must be from 1 to 28 (a reply and its one retry "
+                "must fit the outbox job's 60 s)."
+            )
+        if self.model_response_format not in ("json_schema", "json_object"):
+            raise SettingsError(
+                "SCREEN_MODEL_RESPONSE_FORMAT must be json_schema or json_object; "
+                f"got {self.model_response_format!r}."
+            )
         if not self.model_name.strip() or len(self.model_name) > 100:
             raise SettingsError("SCREEN_MODEL_NAME must be 1 to 100 characters.")
         if self.model_min_answers < 1:
@@ -343,6 +356,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         model_timeout_seconds=_float(
             env, "SCREEN_MODEL_TIMEOUT_SECONDS", defaults.model_timeout_seconds
         ),
+        model_response_format=(env.get("SCREEN_MODEL_RESPONSE_FORMAT") or "").strip()
+        or defaults.model_response_format,
         model_min_answers=_int(env, "SCREEN_MODEL_MIN_ANSWERS", defaults.model_min_answers),
         model_min_alpha=_float(env, "SCREEN_MODEL_MIN_ALPHA", defaults.model_min_alpha),
         model_min_adjacent=_float(env, "SCREEN_MODEL_MIN_ADJACENT", defaults.model_min_adjacent),

@@ -97,10 +97,14 @@ async def _post(
         "messages": messages,
         "temperature": 0,
         "max_tokens": MAX_TOKENS,
-        "response_format": {
-            "type": "json_schema",
-            "json_schema": {"name": "rating", "strict": True, "schema": schema},
-        },
+        "response_format": (
+            {"type": "json_object", "schema": schema}
+            if settings.model_response_format == "json_object"
+            else {
+                "type": "json_schema",
+                "json_schema": {"name": "rating", "strict": True, "schema": schema},
+            }
+        ),
     }
     started = time.perf_counter()
     outcome.calls += 1

