@@ -223,3 +223,41 @@ async def test_a_slow_or_failing_server_is_retried_later(
 def test_the_request_body_is_json_the_server_can_read() -> None:
     # Guards the peer's own parsing against the client: compact JSON, one object.
     assert json.loads(b'{"a": 1}') == {"a": 1}
+
+
+async def test_the_agreement_page_shows_the_model_beside_the_humans_and_the_rule_refuses_it(
+    runner: InProcessRunner,
+    settings: Settings,
+    db: AsyncSession,
+    clock: FrozenClock,
+    client: Client,
+) -> None:
+    async with ChatPeer(default=rating(3)) as peer:
+        use_model(runner, settings, peer.url)
+        screen = await make_screen(db, clock.now(), calibration_threshold=None)
+        for n in range(3):
+            await make_submitted(
+                db,
+                settings,
+                clock.now(),
+                screen=screen,
+                name=f"Cand {n}x",
+                email=f"c{n}@example.com",
+            )
+        await run_jobs(runner)
+    first = await make_user(db, clock.now(), "reviewer", email="h1@staff.example")
+    second = await make_user(db, clock.now(), "reviewer", email="h2@staff.example")
+    for _ in range(3):
+        await score_next(db, first, dict.fromkeys(KEYS, 3), clock.now())
+        await score_next(db, second, dict.fromkeys(KEYS, 4), clock.now())
+    lead = await make_user(db, clock.now(), "lead")
+    await sign_in(client, lead.email)
+
+    page = (await client.get("/lead/agreement?prompt=sample-decision")).text
+    assert "Model rater: model: peer-7b" in page
+    assert "best share 100% of dimensions within one level" in page
+    assert "Live answers: 3 rated, 0 failed, 0 not sent" in page
+    assert 'data-model-validity="refused"' in page
+    assert "3 human-decided answers rated by the model; at least 50 are needed" in page
+    # Humans gave 3 and 4 (mean 3.5); the model's 3 is exact and adjacent on every answer.
+    assert "<td>3</td>\n      <td>100%</td>\n      <td>100%</td>" in page

@@ -41,9 +41,9 @@ from screen.platform.models import (
     Prompt,
     Screen,
 )
-from screen.platform.web import DB, AppClock, small_number
+from screen.platform.web import DB, AppClock, AppSettings, small_number
 from screen.recruiting import outcomes
-from screen.review import agreement_snapshots, similar_answers
+from screen.review import agreement_snapshots, model_figures, similar_answers
 
 
 @dataclass(frozen=True)
@@ -209,7 +209,12 @@ class AgreementController(Controller):
 
     @get("/", name="lead:agreement")
     async def page(
-        self, request: Request[Any, Any, Any], db: DB, me: Me, clock: AppClock
+        self,
+        request: Request[Any, Any, Any],
+        db: DB,
+        me: Me,
+        clock: AppClock,
+        settings: AppSettings,
     ) -> Template:
         slug = request.query_params.get("prompt") or None
         raw_screen = request.query_params.get("screen") or ""
@@ -246,6 +251,15 @@ class AgreementController(Controller):
                 "outcome_names": outcomes.OUTCOMES,
                 "rule": RULE,
                 "minimum": MINIMUM_UNITS,
+                # The model rater beside the humans (docs/model-rater.md).
+                "models": await model_figures.prompt_figures(
+                    db,
+                    freshness.prompt.slug,
+                    rubric_from_dict(freshness.prompt.rubric),
+                    settings,
+                )
+                if freshness
+                else [],
             },
         )
 
