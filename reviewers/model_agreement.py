@@ -13,7 +13,9 @@ Per rubric dimension, over the answers the humans decided and the model rated:
 
 `validity` applies the per-prompt rule that decides whether the model may act as a check
 score: enough human-decided answers, and alpha and adjacent agreement high enough on
-every dimension. Pure functions; the figures are plain data the pages render.
+every dimension. `check_disagreement` is the check score itself: whether a valid
+model's rating disagrees with the humans' decision enough to ask for one more human
+review. Pure functions; the figures are plain data the pages render.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import krippendorff
 import numpy as np
+
+from reviewers.rubric import Rubric
 
 MODEL_ROW = "model"
 
@@ -172,3 +176,43 @@ def validity(
             shown = "none" if f.adjacent is None else f"{f.adjacent:.0%}"
             reasons.append(f"{f.key}: adjacent agreement {shown} < {min_adjacent:.0%}")
     return Validity(not reasons, reasons)
+
+
+DEFAULT_CHECK_MARGIN = 0.75
+
+
+def model_outcome(rubric: Rubric, levels: Mapping[str, int], pass_threshold: float) -> str:
+    """What the decision rule would say from the model's levels alone: the weighted mean
+    against the threshold that applied to the humans, and every dimension's floor."""
+    total = sum(d.weight for d in rubric.dimensions)
+    weighted = sum(d.weight * levels[d.key] for d in rubric.dimensions) / total
+    floors = all(d.floor is None or levels[d.key] >= d.floor for d in rubric.dimensions)
+    return "pass" if floors and weighted >= pass_threshold - 1e-9 else "fail"
+
+
+def check_disagreement(
+    rubric: Rubric,
+    levels: Mapping[str, int],
+    *,
+    human_outcome: str,
+    human_weighted: float,
+    pass_threshold: float,
+    margin: float = DEFAULT_CHECK_MARGIN,
+) -> str | None:
+    """Why the model's check asks for one more human review, or None when it does not: the
+    rule's outcome from the model's levels differs from the humans', or the weighted
+    scores differ by more than `margin` levels. Only a pass or a fail is checked: an
+    answer sent to adjudication already gets a human's second look."""
+    if human_outcome not in ("pass", "fail"):
+        return None
+    total = sum(d.weight for d in rubric.dimensions)
+    weighted = sum(d.weight * levels[d.key] for d in rubric.dimensions) / total
+    outcome = model_outcome(rubric, levels, pass_threshold)
+    if outcome != human_outcome:
+        return f"the model's levels give {outcome} where the reviews give {human_outcome}"
+    if abs(weighted - human_weighted) > margin + 1e-9:
+        return (
+            f"the model's weighted score {weighted:.2f} is more than {margin:g} from the "
+            f"reviews' {human_weighted:.2f}"
+        )
+    return None

@@ -105,6 +105,10 @@ class Settings:
     model_min_answers: int = 50
     model_min_alpha: float = 0.70
     model_min_adjacent: float = 0.90
+    # The check score: a valid model whose weighted score is further than this (in levels)
+    # from the reviews', or whose levels the rule would decide otherwise, asks for one
+    # more human review before the decision (screen.review.model_check).
+    model_check_margin: float = 0.75
 
     @property
     def model_enabled(self) -> bool:
@@ -183,6 +187,8 @@ class Settings:
             )
         if not self.model_name.strip() or len(self.model_name) > 100:
             raise SettingsError("SCREEN_MODEL_NAME must be 1 to 100 characters.")
+        if not 0 < self.model_check_margin <= 10:
+            raise SettingsError("SCREEN_MODEL_CHECK_MARGIN must be above 0 and at most 10.")
         if self.model_min_answers < 1:
             raise SettingsError("SCREEN_MODEL_MIN_ANSWERS must be at least 1.")
         if not (0 <= self.model_min_alpha <= 1 and 0 <= self.model_min_adjacent <= 1):
@@ -359,6 +365,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         model_response_format=(env.get("SCREEN_MODEL_RESPONSE_FORMAT") or "").strip()
         or defaults.model_response_format,
         model_min_answers=_int(env, "SCREEN_MODEL_MIN_ANSWERS", defaults.model_min_answers),
+        model_check_margin=_float(env, "SCREEN_MODEL_CHECK_MARGIN", defaults.model_check_margin),
         model_min_alpha=_float(env, "SCREEN_MODEL_MIN_ALPHA", defaults.model_min_alpha),
         model_min_adjacent=_float(env, "SCREEN_MODEL_MIN_ADJACENT", defaults.model_min_adjacent),
     )

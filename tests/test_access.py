@@ -141,6 +141,8 @@ ROUTES = [
     ("POST", "/admin/privacy", ADMINS),
     ("GET", "/admin/outbox", ADMINS),
     ("POST", "/admin/outbox/999/retry", ADMINS),
+    ("GET", "/admin/model-rater", ADMINS),
+    ("POST", "/admin/model-rater/waive", ADMINS),
     ("GET", "/admin/notifications", ADMINS),
     ("POST", "/admin/notifications/999", ADMINS),
     ("GET", "/admin/users", ADMINS),

@@ -14,14 +14,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from screen.platform.clock import FrozenClock
 from screen.platform.jobs import InProcessRunner
-from screen.platform.models import Decision, ModelRating, OutboxEvent, OutboxStatus, Review
+from screen.platform.models import (
+    AuditEvent,
+    Decision,
+    ModelRating,
+    OutboxEvent,
+    OutboxStatus,
+    Review,
+)
 from screen.platform.outbox import MAX_TRIES, RETRY_DELAYS
 from screen.review.model_rater import MODEL_RATE
 from screen.settings import Settings
 from tests.support.factories import make_screen, make_submitted, make_user, score_next
 from tests.support.model_server import ChatPeer, malformed, rating, stall, status
 from tests.support.smtp import free_port
-from tests.support.staff import sign_in
+from tests.support.staff import post_form, sign_in
 
 Client = AsyncTestClient[Litestar]
 KEYS = ("latency_vs_cost", "accuracy_vs_speed", "failure_modes", "first_week")
@@ -261,3 +268,74 @@ async def test_the_agreement_page_shows_the_model_beside_the_humans_and_the_rule
     assert "3 human-decided answers rated by the model; at least 50 are needed" in page
     # Humans gave 3 and 4 (mean 3.5); the model's 3 is exact and adjacent on every answer.
     assert "<td>3</td>\n      <td>100%</td>\n      <td>100%</td>" in page
+
+
+async def test_a_waived_model_that_disagrees_asks_for_one_more_human_review_never_decides(
+    runner: InProcessRunner,
+    settings: Settings,
+    db: AsyncSession,
+    clock: FrozenClock,
+    client: Client,
+) -> None:
+    # Level 1 everywhere: fails the strong exemplar, passes the weak one (1, 1, 1, 2).
+    async with ChatPeer(default=rating(1)) as peer:
+        use_model(runner, settings, peer.url)
+        screen = await make_screen(db, clock.now(), calibration_threshold=None)
+        await make_submitted(db, settings, clock.now(), screen=screen, email="one@example.com")
+        await run_jobs(runner)
+
+        lead = await make_user(db, clock.now(), "lead", email="lead@staff.example")
+        await sign_in(client, lead.email)
+        waive = {"rater": "model: peer-7b", "prompt": "sample-decision", "reason": "x" * 20}
+        assert (await post_form(client, "/admin/model-rater/waive", waive)).status_code == 403
+        page = (await client.get("/lead/agreement?prompt=sample-decision")).text
+        assert 'data-model-validity="refused"' in page  # a lead sees the verdict, never waives
+
+        admin = await make_user(db, clock.now(), "admin", email="admin@staff.example")
+        await sign_in(client, admin.email)
+        short = await post_form(client, "/admin/model-rater/waive", {**waive, "reason": "ok"})
+        assert short.status_code == 400 and "reason of 10 to 1000" in short.text
+        waived = await post_form(
+            client,
+            "/admin/model-rater/waive",
+            {**waive, "reason": "Pilot: trial the check on this prompt"},
+            follow_redirects=True,
+        )
+        assert "The rule is waived for that model on that prompt." in waived.text
+        assert "Pilot: trial the check on this prompt" in waived.text
+        assert "1 human-decided answers rated by the model" not in waived.text
+        [audited] = await fetch(db, AuditEvent, AuditEvent.action == "model_validity.waived")
+        assert audited.after == {
+            "rater": "model: peer-7b",
+            "reason": "Pilot: trial the check on this prompt",
+        }
+        await sign_in(client, lead.email)
+        page = (await client.get("/lead/agreement?prompt=sample-decision")).text
+        assert "Waived by an admin on" in page
+
+        await make_submitted(db, settings, clock.now(), screen=screen, email="two@example.com")
+        await run_jobs(runner)
+    first, second = await fetch(db, ModelRating, ModelRating.attempt_id.is_not(None))
+    assert (first.check_active, second.check_active) == (False, True)
+
+    reviewers = [
+        await make_user(db, clock.now(), "reviewer", email=f"rev{n}@staff.example")
+        for n in range(3)
+    ]
+    for reviewer in reviewers[:2]:
+        for _ in range(2):
+            await score_next(db, reviewer, dict.fromkeys(KEYS, 4), clock.now())
+    # The answer rated before the waiver is decided by the humans alone; the other waits:
+    # the model's 1s would fail what the reviews pass, so a third human reads it.
+    [decided] = await fetch(db, Decision)
+    assert decided.attempt_id == first.attempt_id and decided.outcome == "pass"
+    slots = await fetch(db, Review, Review.attempt_id == second.attempt_id)
+    assert [(r.slot, r.status) for r in slots] == [(1, "submitted"), (2, "submitted"), (3, "open")]
+    [asked] = await fetch(db, AuditEvent, AuditEvent.action == "model_check.review_requested")
+    assert asked.after["reason"] == "the model's levels give fail where the reviews give pass"
+
+    await score_next(db, reviewers[2], dict.fromkeys(KEYS, 4), clock.now())
+    decision = (await fetch(db, Decision, Decision.attempt_id == second.attempt_id))[0]
+    # The humans decide, with three reviews; the model's levels are not among them.
+    assert decision.outcome == "pass" and len(decision.inputs["reviews"]) == 3
+    assert decision.weighted_score == 4.0

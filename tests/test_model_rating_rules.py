@@ -4,6 +4,7 @@ the agreement figures and validity rule. No server needed."""
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import yaml
 from reviewers.model_agreement import (
     RatedAnswer,
     agreement,
+    check_disagreement,
     quadratic_weighted_kappa,
     validity,
 )
@@ -168,3 +170,25 @@ def test_exact_and_adjacent_are_measured_against_the_human_mean() -> None:
     assert figures.exact == pytest.approx(2 / 3)
     assert figures.adjacent == pytest.approx(2 / 3)
     assert figures.answers == 3
+
+
+def test_the_check_asks_when_the_outcome_or_the_score_differs_by_the_margin() -> None:
+    r = rubric()
+    threes = dict.fromkeys(
+        ["latency_vs_cost", "accuracy_vs_speed", "failure_modes", "first_week"], 3
+    )
+    ask = partial(check_disagreement, r, pass_threshold=2.75)
+    assert ask(threes, human_outcome="pass", human_weighted=3.0) is None
+    assert ask(threes, human_outcome="fail", human_weighted=2.5) == (
+        "the model's levels give pass where the reviews give fail"
+    )
+    # Same outcome, but 3.0 against 3.8 is more than 0.75 apart.
+    assert "more than 0.75" in (ask(threes, human_outcome="pass", human_weighted=3.8) or "")
+    assert ask(threes, human_outcome="pass", human_weighted=3.75) is None
+    # A floor of 2 on a trade-off dimension fails the model's own outcome.
+    floored = {**threes, "latency_vs_cost": 1}
+    assert ask(floored, human_outcome="pass", human_weighted=2.6, margin=5) == (
+        "the model's levels give fail where the reviews give pass"
+    )
+    # An answer already sent to adjudication is never checked.
+    assert ask(floored, human_outcome="needs_adjudication", human_weighted=1.0) is None

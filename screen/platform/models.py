@@ -1107,3 +1107,26 @@ class ModelRating(Base):
     prompt_tokens: Mapped[int | None] = mapped_column(Integer)
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The check score (screen.review.model_check): whether, when this answer was rated, the
+    # model was valid on the prompt (or an admin had waived the rule), the margin then
+    # configured, and when its disagreement asked for one more human review.
+    check_active: Mapped[bool] = mapped_column(Boolean, default=False)
+    check_margin: Mapped[float | None] = mapped_column(Float)
+    check_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ModelValidityWaiver(Base):
+    """An admin's waiver of the validity rule for one model rater on one prompt: the model
+    may then act as a check score there before its agreement is measured. Audited."""
+
+    __tablename__ = "model_validity_waivers"
+    __table_args__ = (
+        UniqueConstraint("rater", "prompt_slug", name="uq_model_validity_waivers_pair"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rater: Mapped[str] = mapped_column(String(120))
+    prompt_slug: Mapped[str] = mapped_column(String(100))
+    waived_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)

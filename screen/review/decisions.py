@@ -35,6 +35,7 @@ from screen.platform.models import (
 )
 from screen.platform.signals import DECISION_MADE, emit_signal, invitation_data
 from screen.platform.text import one_line
+from screen.review import model_check
 
 FINAL_STATES = {Outcome.PASS: AttemptState.PASSED, Outcome.FAIL: AttemptState.FAILED}
 MAX_REASON_CHARS = 2000
@@ -123,6 +124,9 @@ async def decide_if_ready(db: AsyncSession, attempt_id: int, now: datetime) -> D
     result = decide(
         rubric, inputs, stricter_threshold=stricter_threshold(attempt.invitation.screen, rubric)
     )
+    # A valid model that disagrees asks for one more human review first (never decides).
+    if await model_check.asks_another_review(db, attempt_id, rubric, result, now):
+        return None
     decision = Decision(
         attempt_id=attempt_id,
         outcome=result.outcome,

@@ -19,7 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reviewers.model_agreement import DimensionAgreement, RatedAnswer, Validity, agreement, validity
 from reviewers.rubric import Rubric
-from screen.platform.models import Decision, ModelRating, Review, ReviewStatus
+from screen.platform.models import (
+    Decision,
+    ModelRating,
+    ModelValidityWaiver,
+    Review,
+    ReviewStatus,
+)
 from screen.settings import Settings
 
 
@@ -34,6 +40,7 @@ class ModelFigures:
     decided: int
     dimensions: list[tuple[str, DimensionAgreement]]
     validity: Validity
+    waiver: ModelValidityWaiver | None
 
 
 def _levels(scores: Any) -> dict[str, int]:
@@ -58,10 +65,10 @@ async def prompt_figures(
             .order_by(ModelRating.rater)
         )
     )
-    return [await _one(db, slug, rubric, settings, rater) for rater in raters]
+    return [await rater_figures(db, slug, rubric, settings, rater) for rater in raters]
 
 
-async def _one(
+async def rater_figures(
     db: AsyncSession, slug: str, rubric: Rubric, settings: Settings, rater: str
 ) -> ModelFigures:
     mine = (ModelRating.prompt_slug == slug) & (ModelRating.rater == rater)
@@ -134,4 +141,9 @@ async def _one(
         decided=len(rated),
         dimensions=[(names[f.key], f) for f in figures],
         validity=verdict,
+        waiver=await db.scalar(
+            select(ModelValidityWaiver).where(
+                ModelValidityWaiver.rater == rater, ModelValidityWaiver.prompt_slug == slug
+            )
+        ),
     )

@@ -35,7 +35,7 @@ from screen.platform import outbox
 from screen.platform.jobs import JobContext
 from screen.platform.models import Attempt, Invitation, ModelRating, OutboxEvent, Prompt, Screen
 from screen.platform.observability import MODEL_RATINGS
-from screen.review import calibration
+from screen.review import calibration, model_check
 from screen.review.model_client import CallOutcome, ModelUnavailable, rate, rater_identity
 from screen.settings import Settings
 
@@ -248,15 +248,21 @@ async def rate_attempt(
                 ),
             )
         raise
-    await _save(
-        ctx,
-        _row(
-            outcome,
-            rater=rater,
-            prompt=prompt,
-            rubric=rubric,
-            now=ctx.clock.now(),
-            attempt_id=attempt_id,
-        ),
+    row = _row(
+        outcome,
+        rater=rater,
+        prompt=prompt,
+        rubric=rubric,
+        now=ctx.clock.now(),
+        attempt_id=attempt_id,
     )
+    if row.status == RATED:
+        # Whether this rating is a check on the humans is settled now, with the rule's
+        # settings, so the decision later needs neither.
+        async with ctx.sessionmaker() as db:
+            row.check_active = await model_check.check_applies(
+                db, settings, rater, prompt.slug, rubric
+            )
+        row.check_margin = settings.model_check_margin
+    await _save(ctx, row)
     return None

@@ -17,6 +17,7 @@ from screen.review.authorship_pages import LeadRecordController, ReviewRecordCon
 from screen.review.calibration_pages import CalibrationController, CalibrationWaiverController
 from screen.review.lead_pages import AdjudicationController, LeadController
 from screen.review.library_pages import PromptLibraryController
+from screen.review.model_pages import ModelWaiverController
 from screen.review.notification_pages import ChatHookAdminController, NotificationSettingsController
 from screen.review.pages import ReviewController
 
@@ -35,6 +36,7 @@ FEATURE = Feature(
         CalibrationWaiverController,
         NotificationSettingsController,
         ChatHookAdminController,
+        ModelWaiverController,
     ],
     jobs=jobs.JOBS,
     outbox_handlers={

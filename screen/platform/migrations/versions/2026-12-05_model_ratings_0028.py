@@ -6,7 +6,8 @@ Create Date: 2026-12-05 12:30:00
 
 A model rates answers as one more rater (docs/model-rater.md). Its ratings live in
 their own table so no query that decides can count them, and its calibration on a
-prompt's exemplars is recorded beside them.
+prompt's exemplars is recorded beside them. An admin's waiver of the validity rule for a
+model on a prompt (audited) has a table of its own.
 """
 
 from collections.abc import Sequence
@@ -39,6 +40,9 @@ def upgrade() -> None:
         sa.Column("prompt_tokens", sa.Integer(), nullable=True),
         sa.Column("completion_tokens", sa.Integer(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("check_active", sa.Boolean(), nullable=False),
+        sa.Column("check_margin", sa.Float(), nullable=True),
+        sa.Column("check_requested_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["prompt_id"], ["prompts.id"], name=op.f("fk_model_ratings_prompt_id_prompts")
         ),
@@ -52,8 +56,23 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_model_ratings_slug", "model_ratings", ["prompt_slug", "rater"])
+    op.create_table(
+        "model_validity_waivers",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("rater", sa.String(length=120), nullable=False),
+        sa.Column("prompt_slug", sa.String(length=100), nullable=False),
+        sa.Column("waived_by_id", sa.Integer(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["waived_by_id"], ["users.id"], name=op.f("fk_model_validity_waivers_waived_by_id_users")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_model_validity_waivers")),
+        sa.UniqueConstraint("rater", "prompt_slug", name="uq_model_validity_waivers_pair"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("model_validity_waivers")
     op.drop_index("ix_model_ratings_slug", table_name="model_ratings")
     op.drop_table("model_ratings")

@@ -1,0 +1,74 @@
+"""The admin's page of the model rater (docs/model-rater.md): each model and prompt it
+rated, what the validity rule says there, and the waiver of that rule.
+
+Leads see the rule's verdict beside the humans on the agreement page; only an admin may
+waive it, with a reason, audited (`screen.review.model_check.waive`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.di import Provide
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_303_SEE_OTHER
+from sqlalchemy import select
+
+from reviewers.rubric import rubric_from_dict
+from screen.accounts.guards import Me, provide_user, requires
+from screen.platform.errors import InputError
+from screen.platform.models import ModelRating, Prompt, Role
+from screen.platform.web import DB, AppClock, AppSettings
+from screen.review import model_check, model_figures
+
+
+class ModelWaiverController(Controller):
+    path = "/admin/model-rater"
+    guards = [requires(Role.ADMIN)]  # noqa: RUF012 - Litestar reads this class attribute
+    dependencies = {"me": Provide(provide_user, sync_to_thread=False)}  # noqa: RUF012
+    include_in_schema = False
+
+    @get("/", name="admin:model-rater")
+    async def page(
+        self, request: Request[Any, Any, Any], db: DB, me: Me, settings: AppSettings
+    ) -> Template:
+        pairs = (
+            await db.execute(
+                select(ModelRating.prompt_slug, ModelRating.rater)
+                .group_by(ModelRating.prompt_slug, ModelRating.rater)
+                .order_by(ModelRating.prompt_slug, ModelRating.rater)
+            )
+        ).all()
+        rows = []
+        for slug, rater in pairs:
+            prompt = await db.scalar(
+                select(Prompt).where(Prompt.slug == slug).order_by(Prompt.version.desc()).limit(1)
+            )
+            if prompt is None:
+                continue
+            rubric = rubric_from_dict(prompt.rubric)
+            figures = await model_figures.rater_figures(db, slug, rubric, settings, rater)
+            rows.append((prompt, figures))
+        return Template(
+            template_name="admin/model_rater.html",
+            context={
+                "me": me,
+                "rows": rows,
+                "configured": settings.model_enabled,
+                "waived": request.query_params.get("waived") == "1",
+                "section": "model-rater",
+            },
+        )
+
+    @post("/waive", name="admin:model-rater:waive")
+    async def waive(
+        self, request: Request[Any, Any, Any], db: DB, me: Me, clock: AppClock
+    ) -> Redirect:
+        form = await request.form()
+        rater = str(form.get("rater") or "").strip()
+        slug = str(form.get("prompt") or "").strip()
+        if not rater or not slug:
+            raise InputError("Say which model and which prompt.", field="rater")
+        await model_check.waive(db, me, rater, slug, str(form.get("reason") or ""), clock.now())
+        return Redirect(path="/admin/model-rater?waived=1", status_code=HTTP_303_SEE_OTHER)
