@@ -4,7 +4,6 @@ human pipeline never waits for the model."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from litestar import Litestar
@@ -225,11 +224,6 @@ async def test_a_slow_or_failing_server_is_retried_later(
     assert [(e.status, e.tries) for e in events] == [("done", 3), ("done", 1)]
     statuses = [r.status for r in await fetch(db, ModelRating)]
     assert statuses == ["rated", "rated"]
-
-
-def test_the_request_body_is_json_the_server_can_read() -> None:
-    # Guards the peer's own parsing against the client: compact JSON, one object.
-    assert json.loads(b'{"a": 1}') == {"a": 1}
 
 
 async def test_the_agreement_page_shows_the_model_beside_the_humans_and_the_rule_refuses_it(
