@@ -5,6 +5,7 @@ nothing serious on either, and neither scrolls sideways on a phone."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 
 from playwright.async_api import Page, expect
@@ -47,6 +48,14 @@ async def test_a_candidate_answers_and_a_lead_reads_the_totals(
     await lead_page.get_by_label("Screen", exact=True).select_option(str(screen_id))
     await lead_page.get_by_role("button", name="Show").click()
     await expect(lead_page.get_by_role("heading", level=1)).to_contain_text("Screen:")
+    # The first view asks for the figures; the server's job runner computes them and a
+    # later view shows them with when they were computed.
+    await expect(lead_page.locator("#computed-waiting")).to_contain_text("being computed")
+    give_up = time.monotonic() + 60
+    while not await lead_page.locator("#computed-at").count() and time.monotonic() < give_up:
+        await lead_page.wait_for_timeout(500)
+        await lead_page.reload()
+    await expect(lead_page.locator("#computed-at")).to_contain_text("Computed at")
     region = lead_page.get_by_role("region", name="Adverse impact by gender")
     # One candidate in all: every group is words, never a count.
     await expect(region.get_by_role("row", name="Non-binary")).to_contain_text("fewer than 5")
