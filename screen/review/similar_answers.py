@@ -163,17 +163,20 @@ async def find_matches(db: AsyncSession, attempt_id: int, now: datetime) -> int:
     )
     mine = similarity.shingles(answer)
     found = 0
+    sides: list[tuple[int, int, float, Any]] = []
     for other_id, other_answer in others:
         score = similarity.shingle_jaccard(mine, similarity.shingles(other_answer or ""))
         if score < similarity.THRESHOLD:
             continue
-        await _record_pair(
-            db, attempt_id, other_id, score, _passages(answer, other_answer or ""), now
-        )
-        await _record_pair(
-            db, other_id, attempt_id, score, _passages(other_answer or "", answer), now
-        )
+        sides.append((attempt_id, other_id, score, _passages(answer, other_answer or "")))
+        sides.append((other_id, attempt_id, score, _passages(other_answer or "", answer)))
         found += 1
+    # Written in one global order of (attempt, other): concurrent checks of one prompt
+    # upsert each other's rows (A's check writes B→A, B's writes A→B), and in the order
+    # found two of them locked the pair's rows in opposite orders and PostgreSQL aborted
+    # one as a deadlock (seen once in CI).
+    for side_attempt, side_other, score, passages in sorted(sides, key=lambda s: s[:2]):
+        await _record_pair(db, side_attempt, side_other, score, passages, now)
     for exemplar in exemplars or []:
         score = similarity.jaccard(answer, exemplar.get("answer", ""))
         if score >= similarity.THRESHOLD:
