@@ -755,6 +755,11 @@ def demo(host: str, port: int) -> None:
     settings = _settings()
     if settings.base_url == Settings().base_url:
         settings = settings.with_overrides(base_url=f"http://{host}:{port}")
+    if settings.model_enabled and not os.environ.get("SCREEN_MODEL_CONCURRENCY"):
+        # The demo's model is most likely a llama.cpp server on this machine's CPU, which
+        # computes one reply at a time: the demo's dozens of ratings take turns rather
+        # than queue inside the server against their timeouts.
+        settings = settings.with_overrides(model_concurrency=1)
     # Held from here on, through seeding, to the server: a second `screen demo` started
     # meanwhile is told at once that the port is taken, rather than seeding the same
     # database and failing in uvicorn with a traceback after printing its links.
@@ -786,6 +791,16 @@ def demo(host: str, port: int) -> None:
     banner.append(f"  Sample CSV to upload:                {sample.resolve()}")
     for account in links.accounts:
         banner.append(f"    {account.role:<14} {account.email:<28} password: {account.password}")
+    if settings.model_enabled:
+        banner += [
+            f"  Model rater:                         model: {settings.model_name} at "
+            f"{settings.model_url}",
+            f"    {links.model_ratings_waiting} answers wait for its rating (decided ones "
+            "first, after its calibration on each prompt); ratings arrive over the next "
+            "minutes, one at a time.",
+            f"    Its agreement and the validity rule (lead): {base}/lead/agreement",
+            f"    Its ratings in the outbox (admin):         {base}/admin/outbox",
+        ]
     banner += [
         f"  Emails are written to:               {settings.mail_dir.resolve()}",
         "  Invite from another terminal (paste as it is):",

@@ -30,7 +30,11 @@ from screen.operations import retention
 from screen.platform.models import (
     Attempt,
     AttemptState,
+    Decision,
     Invitation,
+    ModelRating,
+    OutboxEvent,
+    OutboxStatus,
     Prompt,
     Review,
     ReviewStatus,
@@ -42,7 +46,8 @@ from screen.recruiting.invitations import get_invitation, invite, withdraw
 from screen.recruiting.outcomes import record_outcome
 from screen.recruiting.prompts import check_library, sync_library
 from screen.recruiting.screens import assign_hiring_manager, create_screen, get_screen
-from screen.review import calibration, reviews
+from screen.review import calibration, model_rater, reviews
+from screen.review.model_client import rater_identity
 from screen.settings import Settings
 
 DEMO_SCREEN_TITLE = "Demo: Senior GenAI Engineer"
@@ -146,6 +151,8 @@ class DemoLinks:
     fresh_link: str
     started_link: str | None
     accounts: tuple[DemoAccount, ...] = DEMO_ACCOUNTS
+    # With a model rater configured: the answers waiting for its rating (0 without one).
+    model_ratings_waiting: int = 0
 
 
 @dataclass(frozen=True)
@@ -283,7 +290,48 @@ async def prepare_demo(db: AsyncSession, settings: Settings, now: datetime) -> D
         secret_key=settings.secret_key,
         actor=DEMO_ACTOR,
     )
-    return DemoLinks(screen.id, fresh.link, started_link)
+    waiting = await queue_model_ratings(db, settings, now) if settings.model_enabled else 0
+    return DemoLinks(screen.id, fresh.link, started_link, model_ratings_waiting=waiting)
+
+
+async def queue_model_ratings(db: AsyncSession, settings: Settings, now: datetime) -> int:
+    """With a model rater configured, have the model really rate the demo's answers, in the
+    background after start, through the outbox as any submission is: the number waiting.
+
+    A fresh demo's answers already have their `model.rate` events, written by the
+    submissions (oldest first, so the decided history is rated before this week's
+    answers); they are delivered once the server runs. A demo seeded earlier without a
+    model delivered those events with nothing to do, so every answer that has neither
+    this model's rating nor a waiting event gets one now. The model's calibration on each
+    prompt comes first, by the same rule as for a person (docs/model-rater.md)."""
+    rater = rater_identity(settings)
+    waiting = {
+        int(payload["attempt_id"])
+        for payload in await db.scalars(
+            select(OutboxEvent.payload).where(
+                OutboxEvent.kind == model_rater.MODEL_RATE,
+                OutboxEvent.status.in_((OutboxStatus.PENDING, OutboxStatus.DISPATCHED)),
+            )
+        )
+        if isinstance(payload, dict) and "attempt_id" in payload
+    }
+    rated = set(
+        await db.scalars(
+            select(ModelRating.attempt_id).where(
+                ModelRating.rater == rater, ModelRating.attempt_id.is_not(None)
+            )
+        )
+    )
+    finished = (
+        select(Attempt.id)
+        .where(Attempt.final_answer.is_not(None), Attempt.submitted_at.is_not(None))
+        .outerjoin(Decision, Decision.attempt_id == Attempt.id)
+        # Decided answers first: those are the ones the agreement figures compare.
+        .order_by(Decision.id.is_(None), Attempt.submitted_at, Attempt.id)
+    )
+    missing = [a for a in await db.scalars(finished) if a not in waiting and a not in rated]
+    model_rater.queue_rating(db, missing, now)
+    return len(waiting) + len(missing)
 
 
 def _month_start(now: datetime, back: int) -> datetime:

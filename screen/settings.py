@@ -100,6 +100,11 @@ class Settings:
     # How the reply's JSON Schema is sent: OpenAI's `json_schema` (vLLM, llama.cpp's C++
     # server, hosted APIs) or `json_object` with a `schema` key (llama-cpp-python's server).
     model_response_format: str = "json_schema"
+    # Ratings one process runs at once; the rest wait their turn. A CPU server (llama.cpp)
+    # computes one reply at a time, so calls beyond it only queue inside the server, each
+    # against its timeout: set 1 there. The default lets an arq worker's jobs (its
+    # `max_jobs`, 20) all call a server that serves many at once.
+    model_concurrency: int = 20
     # The validity rule: what the model must show on a prompt before its rating may ask
     # for one more human review (reviewers.model_agreement.validity).
     model_min_answers: int = 50
@@ -191,6 +196,8 @@ class Settings:
             raise SettingsError("SCREEN_MODEL_CHECK_MARGIN must be above 0 and at most 10.")
         if self.model_min_answers < 1:
             raise SettingsError("SCREEN_MODEL_MIN_ANSWERS must be at least 1.")
+        if not 1 <= self.model_concurrency <= 64:
+            raise SettingsError("SCREEN_MODEL_CONCURRENCY must be from 1 to 64.")
         if not (0 <= self.model_min_alpha <= 1 and 0 <= self.model_min_adjacent <= 1):
             raise SettingsError(
                 "SCREEN_MODEL_MIN_ALPHA and SCREEN_MODEL_MIN_ADJACENT must be from 0 to 1."
@@ -364,6 +371,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         model_response_format=(env.get("SCREEN_MODEL_RESPONSE_FORMAT") or "").strip()
         or defaults.model_response_format,
+        model_concurrency=_int(env, "SCREEN_MODEL_CONCURRENCY", defaults.model_concurrency),
         model_min_answers=_int(env, "SCREEN_MODEL_MIN_ANSWERS", defaults.model_min_answers),
         model_check_margin=_float(env, "SCREEN_MODEL_CHECK_MARGIN", defaults.model_check_margin),
         model_min_alpha=_float(env, "SCREEN_MODEL_MIN_ALPHA", defaults.model_min_alpha),

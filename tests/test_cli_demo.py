@@ -5,14 +5,17 @@ state, months of decisions)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +24,7 @@ import pytest
 import yaml
 
 from screen.platform.paths import PROMPTS_DIR
+from tests.support.model_server import ChatPeer, rating
 from tests.support.smtp import free_port
 
 LINK = re.compile(r"https?://[\w.:-]+/s/[A-Za-z0-9_-]{32}")
@@ -271,3 +275,87 @@ def test_the_demo_shows_retention_and_erases_a_candidate(demo: Demo, tmp_path: P
     with sqlite3.connect(copy) as database:
         text = "\n".join(line for line in database.iterdump())
     assert name not in text
+
+
+@contextmanager
+def _peer_in_a_thread(peer: ChatPeer) -> Iterator[ChatPeer]:
+    """The fault-injection peer on its own event loop, so a demo process can call it."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(peer.__aenter__(), loop).result(10)
+    try:
+        yield peer
+    finally:
+        asyncio.run_coroutine_threadsafe(peer.__aexit__(None, None, None), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+def _sign_in(client: httpx.Client, email: str, password: str) -> None:
+    page = client.get("/signin")
+    token = re.search(r'name="_csrf_token" value="([^"]+)"', page.text)
+    assert token, page.text[:500]
+    done = client.post(
+        "/signin", data={"email": email, "password": password, "_csrf_token": token.group(1)}
+    )
+    assert done.status_code in (200, 303), done.text[:500]
+
+
+@pytest.mark.slow  # a demo of its own, with a model server answering at once: about 30 s
+def test_with_a_model_configured_the_demo_has_it_rate_the_answers(tmp_path: Path) -> None:
+    port = free_port()
+    with _peer_in_a_thread(ChatPeer(default=rating(3))) as peer:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "screen", "demo", "--port", str(port)],
+            cwd=tmp_path,
+            env={**_clean_env(), "SCREEN_MODEL_URL": peer.url, "SCREEN_MODEL_NAME": "peer"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            banner = ""
+            assert process.stdout is not None
+            while "Ctrl+C" not in banner and (line := process.stdout.readline()):
+                banner += line
+            waiting = re.search(r"(\d+) answers wait for its rating", banner)
+            assert waiting, banner
+            assert f"http://127.0.0.1:{port}/lead/agreement" in banner
+            with sqlite3.connect(tmp_path / "screen.db") as database:
+                decided = database.execute(
+                    "SELECT count(*) FROM decisions d JOIN attempts a ON a.id = d.attempt_id"
+                    " JOIN invitations i ON i.id = a.invitation_id JOIN prompts p"
+                    " ON p.id = i.prompt_id WHERE p.slug = 'rag-support-assistant'"
+                ).fetchone()[0]
+            # Every finished answer, the decided ones among them, waits for the model.
+            assert int(waiting.group(1)) > decided >= 30
+            base = f"http://127.0.0.1:{port}"
+            with httpx.Client(base_url=base, timeout=30, follow_redirects=True) as client:
+                _sign_in(client, "lead@demo.screen", "lead-demo-pass")
+                give_up = time.monotonic() + 120
+                while True:
+                    page = client.get("/lead/agreement?prompt=rag-support-assistant")
+                    if f"{decided} human-decided answers rated by the model" in page.text:
+                        break
+                    assert time.monotonic() < give_up, page.text[-3000:]
+                    time.sleep(1)
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=30)
+            if process.stdout:
+                process.stdout.close()
+
+    # The model's calibration attempt came first, then the answers, through the server.
+    assert "Model rater: model: peer" in page.text
+    assert "best share 100% of dimensions within one level of the experts" in page.text
+    # Fewer decided answers than the rule's 50: refused, and it says why.
+    assert 'data-model-validity="refused"' in page.text
+    assert f"{decided} human-decided answers rated by the model; at least 50" in page.text
+    assert len(peer.requests) > decided
+    # No candidate's identity reached the model server.
+    with sqlite3.connect(tmp_path / "screen.db") as database:
+        names = [n for (n,) in database.execute("SELECT candidate_name FROM invitations")]
+    sent = b"".join(peer.raw).decode()
+    assert not [n for n in names if n in sent]

@@ -21,6 +21,7 @@ twice on malformed output, or whose last outbox try found the server down, is re
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime
 from typing import Any
@@ -154,6 +155,18 @@ async def _calibration_step(
     return max(best, row.calibration_share or 0.0), True
 
 
+# Per event loop (one per process in production; the tests start several): the ratings
+# running at once in this process, at most `model_concurrency`.
+_SLOTS: dict[tuple[int, int], asyncio.Semaphore] = {}
+
+
+def _slots(settings: Settings) -> asyncio.Semaphore:
+    key = (id(asyncio.get_running_loop()), settings.model_concurrency)
+    if key not in _SLOTS:
+        _SLOTS[key] = asyncio.Semaphore(settings.model_concurrency)
+    return _SLOTS[key]
+
+
 async def rate_attempt(
     ctx: JobContext, event: OutboxEvent, marker: outbox.DoneMarker
 ) -> dict[str, Any] | None:
@@ -162,6 +175,17 @@ async def rate_attempt(
     settings = ctx.settings
     if not settings.model_enabled:
         return {**event.payload, "skipped": "no model configured"}
+    # A whole run waits for its turn, not only its call: a run reads what the model has
+    # done (calibration, this answer) after the runs before it stored theirs, so a burst
+    # of events (the in-process runner dispatches every due one at once) does not send
+    # the same exemplar to the model once per event. The call's timeout starts after.
+    async with _slots(settings):
+        return await _rate_attempt(ctx, event, settings)
+
+
+async def _rate_attempt(
+    ctx: JobContext, event: OutboxEvent, settings: Settings
+) -> dict[str, Any] | None:
     attempt_id = int(event.payload["attempt_id"])
     rater = rater_identity(settings)
     async with ctx.sessionmaker() as db:
