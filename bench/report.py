@@ -93,6 +93,23 @@ class Result:
     errors: int = 0
     details: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # Why the scenario could not run here (a package it needs is missing): not a failure.
+    skipped: str | None = None
+
+    @classmethod
+    def skip(cls, name: str, title: str, why: str) -> Result:
+        return cls(
+            name=name,
+            title=title,
+            unit="",
+            figure=Stat.of([]),
+            figure_label="figure",
+            baseline=None,
+            baseline_label="",
+            checks=[],
+            notes=[f"SKIPPED: {why}"],
+            skipped=why,
+        )
 
     @property
     def ratio(self) -> Stat | None:
@@ -122,6 +139,7 @@ class Result:
             "errors": self.errors,
             "details": self.details,
             "notes": self.notes,
+            "skipped": self.skipped,
         }
 
 
@@ -139,6 +157,8 @@ def _num(value: float) -> str:
 
 
 def render(result: Result) -> str:
+    if result.skipped:
+        return f"{result.name} — {result.title}   [SKIPPED]\n  {result.skipped}"
     status = "PASS" if result.passed else "MISS"
     lines = [f"{result.name} — {result.title}   [{status}]"]
     width = max(
@@ -175,6 +195,9 @@ def summary(results: Sequence[Result]) -> str:
         f"{'scenario':<18}{'figure':>12}{'baseline':>12}{'ratio':>8}  {'unit':<8}{'':2}result",
     ]
     for result in results:
+        if result.skipped:
+            lines.append(f"{result.name:<18}{'SKIPPED':>12}  {result.skipped}")
+            continue
         ratio = result.ratio
         lines.append(
             f"{result.name:<18}{_num(result.figure.median):>12}"
