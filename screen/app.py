@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from screen.accounts.guards import SignInRequiredError
 from screen.platform.clock import Clock, SystemClock
-from screen.platform.db import create_engine, create_sessionmaker
+from screen.platform.db import create_sessionmaker, engine_for
 from screen.platform.errors import ScreenError
 from screen.platform.jobs import InProcessRunner, JobContext, JobQueue
 from screen.platform.mail import Mailer, mailer_for
@@ -111,7 +111,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
         own_engine = engine is None and sessionmaker is None
-        active_engine = engine or create_engine(settings.database_url)
+        active_engine = engine or engine_for(settings)
         maker = sessionmaker or create_sessionmaker(active_engine)
         runner = InProcessRunner(REGISTRY.jobs, settings.sweep_interval_seconds)
         job_queue = queue or runner

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from screen.fairness import categories as self_id_categories
 from screen.platform import migrate
 from screen.platform.clock import SystemClock
-from screen.platform.db import create_engine, create_sessionmaker
+from screen.platform.db import create_sessionmaker, engine_for
 from screen.platform.errors import ConflictError, InputError, NotFoundError, ScreenError
 from screen.platform.models import Role
 from screen.platform.observability import configure_logging
@@ -90,7 +90,7 @@ async def _database(settings: Settings, *, migrating: bool = False) -> AsyncIter
     command brings it up to date, rather than migrating it as a side effect."""
     url = settings.database_url
     try:
-        engine = create_engine(url)
+        engine = engine_for(settings)
     except (SQLAlchemyError, ImportError, ValueError) as error:
         # A URL that does not parse, an unknown dialect, a driver that is not installed
         # or not async, a port that is not a number.
@@ -670,7 +670,7 @@ async def _unreachable(settings: Settings) -> str | None:
     """Why the database cannot be reached (refused, timed out, shutting down), or None when
     it answers or fails otherwise (a bad URL or password is reported by `_migrate`)."""
     try:
-        engine = create_engine(settings.database_url)
+        engine = engine_for(settings)
     except Exception:
         return None
     try:

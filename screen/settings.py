@@ -33,6 +33,13 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite+aiosqlite:///screen.db"
+    # PostgreSQL connections each process keeps (web process or worker): processes ×
+    # this must stay under the server's max_connections (docs/operations.md#scale-out).
+    database_pool_size: int = 20
+    # "transaction" when SCREEN_DATABASE_URL points at PgBouncer in transaction pooling
+    # mode: no prepared-statement cache, and no statement outside a transaction
+    # (screen.platform.db.create_engine, docs/operations.md#pgbouncer).
+    database_pooler: str | None = None
     secret_key: str = DEFAULT_SECRET
     base_url: str = "http://127.0.0.1:8000"
     smtp_url: str | None = None
@@ -127,6 +134,13 @@ class Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
     def check(self) -> Settings:
+        if self.database_pool_size < 1:
+            raise SettingsError("SCREEN_DATABASE_POOL_SIZE must be at least 1.")
+        if self.database_pooler not in (None, "transaction"):
+            raise SettingsError(
+                "SCREEN_DATABASE_POOLER must be empty or 'transaction' (PgBouncer's "
+                f"pool_mode = transaction), got {self.database_pooler!r}."
+            )
         if self.production and self.secret_key == DEFAULT_SECRET:
             raise SettingsError(
                 "SCREEN_SECRET_KEY must be set to a long random value in production "
@@ -311,6 +325,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     prompts_dir = env.get("SCREEN_PROMPTS_DIR")
     settings = Settings(
         database_url=env.get("SCREEN_DATABASE_URL") or defaults.database_url,
+        database_pool_size=_int(env, "SCREEN_DATABASE_POOL_SIZE", defaults.database_pool_size),
+        database_pooler=(env.get("SCREEN_DATABASE_POOLER") or "").strip().lower() or None,
         secret_key=env.get("SCREEN_SECRET_KEY") or defaults.secret_key,
         base_url=(env.get("SCREEN_BASE_URL") or defaults.base_url).rstrip("/"),
         smtp_url=env.get("SCREEN_SMTP_URL") or None,

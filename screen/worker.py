@@ -30,7 +30,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from screen.platform.clock import SystemClock
-from screen.platform.db import create_engine, create_sessionmaker
+from screen.platform.db import create_sessionmaker, engine_for
 from screen.platform.jobs import Job, JobContext, run_job
 from screen.platform.mail import mailer_for
 from screen.platform.rendering import create_environment
@@ -113,7 +113,7 @@ def redis_settings(url: str) -> RedisSettings:
 async def startup(ctx: dict[str, Any]) -> None:
     settings = load_settings()
     _start_metrics(settings.worker_metrics_port)
-    engine = create_engine(settings.database_url)
+    engine = engine_for(settings)
     ctx["engine"] = engine
     ctx["screen"] = JobContext(
         settings=settings,

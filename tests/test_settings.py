@@ -45,6 +45,9 @@ def test_production_starts_with_a_real_secret() -> None:
         ("SCREEN_NOTIFY_HOUR", "24"),
         ("SCREEN_NOTIFY_HOUR", "nine"),
         ("SCREEN_NOTIFY_TIME_ZONE", "Mars/Olympus_Mons"),
+        ("SCREEN_DATABASE_POOL_SIZE", "0"),
+        ("SCREEN_DATABASE_POOL_SIZE", "many"),
+        ("SCREEN_DATABASE_POOLER", "session"),
     ],
 )
 def test_a_bad_value_is_refused_with_the_variable_named(variable: str, value: str) -> None:
@@ -78,3 +81,13 @@ def test_production_refuses_the_test_only_duration_and_names_the_variable() -> N
 def test_a_test_duration_out_of_range_is_refused(value: str) -> None:
     with pytest.raises(SettingsError, match="SCREEN_TEST_DURATION_SECONDS"):
         load_settings({"SCREEN_TEST_DURATION_SECONDS": value})
+
+
+def test_database_pool_size_and_pooler_are_read() -> None:
+    defaults = load_settings({})
+    behind = load_settings(
+        {"SCREEN_DATABASE_POOL_SIZE": "8", "SCREEN_DATABASE_POOLER": "Transaction"}
+    )
+
+    assert (defaults.database_pool_size, defaults.database_pooler) == (20, None)
+    assert (behind.database_pool_size, behind.database_pooler) == (8, "transaction")

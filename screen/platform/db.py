@@ -22,6 +22,8 @@ from sqlalchemy.sql.expression import ClauseElement, Executable
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util import greenlet_spawn
 
+from screen.settings import Settings
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -58,7 +60,14 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+TRANSACTION_POOLER = "transaction"
+
+
+def create_engine(
+    url: str, *, pool_size: int | None = None, pooler: str | None = None, **kwargs: Any
+) -> AsyncEngine:
+    """The engine of one process. `pool_size` is SCREEN_DATABASE_POOL_SIZE; `pooler` is
+    SCREEN_DATABASE_POOLER ("transaction" behind PgBouncer in transaction mode)."""
     # Statement parameters hold candidate answers and token hashes: keep them out of logs.
     kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
@@ -78,7 +87,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # Twenty kept connections and no overflow: overflow connections are closed as soon as
     # they are returned, and under a burst of requests that meant a new PostgreSQL backend
     # (a process) per request.
-    kwargs.setdefault("pool_size", 20)
+    kwargs.setdefault("pool_size", pool_size or 20)
     kwargs.setdefault("max_overflow", 0)
     # No ping on checkout: it is a round trip on every request, a third of an autosave's.
     # After a database restart the first statement on a dead connection fails, and
@@ -87,7 +96,33 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("pool_pre_ping", False)
     # Proxies and managed services drop idle connections silently; renew them first.
     kwargs.setdefault("pool_recycle", 1800)
+    if pooler == TRANSACTION_POOLER:
+        # PgBouncer in transaction mode hands each transaction whichever server connection
+        # is free, so nothing may outlive a transaction on one. asyncpg's statement cache
+        # (and SQLAlchemy's) keeps named prepared statements per client connection, which
+        # then run on a server that never prepared them ("prepared statement … does not
+        # exist") or collide with another client's of the same name ("already exists").
+        # Without both caches asyncpg prepares every statement unnamed, and PgBouncer keeps
+        # one server from its parse to its result: asyncpg sends parse and describe with a
+        # Flush, not a Sync, and PgBouncer moves a client only at a Sync's ReadyForQuery,
+        # in or out of a transaction (HotStatement's and the export's raw statements run
+        # outside one). Unique names (SQLAlchemy's docs' prepared_statement_name_func)
+        # are not used: each would stay prepared on whichever server ran it, for good.
+        connect_args = dict(kwargs.pop("connect_args", {}))
+        connect_args.setdefault("statement_cache_size", 0)
+        connect_args.setdefault("prepared_statement_cache_size", 0)
+        kwargs["connect_args"] = connect_args
     return create_async_engine(url, **kwargs)
+
+
+def engine_for(settings: Settings) -> AsyncEngine:
+    """The engine the settings describe: the one way the app, the worker and the CLI open
+    the database."""
+    return create_engine(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        pooler=settings.database_pooler,
+    )
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

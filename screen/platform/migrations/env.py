@@ -27,8 +27,9 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_with_own_engine() -> None:
-    url = context.config.get_main_option("sqlalchemy.url") or load_settings().database_url
-    engine = create_engine(url)
+    settings = load_settings()
+    url = context.config.get_main_option("sqlalchemy.url") or settings.database_url
+    engine = create_engine(url, pooler=settings.database_pooler)
     async with engine.connect() as connection:
         await connection.run_sync(_run)
         await connection.commit()
