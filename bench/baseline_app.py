@@ -54,16 +54,17 @@ CLAIM = """
                 ORDER BY due_at, queued_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
     RETURNING id
 """
-# The app's SQLAlchemy pool holds up to 10 + 10 connections (screen.db.create_engine).
+# The app's SQLAlchemy pool holds 20 connections (screen.platform.db.create_engine), or
+# SCREEN_DATABASE_POOL_SIZE; the scale-out scenario sets both to the same smaller size.
 POOL_SIZE = 20
 
 
-def create(dsn: str | None) -> Litestar:
+def create(dsn: str | None, pool_size: int = POOL_SIZE) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
         app.state.pool = None
         if dsn:
-            app.state.pool = await asyncpg.create_pool(dsn, min_size=2, max_size=POOL_SIZE)
+            app.state.pool = await asyncpg.create_pool(dsn, min_size=2, max_size=pool_size)
         try:
             yield
         finally:
@@ -99,7 +100,10 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8100)
     args = parser.parse_args()
-    app = create(os.environ.get("BENCH_BASELINE_DSN") or None)
+    app = create(
+        os.environ.get("BENCH_BASELINE_DSN") or None,
+        int(os.environ.get("BENCH_BASELINE_POOL_SIZE") or POOL_SIZE),
+    )
     uvicorn.run(app, host=args.host, port=args.port, **SERVER_OPTIONS)  # type: ignore[arg-type]
 
 

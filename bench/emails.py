@@ -88,30 +88,41 @@ def _sink_result(proc: procs.Proc, timeout: float) -> Received:
     return Received(data["count"], data["first_s"] or 0.0, data["last_s"] or 0.0)
 
 
-def _through_workers(env: Env, count: int, capture: Path, timeout: float) -> tuple[Received, float]:
+def _through_workers(
+    env: Env,
+    count: int,
+    capture: Path,
+    timeout: float,
+    *,
+    workers: int = WORKERS,
+    pool_size: int | None = None,
+) -> tuple[Received, float]:
     sink, port = _start_sink(env, count, capture, timeout)
-    workers = []
+    settings = {"SCREEN_SMTP_URL": f"smtp://127.0.0.1:{port}"}
+    if pool_size:
+        settings["SCREEN_DATABASE_POOL_SIZE"] = str(pool_size)
+    running: list[procs.Proc] = []
     try:
         started = time.monotonic()
-        for index in range(WORKERS):
-            workers.append(
+        for index in range(workers):
+            running.append(
                 procs.Proc(
                     f"screen-worker-{index}",
                     [sys.executable, "-m", "screen", "worker"],
-                    procs.python_env(env.app_env(SCREEN_SMTP_URL=f"smtp://127.0.0.1:{port}")),
+                    procs.python_env(env.app_env(**settings)),
                     env.workdir / f"screen-worker-{index}-{port}.log",
                 )
             )
         deadline = started + timeout + 30
         while sink.alive() and time.monotonic() < deadline:
-            for worker in workers:
+            for worker in running:
                 if not worker.alive():
                     raise worker.fail(f"exited with code {worker.popen.returncode}")
             time.sleep(0.1)
         received = _sink_result(sink, 5)
         total = time.monotonic() - started
     finally:
-        for worker in workers:
+        for worker in running:
             worker.stop(timeout=30)
         sink.stop()
     return received, total

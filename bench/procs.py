@@ -211,11 +211,16 @@ def start_app(env: Mapping[str, str], logdir: Path, name: str = "screen-serve") 
     return server
 
 
-def start_baseline(dsn: str | None, logdir: Path, name: str = "baseline") -> Server:
-    """The minimal Litestar baseline app (bench.baseline_app), served like the real one."""
+def start_baseline(
+    dsn: str | None, logdir: Path, name: str = "baseline", pool_size: int | None = None
+) -> Server:
+    """The minimal Litestar baseline app (bench.baseline_app), served like the real one;
+    `pool_size` caps its asyncpg pool as SCREEN_DATABASE_POOL_SIZE caps the app's."""
     port = free_port()
     argv = [sys.executable, "-m", "bench.baseline_app", "--port", str(port)]
     env = python_env({"BENCH_BASELINE_DSN": dsn} if dsn else {})
+    if pool_size:
+        env["BENCH_BASELINE_POOL_SIZE"] = str(pool_size)
     proc = Proc(name, argv, env, logdir / f"{name}-{port}.log")
     server = Server(proc, port)
     try:

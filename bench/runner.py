@@ -65,6 +65,10 @@ SCENARIOS = {
         "bench.privacy:run",
         "s of a retention run over 100k decided candidates vs plain SQL; ms to erase one",
     ),
+    "scale_out": (
+        "bench.scale_out:run",
+        "autosave, review next and fan-out on 2 web processes and 2 workers vs 1, vs baselines",
+    ),
     "scale": (
         "bench.scale:run",
         "ms of each staff page and the similarity check at 200k vs 10k invitations",
