@@ -78,6 +78,7 @@ ROUTES = [
     ("GET", "/lead/prompts/999/edit", AUTHORS),
     ("POST", "/lead/prompts/999/edit", AUTHORS),
     ("POST", "/lead/prompts/999/retire", LEADS),
+    ("POST", "/lead/prompts/999/probe", AUTHORS),
     ("GET", "/review/calibration/999", REVIEWERS),
     ("POST", "/review/calibration/999/999", REVIEWERS),
     ("GET", "/lead/calibration", LEADS),

@@ -13,6 +13,7 @@ from screen.platform.signals import ATS_COMPLETED, WEBHOOK_DELIVER
 from screen.recruiting.invitations import INVITATION_EMAIL, REMINDER_EMAIL
 from screen.registry import FEATURES, REGISTRY, build
 from screen.review.agreement_snapshots import AGREEMENT_COMPUTE
+from screen.review.exposure_probe import MODEL_PROBE
 from screen.review.model_rater import MODEL_RATE
 from screen.review.notifications import NOTIFY_CHAT, NOTIFY_EMAIL
 from screen.review.similar_answers import SIMILARITY_CHECK
@@ -32,6 +33,7 @@ def test_every_kind_of_outbox_event_the_app_writes_has_a_handler() -> None:
         AGREEMENT_COMPUTE,
         FAIRNESS_COMPUTE,
         MODEL_RATE,
+        MODEL_PROBE,
     }
     assert set(REGISTRY.outbox_handlers) == written
 

@@ -34,6 +34,7 @@ def test_a_fresh_worker_process_knows_every_outbox_handler() -> None:
         "ats.completed",
         "fairness.compute",
         "invitation.email",
+        "model.probe",
         "model.rate",
         "notify.chat",
         "notify.email",

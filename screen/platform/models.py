@@ -1130,3 +1130,53 @@ class ModelValidityWaiver(Base):
     waived_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     reason: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ExposureProbe(Base):
+    """A lead's (or admin's) request that the configured model write answers to a prompt
+    version as a candidate would, then score them (screen.review.exposure_probe). Its
+    answers are stored as leaked answers of the prompt and their ratings apart from every
+    live rating, so nothing the probe does counts in agreement or decisions. `status` is
+    `running` until every answer is written and scored (`done`), or `failed` when the
+    model server stayed down through the outbox's last try."""
+
+    __tablename__ = "exposure_probes"
+    __table_args__ = (Index("ix_exposure_probes_slug", "prompt_slug", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prompt_id: Mapped[int] = mapped_column(ForeignKey("prompts.id"))
+    prompt_slug: Mapped[str] = mapped_column(String(100))
+    # "model: <name>" when requested.
+    rater: Mapped[str] = mapped_column(String(120))
+    answers_wanted: Mapped[int] = mapped_column(Integer)
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(20))
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class ProbeAnswer(Base):
+    """One answer the model wrote for a probe, the leaked answer it is stored as, and the
+    model's own rating of it (`written`, then `rated` or `failed`)."""
+
+    __tablename__ = "probe_answers"
+    __table_args__ = (UniqueConstraint("probe_id", "seq", name="uq_probe_answers_probe_seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    probe_id: Mapped[int] = mapped_column(ForeignKey("exposure_probes.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str | None] = mapped_column(Text)
+    leak_id: Mapped[int | None] = mapped_column(ForeignKey("leaked_answers.id"))
+    status: Mapped[str] = mapped_column(String(20))
+    # {dimension key: {"level": int, "evidence": quote}}, as a model rating's.
+    ratings: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    weighted_score: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
+    # Calls, latency and tokens of writing and rating it together.
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    latency_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    written_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    rated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -39,7 +39,7 @@ from screen.recruiting.prompts import (
     latest_version,
     time_fit,
 )
-from screen.review import exposure
+from screen.review import exposure, exposure_probe
 
 # Who may read the library and preview its prompts: leads (they own the rubrics),
 # recruiters (they pick prompts for screens) and admins.
@@ -167,7 +167,9 @@ class PromptLibraryController(Controller):
     include_in_schema = False
 
     @get("/", name="lead:prompts")
-    async def page(self, request: Request[Any, Any, Any], db: DB, me: Me) -> Template:
+    async def page(
+        self, request: Request[Any, Any, Any], db: DB, me: Me, settings: AppSettings
+    ) -> Template:
         rows = await exposure.library(db)
         raw = request.query_params.get("changed") or ""
         # Only a prompt the database holds is named, never text a link made up.
@@ -183,12 +185,20 @@ class PromptLibraryController(Controller):
                 "changed": changed is not None,
                 "changed_title": f"{changed.title}, version {changed.version}" if changed else "",
                 "changed_retired": changed is not None and changed.retired_at is not None,
+                "probes": await exposure_probe.latest_by_slug(db),
+                "model_on": settings.model_enabled,
+                "probe_queued": request.query_params.get("probe") == "queued",
             },
         )
 
     @get("/{prompt_id:int}", name="lead:prompt")
     async def version(
-        self, prompt_id: FromPath[int], request: Request[Any, Any, Any], db: DB, me: Me
+        self,
+        prompt_id: FromPath[int],
+        request: Request[Any, Any, Any],
+        db: DB,
+        me: Me,
+        settings: AppSettings,
     ) -> Template:
         prompt = await _prompt(db, prompt_id)
         newest = await latest_version(db, prompt.slug)
@@ -207,6 +217,9 @@ class PromptLibraryController(Controller):
                 "saved": request.query_params.get("saved") == "1",
                 "time_fit": time_fit(prompt.body, prompt.duration_minutes),
                 "from_ui": FROM_UI,
+                "probes": await exposure_probe.for_slug(db, prompt.slug),
+                "model_on": settings.model_enabled,
+                "probe_queued": request.query_params.get("probe") == "queued",
             },
         )
 
@@ -406,6 +419,36 @@ class PromptLibraryController(Controller):
             )
             return _form_page(me, mode=mode, state=state, checked=None, prompt=prompt)
         return Redirect(path=f"/lead/prompts/{saved.id}?saved=1", status_code=HTTP_303_SEE_OTHER)
+
+    @post(
+        "/{prompt_id:int}/probe",
+        name="lead:prompt:probe",
+        status_code=HTTP_303_SEE_OTHER,
+        guards=[requires(*AUTHORS)],
+    )
+    async def probe(
+        self,
+        prompt_id: FromPath[int],
+        request: Request[Any, Any, Any],
+        db: DB,
+        me: Me,
+        clock: AppClock,
+        settings: AppSettings,
+    ) -> Redirect:
+        """Ask the configured model for answers to this version (the exposure probe)."""
+        form = await request.form()
+        probe = await exposure_probe.request_probe(
+            db, settings, me, prompt_id, form.get("answers"), clock.now()
+        )
+        back = form.get("back")
+        if back == "library":
+            return Redirect(
+                path=f"/lead/prompts?probe=queued#probe-{probe.prompt_slug}",
+                status_code=HTTP_303_SEE_OTHER,
+            )
+        return Redirect(
+            path=f"/lead/prompts/{prompt_id}?probe=queued#probe", status_code=HTTP_303_SEE_OTHER
+        )
 
     @post(
         "/{prompt_id:int}/retire",

@@ -84,28 +84,30 @@ async def _post(
     client: httpx.AsyncClient,
     settings: Settings,
     messages: list[dict[str, str]],
-    schema: dict[str, Any],
+    schema: dict[str, Any] | None,
     outcome: CallOutcome,
+    temperature: float = 0,
 ) -> str:
     if settings.model_url is None:
         raise ModelUnavailable("no model server is configured (SCREEN_MODEL_URL)")
     headers = {"User-Agent": USER_AGENT}
     if settings.model_api_key:
         headers["Authorization"] = f"Bearer {settings.model_api_key}"
-    body = {
+    body: dict[str, Any] = {
         "model": settings.model_name,
         "messages": messages,
-        "temperature": 0,
+        "temperature": temperature,
         "max_tokens": MAX_TOKENS,
-        "response_format": (
+    }
+    if schema is not None:
+        body["response_format"] = (
             {"type": "json_object", "schema": schema}
             if settings.model_response_format == "json_object"
             else {
                 "type": "json_schema",
                 "json_schema": {"name": "rating", "strict": True, "schema": schema},
             }
-        ),
-    }
+        )
     started = time.perf_counter()
     outcome.calls += 1
     try:
@@ -166,3 +168,19 @@ async def rate(
             outcome.error = None
             return outcome
     return outcome
+
+
+# The exposure probe asks for several answers to one prompt: at temperature 0 they would be
+# one answer N times.
+WRITE_TEMPERATURE = 0.9
+
+
+async def write(settings: Settings, messages: list[dict[str, str]]) -> tuple[str, CallOutcome]:
+    """One free-text reply (the exposure probe's answer as a candidate would write it), in
+    one call; `ModelUnavailable` when the server fails."""
+    outcome = CallOutcome(rating=None, error=None)
+    timeout = httpx.Timeout(settings.model_timeout_seconds)
+    async with httpx.AsyncClient(timeout=timeout) as client:
+        reply = await _post(client, settings, messages, None, outcome, WRITE_TEMPERATURE)
+    MODEL_CALLS.labels("ok").inc()
+    return reply, outcome

@@ -6,6 +6,7 @@ computed off the page, and the notifications
 from screen.platform.feature import Feature
 from screen.review import (
     agreement_snapshots,
+    exposure_probe,
     jobs,
     model_rater,
     notification_delivery,
@@ -42,6 +43,7 @@ FEATURE = Feature(
     outbox_handlers={
         similar_answers.SIMILARITY_CHECK: similar_answers.run_check,
         model_rater.MODEL_RATE: model_rater.rate_attempt,
+        exposure_probe.MODEL_PROBE: exposure_probe.run_probe,
         agreement_snapshots.AGREEMENT_COMPUTE: agreement_snapshots.run_compute,
         notifications.NOTIFY_EMAIL: notification_delivery.send_notification_email,
         notifications.NOTIFY_CHAT: notification_delivery.post_to_chat,

@@ -4,7 +4,8 @@
 loopback that speaks the OpenAI Chat Completions protocol (POST /v1/chat/completions,
 `choices[0].message.content`, `usage`) and answers each request with the next scripted
 behaviour: a rating built from the answer it was sent, a malformed reply, an HTTP
-error, or a stall longer than the client's timeout. It records every request body, so
+error, a stall longer than the client's timeout, or (for the exposure probe's
+free-text requests) an answer as a candidate would write it. It records every request body, so
 a test can check what left Screen. With `forward_to` it relays each request to a real
 model server (llama.cpp's) and records it on the way, which is how the tests see the
 request that server received.
@@ -87,6 +88,19 @@ def status(code: int) -> Behaviour:
 
 def stall(seconds: float) -> Behaviour:
     return lambda request: Reply(stall_seconds=seconds)
+
+
+def written(*texts: str) -> Behaviour:
+    """Answer a free-text request (the exposure probe asks for an answer written as a
+    candidate would) with the next of `texts`, over and over."""
+    turn = iter(range(1 << 30))
+    return lambda request: Reply(texts[next(turn) % len(texts)])
+
+
+def by_kind(write: Behaviour, rate: Behaviour) -> Behaviour:
+    """Free-text requests (no `response_format`) to `write`, ratings to `rate`: a server
+    that writes answers and rates them, as one model does."""
+    return lambda request: (rate if "response_format" in request else write)(request)
 
 
 @dataclass
