@@ -46,7 +46,7 @@ from screen.platform.models import (
     Prompt,
     User,
 )
-from screen.review import similar_answers
+from screen.review import model_rater, similar_answers
 from screen.review.model_client import CallOutcome, ModelUnavailable, rate, rater_identity, write
 from screen.settings import Settings
 
@@ -242,6 +242,16 @@ async def run_probe(
 ) -> dict[str, Any] | None:
     """The `model.probe` handler: one step (one answer written, or one rated) per run."""
     del marker  # the probe's rows are the effect, stored idempotently
+    if not ctx.settings.model_enabled:
+        await _fail(ctx, int(event.payload["probe_id"]), "no model was configured when it ran")
+        return {**event.payload, "skipped": "no model configured"}
+    # Turns at the model are shared with the rater's runs (SCREEN_MODEL_CONCURRENCY); the
+    # run reads the probe after its turn comes, so it sees what the runs before it stored.
+    async with model_rater.model_turn(ctx.settings):
+        return await _step(ctx, event)
+
+
+async def _step(ctx: JobContext, event: OutboxEvent) -> dict[str, Any] | None:
     probe_id, seq, step = (
         int(event.payload["probe_id"]),
         int(event.payload["seq"]),
@@ -255,9 +265,6 @@ async def run_probe(
         return {**event.payload, "skipped": "no such probe"}
     if probe.status != RUNNING:
         return {**event.payload, "skipped": f"the probe is {probe.status}"}
-    if not ctx.settings.model_enabled:
-        await _fail(ctx, probe_id, "no model was configured when the probe ran")
-        return {**event.payload, "skipped": "no model configured"}
     try:
         if step == WRITE:
             if answer is not None:

@@ -167,6 +167,12 @@ def _slots(settings: Settings) -> asyncio.Semaphore:
     return _SLOTS[key]
 
 
+def model_turn(settings: Settings) -> asyncio.Semaphore:
+    """The process's turns at the model, shared by every run that calls it (the rater's
+    and the exposure probe's), so together they stay within `model_concurrency`."""
+    return _slots(settings)
+
+
 async def rate_attempt(
     ctx: JobContext, event: OutboxEvent, marker: outbox.DoneMarker
 ) -> dict[str, Any] | None:
