@@ -11,6 +11,14 @@ Per rubric dimension, over the answers the humans decided and the model rated:
   rater, so the page can show what adding the model does to reliability;
 - the standardised mean difference (model mean − human mean) / human SD.
 
+`figures_with_intervals` gives the same figures with a percentile bootstrap interval
+around each (answers resampled with replacement, seeded). It works on kinds of answer:
+for one dimension an answer counts only through the model's level and how many humans
+put it at each level, so a few dozen kinds stand for any number of answers, and a
+resample is how many answers of each kind it holds (a multinomial, as
+`reviewers.agreement` draws its resamples): 1,000 resamples are a few matrix products,
+whatever the history's size.
+
 `validity` applies the per-prompt rule that decides whether the model may act as a check
 score: enough human-decided answers, and alpha and adjacent agreement high enough on
 every dimension. `check_disagreement` is the check score itself: whether a valid
@@ -28,7 +36,19 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import krippendorff
 import numpy as np
+import numpy.typing as npt
 
+# The coincidence-matrix alpha the humans' figures use (exact to the `krippendorff`
+# package, and vectorised over resamples): one implementation of alpha in reviewers/.
+from reviewers.agreement import (
+    _alpha as _alpha_of_coincidences,
+)
+from reviewers.agreement import (
+    _defined,
+    _domain,
+    _group_rows,
+    _unit_coincidences,
+)
 from reviewers.rubric import Rubric
 
 MODEL_ROW = "model"
@@ -56,6 +76,14 @@ class DimensionAgreement:
     alpha_humans: float | None
     alpha_with_model: float | None
     smd: float | None
+    # Percentile bootstrap intervals (`figures_with_intervals`); None where not computed
+    # or where too many resamples leave the figure undefined to claim the confidence.
+    exact_interval: tuple[float, float] | None = None
+    adjacent_interval: tuple[float, float] | None = None
+    qwk_interval: tuple[float, float] | None = None
+    alpha_humans_interval: tuple[float, float] | None = None
+    alpha_with_model_interval: tuple[float, float] | None = None
+    smd_interval: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -150,6 +178,258 @@ def agreement(
     answers: Sequence[RatedAnswer], keys: Sequence[str], levels: Sequence[int]
 ) -> list[DimensionAgreement]:
     return [dimension_agreement(answers, key, levels) for key in keys]
+
+
+# Intervals ------------------------------------------------------------------------------
+
+RESAMPLES = 1_000
+CONFIDENCE = 0.95
+# Resample weights are drawn this many at a time (resamples × kinds), as in
+# reviewers.agreement, so memory stays bounded however many kinds there are.
+WEIGHT_CELLS = 4_000_000
+
+Counts = npt.NDArray[np.int64]
+Floats = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class DimensionUnits:
+    """One dimension's answers as columns: the position of the model's level among the
+    rubric's levels, and how many humans put the answer at each level (answers × levels).
+    Only answers with the model's level and at least one human's belong here."""
+
+    key: str
+    model: Counts
+    humans: Counts
+
+
+def units_of(answers: Sequence[RatedAnswer], key: str, levels: Sequence[int]) -> DimensionUnits:
+    """`RatedAnswer` values as one dimension's columns (levels outside the rubric's are
+    left out, as a rating the rubric cannot place)."""
+    index = {level: i for i, level in enumerate(levels)}
+    model: list[int] = []
+    humans: list[list[int]] = []
+    for answer in answers:
+        row = [0] * len(levels)
+        for by_human in answer.humans.values():
+            human = by_human.get(key)
+            if human is not None and human in index:
+                row[index[human]] += 1
+        mine = answer.model.get(key)
+        if mine is not None and mine in index and any(row):
+            model.append(index[mine])
+            humans.append(row)
+    return DimensionUnits(
+        key,
+        np.array(model, dtype=np.int64),
+        np.array(humans, dtype=np.int64).reshape(-1, len(levels)),
+    )
+
+
+def units_from_columns(
+    attempt: Counts,
+    dimension: Counts,
+    level: Counts,
+    model_attempts: Counts,
+    model_levels: Counts,
+    keys: Sequence[str],
+    levels: Sequence[int],
+) -> list[DimensionUnits]:
+    """Each dimension's columns from the humans' ratings as integer columns (one row per
+    rating: the attempt, the dimension's index in `keys`, the level) and the model's
+    (its attempts, sorted and distinct, and their levels, attempts × keys, −1 where it gave
+    none). Human ratings of attempts the model did not rate are left out."""
+    domain = _domain(levels)
+    position = np.searchsorted(domain, level)
+    inside = (position < len(domain)) & (domain[np.minimum(position, len(domain) - 1)] == level)
+    slot = np.searchsorted(model_attempts, attempt)
+    found = slot < len(model_attempts)
+    found[found] = model_attempts[slot[found]] == attempt[found]
+    out: list[DimensionUnits] = []
+    for column, key in enumerate(keys):
+        chosen = found & inside & (dimension == column)
+        humans = np.zeros((len(model_attempts), len(domain)), dtype=np.int64)
+        np.add.at(humans, (slot[chosen], position[chosen]), 1)
+        model_position = np.searchsorted(domain, model_levels[:, column])
+        model_inside = (model_position < len(domain)) & (
+            domain[np.minimum(model_position, len(domain) - 1)] == model_levels[:, column]
+        )
+        usable = model_inside & (humans.sum(axis=1) > 0)
+        out.append(DimensionUnits(key, model_position[usable], humans[usable]))
+    return out
+
+
+def _nearest(value: float, domain: Counts) -> int:
+    """The position of the level `value` rounds half up to (the nearest level when the
+    rubric's levels skip that number)."""
+    rounded = round_half_up(value)
+    return int(np.argmin(np.abs(domain - rounded) * 2 - (domain > rounded)))
+
+
+def _kind_columns(kinds: Counts, domain: Counts) -> tuple[Floats, dict[str, slice]]:
+    """Per kind of answer (model position, then human counts per level), every quantity the
+    figures are sums of, so that any resample's figures come from its summed row."""
+    k = len(domain)
+    values = domain.astype(np.float64)
+    layout = {
+        "n": slice(0, 1),
+        "exact": slice(1, 2),
+        "adjacent": slice(2, 3),
+        "model": slice(3, 4),
+        "mean": slice(4, 5),
+        "mean2": slice(5, 6),
+        "with_units": slice(6, 7),
+        "humans_units": slice(7, 8),
+        "qwk": slice(8, 8 + k * k),
+        "with": slice(8 + k * k, 8 + 2 * k * k),
+        "humans": slice(8 + 2 * k * k, 8 + 3 * k * k),
+    }
+    columns = np.zeros((len(kinds), 8 + 3 * k * k))
+    model_at, counts = kinds[:, 0], kinds[:, 1:]
+    with_model = counts.copy()
+    with_model[np.arange(len(kinds)), model_at] += 1
+    for row, (at, human) in enumerate(zip(model_at.tolist(), counts.tolist(), strict=True)):
+        # The same float arithmetic as `dimension_agreement`, so the figures match it.
+        mean = statistics.fmean(
+            v for v, c in zip(domain.tolist(), human, strict=True) for _ in range(c)
+        )
+        gap = abs(float(values[at]) - mean)
+        columns[row, 0:6] = (1, gap <= 0.5, gap <= 1, values[at], mean, mean * mean)
+        columns[row, 8 + at * k + _nearest(mean, domain)] = 1
+    columns[:, 6] = 1  # with the model, every answer is rated at least twice
+    columns[:, 7] = counts.sum(axis=1) >= 2
+    columns[:, layout["with"]] = _unit_coincidences(with_model)
+    humans_only = _unit_coincidences(counts)
+    humans_only[counts.sum(axis=1) < 2] = 0
+    columns[:, layout["humans"]] = humans_only
+    return columns, layout
+
+
+def _figures_of_totals(
+    totals: Floats, layout: dict[str, slice], domain: Counts
+) -> dict[str, Floats]:
+    """Each figure of each row of summed kind columns; NaN where it is undefined."""
+    k = len(domain)
+
+    def column(name: str) -> Floats:
+        return totals[:, layout[name]][:, 0]
+
+    n = column("n")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        observed = totals[:, layout["qwk"]].reshape(-1, k, k)
+        expected = (
+            observed.sum(axis=2)[:, :, np.newaxis] * observed.sum(axis=1)[:, np.newaxis, :]
+        ) / n[:, np.newaxis, np.newaxis]
+        weights = (np.arange(k)[:, np.newaxis] - np.arange(k)[np.newaxis, :]) ** 2
+        chance = (weights * expected).sum(axis=(1, 2))
+        qwk = np.where(chance > 0, 1 - (weights * observed).sum(axis=(1, 2)) / chance, np.nan)
+        mean, mean2 = column("mean"), column("mean2")
+        variance = np.where(n > 1, (mean2 - mean * mean / n) / (n - 1), 0.0)
+        # Float dust of a constant column is not a spread.
+        spread = np.sqrt(
+            np.where(variance > 1e-12 * (1 + mean2 / np.maximum(n, 1)), variance, np.nan)
+        )
+        smd = (column("model") - mean) / n / spread
+
+        def alpha(coincidences: str, units: str) -> Floats:
+            matrix = totals[:, layout[coincidences]]
+            value = _alpha_of_coincidences(matrix, domain, "ordinal")
+            return np.where(_defined(matrix, column(units)), value, np.nan)
+
+        return {
+            "exact": column("exact") / n,
+            "adjacent": column("adjacent") / n,
+            "qwk": qwk,
+            "alpha_humans": alpha("humans", "humans_units"),
+            "alpha_with_model": alpha("with", "with_units"),
+            "smd": smd,
+        }
+
+
+def _value(x: float) -> float | None:
+    return None if math.isnan(x) else float(x)
+
+
+def dimension_with_intervals(
+    units: DimensionUnits,
+    levels: Sequence[int],
+    *,
+    resamples: int = RESAMPLES,
+    confidence: float = CONFIDENCE,
+    seed: int | None = 0,
+) -> DimensionAgreement:
+    """The figures of `dimension_agreement`, each with its percentile bootstrap interval
+    over resamples of the answers. A figure undefined in more resamples than the interval
+    may leave out gets no interval (what remains could not claim the confidence)."""
+    if resamples < 1 or not 0 < confidence < 1:
+        raise ValueError("resamples ≥ 1 and 0 < confidence < 1")
+    domain = _domain(levels)
+    n = len(units.model)
+    if not n:
+        return DimensionAgreement(units.key, 0, None, None, None, None, None, None)
+    kinds, _, members = _group_rows(np.c_[units.model, units.humans])
+    columns, layout = _kind_columns(kinds, domain)
+    point = {
+        name: _value(float(v[0]))
+        for name, v in _figures_of_totals(
+            members[np.newaxis, :].astype(np.float64) @ columns, layout, domain
+        ).items()
+    }
+    rng = np.random.default_rng(seed)
+    chunk = max(1, WEIGHT_CELLS // len(kinds))
+    drawn: list[dict[str, Floats]] = []
+    for start in range(0, resamples, chunk):
+        rows = min(chunk, resamples - start)
+        weights = rng.multinomial(n, members / n, size=rows).astype(np.float64)
+        drawn.append(_figures_of_totals(weights @ columns, layout, domain))
+    tail = (1 - confidence) / 2
+    intervals: dict[str, tuple[float, float] | None] = {}
+    for name, value in point.items():
+        values = np.concatenate([d[name] for d in drawn])
+        values = values[~np.isnan(values)]
+        if value is None or resamples - len(values) > (1 - confidence) * resamples:
+            intervals[name] = None
+            continue
+        low, high = np.quantile(values, [tail, 1 - tail])
+        intervals[name] = (float(low), float(high))
+    return DimensionAgreement(
+        key=units.key,
+        answers=n,
+        exact=point["exact"],
+        adjacent=point["adjacent"],
+        qwk=point["qwk"],
+        alpha_humans=point["alpha_humans"],
+        alpha_with_model=point["alpha_with_model"],
+        smd=point["smd"],
+        exact_interval=intervals["exact"],
+        adjacent_interval=intervals["adjacent"],
+        qwk_interval=intervals["qwk"],
+        alpha_humans_interval=intervals["alpha_humans"],
+        alpha_with_model_interval=intervals["alpha_with_model"],
+        smd_interval=intervals["smd"],
+    )
+
+
+def figures_with_intervals(
+    answers: Sequence[RatedAnswer],
+    keys: Sequence[str],
+    levels: Sequence[int],
+    *,
+    resamples: int = RESAMPLES,
+    confidence: float = CONFIDENCE,
+    seed: int | None = 0,
+) -> list[DimensionAgreement]:
+    """`agreement` with intervals, from `RatedAnswer` values."""
+    return [
+        dimension_with_intervals(
+            units_of(answers, key, levels),
+            levels,
+            resamples=resamples,
+            confidence=confidence,
+            seed=seed,
+        )
+        for key in keys
+    ]
 
 
 def validity(

@@ -43,6 +43,7 @@ from screen.platform.models import (
 )
 from screen.platform.web import DB, AppClock, AppSettings, small_number
 from screen.recruiting import outcomes
+from screen.recruiting.prompts import SLUG_PATTERN
 from screen.review import agreement_snapshots, model_figures, similar_answers
 
 
@@ -125,6 +126,10 @@ def charts_of(rows: list[DimensionRow], trend: tuple[MonthlyAgreement, ...]) -> 
 
 
 async def scope_prompt(db: DB, *, slug: str | None, screen_id: int | None) -> Prompt:
+    # A forged value (a NUL byte, which PostgreSQL refuses in text, or 10 kB of it) is
+    # refused before it reaches a query.
+    if slug and not SLUG_PATTERN.match(slug):
+        raise InputError("`prompt` must be a prompt's slug.", field="prompt")
     screen = await db.get(Screen, screen_id) if screen_id else None
     if screen_id and screen is None:
         raise NotFoundError("No such screen.")
@@ -195,6 +200,26 @@ async def build_view(
     return view, Freshness(prompt, screen_id, snapshot.computed_at, newer, pending)
 
 
+async def model_views(
+    db: DB, prompt: Prompt, settings: AppSettings, now: datetime
+) -> list[model_figures.ModelView]:
+    """Each model rater of the prompt beside the humans: its figures from the prompt's
+    latest snapshot (whichever scope the page shows: the validity rule is per prompt), and
+    a computation asked for when that snapshot is missing or keeps no models' figures."""
+    snapshot = await agreement_snapshots.latest(db, prompt.slug, None)
+    models = await model_figures.views(
+        db,
+        prompt.slug,
+        rubric_from_dict(prompt.rubric),
+        settings,
+        snapshot.data if snapshot is not None else None,
+        snapshot.computed_at if snapshot is not None else None,
+    )
+    if models and (snapshot is None or model_figures.stored(snapshot.data) is None):
+        await agreement_snapshots.request(db, prompt.slug, None, now)
+    return models
+
+
 def svg_data_uri(svg: str) -> str:
     # An <img> of a data: URI: the page's CSP allows it, and an SVG shown as an image runs
     # no script and keeps its own inline styles away from the page.
@@ -245,6 +270,7 @@ class AgreementController(Controller):
                 "age": ago(freshness.computed_at, clock.now())
                 if freshness and freshness.computed_at
                 else None,
+                "ago": lambda when: ago(when, clock.now()),
                 "slug": slug,
                 "screen_id": screen_id,
                 "outcomes": await outcomes.outcome_table(db, slug) if slug else None,
@@ -252,12 +278,7 @@ class AgreementController(Controller):
                 "rule": RULE,
                 "minimum": MINIMUM_UNITS,
                 # The model rater beside the humans (docs/model-rater.md).
-                "models": await model_figures.prompt_figures(
-                    db,
-                    freshness.prompt.slug,
-                    rubric_from_dict(freshness.prompt.rubric),
-                    settings,
-                )
+                "models": await model_views(db, freshness.prompt, settings, clock.now())
                 if freshness
                 else [],
             },

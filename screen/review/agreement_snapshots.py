@@ -11,6 +11,10 @@ A computation is asked for when the page finds no snapshot, when a lead clicks
 "Recompute now", and by the schedule (`refresh_agreement`, for scopes someone has looked
 at, once their snapshot is older than `REFRESH_AFTER` and new decisions exist). At most
 one waits per scope: asking again while one is pending adds nothing.
+
+A prompt's snapshot (not a screen's) also keeps each model rater's agreement with the
+humans, with intervals (`model_figures.compute_raters`): the validity rule is per prompt,
+so those figures are too, and they are computed from the same ratings in the same thread.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ from screen.platform.models import (
     ReviewStatus,
     User,
 )
-from screen.review import exposure
+from screen.review import exposure, model_figures
 from screen.review.exposure import Exposure
 
 AGREEMENT_COMPUTE = "agreement.compute"
@@ -226,6 +230,9 @@ class Figures:
     # How exposed the prompt is (candidates who saw it, answers flagged), for the page's
     # list of prompts; None in snapshots made before it was kept.
     exposure: Exposure | None = None
+    # Each model rater's figures, in a prompt's snapshot; None in a screen's and in
+    # snapshots made before they were kept.
+    models: tuple[model_figures.RaterAgreement, ...] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -236,6 +243,7 @@ class Figures:
             "decisions": self.decisions,
             "adjudicated": self.adjudicated,
             "exposure": asdict(self.exposure) if self.exposure is not None else None,
+            "models": [m.to_json() for m in self.models] if self.models is not None else None,
         }
 
     @classmethod
@@ -256,17 +264,31 @@ class Figures:
             decisions=data["decisions"],
             adjudicated=data["adjudicated"],
             exposure=Exposure(**data["exposure"]) if data.get("exposure") else None,
+            models=tuple(model_figures.RaterAgreement.from_json(m) for m in data["models"])
+            if data.get("models") is not None
+            else None,
         )
 
 
 def _figures(
-    table: RatingTable, levels: list[int], keys: list[str]
-) -> tuple[AgreementReport, tuple[ReviewerStats, ...], tuple[MonthlyAgreement, ...]]:
+    table: RatingTable,
+    levels: list[int],
+    keys: list[str],
+    models: dict[str, model_figures.ModelLevels] | None,
+) -> tuple[
+    AgreementReport,
+    tuple[ReviewerStats, ...],
+    tuple[MonthlyAgreement, ...],
+    tuple[model_figures.RaterAgreement, ...] | None,
+]:
     """The CPU-heavy part, in one call so a worker thread runs all of it."""
     report = agreement_report(table, levels, keys)
     stats = tuple(reviewer_stats(table).values())
     trend = monthly_trend(table, levels)
-    return report, stats, trend
+    raters = (
+        model_figures.compute_raters(table, models, keys, levels) if models is not None else None
+    )
+    return report, stats, trend, raters
 
 
 async def named(
@@ -292,10 +314,16 @@ async def figures(db: AsyncSession, prompt: Prompt, screen_id: int | None) -> Fi
         screen_id=screen_id,
         keys=await _dimension_keys(db, prompt.slug, keys),
     )
+    # The models' figures are per prompt, as the validity rule is: kept in its snapshot.
+    models = (
+        await model_figures.decided_levels(db, prompt.slug, keys) if screen_id is None else None
+    )
     # Seconds of CPU at 200k candidates: in a thread, so the loop it is called from (the
     # in-process runner shares the web process's) keeps serving; numpy lets go of the GIL
     # in its heavy loops.
-    report, reviewers, trend = await asyncio.to_thread(_figures, table, list(rubric.levels), keys)
+    report, reviewers, trend, raters = await asyncio.to_thread(
+        _figures, table, list(rubric.levels), keys, models
+    )
     decided = dict(
         (
             await db.execute(
@@ -312,6 +340,7 @@ async def figures(db: AsyncSession, prompt: Prompt, screen_id: int | None) -> Fi
         decisions=int(sum(decided.values())),
         adjudicated=int(decided.get("needs_adjudication", 0)),
         exposure=(await exposure.slug_exposure(db)).get(prompt.slug, exposure.Exposure()),
+        models=raters,
     )
 
 

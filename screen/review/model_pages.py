@@ -20,7 +20,7 @@ from screen.accounts.guards import Me, provide_user, requires
 from screen.platform.errors import InputError
 from screen.platform.models import ModelRating, Prompt, Role
 from screen.platform.web import DB, AppClock, AppSettings
-from screen.review import model_check, model_figures
+from screen.review import agreement_snapshots, model_check, model_figures
 
 
 class ModelWaiverController(Controller):
@@ -33,23 +33,30 @@ class ModelWaiverController(Controller):
     async def page(
         self, request: Request[Any, Any, Any], db: DB, me: Me, settings: AppSettings
     ) -> Template:
-        pairs = (
-            await db.execute(
-                select(ModelRating.prompt_slug, ModelRating.rater)
-                .group_by(ModelRating.prompt_slug, ModelRating.rater)
-                .order_by(ModelRating.prompt_slug, ModelRating.rater)
-            )
-        ).all()
-        rows = []
-        for slug, rater in pairs:
+        slugs = await db.scalars(
+            select(ModelRating.prompt_slug)
+            .group_by(ModelRating.prompt_slug)
+            .order_by(ModelRating.prompt_slug)
+        )
+        rows: list[tuple[Prompt, model_figures.ModelView]] = []
+        for slug in list(slugs):
             prompt = await db.scalar(
                 select(Prompt).where(Prompt.slug == slug).order_by(Prompt.version.desc()).limit(1)
             )
             if prompt is None:
                 continue
-            rubric = rubric_from_dict(prompt.rubric)
-            figures = await model_figures.rater_figures(db, slug, rubric, settings, rater)
-            rows.append((prompt, figures))
+            # The prompt's latest snapshot, as the agreement page shows it: a page view
+            # never runs the statistics.
+            snapshot = await agreement_snapshots.latest(db, slug, None)
+            views = await model_figures.views(
+                db,
+                slug,
+                rubric_from_dict(prompt.rubric),
+                settings,
+                snapshot.data if snapshot is not None else None,
+                snapshot.computed_at if snapshot is not None else None,
+            )
+            rows.extend((prompt, view) for view in views)
         return Template(
             template_name="admin/model_rater.html",
             context={
