@@ -180,6 +180,10 @@ async def test_the_probe_stores_the_model_s_answers_as_leaks_and_the_library_mar
     assert "by model: peer-7b on version 1" in page
     version = (await model_client.get(f"/lead/prompts/{pid}")).text
     assert 'data-probe-outcome="pass"' in version and "data-needs-redesign" in version
+    # The lead reads what the model wrote and how it scored each answer.
+    assert "What the model wrote (3 answers) and how it scored each" in version
+    assert "Answer 2: weighted score 4.00" in version
+    assert "A managed vector database is the safer choice for a small team" in version
 
     # A candidate who pastes the model's answer is flagged by the similarity check.
     candidate = await make_submitted(

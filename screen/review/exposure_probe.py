@@ -304,6 +304,8 @@ class ProbeView:
     failed: int
     figure: ProbeFigure | None
     pass_threshold: float
+    # In order, for a lead to read what the model wrote and how it scored it.
+    answers: tuple[ProbeAnswer, ...] = ()
 
     @property
     def done(self) -> bool:
@@ -322,7 +324,11 @@ async def latest_by_slug(db: AsyncSession) -> dict[str, ProbeView]:
 async def view(db: AsyncSession, probe: ExposureProbe) -> ProbeView:
     prompt = await db.get_one(Prompt, probe.prompt_id)
     rubric: Rubric = rubric_from_dict(prompt.rubric)
-    answers = list(await db.scalars(select(ProbeAnswer).where(ProbeAnswer.probe_id == probe.id)))
+    answers = list(
+        await db.scalars(
+            select(ProbeAnswer).where(ProbeAnswer.probe_id == probe.id).order_by(ProbeAnswer.seq)
+        )
+    )
     rated = [a for a in answers if a.status == RATED and a.ratings]
     figure = None
     if probe.status == DONE:
@@ -337,6 +343,7 @@ async def view(db: AsyncSession, probe: ExposureProbe) -> ProbeView:
         failed=sum(a.status == FAILED for a in answers),
         figure=figure,
         pass_threshold=rubric.decision.pass_threshold,
+        answers=tuple(answers),
     )
 
 
