@@ -214,6 +214,48 @@ async def test_the_job_keeps_the_models_figures_and_the_page_shows_them_with_int
             assert getattr(kept, name) == pytest.approx(getattr(plain, name), abs=1e-9)
 
 
+async def test_a_screens_page_shows_its_prompts_model_figures(
+    app: Litestar,
+    db: AsyncSession,
+    settings: Settings,
+    clock: FrozenClock,
+    runner: InProcessRunner,
+) -> None:
+    team = await rated_panel(db, settings, clock, runner, count=4)
+    path = f"/lead/agreement?screen={team.screen.id}"
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
+        await sign_in(client, team.lead.email)
+        page = (await agreement_page(client, runner, path)).text
+    # The screen's view asked for the prompt's figures too: the rule is per prompt.
+    assert "Agreement computed at" in page and "from 4 human-decided answers" in page
+    screen_snapshot = await agreement_snapshots.latest(db, "sample-decision", team.screen.id)
+    assert screen_snapshot is not None and screen_snapshot.data["models"] is None
+    assert await agreement_snapshots.latest(db, "sample-decision", None) is not None
+
+
+async def test_a_snapshot_kept_before_the_models_figures_asks_for_them(
+    app: Litestar,
+    db: AsyncSession,
+    settings: Settings,
+    clock: FrozenClock,
+    runner: InProcessRunner,
+) -> None:
+    team = await rated_panel(db, settings, clock, runner, count=4)
+    path = "/lead/agreement?prompt=sample-decision"
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
+        await sign_in(client, team.lead.email)
+        await agreement_page(client, runner, path)
+        snapshot = await agreement_snapshots.latest(db, "sample-decision", None)
+        assert snapshot is not None
+        snapshot.data = {k: v for k, v in snapshot.data.items() if k != "models"}
+        await db.commit()
+        old = (await client.get(path)).text
+        assert await agreement_snapshots.pending(db, "sample-decision", None)
+        page = (await agreement_page(client, runner, path)).text
+    assert "data-model-computing" in old
+    assert "from 4 human-decided answers" in page
+
+
 async def test_a_page_view_reads_no_ratings_however_long_the_history(
     app: Litestar,
     db: AsyncSession,

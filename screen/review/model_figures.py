@@ -20,6 +20,7 @@ by what is known at that moment, not by the last snapshot.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Hashable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -386,7 +387,9 @@ async def rater_figures(
         if a in humans
     ]
     keys = [d.key for d in rubric.dimensions]
-    figures = agreement(rated, keys, list(rubric.levels))
+    # Alpha over every decided answer: in a thread, so the job's event loop (the web
+    # process's, with the in-process runner) keeps serving.
+    figures = await asyncio.to_thread(agreement, rated, keys, list(rubric.levels))
     verdict = validity(
         figures,
         len(rated),
