@@ -59,6 +59,7 @@ from reportlab.platypus import (
 from screen.authorship.follow_ups import FollowUpsShown
 from screen.platform.models import Decision
 from screen.report.reports import Report
+from screen.review.model_shown import VALIDATED, WAIVED, ModelCheckShown
 
 FONT = "ScreenVera"
 FONT_BOLD = "ScreenVera-Bold"
@@ -483,6 +484,59 @@ def _decided(b: _Builder, report: Report, decision: Decision) -> None:
             b.para(f"<b>{w.text(reviewer)}</b>: {w.lines(probe)}")
     else:
         b.para("No reviewer left questions to probe.")
+    for check in report.model_checks:
+        _model_check(b, check)
+
+
+def _model_check(b: _Builder, check: ModelCheckShown) -> None:
+    """A model's rating, as the page shows it: labelled, beside the reviewers' levels."""
+    w = b.w
+    b.heading("A model's check, not part of the decision")
+    if check.basis == WAIVED:
+        basis = "a check score on this prompt: an admin waived the validity rule for it"
+    elif check.basis == VALIDATED:
+        basis = "a check score on this prompt: the validity rule admitted it"
+    else:
+        basis = "not a check score on this prompt when it rated: it only collected evidence"
+    if check.asked_review_at is not None:
+        asked = f"it asked for one more human review ({_when(check.asked_review_at)})"
+    elif check.is_check:
+        asked = "it did not ask for another review"
+    else:
+        asked = "so it could not ask for another review"
+    b.para(f"<b>{w.text(check.rater)}</b>: {escape(basis)}; {escape(asked)}.")
+    verdict = (
+        f"It disagrees with the decision: {check.disagreement}."
+        if check.disagreement
+        else "Its levels agree with the decision."
+    )
+    b.para(
+        "It rated the answer apart from the reviewers, on the same rubric; nobody who "
+        f"scored saw it, and its levels were never counted in the decision. {escape(verdict)}",
+        "small",
+    )
+    table: list[list[Flowable]] = [
+        [b.cell(w.text(h), "head") for h in ("Dimension", "Reviews", check.rater, "Evidence")]
+    ]
+    for d in check.dimensions:
+        humans = ", ".join("—" if level is None else str(level) for level in d.human_levels)
+        table.append(
+            [
+                b.cell(w.text(d.name)),
+                b.cell(escape(humans)),
+                b.cell(escape("—" if d.level is None else str(d.level)), "head"),
+                b.cell(w.lines(d.evidence) or "—"),
+            ]
+        )
+    table.append(
+        [
+            b.cell("Weighted score", "head"),
+            b.cell(escape(_number(check.human_weighted))),
+            b.cell(escape(_number(check.weighted)), "head"),
+            b.cell(""),
+        ]
+    )
+    b.story.append(_table(table, [50 * mm, 22 * mm, 28 * mm, CONTENT_WIDTH - 100 * mm]))
 
 
 def _follow_ups(b: _Builder, shown: FollowUpsShown) -> None:

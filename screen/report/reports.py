@@ -11,7 +11,7 @@ so nobody can lean on reviewers while they work. Every view is audited.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,6 +42,7 @@ from screen.platform.models import (
 from screen.recruiting import ai_policy, invitations
 from screen.review.decisions import stricter_threshold
 from screen.review.integrity import IntegritySummary, integrity_summary
+from screen.review.model_shown import ModelCheckShown, after_decision
 from screen.review.similar_answers import matches_for
 
 # Who reads reports; a hiring manager only those of the screens assigned to them.
@@ -139,6 +140,8 @@ class Report:
     authorship: AuthorshipView
     # The follow-up questions and the candidate's answers (None: the prompt asked none).
     follow_ups: FollowUpsShown | None = None
+    # Models' ratings of the answer, once final: a model's check, never part of the decision.
+    model_checks: list[ModelCheckShown] = field(default_factory=list)
 
     @property
     def interview_guide(self) -> list[tuple[str, str]]:
@@ -190,6 +193,7 @@ async def build_report(db: AsyncSession, invitation: Invitation, now: datetime) 
     reviewers: list[ReviewerColumn] = []
     dimensions: list[DimensionRow] = []
     adjudicated_by = None
+    model_checks: list[ModelCheckShown] = []
     if final and decision is not None:
         rows = (
             await db.execute(
@@ -209,6 +213,9 @@ async def build_report(db: AsyncSession, invitation: Invitation, now: datetime) 
         if decision.adjudicated_by_id is not None:
             lead = await db.get(User, decision.adjudicated_by_id)
             adjudicated_by = lead.name if lead else None
+        model_checks = await after_decision(
+            db, attempt.id, decision, rubric, [review for review, _ in rows]
+        )
     return Report(
         invitation=invitation,
         screen=screen,
@@ -233,6 +240,7 @@ async def build_report(db: AsyncSession, invitation: Invitation, now: datetime) 
             )
         ),
         authorship=await authorship_view(db, attempt, None),
+        model_checks=model_checks,
     )
 
 

@@ -36,7 +36,7 @@ from screen.platform.models import (
     User,
 )
 from screen.platform.web import DB, AppClock, AppSettings, see_other, small_number
-from screen.review import decisions, reviews
+from screen.review import decisions, model_shown, reviews
 from screen.review.authorship_pages import lead_log_url
 from screen.review.pages import RECOMMENDATION_LABELS, answer_context
 
@@ -199,6 +199,7 @@ async def attempt_page_template(
     if held is not None:
         all_reviews, decision = [], None
     states = [s for s in [adjudication, *(reopen or {}).values()] if s is not None]
+    rubric = rubric_of(attempt)
     return Template(
         template_name="reviewer/lead_attempt.html",
         context={
@@ -206,10 +207,15 @@ async def attempt_page_template(
             "attempt": attempt,
             "label": reviews.anonymous_label(settings.secret_key, attempt.id),
             "prompt": attempt.invitation.prompt,
-            "rubric": rubric_of(attempt),
+            "rubric": rubric,
             "held": held,
             "reviews": all_reviews,
             "decision": decision,
+            # The model's rating, only once the decision is a pass or a fail (none while
+            # this lead could still adjudicate or review it).
+            "model_checks": await model_shown.after_decision(
+                db, attempt_id, decision, rubric, all_reviews
+            ),
             "adjudicators": await decisions.adjudicators(db, attempt_id),
             "recommendations": RECOMMENDATION_LABELS,
             **await answer_context(db, attempt, settings.secret_key, lead_log_url(attempt.id)),

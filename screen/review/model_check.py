@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reviewers.decision import Decision as RuleDecision
-from reviewers.model_agreement import check_disagreement
+from reviewers.model_agreement import DEFAULT_CHECK_MARGIN, check_disagreement
 from reviewers.rubric import Rubric
 from screen.platform import audit
 from screen.platform.errors import InputError, NotFoundError
@@ -88,6 +88,28 @@ async def check_applies(
     return figures.validity.valid
 
 
+def levels_of(rating: ModelRating) -> dict[str, int]:
+    return {key: int(value["level"]) for key, value in (rating.ratings or {}).items()}
+
+
+def disagreement(
+    rubric: Rubric, rating: ModelRating, *, outcome: str, weighted: float, pass_threshold: float
+) -> str | None:
+    """Why the model's rating disagrees with the humans' pass or fail, or None: the one
+    comparison the check, the lead's page, the report and the fairness figures all use,
+    with the margin stored on the rating (the one configured when it was made)."""
+    if not rating.ratings or any(d.key not in rating.ratings for d in rubric.dimensions):
+        return None
+    return check_disagreement(
+        rubric,
+        levels_of(rating),
+        human_outcome=outcome,
+        human_weighted=weighted,
+        pass_threshold=pass_threshold,
+        margin=rating.check_margin if rating.check_margin is not None else DEFAULT_CHECK_MARGIN,
+    )
+
+
 async def asks_another_review(
     db: AsyncSession, attempt_id: int, rubric: Rubric, result: RuleDecision, now: datetime
 ) -> bool:
@@ -106,14 +128,12 @@ async def asks_another_review(
     )
     if rating is None or rating.check_requested_at is not None or not rating.ratings:
         return False
-    levels = {key: int(value["level"]) for key, value in rating.ratings.items()}
-    reason = check_disagreement(
+    reason = disagreement(
         rubric,
-        levels,
-        human_outcome=result.outcome,
-        human_weighted=result.weighted_mean,
+        rating,
+        outcome=result.outcome,
+        weighted=result.weighted_mean,
         pass_threshold=result.pass_threshold,
-        margin=rating.check_margin if rating.check_margin is not None else 0.75,
     )
     if reason is None:
         return False
