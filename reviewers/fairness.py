@@ -58,6 +58,10 @@ class Record:
     minutes_used: float | None
     auto_submitted: bool
     accommodated: bool
+    # A model rated the decided answer (model_rated), and its levels disagree with the
+    # human decision by the check score's comparison (model_disagrees).
+    model_rated: bool = False
+    model_disagrees: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,11 @@ class GroupFigures:
     auto_submit_rate: float | None
     accommodation_rate: float | None
     adjudication_rate: float | None
+    # Decided answers a model rated, those where it disagrees with the humans, and the
+    # share. Defaults, so figures stored before these existed still load.
+    model_rated: int | None = None
+    model_disagreements: int | None = None
+    model_disagreement_rate: float | None = None
 
     @property
     def below_four_fifths(self) -> bool:
@@ -296,6 +305,8 @@ def category_figures(
         if hidden[key]:
             rows.append(_withheld(key, hidden[key]))
             continue
+        rated = [r for r in members if r.passed is not None and r.model_rated]
+        disagreed = sum(r.model_disagrees for r in rated)
         rows.append(
             GroupFigures(
                 group=key,
@@ -313,6 +324,9 @@ def category_figures(
                 adjudication_rate=_rate(
                     sum(r.adjudicated for r in members if r.passed is not None), decided
                 ),
+                model_rated=len(rated),
+                model_disagreements=disagreed,
+                model_disagreement_rate=_rate(disagreed, len(rated)),
             )
         )
     return CategoryFigures(rows=tuple(rows), reference=reference, minimum=minimum)

@@ -71,6 +71,9 @@ class ImpactView:
     submissions: int
     categories: tuple[CategoryView, ...]
     minimum: int
+    # Whether a model rated any decided answer anywhere (not in this view: a view's own
+    # answer could say its hidden groups hold a rated answer): the model's columns show.
+    model: bool = False
 
 
 async def scope_of(db: AsyncSession, screen: str | None, prompt: str | None) -> Scope:
@@ -106,6 +109,8 @@ def _record(fact: fairness_facts.Fact, category: str) -> Record:
         minutes_used=fact.minutes_used,
         auto_submitted=fact.auto_submitted,
         accommodated=fact.accommodated,
+        model_rated=fact.model_rated,
+        model_disagrees=fact.model_disagrees,
     )
 
 
@@ -167,6 +172,7 @@ async def impact_view(
         submissions=submissions,
         categories=views,
         minimum=minimum,
+        model=any(f.model_rated for f in found),
     )
 
 
@@ -190,6 +196,13 @@ CSV_COLUMNS = (
     "adjudication_rate",
     "note",
 )
+# Appended when a model rated decided answers (ImpactView.model): the model's
+# disagreement with the human decision, per group.
+MODEL_CSV_COLUMNS = ("model_rated", "model_disagreed", "model_disagreement_rate")
+
+
+def csv_columns(view: ImpactView) -> tuple[str, ...]:
+    return CSV_COLUMNS + MODEL_CSV_COLUMNS if view.model else CSV_COLUMNS
 
 
 def hidden_text(why: str | None, minimum: int) -> str:
@@ -248,6 +261,7 @@ def summary_rows(view: ImpactView) -> list[list[Cell]]:
                         hidden_text(row.hidden, view.minimum),
                         *([None] * 11),
                         " ".join(row_notes(row, view.minimum)),
+                        *([None] * len(MODEL_CSV_COLUMNS) if view.model else []),
                     ]
                 )
                 continue
@@ -269,6 +283,15 @@ def summary_rows(view: ImpactView) -> list[list[Cell]]:
                     _round(row.accommodation_rate, 4),
                     _round(row.adjudication_rate, 4),
                     " ".join(row_notes(row, view.minimum)),
+                    *(
+                        [
+                            row.model_rated,
+                            row.model_disagreements,
+                            _round(row.model_disagreement_rate, 4),
+                        ]
+                        if view.model
+                        else []
+                    ),
                 ]
             )
     return rows

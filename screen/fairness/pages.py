@@ -25,9 +25,9 @@ from reviewers.fairness import ALPHA, FOUR_FIFTHS, SMALL_SAMPLE
 from screen.accounts.guards import Me, provide_user, requires
 from screen.fairness import categories, snapshots
 from screen.fairness.impact import (
-    CSV_COLUMNS,
     ImpactView,
     Scope,
+    csv_columns,
     hidden_text,
     impact_view,
     row_notes,
@@ -171,7 +171,7 @@ class FairnessController(Controller):
         )
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(CSV_COLUMNS)
+        writer.writerow(csv_columns(view))
         for row in rows:
             writer.writerow(
                 [("true" if v else "false") if isinstance(v, bool) else neutralise(v) for v in row]

@@ -56,6 +56,7 @@ def to_json(view: ImpactView, categories: tuple[Category, ...]) -> dict[str, Any
     return {
         "signature": signature(categories, view.minimum),
         "submissions": view.submissions,
+        "model": view.model,
         "categories": [
             {
                 "key": item.category.key,
@@ -90,6 +91,7 @@ def from_json(
             for item in data["categories"]
         ),
         minimum=minimum,
+        model=bool(data.get("model", False)),
     )
 
 

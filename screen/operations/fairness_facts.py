@@ -31,6 +31,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from reviewers.rubric import rubric_from_dict
 from screen.platform.db import is_postgres
 from screen.platform.models import (
     Attempt,
@@ -39,15 +40,27 @@ from screen.platform.models import (
     EndedBy,
     ErasedFairnessFacts,
     Invitation,
+    ModelRating,
     Outcome,
     Prompt,
     SelfIdentification,
     minutes_used,
 )
+from screen.review import model_check
 
 # The keys of one fact in the pool, and nothing else (tests/test_erasure.py names them).
 FACT_KEYS = frozenset(
-    {"person", "answers", "passed", "adjudicated", "minutes_used", "auto_submitted", "accommodated"}
+    {
+        "person",
+        "answers",
+        "passed",
+        "adjudicated",
+        "minutes_used",
+        "auto_submitted",
+        "accommodated",
+        "model_rated",
+        "model_disagrees",
+    }
 )
 _ERASED_PERSON = "erased:"  # cannot be an email address, so never one of a live person
 
@@ -65,12 +78,17 @@ class Fact:
     minutes_used: float | None
     auto_submitted: bool
     accommodated: bool
+    # A model rated the decided answer, and disagrees with the humans' decision by the
+    # check score's comparison. Defaults: facts kept before these existed had none.
+    model_rated: bool = False
+    model_disagrees: bool = False
 
 
 def _live() -> Select[Any]:
     query: Any = (
         select(
             Invitation.id,
+            Attempt.id.label("attempt_id"),
             Invitation.screen_id,
             Invitation.prompt_id,
             Prompt.slug,
@@ -93,7 +111,54 @@ def _live() -> Select[Any]:
     return cast("Select[Any]", query)
 
 
-def _fact(row: Any, person: str) -> Fact:
+async def _model_verdicts(
+    db: AsyncSession, attempt_ids: list[int] | None = None
+) -> dict[int, bool]:
+    """Per decided answer a model rated: whether the model disagrees with the decision
+    (`model_check.disagreement`, the check score's own comparison). When more than one
+    model rated an answer, the first rating counts, as for the check."""
+    query = (
+        select(ModelRating, Decision.outcome, Decision.weighted_score, Decision.inputs)
+        .join(Decision, Decision.attempt_id == ModelRating.attempt_id)
+        .where(
+            ModelRating.status == "rated",
+            Decision.outcome.in_((Outcome.PASS, Outcome.FAIL)),
+        )
+        .order_by(ModelRating.id)
+    )
+    if attempt_ids is not None:
+        query = query.where(ModelRating.attempt_id.in_(attempt_ids))
+    rows = list(await db.execute(query))
+    if not rows:
+        return {}
+    prompt_ids = sorted({rating.prompt_id for rating, *_ in rows})
+    rubrics = {
+        prompt_id: rubric_from_dict(rubric)
+        for prompt_id, rubric in await db.execute(
+            select(Prompt.id, Prompt.rubric).where(Prompt.id.in_(prompt_ids))
+        )
+    }
+    verdicts: dict[int, bool] = {}
+    for rating, outcome, weighted, inputs in rows:
+        if rating.attempt_id is None or rating.attempt_id in verdicts:
+            continue
+        rubric = rubrics[rating.prompt_id]
+        stored = ((inputs or {}).get("result") or {}).get("pass_threshold")
+        verdicts[rating.attempt_id] = (
+            model_check.disagreement(
+                rubric,
+                rating,
+                outcome=outcome,
+                weighted=weighted,
+                pass_threshold=float(stored) if stored else rubric.decision.pass_threshold,
+            )
+            is not None
+        )
+    return verdicts
+
+
+def _fact(row: Any, person: str, verdicts: dict[int, bool]) -> Fact:
+    verdict = verdicts.get(row.attempt_id)
     return Fact(
         screen_id=row.screen_id,
         prompt=row.slug,
@@ -104,6 +169,8 @@ def _fact(row: Any, person: str) -> Fact:
         minutes_used=minutes_used(row.started_at, row.submitted_at, row.deadline),
         auto_submitted=row.ended_by == EndedBy.DEADLINE,
         accommodated=(row.accommodation or 1.0) != 1.0,
+        model_rated=verdict is not None,
+        model_disagrees=bool(verdict),
     )
 
 
@@ -112,7 +179,8 @@ async def facts(db: AsyncSession) -> list[Fact]:
     erased candidates' from the pool. All of them, whatever view is asked for: which
     groups a view may show depends on every other view (reviewers.fairness.suppress_views)."""
     live = _live().where(Invitation.erased_at.is_(None))
-    found = [_fact(row, f"candidacy:{row.id}") for row in await db.execute(live)]
+    verdicts = await _model_verdicts(db)
+    found = [_fact(row, f"candidacy:{row.id}", verdicts) for row in await db.execute(live)]
     pools = (
         select(ErasedFairnessFacts.screen_id, Prompt.slug, ErasedFairnessFacts.facts)
         .join(Prompt, Prompt.id == ErasedFairnessFacts.prompt_id)
@@ -139,9 +207,11 @@ async def keep_anonymously(db: AsyncSession, invitation_ids: list[int]) -> int:
     of their screen and prompt; returns how many. Call before their answers are deleted."""
     query = _live().where(Invitation.id.in_(invitation_ids))
     by_scope: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
-    for row in await db.execute(query):
+    found = list(await db.execute(query))
+    verdicts = await _model_verdicts(db, [row.attempt_id for row in found])
+    for row in found:
         # A random key per candidacy, as a live one counts once per invitation.
-        fact = _fact(row, secrets.token_hex(8))
+        fact = _fact(row, secrets.token_hex(8), verdicts)
         by_scope[(row.screen_id, row.prompt_id)].append(
             {key: getattr(fact, key) for key in sorted(FACT_KEYS)}
         )
