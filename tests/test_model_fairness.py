@@ -71,6 +71,7 @@ async def run_model_jobs(runner: InProcessRunner, db: AsyncSession) -> None:
         )
         if waiting is None:
             return
+    raise AssertionError("a model.rate event is still waiting")
 
 
 async def arrange(
@@ -103,8 +104,9 @@ async def arrange(
             )
             await answer(app, candidate, group)
             candidates.append(candidate)
-        # Rated after the humans decided: too late to check, still measured.
-        await run_model_jobs(runner, db)
+            # Rated after the humans decided: too late to check, still measured. One answer
+            # at a time, so no two calibration steps race for one exemplar.
+            await run_model_jobs(runner, db)
     return people, candidates
 
 

@@ -50,6 +50,7 @@ async def run_model_jobs(runner: InProcessRunner, db: AsyncSession) -> None:
         )
         if waiting is None:
             return
+    raise AssertionError("a model.rate event is still waiting")
 
 
 def use_model(runner: InProcessRunner, settings: Settings, url: str) -> None:
@@ -130,7 +131,7 @@ async def test_a_lead_sees_the_models_rating_only_after_the_decision_and_reviewe
     assert f"It disagrees with the decision: {disagrees}." in html
     # Per dimension: the reviewers' 4 and 4 with their mean, the model's 1, its quote.
     assert '<td class="num">4, 4 <span class="sub">mean 4.00</span></td>' in html
-    assert html.count('<td class="num"><strong>1</strong></td>') == len(KEYS)
+    assert html.count('<td class="model-level"><strong>1</strong><q class="evidence">') == len(KEYS)
     assert "&lt;script&gt;alert(1)&lt;/script&gt; We choose pgvector with HNSW" in html
     assert HOSTILE not in html
 
@@ -171,7 +172,7 @@ async def test_the_report_shows_the_models_check_labelled_and_escaped_page_and_p
     assert "its levels were never counted in the decision" in page
     # The decision is the humans': a pass at 4.00, the model's 1.00 beside it.
     assert "Pass · weighted score 4.00" in page
-    assert '<td class="num"><strong>1.00</strong></td>' in page
+    assert '<td class="model-level"><strong>1.00</strong> <span class="sub">differs by 3.00' in page
 
     text = pdf_text((await client.get(f"/reports/{candidate.invitation_id}/pdf")).content)
     assert "A model's check, not part of the decision" in text
