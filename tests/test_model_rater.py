@@ -27,7 +27,7 @@ from screen.settings import Settings
 from tests.support.factories import make_screen, make_submitted, make_user, score_next
 from tests.support.model_server import ChatPeer, malformed, rating, stall, status
 from tests.support.smtp import free_port
-from tests.support.staff import post_form, sign_in
+from tests.support.staff import agreement_page, post_form, sign_in
 
 Client = AsyncTestClient[Litestar]
 KEYS = ("latency_vs_cost", "accuracy_vs_speed", "failure_modes", "first_week")
@@ -254,7 +254,7 @@ async def test_the_agreement_page_shows_the_model_beside_the_humans_and_the_rule
     lead = await make_user(db, clock.now(), "lead")
     await sign_in(client, lead.email)
 
-    page = (await client.get("/lead/agreement?prompt=sample-decision")).text
+    page = (await agreement_page(client, runner, "/lead/agreement?prompt=sample-decision")).text
     assert "Model rater: model: peer-7b" in page
     assert "best share 100% of dimensions within one level" in page
     assert "Live answers: 3 rated, 0 failed, 0 not sent" in page
