@@ -118,7 +118,13 @@ async def _model_verdicts(
     (`model_check.disagreement`, the check score's own comparison). When more than one
     model rated an answer, the first rating counts, as for the check."""
     query = (
-        select(ModelRating, Decision.outcome, Decision.weighted_score, Decision.inputs)
+        # Only the threshold that applied from the decision's record, not its reviews.
+        select(
+            ModelRating,
+            Decision.outcome,
+            Decision.weighted_score,
+            Decision.inputs["result"]["pass_threshold"].as_float(),
+        )
         .join(Decision, Decision.attempt_id == ModelRating.attempt_id)
         .where(
             ModelRating.status == "rated",
@@ -139,11 +145,10 @@ async def _model_verdicts(
         )
     }
     verdicts: dict[int, bool] = {}
-    for rating, outcome, weighted, inputs in rows:
+    for rating, outcome, weighted, stored in rows:
         if rating.attempt_id is None or rating.attempt_id in verdicts:
             continue
         rubric = rubrics[rating.prompt_id]
-        stored = ((inputs or {}).get("result") or {}).get("pass_threshold")
         verdicts[rating.attempt_id] = (
             model_check.disagreement(
                 rubric,
