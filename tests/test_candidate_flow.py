@@ -611,3 +611,40 @@ async def test_an_uneven_accommodation_shows_exactly_the_time_enforced(
     assert "39 minutes 54 seconds" in landing.text
     attempt = await attempt_of(db, candidate)
     assert attempt.deadline == clock.now() + timedelta(minutes=39, seconds=54)
+
+
+async def test_every_candidate_of_one_prompt_reloads_their_own_page(
+    client: Client, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    # The page of one prompt is assembled from bytes rendered once: a second candidate's
+    # reload must still show their own link, draft, revision, deadline and time left.
+    first = await make_candidate(db, settings, clock.now())
+    second = await make_candidate(
+        db, settings, clock.now(), screen=first.screen, email="b@example.com"
+    )
+    await start(client, first)
+    clock.advance(minutes=2)
+    await start(client, second)
+    await save(client, first, 0, "first candidate's plan")
+    await save(client, second, 0, "a & b </textarea><script>alert(3)</script>")
+    await save(client, second, 1, "a & b </textarea><script>alert(3)</script> ✓")
+    clock.advance(seconds=61)
+
+    pages = [(await client.get(f"{c.path}/attempt")).text for c in (first, second, first)]
+
+    assert pages[0] == pages[2]
+    own, other = pages[1], pages[0]
+    assert f'action="/s/{second.token}/submit"' in own
+    assert f"/s/{first.token}/" not in own
+    assert "a &amp; b &lt;/textarea&gt;&lt;script&gt;alert(3)&lt;/script&gt; ✓</textarea>" in own
+    assert "<script>alert(3)</script>" not in own
+    assert 'name="revision" id="revision" value="2"' in own
+    assert 'name="revision" id="revision" value="1"' in other
+    # 30 minutes allowed: 28 min 59 s left for the second, 26 min 59 s for the first.
+    assert 'data-remaining-ms="1739000"' in own and ">29 min<" in own
+    assert 'data-remaining-ms="1619000"' in other and ">27 min<" in other
+    assert 'data-elapsed-ms="61000"' in own and 'data-elapsed-ms="181000"' in other
+    second_deadline = (await attempt_of(db, second)).deadline
+    assert second_deadline is not None
+    iso = second_deadline.isoformat(timespec="seconds").replace("+00:00", "Z")
+    assert f'<time datetime="{iso}" data-local-time>' in own

@@ -67,6 +67,7 @@ class AttemptInProgress:
     composition_seq: int
     composition_capped_at: datetime | None
     ai_policy: str | None
+    prompt_id: int
 
 
 _IN_PROGRESS = HotStatement(
@@ -141,6 +142,7 @@ async def in_progress(
         composition_seq=row[9],
         composition_capped_at=row[10],
         ai_policy=row[11],
+        prompt_id=row[7],
     )
 
 

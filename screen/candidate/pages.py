@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from screen.accounts import organisation, privacy
 from screen.authorship import record
 from screen.candidate import ai_use, attempts, follow_ups
+from screen.candidate.attempt_page import AttemptPages, shape_of
 from screen.platform.errors import (
     AlreadySubmittedError,
     ConflictError,
@@ -516,19 +517,36 @@ class CandidateController(Controller):
         if cache is None:
             cache = state.branding_cache = organisation.BrandingCache()
         org = await cache.get(state.sessionmaker)
-        html = state.templates.get_template("candidate/attempt.html").render(
+        pages: AttemptPages | None = state.get("attempt_pages")
+        if pages is None:
+            pages = state.attempt_pages = AttemptPages(state.templates)
+        remaining = ms_between(now, running.deadline)
+        elapsed = _elapsed_ms(running.started_at, now)
+        html = pages.render(
             {
                 "org": org,
                 "token": token,
                 "prompt": {"title": running.prompt_title, "body": running.prompt_body},
                 "attempt": running,
                 "allowed": allowed,
-                "remaining_ms": ms_between(now, running.deadline),
-                "elapsed_ms": _elapsed_ms(running.started_at, now),
+                "remaining_ms": remaining,
+                "elapsed_ms": elapsed,
                 "max_bytes": settings.answer_max_bytes,
                 "grace_seconds": settings.grace_seconds,
                 **_ai_context(running.ai_policy),
-            }
+            },
+            running,
+            token,
+            remaining,
+            elapsed,
+            shape_of(
+                running.prompt_id,
+                running.ai_policy,
+                allowed,
+                org,
+                settings.answer_max_bytes,
+                settings.grace_seconds,
+            ),
         )
         return Response(html, media_type=MediaType.HTML, headers=NO_STORE)
 
