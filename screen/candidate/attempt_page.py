@@ -173,15 +173,16 @@ class AttemptPages:
 
     def render(
         self,
-        context: dict[str, Any],
+        context: Callable[[], dict[str, Any]],
         running: AttemptInProgress,
         token: str,
         remaining_ms: int,
         elapsed_ms: int,
         shape: tuple[Any, ...],
     ) -> bytes:
-        """The page for `context` (what the template would be given, with `running` as
-        the attempt), from this shape's skeleton when it has a sound one."""
+        """The page for `context()` (what the template would be given, with `running` as
+        the attempt: built only when Jinja renders), from this shape's skeleton when it has
+        a sound one."""
         key = (
             shape,
             running.draft_saved_at is not None,
@@ -199,9 +200,9 @@ class AttemptPages:
         try:
             skeleton = self._skeletons[key]
         except KeyError:
-            return self._build(key, context, values)
+            return self._build(key, context(), values)
         if skeleton is None:
-            return self._jinja(context)
+            return self._jinja(context())
         return skeleton.assemble(values)
 
     def _jinja(self, context: dict[str, Any]) -> bytes:

@@ -523,7 +523,7 @@ class CandidateController(Controller):
         remaining = ms_between(now, running.deadline)
         elapsed = _elapsed_ms(running.started_at, now)
         html = pages.render(
-            {
+            lambda: {
                 "org": org,
                 "token": token,
                 "prompt": {"title": running.prompt_title, "body": running.prompt_body},
