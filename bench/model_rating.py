@@ -218,6 +218,21 @@ async def _ratings(env: Env, attempt_ids: list[int]) -> dict[int, Stored]:
     return {r["attempt_id"]: Stored(*(r[f] for f in fields)) for r in rows}
 
 
+async def _model_failures(env: Env) -> list[str]:
+    """Why `model.rate` events failed so far (the outbox keeps the last error of each)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(env.dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT last_error FROM outbox_events WHERE kind = 'model.rate' "
+            "AND last_error IS NOT NULL"
+        )
+    finally:
+        await conn.close()
+    return [r["last_error"] for r in rows]
+
+
 def _wait_rated(
     env: Env, attempt_ids: list[int], workers: list[procs.Proc]
 ) -> tuple[dict[int, Stored], float]:
@@ -226,6 +241,15 @@ def _wait_rated(
         stored = run_async(_ratings(env, attempt_ids))
         if len(stored) == len(attempt_ids):
             return stored, time.monotonic() - started
+        failures = run_async(_model_failures(env))
+        if failures:
+            # A failed try waits 30 s, then 2 min, 10 min…: no figure would come of it. On a
+            # loaded CPU a reply can take longer than the 28 s the settings allow a call.
+            raise RuntimeError(
+                f"{len(failures)} model.rate tries failed, e.g. {failures[0]!r}: the model "
+                f"server is too slow for the product's per-call limit ({MODEL_TIMEOUT} s) "
+                "on this machine now (see its load average)"
+            )
         for worker in workers:
             if not worker.alive():
                 raise worker.fail(f"exited with code {worker.popen.returncode}")
