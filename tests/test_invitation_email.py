@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,10 +17,10 @@ from screen.platform.clock import FrozenClock
 from screen.platform.jobs import InProcessRunner
 from screen.platform.mail import SmtpMailer
 from screen.platform.models import OutboxEvent, OutboxStatus
-from screen.platform.outbox import MAX_TRIES
+from screen.platform.outbox import MAX_TRIES, RETRY_DELAYS
 from screen.settings import Settings
 from tests.support.factories import make_candidate
-from tests.support.smtp import SmtpServer, free_port, html_part, text_part
+from tests.support.smtp import Inbox, SmtpServer, free_port, html_part, text_part
 
 LINK = re.compile(r"http://testserver\.local/s/[A-Za-z0-9_-]+")
 
@@ -234,6 +236,65 @@ async def test_a_batch_whose_relay_did_not_commit_sends_nothing(
     await runner.tick()
     await runner.drain()
     assert len(smtp.inbox.messages) == 1
+
+
+class RefusingInbox(Inbox):
+    """Refuses one recipient at RCPT, as a server does for a mailbox it does not have."""
+
+    def __init__(self, refused: str) -> None:
+        super().__init__()
+        self.refused = refused
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if address == self.refused:
+            return "550 5.1.1 No such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+async def test_a_refused_recipient_in_a_batch_is_retried_alone_and_the_others_are_sent(
+    runner: InProcessRunner, settings: Settings, db: AsyncSession, clock: FrozenClock
+) -> None:
+    """A batch is read and rendered at once, but each email is still sent and marked on its
+    own: the server refusing one recipient costs that email a retry, nothing more."""
+    assert runner.context is not None
+    inbox = RefusingInbox("batch1@example.com")
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        runner.context.mailer = SmtpMailer.from_url(f"smtp://127.0.0.1:{port}", keep_connections=1)
+        for index in range(4):
+            await make_candidate(
+                db, settings, clock.now(), name=f"Batch {index}", email=f"batch{index}@example.com"
+            )
+        await runner.tick()
+        await runner.drain()
+        await runner.context.mailer.close()
+    finally:
+        controller.stop()
+
+    assert sorted(m["To"] for m in inbox.messages) == [
+        f"Batch {index} <batch{index}@example.com>" for index in (0, 2, 3)
+    ]
+    events = await outbox_rows(db)
+    assert [(e.status, e.tries) for e in events] == [
+        (OutboxStatus.DONE, 1),
+        (OutboxStatus.PENDING, 1),
+        (OutboxStatus.DONE, 1),
+        (OutboxStatus.DONE, 1),
+    ]
+    refused = events[1]
+    assert "No such mailbox" in (refused.last_error or "")
+    assert refused.available_at - clock.now() == RETRY_DELAYS[0]
+    # The sent ones keep no link; the refused one still has its sealed link for the retry.
+    assert [("sealed_link" in e.payload) for e in events] == [False, True, False, False]
+    assert events[0].payload == {
+        "invitation_id": events[0].payload["invitation_id"],
+        "sent_to": "batch0@example.com",
+    }
 
 
 def test_smtp_urls_are_parsed_with_credentials_and_tls() -> None:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import email
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from aiosmtplib.email import flatten_message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from screen.platform.clock import FrozenClock
 from screen.platform.jobs import InProcessRunner
-from screen.platform.mail import SmtpMailer, build_message
+from screen.platform.mail import SmtpMailer, _mime_message, build_message
 from screen.platform.rendering import create_environment
 from screen.settings import Settings
 from tests.support.factories import make_candidate, make_screen
@@ -139,3 +141,46 @@ async def test_without_kept_connections_each_message_has_its_own_session(
     assert isinstance(smtp.inbox, CountingInbox)
     assert smtp.inbox.sessions == 3
     assert len(smtp.inbox.messages) == 3
+
+
+@pytest.mark.parametrize(
+    ("name", "title", "reply_to"),
+    [
+        ("Ann Example", "Backend engineer", None),
+        ('Zoë "Z" Ørsted-Łukasiewicz, Jr.', "Ingénieure GenAI — équipe « Recherche »", None),
+        ("A" * 90, "Long title " * 12, ("Rëcruiter Näme", "recruiter@example.com")),
+        ("Bob O'Neil <bob>", "Two\nlines", ("Hiring", "jobs@example.com")),
+    ],
+)
+def test_messages_are_the_bytes_the_email_package_writes(
+    name: str, title: str, reply_to: tuple[str, str] | None
+) -> None:
+    """The message is written straight to bytes (the `email` objects cost more CPU than a
+    delivery's database and SMTP work together); it must be the very message they give."""
+    context = {
+        "candidate_name": name,
+        "screen_title": title,
+        "prompt_title": "Pick a vector store",
+        "allowed": timedelta(minutes=30),
+        "expires_at": datetime(2026, 12, 7, 9, 0, tzinfo=UTC),
+        "link": "http://testserver.local/s/link",
+    }
+    for template in ("invitation", "reminder"):
+        sent = build_message(
+            create_environment(),
+            template,
+            context,
+            sender="Screen <screen@localhost>",
+            to=(name, "c@example.com"),
+            message_id="<invitation-1@screen.local>",
+            sender_name="Acmé Hiring",
+            reply_to=reply_to,
+        )
+        parsed = email.message_from_bytes(sent.data)
+        headers = [(key, value) for key, value in parsed.items() if key != "Content-Type"]
+        texts = [part.get_payload(decode=True).decode() for part in parsed.get_payload()]
+        reference = _mime_message(headers[1:], *texts)  # MIME-Version is the object's own
+        reference.set_boundary(parsed.get_boundary())
+        expected = flatten_message(reference).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        assert sent.data == expected
+        assert (sent.sender, sent.recipient) == ("screen@localhost", "c@example.com")

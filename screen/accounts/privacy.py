@@ -46,7 +46,12 @@ class RetentionPolicy:
 
 
 async def retention_policy(db: AsyncSession, settings: Settings) -> RetentionPolicy:
-    row = await db.get(OrganisationSettings, SETTINGS_ID)
+    return retention_of(await db.get(OrganisationSettings, SETTINGS_ID), settings)
+
+
+def retention_of(row: OrganisationSettings | None, settings: Settings) -> RetentionPolicy:
+    """The policy from the organisation's settings row, already read (an email batch reads
+    it once with the branding)."""
     decided = row.retain_decided_days if row else None
     unused = row.retain_unused_days if row else None
     return RetentionPolicy(

@@ -14,17 +14,19 @@ Each feature lists the handlers of the kinds it writes in its `wiring` module;
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from screen.platform.db import is_postgres
 from screen.platform.errors import UnretryableError
 from screen.platform.jobs import Job, JobContext
+from screen.platform.mail import OutgoingEmail
 from screen.platform.models import OutboxEvent, OutboxStatus
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,38 @@ Handler = Callable[[JobContext, OutboxEvent, "DoneMarker"], Awaitable[dict[str, 
 # timeout would hold up the rest of its batch.
 DELIVERY_BATCH = 25
 _BATCHED = "_outbox_batched"
+_PREPARE_MANY = "_outbox_prepare_many"
 H = TypeVar("H", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class BatchEvent:
+    """What a batch preparer reads of an event (taken with the batch, in one query)."""
+
+    id: int
+    kind: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Send:
+    """Send `message`; once the server accepted it, `payload` replaces the stored one."""
+
+    message: OutgoingEmail
+    payload: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Nothing to send (the reason is in `payload`, which replaces the stored one)."""
+
+    payload: dict[str, Any] | None = None
+
+
+# Per event id: what to do, or the failure that stops it (recorded and retried as a
+# handler's failure is).
+Outcome = Send | Skip | Exception
+BatchPreparer = Callable[[JobContext, Sequence[BatchEvent]], Awaitable[Mapping[int, Outcome]]]
 
 
 def batched(handler: H) -> H:
@@ -56,8 +89,44 @@ def batched(handler: H) -> H:
     return handler
 
 
+def batched_with(prepare: BatchPreparer) -> Callable[[H], H]:
+    """Mark an email handler as batched, with a `prepare` that reads and renders a whole
+    batch's emails at once (a few set-based queries instead of several per email); the
+    batch then sends them one after another over a kept connection, each marked done
+    on its own at its commit point. The handler itself serves a lone event."""
+
+    def mark(handler: H) -> H:
+        setattr(handler, _BATCHED, True)
+        setattr(handler, _PREPARE_MANY, prepare)
+        return handler
+
+    return mark
+
+
 def is_batched(handler: Callable[..., Any] | None) -> bool:
     return bool(getattr(handler, _BATCHED, False))
+
+
+def batch_preparer(handler: Callable[..., Any] | None) -> BatchPreparer | None:
+    prepare: BatchPreparer | None = getattr(handler, _PREPARE_MANY, None)
+    return prepare
+
+
+async def send_prepared(
+    ctx: JobContext, event: OutboxEvent, done: DoneMarker
+) -> dict[str, Any] | None:
+    """A batched email handler's lone-event form: its batch preparer on one event."""
+    prepare = batch_preparer(ctx.outbox_handlers.get(event.kind))
+    if prepare is None:
+        raise LookupError(f"no batch preparer for event kind {event.kind!r}")
+    outcome = (await prepare(ctx, [BatchEvent(event.id, event.kind, event.payload)]))[event.id]
+    if isinstance(outcome, Exception):
+        raise outcome
+    if isinstance(outcome, Skip):
+        return outcome.payload
+    done.payload = outcome.payload
+    await ctx.mailer.send(outcome.message, commit_point=done)
+    return outcome.payload
 
 
 def emit(db: AsyncSession, kind: str, payload: dict[str, Any], now: datetime) -> OutboxEvent:
@@ -204,6 +273,19 @@ async def deliver(ctx: JobContext, event_id: int) -> str:
             scrubbed = None
             unretryable = _unretryable(exc)
 
+    return await _record(ctx, event_id, error, scrubbed, unretryable=unretryable)
+
+
+async def _record(
+    ctx: JobContext,
+    event_id: int,
+    error: str | None,
+    scrubbed: dict[str, Any] | None,
+    *,
+    unretryable: bool = False,
+) -> str:
+    """Record a try's outcome: done (with the payload to keep), or the failure, retried on
+    the schedule above or dead."""
     now = ctx.clock.now()
     async with ctx.sessionmaker() as db, db.begin():
         event = await db.get(OutboxEvent, event_id)
@@ -274,12 +356,20 @@ async def relay_outbox(ctx: JobContext) -> int:
     return relayed
 
 
-async def _take(ctx: JobContext, event_ids: list[int], dispatched_at: datetime) -> list[int]:
+async def _take(ctx: JobContext, event_ids: list[int], dispatched_at: datetime) -> list[BatchEvent]:
     """The events of this batch that are still dispatched by the very relay that enqueued
     it. A batch whose relay rolled back finds its rows pending again, or dispatched anew
     into another batch, and leaves them alone; a second run of the job (arq's, after its
     worker died) finds what the first did not finish. A job may start before its relay
-    commits, so it first waits for the relay's rows, then reads them as committed."""
+    commits, so it first waits for the relay's rows, then reads them as committed. What a
+    batch preparer needs of each event comes with it."""
+    columns = (
+        OutboxEvent.id,
+        OutboxEvent.status,
+        OutboxEvent.dispatched_at,
+        OutboxEvent.kind,
+        OutboxEvent.payload,
+    )
     async with ctx.sessionmaker() as db, db.begin():
         if is_postgres(db):
             # The locking read waits for the relay and returns the rows as it left them
@@ -287,9 +377,7 @@ async def _take(ctx: JobContext, event_ids: list[int], dispatched_at: datetime) 
             # match, without waiting).
             rows = (
                 await db.execute(
-                    select(OutboxEvent.id, OutboxEvent.status, OutboxEvent.dispatched_at)
-                    .where(OutboxEvent.id.in_(event_ids))
-                    .with_for_update()
+                    select(*columns).where(OutboxEvent.id.in_(event_ids)).with_for_update()
                 )
             ).all()
         else:
@@ -301,17 +389,14 @@ async def _take(ctx: JobContext, event_ids: list[int], dispatched_at: datetime) 
                 .values(dispatched_at=OutboxEvent.dispatched_at),
                 execution_options={"synchronize_session": False},
             )
-            rows = (
-                await db.execute(
-                    select(OutboxEvent.id, OutboxEvent.status, OutboxEvent.dispatched_at).where(
-                        OutboxEvent.id.in_(event_ids)
-                    )
-                )
-            ).all()
+            rows = (await db.execute(select(*columns).where(OutboxEvent.id.in_(event_ids)))).all()
     return sorted(
-        event_id
-        for event_id, status, dispatched in rows
-        if status == OutboxStatus.DISPATCHED and dispatched == dispatched_at
+        (
+            BatchEvent(event_id, kind, payload)
+            for event_id, status, dispatched, kind, payload in rows
+            if status == OutboxStatus.DISPATCHED and dispatched == dispatched_at
+        ),
+        key=lambda event: event.id,
     )
 
 
@@ -319,16 +404,137 @@ async def deliver_outbox_batch(
     ctx: JobContext, event_ids: list[int], dispatched_at: str
 ) -> dict[str, int]:
     """Deliver several events of a batched kind one after another (an email each, over the
-    worker's kept SMTP connection), each exactly as `deliver` does alone: its own read, its
-    own done mark at the instant its effect is final, its own retry on failure. A batch
-    left unfinished by a worker that died is run again by arq and sends what is not yet
-    marked done, as a single event's job would; failing that, the relay hands its rows
-    out again after `REDISPATCH_AFTER`."""
+    worker's kept SMTP connection), each marked done on its own at the instant its effect
+    is final, and retried on its own on failure, exactly as `deliver` does alone.
+
+    A kind with a batch preparer (`batched_with`) has the whole batch read and rendered
+    at once, then sent with its done marks on one session (`_BatchMarks`); any other is
+    delivered event by event by `deliver`. A batch left unfinished by a worker that died
+    is run again by arq and sends what is not yet marked done, as a single event's job
+    would; failing that, the relay hands its rows out again after `REDISPATCH_AFTER`."""
     counts: dict[str, int] = {}
-    for event_id in await _take(ctx, event_ids, datetime.fromisoformat(dispatched_at)):
-        status = await deliver(ctx, event_id)
+
+    def count(status: str) -> None:
         counts[status] = counts.get(status, 0) + 1
+
+    events = await _take(ctx, event_ids, datetime.fromisoformat(dispatched_at))
+    by_kind: dict[str, list[BatchEvent]] = {}
+    for event in events:
+        by_kind.setdefault(event.kind, []).append(event)
+    for kind, group in by_kind.items():
+        prepare = batch_preparer(ctx.outbox_handlers.get(kind))
+        if prepare is None:
+            for event in group:
+                count(await deliver(ctx, event.id))
+            continue
+        for status in await _deliver_prepared(ctx, prepare, group):
+            count(status)
     return counts
+
+
+async def _deliver_prepared(
+    ctx: JobContext, prepare: BatchPreparer, events: Sequence[BatchEvent]
+) -> list[str]:
+    try:
+        outcomes: Mapping[int, Outcome] = await prepare(ctx, events)
+    except Exception as exc:  # the batch's reads failed: every event is retried
+        outcomes = {event.id: exc for event in events}
+    statuses: list[str] = []
+    async with _BatchMarks(ctx) as marks:
+        for event in events:
+            outcome = outcomes.get(event.id) or LookupError(f"event {event.id} was not prepared")
+            if isinstance(outcome, Send):
+                marker = marks.point(event.id, outcome.payload)
+                try:
+                    await ctx.mailer.send(outcome.message, commit_point=marker)
+                except Exception as exc:
+                    outcome = exc
+                else:
+                    if marker.committed:
+                        statuses.append(OutboxStatus.DONE)
+                        continue
+                    # A mailer without a commit point (none ships): record it as `deliver` does.
+                    outcome = Skip(outcome.payload)
+            if isinstance(outcome, Skip):
+                statuses.append(await _record(ctx, event.id, None, outcome.payload))
+                continue
+            error = _failure_text(outcome)
+            log.warning("outbox event %s (%s) failed: %s", event.id, event.kind, error)
+            statuses.append(
+                await _record(ctx, event.id, error, None, unretryable=_unretryable(outcome))
+            )
+    return statuses
+
+
+class _BatchMarks:
+    """The done marks of a batch's emails, on one session held for the batch (a session, a
+    pool checkout and a reset per email cost more CPU than the email itself). Each mark is
+    still its own transaction, staged before its message's final dot and committed at the
+    server's 250, as `DoneMarker` does alone (see `screen.platform.mail._CommitPointSMTP`)."""
+
+    def __init__(self, ctx: JobContext) -> None:
+        self.ctx = ctx
+        self.session: AsyncSession | None = None
+
+    async def __aenter__(self) -> _BatchMarks:
+        self.session = self.ctx.sessionmaker()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self.session is not None:
+            await self.session.close()
+            self.session = None
+
+    def point(self, event_id: int, payload: dict[str, Any] | None) -> _BatchMark:
+        return _BatchMark(self, event_id, payload)
+
+
+# Built once: building and keying a statement per email showed in the batch's profile.
+_MARK_DONE = (
+    update(OutboxEvent)
+    .where(OutboxEvent.id == bindparam("event_id"))
+    .values(
+        status=OutboxStatus.DONE,
+        done_at=bindparam("done_at"),
+        tries=OutboxEvent.tries + 1,
+        last_error=None,
+    )
+)
+_MARK_DONE_WITH_PAYLOAD = _MARK_DONE.values(payload=bindparam("payload"))
+
+
+class _BatchMark:
+    def __init__(self, marks: _BatchMarks, event_id: int, payload: dict[str, Any] | None) -> None:
+        self.marks = marks
+        self.event_id = event_id
+        self.payload = payload
+        self.committed = False
+
+    @property
+    def _session(self) -> AsyncSession:
+        if self.marks.session is None:
+            raise RuntimeError("a batch's done mark was used outside its batch")
+        return self.marks.session
+
+    async def prepare(self) -> None:
+        statement = _MARK_DONE if self.payload is None else _MARK_DONE_WITH_PAYLOAD
+        params: dict[str, Any] = {"event_id": self.event_id, "done_at": self.marks.ctx.clock.now()}
+        if self.payload is not None:
+            params["payload"] = self.payload
+        try:
+            await self._session.execute(
+                statement, params, execution_options={"synchronize_session": False}
+            )
+        except BaseException:
+            await self.abort()
+            raise
+
+    async def commit(self) -> None:
+        await self._session.commit()
+        self.committed = True
+
+    async def abort(self) -> None:
+        await self._session.rollback()
 
 
 EVERY_5_SECONDS = frozenset(range(0, 60, 5))

@@ -324,41 +324,84 @@ def queue_email(db: AsyncSession, invitation: Invitation, kind: str, now: dateti
     )
 
 
-@outbox.batched
-async def send_invitation_email(
-    ctx: JobContext, event: OutboxEvent, done: outbox.DoneMarker
-) -> dict[str, Any]:
-    """Send an invitation or a reminder; the payload returned (no link) replaces the stored one.
-
-    The event is marked done in the same instant the SMTP server accepts the message
-    (the mailer's commit point), so a re-run after a crash repeats an email only if
-    the worker died while the server was accepting it; see `screen.platform.mail`.
-    """
+async def prepare_invitation_emails(
+    ctx: JobContext, events: Sequence[outbox.BatchEvent]
+) -> dict[int, outbox.Outcome]:
+    """A batch of invitation and reminder emails read and rendered at once: the events'
+    invitations with their attempt's state, screen and prompt title in one query, their
+    contacts in one, the organisation's branding and retention policy from one row."""
+    wanted = {int(event.payload["invitation_id"]) for event in events}
     async with ctx.sessionmaker() as db:
-        invitation = await db.scalar(
-            select(Invitation)
-            .where(Invitation.id == event.payload["invitation_id"])
-            .options(
-                joinedload(Invitation.attempt),
-                joinedload(Invitation.screen),
-                joinedload(Invitation.prompt),
+        rows = (
+            await db.execute(
+                select(
+                    Invitation.id,
+                    Invitation.candidate_name,
+                    Invitation.candidate_email,
+                    Invitation.expires_at,
+                    Invitation.accommodation,
+                    Invitation.contact_user_id,
+                    Attempt.state,
+                    Screen.title,
+                    Screen.duration_minutes,
+                    Screen.ai_policy,
+                    Prompt.title,
+                )
+                .join(Attempt, Attempt.invitation_id == Invitation.id)
+                .join(Screen, Screen.id == Invitation.screen_id)
+                .join(Prompt, Prompt.id == Invitation.prompt_id)
+                .where(Invitation.id.in_(wanted))
             )
-        )
-        org = await organisation.branding(db)
-        contact = await organisation.contact_for(db, invitation) if invitation else None
-        retention = await privacy.retention_policy(db, ctx.settings)
-    if invitation is None:
+        ).all()
+        found = {row[0]: row for row in rows}
+        contact_ids = {row.contact_user_id for row in rows if row.contact_user_id is not None}
+        contacts = await organisation.contacts(db, contact_ids) if contact_ids else {}
+        settings_row = await organisation.settings_row(db)
+    org = organisation.branding_of(settings_row)
+    retention = privacy.retention_of(settings_row, ctx.settings)
+    outcomes: dict[int, outbox.Outcome] = {}
+    for event in events:
+        try:
+            outcomes[event.id] = _invitation_email(
+                ctx, event, found.get(int(event.payload["invitation_id"])), org, contacts, retention
+            )
+        except Exception as exc:  # this email alone fails, and is retried
+            outcomes[event.id] = exc
+    return outcomes
+
+
+def _invitation_email(
+    ctx: JobContext,
+    event: outbox.BatchEvent,
+    row: Any,
+    org: organisation.Branding,
+    contacts: dict[int, organisation.Contact],
+    retention: privacy.RetentionPolicy,
+) -> outbox.Outcome:
+    if row is None:
         raise LookupError(f"invitation {event.payload['invitation_id']} no longer exists")
-    state = invitation.attempt.state
+    (
+        invitation_id,
+        candidate_name,
+        candidate_email,
+        expires_at,
+        accommodation,
+        contact_user_id,
+        state,
+        screen_title,
+        duration_minutes,
+        screen_ai_policy,
+        prompt_title,
+    ) = row
     if state == AttemptState.WITHDRAWN or (
         event.kind == REMINDER_EMAIL and state not in NOT_STARTED
     ):
         # Withdrawn (or started, for a reminder) since the email was queued: nothing to send.
-        return {"invitation_id": invitation.id, "skipped": str(state)}
+        return outbox.Skip({"invitation_id": invitation_id, "skipped": str(state)})
     link = unseal(ctx.settings.secret_key, event.payload.get("sealed_link", ""))
     if link is None:
         raise ValueError("the sealed link cannot be opened: was SCREEN_SECRET_KEY changed?")
-    screen = invitation.screen
+    contact = contacts.get(contact_user_id) if contact_user_id is not None else None
     # A reply goes to the recruiter who named themselves, else to the organisation's address.
     reply_to = (contact.name, contact.email) if contact else None
     if reply_to is None and org.reply_to:
@@ -366,13 +409,13 @@ async def send_invitation_email(
     context = {
         "org": org,
         "contact": contact,
-        "candidate_name": invitation.candidate_name,
-        "screen_title": screen.title,
-        "prompt_title": invitation.prompt.title,
-        "allowed": allowed_time(screen, invitation),
-        "expires_at": invitation.expires_at,
+        "candidate_name": candidate_name,
+        "screen_title": screen_title,
+        "prompt_title": prompt_title,
+        "allowed": allowed_for(duration_minutes, accommodation),
+        "expires_at": expires_at,
         "link": link,
-        "ai_policy": ai_policy.wording(screen.ai_policy),
+        "ai_policy": ai_policy.wording(screen_ai_policy),
         "retention": retention,
     }
     template = "reminder" if event.kind == REMINDER_EMAIL else "invitation"
@@ -381,14 +424,26 @@ async def send_invitation_email(
         template,
         context,
         sender=ctx.settings.mail_from,
-        to=(invitation.candidate_name, invitation.candidate_email),
-        message_id=f"<{template}-{invitation.id}-event-{event.id}@screen.local>",
+        to=(candidate_name, candidate_email),
+        message_id=f"<{template}-{invitation_id}-event-{event.id}@screen.local>",
         sender_name=org.mail_sender_name,
         reply_to=reply_to,
     )
-    done.payload = {"invitation_id": invitation.id, "sent_to": invitation.candidate_email}
-    await ctx.mailer.send(message, commit_point=done)
-    return done.payload
+    return outbox.Send(message, {"invitation_id": invitation_id, "sent_to": candidate_email})
+
+
+@outbox.batched_with(prepare_invitation_emails)
+async def send_invitation_email(
+    ctx: JobContext, event: OutboxEvent, done: outbox.DoneMarker
+) -> dict[str, Any] | None:
+    """Send an invitation or a reminder; the payload returned (no link) replaces the stored one.
+
+    The event is marked done in the same instant the SMTP server accepts the message
+    (the mailer's commit point), so a re-run after a crash repeats an email only if
+    the worker died while the server was accepting it; see `screen.platform.mail`.
+    A batch of them goes through `prepare_invitation_emails` and `deliver_outbox_batch`.
+    """
+    return await outbox.send_prepared(ctx, event, done)
 
 
 async def get_invitation(db: AsyncSession, invitation_id: int) -> Invitation:
