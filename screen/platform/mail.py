@@ -364,9 +364,12 @@ def _part_bytes(text: str, subtype: str) -> str:
             f'Content-Type: text/{subtype}; charset="us-ascii"\nMIME-Version: 1.0\n'
             f"Content-Transfer-Encoding: 7bit\n\n{text}"
         )
-    part = _text_part(text, subtype)
-    head = "".join(_header_line(key, str(value)) for key, value in part.items())
-    return f"{head}\n{part.get_payload()}"
+    # What `_text_part` makes of it (the HTML part always: its quotes are typographic),
+    # encoded by the same charset object without building the part.
+    return (
+        f'Content-Type: text/{subtype}; charset="utf-8"\nMIME-Version: 1.0\n'
+        f"Content-Transfer-Encoding: quoted-printable\n\n{_UTF8_QP.body_encode(text)}"
+    )
 
 
 def _message_bytes(headers: list[tuple[str, str]], text: str, html: str) -> bytes:
