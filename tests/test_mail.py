@@ -184,3 +184,54 @@ def test_messages_are_the_bytes_the_email_package_writes(
         expected = flatten_message(reference).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
         assert sent.data == expected
         assert (sent.sender, sent.recipient) == ("screen@localhost", "c@example.com")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Pat\rX-Injected: yes",  # a lone CR: the wire makes it CRLF
+        "Pat\r\rThe body starts here",  # a blank line ends the headers
+        "Pat\nX-Injected: yes",
+        "Pat\x00Bell\x07",
+    ],
+)
+async def test_a_name_with_line_breaks_stays_in_its_own_header(smtp: SmtpServer, name: str) -> None:
+    """Names reach the headers from places the invite form's cleaning does not cover (an
+    SSO provider's profile name is the recruiter's Reply-To): none may add a header or
+    end the headers early."""
+    context = {
+        "candidate_name": "Ann Example",
+        "screen_title": "Backend engineer",
+        "prompt_title": "Pick a vector store",
+        "allowed": timedelta(minutes=30),
+        "expires_at": datetime(2026, 12, 7, 9, 0, tzinfo=UTC),
+        "link": "http://testserver.local/s/link",
+    }
+    sent = build_message(
+        create_environment(),
+        "invitation",
+        context,
+        sender="Screen <screen@localhost>",
+        to=(name, "c@example.com"),
+        message_id="<invitation-1@screen.local>",
+        sender_name=name,
+        reply_to=(name, "recruiter@example.com"),
+    )
+    mailer = SmtpMailer.from_url(smtp.url)
+    await mailer.send(sent)
+
+    [message] = smtp.inbox.messages
+    assert "X-Injected" not in message
+    assert [key for key in message if key != "Content-Type" and key != "MIME-Version"] == [
+        "Subject",
+        "From",
+        "To",
+        "Reply-To",
+        "Message-ID",
+        "Date",
+    ]
+    assert message["To"].addresses[0].addr_spec == "c@example.com"
+    assert message["Reply-To"].addresses[0].addr_spec == "recruiter@example.com"
+    assert message["To"].addresses[0].display_name.startswith("Pat ")
+    assert message.is_multipart()
+    assert "Hello Ann Example," in text_part(message)

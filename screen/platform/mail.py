@@ -288,6 +288,17 @@ def _header(name: str, value: str) -> str:
     return value if value.isascii() else Header(value, _UTF8_QP, header_name=name).encode()
 
 
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _address(name: str, address: str) -> str:
+    """`formataddr`, with the display name on one line. An ASCII name goes into the header
+    as it is, and aiosmtplib turns a lone CR in the message into CRLF on the wire, so a
+    name with a CR or LF (an SSO profile's name is stored as the provider gives it) would
+    start a header of its own, or end the headers and begin the body."""
+    return formataddr((" ".join(_CONTROLS.sub(" ", name).split()), address), charset="utf-8")
+
+
 def build_message(
     templates: Environment,
     name: str,
@@ -320,11 +331,11 @@ def build_message(
     default_name, sender_address = parseaddr(sender)
     headers = [
         ("Subject", _header("Subject", " ".join(subject.split()))),
-        ("From", formataddr((sender_name or default_name, sender_address), charset="utf-8")),
-        ("To", formataddr(to, charset="utf-8")),
+        ("From", _address(sender_name or default_name, sender_address)),
+        ("To", _address(*to)),
     ]
     if reply_to is not None:
-        headers.append(("Reply-To", formataddr(reply_to, charset="utf-8")))
+        headers.append(("Reply-To", _address(*reply_to)))
     message_id = message_id or make_msgid(domain="screen.local")
     headers += [("Message-ID", message_id), ("Date", formatdate(usegmt=True))]
     if not (sender_address + to[1]).isascii():
