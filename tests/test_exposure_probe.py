@@ -230,7 +230,8 @@ async def test_a_prompt_the_model_fails_has_its_figure_and_no_redesign_mark(
     assert len({a.leak_id for a in await fetch(db, ProbeAnswer)}) == 3
 
 
-@pytest.mark.parametrize("count", ["0", "21", "five", "-3", "2.5"])
+# "²" and "٣" are digits to str.isdigit(); int() refuses the first and reads the second as 3.
+@pytest.mark.parametrize("count", ["0", "21", "five", "-3", "2.5", "²", "٣", "9" * 40])
 async def test_a_count_out_of_range_is_refused_and_nothing_is_queued(
     model_client: Client, db: AsyncSession, clock: FrozenClock, count: str
 ) -> None:

@@ -46,6 +46,7 @@ from screen.platform.models import (
     Prompt,
     User,
 )
+from screen.platform.web import small_number
 from screen.review import model_rater, similar_answers
 from screen.review.model_client import CallOutcome, ModelUnavailable, rate, rater_identity, write
 from screen.settings import Settings
@@ -63,12 +64,14 @@ def parse_count(raw: object) -> int:
     text = str(raw or "").strip()
     if not text:
         return DEFAULT_ANSWERS
-    if not text.isdigit() or not MIN_ANSWERS <= int(text) <= MAX_ANSWERS:
+    # ASCII digits only: str.isdigit() takes "²", which int() then refuses (a 500).
+    count = small_number(text)
+    if count is None or not MIN_ANSWERS <= count <= MAX_ANSWERS:
         raise InputError(
             f"Ask for {MIN_ANSWERS} to {MAX_ANSWERS} answers (a whole number); nothing was queued.",
             field="answers",
         )
-    return int(text)
+    return count
 
 
 async def request_probe(
