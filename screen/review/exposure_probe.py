@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reviewers.model_probe import MIN_WORDS, ProbeFigure, build_probe_messages, clean_answer
@@ -36,6 +36,7 @@ from reviewers.model_rating import weighted_score
 from reviewers.rubric import Rubric, rubric_from_dict
 from reviewers.similarity import words
 from screen.platform import audit, outbox
+from screen.platform.db import is_postgres
 from screen.platform.errors import ConflictError, InputError, NotFoundError
 from screen.platform.jobs import JobContext
 from screen.platform.models import (
@@ -93,6 +94,15 @@ async def request_probe(
     prompt = await db.get(Prompt, prompt_id)
     if prompt is None:
         raise NotFoundError("There is no such prompt version.")
+    # The check below and the insert are one step: two leads asking at once both found
+    # none running and both queued one. The prompt's versions are locked first (as
+    # `rotation._lock_screen` locks a screen), so the second waits and then sees the first.
+    if is_postgres(db):
+        await db.execute(select(Prompt.id).where(Prompt.slug == prompt.slug).with_for_update())
+    else:
+        # pysqlite begins a transaction at the first write: the read below then happens
+        # under SQLite's single write lock.
+        await db.execute(text("UPDATE prompts SET id = id WHERE id = :id"), {"id": prompt.id})
     running = await db.scalar(
         select(ExposureProbe.id).where(
             ExposureProbe.prompt_slug == prompt.slug, ExposureProbe.status == RUNNING
