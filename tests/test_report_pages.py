@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import re
 
+import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from pypdf import PdfReader
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from screen.platform.clock import FrozenClock
 from screen.platform.models import AuditEvent, CandidateOutcome, Decision
 from screen.recruiting.screens import assign_hiring_manager
+from screen.report import comparison_pages
 from screen.review import decisions
 from screen.settings import Settings
 from tests.support.factories import make_screen, make_submitted, make_user
@@ -359,6 +361,41 @@ async def test_the_comparison_table_sorts_by_any_column(
     assert "Una Waiting" not in by_score.text
     assert bad.status_code == 400
     assert "Cannot sort by" in bad.text
+
+
+async def test_the_comparison_shows_the_first_rows_of_the_chosen_order_and_says_so(
+    app: Litestar,
+    db: AsyncSession,
+    settings: Settings,
+    clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The sort and the cut happen in the database, so the page costs the same at any
+    # size of history; two rows stand in for the 200 a real view shows.
+    monkeypatch.setattr(comparison_pages, "SHOWN", 2)
+    people = await cast(db, clock.now())
+    await decided(db, settings, clock.now(), people, (same(3), same(3)), name="Bea Middle")
+    await decided(db, settings, clock.now(), people, (same(4), same(4)), name="Cy High")
+    await decided(db, settings, clock.now(), people, (same(1), same(2)), name="Al Low")
+    base = f"/reports/screens/{people.screen.id}"
+
+    def names(html: str) -> list[str]:
+        return re.findall(r'<th scope="row"><a href="/reports/\d+">([^<]+)</a>', html)
+
+    async with client_for(app) as client:
+        await sign_in(client, people.recruiter.email)
+        top = await client.get(base)
+        bottom = await client.get(f"{base}?sort=score&order=asc")
+        by_outcome = await client.get(f"{base}?sort=outcome&order=desc")
+        by_decided = await client.get(f"{base}?sort=decided&order=asc")
+
+    assert names(top.text) == ["Cy High", "Bea Middle"]
+    assert names(bottom.text) == ["Al Low", "Bea Middle"]
+    assert "Showing the first 2 of 3 decided candidates in this order" in top.text
+    # No outcome yet anywhere: the tie is broken by name.
+    assert names(by_outcome.text) == ["Al Low", "Bea Middle"]
+    assert by_decided.status_code == 200
+    assert len(names(by_decided.text)) == 2
 
 
 async def test_a_bulk_outcome_is_confirmed_then_recorded_for_each(

@@ -17,7 +17,7 @@ from litestar.di import Provide
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_200_OK
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -27,6 +27,7 @@ from screen.platform import audit
 from screen.platform.errors import InputError, NotFoundError
 from screen.platform.models import (
     Attempt,
+    AttemptState,
     CandidateOutcome,
     Decision,
     Invitation,
@@ -35,7 +36,7 @@ from screen.platform.models import (
     User,
 )
 from screen.platform.web import DB, AppClock, small_number
-from screen.recruiting import outcomes, rotation, screens
+from screen.recruiting import dashboard, outcomes, rotation, screens
 from screen.report.reports import FINAL, NOT_FOUND, READERS, may_read_screen
 
 # The two bulk actions, as the outcome values the outcome rule accepts.
@@ -66,33 +67,73 @@ async def readable_screen(db: AsyncSession, me: User, screen_id: int) -> Screen:
         raise NotFoundError(NOT_FOUND) from None
 
 
-async def comparison_rows(db: AsyncSession, screen: Screen) -> list[ComparisonRow]:
-    """The screen's decided candidates (pass or fail, adjudicated or not)."""
-    decided = (
-        select(Invitation.id)
-        .join(Attempt, Attempt.invitation_id == Invitation.id)
-        .join(Decision, Decision.attempt_id == Attempt.id)
-        .where(Invitation.screen_id == screen.id, Attempt.state.in_(FINAL))
+# The rows one view shows, in the chosen order. The sort and the cut happen in the
+# database: a screen with years of history has six-figure decided candidates, which no
+# one compares side by side, and loading them all made the page grow with history.
+SHOWN = 200
+
+
+def _order_value(sort: str) -> Any:
+    decided_at = func.coalesce(Decision.adjudicated_at, Decision.decided_at)
+    latest_outcome = (
+        select(CandidateOutcome.outcome)
+        .where(CandidateOutcome.invitation_id == Invitation.id)
+        .order_by(CandidateOutcome.at.desc(), CandidateOutcome.id.desc())
+        .limit(1)
+        .correlate(Invitation)
+        .scalar_subquery()
     )
+    fixed = {
+        "name": func.lower(Invitation.candidate_name),
+        "score": Decision.weighted_score,
+        "decision": Decision.outcome,
+        "decided": decided_at,
+        "outcome": func.coalesce(latest_outcome, ""),
+    }
+    if sort in fixed:
+        return fixed[sort]
+    return Decision.dimension_means[sort.removeprefix("dim:")].as_float()
+
+
+async def comparison_rows(
+    db: AsyncSession, screen: Screen, sort: str, descending: bool, rubric: Rubric
+) -> tuple[list[ComparisonRow], int]:
+    """The first `SHOWN` of the screen's decided candidates (pass or fail, adjudicated or
+    not) in the chosen order, and how many there are in all."""
+    if sort not in sort_keys(rubric):
+        raise InputError(
+            f"Cannot sort by {sort[:60]!r}: choose one of {', '.join(sort_keys(rubric))}.",
+            field="sort",
+        )
+    value = _order_value(sort)
+    name = func.lower(Invitation.candidate_name)
     rows = (
         await db.execute(
             select(Invitation, Decision)
             .join(Attempt, Attempt.invitation_id == Invitation.id)
             .join(Decision, Decision.attempt_id == Attempt.id)
             .where(Invitation.screen_id == screen.id, Attempt.state.in_(FINAL))
-            .options(joinedload(Invitation.attempt))
+            # Missing values last whichever the direction; ties by name, then by id.
+            .order_by(
+                value.is_(None),
+                value.desc() if descending else value.asc(),
+                name,
+                Invitation.id,
+            )
+            .limit(SHOWN)
         )
     ).all()
     latest: dict[int, str] = {}
-    if rows:
-        # The same set as a subquery: a screen's decided candidates can outnumber the
-        # 32,767 parameters PostgreSQL binds in one statement.
+    shown_ids = [invitation.id for invitation, _ in rows]
+    if shown_ids:
         for invitation_id, outcome in await db.execute(
             select(CandidateOutcome.invitation_id, CandidateOutcome.outcome)
-            .where(CandidateOutcome.invitation_id.in_(decided))
+            .where(CandidateOutcome.invitation_id.in_(shown_ids))
             .order_by(CandidateOutcome.at, CandidateOutcome.id)
         ):
             latest[invitation_id] = outcome
+    counts = (await dashboard.stored_counts(db, [screen.id])).get(screen.id, {})
+    total = sum(counts.get(f"state:{state}", 0) for state in FINAL)
     return [
         ComparisonRow(
             invitation_id=invitation.id,
@@ -105,7 +146,7 @@ async def comparison_rows(db: AsyncSession, screen: Screen) -> list[ComparisonRo
             outcome=latest.get(invitation.id),
         )
         for invitation, decision in rows
-    ]
+    ], max(total, len(rows))
 
 
 async def columns_rubric(db: AsyncSession, screen: Screen) -> Rubric:
@@ -127,38 +168,6 @@ def sort_keys(rubric: Rubric) -> tuple[str, ...]:
     return FIXED_SORTS + tuple(f"dim:{d.key}" for d in rubric.dimensions)
 
 
-def sort_rows(
-    rows: list[ComparisonRow], sort: str, descending: bool, rubric: Rubric
-) -> list[ComparisonRow]:
-    if sort not in sort_keys(rubric):
-        raise InputError(
-            f"Cannot sort by {sort[:60]!r}: choose one of {', '.join(sort_keys(rubric))}.",
-            field="sort",
-        )
-
-    def key(row: ComparisonRow) -> tuple[Any, ...]:
-        value: Any
-        if sort == "name":
-            value = row.name.casefold()
-        elif sort == "score":
-            value = row.weighted_score
-        elif sort == "decision":
-            value = row.decision
-        elif sort == "decided":
-            value = row.decided_at
-        elif sort == "outcome":
-            value = row.outcome or ""
-        else:
-            value = row.means.get(sort.removeprefix("dim:"))
-        # Missing values sort last whichever the direction.
-        missing = value is None
-        return (missing != descending, value if not missing else 0)
-
-    # Ties keep the names in alphabetical order, whichever the direction (a stable sort).
-    by_name = sorted(rows, key=lambda row: row.name.casefold())
-    return sorted(by_name, key=key, reverse=descending)
-
-
 class ComparisonController(Controller):
     path = "/reports/screens"
     guards = [requires(*READERS)]  # noqa: RUF012 - Litestar reads this class attribute
@@ -175,7 +184,7 @@ class ComparisonController(Controller):
         order = request.query_params.get("order") or "desc"
         if order not in ("asc", "desc"):
             raise InputError("Order must be asc or desc.", field="order")
-        rows = sort_rows(await comparison_rows(db, screen), sort, order == "desc", rubric)
+        rows, total = await comparison_rows(db, screen, sort, order == "desc", rubric)
 
         def sort_link(key: str) -> str:
             flip = "asc" if key == sort and order == "desc" else "desc"
@@ -193,6 +202,8 @@ class ComparisonController(Controller):
                 "screen": screen,
                 "rubric": rubric,
                 "rows": rows,
+                "total": total,
+                "shown_limit": SHOWN,
                 "sort": sort,
                 "order": order,
                 "sort_link": sort_link,
@@ -255,6 +266,24 @@ class ComparisonController(Controller):
         return Redirect(path=f"/reports/screens/{screen.id}?applied={len(chosen)}", status_code=303)
 
 
+async def _passed_without_outcome(db: AsyncSession, screen_id: int) -> int:
+    """Passed candidates with no outcome recorded yet: the hiring manager's to-do."""
+    recorded = select(CandidateOutcome.id).where(CandidateOutcome.invitation_id == Invitation.id)
+    return int(
+        await db.scalar(
+            select(func.count())
+            .select_from(Invitation)
+            .join(Attempt, Attempt.invitation_id == Invitation.id)
+            .where(
+                Invitation.screen_id == screen_id,
+                Attempt.state == AttemptState.PASSED,
+                ~recorded.exists(),
+            )
+        )
+        or 0
+    )
+
+
 class HiringController(Controller):
     """The hiring manager's home: the screens assigned to them."""
 
@@ -268,16 +297,16 @@ class HiringController(Controller):
         assigned = await screens.screens_for_hiring_manager(db, me)
         # Per screen: how many passed, did not pass, and still wait for what happened next
         # (a passed candidate with no outcome recorded is the manager's to-do).
+        counts = await dashboard.stored_counts(db, [screen.id for screen in assigned])
         tallies = []
         for screen in assigned:
-            rows = await comparison_rows(db, screen)
-            passed = [row for row in rows if row.decision == "pass"]
+            mine = counts.get(screen.id, {})
             tallies.append(
                 {
                     "screen": screen,
-                    "passed": len(passed),
-                    "failed": len(rows) - len(passed),
-                    "to_decide": sum(1 for row in passed if row.outcome is None),
+                    "passed": mine.get(f"state:{AttemptState.PASSED}", 0),
+                    "failed": mine.get(f"state:{AttemptState.FAILED}", 0),
+                    "to_decide": await _passed_without_outcome(db, screen.id),
                 }
             )
         return Template(
