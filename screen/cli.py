@@ -760,6 +760,10 @@ def demo(host: str, port: int) -> None:
         # computes one reply at a time: the demo's dozens of ratings take turns rather
         # than queue inside the server against their timeouts.
         settings = settings.with_overrides(model_concurrency=1)
+    if settings.model_enabled and not os.environ.get("SCREEN_MODEL_TIMEOUT_SECONDS"):
+        # And such a server needs minutes per reply, not the seconds a GPU takes: a call
+        # cut off at 25 s left the server computing a reply no one would read.
+        settings = settings.with_overrides(model_timeout_seconds=240.0)
     # Held from here on, through seeding, to the server: a second `screen demo` started
     # meanwhile is told at once that the port is taken, rather than seeding the same
     # database and failing in uvicorn with a traceback after printing its links.

@@ -102,7 +102,8 @@ class Settings:
     model_name: str = "default"
     model_api_key: str | None = None
     # Per call. A rating is at most two calls (a reply and its one retry), and both must
-    # fit the outbox job's 60 s, hence at most 28 s.
+    # fit the slow outbox job's 540 s (`outbox.SLOW_JOB_SECONDS`), hence at most 240 s.
+    # A GPU or hosted server answers in seconds; a CPU server needs minutes.
     model_timeout_seconds: float = 25.0
     # How the reply's JSON Schema is sent: OpenAI's `json_schema` (vLLM, llama.cpp's C++
     # server, hosted APIs) or `json_object` with a `schema` key (llama-cpp-python's server).
@@ -194,10 +195,10 @@ class Settings:
                 "SCREEN_MODEL_URL must be the http(s) base URL of an OpenAI-compatible server, "
                 f"such as http://127.0.0.1:8080/v1; got {self.model_url!r}."
             )
-        if not 1 <= self.model_timeout_seconds <= 28:
+        if not 1 <= self.model_timeout_seconds <= 240:
             raise SettingsError(
-                "SCREEN_MODEL_TIMEOUT_SECONDS must be from 1 to 28 (a reply and its one retry "
-                "must fit the outbox job's 60 s)."
+                "SCREEN_MODEL_TIMEOUT_SECONDS must be from 1 to 240 (a reply and its one "
+                "retry must fit the model job's 540 s)."
             )
         if self.model_response_format not in ("json_schema", "json_object"):
             raise SettingsError(

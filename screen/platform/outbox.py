@@ -50,6 +50,11 @@ Handler = Callable[[JobContext, OutboxEvent, "DoneMarker"], Awaitable[dict[str, 
 DELIVERY_BATCH = 25
 _BATCHED = "_outbox_batched"
 _PREPARE_MANY = "_outbox_prepare_many"
+_SLOW = "_outbox_slow"
+# A slow kind's event runs as a job of its own with this time limit: a model server on a
+# CPU takes minutes per reply. It stays under REDISPATCH_AFTER, so an event still running
+# is never handed out a second time.
+SLOW_JOB_SECONDS = 540
 H = TypeVar("H", bound=Callable[..., Any])
 
 
@@ -101,6 +106,17 @@ def batched_with(prepare: BatchPreparer) -> Callable[[H], H]:
         return handler
 
     return mark
+
+
+def slow(handler: H) -> H:
+    """Mark an outbox handler whose one run may take minutes (a call to a model server):
+    its events run as `deliver_slow_outbox_event`, with `SLOW_JOB_SECONDS` to finish."""
+    setattr(handler, _SLOW, True)
+    return handler
+
+
+def is_slow(handler: Callable[..., Any] | None) -> bool:
+    return bool(getattr(handler, _SLOW, False))
 
 
 def is_batched(handler: Callable[..., Any] | None) -> bool:
@@ -315,6 +331,10 @@ async def deliver_outbox_event(ctx: JobContext, event_id: int) -> str:
     return await deliver(ctx, event_id)
 
 
+async def deliver_slow_outbox_event(ctx: JobContext, event_id: int) -> str:
+    return await deliver(ctx, event_id)
+
+
 async def relay_outbox(ctx: JobContext) -> int:
     """Hand every due outbox row to the queue, a batch per transaction, until none is left
     (so a burst of 5,000 invitations is not throttled to one batch per relay tick).
@@ -337,7 +357,11 @@ async def relay_outbox(ctx: JobContext) -> int:
                 # A retry needs an id of its own: arq refuses a job id whose result it
                 # still keeps, and keeps results longer than the first retry's delay.
                 await ctx.queue.enqueue(
-                    "deliver_outbox_event", job_id=job_id(event_id, tries), event_id=event_id
+                    "deliver_slow_outbox_event"
+                    if is_slow(ctx.outbox_handlers.get(kind))
+                    else "deliver_outbox_event",
+                    job_id=job_id(event_id, tries),
+                    event_id=event_id,
                 )
             for ids in batches.values():
                 for start in range(0, len(ids), DELIVERY_BATCH):
@@ -540,6 +564,7 @@ class _BatchMark:
 EVERY_5_SECONDS = frozenset(range(0, 60, 5))
 JOBS = (
     Job(deliver_outbox_event),
+    Job(deliver_slow_outbox_event, timeout_seconds=SLOW_JOB_SECONDS),
     Job(deliver_outbox_batch, timeout_seconds=300),
     Job(relay_outbox, cron_seconds=EVERY_5_SECONDS, run_at_startup=True),
 )

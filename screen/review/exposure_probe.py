@@ -49,7 +49,14 @@ from screen.platform.models import (
 )
 from screen.platform.web import small_number
 from screen.review import model_rater, similar_answers
-from screen.review.model_client import CallOutcome, ModelUnavailable, rate, rater_identity, write
+from screen.review.model_client import (
+    CallOutcome,
+    ModelRefused,
+    ModelUnavailable,
+    rate,
+    rater_identity,
+    write,
+)
 from screen.settings import Settings
 
 MODEL_PROBE = "model.probe"
@@ -250,6 +257,7 @@ async def _rate(
     return None
 
 
+@outbox.slow
 async def run_probe(
     ctx: JobContext, event: OutboxEvent, marker: outbox.DoneMarker
 ) -> dict[str, Any] | None:
@@ -288,7 +296,9 @@ async def _step(ctx: JobContext, event: OutboxEvent) -> dict[str, Any] | None:
                 return {**event.payload, "skipped": "nothing to rate"}
             result = await _rate(ctx, probe, prompt, answer)
     except ModelUnavailable as exc:
-        if event.tries + 1 >= outbox.MAX_TRIES:
+        if isinstance(exc, ModelRefused):
+            await _fail(ctx, probe_id, f"refused by the model server: {exc}")
+        elif event.tries + 1 >= outbox.MAX_TRIES:
             # The outbox marks the event dead after this; the probe says so too, and shows
             # no figure: a figure from part of the answers would read as the whole.
             await _fail(ctx, probe_id, f"gave up after {outbox.MAX_TRIES} tries: {exc}")

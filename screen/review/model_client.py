@@ -31,10 +31,18 @@ from reviewers.model_rating import (
     retry_message,
 )
 from reviewers.rubric import Rubric
+from screen.platform.errors import UnretryableError
 from screen.platform.observability import MODEL_CALL_SECONDS, MODEL_CALLS, MODEL_TOKENS
 from screen.settings import Settings
 
-MAX_TOKENS = 1024
+# A rating's reply is a few hundred tokens (five levels with quotes of at most 300
+# characters); an answer written for the exposure probe is longer. The cap also counts
+# against the server's context window beside the prompt.
+RATING_MAX_TOKENS = 640
+WRITING_MAX_TOKENS = 1024
+# A client error the same request will meet again (a prompt longer than the server's
+# context window, an unknown model): recorded failed at once, not retried for a day.
+REFUSED_STATUSES = frozenset({400, 401, 403, 404, 413, 422})
 # Enough of a refusal to see why on the outbox page.
 ERROR_EXCERPT = 300
 USER_AGENT = "Screen-ModelRater/1"
@@ -42,6 +50,10 @@ USER_AGENT = "Screen-ModelRater/1"
 
 class ModelUnavailable(Exception):
     """No usable answer from the server this time (down, slow, HTTP error): retry later."""
+
+
+class ModelRefused(ModelUnavailable, UnretryableError):
+    """The server refused the request itself: sending it again cannot succeed."""
 
 
 @dataclass
@@ -87,6 +99,7 @@ async def _post(
     schema: dict[str, Any] | None,
     outcome: CallOutcome,
     temperature: float = 0,
+    max_tokens: int = RATING_MAX_TOKENS,
 ) -> str:
     if settings.model_url is None:
         raise ModelUnavailable("no model server is configured (SCREEN_MODEL_URL)")
@@ -97,7 +110,7 @@ async def _post(
         "model": settings.model_name,
         "messages": messages,
         "temperature": temperature,
-        "max_tokens": MAX_TOKENS,
+        "max_tokens": max_tokens,
     }
     if schema is not None:
         body["response_format"] = (
@@ -128,7 +141,8 @@ async def _post(
         MODEL_CALL_SECONDS.observe(elapsed)
     if response.status_code != 200:
         MODEL_CALLS.labels("http_error").inc()
-        raise ModelUnavailable(
+        refused = response.status_code in REFUSED_STATUSES
+        raise (ModelRefused if refused else ModelUnavailable)(
             f"the model server answered HTTP {response.status_code}: "
             + response.text[:ERROR_EXCERPT]
         )
@@ -181,6 +195,8 @@ async def write(settings: Settings, messages: list[dict[str, str]]) -> tuple[str
     outcome = CallOutcome(rating=None, error=None)
     timeout = httpx.Timeout(settings.model_timeout_seconds)
     async with httpx.AsyncClient(timeout=timeout) as client:
-        reply = await _post(client, settings, messages, None, outcome, WRITE_TEMPERATURE)
+        reply = await _post(
+            client, settings, messages, None, outcome, WRITE_TEMPERATURE, WRITING_MAX_TOKENS
+        )
     MODEL_CALLS.labels("ok").inc()
     return reply, outcome

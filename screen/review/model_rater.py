@@ -37,7 +37,13 @@ from screen.platform.jobs import JobContext
 from screen.platform.models import Attempt, Invitation, ModelRating, OutboxEvent, Prompt, Screen
 from screen.platform.observability import MODEL_RATINGS
 from screen.review import calibration, model_check
-from screen.review.model_client import CallOutcome, ModelUnavailable, rate, rater_identity
+from screen.review.model_client import (
+    CallOutcome,
+    ModelRefused,
+    ModelUnavailable,
+    rate,
+    rater_identity,
+)
 from screen.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -173,6 +179,7 @@ def model_turn(settings: Settings) -> asyncio.Semaphore:
     return _slots(settings)
 
 
+@outbox.slow
 async def rate_attempt(
     ctx: JobContext, event: OutboxEvent, marker: outbox.DoneMarker
 ) -> dict[str, Any] | None:
@@ -262,7 +269,7 @@ async def _rate_attempt(
         )
         outcome = await rate(settings, rubric, prompt.title, prompt.body, masked)
     except ModelUnavailable as exc:
-        if last_try:
+        if last_try or isinstance(exc, ModelRefused):
             # The outbox marks the event dead after this; the rating says so too.
             await _save(
                 ctx,
@@ -274,7 +281,9 @@ async def _rate_attempt(
                     now=ctx.clock.now(),
                     attempt_id=attempt_id,
                     status=FAILED,
-                    error=f"gave up after {outbox.MAX_TRIES} tries: {exc}",
+                    error=f"refused by the model server: {exc}"
+                    if isinstance(exc, ModelRefused)
+                    else f"gave up after {outbox.MAX_TRIES} tries: {exc}",
                 ),
             )
         raise
