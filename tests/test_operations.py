@@ -8,11 +8,13 @@ import contextlib
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +134,26 @@ async def test_an_admin_sees_dead_events_and_retries_them(
     event = await db.scalar(select(OutboxEvent).execution_options(populate_existing=True))
     assert event is not None
     assert (event.status, event.tries) == (OutboxStatus.PENDING, 0)
+
+
+async def test_the_outbox_counts_done_events_of_the_last_week_only(
+    client: Client, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    # Done events are all of history; the page counts a week of them, so it costs the
+    # same after years. Waiting and dead ones are few and counted whole.
+    for age_days in (1, 3, 30, 400):
+        await make_candidate(db, settings, clock.now() - timedelta(days=age_days))
+    await db.execute(update(OutboxEvent).values(status=OutboxStatus.DONE))
+    await make_candidate(db, settings, clock.now())
+    await db.commit()
+    admin = await make_user(db, clock.now(), "admin")
+    await sign_in(client, admin.email)
+
+    page = (await client.get("/admin/outbox")).text
+
+    counts = dict(re.findall(r'<span class="count">(\d+)</span> ([^<]+)</a>', page))
+    assert counts["2"] == "Done (last 7 days)"
+    assert counts["1"] == "Pending"
 
 
 async def test_readyz_follows_the_database_without_a_restart(

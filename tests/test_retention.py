@@ -90,6 +90,12 @@ async def test_the_dry_run_lists_exactly_what_the_run_erases(
     }
     assert {d.rule for d in dry} == {"decided", "unused"}
     assert await retention.due_counts(db, policy, when) == {"decided": 1, "unused": 1}
+    # The privacy page's counts stop past a cap (cap + 1 reads "more than cap").
+    assert await retention.due_counts(db, policy, when, cap=0) == {"decided": 1, "unused": 1}
+    assert await retention.due_counts(db, policy, clock.now(), cap=0) == {
+        "decided": 0,
+        "unused": 0,
+    }
     await db.commit()
 
     run = await retention.apply(sessionmaker, settings, when, batch=1)

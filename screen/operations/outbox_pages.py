@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from litestar import Controller, Request, get, post
@@ -18,6 +19,7 @@ from screen.platform.models import OutboxEvent, OutboxStatus, Role
 from screen.platform.web import DB, AppClock
 
 LISTED = 100
+DONE_COUNTED = timedelta(days=7)
 
 
 async def retry_dead(db: DB, event_id: int, now: Any) -> OutboxEvent:
@@ -41,13 +43,28 @@ class OutboxAdminController(Controller):
     include_in_schema = False
 
     @get("/", name="admin:outbox")
-    async def overview(self, db: DB, me: Me, request: Request[Any, Any, Any]) -> Template:
+    async def overview(
+        self, db: DB, me: Me, clock: AppClock, request: Request[Any, Any, Any]
+    ) -> Template:
+        # Pending, sending and dead events are few; done ones are all history, so they
+        # are counted over the last week only, through the (status, available_at) index.
         counts = dict(
             (
                 await db.execute(
-                    select(OutboxEvent.status, func.count()).group_by(OutboxEvent.status)
+                    select(OutboxEvent.status, func.count())
+                    .where(OutboxEvent.status != OutboxStatus.DONE)
+                    .group_by(OutboxEvent.status)
                 )
             ).all()
+        )
+        counts[OutboxStatus.DONE.value] = int(
+            await db.scalar(
+                select(func.count()).where(
+                    OutboxEvent.status == OutboxStatus.DONE,
+                    OutboxEvent.available_at > clock.now() - DONE_COUNTED,
+                )
+            )
+            or 0
         )
         shown = request.query_params.get("status") or OutboxStatus.DEAD.value
         if shown not in {s.value for s in OutboxStatus}:

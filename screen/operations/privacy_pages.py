@@ -119,6 +119,8 @@ class CandidateDataController(Controller):
 
 
 LISTED = 50
+# Each rule's count stops past this: the page costs the same whatever the backlog.
+COUNTED = 10_000
 ADMIN_NOTICES = {"saved": "Saved. The next retention run and what candidates are told use it."}
 
 
@@ -166,7 +168,8 @@ class PrivacyAdminController(Controller):
                 "state": state or FormState(values=_policy_values(policy)),
                 "notice": notice,
                 "due": await retention.due(db, policy, now, limit=LISTED),
-                "due_counts": await retention.due_counts(db, policy, now),
+                "due_counts": await retention.due_counts(db, policy, now, cap=COUNTED),
+                "counted": COUNTED,
                 "runs": runs,
                 "actors": await history.actor_names(db, (r.actor for r in runs)),
                 "listed": LISTED,

@@ -110,11 +110,26 @@ async def due(
     return found
 
 
-async def due_counts(db: AsyncSession, policy: RetentionPolicy, now: datetime) -> dict[str, int]:
-    rows = await db.execute(_due(policy, now, Attempt.state, func.count()).group_by(Attempt.state))
-    counts = {DECIDED_RULE: 0, UNUSED_RULE: 0}
-    for state, count in rows:
-        counts[DECIDED_RULE if state in ENDED else UNUSED_RULE] += count
+async def due_counts(
+    db: AsyncSession, policy: RetentionPolicy, now: datetime, cap: int | None = None
+) -> dict[str, int]:
+    """How many each rule erases now. With `cap`, each count stops at `cap + 1` (read as
+    "more than cap"): the privacy page's view then costs the same however large a
+    backlog is (a first run over years of history finds six figures)."""
+    decided, unused = _rule(policy, now)
+    counts = {}
+    for name, rule in ((DECIDED_RULE, decided), (UNUSED_RULE, unused)):
+        matching = (
+            select(Invitation.id)
+            .select_from(Invitation)
+            .join(Attempt, Attempt.invitation_id == Invitation.id)
+            .where(Invitation.erased_at.is_(None), rule)
+        )
+        if cap is not None:
+            matching = matching.limit(cap + 1)
+        counts[name] = int(
+            await db.scalar(select(func.count()).select_from(matching.subquery())) or 0
+        )
     return counts
 
 
