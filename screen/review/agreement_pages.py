@@ -44,7 +44,7 @@ from screen.platform.models import (
 from screen.platform.web import DB, AppClock, AppSettings, small_number
 from screen.recruiting import outcomes
 from screen.recruiting.prompts import SLUG_PATTERN
-from screen.review import agreement_snapshots, model_figures, similar_answers
+from screen.review import agreement_snapshots, model_figures, model_status, similar_answers
 
 
 @dataclass(frozen=True)
@@ -281,6 +281,11 @@ class AgreementController(Controller):
                 "models": await model_views(db, freshness.prompt, settings, clock.now())
                 if freshness
                 else [],
+                # The configured model's state even before it has rated anything: a
+                # failing server shows here, not only on /admin/outbox.
+                "model_status": await model_status.status(db, settings, freshness.prompt)
+                if freshness
+                else None,
             },
         )
 

@@ -48,7 +48,7 @@ from screen.platform.models import (
     User,
 )
 from screen.platform.web import small_number
-from screen.review import model_rater, similar_answers
+from screen.review import model_rater, model_status, similar_answers
 from screen.review.model_client import (
     CallOutcome,
     ModelRefused,
@@ -329,6 +329,13 @@ class ProbeView:
     pass_threshold: float
     # In order, for a lead to read what the model wrote and how it scored it.
     answers: tuple[ProbeAnswer, ...] = ()
+    # While it runs: the newest failed try of its step, so a failing server shows on the
+    # card (the probe's own rows change only when a step succeeds or the outbox gives up).
+    trouble: model_status.Trouble | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.probe.status == RUNNING
 
     @property
     def done(self) -> bool:
@@ -358,6 +365,9 @@ async def view(db: AsyncSession, probe: ExposureProbe) -> ProbeView:
         figure = figure_of(
             rubric, [{k: int(v["level"]) for k, v in a.ratings.items()} for a in rated if a.ratings]
         )
+    trouble = None
+    if probe.status == RUNNING:
+        trouble = await model_status.probe_trouble(db, MODEL_PROBE, probe.id)
     return ProbeView(
         probe=probe,
         version=prompt.version,
@@ -367,6 +377,7 @@ async def view(db: AsyncSession, probe: ExposureProbe) -> ProbeView:
         figure=figure,
         pass_threshold=rubric.decision.pass_threshold,
         answers=tuple(answers),
+        trouble=trouble,
     )
 
 

@@ -20,7 +20,8 @@ from screen.accounts.guards import Me, provide_user, requires
 from screen.platform.errors import InputError
 from screen.platform.models import ModelRating, Prompt, Role
 from screen.platform.web import DB, AppClock, AppSettings
-from screen.review import agreement_snapshots, model_check, model_figures
+from screen.review import agreement_snapshots, model_check, model_figures, model_status
+from screen.review.model_client import rater_identity
 
 
 class ModelWaiverController(Controller):
@@ -57,12 +58,36 @@ class ModelWaiverController(Controller):
                 snapshot.computed_at if snapshot is not None else None,
             )
             rows.extend((prompt, view) for view in views)
+        # The configured model on every prompt it rated or has events in flight for: a
+        # server that fails before its first rating shows here too.
+        statuses: dict[str, model_status.Status] = {}
+        alone: list[tuple[Prompt, model_status.Status]] = []
+        if settings.model_enabled:
+            queues = await model_status.queues(db)
+            rater = rater_identity(settings)
+            rated = {prompt.slug: prompt for prompt, view in rows if view.rater == rater}
+            for slug in sorted(set(rated) | set(queues)):
+                prompt = rated.get(slug) or await db.scalar(
+                    select(Prompt)
+                    .where(Prompt.slug == slug)
+                    .order_by(Prompt.version.desc())
+                    .limit(1)
+                )
+                if prompt is None:
+                    continue
+                found = await model_status.status_with(db, settings, prompt, queues.get(slug))
+                statuses[slug] = found
+                if slug not in rated:
+                    alone.append((prompt, found))
         return Template(
             template_name="admin/model_rater.html",
             context={
                 "me": me,
                 "rows": rows,
                 "configured": settings.model_enabled,
+                "configured_rater": rater_identity(settings) if settings.model_enabled else None,
+                "statuses": statuses,
+                "alone": alone,
                 "waived": request.query_params.get("waived") == "1",
                 "section": "model-rater",
             },
