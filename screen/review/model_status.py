@@ -11,6 +11,7 @@ prompt through primary keys (the event's attempt, its invitation, its prompt).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,20 +32,22 @@ from screen.review.model_rater import DEFAULT_THRESHOLD, MODEL_RATE
 from screen.settings import Settings
 
 OPEN = (OutboxStatus.PENDING, OutboxStatus.DISPATCHED, OutboxStatus.DEAD)
-PREFIX = "ModelUnavailable: "
+# The exception class names the outbox writes in front (after "Gave up at once, …: " when
+# the server refused the request itself).
+CLASS_NAME = re.compile(r"\bModel(?:Unavailable|Refused): ")
 
 
 def readable(error: str | None) -> str | None:
     # The outbox keeps the exception's class name in front; a lead needs the sentence.
     if error is None:
         return None
-    return error.removeprefix(PREFIX)
+    return CLASS_NAME.sub("", error, count=1)
 
 
 @dataclass(frozen=True)
 class Trouble:
     """The newest failed try of a model's events: what went wrong, when that try started
-    (the outbox keeps the start of the last try, and a try lasts at most the job's 60 s),
+    (the outbox keeps the start of the last try, and a try lasts at most the model job's 540 s),
     and when the next one is due (None while one is running, or once the event is dead)."""
 
     error: str
