@@ -95,7 +95,7 @@ async def test_a_model_that_times_out_before_its_first_rating_is_listed_with_its
         assert "the model server did not answer within 1 s" in page
         assert "ModelUnavailable" not in page
         # When the failed try started, and when the next one is due.
-        assert f'started <time datetime="{failed_at:%Y-%m-%dT%H:%M:%S}' in page
+        assert f'Try 1 started <time datetime="{failed_at:%Y-%m-%dT%H:%M:%S}' in page
         next_try = failed_at + RETRY_DELAYS[0]
         assert f'Next try <time datetime="{next_try:%Y-%m-%dT%H:%M:%S}' in page
 
@@ -189,7 +189,7 @@ async def test_a_failing_probe_shows_its_error_and_hides_the_form_while_it_runs(
                 assert "0 of 3 answers written" in page
                 assert "data-probe-error" in page
                 assert "the model server answered HTTP 502" in page
-                assert f'started <time datetime="{tried_at:%Y-%m-%dT%H:%M:%S}' in page
+                assert f'Try 1 started <time datetime="{tried_at:%Y-%m-%dT%H:%M:%S}' in page
                 next_try = tried_at + RETRY_DELAYS[0]
                 assert f'Next try <time datetime="{next_try:%Y-%m-%dT%H:%M:%S}' in page
                 assert "A probe is running" in page
