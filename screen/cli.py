@@ -857,17 +857,22 @@ def _serve_demo(settings: Settings, listener: socket.socket, banner: list[str]) 
 
     from screen.app import create_app
 
+    app = create_app(settings)
+
     class _Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets=sockets)
             if self.started:
+                # Two passes of the jobs: the seeded events, then what they queued. A model
+                # rating may take minutes, hence the bound.
+                await app.state.runner.settle(passes=2, within_seconds=30)
                 for line in banner:
                     click.echo(line)
                 sys.stdout.flush()
 
     # No access log: every candidate URL carries the candidate's secret link token.
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         log_level="info",
         proxy_headers=True,
         access_log=False,

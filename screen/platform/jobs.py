@@ -102,6 +102,7 @@ class InProcessRunner:
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self._ticker: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._passes = 0
 
     async def enqueue(self, function: str, job_id: str, **kwargs: Any) -> None:
         if job_id in self._tasks:
@@ -131,8 +132,23 @@ class InProcessRunner:
     async def _tick_forever(self) -> None:
         while not self._stopping.is_set():
             await self.tick()
+            self._passes += 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=self.interval)
+
+    async def settle(self, passes: int, within_seconds: float) -> None:
+        """Wait, at most `within_seconds`, until `passes` periodic passes have run and
+        every job they started has finished. `screen demo` says "ready" only then: its
+        start-up burst (the seeded invitations' emails, similarity checks, the first
+        snapshots) made the first pages opened from the banner take seconds."""
+        if self._ticker is None:
+            return  # jobs run elsewhere (arq workers): nothing here to wait for
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within_seconds):
+                while self._passes < passes:
+                    await self.drain()
+                    await asyncio.sleep(0.05)
+                await self.drain()
 
     async def stop(self) -> None:
         if self._ticker:
