@@ -708,6 +708,15 @@ class Decision(Base):
     """The signal for one attempt, with the inputs and the rule that produced it."""
 
     __tablename__ = "decisions"
+    # The lead's list of answers waiting for adjudication: a few rows among all history.
+    __table_args__ = (
+        Index(
+            "ix_decisions_waiting",
+            "decided_at",
+            postgresql_where=text("outcome = 'needs_adjudication'"),
+            sqlite_where=text("outcome = 'needs_adjudication'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"), unique=True)
