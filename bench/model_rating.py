@@ -59,7 +59,8 @@ PROMPT_SLUG = "agent-guardrails-redteam"  # has exemplars and no follow-up quest
 GATE = 0.2
 # A CPU reply under load took minutes (docs/model-rater.md): wait that long, not forever.
 RATING_TIMEOUT = 900.0
-# The worker's per-call timeout: the settings' most (a reply and its retry in the model job's 540 s).
+# The worker's per-call timeout: the settings' most (a reply and its retry fit the model
+# job's 540 s).
 MODEL_TIMEOUT = "240"
 
 
