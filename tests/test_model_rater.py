@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import ColumnElement, select
@@ -21,9 +22,19 @@ from screen.platform.models import (
     OutboxStatus,
     Review,
 )
-from screen.platform.outbox import MAX_TRIES, RETRY_DELAYS
+from screen.platform.outbox import (
+    GAVE_UP_AT_ONCE,
+    MAX_TRIES,
+    REDISPATCH_AFTER,
+    RETRY_DELAYS,
+    SLOW_JOB_SECONDS,
+    is_slow,
+)
+from screen.registry import REGISTRY
+from screen.review.exposure_probe import MODEL_PROBE
 from screen.review.model_rater import MODEL_RATE
-from screen.settings import Settings
+from screen.settings import Settings, SettingsError
+from screen.worker import WorkerSettings
 from tests.support.factories import make_screen, make_submitted, make_user, score_next
 from tests.support.model_server import ChatPeer, malformed, rating, stall, status
 from tests.support.smtp import free_port
@@ -333,3 +344,51 @@ async def test_a_waived_model_that_disagrees_asks_for_one_more_human_review_neve
     # The humans decide, with three reviews; the model's levels are not among them.
     assert decision.outcome == "pass" and len(decision.inputs["reviews"]) == 3
     assert decision.weighted_score == 4.0
+
+
+# What a model server's limits do to a rating: a request the server refuses outright (a
+# prompt longer than its context window) is recorded failed at once instead of being sent
+# again for a day, and model calls run as jobs allowed minutes, as a CPU server needs.
+async def test_a_request_the_server_refuses_is_recorded_failed_at_once(
+    runner: InProcessRunner, settings: Settings, db: AsyncSession, clock: FrozenClock
+) -> None:
+    # llama.cpp answers 400 when the prompt and the reply's budget exceed its context.
+    async with ChatPeer(script=[status(400)]) as peer:
+        use_model(runner, settings, peer.url)
+        await submit(db, settings, clock)
+        await run_jobs(runner)
+        assert len(peer.requests) == 1
+
+    [event] = await fetch(db, OutboxEvent, OutboxEvent.kind == MODEL_RATE)
+    assert (event.status, event.tries) == (OutboxStatus.DEAD, 1)
+    assert (event.last_error or "").startswith(GAVE_UP_AT_ONCE)
+    assert "HTTP 400" in (event.last_error or "")
+    [failed] = await fetch(db, ModelRating)
+    assert failed.status == "failed"
+    refused = "refused by the model server: the model server answered HTTP 400"
+    assert failed.error.startswith(refused)
+
+
+def test_model_calls_run_as_jobs_allowed_minutes_and_never_handed_out_twice() -> None:
+    handlers = REGISTRY.outbox_handlers
+    assert is_slow(handlers[MODEL_RATE]) and is_slow(handlers[MODEL_PROBE])
+    emails = [handler for kind, handler in handlers.items() if kind.endswith(".email")]
+    assert emails and not any(is_slow(handler) for handler in emails)
+    slow = next(f for f in WorkerSettings.functions if f.name == "deliver_slow_outbox_event")
+    assert slow.timeout_s == SLOW_JOB_SECONDS
+    # Still running when the relay would hand the event out again is what must not happen.
+    assert REDISPATCH_AFTER.total_seconds() > SLOW_JOB_SECONDS
+
+
+@pytest.mark.parametrize(("seconds", "valid"), [(240, True), (241, False), (0.5, False)])
+def test_the_per_call_timeout_fits_a_reply_and_its_retry_in_the_job(
+    seconds: float, valid: bool
+) -> None:
+    configured = Settings().with_overrides(
+        model_url="http://127.0.0.1:1/v1", model_timeout_seconds=seconds
+    )
+    if valid:
+        configured.check()
+    else:
+        with pytest.raises(SettingsError, match="SCREEN_MODEL_TIMEOUT_SECONDS"):
+            configured.check()
