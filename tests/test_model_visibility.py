@@ -91,6 +91,9 @@ async def test_a_model_that_times_out_before_its_first_rating_is_listed_with_its
         assert "Model rater: model: peer-7b" in page
         assert 'data-model-status="pending"' in page
         assert "Calibration pending: none of the 2 exemplars scored yet" in page
+        # The rule's verdict is there before the model's first rating, not only after.
+        assert "Validity rule: <strong>refuses</strong> it as a check score" in page
+        assert "(0 of the 50 human-decided answers it must have rated)" in page
         assert "0 waiting, 1 retrying after a failed try" in page
         assert "the model server did not answer within 1 s" in page
         assert "ModelUnavailable" not in page

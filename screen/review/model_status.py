@@ -137,6 +137,8 @@ class Status:
     calibration: str
     calibration_text: str
     queue: Queue
+    # The validity rule's least number of human-decided answers the model must have rated.
+    min_answers: int = 50
 
 
 async def status(db: AsyncSession, settings: Settings, prompt: Prompt) -> Status | None:
@@ -190,6 +192,7 @@ async def status_with(
         calibration=state,
         calibration_text=text,
         queue=queue or Queue(0, 0, 0, None),
+        min_answers=settings.model_min_answers,
     )
 
 
