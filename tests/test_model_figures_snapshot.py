@@ -8,12 +8,13 @@ from __future__ import annotations
 import math
 import random
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import event, select
+from sqlalchemy import event, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,7 +27,7 @@ from reviewers.model_agreement import (
 from reviewers.rubric import rubric_from_dict
 from screen.platform.clock import FrozenClock
 from screen.platform.jobs import InProcessRunner
-from screen.platform.models import ModelRating, Prompt
+from screen.platform.models import Decision, ModelRating, Prompt
 from screen.review import agreement_snapshots, model_figures
 from screen.settings import Settings
 from tests.support.agreement import DIMENSIONS, panel, score_answers
@@ -254,6 +255,40 @@ async def test_a_snapshot_kept_before_the_models_figures_asks_for_them(
         page = (await agreement_page(client, runner, path)).text
     assert "data-model-computing" in old
     assert "from 4 human-decided answers" in page
+
+
+async def test_model_ratings_after_the_snapshot_are_shown_as_missing_and_refresh_it(
+    app: Litestar,
+    db: AsyncSession,
+    settings: Settings,
+    clock: FrozenClock,
+    runner: InProcessRunner,
+) -> None:
+    """A model rates after the humans decide: a snapshot taken before its ratings came in
+    must say so and be refreshed, though no decision came since (the demo's lead saw 38
+    of 40 decided answers rated for good)."""
+    team = await rated_panel(db, settings, clock, runner, count=4)
+    path = "/lead/agreement?prompt=sample-decision"
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
+        await sign_in(client, team.lead.email)
+        await agreement_page(client, runner, path)
+        # As if the snapshot was taken two hours ago, after the decisions (three hours
+        # ago) and before the model's ratings (now).
+        snapshot = await agreement_snapshots.latest(db, "sample-decision", None)
+        assert snapshot is not None
+        snapshot.computed_at = clock.now() - timedelta(hours=2)
+        await db.execute(update(Decision).values(decided_at=clock.now() - timedelta(hours=3)))
+        await db.commit()
+        stale = (await client.get(path)).text
+        assert await agreement_snapshots.refresh_due(db, clock.now()) == 1
+        await db.commit()
+        fresh = (await agreement_page(client, runner, path)).text
+    assert 'id="computed-stale"' not in stale  # no decision since
+    assert "The model rated 4 more decided answers since" in stale
+    assert "data-model-stale" not in fresh
+    assert "from 4 human-decided answers" in fresh
+    # Refreshed: nothing is due until something new comes.
+    assert await agreement_snapshots.refresh_due(db, clock.advance(hours=2)) == 0
 
 
 async def test_a_page_view_reads_no_ratings_however_long_the_history(

@@ -1093,7 +1093,8 @@ class ModelRating(Base):
         UniqueConstraint(
             "rater", "prompt_id", "exemplar_key", name="uq_model_ratings_rater_exemplar"
         ),
-        Index("ix_model_ratings_slug", "prompt_slug", "rater"),
+        # created_at last: "the model's ratings since the snapshot" reads only new rows.
+        Index("ix_model_ratings_slug_created", "prompt_slug", "rater", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

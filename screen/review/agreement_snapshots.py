@@ -9,7 +9,8 @@ with the time it was computed and how many decisions came since.
 
 A computation is asked for when the page finds no snapshot, when a lead clicks
 "Recompute now", and by the schedule (`refresh_agreement`, for scopes someone has looked
-at, once their snapshot is older than `REFRESH_AFTER` and new decisions exist). At most
+at, once their snapshot is older than `REFRESH_AFTER` and new decisions exist, or, for a
+prompt, new model ratings of decided answers). At most
 one waits per scope: asking again while one is pending adds nothing.
 
 A prompt's snapshot (not a screen's) also keeps each model rater's agreement with the
@@ -502,6 +503,11 @@ async def refresh_due(db: AsyncSession, now: datetime) -> int:
             screen_id: int | None = int(raw_id)
         else:
             slug, screen_id = rest, None
-        if await decided_since(db, slug, screen_id, at) and await request(db, slug, screen_id, now):
+        # A prompt's snapshot keeps the models' figures too, and a model rates after the
+        # humans decide: its new ratings make the snapshot stale without a decision since.
+        stale = await decided_since(db, slug, screen_id, at) or (
+            screen_id is None and await model_figures.rated_since(db, slug, at)
+        )
+        if stale and await request(db, slug, screen_id, now):
             queued += 1
     return queued

@@ -173,6 +173,8 @@ class ModelView:
     waiver: ModelValidityWaiver | None
     figures: RaterAgreement | None
     computed_at: datetime | None
+    # Its ratings of decided answers made after the snapshot: not in the figures yet.
+    rated_since: int = 0
 
 
 async def _counters(
@@ -228,6 +230,27 @@ async def _decided_count(db: AsyncSession, slug: str, rater: str) -> int:
         )
         or 0
     )
+
+
+async def rated_since(
+    db: AsyncSession, slug: str, since: datetime, rater: str | None = None
+) -> int:
+    """Ratings of decided answers a snapshot computed at `since` does not include. A model
+    rates after the humans decide, so its figures go stale with no decision since; this
+    is what says so (on the page, and to the hourly refresh). Found by the index on
+    (prompt_slug, rater, created_at): new rows only, at any size of history."""
+    query = (
+        select(func.count(ModelRating.id))
+        .join(Decision, Decision.attempt_id == ModelRating.attempt_id)
+        .where(
+            ModelRating.prompt_slug == slug,
+            ModelRating.created_at > since,
+            ModelRating.status == "rated",
+        )
+    )
+    if rater is not None:
+        query = query.where(ModelRating.rater == rater)
+    return int(await db.scalar(query) or 0)
 
 
 def stored(data: Mapping[str, Any] | None) -> dict[str, RaterAgreement] | None:
@@ -301,6 +324,11 @@ async def views(
                 ),
                 figures=figures,
                 computed_at=computed_at if figures is not None else None,
+                rated_since=(
+                    await rated_since(db, slug, computed_at, rater)
+                    if figures is not None and computed_at is not None
+                    else 0
+                ),
             )
         )
     return out

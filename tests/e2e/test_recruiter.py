@@ -135,7 +135,10 @@ async def test_long_unbroken_titles_names_and_ids_wrap_instead_of_widening_pages
     await sign_in(page, recruiter.email)
     await page.goto(f"/recruiter/screens/{screen.id}")
     dashboard = await page_overflow(page)
-    await page.get_by_role("link", name=name).click()
+    # Measure the page the click leads to, not the one it leaves (document.body is null
+    # for a moment in between).
+    async with page.expect_navigation():
+        await page.get_by_role("link", name=name).click()
     invitation = await page_overflow(page)
     await page.goto(f"/recruiter/screens/{screen.id}/invite")
     await page.get_by_label("CSV file").set_input_files(
@@ -145,7 +148,8 @@ async def test_long_unbroken_titles_names_and_ids_wrap_instead_of_widening_pages
             "buffer": f"name,email,external_id\n{'M' * 200},m@example.com,{'X' * 200}\n".encode(),
         }
     )
-    await page.get_by_role("button", name="Check the file").click()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Check the file").click()
     preview = await page_overflow(page)
 
     assert candidate_landing == {1280: 0, 360: 0}
