@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
@@ -17,7 +17,8 @@ from sqlalchemy import select
 
 from reviewers.rubric import rubric_from_dict
 from screen.accounts.guards import Me, provide_user, requires
-from screen.platform.errors import InputError
+from screen.platform.errors import InputError, NotFoundError, ScreenError
+from screen.platform.forms import FormState
 from screen.platform.models import ModelRating, Prompt, Role
 from screen.platform.web import DB, AppClock, AppSettings
 from screen.review import agreement_snapshots, model_check, model_figures, model_status
@@ -34,6 +35,22 @@ class ModelWaiverController(Controller):
     async def page(
         self, request: Request[Any, Any, Any], db: DB, me: Me, settings: AppSettings
     ) -> Template:
+        return await self._page(
+            db, me, settings, FormState(), waived=request.query_params.get("waived") == "1"
+        )
+
+    async def _page(
+        self,
+        db: DB,
+        me: Me,
+        settings: AppSettings,
+        state: FormState,
+        *,
+        waived: bool = False,
+        refused: tuple[str, str] | None = None,
+    ) -> Template:
+        """The page; `refused` names the (rater, prompt) card whose waiver form `state`
+        refused, so its problem and typed reason come back in that card."""
         slugs = await db.scalars(
             select(ModelRating.prompt_slug)
             .group_by(ModelRating.prompt_slug)
@@ -58,6 +75,8 @@ class ModelWaiverController(Controller):
                 snapshot.computed_at if snapshot is not None else None,
             )
             rows.extend((prompt, view) for view in views)
+        if refused not in {(view.rater, prompt.slug) for prompt, view in rows}:
+            refused = None  # no card to show the problem in: it goes above them all
         # The configured model on every prompt it rated or has events in flight for: a
         # server that fails before its first rating shows here too.
         statuses: dict[str, model_status.Status] = {}
@@ -88,19 +107,37 @@ class ModelWaiverController(Controller):
                 "configured_rater": rater_identity(settings) if settings.model_enabled else None,
                 "statuses": statuses,
                 "alone": alone,
-                "waived": request.query_params.get("waived") == "1",
+                "waived": waived,
+                "state": state,
+                "refused": refused,
                 "section": "model-rater",
             },
+            status_code=state.status_code,
         )
 
     @post("/waive", name="admin:model-rater:waive")
     async def waive(
-        self, request: Request[Any, Any, Any], db: DB, me: Me, clock: AppClock
-    ) -> Redirect:
+        self,
+        request: Request[Any, Any, Any],
+        db: DB,
+        me: Me,
+        clock: AppClock,
+        settings: AppSettings,
+    ) -> Response[Any]:
         form = await request.form()
         rater = str(form.get("rater") or "").strip()
         slug = str(form.get("prompt") or "").strip()
-        if not rater or not slug:
-            raise InputError("Say which model and which prompt.", field="rater")
-        await model_check.waive(db, me, rater, slug, str(form.get("reason") or ""), clock.now())
+        try:
+            if not rater or not slug:
+                raise InputError("Choose the model and prompt from a card on this page.")
+            await model_check.waive(db, me, rater, slug, str(form.get("reason") or ""), clock.now())
+        except ScreenError as error:
+            if isinstance(error, NotFoundError):  # a pair no card offers: a forged form
+                error = InputError(
+                    "That model has rated nothing of that prompt: "
+                    "waive from one of the cards on this page."
+                )
+            return await self._page(
+                db, me, settings, FormState.refused(form, error), refused=(rater, slug)
+            )
         return Redirect(path="/admin/model-rater?waived=1", status_code=HTTP_303_SEE_OTHER)
