@@ -38,6 +38,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from bench import procs
 from bench.harness import (
@@ -273,7 +274,9 @@ async def _real(env: Env, limit: int) -> Drained:
                 await conn.execute(text("SELECT 1"))
                 await asyncio.sleep(0.05)
 
-        await asyncio.gather(*(hold() for _ in range(engine.pool.size())))
+        pool = engine.pool
+        assert isinstance(pool, AsyncAdaptedQueuePool)
+        await asyncio.gather(*(hold() for _ in range(pool.size())))
 
         async def claim(user: User) -> int | None:
             # What POST /review/next does: the request's session, then the claim.
@@ -311,7 +314,7 @@ async def _app_statement_raw(env: Env, limit: int) -> Drained:
     from screen.review import reviews
 
     sql = str(
-        reviews._CLAIM_PG.bindparams(*reviews._TIMES).compile(dialect=asyncpg_dialect.dialect())
+        reviews._CLAIM_PG.bindparams(*reviews._TIMES).compile(dialect=asyncpg_dialect.dialect())  # type: ignore[no-untyped-call]
     )
     pool = await asyncpg.create_pool(env.dsn, min_size=REVIEWERS, max_size=REVIEWERS)
     try:

@@ -187,8 +187,8 @@ def describe_ceiling(ceiling: dict[str, Any]) -> str:
                 f"generator CPU {c['generator_cpu_share']:.0%} of a core, "
                 f"server {c['server_cpu_share']:.0%}{chosen}"
             )
-    chosen = ceiling.get(ceiling["chosen"])
-    if chosen and chosen["server_cpu_share"] > 0.85:
+    used = ceiling.get(ceiling["chosen"])
+    if used and used["server_cpu_share"] > 0.85:
         lines.append(
             "  The server process is the limit there (≈ one core busy), not the generator."
         )

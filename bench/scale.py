@@ -42,6 +42,7 @@ import multiprocessing
 import random
 import statistics
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -50,6 +51,7 @@ from typing import Any
 import httpx
 import numpy as np
 import yaml
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bench import procs
 from bench.harness import (
@@ -146,7 +148,7 @@ class Corpus:
         from reviewers import similarity
 
         values = np.minimum.reduce([self.minhash[u] for u in units])
-        boundary = set()
+        boundary: set[str] = set()
         for a, b in pairwise(units):
             left, right = self.last[a].split(), self.first[b].split()
             joined = left + right
@@ -641,7 +643,7 @@ async def _time_jobs(env: Env, repeats: int) -> dict[str, float]:
 
     engine = create_engine(env.database_url)
     policy = RetentionPolicy(decided_days=365, unused_days=90)
-    work = {
+    work: dict[str, Callable[[AsyncSession], Awaitable[object]]] = {
         "reminders": lambda db: send_due_reminders(db, END),
         "retention_batch": lambda db: retention.due_ids(db, policy, END, limit=500),
     }

@@ -16,6 +16,7 @@ import json
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bench.harness import Env, connect, copy_rows, sync_sequences
 
@@ -92,7 +93,12 @@ async def seed_history(
     conn = await connect(env)
     try:
         review_id = int(await conn.fetchval("SELECT coalesce(max(id), 0) FROM reviews"))
-        invitations, attempts, reviews, decisions, answers = [], [], [], [], []
+        # Rows for COPY, one tuple per row in the table's column order.
+        invitations: list[tuple[Any, ...]] = []
+        attempts: list[tuple[Any, ...]] = []
+        reviews: list[tuple[Any, ...]] = []
+        decisions: list[tuple[Any, ...]] = []
+        answers: list[tuple[Any, ...]] = []
         for i in range(first, last + 1):
             kind = i % 10
             submitted = now - timedelta(days=365 * (last - i) / (last - first + 1), hours=1)
