@@ -109,8 +109,9 @@ async def engine(
 @pytest.fixture
 async def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
-    # Deleting the rows the screen counters count fires their triggers: counters last.
-    tables = [*(t for t in tables if t != "screen_counts"), "screen_counts"]
+    # Deleting the rows the counters count fires their triggers: counters last.
+    counters = ("screen_counts", "prompt_counts", "answer_flags")
+    tables = [*(t for t in tables if t not in counters), *counters]
     async with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             await connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))

@@ -29,7 +29,6 @@ from screen.platform.models import (
     Prompt,
     Screen,
     ScreenPrompt,
-    SimilarityMatch,
 )
 from screen.recruiting import rotation
 from screen.recruiting.invitations import Candidate as Person
@@ -39,6 +38,7 @@ from screen.review import similar_answers
 from screen.settings import Settings
 from tests.support.answers import ANSWER_A, paraphrase
 from tests.support.candidates import start
+from tests.support.exposure import expected_exposure, library_rows
 from tests.support.factories import (
     SAMPLE_SLUG,
     TEST_ACTOR,
@@ -513,7 +513,7 @@ async def test_the_library_and_agreement_pages_show_each_prompts_exposure(
             if "/review/" in page.url.path:
                 await score_through_the_page(client, page)
 
-    exposure = await _expected_exposure(db)
+    exposure = await expected_exposure(db)
     async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
         await sign_in(client, lead_user.email)
         library = await client.get("/lead/prompts")
@@ -523,7 +523,7 @@ async def test_the_library_and_agreement_pages_show_each_prompts_exposure(
             await agreement_page(client, runner, f"/lead/agreement?prompt={slug}")
         agreement = await client.get("/lead/agreement")
 
-    rows = _library_rows(library.text)
+    rows = library_rows(library.text)
     for slug, (seen, similar, leaked) in exposure.items():
         assert rows[slug] == [str(seen), str(similar), str(leaked)], (slug, rows[slug])
     # The figures are not all zero: this test can tell a count from a placeholder.
@@ -544,36 +544,6 @@ async def test_the_library_and_agreement_pages_show_each_prompts_exposure(
             str(similar),
             str(leaked),
         ]
-
-
-async def _expected_exposure(db: AsyncSession) -> dict[str, tuple[int, int, int]]:
-    """Counted here from the tables, independently of the page's queries."""
-    expected: dict[str, tuple[int, int, int]] = {}
-    for prompt in await db.scalars(select(Prompt)):
-        invitations = select(Invitation.id).where(Invitation.prompt_id == prompt.id)
-        attempts = select(Attempt.id).where(Attempt.invitation_id.in_(invitations))
-        seen = await db.scalar(
-            select(func.count(Attempt.id)).where(
-                Attempt.id.in_(attempts), Attempt.started_at.is_not(None)
-            )
-        )
-        flagged: dict[str, set[int]] = {"similar": set(), "leak": set()}
-        for match in await db.scalars(
-            select(SimilarityMatch).where(SimilarityMatch.attempt_id.in_(attempts))
-        ):
-            flagged["leak" if match.other_kind == "leak" else "similar"].add(match.attempt_id)
-        expected[prompt.slug] = (int(seen or 0), len(flagged["similar"]), len(flagged["leak"]))
-    return expected
-
-
-def _library_rows(html: str) -> dict[str, list[str]]:
-    rows = {}
-    for row in re.findall(r"<tr id=\"prompt-\d+\".*?</tr>", html, re.S):
-        slug = re.search(r'<span class="sub">version \d+ · file ([a-z0-9-]+)</span>', row)
-        assert slug
-        cells = re.findall(r"<td>(\d+)</td>", row)
-        rows[slug.group(1)] = cells[:3]
-    return rows
 
 
 async def test_exports_and_the_recruiters_page_name_each_candidates_own_prompt(

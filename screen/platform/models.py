@@ -1058,6 +1058,34 @@ class ScreenCount(Base):
     n: Mapped[int] = mapped_column(Integer)
 
 
+class PromptCount(Base):
+    """One counter of a prompt version's exposure: `seen` (attempts started on it),
+    `similar` and `leaked` (answers with at least one match of that kind). Kept by
+    database triggers (migration 0033) as `ScreenCount` is; a figure is the sum of its
+    shards."""
+
+    __tablename__ = "prompt_counts"
+
+    # No foreign key, as on `ScreenCount`.
+    prompt_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(20), primary_key=True)
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+
+
+class AnswerFlag(Base):
+    """How many similarity matches of one kind (`similar`, `leaked`) an answer has, kept
+    by the triggers of migration 0033 so that `PromptCount` counts the answer once; an
+    answer with no match has no row. No foreign key: the erasure deletes the matches,
+    and their triggers delete these rows."""
+
+    __tablename__ = "answer_flags"
+
+    attempt_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+
+
 class FairnessSnapshot(Base):
     """The adverse-impact page's figures for one scope, as a job computed them
     (screen.fairness.snapshots): every submission of the scope and an exact test per group

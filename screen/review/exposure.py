@@ -7,20 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from screen.platform.models import (
-    Attempt,
-    Invitation,
-    Prompt,
-    Screen,
-    ScreenPrompt,
-    SimilarityMatch,
-)
+from screen.platform.models import Prompt, PromptCount, Screen, ScreenPrompt
 
 # A match with another candidate's answer or with a calibration exemplar is "similar"; a
-# match with an answer a lead recorded as circulating outside is "leaked".
+# match with an answer a lead recorded as circulating outside is "leaked" (the triggers of
+# migration 0033 sort matches into these two counters).
 SIMILAR_KINDS = ("attempt", "exemplar")
 LEAK_KIND = "leak"
 
@@ -43,37 +37,18 @@ class PromptExposure:
 
 
 async def by_prompt_id(db: AsyncSession) -> dict[int, Exposure]:
-    """Every prompt version's exposure, counted over the candidates who drew it."""
-    seen = dict(
-        (
-            await db.execute(
-                select(Invitation.prompt_id, func.count(Attempt.id))
-                .join(Attempt, Attempt.invitation_id == Invitation.id)
-                .where(Attempt.started_at.is_not(None))
-                .group_by(Invitation.prompt_id)
-            )
-        ).all()
-    )
-    flagged = {
-        prompt_id: (int(similar), int(leaked))
-        for prompt_id, similar, leaked in await db.execute(
-            select(
-                Invitation.prompt_id,
-                func.count(distinct(SimilarityMatch.attempt_id)).filter(
-                    SimilarityMatch.other_kind.in_(SIMILAR_KINDS)
-                ),
-                func.count(distinct(SimilarityMatch.attempt_id)).filter(
-                    SimilarityMatch.other_kind == LEAK_KIND
-                ),
-            )
-            .join(Attempt, SimilarityMatch.attempt_id == Attempt.id)
-            .join(Invitation, Attempt.invitation_id == Invitation.id)
-            .group_by(Invitation.prompt_id)
+    """Every prompt version's exposure, from the counters the database keeps
+    (`PromptCount`): a read of a few rows per prompt, however many candidates drew it."""
+    figures: dict[int, dict[str, int]] = {}
+    for prompt_id, name, n in await db.execute(
+        select(PromptCount.prompt_id, PromptCount.name, func.sum(PromptCount.n)).group_by(
+            PromptCount.prompt_id, PromptCount.name
         )
-    }
+    ):
+        figures.setdefault(prompt_id, {})[name] = int(n or 0)
     return {
-        prompt_id: Exposure(int(seen.get(prompt_id, 0)), *flagged.get(prompt_id, (0, 0)))
-        for prompt_id in set(seen) | set(flagged)
+        prompt_id: Exposure(mine.get("seen", 0), mine.get("similar", 0), mine.get("leaked", 0))
+        for prompt_id, mine in figures.items()
     }
 
 
