@@ -2,7 +2,7 @@
 
 Revision ID: 0033
 Revises: 0032
-Create Date: 2026-12-05 19:00:00
+Create Date: 2026-12-06 19:00:00
 
 The prompt library and a prompt's page showed each prompt version's exposure (how many
 candidates started it, how many of its answers were flagged similar to another answer or
