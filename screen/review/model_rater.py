@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from datetime import datetime
 from typing import Any
 
@@ -162,15 +163,21 @@ async def _calibration_step(
 
 
 # Per event loop (one per process in production; the tests start several): the ratings
-# running at once in this process, at most `model_concurrency`.
-_SLOTS: dict[tuple[int, int], asyncio.Semaphore] = {}
+# running at once in this process, at most `model_concurrency`. Keyed by the loop itself,
+# held weakly: keyed by `id(loop)`, a new loop that got a dead one's address inherited its
+# semaphore, with the turns that loop's unfinished runs never gave back (a model that
+# never rates again). A semaphore that ever made a run wait keeps its loop alive, and so
+# its entry, as it did before; one that never did goes with its loop.
+_SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, asyncio.Semaphore]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _slots(settings: Settings) -> asyncio.Semaphore:
-    key = (id(asyncio.get_running_loop()), settings.model_concurrency)
-    if key not in _SLOTS:
-        _SLOTS[key] = asyncio.Semaphore(settings.model_concurrency)
-    return _SLOTS[key]
+    per_loop = _SLOTS.setdefault(asyncio.get_running_loop(), {})
+    if settings.model_concurrency not in per_loop:
+        per_loop[settings.model_concurrency] = asyncio.Semaphore(settings.model_concurrency)
+    return per_loop[settings.model_concurrency]
 
 
 def model_turn(settings: Settings) -> asyncio.Semaphore:
