@@ -413,6 +413,33 @@ async def test_the_default_role_applies_when_no_group_maps(
     assert user.roles == {"reviewer"}
 
 
+@pytest.mark.parametrize(
+    ("login", "stored"),
+    [("zed", "Zed Zero"), ("ivy", "ivy.invisible")],
+    ids=["controls-removed", "nothing-visible-falls-back-to-the-email"],
+)
+async def test_the_providers_name_is_stored_on_one_line_without_controls(
+    provider: OidcProvider,
+    settings: Settings,
+    clock: FrozenClock,
+    mail_dir: Path,
+    db: AsyncSession,
+    login: str,
+    stored: str,
+) -> None:
+    clock.set(SystemClock().now())
+    app = _app(_provider_settings(settings, provider), clock, mail_dir)
+    async with AsyncTestClient(app, base_url="http://testserver.local") as client:
+        done = await client.get(await _through_provider(client, login), follow_redirects=False)
+        assert done.status_code == 303, done.text
+        home = await client.get("/", follow_redirects=True)
+    assert home.status_code == 200
+    assert stored in home.text
+    user = await db.scalar(select(User).where(User.email == ACCOUNTS[login]["email"]))
+    assert user is not None
+    assert user.name == stored
+
+
 async def test_groups_that_both_score_and_name_are_refused_with_the_reason(
     provider: OidcProvider, settings: Settings, clock: FrozenClock, mail_dir: Path, db: AsyncSession
 ) -> None:

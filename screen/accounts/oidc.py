@@ -46,7 +46,7 @@ from screen.accounts import users
 from screen.platform import audit
 from screen.platform.errors import InputError, ScreenError
 from screen.platform.models import Role, SsoIdentity, SsoLogin, User
-from screen.platform.text import normalise_email
+from screen.platform.text import normalise_email, one_line
 from screen.platform.tokens import hash_token, new_token
 from screen.settings import Settings
 
@@ -553,9 +553,14 @@ async def _provision(
             f"Your account at the provider carries no role for Screen, so no account was made "
             f"for {email}. Ask an admin to add you to a group that maps to a Screen role."
         )
+    # Cleaned before the fallback is chosen: a name of only invisible or control characters
+    # passed a strip() and came out empty from create_user's cleaning, and the person could
+    # not sign in at all ("Name must be 1 to 200 characters", a field they cannot edit).
     raw_name = claims.get("name")
-    name = raw_name if isinstance(raw_name, str) and raw_name.strip() else email.split("@")[0]
-    user = await _create_sso_user(db, email=email, name=name[:200], roles=roles, now=now)
+    name = one_line(raw_name)[:200].strip() if isinstance(raw_name, str) else ""
+    if not name:
+        name = email.split("@")[0][:200]
+    user = await _create_sso_user(db, email=email, name=name, roles=roles, now=now)
     _link(db, user, issuer, claims["sub"], now)
     audit.record(
         db,

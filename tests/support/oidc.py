@@ -69,6 +69,19 @@ ACCOUNTS: dict[str, dict[str, Any]] = {
         "name": "Dora Disabled",
         "groups": ["screen-leads"],
     },
+    # Names a provider lets its users type: what Screen stores is cleaned like any name.
+    "zed": {
+        "email": "zed.zero@example.test",
+        "email_verified": True,
+        "name": "Zed\n\tZero\u202e\x07 ",
+        "groups": ["screen-leads"],
+    },
+    "ivy": {
+        "email": "ivy.invisible@example.test",
+        "email_verified": True,
+        "name": "\u200b\u2066\x00",
+        "groups": ["screen-leads"],
+    },
     "walt": {
         "email": "walt.wrongaud@example.test",
         "email_verified": True,
