@@ -147,18 +147,44 @@ def _reliability_rows(
     return rows
 
 
+def _placed(answers: Sequence[RatedAnswer], key: str, levels: Sequence[int]) -> list[RatedAnswer]:
+    """The answers with the model's level and at least one human's on `key`, each holding
+    only the levels the rubric can place, as `units_of` takes them. A prompt's figures span
+    its versions, and an older version's rubric may have had a wider scale than the one the
+    figures are computed for: such a level once crashed the figures with a KeyError, which
+    failed every rating of the prompt (its check asks for them)."""
+    allowed = set(levels)
+    placed: list[RatedAnswer] = []
+    for answer in answers:
+        mine = answer.model.get(key)
+        humans = {
+            reviewer: {key: level[key]}
+            for reviewer, level in answer.humans.items()
+            if level.get(key) in allowed
+        }
+        if mine in allowed and humans:
+            placed.append(RatedAnswer(humans, {key: mine}))
+    return placed
+
+
 def dimension_agreement(
     answers: Sequence[RatedAnswer], key: str, levels: Sequence[int]
 ) -> DimensionAgreement:
-    usable = [a for a in answers if key in a.model and any(key in h for h in a.humans.values())]
+    """One dimension's figures; a level outside `levels` is left out, as a rating the
+    rubric cannot place (`units_of` does the same for the intervals)."""
+    domain = _domain(levels)
+    usable = _placed(answers, key, levels)
     if not usable:
         return DimensionAgreement(key, 0, None, None, None, None, None, None)
-    means = [statistics.fmean(h[key] for h in a.humans.values() if key in h) for a in usable]
+    means = [statistics.fmean(h[key] for h in a.humans.values()) for a in usable]
     model = [a.model[key] for a in usable]
     gaps = [abs(m - h) for m, h in zip(model, means, strict=True)]
     exact = sum(1 for g in gaps if g <= 0.5) / len(gaps)
     adjacent = sum(1 for g in gaps if g <= 1) / len(gaps)
-    qwk = quadratic_weighted_kappa(model, [round_half_up(m) for m in means], levels)
+    # The nearest level, not the rounded number: levels that skip a number (1, 2, 4) have
+    # no level 3 for a mean of 3 to land on.
+    nearest = [int(domain[_nearest(m, domain)]) for m in means]
+    qwk = quadratic_weighted_kappa(model, nearest, levels)
     spread = statistics.stdev(means) if len(means) > 1 else 0.0
     smd = (statistics.fmean(model) - statistics.fmean(means)) / spread if spread else None
     humans_only = [a for a in usable if len(a.humans) >= 2]
