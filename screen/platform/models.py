@@ -716,6 +716,14 @@ class Decision(Base):
             postgresql_where=text("outcome = 'needs_adjudication'"),
             sqlite_where=text("outcome = 'needs_adjudication'"),
         ),
+        # The answers a lead adjudicated since a snapshot: they join a model's figures
+        # then (`model_figures.rated_since`). Only adjudicated rows are in it.
+        Index(
+            "ix_decisions_adjudicated_at",
+            "adjudicated_at",
+            postgresql_where=text("adjudicated_at IS NOT NULL"),
+            sqlite_where=text("adjudicated_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -46,6 +46,7 @@ from screen.platform.models import (
     Decision,
     ModelRating,
     ModelValidityWaiver,
+    Outcome,
     Review,
     ReviewStatus,
 )
@@ -55,6 +56,12 @@ Counts = npt.NDArray[np.int64]
 
 # Rows of model ratings read per round trip, as the humans' ratings are read.
 BATCH = 5_000
+
+# A decision waiting for adjudication is the humans' disagreement, not their decision:
+# the answer counts for a model (its figures, the validity rule's count, the check)
+# only once a lead has decided it pass or fail.
+_FINAL = Decision.outcome != Outcome.NEEDS_ADJUDICATION
+_HUMAN_DECIDED = (Decision.attempt_id == ModelRating.attempt_id) & _FINAL
 
 
 @dataclass(frozen=True)
@@ -106,7 +113,7 @@ async def decided_levels(db: AsyncSession, slug: str, keys: list[str]) -> dict[s
     level_columns = [ModelRating.ratings[key]["level"].as_integer() for key in keys]
     query = (
         select(ModelRating.rater, ModelRating.attempt_id, *level_columns)
-        .join(Decision, Decision.attempt_id == ModelRating.attempt_id)
+        .join(Decision, _HUMAN_DECIDED)
         .where(
             ModelRating.prompt_slug == slug,
             ModelRating.attempt_id.is_not(None),
@@ -221,7 +228,7 @@ async def _decided_count(db: AsyncSession, slug: str, rater: str) -> int:
     return int(
         await db.scalar(
             select(func.count(ModelRating.id))
-            .join(Decision, Decision.attempt_id == ModelRating.attempt_id)
+            .join(Decision, _HUMAN_DECIDED)
             .where(
                 ModelRating.prompt_slug == slug,
                 ModelRating.rater == rater,
@@ -238,19 +245,29 @@ async def rated_since(
     """Ratings of decided answers a snapshot computed at `since` does not include. A model
     rates after the humans decide, so its figures go stale with no decision since; this
     is what says so (on the page, and to the hourly refresh). Found by the index on
-    (prompt_slug, rater, created_at): new rows only, at any size of history."""
-    query = (
+    (prompt_slug, rater, created_at): new rows only, at any size of history. A rating
+    made earlier of an answer a lead adjudicated since is new to the figures too: found
+    by the partial index on the decisions' adjudicated_at."""
+    rated = (ModelRating.prompt_slug == slug) & (ModelRating.status == "rated")
+    if rater is not None:
+        rated &= ModelRating.rater == rater
+    new = await db.scalar(
         select(func.count(ModelRating.id))
-        .join(Decision, Decision.attempt_id == ModelRating.attempt_id)
+        .join(Decision, _HUMAN_DECIDED)
+        .where(rated, ModelRating.created_at > since)
+    )
+    adjudicated = await db.scalar(
+        select(func.count(ModelRating.id))
+        .select_from(Decision)
+        .join(ModelRating, _HUMAN_DECIDED)
         .where(
-            ModelRating.prompt_slug == slug,
-            ModelRating.created_at > since,
-            ModelRating.status == "rated",
+            rated,
+            Decision.adjudicated_at.is_not(None),
+            Decision.adjudicated_at > since,
+            ModelRating.created_at <= since,
         )
     )
-    if rater is not None:
-        query = query.where(ModelRating.rater == rater)
-    return int(await db.scalar(query) or 0)
+    return int(new or 0) + int(adjudicated or 0)
 
 
 def stored(data: Mapping[str, Any] | None) -> dict[str, RaterAgreement] | None:
@@ -394,7 +411,7 @@ async def rater_figures(
         attempt_id: _levels(ratings)
         for attempt_id, ratings in await db.execute(
             select(ModelRating.attempt_id, ModelRating.ratings)
-            .join(Decision, Decision.attempt_id == ModelRating.attempt_id)
+            .join(Decision, _HUMAN_DECIDED)
             .where(live, ModelRating.status == "rated")
         )
     }
@@ -402,7 +419,7 @@ async def rater_figures(
     if model_levels:
         rows = await db.execute(
             select(Review.attempt_id, Review.reviewer_id, Review.scores)
-            .join(Decision, Decision.attempt_id == Review.attempt_id)
+            .join(Decision, (Decision.attempt_id == Review.attempt_id) & _FINAL)
             .join(ModelRating, ModelRating.attempt_id == Review.attempt_id)
             .where(live, ModelRating.status == "rated", Review.status == ReviewStatus.SUBMITTED)
         )
