@@ -582,6 +582,12 @@ async def test_exports_and_the_recruiters_page_name_each_candidates_own_prompt(
     per_row = {int(row[0]): row[slug_at] for row in rows[1:]}
     assert per_row == drawn_by_id
     assert set(per_row.values()) == {SAMPLE_SLUG, f"{SAMPLE_SLUG}-b"}
+    # The audit record's row count (the screen's counters, one per drawn prompt, summed)
+    # is the file's.
+    logged = await db.scalar(
+        select(AuditEvent.after).where(AuditEvent.action == "export.csv").order_by(AuditEvent.id)
+    )
+    assert logged == {"rows": len(rows) - 1, "format": "csv"}
     for invitation_id, slug in drawn_by_id.items():
         # The recruiter's pages name a prompt by its title (the slug is for ids and exports).
         assert f"<dd>{titles[slug]}" in pages[invitation_id].text

@@ -61,7 +61,7 @@ from screen.platform.models import (
     minutes_used,
 )
 from screen.platform.xlsx import Kind, SheetWriter
-from screen.recruiting import rotation
+from screen.recruiting import dashboard, rotation
 from screen.recruiting.screens import get_screen
 from screen.report.reports import report_path
 
@@ -190,13 +190,15 @@ async def plan_export(db: AsyncSession, screen_id: int, *, base_url: str = "") -
     keys = list(
         dict.fromkeys(str(d["key"]) for rubric in rubrics for d in rubric.get("dimensions") or [])
     )
-    count, last_id = (
-        await db.execute(
-            select(func.count(Invitation.id), func.max(Invitation.id)).where(
-                Invitation.screen_id == screen_id
-            )
-        )
-    ).one()
+    # How many rows: the screen's invitations as the counters the database keeps count them
+    # (one `prompt:` counter per prompt its candidates drew, `dashboard.stored_counts`), in
+    # this snapshot as the last id is, so the figure is the file's row count. A COUNT over
+    # the screen's invitations made the download's first byte wait on all of history.
+    stored = (await dashboard.stored_counts(db, [screen_id])).get(screen_id, {})
+    count = sum(n for name, n in stored.items() if name.startswith("prompt:"))
+    last_id = await db.scalar(
+        select(func.max(Invitation.id)).where(Invitation.screen_id == screen_id)
+    )
     return ExportPlan(
         screen_id=screen.id,
         screen_title=screen.title,
