@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from dataclasses import replace
 
 import pytest
 from litestar import Litestar
@@ -396,6 +397,34 @@ async def test_the_comparison_shows_the_first_rows_of_the_chosen_order_and_says_
     assert names(by_outcome.text) == ["Al Low", "Bea Middle"]
     assert by_decided.status_code == 200
     assert len(names(by_decided.text)) == 2
+
+
+async def test_the_comparison_lists_only_its_own_screens_decided_candidates(
+    app: Litestar, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    # The page finds the screen's decisions through the copy of the screen a trigger
+    # writes on each decision (migration 0035): another screen's better scores stay out.
+    people = await cast(db, clock.now())
+    await decided(db, settings, clock.now(), people, (same(3), same(3)), name="Mo Mine")
+    other = replace(people, screen=await make_screen(db, clock.now(), title="Other screen"))
+    await db.commit()
+    await decided(db, settings, clock.now(), other, (same(4), same(4)), name="Ola Other")
+    screens = {
+        screen_id
+        for (screen_id,) in await db.execute(select(Decision.screen_id).order_by(Decision.id))
+    }
+
+    def names(html: str) -> list[str]:
+        return re.findall(r'<th scope="row"><a href="/reports/\d+">([^<]+)</a>', html)
+
+    async with client_for(app) as client:
+        await sign_in(client, people.recruiter.email)
+        mine = await client.get(f"/reports/screens/{people.screen.id}")
+        theirs = await client.get(f"/reports/screens/{other.screen.id}")
+
+    assert screens == {people.screen.id, other.screen.id}
+    assert names(mine.text) == ["Mo Mine"]
+    assert names(theirs.text) == ["Ola Other"]
 
 
 async def test_a_bulk_outcome_is_confirmed_then_recorded_for_each(

@@ -724,10 +724,15 @@ class Decision(Base):
             postgresql_where=text("adjudicated_at IS NOT NULL"),
             sqlite_where=text("adjudicated_at IS NOT NULL"),
         ),
+        # The comparison report's first page, best score first, read in index order.
+        Index("ix_decisions_screen_score", "screen_id", "weighted_score"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"), unique=True)
+    # The attempt's invitation's screen, set by a database trigger whoever writes the row
+    # (migration 0035); not set by the app.
+    screen_id: Mapped[int | None] = mapped_column(Integer)
     outcome: Mapped[str] = mapped_column(String(30))
     rule_outcome: Mapped[str] = mapped_column(String(30))
     weighted_score: Mapped[float] = mapped_column(Float)

@@ -73,6 +73,11 @@ async def readable_screen(db: AsyncSession, me: User, screen_id: int) -> Screen:
 SHOWN = 200
 
 
+# Sort keys every decided row has a value for: no "missing last" key goes before them, so
+# the score's order comes straight from `ix_decisions_screen_score`.
+NEVER_MISSING = ("name", "score", "decision", "decided", "outcome")
+
+
 def _order_value(sort: str) -> Any:
     decided_at = func.coalesce(Decision.adjudicated_at, Decision.decided_at)
     latest_outcome = (
@@ -107,15 +112,17 @@ async def comparison_rows(
         )
     value = _order_value(sort)
     name = func.lower(Invitation.candidate_name)
+    # Missing values last whichever the direction; ties by name, then by id.
+    missing_last = [] if sort in NEVER_MISSING else [value.is_(None)]
     rows = (
         await db.execute(
             select(Invitation, Decision)
             .join(Attempt, Attempt.invitation_id == Invitation.id)
             .join(Decision, Decision.attempt_id == Attempt.id)
-            .where(Invitation.screen_id == screen.id, Attempt.state.in_(FINAL))
-            # Missing values last whichever the direction; ties by name, then by id.
+            # The decision's own copy of the screen: its index serves the score order.
+            .where(Decision.screen_id == screen.id, Attempt.state.in_(FINAL))
             .order_by(
-                value.is_(None),
+                *missing_last,
                 value.desc() if descending else value.asc(),
                 name,
                 Invitation.id,
