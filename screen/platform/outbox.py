@@ -189,6 +189,14 @@ async def claim_due(
     return [(event.id, event.tries, event.kind) for event in events]
 
 
+# What a done mark may change. The mark records that the effect happened, so it applies
+# in any state a late run can find (pending after another run's failure, dead, dispatched
+# anew by the relay: in each, this copy did go, and "done" keeps it from going once more),
+# except done: another run recorded it first, and that record stands (its try count, its
+# time, and what an erasure scrubbed from its payload since, which a late mark wrote back).
+_NOT_YET_DONE = OutboxEvent.status != OutboxStatus.DONE
+
+
 class DoneMarker:
     """Marks an event done from inside its handler, at the instant its effect becomes final
     (an email's final dot): `prepare` runs the UPDATE in an open transaction, `commit`
@@ -221,7 +229,9 @@ class DoneMarker:
         # WHERE against the identity map cost more than the UPDATE on every email.
         try:
             await self._session.execute(
-                update(OutboxEvent).where(OutboxEvent.id == self.event_id).values(**values),
+                update(OutboxEvent)
+                .where(OutboxEvent.id == self.event_id, _NOT_YET_DONE)
+                .values(**values),
                 execution_options={"synchronize_session": False},
             )
         except BaseException:
@@ -307,6 +317,10 @@ async def _record(
         event = await db.get(OutboxEvent, event_id)
         if event is None:
             return "missing"
+        if event.status == OutboxStatus.DONE:
+            # Another run finished it meanwhile: its record stands (see `_NOT_YET_DONE`),
+            # and a late failure must not make a sent email pending to be sent again.
+            return event.status
         event.tries += 1
         if error is None:
             event.status = OutboxStatus.DONE
@@ -514,9 +528,10 @@ class _BatchMarks:
 
 
 # Built once: building and keying a statement per email showed in the batch's profile.
+# Guarded by `_NOT_YET_DONE` (see there).
 _MARK_DONE = (
     update(OutboxEvent)
-    .where(OutboxEvent.id == bindparam("event_id"))
+    .where(OutboxEvent.id == bindparam("event_id"), _NOT_YET_DONE)
     .values(
         status=OutboxStatus.DONE,
         done_at=bindparam("done_at"),
