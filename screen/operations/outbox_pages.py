@@ -16,6 +16,7 @@ from screen.accounts.guards import Me, provide_user, requires
 from screen.platform import audit
 from screen.platform.errors import ConflictError, NotFoundError
 from screen.platform.models import OutboxEvent, OutboxStatus, Role
+from screen.platform.outbox import SLOW_JOB_SECONDS
 from screen.platform.web import DB, AppClock
 
 LISTED = 100
@@ -98,6 +99,7 @@ class OutboxAdminController(Controller):
                 "counts": {s.value: counts.get(s.value, 0) for s in OutboxStatus},
                 "events": events,
                 "shown": shown,
+                "slow_minutes": SLOW_JOB_SECONDS // 60,
                 "section": "outbox",
             },
         )
