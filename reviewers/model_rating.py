@@ -2,9 +2,13 @@
 
 The model is asked for one level and one short evidence quote per rubric dimension, as
 JSON constrained by `response_schema`. `parse_rating` checks the reply against the same
-schema and one thing a schema cannot say: every quote must occur in the answer the
-model was shown. A reply that fails is rejected, never repaired or guessed
-(`MalformedRating` says why, so the retry can tell the model).
+schema; a reply that fails is rejected, never repaired or guessed (`MalformedRating` says
+why, so the retry can tell the model). It also checks one thing a schema cannot say:
+whether each quote occurs in the answer the model was shown. A quote that does not is
+kept as the model's words but marked unquoted, never shown as a quote: the level is still
+the model's judgement, which is what its agreement with the humans measures (a small
+model that paraphrases or invents its quotes would otherwise never have a rating on
+record, and its agreement would stay undefined instead of measured).
 
 Nothing that identifies the candidate reaches the model: the caller sends no identity
 fields, and `mask_identity` replaces the candidate's name, email and external id
@@ -36,6 +40,8 @@ class MalformedRating(ValueError):
 class DimensionRating:
     level: int
     evidence: str
+    # Whether the evidence occurs in the answer (whitespace and case aside).
+    quoted: bool = True
 
 
 @dataclass(frozen=True)
@@ -45,8 +51,23 @@ class Rating:
     def levels(self) -> dict[str, int]:
         return {key: d.level for key, d in self.dimensions.items()}
 
+    def unquoted(self) -> list[str]:
+        """The dimensions whose evidence is not a quote from the answer."""
+        return [key for key, d in self.dimensions.items() if not d.quoted]
+
     def to_dict(self) -> dict[str, dict[str, Any]]:
-        return {k: {"level": d.level, "evidence": d.evidence} for k, d in self.dimensions.items()}
+        return {
+            k: {"level": d.level, "evidence": d.evidence, "quoted": d.quoted}
+            for k, d in self.dimensions.items()
+        }
+
+
+def unquoted_problem(keys: Iterable[str]) -> str:
+    """What the retry tells a model whose evidence is not quoted from the answer."""
+    return (
+        f"the evidence for {', '.join(keys)} is not a quote from the answer; "
+        "copy the evidence word for word from the answer"
+    )
 
 
 def response_schema(rubric: Rubric) -> dict[str, Any]:
@@ -176,9 +197,8 @@ def parse_rating(reply: str, rubric: Rubric, masked_answer: str) -> Rating:
             raise MalformedRating(f"{key}: evidence must be a non-empty quote")
         if len(evidence) > MAX_EVIDENCE_CHARS:
             raise MalformedRating(f"{key}: evidence longer than {MAX_EVIDENCE_CHARS} characters")
-        if _squash(evidence.strip(" \"'“”….")) not in haystack:
-            raise MalformedRating(f"{key}: the evidence is not a quote from the answer")
-        out[key] = DimensionRating(level, evidence.strip())
+        quoted = _squash(evidence.strip(" \"'“”….")) in haystack
+        out[key] = DimensionRating(level, evidence.strip(), quoted)
     return Rating(out)
 
 

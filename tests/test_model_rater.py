@@ -159,6 +159,28 @@ async def test_a_malformed_reply_is_retried_once_then_the_rating_is_recorded_fai
     assert events[-1].status == OutboxStatus.DONE  # the model answered: nothing to retry
 
 
+async def test_invented_evidence_is_retried_once_then_kept_as_levels_never_as_quotes(
+    runner: InProcessRunner, settings: Settings, db: AsyncSession, clock: FrozenClock
+) -> None:
+    invented = "We hire a GPU team"
+    # The first reply quotes nothing from the answer, the retry quotes it on one dimension
+    # only: the retry, with more real quotes, is the rating kept.
+    half = rating(dict.fromkeys(KEYS, 2), evidence=invented)
+    async with ChatPeer(script=[rating(3), half, rating(2, evidence=invented)]) as peer:
+        use_model(runner, settings, peer.url)
+        attempt_id = await submit(db, settings, clock)
+        await run_jobs(runner)
+        retry = peer.requests[2]["messages"][-1]["content"]
+
+    [rated] = await fetch(db, ModelRating, ModelRating.attempt_id == attempt_id)
+    # Rated: its levels are its judgement, which its agreement with the humans measures.
+    assert (rated.status, rated.calls, rated.error) == ("rated", 2, None)
+    assert {key: rated.ratings[key]["level"] for key in KEYS} == dict.fromkeys(KEYS, 2)
+    assert all(rated.ratings[key]["quoted"] is False for key in KEYS)
+    assert retry.startswith("That reply was rejected: the evidence for latency_vs_cost,")
+    assert "copy the evidence word for word from the answer" in retry
+
+
 async def test_a_model_that_fails_calibration_never_sees_live_answers(
     runner: InProcessRunner, settings: Settings, db: AsyncSession, clock: FrozenClock
 ) -> None:

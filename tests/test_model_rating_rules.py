@@ -66,6 +66,19 @@ def test_quotes_match_across_case_and_spacing() -> None:
     assert parse_rating(reply(first_week=loose), rubric(), ANSWER).levels()["first_week"] == 1
 
 
+def test_evidence_that_is_not_a_quote_keeps_the_level_and_is_marked() -> None:
+    invented = {"level": 2, "evidence": "We hire a GPU team"}
+    rating = parse_rating(reply(first_week=invented), rubric(), ANSWER)
+    assert rating.levels()["first_week"] == 2
+    assert rating.unquoted() == ["first_week"]
+    assert rating.to_dict()["first_week"] == {
+        "level": 2,
+        "evidence": "We hire a GPU team",
+        "quoted": False,
+    }
+    assert rating.to_dict()["latency_vs_cost"]["quoted"] is True
+
+
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
@@ -76,7 +89,6 @@ def test_quotes_match_across_case_and_spacing() -> None:
         (reply(first_week={"level": 5, "evidence": "measure p95"}), "from 1 to 4"),
         (reply(first_week={"level": True, "evidence": "measure p95"}), "from 1 to 4"),
         (reply(first_week={"level": 2, "evidence": " "}), "non-empty"),
-        (reply(first_week={"level": 2, "evidence": "We hire a GPU team"}), "not a quote"),
         (reply(first_week={"level": 2}), "exactly a level"),
     ],
 )

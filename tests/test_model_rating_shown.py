@@ -144,6 +144,40 @@ async def test_a_lead_sees_the_models_rating_only_after_the_decision_and_reviewe
         assert (await client.get(f"/lead/attempts/{attempt_id}")).status_code == 403
 
 
+async def test_evidence_that_is_not_a_quote_is_never_shown_as_one(
+    runner: InProcessRunner,
+    settings: Settings,
+    db: AsyncSession,
+    clock: FrozenClock,
+    client: Client,
+) -> None:
+    now = clock.now()
+    invented = "The candidate benchmarked recall on day one"
+    async with ChatPeer(default=rating(1, evidence=invented)) as peer:
+        use_model(runner, settings, peer.url)
+        # The gate is the weak exemplar's: the model's invented quotes do not stop it.
+        screen = await make_screen(db, now, calibration_threshold=None)
+        candidate = await make_submitted(
+            db, settings, now, screen=screen, name="Rosa Parker", answer=ANSWER
+        )
+        await run_model_jobs(runner, db)
+    for n in range(2):
+        reviewer = await make_user(db, now, "reviewer", email=f"r{n}@staff.example")
+        await score_next(db, reviewer, dict.fromkeys(KEYS, 4), now)
+    lead = await make_user(db, now, "lead", email="lead@staff.example")
+    await sign_in(client, lead.email)
+    html = (await client.get(f"/lead/attempts/{candidate.invitation.attempt.id}")).text
+    assert LABEL in html
+    assert html.count("its evidence is not a quote from the answer, so it is not shown") == len(
+        KEYS
+    )
+    assert invented not in html
+    manager = await make_user(db, now, "recruiter", email="rec@staff.example")
+    await sign_in(client, manager.email)
+    report = (await client.get(f"/reports/{candidate.invitation_id}")).text
+    assert LABEL in report and invented not in report
+
+
 async def test_the_report_shows_the_models_check_labelled_and_escaped_page_and_pdf(
     runner: InProcessRunner,
     settings: Settings,

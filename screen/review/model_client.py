@@ -7,11 +7,14 @@ APIs) accepts; httpx is already a dependency (webhooks, the ATS callback), and t
 `openai` package would add a dependency tree and its own retry policy on top of the
 outbox's, for nothing we use.
 
-The reply is checked by `reviewers.model_rating.parse_rating` (the schema, and that every
-evidence quote occurs in the answer). A rejected reply gets one retry that tells the
-model what was wrong; a second rejection is returned as a failure and recorded as such,
-never repaired. A server that cannot be reached, times out or answers with an HTTP error
-raises `ModelUnavailable`, so the outbox retries the rating with its backoff.
+The reply is checked by `reviewers.model_rating.parse_rating` (the schema, and whether
+each evidence quote occurs in the answer). A reply off the schema, or one whose quotes
+are not all from the answer, gets one retry that tells the model what was wrong. A
+second reply off the schema is a failure (recorded as such, never repaired) unless the
+first was on it; of two replies on the schema, the one with more real quotes is kept,
+its other evidence marked unquoted (never shown as a quote). A server that cannot be
+reached, times out or answers with an HTTP error raises `ModelUnavailable`, so the outbox
+retries the rating with its backoff.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from reviewers.model_rating import (
     parse_rating,
     response_schema,
     retry_message,
+    unquoted_problem,
 )
 from reviewers.rubric import Rubric
 from screen.platform.errors import UnretryableError
@@ -164,23 +168,33 @@ async def rate(
     schema = response_schema(rubric)
     outcome = CallOutcome(rating=None, error=None)
     timeout = httpx.Timeout(settings.model_timeout_seconds)
+    best: Rating | None = None
     async with httpx.AsyncClient(timeout=timeout) as client:
         for try_number in (1, 2):
             reply = await _post(client, settings, messages, schema, outcome)
             try:
-                outcome.rating = parse_rating(_strip_fence(reply), rubric, masked_answer)
+                rating = parse_rating(_strip_fence(reply), rubric, masked_answer)
             except MalformedRating as exc:
                 MODEL_CALLS.labels("malformed").inc()
-                outcome.error = f"malformed reply ({try_number} of 2): {exc}"
-                messages = [
-                    *messages,
-                    {"role": "assistant", "content": reply[:4000]},
-                    retry_message(str(exc)),
-                ]
-                continue
-            MODEL_CALLS.labels("ok").inc()
-            outcome.error = None
-            return outcome
+                problem = str(exc)
+                outcome.error = f"malformed reply ({try_number} of 2): {problem}"
+            else:
+                if best is None or len(rating.unquoted()) < len(best.unquoted()):
+                    best = rating
+                if not rating.unquoted():
+                    break
+                MODEL_CALLS.labels("unquoted").inc()
+                problem = unquoted_problem(rating.unquoted())
+            if try_number == 2:
+                break
+            messages = [
+                *messages,
+                {"role": "assistant", "content": reply[:4000]},
+                retry_message(problem),
+            ]
+    if best is not None:
+        MODEL_CALLS.labels("ok").inc()
+        outcome.rating, outcome.error = best, None
     return outcome
 
 

@@ -34,6 +34,8 @@ class ModelDimension:
     human_mean: float | None
     level: int | None
     evidence: str
+    # False when the model's evidence is not a quote from the answer: not shown as one.
+    quoted: bool = True
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ async def after_decision(
                     human_mean=float(mean) if mean is not None else None,
                     level=int(mine["level"]) if mine.get("level") is not None else None,
                     evidence=str(mine.get("evidence") or ""),
+                    quoted=bool(mine.get("quoted", True)),
                 )
             )
         levels = model_check.levels_of(rating)

@@ -55,9 +55,10 @@ def answer_in(request: dict[str, Any]) -> str:
     return match.group(1) if match else ""
 
 
-def rating(levels: dict[str, int] | int) -> Behaviour:
+def rating(levels: dict[str, int] | int, evidence: str | None = None) -> Behaviour:
     """Rate every dimension of the request's schema (a level for all, or per key), quoting
-    the answer's first words as the evidence."""
+    the answer's first words as the evidence (or giving `evidence`, as a model that
+    paraphrases or invents its quotes does)."""
 
     def behave(request: dict[str, Any]) -> Reply:
         shape = request["response_format"]
@@ -65,7 +66,7 @@ def rating(levels: dict[str, int] | int) -> Behaviour:
             shape["schema"] if shape["type"] == "json_object" else shape["json_schema"]["schema"]
         )
         keys = schema["properties"]["dimensions"]["required"]
-        quote = " ".join(answer_in(request).split()[:6])
+        quote = evidence or " ".join(answer_in(request).split()[:6])
         dims = {
             key: {
                 "level": levels if isinstance(levels, int) else levels[key],
