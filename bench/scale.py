@@ -19,7 +19,7 @@ but from per-sentence MinHashes, so 150,000 signatures take seconds, not minutes
 Then a real `screen serve` process answers, over HTTP with the session cookie of the
 role that opens it, each staff page N times (median): the recruiter's dashboard (first
 page, keyset next page, a search), home, decision-time chart, a candidate's page and
-report, the screen's comparison report and the CSV export's first byte; the reviewer's
+report, the screen's comparison report and the CSV export's first row; the reviewer's
 queue; the lead's home, prompt library, one prompt's page and leaked answers; the
 admin's outbox and privacy pages. Every seeded invitation also has its delivered
 invitation email in the outbox, as the product keeps them. The per-event jobs are timed
@@ -81,7 +81,7 @@ PAGES = (
     ("invitation", "a candidate's page (recruiter)", "recruiter"),
     ("report", "a candidate's report", "recruiter"),
     ("comparison", "the screen's comparison report", "recruiter"),
-    ("export_start", "CSV export, first byte", "recruiter"),
+    ("export_start", "CSV export, first row", "recruiter"),
     ("review_queue", "reviewer's queue", "reviewer"),
     ("lead_home", "lead's home (disputes)", "lead"),
     ("library", "prompt library", "lead"),
@@ -665,11 +665,17 @@ async def _time_jobs(env: Env, repeats: int) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
-def _time_page(client: httpx.Client, path: str, first_byte: bool) -> tuple[float, bool]:
+def _time_page(client: httpx.Client, path: str, first_row: bool) -> tuple[float, bool]:
     started = time.perf_counter()
-    if first_byte:
+    if first_row:
+        # Until the first candidate's row is in, not the header: the header leaves before
+        # any row is read.
         with client.stream("GET", path) as response:
-            next(response.iter_raw(), b"")
+            received = b""
+            for chunk in response.iter_raw():
+                received += chunk
+                if received.count(b"\n") >= 2:
+                    break
             ok = response.status_code == 200
     else:
         response = client.get(path)

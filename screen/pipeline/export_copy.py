@@ -1,4 +1,4 @@
-"""The PostgreSQL source of an export: one `COPY (SELECT …) TO STDOUT` producing finished CSV.
+"""The PostgreSQL source of an export: `COPY (SELECT …) TO STDOUT` producing finished CSV.
 
 On PostgreSQL the rows of a CSV or XLSX export never pass through Python objects: the
 query formats every cell exactly as the Python path in `screen.pipeline.exports` does (ISO 8601
@@ -10,9 +10,11 @@ backends.
 
 Rows arrive in chunks of whole records (asyncpg hands over complete CopyData messages)
 through a bounded queue, so a slow download slows the COPY instead of filling memory.
-The COPY holds one pooled connection and one snapshot until the last row is sent, so
-only `MAX_RUNNING` run at once in a process; other exports meanwhile take the paged
-Python path, which writes the same bytes.
+The first 200 rows come from a COPY of their own, so they leave before the rest of the
+screen is joined and ordered; both COPYs read one snapshot (a repeatable-read, read-only
+transaction). The export holds one pooled connection and that snapshot until the last row
+is sent, so only `MAX_RUNNING` run at once in a process; other exports meanwhile take the
+paged Python path, which writes the same bytes.
 """
 
 from __future__ import annotations
@@ -35,6 +37,16 @@ _running = 0
 def has_room() -> bool:
     return _running < MAX_RUNNING
 
+
+# Rows of the first COPY (see `_copied`): few enough that PostgreSQL plans them as index
+# walks in id order (at 1,000 it scanned all attempts for a hash join), enough to start
+# the download.
+FIRST_ROWS = 200
+# The id of the screen's FIRST_ROWS-th invitation up to the last one exported (none when
+# the screen has fewer): where the first COPY ends.
+_BOUNDARY = (
+    "SELECT id FROM invitations WHERE screen_id = $1 AND id <= $2 ORDER BY id OFFSET $3 - 1 LIMIT 1"
+)
 
 _DANGEROUS = "('=', '+', '-', '@', E'\\t', E'\\r', E'\\n')"
 # Time after the deadline is not time used (the review page's rule too).
@@ -70,7 +82,8 @@ def results_query(dimension_count: int) -> str:
     """The export's rows for `$1` = screen id, `$2` = last invitation id, `$3` = screen
     title, `$4` = prompt slug, `$5` = prompt version (the screen's; each row shows the
     prompt its candidate answered, drawn from a rotation pool or not), `$6` = the report
-    URL without the invitation id (`exports.report_url_prefix`), `$7…` = the dimension keys."""
+    URL without the invitation id (`exports.report_url_prefix`), `$7…` = the dimension keys,
+    and after them the invitation id the rows start after."""
     scores = [
         _decimal(f"(d.dimension_means ->> ${7 + index})::numeric", 3)
         for index in range(dimension_count)
@@ -117,7 +130,7 @@ def results_query(dimension_count: int) -> str:
     CROSS JOIN LATERAL (SELECT coalesce(
         d.adjudicated_at,
         CASE WHEN d.outcome IN ('pass', 'fail') THEN d.decided_at END) AS decided_at) x
-    WHERE i.screen_id = $1 AND i.id <= $2
+    WHERE i.screen_id = $1 AND i.id <= $2 AND i.id > ${7 + dimension_count}
     ORDER BY i.id
     """  # noqa: S608 - every part is a constant of this module; values are parameters
 
@@ -148,18 +161,35 @@ async def _copied(
         if not abandoned.is_set():
             await chunks.put(bytes(data))  # asyncpg may hand over a bytearray
 
+    query = results_query(len(dimension_keys))
+    screen_id, last_id = arguments[0], arguments[1]
+
     async def run() -> None:
         try:
             async with engine.connect() as connection:
                 raw = await connection.get_raw_connection()
                 driver: Any = raw.driver_connection
-                await driver.copy_from_query(
-                    results_query(len(dimension_keys)),
-                    *arguments,
-                    *dimension_keys,
-                    output=sink,
-                    format="csv",
-                )
+                # Two COPYs in one snapshot, so the file is what one COPY would have sent:
+                # the first FIRST_ROWS rows, planned as the few rows they are (index walks
+                # in id order), then the rest. One COPY of every row joins and sorts the
+                # whole screen before its first row, so the download's first row waited
+                # on all of history.
+                async with driver.transaction(isolation="repeatable_read", readonly=True):
+                    boundary = await driver.fetchval(_BOUNDARY, screen_id, last_id, FIRST_ROWS)
+                    bounds = (
+                        [(0, last_id)] if boundary is None else [(0, boundary), (boundary, last_id)]
+                    )
+                    for after, upto in bounds:
+                        await driver.copy_from_query(
+                            query,
+                            screen_id,
+                            upto,
+                            *arguments[2:],
+                            *dimension_keys,
+                            after,
+                            output=sink,
+                            format="csv",
+                        )
         finally:
             if not abandoned.is_set():
                 await chunks.put(None)
