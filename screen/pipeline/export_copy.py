@@ -24,6 +24,7 @@ import contextlib
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 # Chunks waiting between the COPY and the download; each is one network read of rows.
@@ -45,7 +46,8 @@ FIRST_ROWS = 200
 # The id of the screen's FIRST_ROWS-th invitation up to the last one exported (none when
 # the screen has fewer): where the first COPY ends.
 _BOUNDARY = (
-    "SELECT id FROM invitations WHERE screen_id = $1 AND id <= $2 ORDER BY id OFFSET $3 - 1 LIMIT 1"
+    "SELECT id FROM invitations WHERE screen_id = :screen AND id <= :upto "
+    "ORDER BY id OFFSET :rows - 1 LIMIT 1"
 )
 
 _DANGEROUS = "('=', '+', '-', '@', E'\\t', E'\\r', E'\\n')"
@@ -167,29 +169,34 @@ async def _copied(
     async def run() -> None:
         try:
             async with engine.connect() as connection:
-                raw = await connection.get_raw_connection()
-                driver: Any = raw.driver_connection
                 # Two COPYs in one snapshot, so the file is what one COPY would have sent:
                 # the first FIRST_ROWS rows, planned as the few rows they are (index walks
                 # in id order), then the rest. One COPY of every row joins and sorts the
                 # whole screen before its first row, so the download's first row waited
-                # on all of history.
-                async with driver.transaction(isolation="repeatable_read", readonly=True):
-                    boundary = await driver.fetchval(_BOUNDARY, screen_id, last_id, FIRST_ROWS)
-                    bounds = (
-                        [(0, last_id)] if boundary is None else [(0, boundary), (boundary, last_id)]
+                # on all of history. The transaction is SQLAlchemy's (begun by the first
+                # statement), so the pool ends it however the download ends.
+                await connection.execution_options(
+                    isolation_level="REPEATABLE READ", postgresql_readonly=True
+                )
+                boundary = await connection.scalar(
+                    text(_BOUNDARY), {"screen": screen_id, "upto": last_id, "rows": FIRST_ROWS}
+                )
+                raw = await connection.get_raw_connection()
+                driver: Any = raw.driver_connection
+                bounds = (
+                    [(0, last_id)] if boundary is None else [(0, boundary), (boundary, last_id)]
+                )
+                for after, upto in bounds:
+                    await driver.copy_from_query(
+                        query,
+                        screen_id,
+                        upto,
+                        *arguments[2:],
+                        *dimension_keys,
+                        after,
+                        output=sink,
+                        format="csv",
                     )
-                    for after, upto in bounds:
-                        await driver.copy_from_query(
-                            query,
-                            screen_id,
-                            upto,
-                            *arguments[2:],
-                            *dimension_keys,
-                            after,
-                            output=sink,
-                            format="csv",
-                        )
         finally:
             if not abandoned.is_set():
                 await chunks.put(None)
