@@ -751,6 +751,7 @@ Not An Email,not-an-email,ats-1004,
 def demo(host: str, port: int) -> None:
     """Prepare demo data (prompts, screens, candidates in every state) and serve it."""
     from screen.demo import prepare_demo
+    from screen.review import model_client
 
     settings = _settings()
     if settings.base_url == Settings().base_url:
@@ -772,6 +773,11 @@ def demo(host: str, port: int) -> None:
         asyncio.run(_migrate(settings))
         now = SystemClock().now()
         links = _in_transaction(settings, lambda db: prepare_demo(db, settings, now))
+        # One quick request, so a model server that is not running is said in the banner,
+        # not found later as failed ratings on the outbox page.
+        model_problem = (
+            asyncio.run(model_client.not_answering(settings)) if settings.model_enabled else None
+        )
     except BaseException:
         listener.close()
         raise
@@ -799,6 +805,15 @@ def demo(host: str, port: int) -> None:
         banner += [
             f"  Model rater:                         model: {settings.model_name} at "
             f"{settings.model_url}",
+            *(
+                [
+                    f"    ! The model server does not answer: {model_problem}. Start it or "
+                    "fix SCREEN_MODEL_URL; until then each rating fails and the outbox "
+                    "retries it."
+                ]
+                if model_problem
+                else []
+            ),
             f"    {links.model_ratings_waiting} answers wait for its rating (decided ones "
             "first, after its calibration on each prompt); ratings arrive over the next "
             "minutes, one at a time.",

@@ -198,6 +198,33 @@ async def rate(
     return outcome
 
 
+# `screen demo` asks the server once before printing its banner: long enough for a server
+# on this machine or the local network, short enough not to hold the demo's start.
+PROBE_SECONDS = 3.0
+
+
+async def not_answering(settings: Settings, seconds: float = PROBE_SECONDS) -> str | None:
+    """Why the configured model server does not answer one quick request, or None when it
+    does. `GET <url>/models` (every OpenAI-compatible server lists its models there) costs
+    the server nothing, unlike a completion a CPU server would take seconds over; any HTTP
+    answer but a refused key counts, since a server without that route still answers."""
+    if settings.model_url is None:
+        return "no model server is configured (SCREEN_MODEL_URL)"
+    headers = {"User-Agent": USER_AGENT}
+    if settings.model_api_key:
+        headers["Authorization"] = f"Bearer {settings.model_api_key}"
+    try:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(seconds)) as client:
+            response = await client.get(settings.model_url + "/models", headers=headers)
+    except httpx.TimeoutException:
+        return f"it did not answer within {seconds:g} s"
+    except httpx.TransportError as exc:
+        return f"it is unreachable ({type(exc).__name__})"
+    if response.status_code in (401, 403):
+        return f"it refused the request (HTTP {response.status_code}): check SCREEN_MODEL_API_KEY"
+    return None
+
+
 # The exposure probe asks for several answers to one prompt: at temperature 0 they would be
 # one answer N times.
 WRITE_TEMPERATURE = 0.9

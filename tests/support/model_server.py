@@ -167,11 +167,20 @@ class ChatPeer:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            await reader.readline()
+            method, _, _ = (await reader.readline()).decode("latin-1").partition(" ")
             headers: dict[str, str] = {}
             while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
                 name, _, value = line.decode("latin-1").partition(":")
                 headers[name.strip().lower()] = value.strip()
+            if method == "GET":  # the list of models (`screen demo` asks it once)
+                listing = json.dumps({"object": "list", "data": [{"id": "peer"}]}).encode()
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    + f"Content-Length: {len(listing)}\r\nConnection: close\r\n\r\n".encode()
+                    + listing
+                )
+                await writer.drain()
+                return
             body = await reader.readexactly(int(headers.get("content-length", "0")))
             self.raw.append(body)
             request = json.loads(body)
