@@ -406,6 +406,8 @@ async def test_the_comparison_lists_only_its_own_screens_decided_candidates(
     # writes on each decision (migration 0035): another screen's better scores stay out.
     people = await cast(db, clock.now())
     await decided(db, settings, clock.now(), people, (same(3), same(3)), name="Mo Mine")
+    # The same score: ties on the score come newest first (one index serves the order).
+    await decided(db, settings, clock.now(), people, (same(3), same(3)), name="Zed Later")
     other = replace(people, screen=await make_screen(db, clock.now(), title="Other screen"))
     await db.commit()
     await decided(db, settings, clock.now(), other, (same(4), same(4)), name="Ola Other")
@@ -423,7 +425,7 @@ async def test_the_comparison_lists_only_its_own_screens_decided_candidates(
         theirs = await client.get(f"/reports/screens/{other.screen.id}")
 
     assert screens == {people.screen.id, other.screen.id}
-    assert names(mine.text) == ["Mo Mine"]
+    assert names(mine.text) == ["Zed Later", "Mo Mine"]
     assert names(theirs.text) == ["Ola Other"]
 
 

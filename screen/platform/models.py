@@ -724,8 +724,9 @@ class Decision(Base):
             postgresql_where=text("adjudicated_at IS NOT NULL"),
             sqlite_where=text("adjudicated_at IS NOT NULL"),
         ),
-        # The comparison report's first page, best score first, read in index order.
-        Index("ix_decisions_screen_score", "screen_id", "weighted_score"),
+        # The comparison report's first page, best score first (ties newest first), read
+        # in index order.
+        Index("ix_decisions_screen_score_attempt", "screen_id", "weighted_score", "attempt_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

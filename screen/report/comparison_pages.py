@@ -112,8 +112,13 @@ async def comparison_rows(
         )
     value = _order_value(sort)
     name = func.lower(Invitation.candidate_name)
-    # Missing values last whichever the direction; ties by name, then by id.
+    # Missing values last whichever the direction; ties by name, then by id. Ties on the
+    # score go by the attempt (newest first when the best come first): scores take few
+    # values, and a name order among tens of thousands of equal scores had to be sorted
+    # per view, where the attempt's order comes with the score's from one index.
     missing_last = [] if sort in NEVER_MISSING else [value.is_(None)]
+    by_attempt = Decision.attempt_id.desc() if descending else Decision.attempt_id.asc()
+    ties = [by_attempt] if sort == "score" else [name, Invitation.id]
     rows = (
         await db.execute(
             select(Invitation, Decision)
@@ -124,8 +129,7 @@ async def comparison_rows(
             .order_by(
                 *missing_last,
                 value.desc() if descending else value.asc(),
-                name,
-                Invitation.id,
+                *ties,
             )
             .limit(SHOWN)
         )
