@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import os
 import re
+import shutil
+import weakref
+from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+from jinja2 import FileSystemLoader
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from screen.app import create_app
 from screen.platform.clock import FrozenClock
 from screen.platform.jobs import InProcessRunner
+from screen.platform.mail import FolderMailer
 from screen.platform.models import Attempt, AttemptState, IntegrityEvent, LateContent
+from screen.platform.paths import TEMPLATES_DIR
 from screen.settings import Settings
 from tests.support.candidates import attempt_of, start, start_form
 from tests.support.factories import Candidate, make_candidate
@@ -648,3 +658,91 @@ async def test_every_candidate_of_one_prompt_reloads_their_own_page(
     assert second_deadline is not None
     iso = second_deadline.isoformat(timespec="seconds").replace("+00:00", "Z")
     assert f'<time datetime="{iso}" data-local-time>' in own
+
+
+async def test_the_reloaded_attempt_page_carries_every_security_header(
+    client: Client, db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    # The first view renders with Jinja, the next ones are assembled and sent with headers
+    # encoded once: both must leave exactly as any other page does.
+    candidate = await make_candidate(db, settings, clock.now())
+    await start(client, candidate)
+    await save(client, candidate, 0, "my plan")
+
+    views = [await client.get(f"{candidate.path}/attempt") for _ in range(3)]
+
+    assert views[1].content == views[2].content == views[0].content
+    for view in views:
+        assert view.status_code == 200
+        assert view.headers["content-type"] == "text/html; charset=utf-8"
+        assert int(view.headers["content-length"]) == len(view.content)
+        assert "default-src 'self'" in view.headers["content-security-policy"]
+        assert view.headers["x-content-type-options"] == "nosniff"
+        assert view.headers["x-frame-options"] == "DENY"
+        assert view.headers["referrer-policy"] == "no-referrer"
+        assert view.headers.get_list("cache-control") == ["no-store"]
+        assert "set-cookie" not in view.headers
+        assert view.headers["x-request-id"]
+    assert len({view.headers["x-request-id"] for view in views}) == 3
+
+
+async def test_in_development_an_edited_template_shows_at_the_next_reload(
+    settings: Settings, db: AsyncSession, clock: FrozenClock, mail_dir: Path, tmp_path: Path
+) -> None:
+    # Development reloads templates as their files change; the attempt page's cut
+    # skeletons must follow, whether the page's own template or the frame it extends.
+    app = create_app(
+        replace(settings, debug=True), clock=clock, mailer=FolderMailer(mail_dir), run_jobs=False
+    )
+    copy = tmp_path / "templates"
+    shutil.copytree(TEMPLATES_DIR, copy)
+    app.state.templates.loader = FileSystemLoader(copy)
+    candidate = await make_candidate(db, settings, clock.now())
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
+        await start(client, candidate)
+        before = [await client.get(f"{candidate.path}/attempt") for _ in range(2)]
+        for name, old, new in (
+            ("candidate/attempt.html", "Your answer</label>", "Your edited answer</label>"),
+            ("base.html", "</body>", "<p>edited frame</p></body>"),
+        ):
+            edit(copy / name, old, new)
+            after = [await client.get(f"{candidate.path}/attempt") for _ in range(2)]
+            for page in after:
+                assert new in page.text
+            assert after[0].content == after[1].content
+    assert before[0].content == before[1].content
+    assert "Your edited answer" not in before[1].text
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+    # Jinja sees a change by the file's modification time: make it unmistakable.
+    later = path.stat().st_mtime + 5
+    os.utime(path, (later, later))
+
+
+class _Cycle:
+    def __init__(self) -> None:
+        self.itself = self
+
+
+async def test_start_up_garbage_is_collected_before_the_app_freezes_what_it_keeps(
+    settings: Settings, clock: FrozenClock, mail_dir: Path
+) -> None:
+    # The app freezes what exists at start-up (out of the collector's sight for the life of
+    # the process, for the candidate routes' tail latency): garbage left in a reference
+    # cycle must be freed first, not kept for good.
+    garbage = _Cycle()
+    gone = weakref.ref(garbage)
+    del garbage
+    gc.disable()  # only the app's own collection may free it
+    try:
+        app = create_app(settings, clock=clock, mailer=FolderMailer(mail_dir), run_jobs=False)
+        async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
+            assert (await client.get("/healthz")).status_code == 200
+            assert gone() is None
+            assert gc.get_freeze_count() > 0
+    finally:
+        gc.enable()

@@ -21,12 +21,16 @@ from __future__ import annotations
 
 import logging
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from jinja2 import Environment
+from jinja2 import Environment, Template, meta
+from litestar import Request, Response
+from litestar.background_tasks import BackgroundTask, BackgroundTasks
+from litestar.datastructures import Cookie, MutableScopeHeaders
+from litestar.response.base import ASGIResponse
 from markupsafe import escape
 
 from screen.candidate.attempts import AttemptInProgress
@@ -39,6 +43,7 @@ TEMPLATE = "candidate/attempt.html"
 # carries them next to a number, and autoescape leaves them as they are.
 _OPEN, _CLOSE = "\ue000", "\ue001"
 _MAX_SHAPES = 256
+NO_STORE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
 @dataclass(frozen=True)
@@ -49,11 +54,13 @@ class _Value:
     name: str
     apply: Callable[[Any], Any] | None = None
 
-    def of(self, values: dict[str, Any]) -> str:
+    def of(self, values: dict[str, Any]) -> bytes:
         value = values[self.name]
         if self.apply is not None:
             value = self.apply(value)
-        return str(escape(value))
+        if type(value) is int:
+            return str(value).encode()  # digits and a sign: nothing to escape
+        return str(escape(value)).encode()
 
 
 class _Recorder:
@@ -132,20 +139,23 @@ class _AttemptShape:
 
 @dataclass(frozen=True)
 class _Skeleton:
-    chunks: tuple[bytes, ...]  # one more than values: text, value, text, …, text
-    values: tuple[_Value, ...]
+    chunks: tuple[bytes, ...]  # one more than slots: text, value, text, …, text
+    values: tuple[_Value, ...]  # each distinct value once (the token fills six slots)
+    slots: tuple[int, ...]  # which of `values` goes between two chunks
 
     def assemble(self, values: dict[str, Any]) -> bytes:
+        texts = [value.of(values) for value in self.values]
         parts = [self.chunks[0]]
-        for value, chunk in zip(self.values, self.chunks[1:], strict=True):
-            parts.append(value.of(values).encode())
+        for slot, chunk in zip(self.slots, self.chunks[1:], strict=True):
+            parts.append(texts[slot])
             parts.append(chunk)
         return b"".join(parts)
 
 
 def _cut(rendered: str, recorder: _Recorder) -> _Skeleton | None:
     chunks: list[bytes] = []
-    values: list[_Value] = []
+    distinct: dict[_Value, int] = {}
+    slots: list[int] = []
     rest = rendered
     while True:
         start = rest.find(_OPEN)
@@ -155,21 +165,64 @@ def _cut(rendered: str, recorder: _Recorder) -> _Skeleton | None:
         if end < 0:
             return None
         chunks.append(rest[:start].encode())
-        values.append(recorder.values[int(rest[start + 1 : end])])
+        value = recorder.values[int(rest[start + 1 : end])]
+        slots.append(distinct.setdefault(value, len(distinct)))
         rest = rest[end + 1 :]
     chunks.append(rest.encode())
-    if len(values) != len(recorder.values):
+    if len(slots) != len(recorder.values):
         return None  # a marker went somewhere it was not printed as is
-    return _Skeleton(tuple(chunks), tuple(values))
+    return _Skeleton(tuple(chunks), tuple(distinct), tuple(slots))
+
+
+def _made_of(templates: Environment, name: str) -> list[str] | None:
+    """Every template the page is made of (what it extends, imports and includes, and
+    theirs), or None when one of them is chosen at render time and cannot be named."""
+    loader = templates.loader
+    if loader is None:
+        return None
+    names = [name]
+    for current in names:
+        source, _, _ = loader.get_source(templates, current)
+        for referenced in meta.find_referenced_templates(templates.parse(source)):
+            if referenced is None:
+                return None
+            if referenced not in names:
+                names.append(referenced)
+    return names
 
 
 class AttemptPages:
     """The skeletons of one process, by shape; at most `_MAX_SHAPES` are kept (a prompt
-    version rarely needs more than two: before and after the first save)."""
+    version rarely needs more than two: before and after the first save).
+
+    When templates reload as their files change (development: `SCREEN_DEBUG`), the
+    skeletons follow: they are dropped as soon as Jinja reloads any template the page is
+    made of, so an edit shows at the next reload as on every other page."""
 
     def __init__(self, templates: Environment) -> None:
         self._templates = templates
         self._skeletons: dict[tuple[Any, ...], _Skeleton | None] = {}
+        # With auto-reload: the templates the skeletons were cut from, as Jinja holds them.
+        self._built_from: dict[str, Template] | None = None
+
+    def _still_current(self) -> bool:
+        """Whether the skeletons may be used: always without auto-reload; with it, only if
+        Jinja hands back the very templates they were cut from (it makes a new one when a
+        file changed), and never if the page's templates cannot all be named."""
+        if not self._templates.auto_reload:
+            return True
+        if self._built_from is None:
+            names = _made_of(self._templates, TEMPLATE)
+            if names is None:
+                return False
+            self._built_from = {name: self._templates.get_template(name) for name in names}
+            return True
+        for name, template in self._built_from.items():
+            if self._templates.get_template(name) is not template:
+                self._skeletons.clear()
+                self._built_from = None
+                return self._still_current()
+        return True
 
     def render(
         self,
@@ -197,6 +250,8 @@ class AttemptPages:
             "revision": running.revision,
             "composition_seq": running.composition_seq,
         }
+        if not self._still_current():
+            return self._jinja(context())
         try:
             skeleton = self._skeletons[key]
         except KeyError:
@@ -253,3 +308,78 @@ def shape_of(
 ) -> tuple[Any, ...]:
     """What, besides the attempt's own state, makes one attempt page differ from another."""
     return (prompt_id, ai_policy, allowed, org, max_bytes, grace_seconds)
+
+
+# What `Response(page, media_type=HTML, headers=NO_STORE)` sends, encoded once: the
+# security headers and the request id are added on the way out (screen.app's
+# `before_send`), as on every response.
+_PAGE_HEADERS = (
+    (b"cache-control", b"no-store"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"content-type", b"text/html; charset=utf-8"),
+)
+
+
+class _AssembledASGIResponse(ASGIResponse):
+    """The page's bytes with its fixed headers. `ASGIResponse.__init__` would work the
+    same headers out again on every request through a case-insensitive mapping."""
+
+    def __init__(self, body: bytes) -> None:
+        headers = MutableScopeHeaders()
+        headers.headers = [*_PAGE_HEADERS, (b"content-length", str(len(body)).encode())]
+        self.headers = headers
+        self.body = body
+        self.content_length = len(body)
+        self.background = None
+        self.encoding = "utf-8"
+        self.is_head_response = False
+        self.status_code = 200
+        self._encoded_cookies = ()
+
+
+class AssembledPage(Response[bytes]):
+    """The attempt page as `AttemptPages.render` made it: `Response.to_asgi_response`
+    cost as much CPU as assembling the page (merging header mappings, picking a
+    serialiser for bytes), so it is skipped when the route adds nothing to the response.
+    Anything added (headers, cookies or a background task on a layer) goes the usual way."""
+
+    def __init__(self, body: bytes) -> None:
+        super().__init__(body, media_type="text/html", headers=dict(NO_STORE_HEADERS))
+
+    def to_asgi_response(
+        self,
+        app: Any,
+        request: Request[Any, Any, Any],
+        *,
+        background: BackgroundTask | BackgroundTasks | None = None,
+        cookies: Iterable[Cookie] | None = None,
+        encoded_headers: Iterable[tuple[bytes, bytes]] | None = None,
+        headers: dict[str, str] | None = None,
+        is_head_response: bool = False,
+        media_type: Any = None,
+        status_code: int | None = None,
+        type_encoders: Any = None,
+    ) -> ASGIResponse:
+        if (
+            background is None
+            and not cookies
+            and not encoded_headers
+            and not headers
+            and not is_head_response
+            and not self.cookies
+            and self.background is None
+            and self.headers == NO_STORE_HEADERS
+        ):
+            return _AssembledASGIResponse(self.content)
+        return super().to_asgi_response(
+            app,
+            request,
+            background=background,
+            cookies=cookies,
+            encoded_headers=encoded_headers,
+            headers=headers,
+            is_head_response=is_head_response,
+            media_type=media_type,
+            status_code=status_code,
+            type_encoders=type_encoders,
+        )

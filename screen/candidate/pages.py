@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from litestar import Controller, MediaType, Request, Response, get, head, post
+from litestar import Controller, Request, Response, get, head, post
 from litestar.datastructures import State
 from litestar.params import FromPath
 from litestar.response import Template
@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from screen.accounts import organisation, privacy
 from screen.authorship import record
 from screen.candidate import ai_use, attempts, follow_ups
-from screen.candidate.attempt_page import AttemptPages, shape_of
+from screen.candidate.attempt_page import NO_STORE_HEADERS, AssembledPage, AttemptPages, shape_of
 from screen.platform.errors import (
     AlreadySubmittedError,
     ConflictError,
@@ -56,7 +56,7 @@ from screen.recruiting.prompts import follow_ups_from_dict
 from screen.settings import Settings
 
 Token = FromPath[str]
-NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+NO_STORE = NO_STORE_HEADERS
 LINK_NOT_FOUND = (
     "This screen link is not valid. Check that you opened the whole link from your "
     "invitation email, or ask your recruiter to send it again."
@@ -548,7 +548,7 @@ class CandidateController(Controller):
                 settings.grace_seconds,
             ),
         )
-        return Response(html, media_type=MediaType.HTML, headers=NO_STORE)
+        return AssembledPage(html)
 
     async def _attempt_page_full(
         self, db: AsyncSession, token: str, now: datetime, settings: Settings

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -25,9 +26,15 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+# URL-safe base64, as `new_token` makes them (and as the staff and share links are made).
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{20,64}")
+
+
 def looks_like_token(token: str) -> bool:
     # Cheap shape check before touching the database; forged tokens still get the same 404.
-    return 20 <= len(token) <= 64 and all(c.isalnum() or c in "-_" for c in token)
+    # One regular expression: testing each character in Python cost twice as much as
+    # hashing the token, on the page candidates reload.
+    return _TOKEN_SHAPE.fullmatch(token) is not None
 
 
 def _fernet(secret_key: str) -> Fernet:
