@@ -9,8 +9,8 @@ with its answer count lowered to those four so only agreement can refuse, refuse
 naming the alpha it measured. Four answers is the trade-off between CI time and a
 figure: each is one or two constrained calls, 2-5 s on a quiet machine and 40-200 s on a
 busy one (a 270M model on 2 CPU threads), plus the calibration's one or two; the
-figures are in docs/model-rater.md (on 2026-12-05, load 7: 308 s, four calls on the two
-exemplars, both replies rejected twice, so the gate kept the answers from the model).
+figures are in docs/model-rater.md (on 2026-12-05 at load 5, both tests in 169 s: all
+four answers rated, alpha with the model 0.08 to 0.50).
 That the answer is masked before it leaves is asserted on the recording peer in
 tests/test_model_rater.py. Skipped when llama-cpp-python[server] is not installed
 (`pip install -e '.[model-test]'`); a failure in CI, which installs it.
@@ -106,14 +106,16 @@ async def test_a_real_server_rates_through_the_outbox_under_the_model_s_own_iden
     assert rows and all(r.rater == "model: gemma-3-270m" for r in rows)
     first = rows[0]
     assert first.exemplar_key == "strong"
-    # Either a schema-valid rating whose every quote occurs in the exemplar, or a failure
-    # after exactly one retry, never a guess.
+    # Either a schema-valid rating whose quotes are marked as found in the exemplar or not
+    # (the 270M model invents many: "}," once), or a failure after exactly one retry,
+    # never a guess.
     if first.status == "rated":
         answer = next(e for e in (await db.get(Prompt, first.prompt_id)).exemplars)["answer"]
         squashed = " ".join(answer.split()).casefold()
         for item in first.ratings.values():
             assert 1 <= item["level"] <= 4
-            assert " ".join(item["evidence"].strip(" \"'“”….").split()).casefold() in squashed
+            found = " ".join(item["evidence"].strip(" \"'“”….").split()).casefold() in squashed
+            assert item["quoted"] is found, item
     else:
         assert (first.status, first.calls) == ("failed", 2)
         assert first.error.startswith("malformed reply (2 of 2):")
@@ -225,9 +227,8 @@ async def test_the_validity_rule_refuses_the_270m_model_on_its_measured_alpha(
     print(f"\n270M model on {len(DECIDED)} decided answers in {took:.0f} s: {figures.counts}, "
           f"(alpha with the model, adjacent, QWK) per dimension {measured}")  # fmt: skip
     # Refused, and on agreement: every dimension's reason names the alpha measured with the
-    # model in (a number under the rule's 0.70, or "undefined" when the model rated none of
-    # the decided answers: on 2026-12-05 it failed the lowest gate, its replies to both
-    # exemplars rejected twice, so the answers were never sent; docs/model-rater.md).
+    # model in (a number under the rule's 0.70: 0.08 to 0.50 on 2026-12-05; "undefined"
+    # only if the model failed even the lowest gate, so no answer was sent).
     assert not figures.validity.valid, f"the 270M model was admitted: {measured}"
     reasons = figures.validity.reasons
     for key in KEYS:
