@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import replace
 from typing import Any
@@ -17,7 +18,7 @@ from screen.platform.clock import FrozenClock
 from screen.platform.jobs import InProcessRunner
 from screen.platform.mail import SmtpMailer
 from screen.platform.models import OutboxEvent, OutboxStatus
-from screen.platform.outbox import MAX_TRIES, RETRY_DELAYS
+from screen.platform.outbox import MAX_TRIES, RETRY_DELAYS, deliver_outbox_batch
 from screen.settings import Settings
 from tests.support.factories import make_candidate
 from tests.support.smtp import Inbox, SmtpServer, free_port, html_part, text_part
@@ -317,3 +318,90 @@ def test_smtp_urls_are_parsed_with_credentials_and_tls() -> None:
     assert upgraded.start_tls is True
     with pytest.raises(ValueError, match="SCREEN_SMTP_URL"):
         SmtpMailer.from_url("http://example.com")
+
+
+class HoldingInbox(Inbox):
+    """Accepts messages until the `hold_at`-th, whose final dot it never answers: a worker
+    killed there has sent the ones before it and is waiting on that one."""
+
+    def __init__(self, hold_at: int) -> None:
+        super().__init__()
+        self.hold_at = hold_at
+        self.seen = 0
+        self.holding = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.seen += 1
+        if self.seen == self.hold_at:
+            self.holding.set()
+            await self.release.wait()
+            # The client is gone: a server discards a message it never acknowledged.
+            return "451 Connection lost before acceptance"
+        return await super().handle_DATA(server, session, envelope)
+
+
+async def test_a_batch_killed_mid_send_leaves_exactly_the_unsent_ones_to_its_second_run(
+    runner: InProcessRunner, settings: Settings, db: AsyncSession, clock: FrozenClock
+) -> None:
+    """The done marks of a batch share one database connection: a job cancelled while the
+    server is accepting its third message keeps the two sent ones done, marks nothing else,
+    leaves no transaction open on the connection, and a second run sends exactly the rest."""
+    assert runner.context is not None
+    inbox = HoldingInbox(hold_at=3)
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        runner.context.mailer = SmtpMailer.from_url(f"smtp://127.0.0.1:{port}", keep_connections=1)
+        for index in range(5):
+            await make_candidate(
+                db, settings, clock.now(), name=f"Held {index}", email=f"held{index}@example.com"
+            )
+        batches: list[dict[str, Any]] = []
+        enqueue = runner.enqueue
+
+        async def keeping(function: str, job_id: str, **kwargs: Any) -> None:
+            if function == "deliver_outbox_batch":
+                batches.append(kwargs)  # run below by hand, not by the runner
+            else:
+                await enqueue(function, job_id, **kwargs)
+
+        runner.enqueue = keeping  # type: ignore[method-assign]
+        await runner.tick()
+        [batch] = batches
+
+        job = asyncio.create_task(deliver_outbox_batch(runner.context, **batch))
+        held = asyncio.wrap_future(
+            asyncio.run_coroutine_threadsafe(inbox.holding.wait(), controller.loop)
+        )
+        await asyncio.wait_for(held, 10)
+        job.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await job
+        controller.loop.call_soon_threadsafe(inbox.release.set)
+
+        events = await outbox_rows(db)
+        assert [e.status for e in events] == [OutboxStatus.DONE] * 2 + [OutboxStatus.DISPATCHED] * 3
+        assert [m["To"] for m in inbox.messages] == [
+            f"Held {index} <held{index}@example.com>" for index in range(2)
+        ]
+
+        assert await deliver_outbox_batch(runner.context, **batch) == {"done": 3}
+        await runner.context.mailer.close()
+    finally:
+        controller.stop()
+    assert sorted(m["To"] for m in inbox.messages) == [
+        f"Held {index} <held{index}@example.com>" for index in range(5)
+    ]
+    events = await outbox_rows(db)
+    assert [(e.status, e.tries) for e in events] == [(OutboxStatus.DONE, 1)] * 5
+    assert all("sealed_link" not in e.payload for e in events)
+    if db.bind.dialect.name == "postgresql":
+        open_transactions = await db.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"
+            )
+        )
+        assert open_transactions == 0

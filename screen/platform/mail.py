@@ -22,7 +22,15 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
-from aiosmtplib.errors import SMTPDataError, SMTPException, SMTPServerDisconnected
+from aiosmtplib.errors import (
+    SMTPDataError,
+    SMTPException,
+    SMTPRecipientRefused,
+    SMTPRecipientsRefused,
+    SMTPResponseException,
+    SMTPSenderRefused,
+    SMTPServerDisconnected,
+)
 from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 from aiosmtplib.response import SMTPResponse
 from aiosmtplib.status import SMTPStatus
@@ -129,6 +137,35 @@ class _CommitPointSMTP(aiosmtplib.SMTP):
             await self.commit_point.commit()
         return response
 
+    async def send_plain(self, sender: str, recipient: str, data: bytes) -> None:
+        """MAIL, RCPT and DATA for one message whose addresses are plain ASCII (`_PLAIN`)
+        and whose bytes are already CRLF-terminated: `sendmail` without parsing both
+        addresses twice (`email.utils.parseaddr` was a tenth of a worker's CPU per email),
+        re-measuring the message for SIZE or taking its envelope lock (a kept connection
+        serves one send at a time). Refusals raise what `sendmail` raises, after the same
+        RSET, so the connection stays usable for the next message."""
+        await self._ehlo_or_helo_if_needed()
+        size = (b"SIZE=%d" % len(data),) if self.supports_extension("size") else ()
+        try:
+            response = await self.execute_command(b"MAIL", b"FROM:<%s>" % sender.encode(), *size)
+            if response.code != SMTPStatus.completed:
+                raise SMTPSenderRefused(response.code, response.message, sender)
+            response = await self.execute_command(b"RCPT", b"TO:<%s>" % recipient.encode())
+            if response.code not in (SMTPStatus.completed, SMTPStatus.will_forward):
+                raise SMTPRecipientsRefused(
+                    [SMTPRecipientRefused(response.code, response.message, recipient)]
+                )
+            await self.data(data)
+        except (SMTPResponseException, SMTPRecipientsRefused):
+            with contextlib.suppress(ConnectionError, SMTPResponseException):
+                await self.rset()
+            raise
+
+
+# An address SMTP carries as it is between angle brackets: a dot-atom local part and a
+# domain name. Anything else (quoted local parts, non-ASCII) goes through aiosmtplib.
+_PLAIN = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
+
 
 @functools.cache
 def _local_hostname() -> str:
@@ -227,9 +264,11 @@ class SmtpMailer:
             client.close()
 
 
-async def _transmit(client: aiosmtplib.SMTP, message: OutgoingEmail) -> None:
+async def _transmit(client: _CommitPointSMTP, message: OutgoingEmail) -> None:
     if message.message is not None:
         await client.send_message(message.message)
+    elif _PLAIN.fullmatch(message.sender) and _PLAIN.fullmatch(message.recipient):
+        await client.send_plain(message.sender, message.recipient, message.data)
     else:
         await client.sendmail(message.sender, [message.recipient], message.data)
 
@@ -328,7 +367,7 @@ def build_message(
     subject = templates.get_template(f"email/{name}.subject.txt").render(context).strip()
     text = templates.get_template(f"email/{name}.txt").render(context)
     html = templates.get_template(f"email/{name}.html").render(context)
-    default_name, sender_address = parseaddr(sender)
+    default_name, sender_address = _parsed(sender)
     headers = [
         ("Subject", _header("Subject", " ".join(subject.split()))),
         ("From", _address(sender_name or default_name, sender_address)),
@@ -347,6 +386,10 @@ def build_message(
     return OutgoingEmail(
         sender_address, to[1], _message_bytes(headers, text, html), message_id, headers[2][1]
     )
+
+
+# The sender is the same setting for every email of a worker: parse it once.
+_parsed = functools.lru_cache(maxsize=16)(parseaddr)
 
 
 def _mime_message(headers: list[tuple[str, str]], text: str, html: str) -> Message:
