@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import email.charset
 import email.policy
@@ -95,7 +94,6 @@ class _CommitPointSMTP(aiosmtplib.SMTP):
     """
 
     commit_point: CommitPoint | None = None
-    staging: asyncio.Future[None] | None = None
     # Set once DATA begins: after that a failure may have reached the server.
     data_started = False
 
@@ -107,14 +105,10 @@ class _CommitPointSMTP(aiosmtplib.SMTP):
         *,
         timeout: Any = Default.token,  # noqa: ASYNC109
     ) -> SMTPResponse:
-        # The mark `send_plain` started staging beside MAIL and RCPT, if any: this DATA
-        # finishes or drops it.
-        staging, self.staging = self.staging, None
         if self.commit_point is None:
             return await super().data(message, timeout=timeout)
         protocol = self.protocol
         if protocol is None or protocol._command_lock is None:
-            await _dropped(staging, self.commit_point)
             raise SMTPServerDisconnected("Connection lost")
         if timeout is Default.token:
             timeout = self.timeout
@@ -124,19 +118,18 @@ class _CommitPointSMTP(aiosmtplib.SMTP):
             body += b"\r\n"
         self.data_started = True
         async with protocol._command_lock:
+            protocol._response_pending = True
+            protocol.write(b"DATA\r\n")
+            start = await protocol.read_response(timeout=timeout)
+            if start.code != SMTPStatus.start_input:
+                raise SMTPDataError(start.code, start.message)
             try:
-                protocol._response_pending = True
-                protocol.write(b"DATA\r\n")
-                start = await protocol.read_response(timeout=timeout)
-                if start.code != SMTPStatus.start_input:
-                    raise SMTPDataError(start.code, start.message)
-                # Staged before the body and its final dot go out, always.
-                await (staging if staging is not None else self.commit_point.prepare())
+                await self.commit_point.prepare()
                 protocol._response_pending = True
                 protocol.write(body + b".\r\n")
                 response = await protocol.read_response(timeout=timeout)
             except BaseException:
-                await _dropped(staging, self.commit_point)
+                await self.commit_point.abort()
                 raise
             if response.code != SMTPStatus.completed:
                 await self.commit_point.abort()
@@ -153,45 +146,20 @@ class _CommitPointSMTP(aiosmtplib.SMTP):
         RSET, so the connection stays usable for the next message."""
         await self._ehlo_or_helo_if_needed()
         size = (b"SIZE=%d" % len(data),) if self.supports_extension("size") else ()
-        # The "sent" mark is staged (its database round trips) while MAIL, RCPT and DATA
-        # go out, not after the 354: in series they made an email's chain of waits seven
-        # round trips long against the plain loop's four. `data` still waits for it before
-        # the body, so nothing is final before it is staged.
-        point = self.commit_point
-        staging = asyncio.ensure_future(point.prepare()) if point is not None else None
-        self.staging = staging
         try:
-            try:
-                response = await self.execute_command(
-                    b"MAIL", b"FROM:<%s>" % sender.encode(), *size
+            response = await self.execute_command(b"MAIL", b"FROM:<%s>" % sender.encode(), *size)
+            if response.code != SMTPStatus.completed:
+                raise SMTPSenderRefused(response.code, response.message, sender)
+            response = await self.execute_command(b"RCPT", b"TO:<%s>" % recipient.encode())
+            if response.code not in (SMTPStatus.completed, SMTPStatus.will_forward):
+                raise SMTPRecipientsRefused(
+                    [SMTPRecipientRefused(response.code, response.message, recipient)]
                 )
-                if response.code != SMTPStatus.completed:
-                    raise SMTPSenderRefused(response.code, response.message, sender)
-                response = await self.execute_command(b"RCPT", b"TO:<%s>" % recipient.encode())
-                if response.code not in (SMTPStatus.completed, SMTPStatus.will_forward):
-                    raise SMTPRecipientsRefused(
-                        [SMTPRecipientRefused(response.code, response.message, recipient)]
-                    )
-            except BaseException:
-                self.staging = None
-                if point is not None:
-                    await _dropped(staging, point)
-                raise
             await self.data(data)
         except (SMTPResponseException, SMTPRecipientsRefused):
             with contextlib.suppress(ConnectionError, SMTPResponseException):
                 await self.rset()
             raise
-
-
-async def _dropped(staging: asyncio.Future[None] | None, point: CommitPoint) -> None:
-    """Undo a mark whose message will not be sent: let a staging still under way end (or
-    stop it), then roll it back. A staging that failed has cleaned up after itself."""
-    if staging is not None:
-        if not staging.done():
-            staging.cancel()
-        await asyncio.gather(staging, return_exceptions=True)
-    await point.abort()
 
 
 # An address SMTP carries as it is between angle brackets: a dot-atom local part and a
