@@ -121,9 +121,12 @@ class InProcessRunner:
             await self._run(job, {})
 
     async def drain(self) -> None:
-        """Wait until every job in flight (and any it enqueued) has finished."""
+        """Wait until every job in flight (and any it enqueued) has finished. A wait that is
+        cancelled or times out leaves the jobs running: `gather` would cancel them with it,
+        and a model rating cut off after `screen demo`'s 30 s wait stayed `dispatched`
+        until the relay handed it out again ten minutes later."""
         while self._tasks:
-            await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
+            await asyncio.wait(list(self._tasks.values()))
 
     def start(self) -> None:
         self._stopping.clear()
@@ -164,6 +167,12 @@ class InProcessRunner:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._ticker
         # Give in-flight deliveries a moment to finish; what is cut off stays in the
-        # outbox as dispatched and is re-dispatched by the next relay.
+        # outbox as dispatched and is re-dispatched by the next relay. Cut off here, on
+        # purpose: `drain` itself never cancels what it waits for.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.drain(), timeout=10)
+        cut_off = list(self._tasks.values())
+        for task in cut_off:
+            task.cancel()
+        if cut_off:
+            await asyncio.wait(cut_off)
