@@ -381,32 +381,12 @@ def _levels(scores: Any) -> dict[str, int]:
 async def rater_figures(
     db: AsyncSession, slug: str, rubric: Rubric, settings: Settings, rater: str
 ) -> ModelFigures:
-    mine = (ModelRating.prompt_slug == slug) & (ModelRating.rater == rater)
-    calibration = (
-        await db.execute(
-            select(func.max(ModelRating.calibration_share), func.count(ModelRating.id)).where(
-                mine, ModelRating.exemplar_key.is_not(None)
-            )
-        )
-    ).one()
-    live = mine & ModelRating.attempt_id.is_not(None)
-    counts = dict(
-        (
-            await db.execute(
-                select(ModelRating.status, func.count(ModelRating.id))
-                .where(live)
-                .group_by(ModelRating.status)
-            )
-        ).all()
+    (share, tried), counts, (latency, tokens) = await _counters(db, slug, rater)
+    live = (
+        (ModelRating.prompt_slug == slug)
+        & (ModelRating.rater == rater)
+        & ModelRating.attempt_id.is_not(None)
     )
-    usage = (
-        await db.execute(
-            select(
-                func.avg(ModelRating.latency_seconds),
-                func.avg(ModelRating.prompt_tokens + ModelRating.completion_tokens),
-            ).where(mine, ModelRating.calls > 0)
-        )
-    ).one()
     model_levels = {
         attempt_id: _levels(ratings)
         for attempt_id, ratings in await db.execute(
@@ -445,11 +425,11 @@ async def rater_figures(
     names = {d.key: d.name for d in rubric.dimensions}
     return ModelFigures(
         rater=rater,
-        calibration_share=calibration[0],
-        exemplars_tried=int(calibration[1]),
-        counts={str(k): int(v) for k, v in counts.items()},
-        mean_latency_seconds=float(usage[0]) if usage[0] is not None else None,
-        mean_tokens=float(usage[1]) if usage[1] is not None else None,
+        calibration_share=share,
+        exemplars_tried=tried,
+        counts=counts,
+        mean_latency_seconds=latency,
+        mean_tokens=tokens,
         decided=len(rated),
         dimensions=[(names[f.key], f) for f in figures],
         validity=verdict,

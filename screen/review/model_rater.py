@@ -233,21 +233,26 @@ async def _rate_attempt(
     rubric = rubric_from_dict(prompt.rubric)
     threshold = screen_threshold if screen_threshold is not None else DEFAULT_THRESHOLD
     last_try = event.tries + 1 >= outbox.MAX_TRIES
+
+    async def unrated(status: str, error: str) -> None:
+        """Record that this answer has no rating of the model, and why."""
+        await _save(
+            ctx,
+            _row(
+                None,
+                rater=rater,
+                prompt=prompt,
+                rubric=rubric,
+                now=ctx.clock.now(),
+                attempt_id=attempt_id,
+                status=status,
+                error=error,
+            ),
+        )
+
     try:
         if not prompt.exemplars:
-            await _save(
-                ctx,
-                _row(
-                    None,
-                    rater=rater,
-                    prompt=prompt,
-                    rubric=rubric,
-                    now=ctx.clock.now(),
-                    attempt_id=attempt_id,
-                    status=NOT_CALIBRATED,
-                    error="the prompt has no calibration exemplars to pass",
-                ),
-            )
+            await unrated(NOT_CALIBRATED, "the prompt has no calibration exemplars to pass")
             return None
         best, stepped = await _calibration_step(ctx, settings, prompt, rubric, threshold)
         if stepped:
@@ -256,18 +261,9 @@ async def _rate_attempt(
                 queue_rating(db, [attempt_id], ctx.clock.now())
             return {**event.payload, "calibrated_on_exemplar": True}
         if best < threshold:
-            await _save(
-                ctx,
-                _row(
-                    None,
-                    rater=rater,
-                    prompt=prompt,
-                    rubric=rubric,
-                    now=ctx.clock.now(),
-                    attempt_id=attempt_id,
-                    status=NOT_CALIBRATED,
-                    error=f"calibration best share {best:.0%} is below the gate's {threshold:.0%}",
-                ),
+            await unrated(
+                NOT_CALIBRATED,
+                f"calibration best share {best:.0%} is below the gate's {threshold:.0%}",
             )
             return None
         masked = mask_identity(
@@ -278,20 +274,11 @@ async def _rate_attempt(
     except ModelUnavailable as exc:
         if last_try or isinstance(exc, ModelRefused):
             # The outbox marks the event dead after this; the rating says so too.
-            await _save(
-                ctx,
-                _row(
-                    None,
-                    rater=rater,
-                    prompt=prompt,
-                    rubric=rubric,
-                    now=ctx.clock.now(),
-                    attempt_id=attempt_id,
-                    status=FAILED,
-                    error=f"refused by the model server: {exc}"
-                    if isinstance(exc, ModelRefused)
-                    else f"gave up after {outbox.MAX_TRIES} tries: {exc}",
-                ),
+            await unrated(
+                FAILED,
+                f"refused by the model server: {exc}"
+                if isinstance(exc, ModelRefused)
+                else f"gave up after {outbox.MAX_TRIES} tries: {exc}",
             )
         raise
     row = _row(
