@@ -30,6 +30,9 @@ MASK = "[redacted]"
 # Parts of a name shorter than this ("Al", "Li") are masked only as part of the full name:
 # masking them alone would blank ordinary words all over an answer.
 MIN_NAME_PART = 3
+# A "quote" of one word proves nothing: "0", "no" or "cache" occur in almost any answer.
+MIN_QUOTE_WORDS = 2
+_QUOTE_MARKS = " \"'“”‘’….«»"
 
 
 class MalformedRating(ValueError):
@@ -40,7 +43,7 @@ class MalformedRating(ValueError):
 class DimensionRating:
     level: int
     evidence: str
-    # Whether the evidence occurs in the answer (whitespace and case aside).
+    # Whether the evidence is a quote from the answer, by `is_quote`.
     quoted: bool = True
 
 
@@ -66,7 +69,7 @@ def unquoted_problem(keys: Iterable[str]) -> str:
     """What the retry tells a model whose evidence is not quoted from the answer."""
     return (
         f"the evidence for {', '.join(keys)} is not a quote from the answer; "
-        "copy the evidence word for word from the answer"
+        f"copy at least {MIN_QUOTE_WORDS} words of the answer, word for word, as the evidence"
     )
 
 
@@ -168,6 +171,20 @@ def _squash(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
+def is_quote(evidence: str, answer: str) -> bool:
+    """Whether `evidence` is at least two words copied from `answer`, whole words only.
+
+    Whitespace, case and the quote marks or ellipsis a model wraps a quote in are ignored;
+    a quote must start and end on word boundaries, so "no" is not found in "knowledge".
+    """
+    needle = _squash(evidence.strip(_QUOTE_MARKS))
+    if sum(1 for word in needle.split() if re.search(r"\w", word)) < MIN_QUOTE_WORDS:
+        return False
+    start = r"(?<!\w)" if re.match(r"\w", needle) else ""
+    end = r"(?!\w)" if re.search(r"\w$", needle) else ""
+    return re.search(start + re.escape(needle) + end, _squash(answer)) is not None
+
+
 def parse_rating(reply: str, rubric: Rubric, masked_answer: str) -> Rating:
     """The rating in `reply`, or `MalformedRating` saying the first thing wrong with it."""
     try:
@@ -184,7 +201,6 @@ def parse_rating(reply: str, rubric: Rubric, masked_answer: str) -> Rating:
     extra = sorted(set(given) - set(keys))
     if missing or extra:
         raise MalformedRating(f"dimensions missing {missing} or unknown {extra}")
-    haystack = _squash(masked_answer)
     out: dict[str, DimensionRating] = {}
     for key in keys:
         item = given[key]
@@ -197,8 +213,7 @@ def parse_rating(reply: str, rubric: Rubric, masked_answer: str) -> Rating:
             raise MalformedRating(f"{key}: evidence must be a non-empty quote")
         if len(evidence) > MAX_EVIDENCE_CHARS:
             raise MalformedRating(f"{key}: evidence longer than {MAX_EVIDENCE_CHARS} characters")
-        quoted = _squash(evidence.strip(" \"'“”….")) in haystack
-        out[key] = DimensionRating(level, evidence.strip(), quoted)
+        out[key] = DimensionRating(level, evidence.strip(), is_quote(evidence, masked_answer))
     return Rating(out)
 
 

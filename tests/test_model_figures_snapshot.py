@@ -234,12 +234,20 @@ async def test_a_screens_page_shows_its_prompts_model_figures(
     assert await agreement_snapshots.latest(db, "sample-decision", None) is not None
 
 
+@pytest.mark.parametrize(
+    "kept",
+    [
+        pytest.param(None, id="made-before-models-figures-were-kept"),
+        pytest.param([], id="made-before-the-models-first-rating"),
+    ],
+)
 async def test_a_snapshot_kept_before_the_models_figures_asks_for_them(
     app: Litestar,
     db: AsyncSession,
     settings: Settings,
     clock: FrozenClock,
     runner: InProcessRunner,
+    kept: list[Any] | None,
 ) -> None:
     team = await rated_panel(db, settings, clock, runner, count=4)
     path = "/lead/agreement?prompt=sample-decision"
@@ -249,12 +257,35 @@ async def test_a_snapshot_kept_before_the_models_figures_asks_for_them(
         snapshot = await agreement_snapshots.latest(db, "sample-decision", None)
         assert snapshot is not None
         snapshot.data = {k: v for k, v in snapshot.data.items() if k != "models"}
+        if kept is not None:
+            snapshot.data["models"] = kept
         await db.commit()
         old = (await client.get(path)).text
         assert await agreement_snapshots.pending(db, "sample-decision", None)
         page = (await agreement_page(client, runner, path)).text
     assert "data-model-computing" in old
     assert "from 4 human-decided answers" in page
+
+
+async def test_a_model_with_no_rated_decided_answer_is_not_said_to_be_computing(
+    app: Litestar,
+    db: AsyncSession,
+    settings: Settings,
+    clock: FrozenClock,
+    runner: InProcessRunner,
+) -> None:
+    team = await rated_panel(db, settings, clock, runner, count=2)
+    await db.execute(update(ModelRating).values(status="failed", ratings=None))
+    await db.commit()
+    path = "/lead/agreement?prompt=sample-decision"
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
+        await sign_in(client, team.lead.email)
+        await agreement_page(client, runner, path)
+        page = (await client.get(path)).text
+    assert not await agreement_snapshots.pending(db, "sample-decision", None)
+    assert "Live answers: 0 rated, 2 failed" in page
+    assert "data-model-no-figures" in page and "data-model-computing" not in page
+    assert "0 human-decided answers rated by the model; at least 50 are needed" in page
 
 
 async def test_model_ratings_after_the_snapshot_are_shown_as_missing_and_refresh_it(

@@ -25,6 +25,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from reviewers.model_rating import is_quote
 from reviewers.rubric import rubric_from_dict
 from screen.platform.clock import FrozenClock
 from screen.platform.jobs import InProcessRunner
@@ -111,11 +112,9 @@ async def test_a_real_server_rates_through_the_outbox_under_the_model_s_own_iden
     # never a guess.
     if first.status == "rated":
         answer = next(e for e in (await db.get(Prompt, first.prompt_id)).exemplars)["answer"]
-        squashed = " ".join(answer.split()).casefold()
         for item in first.ratings.values():
             assert 1 <= item["level"] <= 4
-            found = " ".join(item["evidence"].strip(" \"'“”….").split()).casefold() in squashed
-            assert item["quoted"] is found, item
+            assert item["quoted"] is is_quote(item["evidence"], answer), item
     else:
         assert (first.status, first.calls) == ("failed", 2)
         assert first.error.startswith("malformed reply (2 of 2):")

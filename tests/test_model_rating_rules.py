@@ -21,6 +21,7 @@ from reviewers.model_rating import (
     MASK,
     MalformedRating,
     build_messages,
+    is_quote,
     mask_identity,
     parse_rating,
     response_schema,
@@ -63,7 +64,42 @@ def test_a_well_formed_reply_is_a_rating() -> None:
 
 def test_quotes_match_across_case_and_spacing() -> None:
     loose = {"level": 1, "evidence": '"WE CHOOSE  pgvector\nwith HNSW"'}
-    assert parse_rating(reply(first_week=loose), rubric(), ANSWER).levels()["first_week"] == 1
+    rating = parse_rating(reply(first_week=loose), rubric(), ANSWER)
+    assert rating.levels()["first_week"] == 1
+    assert rating.unquoted() == []
+
+
+@pytest.mark.parametrize(
+    ("evidence", "quoted"),
+    [
+        ("Pinecone was rejected on cost", True),
+        ("…was rejected on cost.", True),
+        ("“recall drops”", True),
+        ("$4,000 a month", True),
+        # One word, or a number, proves nothing: it occurs in almost any answer.
+        ("0", False),
+        ("no", False),
+        ("Pinecone", False),
+        ("0.95", False),
+        # Words must be whole: "no" sits inside "knowledge", "cho" inside "choose".
+        ("e cho", False),
+        ("choose pgvec", False),
+        ("pgvector with HNSW because", True),
+        ("pgvector and HNSW", False),
+    ],
+)
+def test_a_quote_is_two_whole_words_from_the_answer(evidence: str, quoted: bool) -> None:
+    assert is_quote(evidence, ANSWER) is quoted
+
+
+def test_trivial_evidence_is_not_shown_as_a_quote() -> None:
+    answer = ANSWER + " Domain knowledge matters."
+    trivial = {
+        "latency_vs_cost": {"level": 1, "evidence": "0"},
+        "accuracy_vs_speed": {"level": 1, "evidence": "no"},
+    }
+    rating = parse_rating(reply(**trivial), rubric(), answer)
+    assert rating.unquoted() == ["latency_vs_cost", "accuracy_vs_speed"]
 
 
 def test_evidence_that_is_not_a_quote_keeps_the_level_and_is_marked() -> None:

@@ -205,7 +205,9 @@ async def model_views(
 ) -> list[model_figures.ModelView]:
     """Each model rater of the prompt beside the humans: its figures from the prompt's
     latest snapshot (whichever scope the page shows: the validity rule is per prompt), and
-    a computation asked for when that snapshot is missing or keeps no models' figures."""
+    a computation asked for when that snapshot is missing, keeps no models' figures, or
+    lacks a model that has rated a decided answer since (a snapshot taken before a model's
+    first rating keeps an empty list)."""
     snapshot = await agreement_snapshots.latest(db, prompt.slug, None)
     models = await model_figures.views(
         db,
@@ -215,7 +217,8 @@ async def model_views(
         snapshot.data if snapshot is not None else None,
         snapshot.computed_at if snapshot is not None else None,
     )
-    if models and (snapshot is None or model_figures.stored(snapshot.data) is None):
+    missing = any(m.figures is None and m.decided > 0 for m in models)
+    if models and (snapshot is None or model_figures.stored(snapshot.data) is None or missing):
         await agreement_snapshots.request(db, prompt.slug, None, now)
     return models
 
