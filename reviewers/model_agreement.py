@@ -465,9 +465,12 @@ def validity(
     min_answers: int = DEFAULT_MIN_ANSWERS,
     min_alpha: float = DEFAULT_MIN_ALPHA,
     min_adjacent: float = DEFAULT_MIN_ADJACENT,
+    names: Mapping[str, str] | None = None,
 ) -> Validity:
     """Whether the model may act as a check score on this prompt, with every reason it may
-    not. Alpha is the one with the model as a rater: it must hold up with the model in."""
+    not, each dimension called by its name in `names` (its key otherwise). Alpha is the one
+    with the model as a rater: it must hold up with the model in."""
+    names = names or {}
     reasons: list[str] = []
     if decided_answers < min_answers:
         reasons.append(
@@ -477,10 +480,14 @@ def validity(
     for f in figures:
         if f.alpha_with_model is None or f.alpha_with_model < min_alpha:
             shown = "undefined" if f.alpha_with_model is None else f"{f.alpha_with_model:.3f}"
-            reasons.append(f"{f.key}: alpha with the model {shown} < {min_alpha:.2f}")
+            reasons.append(
+                f"{names.get(f.key, f.key)}: alpha with the model {shown} < {min_alpha:.2f}"
+            )
         if f.adjacent is None or f.adjacent < min_adjacent:
             shown = "none" if f.adjacent is None else f"{f.adjacent:.0%}"
-            reasons.append(f"{f.key}: adjacent agreement {shown} < {min_adjacent:.0%}")
+            reasons.append(
+                f"{names.get(f.key, f.key)}: adjacent agreement {shown} < {min_adjacent:.0%}"
+            )
     return Validity(not reasons, reasons)
 
 

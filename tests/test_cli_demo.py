@@ -378,7 +378,7 @@ def test_with_a_model_configured_the_demo_has_it_rate_the_answers(tmp_path: Path
                 process.stdout.close()
 
     # The model's calibration attempt came first, then the answers, through the server.
-    assert "Model rater: model: peer" in page.text
+    assert "Model rater: peer" in page.text
     assert "best share 100% of dimensions within one level of the experts" in page.text
     # Fewer decided answers than the rule's 50: refused, and it says why.
     assert 'data-model-validity="refused"' in page.text

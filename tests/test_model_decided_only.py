@@ -49,7 +49,7 @@ async def test_a_model_counts_an_answer_only_once_its_adjudication_decides_it(
     admin = await make_user(db, clock.now(), "admin", email="admin@staff.example")
     await sign_in(client, lead.email)
     page = (await agreement_page(client, runner, "/lead/agreement?prompt=sample-decision")).text
-    assert "Model rater: model: peer-7b" in page
+    assert "Model rater: peer-7b" in page
     assert "0 human-decided answers rated by the model; at least 50 are needed" in page
     await sign_in(client, admin.email)
     assert "Human-decided answers it rated: 0." in (await client.get("/admin/model-rater")).text

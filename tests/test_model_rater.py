@@ -178,7 +178,7 @@ async def test_invented_evidence_is_retried_once_then_kept_as_levels_never_as_qu
     assert {key: rated.ratings[key]["level"] for key in KEYS} == dict.fromkeys(KEYS, 2)
     assert all(rated.ratings[key]["quoted"] is False for key in KEYS)
     assert retry.startswith("That reply was rejected: the evidence for latency_vs_cost,")
-    assert "copy the evidence word for word from the answer" in retry
+    assert "copy at least 2 words of the answer, word for word, as the evidence" in retry
 
 
 async def test_a_model_that_fails_calibration_never_sees_live_answers(
@@ -288,7 +288,7 @@ async def test_the_agreement_page_shows_the_model_beside_the_humans_and_the_rule
     await sign_in(client, lead.email)
 
     page = (await agreement_page(client, runner, "/lead/agreement?prompt=sample-decision")).text
-    assert "Model rater: model: peer-7b" in page
+    assert "Model rater: peer-7b" in page
     assert "best share 100% of dimensions within one level" in page
     assert "Live answers: 3 rated, 0 failed, 0 not sent" in page
     assert 'data-model-validity="refused"' in page

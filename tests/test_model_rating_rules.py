@@ -199,6 +199,8 @@ def test_a_model_that_agrees_is_valid_and_one_that_does_not_is_refused() -> None
     assert not verdict.valid
     assert any("alpha with the model" in r for r in verdict.reasons)
     assert any("adjacent agreement" in r for r in verdict.reasons)
+    named = validity(bad, 60, names={"d": "Trade-off: latency vs cost"})
+    assert named.reasons[0].startswith("Trade-off: latency vs cost: alpha with the model ")
 
 
 def test_too_few_decided_answers_refuses_even_perfect_agreement() -> None:

@@ -176,6 +176,10 @@ async def test_evidence_that_is_not_a_quote_is_never_shown_as_one(
     await sign_in(client, manager.email)
     report = (await client.get(f"/reports/{candidate.invitation_id}")).text
     assert LABEL in report and invented not in report
+    text = pdf_text((await client.get(f"/reports/{candidate.invitation_id}/pdf")).content)
+    assert squeezed(LABEL) in squeezed(text)
+    assert squeezed(invented) not in squeezed(text)
+    assert squeezed(text).count(squeezed("not a quote from the answer, so not shown")) == len(KEYS)
 
 
 async def test_the_report_shows_the_models_check_labelled_and_escaped_page_and_pdf(
@@ -261,3 +265,45 @@ async def test_a_waived_check_that_asked_for_another_review_says_so(
     text = pdf_text((await client.get(f"/reports/{checked.invitation_id}/pdf")).content)
     assert squeezed("an admin waived the validity rule for it") in squeezed(text)
     assert squeezed("it asked for one more human review") in squeezed(text)
+
+
+async def test_a_waived_check_that_rated_after_the_decision_says_it_came_too_late(
+    runner: InProcessRunner,
+    settings: Settings,
+    db: AsyncSession,
+    clock: FrozenClock,
+    client: Client,
+) -> None:
+    now = clock.now()
+    reviewers = [
+        await make_user(db, now, "reviewer", email=f"rev{n}@staff.example") for n in range(2)
+    ]
+    admin = await make_user(db, now, "admin", email="admin@staff.example")
+    async with ChatPeer(default=rating(1)) as peer:
+        use_model(runner, settings, peer.url)
+        screen = await make_screen(db, now, calibration_threshold=None)
+        await make_submitted(db, settings, now, screen=screen, email="one@example.com")
+        await run_model_jobs(runner, db)
+        await model_check.waive(
+            db, admin, "model: peer-7b", "sample-decision", "Pilot the check here", now
+        )
+        await db.commit()
+        # The model is slower than the reviewers: both score before it rates this answer.
+        late = await make_submitted(
+            db, settings, now, screen=screen, email="two@example.com", answer=ANSWER
+        )
+        for reviewer in reviewers:
+            for _ in range(2):
+                await score_next(db, reviewer, dict.fromkeys(KEYS, 4), now)
+        await run_model_jobs(runner, db)
+    attempt_id = late.invitation.attempt.id
+    rated = await db.scalar(select(ModelRating).where(ModelRating.attempt_id == attempt_id))
+    assert rated is not None and rated.check_active and rated.check_requested_at is None
+
+    await sign_in(client, admin.email)
+    html = (await client.get(f"/lead/attempts/{attempt_id}")).text
+    assert "Pass" in html and "an admin waived the validity rule for it" in html
+    assert "it rated after the decision was made, too late to ask for another review" in html
+    assert "It disagrees with the decision" in html
+    text = pdf_text((await client.get(f"/reports/{late.invitation_id}/pdf")).content)
+    assert squeezed("too late to ask for another review") in squeezed(text)

@@ -88,7 +88,7 @@ async def test_a_model_that_times_out_before_its_first_rating_is_listed_with_its
         assert event.last_error is not None and "within 1 s" in event.last_error
 
         page = await page_as(configured, clock, mail_dir, lead.email, AGREEMENT)
-        assert "Model rater: model: peer-7b" in page
+        assert "Model rater: peer-7b" in page
         assert 'data-model-status="pending"' in page
         assert "Calibration pending: none of the 2 exemplars scored yet" in page
         # The rule's verdict is there before the model's first rating, not only after.
@@ -104,7 +104,7 @@ async def test_a_model_that_times_out_before_its_first_rating_is_listed_with_its
 
         admin_page = await page_as(configured, clock, mail_dir, admin.email, "/admin/model-rater")
         assert "No model has rated anything yet." not in admin_page
-        assert "Configured model: model: peer-7b" in admin_page
+        assert "Configured model: peer-7b" in admin_page
         assert "model: peer-7b on “" in admin_page
         assert "the model server did not answer within 1 s" in admin_page
 

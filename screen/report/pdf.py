@@ -500,6 +500,8 @@ def _model_check(b: _Builder, check: ModelCheckShown) -> None:
         basis = "not a check score on this prompt when it rated: it only collected evidence"
     if check.asked_review_at is not None:
         asked = f"it asked for one more human review ({_when(check.asked_review_at)})"
+    elif check.is_check and check.rated_after_decision:
+        asked = "it rated after the decision was made, too late to ask for another review"
     elif check.is_check:
         asked = "it did not ask for another review"
     else:
@@ -516,7 +518,9 @@ def _model_check(b: _Builder, check: ModelCheckShown) -> None:
         "small",
     )
     table: list[list[Flowable]] = [
-        [b.cell(w.text(h), "head") for h in ("Dimension", "Reviews", check.rater, "Evidence")]
+        # "Model" in its narrow column: the rater's name is in the line above, and a long
+        # one would break mid-word.
+        [b.cell(w.text(h), "head") for h in ("Dimension", "Reviews", "Model", "Evidence")]
     ]
     for d in check.dimensions:
         humans = ", ".join("—" if level is None else str(level) for level in d.human_levels)
@@ -525,7 +529,13 @@ def _model_check(b: _Builder, check: ModelCheckShown) -> None:
                 b.cell(w.text(d.name)),
                 b.cell(escape(humans)),
                 b.cell(escape("—" if d.level is None else str(d.level)), "head"),
-                b.cell(w.lines(d.evidence) or "—"),
+                b.cell(
+                    w.lines(d.evidence)
+                    if d.quoted
+                    else "<i>not a quote from the answer, so not shown</i>"
+                    if d.evidence
+                    else "—"
+                ),
             ]
         )
     table.append(

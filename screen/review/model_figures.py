@@ -307,6 +307,7 @@ async def views(
             min_answers=settings.model_min_answers,
             min_alpha=settings.model_min_alpha,
             min_adjacent=settings.model_min_adjacent,
+            names=names,
         )
 
     out = []
@@ -415,14 +416,15 @@ async def rater_figures(
     # Alpha over every decided answer: in a thread, so the job's event loop (the web
     # process's, with the in-process runner) keeps serving.
     figures = await asyncio.to_thread(agreement, rated, keys, list(rubric.levels))
+    names = {d.key: d.name for d in rubric.dimensions}
     verdict = validity(
         figures,
         len(rated),
         min_answers=settings.model_min_answers,
         min_alpha=settings.model_min_alpha,
         min_adjacent=settings.model_min_adjacent,
+        names=names,
     )
-    names = {d.key: d.name for d in rubric.dimensions}
     return ModelFigures(
         rater=rater,
         calibration_share=share,

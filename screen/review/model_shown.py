@@ -52,6 +52,9 @@ class ModelCheckShown:
     # Why its levels disagree with the decision (the check's own comparison), or None.
     disagreement: str | None
     margin: float | None
+    # It rated once the decision was made: too late to ask for another review (a model is
+    # slower than the reviewers, or was down, or rated before its figures admitted it).
+    rated_after_decision: bool = False
 
     @property
     def is_check(self) -> bool:
@@ -149,6 +152,7 @@ async def after_decision(
                     pass_threshold=threshold,
                 ),
                 margin=rating.check_margin,
+                rated_after_decision=rating.created_at >= decision.decided_at,
             )
         )
     return shown
