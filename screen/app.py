@@ -32,12 +32,11 @@ from screen.platform.db import create_sessionmaker, engine_for
 from screen.platform.errors import ScreenError
 from screen.platform.jobs import InProcessRunner, JobContext, JobQueue
 from screen.platform.mail import Mailer, mailer_for
-from screen.platform.observability import add_request_id_header, request_id_middleware
+from screen.platform.observability import add_response_headers, request_id_middleware
 from screen.platform.paths import STATIC_DIR
 from screen.platform.rendering import create_environment
 from screen.platform.schema_gate import SchemaGate
 from screen.platform.web import (
-    add_security_headers,
     handle_http_exception,
     handle_screen_error,
     handle_sign_in_required,
@@ -199,7 +198,7 @@ def create_app(
         # own text format in every web process.
         logging_config=None,
         before_request=gate.before_request if gate is not None else None,
-        before_send=[add_request_id_header, add_security_headers],
+        before_send=[add_response_headers],
         middleware=[request_id_middleware],
         debug=settings.debug,
     )

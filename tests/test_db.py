@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import literal, select, text
+from sqlalchemy import func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from screen.platform.db import HotStatement, create_engine
@@ -56,5 +56,27 @@ async def test_after_the_database_drops_every_connection_one_call_fails_then_all
 
         assert outcomes.count("failed") <= 1  # not one failure per pooled connection
         assert outcomes[-5:] == [(7,)] * 5
+    finally:
+        await own.dispose()
+
+
+async def test_a_cancelled_statement_gives_its_connection_back(engine: AsyncEngine) -> None:
+    # The checkout, the statement and the checkin share one greenlet: a request cancelled
+    # mid-statement (a client gone, a timeout) must still leave nothing checked out.
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the asyncpg path is PostgreSQL's")
+    own = create_engine(engine.url.render_as_string(hide_password=False))
+    slow = HotStatement(select(func.pg_sleep(5)))
+    hot = HotStatement(select(literal(7)))
+    try:
+        assert await hot.first(own) == (7,)
+        running = asyncio.create_task(slow.first(own))
+        await asyncio.sleep(0.2)
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        assert own.pool.checkedout() == 0  # type: ignore[attr-defined]
+        assert await asyncio.gather(*(hot.first(own) for _ in range(3))) == [(7,)] * 3
+        assert own.pool.checkedout() == 0  # type: ignore[attr-defined]
     finally:
         await own.dispose()

@@ -58,6 +58,35 @@ async def test_metrics_report_requests_by_route_and_the_state_of_things(
     assert candidate.token not in text
 
 
+def _request_count(metrics: str, method: str, route: str, status: int) -> float:
+    labels = f'method="{method}",route="{route}",status="{status}"'
+    line = f"screen_http_request_duration_seconds_count{{{labels}}} "
+    found = [row for row in metrics.splitlines() if row.startswith(line)]
+    return float(found[0].rsplit(" ", 1)[1]) if found else 0.0
+
+
+async def test_request_metrics_count_each_route_and_status_apart(client: Client) -> None:
+    # The middleware keeps each (method, route, status) child of the histogram: every
+    # request must still land on its own and be counted once.
+    keys = [
+        ("GET", "/healthz", 200),
+        ("GET", "/s/{token}/attempt", 404),
+        ("GET", "/s/{token}", 404),
+    ]
+    before = (await client.get("/metrics")).text
+
+    for _ in range(3):
+        await client.get("/healthz")
+    for index in range(2):
+        await client.get(f"/s/no-such-link-{index}/attempt")
+    await client.get("/s/no-such-link")
+
+    after = (await client.get("/metrics")).text
+    counted = [_request_count(after, *key) - _request_count(before, *key) for key in keys]
+    assert counted == [3.0, 2.0, 1.0]
+    assert "no-such-link" not in after
+
+
 async def test_metrics_can_require_a_bearer_token(settings: Settings, clock: FrozenClock) -> None:
     app = create_app(
         replace(settings, metrics_token="scrape-me-please"), clock=clock, run_jobs=False

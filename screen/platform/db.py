@@ -20,7 +20,7 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement, Executable
 from sqlalchemy.types import TypeDecorator
-from sqlalchemy.util import greenlet_spawn
+from sqlalchemy.util import await_only, greenlet_spawn
 
 from screen.settings import Settings
 
@@ -135,6 +135,39 @@ def is_postgres(session_or_engine: AsyncSession | AsyncEngine) -> bool:
     return session_or_engine.dialect.name == "postgresql"
 
 
+def _run_pooled(
+    engine: AsyncEngine, sql: str, arguments: list[Any], many: bool
+) -> Sequence[Sequence[Any]]:
+    """A HotStatement's round trip on PostgreSQL, in a greenlet (`greenlet_spawn`)."""
+    # Straight from the pool, without a Connection around it (a quarter of this call's
+    # time went there); a fresh checkout has no transaction open, so asyncpg autocommits,
+    # and the checkin's reset has nothing to roll back.
+    pooled = engine.sync_engine.raw_connection()
+    try:
+        driver: Any = pooled.driver_connection
+        if many:
+            rows: Sequence[Sequence[Any]] = await_only(driver.fetch(sql, *arguments))
+            return rows
+        row: Sequence[Any] | None = await_only(driver.fetchrow(sql, *arguments))
+        return [] if row is None else [row]
+    except asyncio.CancelledError:
+        # Cancelled mid-statement: this connection's state is unknown, the others are fine.
+        pooled.invalidate()
+        raise
+    except Exception as error:
+        # A refusal by the server (a unique violation, say) leaves the connection healthy.
+        # Anything else means it is dead (the database restarted or dropped us): as
+        # SQLAlchemy does on a disconnect, discard it and mark every older pooled one for
+        # renewal, so one request fails rather than one per pooled connection.
+        if not isinstance(error, asyncpg.PostgresError) or isinstance(
+            error, asyncpg.PostgresConnectionError | asyncpg.OperatorInterventionError
+        ):
+            engine.sync_engine.pool._invalidate(pooled, error)
+        raise
+    finally:
+        pooled.close()
+
+
 class HotStatement:
     """One statement on a hot path, run in one round trip with nothing around it.
 
@@ -170,35 +203,10 @@ class HotStatement:
         if engine.dialect.name == "postgresql":
             sql, names, literals = self._compiled(engine.dialect)
             arguments = [params[name] if name in params else literals[name] for name in names]
-            # Straight from the pool, without a Connection around it (a quarter of this
-            # call's time went there); a fresh checkout has no transaction open, so asyncpg
-            # autocommits, and the checkin's reset has nothing to roll back.
-            pooled = await greenlet_spawn(engine.sync_engine.raw_connection)
-            try:
-                driver: Any = pooled.driver_connection
-                if many:
-                    rows: Sequence[Sequence[Any]] = await driver.fetch(sql, *arguments)
-                    return rows
-                row: Sequence[Any] | None = await driver.fetchrow(sql, *arguments)
-                return [] if row is None else [row]
-            except asyncio.CancelledError:
-                # Cancelled mid-statement: this connection's state is unknown, the others
-                # are fine.
-                pooled.invalidate()
-                raise
-            except Exception as error:
-                # A refusal by the server (a unique violation, say) leaves the connection
-                # healthy. Anything else means it is dead (the database restarted or
-                # dropped us): as SQLAlchemy does on a disconnect, discard it and mark every
-                # older pooled one for renewal, so one request fails rather than one per
-                # pooled connection.
-                if not isinstance(error, asyncpg.PostgresError) or isinstance(
-                    error, asyncpg.PostgresConnectionError | asyncpg.OperatorInterventionError
-                ):
-                    engine.sync_engine.pool._invalidate(pooled, error)
-                raise
-            finally:
-                await greenlet_spawn(pooled.close)
+            # One greenlet for the checkout, the statement and the checkin: the pool is
+            # synchronous code that may await, and starting a greenlet for each end of the
+            # checkout cost as much CPU as asyncpg's round trip.
+            return await greenlet_spawn(_run_pooled, engine, sql, arguments, many)
         async with engine.connect() as connection:
             autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
             result = await autocommit.execute(self.statement, params)

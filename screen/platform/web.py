@@ -21,7 +21,6 @@ from litestar.status_codes import (
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
-from litestar.types import Message, Scope
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -348,21 +347,25 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
 _SECURITY_HEADER_LIST = [
     (name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()
 ]
+_SECURITY_HEADER_NAMES = frozenset(name for name, _ in _SECURITY_HEADER_LIST)
 _NO_STORE = (b"cache-control", b"no-store")
 
 
-async def add_security_headers(message: Message, scope: Scope) -> None:
-    """On every response, error pages included (an `after_request` hook misses those).
-    Works on the raw header list: it runs on every response, the busiest ones included."""
-    if message["type"] != "http.response.start":
-        return
-    headers = list(message.get("headers") or ())
+def secure_headers(headers: list[tuple[bytes, bytes]], path: str) -> list[tuple[bytes, bytes]]:
+    """`headers` (a list the caller owns) with the security headers a response does not
+    set itself, and `Cache-Control: no-store` in place of any other on a candidate's page
+    or a response that sets a cookie. Works on the raw header list: it runs on every
+    response, the busiest ones included."""
     present = {name.lower() for name, _ in headers}
-    headers.extend(header for header in _SECURITY_HEADER_LIST if header[0] not in present)
-    if scope["path"].startswith("/s/") or b"set-cookie" in present:
-        headers = [header for header in headers if header[0].lower() != b"cache-control"]
+    if present.isdisjoint(_SECURITY_HEADER_NAMES):
+        headers.extend(_SECURITY_HEADER_LIST)
+    else:
+        headers.extend(header for header in _SECURITY_HEADER_LIST if header[0] not in present)
+    if path.startswith("/s/") or b"set-cookie" in present:
+        if b"cache-control" in present:
+            headers = [header for header in headers if header[0].lower() != b"cache-control"]
         headers.append(_NO_STORE)
-    message["headers"] = headers
+    return headers
 
 
 _SMALL_WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
