@@ -379,7 +379,7 @@ def test_with_a_model_configured_the_demo_has_it_rate_the_answers(tmp_path: Path
 
     # The model's calibration attempt came first, then the answers, through the server.
     assert "Model rater: peer" in page.text
-    assert "best share 100% of dimensions within one level of the experts" in page.text
+    assert "Calibration passed (best share 100%)" in page.text
     # Fewer decided answers than the rule's 50: refused, and it says why.
     assert 'data-model-validity="refused"' in page.text
     assert f"{decided} human-decided answers rated by the model; at least 50" in page.text
