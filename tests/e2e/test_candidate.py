@@ -178,6 +178,18 @@ async def editor_places(page: Page) -> list[list[float]]:
     places = []
     for size in (PHONE, DESKTOP):
         await page.set_viewport_size(size)
+        # The page's tabs follow the width on a media-query change event, which may come
+        # after the resize returns; on a phone the editor is measured on its own tab, where
+        # a candidate types (on the Prompt tab it is hidden, and which tab was open depended
+        # on the events' timing).
+        phone = size["width"] < 1000
+        await page.wait_for_function(
+            "tabbed => document.getElementById('attempt-layout').classList.contains('tabbed')"
+            " === tabbed",
+            arg=phone,
+        )
+        if phone:
+            await page.evaluate("() => document.getElementById('tab-answer').click()")
         places.append(await place(page, "#answer"))
     return places
 
