@@ -25,6 +25,8 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+# First: gives this xdist worker its own test database and Redis db before anything reads them.
+import tests.support.per_worker
 from screen.accounts.users import use_password_hasher
 from screen.app import create_app
 from screen.platform import migrate
@@ -67,19 +69,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 if LoadScopeScheduling is not None:
 
     class BrowserTestsBeside(LoadScopeScheduling):  # type: ignore[misc]
-        """With `-n 2` (the README's command) the browser tests run in one worker beside
-        the rest in the other. They never share state: each browser test serves its own
-        SQLite file, while the rest empty the shared test databases between tests and so
-        must all stay in one process. (xdist's own `--dist loadgroup` markers are ignored
-        under pytest 9, which spread the rest over both workers.)"""
+        """With `-n 2` (the README's command) the browser tests run together in one worker
+        (they share its browser and app server), and the other tests spread over both
+        workers by module: each worker has its own test databases and Redis db
+        (tests/support/per_worker.py). The browser tests are collected first, so they
+        start at once; the rest fill both workers as they free up."""
 
         def _split_scope(self, nodeid: str) -> str:
-            return "browser" if nodeid.startswith("tests/e2e/") else "server"
+            if nodeid.startswith("tests/e2e/"):
+                return "browser"
+            return str(super()._split_scope(nodeid))
 
     # optionalhook: `-p no:xdist` leaves xdist importable but its hooks unknown.
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         return BrowserTestsBeside(config, log)
+
+
+def pytest_sessionfinish() -> None:
+    tests.support.per_worker.drop_own_database()
 
 
 @pytest.fixture(scope="session", autouse=True)
