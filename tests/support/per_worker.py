@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy.engine import make_url
@@ -21,17 +22,22 @@ DATABASE_VARIABLE = "SCREEN_TEST_DATABASE_URL"
 REDIS_VARIABLE = "SCREEN_TEST_REDIS_URL"
 
 
-async def _create_if_missing(url: str, name: str) -> None:
+async def _connect(url: str, database: str | None = None) -> Any:
+    """A plain asyncpg connection to the server of `url` (to `database`, or url's own)."""
     import asyncpg
 
     given = make_url(url)
-    connection = await asyncpg.connect(
+    return await asyncpg.connect(
         host=given.host or "127.0.0.1",
         port=given.port or 5432,
         user=given.username,
         password=given.password,
-        database=given.database,
+        database=database or given.database,
     )
+
+
+async def _create_if_missing(url: str, name: str) -> None:
+    connection = await _connect(url)
     try:
         exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
         if not exists:
@@ -67,18 +73,10 @@ if _worker:
 
 
 async def _drop(url: str) -> None:
-    import asyncpg
-
-    given = make_url(url)
-    connection = await asyncpg.connect(
-        host=given.host or "127.0.0.1",
-        port=given.port or 5432,
-        user=given.username,
-        password=given.password,
-        database="postgres",
-    )
+    connection = await _connect(url, "postgres")
     try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{given.database}" WITH (FORCE)')
+        name = make_url(url).database
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await connection.close()
 
