@@ -17,10 +17,12 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement, Executable
 from sqlalchemy.types import TypeDecorator
-from sqlalchemy.util import await_only, greenlet_spawn
+from sqlalchemy.util import await_only, greenlet_spawn, memoized_property
+from sqlalchemy.util.queue import AsyncAdaptedQueue
 
 from screen.settings import Settings
 
@@ -63,6 +65,58 @@ class UTCDateTime(TypeDecorator[datetime]):
 TRANSACTION_POOLER = "transaction"
 
 
+class HandOffQueue(asyncio.Queue[Any]):
+    """A queue that gives each returned item to the longest waiter, never to a newcomer.
+
+    asyncio.Queue only wakes its first waiter; until that task runs, any other task that
+    asks finds the item and takes it, and the waiter, finding the queue empty again, goes
+    back to the end of the line. With more requests than pooled connections (64 autosaving
+    tabs on a pool of 20) that made some checkouts wait many turns: a p99 about 6 × the
+    mean. Handing the item over in `put_nowait` keeps the waiters strictly first come,
+    first served.
+    """
+
+    def put_nowait(self, item: Any) -> None:
+        getters: Any = self._getters  # type: ignore[attr-defined]
+        while getters:
+            getter = getters.popleft()
+            if not getter.done():
+                getter.set_result(item)
+                return
+        super().put_nowait(item)
+
+    async def get(self) -> Any:
+        if not self.empty():  # only when nobody waits: a handed-over item is never queued
+            return self.get_nowait()
+        getter = asyncio.get_running_loop().create_future()
+        getters: Any = self._getters  # type: ignore[attr-defined]
+        getters.append(getter)
+        try:
+            return await getter
+        except BaseException:
+            if getter.done() and not getter.cancelled():
+                # Handed an item just as this wait was cancelled (a pool timeout): pass it on.
+                self.put_nowait(getter.result())
+            else:
+                getter.cancel()
+                if getter in getters:
+                    getters.remove(getter)
+            raise
+
+
+class _FairAdaptedQueue(AsyncAdaptedQueue[Any]):
+    @memoized_property
+    def _queue(self) -> asyncio.Queue[Any]:
+        # Created on first use, inside the running loop, as SQLAlchemy's own queue is.
+        return HandOffQueue(maxsize=self.maxsize)
+
+
+class FairAsyncQueuePool(AsyncAdaptedQueuePool):
+    """SQLAlchemy's asyncio pool, its waiters served in the order they came."""
+
+    _queue_class = _FairAdaptedQueue
+
+
 def create_engine(
     url: str, *, pool_size: int | None = None, pooler: str | None = None, **kwargs: Any
 ) -> AsyncEngine:
@@ -89,6 +143,7 @@ def create_engine(
     # (a process) per request.
     kwargs.setdefault("pool_size", pool_size or 20)
     kwargs.setdefault("max_overflow", 0)
+    kwargs.setdefault("poolclass", FairAsyncQueuePool)
     # No ping on checkout: it is a round trip on every request, a third of an autosave's.
     # After a database restart the first statement on a dead connection fails, and
     # SQLAlchemy then discards every pooled connection older than that failure, so only
