@@ -405,3 +405,30 @@ async def test_a_batch_killed_mid_send_leaves_exactly_the_unsent_ones_to_its_sec
             )
         )
         assert open_transactions == 0
+
+
+async def test_a_recipient_whose_address_looks_like_sql_is_marked_done_with_it_verbatim(
+    smtp: SmtpServer,
+    runner: InProcessRunner,
+    settings: Settings,
+    db: AsyncSession,
+    clock: FrozenClock,
+) -> None:
+    """On PostgreSQL a batch's done mark sends its values as literals (one round trip with
+    its BEGIN); an address may hold a dollar quote's tag or what starts a
+    comment, and must be stored as it is, with nothing else changed."""
+    assert runner.context is not None
+    runner.context.mailer = SmtpMailer.from_url(smtp.url, keep_connections=1)
+    hostile = ["o$p$drop@example.com", "x$p$$p1$--@example.com"]
+    for index, address in enumerate(hostile):
+        await make_candidate(db, settings, clock.now(), name=f"Quote {index}", email=address)
+    await runner.tick()
+    await runner.drain()
+    await runner.context.mailer.close()
+
+    assert sorted(m["To"].addresses[0].addr_spec for m in smtp.inbox.messages) == sorted(hostile)
+    events = await outbox_rows(db)
+    assert [(e.status, e.tries, e.done_at) for e in events] == [
+        (OutboxStatus.DONE, 1, clock.now())
+    ] * 2
+    assert [e.payload["sent_to"] for e in events] == hostile

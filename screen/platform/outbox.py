@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -59,6 +60,9 @@ _SLOW = "_outbox_slow"
 # is never handed out a second time.
 SLOW_JOB_SECONDS = 540
 H = TypeVar("H", bound=Callable[..., Any])
+# The table, for Core statements: an ORM-enabled UPDATE goes through the bulk-persistence
+# machinery, which cost more than the statement on the relay's and the done marks' paths.
+_OUTBOX = cast(Table, OutboxEvent.__table__)
 
 
 @dataclass(frozen=True)
@@ -164,32 +168,39 @@ def emit(db: AsyncSession, kind: str, payload: dict[str, Any], now: datetime) ->
 async def claim_due(
     db: AsyncSession, now: datetime, limit: int = RELAY_BATCH
 ) -> list[tuple[int, int, str]]:
-    """Mark due rows dispatched and return their (id, tries so far, kind); rows dispatched
-    long ago count as due."""
-    query = (
-        select(OutboxEvent)
+    """Mark due rows dispatched and return their (id, tries so far, kind), oldest first; rows
+    dispatched long ago count as due.
+
+    One statement: the rows' ids chosen (and on PostgreSQL locked, skipping rows another
+    relay holds) and updated where they are, instead of loading each as an object and
+    flushing an UPDATE per row (a relay of 5,000 emails sent 5,000 statements). It is
+    written now, before the caller enqueues their jobs: a job that finishes first must find
+    its row dispatched and leave it done, not have "done" overwritten by this transaction
+    at commit. (PostgreSQL holds the rows locked; SQLite takes its write lock here, so a
+    delivery's "done" waits for the commit.)"""
+    due = (
+        select(_OUTBOX.c.id)
         .where(
             or_(
-                (OutboxEvent.status == OutboxStatus.PENDING) & (OutboxEvent.available_at <= now),
-                (OutboxEvent.status == OutboxStatus.DISPATCHED)
-                & (OutboxEvent.dispatched_at < now - REDISPATCH_AFTER),
+                (_OUTBOX.c.status == OutboxStatus.PENDING) & (_OUTBOX.c.available_at <= now),
+                (_OUTBOX.c.status == OutboxStatus.DISPATCHED)
+                & (_OUTBOX.c.dispatched_at < now - REDISPATCH_AFTER),
             )
         )
-        .order_by(OutboxEvent.available_at, OutboxEvent.id)
+        .order_by(_OUTBOX.c.available_at, _OUTBOX.c.id)
         .limit(limit)
     )
     if is_postgres(db):
-        query = query.with_for_update(skip_locked=True)
-    events = list(await db.scalars(query))
-    for event in events:
-        event.status = OutboxStatus.DISPATCHED
-        event.dispatched_at = now
-    # Written now, before the caller enqueues their jobs: a job that finishes first must
-    # find its row dispatched and leave it done, not have "done" overwritten by this
-    # transaction's flush at commit. (PostgreSQL holds the rows locked; SQLite takes its
-    # write lock here, so a delivery's "done" waits for the commit.)
-    await db.flush()
-    return [(event.id, event.tries, event.kind) for event in events]
+        due = due.with_for_update(skip_locked=True)
+    claimed = await db.execute(
+        update(_OUTBOX)
+        .where(_OUTBOX.c.id.in_(due.scalar_subquery()))
+        .values(status=OutboxStatus.DISPATCHED, dispatched_at=now)
+        .returning(_OUTBOX.c.id, _OUTBOX.c.tries, _OUTBOX.c.kind, _OUTBOX.c.available_at)
+    )
+    # RETURNING follows no order: restore the oldest-first order the rows were chosen in.
+    rows = sorted(claimed.all(), key=lambda row: (row.available_at, row.id))
+    return [(row.id, row.tries, row.kind) for row in rows]
 
 
 # What a done mark may change. The mark records that the effect happened, so it applies
@@ -560,7 +571,6 @@ class _BatchMarks:
 # Built once: building and keying a statement per email showed in the batch's profile.
 # Core, not ORM: an ORM-enabled UPDATE goes through the bulk-persistence machinery.
 # Guarded by `_NOT_YET_DONE` (see there), as the asyncpg form below is.
-_OUTBOX = cast(Table, OutboxEvent.__table__)
 _MARK_DONE = (
     update(_OUTBOX)
     .where(_OUTBOX.c.id == bindparam("event_id"), _OUTBOX.c.status != OutboxStatus.DONE)
@@ -572,12 +582,32 @@ _MARK_DONE = (
     )
 )
 _MARK_DONE_WITH_PAYLOAD = _MARK_DONE.values(payload=bindparam("payload"))
-# The same on asyncpg: the payload goes as JSON text (the codec SQLAlchemy's dialect sets
-# on every connection takes text); without one the stored payload stays.
-_MARK_DONE_PG = (
-    "UPDATE outbox_events SET status = 'done', done_at = $2, tries = tries + 1, "
-    "last_error = NULL, payload = COALESCE($3::json, payload) WHERE id = $1 AND status <> 'done'"
+# The same on asyncpg, with BEGIN, as one simple-protocol query: one round trip to the
+# server instead of two (BEGIN, then the UPDATE), about an eighth of a worker's CPU per email
+# (each round trip is a send, a wake-up and a read on both sides). The simple protocol has
+# no bind parameters, so the values go in as literals, each of a shape that cannot end its
+# literal: the id an int, the time from `isoformat`, and the payload's JSON inside a dollar
+# quote whose tag is chosen so that it does not occur in the text (`_dollar_quoted`).
+_BEGIN_AND_MARK_DONE_PG = (
+    "BEGIN; UPDATE outbox_events SET status = 'done', done_at = '{done_at}'::timestamptz, "
+    "tries = tries + 1, last_error = NULL{payload} WHERE id = {event_id} AND status <> 'done'"
 )
+
+
+def _dollar_quoted(text: str) -> str:
+    """`text` as a PostgreSQL dollar-quoted literal: taken as it is, with no escapes, up to
+    the closing tag, so the tag must not occur in it."""
+    tag = "$p$"
+    while tag in text:
+        tag = f"$p{secrets.token_hex(4)}$"
+    return f"{tag}{text}{tag}"
+
+
+def _begin_and_mark_done(event_id: int, done_at: datetime, payload: dict[str, Any] | None) -> str:
+    replaced = "" if payload is None else f", payload = {_dollar_quoted(json.dumps(payload))}::json"
+    return _BEGIN_AND_MARK_DONE_PG.format(
+        done_at=done_at.isoformat(), payload=replaced, event_id=int(event_id)
+    )
 
 
 class _BatchMark:
@@ -586,7 +616,8 @@ class _BatchMark:
         self.event_id = event_id
         self.payload = payload
         self.committed = False
-        self._transaction: Any = None
+        # A transaction of ours is open on the batch's asyncpg connection.
+        self._open = False
 
     @property
     def _session(self) -> AsyncSession:
@@ -598,12 +629,9 @@ class _BatchMark:
         done_at = self.marks.ctx.clock.now()
         driver = self.marks.driver
         if driver is not None:
-            payload = None if self.payload is None else json.dumps(self.payload)
-            transaction = driver.transaction()
+            self._open = True
             try:
-                await transaction.start()
-                self._transaction = transaction
-                await driver.execute(_MARK_DONE_PG, self.event_id, done_at, payload)
+                await driver.execute(_begin_and_mark_done(self.event_id, done_at, self.payload))
             except BaseException as error:
                 await self._drop(error)
                 raise
@@ -619,10 +647,10 @@ class _BatchMark:
             raise
 
     async def commit(self) -> None:
-        if self._transaction is not None:
-            transaction, self._transaction = self._transaction, None
+        if self._open:
+            self._open = False
             try:
-                await transaction.commit()
+                await self.marks.driver.execute("COMMIT")
             except BaseException as error:
                 # Whether the COMMIT took effect is unknown; the row says, and a second
                 # run of the batch skips it if it did.
@@ -633,10 +661,10 @@ class _BatchMark:
         self.committed = True
 
     async def abort(self) -> None:
-        if self._transaction is not None:
-            transaction, self._transaction = self._transaction, None
+        if self._open:
+            self._open = False
             try:
-                await transaction.rollback()
+                await self.marks.driver.execute("ROLLBACK")
             except BaseException as error:
                 self.marks.invalidate(error)
                 raise
@@ -644,14 +672,14 @@ class _BatchMark:
             await self.marks.session.rollback()
 
     async def _drop(self, error: BaseException) -> None:
-        """A failed BEGIN or UPDATE: a refusal by the server leaves a healthy connection to
+        """A failed BEGIN and UPDATE: a refusal by the server leaves a healthy connection to
         roll back; anything else (cancelled, connection lost) leaves it in an unknown state."""
         if isinstance(error, asyncpg.PostgresError) and not isinstance(
             error, asyncpg.PostgresConnectionError | asyncpg.OperatorInterventionError
         ):
             await self.abort()
         else:
-            self._transaction = None
+            self._open = False
             self.marks.invalidate(error)
 
 
