@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import email
+import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from aiosmtplib.email import flatten_message
+from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from screen.platform.clock import FrozenClock
 from screen.platform.jobs import InProcessRunner
-from screen.platform.mail import SmtpMailer, _mime_message, build_message
+from screen.platform.mail import SmtpMailer, _mime_message, build_message, wire_form
 from screen.platform.rendering import create_environment
 from screen.settings import Settings
 from tests.support.factories import make_candidate, make_screen
@@ -235,3 +237,16 @@ async def test_a_name_with_line_breaks_stays_in_its_own_header(smtp: SmtpServer,
     assert message["To"].addresses[0].display_name.startswith("Pat ")
     assert message.is_multipart()
     assert "Hello Ann Example," in text_part(message)
+
+
+def test_the_wire_form_is_what_aiosmtplib_would_send() -> None:
+    """`wire_form` skips aiosmtplib's two passes when they would change nothing; on any mix
+    of lone CRs and LFs, CRLFs and leading dots it must give the very bytes they give."""
+    pieces = [b"a", b".", b"..", b"\r", b"\n", b"\r\n", b" ", b"\r\n.", b"\n.", b"="]
+    shuffled = random.Random(19)
+    for _ in range(20_000):
+        raw = b"".join(shuffled.choice(pieces) for _ in range(shuffled.randint(0, 12)))
+        expected = PERIOD_REGEX.sub(b"..", normalize_message_line_endings(raw))
+        if not expected.endswith(b"\r\n"):
+            expected += b"\r\n"
+        assert wire_form(raw) == expected, raw
