@@ -250,3 +250,38 @@ def test_the_wire_form_is_what_aiosmtplib_would_send() -> None:
         if not expected.endswith(b"\r\n"):
             expected += b"\r\n"
         assert wire_form(raw) == expected, raw
+
+
+def test_an_invitation_in_ascii_goes_as_7bit_with_its_quotes_as_entities() -> None:
+    """The HTML part's typographic quotes are entities, so an invitation whose names and
+    titles are ASCII needs no quoted-printable (readable as it is in any mail file, and no
+    encoding pass on every email of a fan-out); a name that is not ASCII still gets it."""
+    context = {
+        "candidate_name": "Pat Lee",
+        "screen_title": "Backend engineer",
+        "prompt_title": "Pick a vector store",
+        "allowed": timedelta(minutes=30),
+        "expires_at": datetime(2026, 12, 7, 9, 0, tzinfo=UTC),
+        "link": "http://testserver.local/s/link",
+    }
+    for template in ("invitation", "reminder"):
+        sent = build_message(
+            create_environment(),
+            template,
+            context,
+            sender="screen@localhost",
+            to=("Pat Lee", "p@example.com"),
+        )
+        parts = email.message_from_bytes(sent.data).get_payload()
+        assert [part["Content-Transfer-Encoding"] for part in parts] == ["7bit", "7bit"]
+        assert "&ldquo;Pick a vector store&rdquo;" in parts[1].get_payload()
+    accented = build_message(
+        create_environment(),
+        "invitation",
+        {**context, "candidate_name": "Zoë"},
+        sender="screen@localhost",
+        to=("Zoë", "z@example.com"),
+    )
+    html = email.message_from_bytes(accented.data).get_payload()[1]
+    assert html["Content-Transfer-Encoding"] == "quoted-printable"
+    assert "Zoë" in html.get_payload(decode=True).decode()
