@@ -21,7 +21,7 @@ from screen.cli import main
 from screen.operations import erasure, retention
 from screen.platform.clock import FrozenClock, SystemClock
 from screen.platform.jobs import InProcessRunner
-from screen.platform.models import AuditEvent, Invitation, OrganisationSettings
+from screen.platform.models import Attempt, AuditEvent, Invitation, OrganisationSettings
 from screen.review import agreement_snapshots
 from screen.settings import Settings
 from tests.support.factories import (
@@ -128,6 +128,49 @@ async def test_the_dry_run_lists_exactly_what_the_run_erases(
         )
         == 1
     )
+
+
+async def test_due_comes_longest_due_first_and_leaves_the_erased_out(
+    db: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    clock: FrozenClock,
+) -> None:
+    people = await cohort(db, settings, clock)
+    policy = await retention_policy(db, settings)
+    when = clock.now() + timedelta(days=700)  # all three ended or lapsed long enough ago
+    dry = await retention.due(db, policy, when)
+    assert {d.invitation_id for d in dry} == {
+        people.passed.invitation_id,
+        people.unused.invitation_id,
+        people.fresh_pass.invitation_id,
+    }
+    # Due order: when each became due (the screen ended, or the link expired), then the id.
+    assert [(d.since, d.invitation_id) for d in dry] == sorted(
+        (d.since, d.invitation_id) for d in dry
+    )
+    assert dry[-1].invitation_id == people.fresh_pass.invitation_id  # ended 300 days later
+    assert await retention.due_ids(db, policy, when) == [d.invitation_id for d in dry]
+    # A batch is the head of that order, whichever rule each candidate falls under.
+    for size in (1, 2):
+        assert await retention.due_ids(db, policy, when, limit=size) == [
+            d.invitation_id for d in dry[:size]
+        ]
+    assert await retention.due_counts(db, policy, when, cap=1) == {"decided": 2, "unused": 1}
+
+    # Erased by hand: its attempt is marked, so the rules' indexes no longer hold it.
+    await erasure.erase_candidate(
+        db, people.fresh_pass.invitation_id, actor="test", now=clock.now()
+    )
+    erased = await db.scalar(
+        select(Attempt.erased).where(Attempt.invitation_id == people.fresh_pass.invitation_id)
+    )
+    assert erased is True
+    assert await retention.due_ids(db, policy, when) == [d.invitation_id for d in dry[:-1]]
+    await db.commit()
+    run = await retention.apply(sessionmaker, settings, when, batch=1)
+    assert run.erased == [d.invitation_id for d in dry[:-1]]
+    assert await retention.due(db, policy, when) == []
 
 
 async def test_the_daily_job_runs_once_a_day(

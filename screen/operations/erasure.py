@@ -269,6 +269,7 @@ async def erase_many(
             composition_seq=0,
             composition_bytes=0,
             composition_capped_at=None,
+            erased=True,
         )
     )
     counts.scrubbed["invitations"] = len(ids)

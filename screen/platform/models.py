@@ -25,6 +25,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.sql.elements import ColumnElement
@@ -60,6 +61,8 @@ class AttemptState(enum.StrEnum):
 
 
 NOT_STARTED = (AttemptState.INVITED, AttemptState.OPENED)
+# The states whose screen ended (retention's "decided" rule), as the partial index says them.
+RETENTION_ENDED = "state IN ('passed', 'failed', 'withdrawn') AND NOT erased"
 ENDED = tuple(s for s in AttemptState if s not in (*NOT_STARTED, AttemptState.STARTED))
 
 
@@ -201,6 +204,14 @@ class Invitation(Base):
         # The dashboard's keyset pages, newest first. (Its search uses a pg_trgm index on
         # PostgreSQL, made by migration 0027 only: see recruiting.md.)
         Index("ix_invitations_screen_created", "screen_id", "created_at", "id"),
+        # Retention's "never used" rule reads links by expiry, erased ones left out (0037).
+        Index(
+            "ix_invitations_retention_unused",
+            "expires_at",
+            "id",
+            postgresql_where=text("erased_at IS NULL"),
+            sqlite_where=text("erased_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -241,7 +252,17 @@ class Attempt(Base):
     """
 
     __tablename__ = "attempts"
-    __table_args__ = (Index("ix_attempts_state_deadline", "state", "deadline"),)
+    __table_args__ = (
+        Index("ix_attempts_state_deadline", "state", "deadline"),
+        # Retention's "ended" rule reads what it may still erase, by when it ended (0037).
+        Index(
+            "ix_attempts_retention_ended",
+            "state_changed_at",
+            "invitation_id",
+            postgresql_where=text(RETENTION_ENDED),
+            sqlite_where=text(RETENTION_ENDED),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     invitation_id: Mapped[int] = mapped_column(ForeignKey("invitations.id"), unique=True)
@@ -272,6 +293,9 @@ class Attempt(Base):
     composition_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     composition_bytes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     composition_capped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set by the erasure with the invitation's `erased_at`: a copy on this table so that
+    # retention's partial index can leave erased candidates out.
+    erased: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     # When the follow-up questions ended (all answered or timed out). Review slots open
     # only then, so reviewers read the follow-ups with the answer; None while they are
     # pending, and for prompts without follow-ups.
@@ -627,7 +651,8 @@ class AnswerBand(Base):
     """One LSH band hash of a submitted answer: equal hashes make candidate near-copies."""
 
     __tablename__ = "answer_bands"
-    __table_args__ = (Index("ix_answer_bands_lookup", "prompt_slug", "band", "hash"),)
+    # With the attempt, so counting the bands each other answer shares reads only the index.
+    __table_args__ = (Index("ix_answer_bands_match", "prompt_slug", "band", "hash", "attempt_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"), index=True)

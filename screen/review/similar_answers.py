@@ -95,9 +95,10 @@ def ranked_candidates(slug: str, attempt_id: int, limit: int = MAX_CONFIRMED) ->
     Two answers with Jaccard s share each band with probability s², so the count of
     shared bands ranks candidates by their likely similarity: an exact copy shares all
     64, a 30% paraphrase about 2.6, an unrelated answer that happens to share a common
-    phrase 1. Grouping the band rows in the database costs little even when thousands
-    share a band; loading and shingling their texts is what grew with history, so only
-    the first `limit` are confirmed. Ties go to the newest answer."""
+    phrase 1. The band rows are counted from the band index alone, which carries the
+    attempt (`ix_answer_bands_match`): thousands share a band at 200,000 answers, and
+    fetching a table row for each was what grew. Loading and shingling their texts grew
+    too, so only the first `limit` are confirmed. Ties go to the newest answer."""
     mine = aliased(AnswerBand)
     shared = func.count().label("shared")
     return (
