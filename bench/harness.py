@@ -137,19 +137,31 @@ class Env:
     @property
     def redis_db(self) -> int:
         path = urlsplit(self.redis_url).path.lstrip("/")
-        return int(path or 0)
+        return int(path) if path.isdigit() else 0
 
     def check_targets(self) -> None:
         """Refuse anything that is not plainly a scratch database."""
-        if not self.database_url.startswith("postgresql"):
+        # The app and the harness both speak asyncpg: a plain postgresql:// URL would pass a
+        # looser check and fail in the first scenario, on a driver that is not installed.
+        if not self.database_url.startswith("postgresql+asyncpg://"):
+            scheme = self.database_url.split("://", 1)[0] if "://" in self.database_url else ""
             raise SystemExit(
-                "The benchmark needs PostgreSQL: --database-url postgresql+asyncpg://…"
+                "The benchmark needs PostgreSQL through asyncpg: --database-url "
+                f"postgresql+asyncpg://user@host:port/screen_bench (got {scheme or 'no'} scheme)."
             )
         name = self.database_name
         if "bench" not in name or name.startswith("template"):
             raise SystemExit(
                 f"Refusing database {name!r}: the harness drops and re-creates its database, "
                 "so its name must contain 'bench' (e.g. screen_bench)."
+            )
+        redis = urlsplit(self.redis_url)
+        if redis.scheme not in ("redis", "rediss") or not (
+            redis.path.lstrip("/").isdigit() or redis.path in ("", "/")
+        ):
+            raise SystemExit(
+                "--redis-url must be redis://host:port/N (or rediss://), N a spare db number "
+                f"other than 0 (got {self.redis_url!r})."
             )
         if self.redis_db == 0:
             raise SystemExit(
@@ -418,6 +430,35 @@ def machine() -> dict[str, Any]:
         "wrk": wrk_version,
         "load_average_at_start": os.getloadavg(),
     }
+
+
+async def check_reachable(env: Env, connect_seconds: float = 5.0) -> None:
+    """One line instead of a traceback when PostgreSQL or Redis does not answer: before
+    anything is started, so nothing is left to clean up."""
+    from redis.asyncio import Redis
+
+    postgres = urlsplit(env.admin_dsn)
+    try:
+        conn = await asyncpg.connect(env.admin_dsn, timeout=connect_seconds)
+    except (OSError, TimeoutError, asyncpg.PostgresError) as error:
+        raise SystemExit(
+            f"Cannot connect to PostgreSQL at {postgres.hostname}:{postgres.port or 5432} "
+            f"({type(error).__name__}: {error}): start it or fix --database-url."
+        ) from None
+    await conn.close()
+    redis = urlsplit(env.redis_url)
+    client = Redis.from_url(
+        env.redis_url, socket_connect_timeout=connect_seconds, socket_timeout=connect_seconds
+    )
+    try:
+        await client.ping()
+    except Exception as error:  # redis-py's ConnectionError, TimeoutError, AuthenticationError
+        raise SystemExit(
+            f"Cannot connect to Redis at {redis.hostname}:{redis.port or 6379} "
+            f"({type(error).__name__}: {error}): start it or fix --redis-url."
+        ) from None
+    finally:
+        await client.aclose()
 
 
 async def server_version(env: Env) -> str:

@@ -33,6 +33,7 @@ from bench.harness import (
     DEFAULT_REDIS_URL,
     Env,
     Sizes,
+    check_reachable,
     machine,
     run_async,
     server_version,
@@ -126,8 +127,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="NAME",
         help=f"repeatable or comma-separated; default all: {', '.join(SCENARIOS)}",
     )
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 run, a few seconds")
-    parser.add_argument("--runs", type=int, default=None, help="runs per scenario (default 3)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 run, about two minutes")
+    parser.add_argument(
+        "--runs", type=_positive(int), default=None, help="runs per scenario (default 3)"
+    )
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="write results")
     parser.add_argument(
         "--database-url",
@@ -141,12 +144,30 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default="auto",
         help="load generator (auto: wrk if installed, else the asyncio client)",
     )
-    parser.add_argument("--duration", type=float, default=None, help="seconds of load per run")
+    parser.add_argument(
+        "--duration", type=_positive(float), default=None, help="seconds of load per run"
+    )
     parser.add_argument(
         "--keep-database", action="store_true", help="leave the scratch database for inspection"
     )
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     return parser.parse_args(argv)
+
+
+def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
+    """An argparse type: `--runs 0` used to mean the default silently (`args.runs or 3`)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
 
 
 def measure_ceiling(env: Env, compare: bool) -> dict[str, Any]:
@@ -244,6 +265,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         log=lambda line: print(line, flush=True),
     )
     env.check_targets()
+    run_async(check_reachable(env))
 
     started = time.monotonic()
     meta: dict[str, Any] = {
