@@ -31,7 +31,7 @@ pytestmark = [
     ),
     pytest.mark.postgres,
     pytest.mark.redis,
-    pytest.mark.slow,  # about 30 s: every scenario of the benchmark at its quick size
+    pytest.mark.slow,  # about 2 min: every scenario of the benchmark at its quick size
 ]
 
 
