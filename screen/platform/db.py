@@ -115,6 +115,10 @@ class FairAsyncQueuePool(AsyncAdaptedQueuePool):
     """SQLAlchemy's asyncio pool, its waiters served in the order they came."""
 
     _queue_class = _FairAdaptedQueue
+    # The pool logs under its class's module; under SQLAlchemy's namespace it keeps the
+    # library's WARNING level, as its own pool does (under ours, "Pool disposed" INFO lines
+    # went to stdout and into the JSON a CLI command prints there).
+    _sqla_logger_namespace = "sqlalchemy.pool.impl.FairAsyncQueuePool"
 
 
 def create_engine(
