@@ -14,14 +14,19 @@ At each size:
   signed-in lead, one request at a time, 20 of each page per run after 3 to warm up
   (interleaved): the agreement page (from the snapshot), the adverse-impact page of the
   screen, the calibration page (waivers); a figure is the median in ms;
-- the web process's resident memory after the runs.
+- the web process's resident memory after the runs;
+- at the larger size, autosave's p99 (16 started attempts, each connection pausing 200 ms
+  after every save, as `signin_isolation` drives it) while a signed-in lead opens those
+  pages one after another without pause, against the same autosave load alone, alternating
+  run by run.
 
 Then, in the embedded mode (no Redis: the in-process runner runs jobs inside the web
 process), a lead's "Recompute now" at 200k, timing the calibration page while the
 computation runs: the event loop must keep serving (the statistics run in a thread).
 
 Targets (issue 19): each page's median ≤ 300 ms at 200k and ≤ 1.5 × its 10k figure; the
-web process's RSS at 200k ≤ 1.2 × at 10k. The figure is the slowest page at 200k, its
+web process's RSS at 200k ≤ 1.2 × at 10k; autosave's p99 during the lead's page views ≤ 1.5 ×
+autosave alone. The figure is the slowest page at 200k, its
 baseline the same page at 10k (the ratio is the growth).
 
     python -m bench --scenario statistics
@@ -44,9 +49,11 @@ from typing import Any
 import httpx
 
 from bench import procs
-from bench.harness import Env, add_staff, connect, library_screen, run_async
+from bench.harness import Env, add_staff, connect, invite_candidates, library_screen, run_async
+from bench.load import LoadResult, LoadSpec
 from bench.report import Check, Result, Stat, paired_ratios
 from bench.seed_ratings import SeedScreen, add_reviewers, seed_history
+from bench.web import PACED_CONNECTIONS, autosave_spec, start_attempts
 
 NAME = "statistics"
 REQUESTS = 20
@@ -54,6 +61,8 @@ WARMUP = 3
 PAGE_TARGET_MS = 300.0
 GROWTH_TARGET = 1.5
 RSS_TARGET = 1.2
+ISOLATION_TARGET = 1.5
+PACE_MS = 200
 
 
 def sizes(env: Env) -> tuple[int, int]:
@@ -84,6 +93,7 @@ class AtSize:
     medians: dict[str, list[float]] = field(default_factory=dict)
     rss_mib: float = 0.0
     peak_rss_mib: float = 0.0
+    isolation: dict[str, Any] = field(default_factory=dict)
 
 
 # The agreement computation, in a child process ------------------------------------------
@@ -200,7 +210,68 @@ async def _time_pages(
     return medians, errors
 
 
-def measure_size(env: Env, screen: SeedScreen, cookie: str, at: AtSize) -> tuple[AtSize, int]:
+async def _with_lead_views(
+    env: Env, server: procs.Server, cookie: str, paths: dict[str, str], spec: LoadSpec
+) -> tuple[LoadResult, int, int]:
+    """Autosave's load while one lead opens the statistics pages in a loop, as fast as the
+    server answers; returns the load's result, the pages served and the pages that failed."""
+    stop = asyncio.Event()
+    served = failed = 0
+
+    async def views() -> None:
+        nonlocal served, failed
+        async with httpx.AsyncClient(
+            base_url=server.url, headers={"Cookie": cookie}, timeout=120
+        ) as client:
+            while not stop.is_set():
+                for path in paths.values():
+                    response = await client.get(path)
+                    served += 1
+                    failed += response.status_code != 200
+
+    viewer = asyncio.create_task(views())
+    await asyncio.sleep(0.5)  # the views are under way before the load starts
+    try:
+        result, _ = await asyncio.to_thread(env.load, server, spec)
+    finally:
+        stop.set()
+        await viewer
+    return result, served, failed
+
+
+def autosave_beside_lead(
+    env: Env, server: procs.Server, cookie: str, paths: dict[str, str], tokens: list[str]
+) -> dict[str, Any]:
+    """Autosave's p99 alone and during a lead's page views, alternating run by run."""
+    alone: list[float] = []
+    beside: list[float] = []
+    views_per_s: list[float] = []
+    errors = 0
+    for index in range(env.runs):
+        quiet, _ = env.load(server, autosave_spec(env, tokens, env.sizes.duration, PACE_MS))
+        spec = autosave_spec(env, tokens, env.sizes.duration, PACE_MS)
+        busy, served, failed = run_async(_with_lead_views(env, server, cookie, paths, spec))
+        alone.append(quiet.p99_ms)
+        beside.append(busy.p99_ms)
+        views_per_s.append(served / env.sizes.duration)
+        errors += quiet.failures + busy.failures + failed + (served == 0)
+        env.log(
+            f"  run {index + 1}: autosave p99 {quiet.p99_ms:.1f} ms alone, {busy.p99_ms:.1f} ms "
+            f"while a lead opens the statistics pages ({served / env.sizes.duration:.1f} pages/s)"
+        )
+    return {
+        "alone_p99_ms": alone,
+        "beside_lead_p99_ms": beside,
+        "lead_pages_per_s": views_per_s,
+        "connections": len(tokens),
+        "pace_ms": PACE_MS,
+        "errors": errors,
+    }
+
+
+def measure_size(
+    env: Env, screen: SeedScreen, cookie: str, at: AtSize, autosaving: list[str] | None = None
+) -> tuple[AtSize, int]:
     computed = compute_in_child(env, screen.slug, screen.screen_id)
     at.compute_seconds = computed["seconds"]
     at.compute_peak_mib = computed["peak_above_start_kib"] / 1024
@@ -216,6 +287,10 @@ def measure_size(env: Env, screen: SeedScreen, cookie: str, at: AtSize) -> tuple
         at.medians, errors = run_async(_time_pages(env, server, cookie, pages(screen)))
         at.rss_mib = server.proc.memory_kib("VmRSS") / 1024
         at.peak_rss_mib = server.proc.memory_kib("VmHWM") / 1024
+        if autosaving:
+            start_attempts(server, autosaving)
+            at.isolation = autosave_beside_lead(env, server, cookie, pages(screen), autosaving)
+            errors += at.isolation["errors"]
     finally:
         server.stop()
     env.log(
@@ -297,6 +372,15 @@ async def _prepare(env: Env) -> tuple[SeedScreen, list[int], str]:
     return SeedScreen(screen_id, prompt_id, slug, keys), reviewers, f"screen_session={session}"
 
 
+async def _autosaving(env: Env) -> list[str]:
+    """Candidates of a screen of their own whose attempts autosave beside the lead's views
+    (invited after the COPY seeding, whose ids the app's sequences then follow)."""
+    screen_id, _, _ = await library_screen(env, "Bench statistics autosave")
+    return await invite_candidates(
+        env, screen_id, PACED_CONNECTIONS, "stats-autosave", accommodation=3.0
+    )
+
+
 def run(env: Env) -> Result:
     env.close_fixture()
     small, large = sizes(env)
@@ -316,7 +400,8 @@ def run(env: Env) -> Result:
             f"  seeded to {size:,} invitations in {at.seed_seconds:.0f} s "
             f"({at.decided:,} decided, {at.ratings:,} ratings)"
         )
-        at, page_errors = measure_size(env, screen, cookie, at)
+        autosaving = run_async(_autosaving(env)) if size == large else None
+        at, page_errors = measure_size(env, screen, cookie, at, autosaving)
         errors += page_errors
         measured.append(at)
     embedded = run_async(_recompute_while_serving(env, screen, cookie))
@@ -342,6 +427,14 @@ def run(env: Env) -> Result:
                 GROWTH_TARGET,
             )
         )
+    checks.append(
+        Check(
+            f"autosave p99 during a lead's page views / alone, at {large:,}",
+            paired_ratios(high.isolation["beside_lead_p99_ms"], high.isolation["alone_p99_ms"]),
+            "<=",
+            ISOLATION_TARGET,
+        )
+    )
     checks.append(
         Check(
             f"web RSS {large:,}/{small:,}",
@@ -379,6 +472,7 @@ def run(env: Env) -> Result:
                 for at in measured
             ],
             "embedded_recompute": embedded,
+            "autosave_beside_lead": high.isolation,
         },
         notes=[
             f"Agreement computation: {low.compute_seconds:.1f} s at {small:,} → "
@@ -386,6 +480,10 @@ def run(env: Env) -> Result:
             f"({high.compute_seconds / max(low.compute_seconds, 1e-9):.1f}×), peak memory "
             f"+{low.compute_peak_mib:.0f} → +{high.compute_peak_mib:.0f} MiB "
             f"({high.ratings:,} ratings).",
+            f"Autosave p99 at {large:,}: "
+            f"{statistics.median(high.isolation['alone_p99_ms']):.1f} ms alone, "
+            f"{statistics.median(high.isolation['beside_lead_p99_ms']):.1f} ms while a lead "
+            "opened the statistics pages.",
             f"Embedded Recompute at {large:,}: the calibration page took "
             f"{embedded['busy_median_ms']:.0f} ms median while it ran "
             f"({embedded['calm_median_ms']:.0f} ms before).",

@@ -92,31 +92,10 @@ class WebFixture:
 
     def revisions(self, tokens: list[str]) -> list[int]:
         """Each attempt's saved revision now, in token order."""
-        from screen.platform.tokens import hash_token
-
-        async def read() -> list[int]:
-            conn = await connect(self.env)
-            try:
-                rows = await conn.fetch(
-                    "SELECT i.token_hash, a.revision FROM attempts a "
-                    "JOIN invitations i ON i.id = a.invitation_id WHERE i.token_hash = ANY($1)",
-                    [hash_token(t) for t in tokens],
-                )
-            finally:
-                await conn.close()
-            by_hash = {r["token_hash"]: r["revision"] for r in rows}
-            return [by_hash[hash_token(t)] for t in tokens]
-
-        return run_async(read())
+        return revisions(self.env, tokens)
 
     def autosave_spec(self, tokens: list[str], duration: float, delay_ms: float = 0) -> LoadSpec:
-        connections = [
-            Connection(f"/s/{token}/draft", revision=revision)
-            for token, revision in zip(tokens, self.revisions(tokens), strict=True)
-        ]
-        return LoadSpec(
-            "POST", connections, duration, autosave_body(), dict(JSON_HEADERS), delay_ms
-        )
+        return autosave_spec(self.env, tokens, duration, delay_ms)
 
     def recorded_autosave_spec(self, duration: float) -> LoadSpec:
         connections = [
@@ -128,6 +107,45 @@ class WebFixture:
     def upsert_spec(self, count: int, duration: float) -> LoadSpec:
         connections = [Connection(f"/upsert/{index + 1}") for index in range(count)]
         return LoadSpec("POST", connections, duration, autosave_body(), dict(JSON_HEADERS))
+
+
+def revisions(env: Env, tokens: list[str]) -> list[int]:
+    """Each attempt's saved revision now, in token order."""
+    from screen.platform.tokens import hash_token
+
+    async def read() -> list[int]:
+        conn = await connect(env)
+        try:
+            rows = await conn.fetch(
+                "SELECT i.token_hash, a.revision FROM attempts a "
+                "JOIN invitations i ON i.id = a.invitation_id WHERE i.token_hash = ANY($1)",
+                [hash_token(t) for t in tokens],
+            )
+        finally:
+            await conn.close()
+        by_hash = {r["token_hash"]: r["revision"] for r in rows}
+        return [by_hash[hash_token(t)] for t in tokens]
+
+    return run_async(read())
+
+
+def autosave_spec(env: Env, tokens: list[str], duration: float, delay_ms: float = 0) -> LoadSpec:
+    """Autosave on each started attempt, one connection each, from its current revision."""
+    connections = [
+        Connection(f"/s/{token}/draft", revision=revision)
+        for token, revision in zip(tokens, revisions(env, tokens), strict=True)
+    ]
+    return LoadSpec("POST", connections, duration, autosave_body(), dict(JSON_HEADERS), delay_ms)
+
+
+def start_attempts(server: procs.Server, tokens: list[str]) -> None:
+    """Start each attempt over HTTP, as a candidate does."""
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        for token in tokens:
+            # As a candidate does: ticking the box that acknowledges the AI-use policy.
+            response = client.post(f"/s/{token}/start", data=START_FORM)
+            if response.status_code != 303:
+                raise RuntimeError(f"starting an attempt gave {response.status_code}")
 
 
 def web_fixture(env: Env) -> WebFixture:
@@ -188,12 +206,7 @@ def _build(env: Env) -> WebFixture:
         raise
     fixture = WebFixture(env, app, baseline, wave, paced, staff, recorded)
     try:
-        with httpx.Client(base_url=app.url, timeout=30) as client:
-            for token in wave + paced + recorded:
-                # As a candidate does: ticking the box that acknowledges the AI-use policy.
-                response = client.post(f"/s/{token}/start", data=START_FORM)
-                if response.status_code != 303:
-                    raise RuntimeError(f"starting an attempt gave {response.status_code}")
+        start_attempts(app, wave + paced + recorded)
     except BaseException:
         fixture.close()
         raise
