@@ -111,13 +111,14 @@ async def _seed(env: Env, fixture: PrivacyFixture, count: int) -> None:
             (
                 "id", "screen_id", "prompt_id", "candidate_name", "candidate_email",
                 "external_id", "token_hash", "accommodation", "created_at", "expires_at",
-                "opened_at", "created_by",
+                "opened_at", "created_by", "started_at",
             ),
             (
                 (
                     i, fixture.screen_id, fixture.prompt_id, f"Bench Person {i}",
                     f"person{i}@bench.example.com", f"ats-{i}", f"{i:064x}", 1.0,
                     then - timedelta(days=3), then + timedelta(days=4), then, "bench",
+                    then - timedelta(hours=1),
                 )
                 for i in ids
             ),

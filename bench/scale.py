@@ -287,7 +287,8 @@ async def seed(
         for start in range(ages.start, ages.stop, COPY_BATCH):
             began = time.monotonic()
             batch = range(start, min(ages.stop, start + COPY_BATCH))
-            invitations, attempts, reviews, decisions, outbox = [], [], [], [], []
+            invitations: list[tuple[Any, ...]] = []
+            attempts, reviews, decisions, outbox = [], [], [], []
             pending: list[tuple[int, list[int]]] = []
             for k in batch:
                 rng = random.Random(k)
@@ -336,6 +337,8 @@ async def seed(
                 )
                 if state == "withdrawn" and rng.random() < 0.5:
                     started = None
+                # As the start copies it onto the invitation (retention's unused index).
+                invitations[-1] += (started,)
                 submitted = (
                     started + timedelta(minutes=40)
                     if started and state in SUBMITTED_STATES
@@ -471,6 +474,7 @@ INVITATION_COLUMNS = (
     "expires_at",
     "opened_at",
     "created_by",
+    "started_at",
 )
 OUTBOX_COLUMNS = (
     "kind",
@@ -766,6 +770,7 @@ async def _check_submissions(env: Env, fixture: ScaleFixture, count: int) -> tup
                     END + timedelta(days=LINK_DAYS),
                     END,
                     "bench",
+                    END,
                 )
             )
             rows_a.append(

@@ -433,9 +433,9 @@ def run(env: Env) -> Result:
         plain.append(fan["plain_loop"]["emails_per_s"])
         runs[index]["fanout"] = fan
         # --quick sends through 2 workers only; "nan → 495" read as a failure.
-        one = "not run in --quick" if env.quick else f"{mail1[-1]:,.0f}"
+        one_worker = "not run in --quick" if env.quick else f"{mail1[-1]:,.0f}"
         env.log(
-            f"  run {index + 1}: fan-out {one} → {mail2[-1]:,.0f} emails/s "
+            f"  run {index + 1}: fan-out {one_worker} → {mail2[-1]:,.0f} emails/s "
             f"(1 → {WEB} workers), plain aiosmtplib {plain[-1]:,.0f}"
         )
     scaling = paired_ratios(save2, save1)

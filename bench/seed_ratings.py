@@ -117,6 +117,8 @@ async def seed_history(
                 )  # fmt: skip
                 continue
             started = submitted - timedelta(minutes=rng.randint(20, 44))
+            # As the start copies it onto the invitation (retention's unused index).
+            invitations[-1] += (started,)
             adjudicated = i % 20 == 0
             one, two = _levels(rng, keys)
             mean = (sum(one.values()) + sum(two.values())) / (2 * len(keys))
@@ -166,9 +168,9 @@ async def seed_history(
             "invitations",
             (
                 "id", "screen_id", "prompt_id", "candidate_name", "candidate_email", "token_hash",
-                "accommodation", "created_at", "expires_at", "created_by",
+                "accommodation", "created_at", "expires_at", "created_by", "started_at",
             ),
-            invitations,
+            [row if len(row) == 11 else (*row, None) for row in invitations],
         )  # fmt: skip
         await copy_rows(
             conn,

@@ -15,8 +15,10 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import joinedload
 
 from screen.accounts.privacy import retention_policy
+from screen.candidate import attempts
 from screen.cli import main
 from screen.operations import erasure, retention
 from screen.platform.clock import FrozenClock, SystemClock
@@ -306,3 +308,35 @@ async def test_the_invitation_email_tells_the_policy_and_links_the_notice(
     assert "\nGood luck!" in parts[0].replace("\r\n", "\n")
     # And the policy is a bullet of its own, not glued to the line before (found in a walk).
     assert "please do not share it.\n- We keep your name" in parts[0].replace("\r\n", "\n")
+
+
+async def test_a_started_link_leaves_the_never_used_rule_for_good(
+    db: AsyncSession, settings: Settings, clock: FrozenClock
+) -> None:
+    """The start copies its time onto the invitation, and the "never used" rule reads only
+    links without it (its index leaves started ones out): a link that was started and
+    then lapsed is never erased as unused, one that was not is."""
+    people = await cast(db, clock.now())
+    started = await make_candidate(db, settings, clock.now(), screen=people.screen, name="Sam")
+    idle = await make_candidate(db, settings, clock.now(), screen=people.screen, name="Ida")
+    invitation = await db.scalar(
+        select(Invitation)
+        .where(Invitation.id == started.invitation_id)
+        .options(joinedload(Invitation.screen), joinedload(Invitation.attempt))
+    )
+    assert invitation is not None
+    await attempts.start(db, invitation.attempt, invitation, invitation.screen, clock.now())
+    # A second Start (another tab) keeps the first one's time.
+    await attempts.start(
+        db, invitation.attempt, invitation, invitation.screen, clock.now() + timedelta(minutes=1)
+    )
+    await db.commit()
+    copies = dict((await db.execute(select(Invitation.id, Invitation.started_at))).all())
+    assert copies[started.invitation_id] == clock.now() == invitation.attempt.started_at
+    assert copies[idle.invitation_id] is None
+
+    policy = await retention_policy(db, settings)
+    when = clock.now() + timedelta(days=200)  # both links expired long enough ago
+    unused = [d.invitation_id for d in await retention.due(db, policy, when) if d.rule == "unused"]
+    assert unused == [idle.invitation_id]
+    assert (await retention.due_counts(db, policy, when, cap=10))["unused"] == 1

@@ -212,6 +212,11 @@ async def start(
     invitation.sealed_link = None
     await db.flush()
     await db.refresh(attempt)
+    if invitation.started_at is None:
+        # The start that won (this one, or a second tab's): retention's "never used" index
+        # leaves started links out by this column (`Invitation.started_at`).
+        invitation.started_at = attempt.started_at
+        await db.flush()
     return attempt
 
 

@@ -64,13 +64,16 @@ def _decided(policy: RetentionPolicy, now: datetime, *columns: Any) -> Select[An
 
 def _unused(policy: RetentionPolicy, now: datetime, *columns: Any) -> Select[Any]:
     """Links never used, expired more than `unused_days` ago, read from
-    `ix_invitations_retention_unused` in the order they expired."""
+    `ix_invitations_retention_unused` in the order they expired: the index holds only
+    links never started, so the attempt's state decides only between the few left
+    (a link withdrawn before its start is the "decided" rule's)."""
     return (
         select(*columns)
         .select_from(Invitation)
         .join(Attempt, Attempt.invitation_id == Invitation.id)
         .where(
             Invitation.erased_at.is_(None),
+            Invitation.started_at.is_(None),
             Invitation.expires_at < now - timedelta(days=policy.unused_days),
             Attempt.state.in_(UNUSED),
         )

@@ -204,13 +204,14 @@ class Invitation(Base):
         # The dashboard's keyset pages, newest first. (Its search uses a pg_trgm index on
         # PostgreSQL, made by migration 0027 only: see recruiting.md.)
         Index("ix_invitations_screen_created", "screen_id", "created_at", "id"),
-        # Retention's "never used" rule reads links by expiry, erased ones left out (0037).
+        # Retention's "never used" rule reads links by expiry, erased and started ones left
+        # out (0037, 0038): what it reads is what may be due, not every link ever sent.
         Index(
             "ix_invitations_retention_unused",
             "expires_at",
             "id",
-            postgresql_where=text("erased_at IS NULL"),
-            sqlite_where=text("erased_at IS NULL"),
+            postgresql_where=text("erased_at IS NULL AND started_at IS NULL"),
+            sqlite_where=text("erased_at IS NULL AND started_at IS NULL"),
         ),
     )
 
@@ -227,6 +228,9 @@ class Invitation(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The attempt's start, copied here when it starts: a partial index can only see its own
+    # table, and retention's "never used" rule must skip the links that were used.
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Set when an ATS created the invitation through the partner API: where to PATCH on completion.
     ats_callback_url: Mapped[str | None] = mapped_column(Text)
     # The link, encrypted with a key derived from SCREEN_SECRET_KEY, kept only while a
