@@ -80,15 +80,19 @@ def _unused(policy: RetentionPolicy, now: datetime, *columns: Any) -> Select[Any
     )
 
 
+# Each rule: its name, its selection, and the time it is due from (its index's order).
+_RULES = (
+    (DECIDED_RULE, _decided, Attempt.state_changed_at),
+    (UNUSED_RULE, _unused, Invitation.expires_at),
+)
+
+
 def _due(policy: RetentionPolicy, now: datetime, limit: int | None) -> Subquery:
     """Everything due, in due order: longest due first (when the screen ended, or the
     link expired), then by invitation. Each rule is read in that order from its own index
     and cut at `limit` before the two are merged, so a batch costs what it returns."""
     branches = []
-    for rule, read, since in (
-        (DECIDED_RULE, _decided, Attempt.state_changed_at),
-        (UNUSED_RULE, _unused, Invitation.expires_at),
-    ):
+    for rule, read, since in _RULES:
         branch = read(
             policy,
             now,
@@ -163,10 +167,7 @@ async def due_counts(
         # only: the next statements of the page plan as usual (reset below).
         await db.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
     counts = {}
-    for name, read, since in (
-        (DECIDED_RULE, _decided, Attempt.state_changed_at),
-        (UNUSED_RULE, _unused, Invitation.expires_at),
-    ):
+    for name, read, since in _RULES:
         matching = read(policy, now, Invitation.id)
         if cap is not None:
             # In the rule's index order: unordered, the planner walked both tables by id
